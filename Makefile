@@ -1,0 +1,46 @@
+# UNetSeg developer commands.  `make run` starts the app, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-fast lint-imports bench dist clean train-models
+
+install: $(STAMP)
+
+# torch first: a bare "torch" requirement would pull a multi-GB CUDA build.  A torch that is
+# already in the venv (CUDA, ROCm, a newer CPU build) is kept as it is.
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0"
+	$(PY) -m pip install -e ".[test,build]"
+	@touch $@
+
+run: install
+	$(VENV)/bin/unetseg
+
+lint-imports: install
+	$(VENV)/bin/lint-imports
+
+test: install lint-imports
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+test-fast: install lint-imports
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -m "not packaging and not slow"
+
+bench: install
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf build dist .pytest_cache .hypothesis
+
+# The built-in models: the exact recipe that produced resources/models/*.safetensors.
+# About 7 minutes on one NVIDIA H100 (both trainings at once); many hours on a laptop CPU.
+DATA ?= data/shapes
+WORKERS ?= 4
+train-models: install
+	$(VENV)/bin/unetseg generate -o $(DATA) --count 6000 --seed 0 --workers $(WORKERS)
+	$(VENV)/bin/unetseg train --images $(DATA)/images --masks $(DATA)/masks --arch small \
+		--epochs 60 --batch 128 --lr 6e-3 --dice --tta --seed 0 -o resources/models/small.safetensors
+	$(VENV)/bin/unetseg train --images $(DATA)/images --masks $(DATA)/masks --arch large \
+		--epochs 30 --batch 32 --dice --seed 0 -o resources/models/large.safetensors

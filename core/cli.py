@@ -1,0 +1,241 @@
+"""The ``unetseg`` command line: argument parsing and the commands that need no GUI.
+
+``unetseg`` alone (or ``unetseg open IMAGE...``) starts the desktop app; that launcher is
+passed in by ``unetseg/__main__.py`` so this module never imports Qt.  Every expected failure
+(a bad image, a wrong checkpoint, a full disk) is printed as one line naming the file and the
+reason, never a traceback; the exit status is 1 when anything failed, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, MemoryError)
+GuiLauncher = Callable[[list[str]], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from core.masks import MASK_FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="unetseg",
+        description="UNetSeg: segment images with UNets. With no command, the desktop app starts.",
+    )
+    parser.add_argument("--version", action="version", version=f"unetseg {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("open", help="start the desktop app with these images open")
+    p.add_argument("images", nargs="*", help="image files or folders")
+    p.add_argument("--startup-timing", action="store_true", help="print the time until the window is shown")
+    p.add_argument("--quit-after", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("segment", help="segment images and write masks")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the masks")
+    p.add_argument("--model", default="small", help="small, large, or a weights file (default: small)")
+    p.add_argument("--format", nargs="+", default=["index"], choices=MASK_FORMATS, metavar="FMT",
+                   help=f"one or more of: {' '.join(MASK_FORMATS)} (default: index)")
+    p.add_argument("--tile", type=int, default=None, metavar="N",
+                   help="tile size in pixels fed to the network (0: whole image at once)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--opacity", type=float, default=0.5, help="mask opacity for the overlay format (0-1)")
+
+    p = sub.add_parser("info", help="describe a model and the devices this machine offers")
+    p.add_argument("model", nargs="?", default=None, help="small, large, or a weights file")
+
+    from core.training_cli import add_training_commands
+
+    add_training_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, launch_gui: GuiLauncher | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in _commands() and _looks_like_path(argv[0])):
+        argv = ["open", *argv]  # `unetseg` and `unetseg image.png` open the app
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "open":
+            if launch_gui is None:
+                print("error: the desktop app is started by the `unetseg` command, not `python -m core`.",
+                      file=sys.stderr)
+                return 2
+            return launch_gui(argv[1:])
+        return int(args.handler(args) if hasattr(args, "handler") else COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except EXPECTED_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _commands() -> set[str]:
+    return {"open", "segment", "info", "train", "self-test", "generate", "-h", "--help", "--version"}
+
+
+def _looks_like_path(arg: str) -> bool:
+    from core.imageio import is_image_path
+
+    return Path(arg).exists() or is_image_path(arg)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("unetseg")
+    except Exception:
+        return "dev"
+
+
+# --------------------------------------------------------------------------- segment
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[Path]:
+    """Files as given and the images inside folders, each once, in order."""
+    from core.imageio import list_images
+
+    seen, out = set(), []
+    for raw in inputs:
+        path = Path(raw)
+        for p in list_images(path) if path.is_dir() else [path]:
+            key = str(p.resolve()) if p.exists() else str(p)
+            if key not in seen:
+                seen.add(key)
+                out.append(p)
+    return out
+
+
+def unique_stems(paths: Sequence[Path]) -> list[str]:
+    """Output names that never overwrite each other: a repeated stem gets '-2', '-3', ..."""
+    counts: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        n = counts.get(p.stem.lower(), 0) + 1
+        counts[p.stem.lower()] = n
+        stems.append(p.stem if n == 1 else f"{p.stem}-{n}")
+    return stems
+
+
+def cmd_segment(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.imageio import ImageReadError, load_image
+    from core.inference import Segmenter
+    from core.masks import mask_output_path, write_coco, write_mask
+
+    out_dir = Path(args.output)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not 0.0 <= args.opacity <= 1.0:
+        raise ValueError(f"--opacity must be between 0 and 1, got {args.opacity}")
+    inputs = expand_inputs(args.inputs)
+    if not inputs:
+        raise ValueError("no images found in the given inputs")
+    seg = Segmenter.load(args.model, device=args.device, warn=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
+    print(f"model: {seg.describe()}", file=sys.stderr)
+    formats = list(dict.fromkeys(args.format))
+    coco_entries, failures = [], 0
+    bar = tqdm(total=len(inputs), unit="image", disable=None, file=sys.stderr, dynamic_ncols=True)
+    for path, stem in zip(inputs, unique_stems(inputs)):
+        bar.set_postfix_str(path.name[:40])
+        try:
+            image = load_image(path)
+            tiles = tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20])
+
+            def progress(done: int, total: int, tiles=tiles) -> None:
+                tiles.total = total
+                tiles.n = done
+                tiles.refresh()
+
+            try:
+                labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress)
+            finally:
+                tiles.close()
+            for fmt in formats:
+                if fmt == "coco":
+                    coco_entries.append((path.name, *labels.shape, labels))
+                else:
+                    write_mask(mask_output_path(out_dir, stem, fmt), labels, fmt, seg.classes,
+                               image=image.rgb, opacity=args.opacity)
+        except (ImageReadError, ValueError, OSError, MemoryError) as exc:
+            failures += 1
+            tqdm.write(f"{path}: {_reason(exc, path)}", file=sys.stderr)
+        bar.update(1)
+    bar.close()
+    if coco_entries:
+        write_coco(mask_output_path(out_dir, "coco", "coco"), coco_entries, seg.classes)
+    done = len(inputs) - failures
+    print(f"segmented {done} of {len(inputs)} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""),
+          file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _reason(exc: BaseException, path: Path) -> str:
+    """The error's sentence without a repeated file-name prefix."""
+    text = str(exc)
+    for prefix in (f"{path.name}: ", f"{path}: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+# --------------------------------------------------------------------------- info
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from core.inference import device_report
+
+    if args.model is not None:
+        _print_model(args.model)
+    else:
+        from core.resources import BUILTIN_MODELS, builtin_model_path
+
+        for name in BUILTIN_MODELS:
+            if builtin_model_path(name).is_file():
+                _print_model(name)
+            else:
+                print(f"model {name}: not installed ({builtin_model_path(name)} is missing)")
+            print()
+    print("devices:")
+    for key, value in device_report().items():
+        print(f"  {key}: {value}")
+    return 0
+
+
+def _print_model(name: str) -> None:
+    import json
+
+    from core.inference import Segmenter
+    from core.models import count_parameters, flops_per_pixel
+
+    seg = Segmenter.load(name, device="cpu")
+    model = seg.checkpoint.build()
+    norm = seg.checkpoint.normalization
+    print(f"model {seg.name}: UNet{seg.arch.title()}")
+    print(f"  file: {seg.checkpoint.path}")
+    print(f"  input channels: {seg.in_channels}; classes: {seg.num_classes}")
+    print(f"  parameters: {count_parameters(model):,}; {flops_per_pixel(model) / 1e3:.0f} kFLOP per pixel")
+    print(f"  receptive-field halo: {seg.halo} px; normalisation: mean {norm.mean}, std {norm.std}, "
+          f"range 0-{norm.value_range:g}")
+    print("  classes:")
+    for c in seg.classes[:40]:
+        print(f"    {c.id:3d}  #{c.color[0]:02x}{c.color[1]:02x}{c.color[2]:02x}  {c.name}")
+    if len(seg.classes) > 40:
+        print(f"    ... and {len(seg.classes) - 40} more")
+    for key, value in seg.metadata.items():
+        if key in ("version", "in_channels", "num_classes"):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value)
+        print(f"  {key}: {text}")
+
+
+COMMANDS = {"segment": cmd_segment, "info": cmd_info}
+
+
+if __name__ == "__main__":  # python -m core.cli
+    sys.exit(main())

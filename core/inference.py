@@ -1,0 +1,380 @@
+"""Segmenting images of any size: the one API the GUI, the CLI and the tests all call.
+
+    seg = Segmenter.load("small" | "large" | "/path/to/weights", device="auto")
+    labels = seg.segment(rgb, tile_size=None, progress=None, should_cancel=None)
+
+Tiling keeps memory bounded whatever the image size.  The image is treated as padded
+(reflect, bottom/right) to a multiple of 8, exactly as a whole-image forward pads it; that
+canvas is cut into square windows of ``tile_size`` pixels whose origins lie on multiples of 8
+(so the three 2x poolings see the same grid as a whole-image pass) and which overlap by a halo
+no smaller than the network's receptive-field radius.  Only each window's centre ("core") is
+kept, and its argmax goes straight into the uint8 output; windows near the canvas edge are
+shifted inwards rather than shrunk, so every window has the same shape (batchable on a GPU).
+With halo >= receptive-field radius the result equals the whole-image result up to float
+rounding (``tile_size=0`` runs the whole image in one pass).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from core.classes import ClassInfo
+from core.models import MULTIPLE, pad_mode
+from core.optimize import add_probabilities, argmax_into, prepare_for_inference
+from core.resources import BUILTIN_MODELS, builtin_model_path
+
+Progress = Callable[[int, int], None]
+ShouldCancel = Callable[[], bool]
+Warn = Callable[[str], None]
+TileCallback = Callable[[int, int, np.ndarray], None]
+
+# Receptive-field radius in pixels, measured over all 8 sub-pixel phases by
+# tests/core/test_inference.py::test_halo_covers_receptive_field, rounded up to a multiple of 8.
+HALO = {"small": 32, "large": 40}
+DEFAULT_WINDOW = {"cpu": 1024, "cuda": 1024, "mps": 768}
+CUDA_BATCH = 4
+MIN_WINDOW_CORE = 32
+OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
+    {getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError}
+)
+
+
+class Cancelled(Exception):
+    """Raised by ``segment`` when ``should_cancel()`` returned True between tiles."""
+
+
+class DeviceError(RuntimeError):
+    """A device that was asked for explicitly and is not usable; the message says why."""
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def device_availability() -> dict[str, tuple[bool, str]]:
+    """For each of cpu/cuda/mps: usable?, and the reason when not (for menus and reports)."""
+    result = {"cpu": (True, "")}
+    if torch.cuda.is_available():
+        result["cuda"] = (True, torch.cuda.get_device_name(0))
+    elif torch.version.cuda is None:
+        result["cuda"] = (False, f"this PyTorch build ({torch.__version__}) has no CUDA support")
+    else:
+        result["cuda"] = (False, "no NVIDIA GPU or driver was found")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        result["mps"] = (True, "Apple Metal")
+    elif platform.system() != "Darwin":
+        result["mps"] = (False, "Apple Metal (MPS) exists only on macOS")
+    elif mps is None or not mps.is_built():
+        result["mps"] = (False, "this PyTorch build has no MPS support")
+    else:
+        result["mps"] = (False, "MPS needs macOS 12.3+ on Apple silicon or an AMD GPU")
+    return result
+
+
+def resolve_device(name: str | torch.device = "auto") -> torch.device:
+    name = str(name).lower()
+    available = device_availability()
+    if name == "auto":
+        for kind in ("cuda", "mps"):
+            if available[kind][0]:
+                return torch.device(kind)
+        return torch.device("cpu")
+    kind = name.split(":")[0]
+    if kind not in available:
+        raise DeviceError(f"unknown device {name!r} (use auto, cpu, cuda or mps)")
+    ok, why = available[kind]
+    if not ok:
+        raise DeviceError(f"device {name!r} is not available: {why}")
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda:{device.index if device.index is not None else torch.cuda.current_device()}"
+    return device.type
+
+
+def device_report() -> dict:
+    info = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+    for kind, (ok, why) in device_availability().items():
+        info[kind] = "available" + (f" ({why})" if why else "") if ok else f"unavailable: {why}"
+    return info
+
+
+# --------------------------------------------------------------------------- tiling
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A window fed to the network and the core of it whose labels are kept (canvas coords)."""
+
+    wy0: int
+    wx0: int
+    wy1: int
+    wx1: int
+    cy0: int
+    cx0: int
+    cy1: int
+    cx1: int
+
+
+def _axis(size: int, window: int, halo: int) -> list[tuple[int, int, int, int]]:
+    """(window start, window end, core start, core end) along one axis of ``size`` pixels."""
+    canvas = size + (-size) % MULTIPLE
+    if canvas <= window:
+        return [(0, canvas, 0, size)]
+    step = window - 2 * halo
+    spans = []
+    for c0 in range(0, size, step):
+        c1 = min(c0 + step, size)
+        w0 = min(max(c0 - halo, 0), canvas - window)
+        spans.append((w0, w0 + window, c0, c1))
+    return spans
+
+
+def plan_tiles(height: int, width: int, window: int, halo: int) -> list[Tile]:
+    return [
+        Tile(wy0, wx0, wy1, wx1, cy0, cx0, cy1, cx1)
+        for (wy0, wy1, cy0, cy1) in _axis(height, window, halo)
+        for (wx0, wx1, cx0, cx1) in _axis(width, window, halo)
+    ]
+
+
+def _canvas_index(start: int, stop: int, size: int) -> np.ndarray | slice:
+    """Source indices for canvas positions [start, stop): reflect beyond ``size`` like F.pad."""
+    if stop <= size:
+        return slice(start, stop)
+    idx = np.arange(start, stop)
+    beyond = idx >= size
+    if pad_mode(stop - size, size) == "reflect":
+        idx[beyond] = 2 * (size - 1) - idx[beyond]
+    else:
+        idx[beyond] = size - 1
+    return idx
+
+
+def _window_pixels(image: np.ndarray, t: Tile) -> np.ndarray:
+    h, w = image.shape[:2]
+    rows, cols = _canvas_index(t.wy0, t.wy1, h), _canvas_index(t.wx0, t.wx1, w)
+    block = image[rows] if isinstance(rows, slice) else image[rows, :]
+    return block[:, cols]
+
+
+# --------------------------------------------------------------------------- segmenter
+
+
+class Segmenter:
+    """A loaded model bound to a device, ready to segment images of any size."""
+
+    def __init__(self, checkpoint: Checkpoint, device: str | torch.device = "auto", name: str | None = None,
+                 warn: Warn | None = None):
+        self.checkpoint = checkpoint
+        self.name = name or (checkpoint.path.stem if checkpoint.path else checkpoint.arch)
+        self.arch = checkpoint.arch
+        self.in_channels = checkpoint.in_channels
+        self.num_classes = checkpoint.num_classes
+        if self.num_classes > 256:
+            raise CheckpointError(f"{self.name}: has {self.num_classes} classes; labels are 8-bit, at most 256.")
+        self.classes: list[ClassInfo] = list(checkpoint.classes)
+        self.metadata = dict(checkpoint.metadata)
+        self.halo = HALO[self.arch]
+        inference = self.metadata.get("inference")
+        self.tta = bool(inference.get("tta", False)) if isinstance(inference, dict) else False
+        self.warn = warn
+        self._model = checkpoint.build().eval()  # float32 on the CPU: the source for every device
+        self._prepared: dict[str, torch.nn.Module] = {}
+        self._set_device(resolve_device(device))
+        norm = checkpoint.normalization
+        self._scale = torch.tensor([1.0 / (norm.value_range * s) for s in norm.std])
+        self._shift = torch.tensor([-m / s for m, s in zip(norm.mean, norm.std)])
+
+    @classmethod
+    def load(cls, model: str | os.PathLike = "small", device: str | torch.device = "auto",
+             warn: Warn | None = None) -> "Segmenter":
+        key = str(model)
+        if key.lower() in BUILTIN_MODELS:
+            path = builtin_model_path(key.lower())
+            if not path.is_file():
+                raise CheckpointError(
+                    f"built-in model {key!r} is not installed ({path} is missing); "
+                    "run `make train-models` or load a weights file."
+                )
+            return cls(load_checkpoint(path), device, name=key.lower(), warn=warn)
+        return cls(load_checkpoint(Path(model)), device, warn=warn)
+
+    # -- device handling
+    def _set_device(self, device: torch.device) -> None:
+        self._device = device
+        self.device = device_label(device)
+
+    def _net(self) -> torch.nn.Module:
+        key = self.device
+        if key not in self._prepared:
+            self._prepared[key] = prepare_for_inference(self._model, self._device)
+        return self._prepared[key]
+
+    def to(self, device: str | torch.device) -> "Segmenter":
+        self._set_device(resolve_device(device))
+        return self
+
+    def default_tile_size(self) -> int:
+        return DEFAULT_WINDOW.get(self._device.type, 1024)
+
+    # -- inference
+    def segment(self, image: np.ndarray, tile_size: int | None = None, progress: Progress | None = None,
+                should_cancel: ShouldCancel | None = None, on_tile: TileCallback | None = None,
+                warn: Warn | None = None, tta: bool | None = None) -> np.ndarray:
+        """HxW uint8 class ids for an HxWx3 uint8 image (HxW grey and HxWx4 RGBA are converted).
+
+        ``tile_size``: side of the square windows fed to the network (None: the device default,
+        0: the whole image at once). ``progress(done, total)`` is called per tile,
+        ``should_cancel()`` between tiles (True raises Cancelled), ``on_tile(y, x, labels)``
+        with each finished block so a viewer can show partial results.  ``tta``: average
+        over the 8 flips/rotations (8x the work; None: the model's own default, see ``tta``).
+        """
+        pixels = self._as_input(image)
+        h, w = pixels.shape[:2]
+        warn = warn or self.warn or (lambda message: None)
+        out = np.zeros((h, w), dtype=np.uint8)
+        tta = self.tta if tta is None else bool(tta)
+        window = self._window(h, w, tile_size)
+        if tta and self.num_classes > 32 and tile_size is None:
+            window = min(window, 512)  # bound the per-window probability sums
+        batch = CUDA_BATCH if self._device.type == "cuda" else 1
+        while True:
+            try:
+                self._run(pixels, out, window, batch, progress, should_cancel, on_tile, tta)
+                return out
+            except OOM_ERRORS:
+                if self._device.type == "cuda":
+                    torch.cuda.empty_cache()
+                window, batch = self._after_oom(h, w, window, batch, warn)
+
+    def _after_oom(self, h: int, w: int, window: int, batch: int, warn: Warn) -> tuple[int, int]:
+        if batch > 1:
+            warn(f"Out of memory on {self.device}: retrying with {batch // 2} tiles at a time.")
+            return window, batch // 2
+        smaller = _round8(min(window, max(h, w) + MULTIPLE) // 2)
+        if smaller - 2 * self.halo >= MIN_WINDOW_CORE:
+            warn(f"Out of memory on {self.device}: retrying with {smaller}-pixel tiles.")
+            return smaller, 1
+        if self._device.type != "cpu":
+            previous = self.device
+            self._prepared.pop(previous, None)
+            self._set_device(torch.device("cpu"))
+            warn(f"Out of memory on {previous} even with small tiles: continuing on the CPU.")
+            return self._window(h, w, None), 1
+        raise MemoryError(f"not enough memory to segment a {w}x{h} image, even with {window}-pixel tiles")
+
+    def _window(self, h: int, w: int, tile_size: int | None) -> int:
+        whole = _round8(max(h, w))
+        if tile_size == 0:
+            return whole
+        size = self.default_tile_size() if tile_size is None else int(tile_size)
+        size = max(_round8(size), _round8(2 * self.halo + MIN_WINDOW_CORE))
+        return min(size, whole)
+
+    def _run(self, pixels: np.ndarray, out: np.ndarray, window: int, batch: int, progress: Progress | None,
+             should_cancel: ShouldCancel | None, on_tile: TileCallback | None, tta: bool = False) -> None:
+        h, w = out.shape
+        tiles = plan_tiles(h, w, window, self.halo)
+        net = self._net()
+        total, done = len(tiles), 0
+        if progress:
+            progress(0, total)
+        for group in _chunks(tiles, batch):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            with torch.inference_mode(), self._autocast():
+                x = self._batch(pixels, group)
+                cores = [(slice(t.cy0 - t.wy0, t.cy1 - t.wy0), slice(t.cx0 - t.wx0, t.cx1 - t.wx0)) for t in group]
+                if tta:
+                    self._tta_into(net, x, cores, [out[t.cy0:t.cy1, t.cx0:t.cx1] for t in group])
+                else:
+                    features = net.features(x)
+                    for i, (t, (ys, xs)) in enumerate(zip(group, cores)):
+                        argmax_into(features[i : i + 1, :, ys, xs], net.conv, out[t.cy0:t.cy1, t.cx0:t.cx1])
+                    del features
+            if on_tile:
+                for t in group:
+                    on_tile(t.cy0, t.cx0, out[t.cy0:t.cy1, t.cx0:t.cx1])
+            done += len(group)
+            if progress:
+                progress(done, total)
+
+    @staticmethod
+    def _tta_into(net, x: torch.Tensor, cores, blocks) -> None:
+        """Average class probabilities over the 8 flips/rotations of each window, then argmax.
+
+        Each transform's features are mapped back to the original orientation before the
+        classifier, so the core crop and the halo logic are those of the plain path.
+        """
+        sums = [None] * len(blocks)
+        for k in range(4):
+            for flip in (False, True):
+                xt = torch.rot90(x, k, (2, 3))
+                xt = (xt.flip(3) if flip else xt).contiguous(memory_format=torch.channels_last)
+                f = net.features(xt)
+                f = torch.rot90(f.flip(3) if flip else f, -k, (2, 3))
+                for i, (ys, xs) in enumerate(cores):
+                    sums[i] = add_probabilities(f[i : i + 1, :, ys, xs], net.conv, sums[i])
+                del f
+        for total, block in zip(sums, blocks):
+            block[...] = total.argmax(-1).to(torch.uint8).cpu().numpy()
+
+    def _batch(self, pixels: np.ndarray, group: Sequence[Tile]) -> torch.Tensor:
+        parts = [self._tensor(_window_pixels(pixels, t)) for t in group]
+        x = parts[0][None] if len(parts) == 1 else torch.stack(parts)
+        return x.to(self._device).contiguous(memory_format=torch.channels_last)
+
+    def _autocast(self):
+        if self._device.type == "cuda":
+            dtype = torch.bfloat16 if os.environ.get("UNETSEG_BF16") else torch.float16
+            return torch.autocast("cuda", dtype=dtype)
+        return torch.autocast("cpu", enabled=False)
+
+    def _tensor(self, hwc: np.ndarray) -> torch.Tensor:
+        """uint8 HxWxC -> normalised float CxHxW (a channels_last view of the HWC buffer)."""
+        t = torch.from_numpy(hwc.astype(np.float32))  # a fresh, writable copy
+        t = t.mul_(self._scale).add_(self._shift)
+        return t.permute(2, 0, 1)
+
+    def _as_input(self, image: np.ndarray) -> np.ndarray:
+        from core.imageio import to_rgb8
+
+        image = np.asarray(image)
+        if image.ndim == 3 and image.shape[2] == self.in_channels and image.dtype == np.uint8:
+            return image
+        rgb = to_rgb8(image)
+        if self.in_channels == 3:
+            return rgb
+        if self.in_channels == 1:
+            grey = (rgb.astype(np.uint16) @ np.array([77, 150, 29], np.uint16)) >> 8
+            return grey.astype(np.uint8)[..., None]
+        raise ValueError(f"the model expects {self.in_channels}-channel images, got shape {image.shape}")
+
+    def describe(self) -> str:
+        return f"{self.name} (UNet{self.arch.title()}, {self.num_classes} classes) on {self.device}"
+
+
+def _round8(n: int) -> int:
+    return max(MULTIPLE, -(-int(n) // MULTIPLE) * MULTIPLE)
+
+
+def _chunks(items: Sequence[Tile], n: int) -> Iterator[Sequence[Tile]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]

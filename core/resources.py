@@ -1,0 +1,34 @@
+"""One place that knows where bundled files live, from source and from a PyInstaller bundle."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+BUILTIN_MODELS = ("small", "large")
+
+
+def resource_root() -> Path:
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parent.parent / "resources"
+
+
+def resource_path(*parts: str) -> Path:
+    return resource_root().joinpath(*parts)
+
+
+def builtin_model_path(name: str) -> Path:
+    return resource_path("models", f"{name}.safetensors")
+
+
+def sample_images() -> list[Path]:
+    folder = resource_path("samples")
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.png") if not p.stem.endswith("_mask"))
+
+
+def is_frozen() -> bool:
+    return bool(getattr(sys, "frozen", False))

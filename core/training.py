@@ -1,0 +1,479 @@
+"""Training a UNet on annotated images: the pipeline that produced the built-in weights.
+
+Data: every image in ``images`` with a mask of the same stem in ``masks`` (any mask format the
+core reads).  Each step draws random crops (images weighted by area), applies one of the 8
+flips/rotations, and minimises class-weighted cross-entropy (optionally + soft Dice) with
+AdamW and a warm-up + cosine learning-rate schedule.  After every epoch the mean IoU over the
+foreground classes of the held-out images is measured on whole images; the best checkpoint
+is written (atomically, metadata inside) whenever it improves, so Ctrl+C or a cancel keeps it.
+Everything random flows from ``seed``: the same command on the same device gives the same
+weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.checkpoints import Checkpoint, Normalization, load_checkpoint, save_checkpoint
+from core.classes import ClassInfo, default_classes, normalize_classes
+from core.inference import device_label, resolve_device
+from core.models import build_model
+from core.synthetic import IoUAccumulator
+
+IGNORE = 255
+
+
+class TrainingDataError(ValueError):
+    """Unusable training data; ``str()`` is one sentence naming the file."""
+
+
+@dataclass
+class TrainConfig:
+    images: Path
+    masks: Path
+    out: Path
+    arch: str = "small"
+    init: str | None = None  # "small", "large" or a weights file to fine-tune from
+    epochs: int = 30
+    patch: int = 128
+    batch: int = 16
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    val_fraction: float = 0.1
+    seed: int = 0
+    dice: bool = False
+    teacher: str | None = None  # distil from this model's soft predictions ("large", or a path)
+    kd_weight: float = 1.0
+    kd_temperature: float = 2.0
+    tta: bool = False  # mark the checkpoint to segment with 8-fold test-time augmentation by default
+    device: str = "auto"
+    steps_per_epoch: int | None = None  # default: enough crops to cover the training pixels once
+    classes_file: Path | None = None
+    command: str = ""
+
+
+@dataclass
+class EpochReport:
+    epoch: int
+    epochs: int
+    train_loss: float
+    val_miou: float
+    per_class_iou: dict[int, float]
+    best_miou: float
+    improved: bool
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    path: Path | None
+    best_miou: float
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+    history: list[EpochReport] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def find_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
+    from core.imageio import list_images
+
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    for folder, what in ((images_dir, "images"), (masks_dir, "masks")):
+        if not folder.is_dir():
+            raise TrainingDataError(f"{folder}: the {what} folder does not exist.")
+    images = list_images(images_dir)
+    if not images:
+        raise TrainingDataError(f"{images_dir}: the images folder holds no images.")
+    pairs = []
+    for image in images:
+        mask = _mask_in(masks_dir, image)
+        if mask is None:
+            raise TrainingDataError(f"{image.name}: has no mask named {image.stem}.* in {masks_dir}.")
+        pairs.append((image, mask))
+    return pairs
+
+
+MASK_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".gif", ".webp")
+
+
+def _mask_in(folder: Path, image: Path) -> Path | None:
+    """``<stem>.<ext>`` or ``<stem>_mask.<ext>`` in ``folder`` (never the image itself)."""
+    for name in (image.stem, f"{image.stem}_mask"):
+        for suffix in MASK_SUFFIXES:
+            candidate = folder / f"{name}{suffix}"
+            if candidate.is_file() and candidate.resolve() != image.resolve():
+                return candidate
+    return None
+
+
+def load_pairs(pairs: list[tuple[Path, Path]], num_classes: int | None,
+               classes: list[ClassInfo] | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """Decode and validate every pair; returns the arrays and the class count they need."""
+    from core.imageio import ImageReadError, load_image
+    from core.masks import MaskError, read_mask
+
+    def read(pair: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+        image_path, mask_path = pair
+        rgb = load_image(image_path).rgb
+        return rgb, read_mask(mask_path, shape=rgb.shape[:2], classes=classes, image_name=image_path.name)
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # decoding releases the GIL
+        futures = [pool.submit(read, pair) for pair in pairs]
+    data, highest = [], 0
+    for (image_path, mask_path), future in zip(pairs, futures):
+        try:
+            rgb, labels = future.result()
+        except (ImageReadError, MaskError) as exc:
+            raise TrainingDataError(str(exc)) from None
+        top = int(labels.max())
+        if num_classes is not None and top >= num_classes:
+            raise TrainingDataError(
+                f"{mask_path.name}: contains class id {top} but the model has {num_classes} classes (0-{num_classes - 1})."
+            )
+        highest = max(highest, top)
+        data.append((rgb, labels))
+    return data, max(highest + 1, 2)
+
+
+def split(n: int, val_fraction: float, rng: np.random.Generator) -> tuple[list[int], list[int]]:
+    order = rng.permutation(n).tolist()
+    n_val = min(n - 1, int(round(n * val_fraction))) if n > 1 and val_fraction > 0 else 0
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+class CropSampler:
+    """Random patch x patch crops with a random dihedral transform, as one uint8 batch.
+
+    Normalisation happens on the training device (``Normalizer``) so the CPU only slices.
+    """
+
+    def __init__(self, data: list[tuple[np.ndarray, np.ndarray]], patch: int, rng: np.random.Generator):
+        self.data, self.patch, self.rng = data, patch, rng
+        areas = np.array([lab.size for _, lab in data], dtype=np.float64)
+        self.cumulative = np.cumsum(areas / areas.sum())
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        p, rng = self.patch, self.rng
+        picks = np.minimum(np.searchsorted(self.cumulative, rng.random(size)), len(self.data) - 1)
+        offsets, turns = rng.random((size, 2)), rng.integers(0, 8, size)
+        x = np.zeros((size, p, p, 3), np.uint8)
+        y = np.full((size, p, p), IGNORE, np.uint8)  # images smaller than the patch: rest ignored
+        for i, (index, (fy, fx), k) in enumerate(zip(picks, offsets, turns)):
+            rgb, lab = self.data[index]
+            h, w = lab.shape
+            y0, x0 = int(fy * max(1, h - p + 1)), int(fx * max(1, w - p + 1))
+            img, tgt = rgb[y0:y0 + p, x0:x0 + p], lab[y0:y0 + p, x0:x0 + p]
+            img, tgt = np.rot90(img, k % 4), np.rot90(tgt, k % 4)
+            if k >= 4:
+                img, tgt = img[:, ::-1], tgt[:, ::-1]
+            x[i, :img.shape[0], :img.shape[1]] = img
+            y[i, :tgt.shape[0], :tgt.shape[1]] = tgt
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+class Normalizer:
+    """uint8 NHWC batch -> normalised float NCHW (channels_last memory, which is free from NHWC)."""
+
+    def __init__(self, norm: Normalization, device: torch.device):
+        self.mean = torch.tensor(norm.mean, device=device) * norm.value_range
+        self.inv_std = 1.0 / (torch.tensor(norm.std, device=device) * norm.value_range)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x.float() - self.mean) * self.inv_std).permute(0, 3, 1, 2)
+
+
+def class_weights(data: list[tuple[np.ndarray, np.ndarray]], num_classes: int) -> torch.Tensor:
+    """Inverse square-root frequency, mean 1 over present classes, clipped to [0.1, 10]."""
+    counts = np.zeros(num_classes, np.float64)
+    for _, lab in data:
+        counts += np.bincount(lab.ravel(), minlength=256)[:num_classes]
+    present = counts > 0
+    weights = np.ones(num_classes)
+    weights[present] = (counts[present] / counts.sum()) ** -0.5
+    weights[present] /= weights[present].mean()
+    return torch.tensor(np.clip(weights, 0.1, 10.0), dtype=torch.float32)
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    valid = (target != IGNORE).unsqueeze(1)
+    probs = logits.float().softmax(1) * valid
+    onehot = F.one_hot(target.clamp_max(num_classes - 1), num_classes).permute(0, 3, 1, 2) * valid
+    inter = (probs * onehot).sum((0, 2, 3))
+    denom = probs.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+    return 1 - ((2 * inter + 1) / (denom + 1))[1:].mean()
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor, t: float) -> torch.Tensor:
+    """KL(teacher || student) at temperature t over labelled pixels (Hinton et al.), scaled by t^2."""
+    valid = (target != IGNORE).float()
+    log_p = F.log_softmax(student.float() / t, dim=1)
+    q = F.softmax(teacher.float() / t, dim=1)
+    kl = (q * (q.clamp_min(1e-8).log() - log_p)).sum(1)
+    return (kl * valid).sum() / valid.sum().clamp_min(1) * t * t
+
+
+# --------------------------------------------------------------------------- model
+
+
+def evaluate(model: torch.nn.Module, data: list[tuple[np.ndarray, np.ndarray]], norm: Normalization,
+             device: torch.device, num_classes: int) -> IoUAccumulator:
+    acc = IoUAccumulator(num_classes)
+    normalize = Normalizer(norm, device)
+    model.eval()
+    benchmark = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = False  # validation images differ in size: no per-shape autotuning
+    with torch.inference_mode():
+        for rgb, lab in data:
+            x = normalize(torch.from_numpy(rgb.copy())[None].to(device))
+            pred = model(x).argmax(1)[0].cpu().numpy()
+            acc.update(pred, lab)
+    torch.backends.cudnn.benchmark = benchmark
+    model.train()
+    return acc
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype), dtype == torch.float16
+    return torch.autocast(device.type, enabled=False), False
+
+
+# --------------------------------------------------------------------------- loop
+
+
+def train(config: TrainConfig, progress: Callable[[int, int], None] | None = None,
+          on_epoch: Callable[[EpochReport], None] | None = None,
+          should_cancel: Callable[[], bool] | None = None,
+          log: Callable[[str], None] = print) -> TrainResult:
+    """Run the whole recipe; returns where the best checkpoint went and how good it was."""
+    return _Run(config, log).fit(progress, on_epoch, should_cancel)
+
+
+class _Run:
+    """State of one training run (data, model, optimiser, best so far)."""
+
+    def __init__(self, config: TrainConfig, log: Callable[[str], None]):
+        torch.manual_seed(config.seed)
+        self.config, self.log = config, log
+        self.rng = np.random.default_rng(config.seed)
+        self.device = resolve_device(config.device)
+        self.started = time.time()
+        init = _load_init(config)
+        named = _read_classes_file(config)
+        classes = named or (init.classes if init else None)
+        data, needed = load_pairs(find_pairs(config.images, config.masks), len(named) if named else None, classes)
+        if classes is None or needed > len(classes):
+            classes = normalize_classes(classes or [], needed) if classes else default_classes(needed)
+        self.classes, self.num_classes = list(classes), len(classes)
+        train_idx, val_idx = split(len(data), config.val_fraction, self.rng)
+        self.train_data = [data[i] for i in train_idx]
+        self.val_data = [data[i] for i in val_idx]
+        self.norm = init.normalization if init else Normalization()
+        self.model = build_model(config.arch, 3, self.num_classes)
+        if init is not None:
+            state = dict(init.state_dict)
+            if init.num_classes != self.num_classes:  # new class list: keep features, fresh classifier
+                state = {k: v for k, v in state.items() if not k.startswith("conv.")}
+            self.model.load_state_dict(state, strict=False)
+        self.channels_last = self.device.type == "cuda"
+        if self.channels_last:
+            torch.backends.cudnn.benchmark = True
+            self.model.to(memory_format=torch.channels_last)
+        self.model.to(self.device)
+        self.result = TrainResult(None, -1.0, 0, 0, False)
+
+    def fit(self, progress, on_epoch, should_cancel) -> TrainResult:
+        config, device, model = self.config, self.device, self.model
+        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        pixels = sum(lab.size for _, lab in self.train_data)
+        steps = config.steps_per_epoch or max(20, math.ceil(pixels / (config.patch**2 * config.batch)))
+        total = steps * config.epochs
+        warmup = max(1, min(200, total // 10))
+
+        def lr_factor(step: int) -> float:
+            if step < warmup:
+                return (step + 1) / warmup
+            return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
+        weights = class_weights(self.train_data, self.num_classes).to(device)
+        sampler = CropSampler(self.train_data, config.patch, self.rng)
+        normalize = Normalizer(self.norm, device)
+        teacher = self.load_teacher()
+        autocast, use_scaler = _autocast(device)
+        scaler = torch.amp.GradScaler("cuda") if use_scaler else None
+        self.log(f"training UNet{config.arch.title()} ({self.num_classes} classes) on {device_label(device)}: "
+                 f"{len(self.train_data)} training / {len(self.val_data)} validation images, "
+                 f"{config.epochs} epochs x {steps} steps")
+        done = 0
+        batches = _prefetch(lambda: sampler.batch(config.batch), depth=4 if device.type == "cuda" else 0)
+        try:
+            for epoch in range(1, config.epochs + 1):
+                t0, losses = time.time(), []
+                model.train()
+                for _ in range(steps):
+                    if should_cancel is not None and should_cancel():
+                        raise KeyboardInterrupt
+                    x, y = next(batches)
+                    x = normalize(x.to(device, non_blocking=True))
+                    y = y.to(device, non_blocking=True).long()
+                    if not self.channels_last:
+                        x = x.contiguous()
+                    with autocast:
+                        logits = model(x)
+                        if teacher is not None:
+                            with torch.no_grad():
+                                taught = teacher(x)
+                    loss = F.cross_entropy(logits.float(), y, weight=weights, ignore_index=IGNORE)
+                    if teacher is not None:
+                        loss = loss + config.kd_weight * distillation_loss(logits, taught, y, config.kd_temperature)
+                    if config.dice:
+                        loss = loss + dice_loss(logits, y, self.num_classes)
+                    optimizer.zero_grad(set_to_none=True)
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        loss.backward()
+                        optimizer.step()
+                    schedule.step()
+                    losses.append(float(loss.detach()))
+                    done += 1
+                    if progress:
+                        progress(done, total)
+                report = self.end_epoch(epoch, float(np.mean(losses)), time.time() - t0)
+                if on_epoch:
+                    on_epoch(report)
+        except KeyboardInterrupt:
+            batches.close()
+            self.result.stopped_early = True
+            if self.result.path is None and done:
+                self.end_epoch(self.result.epochs_run, float("nan"), 0.0)
+            self.log(f"stopped early; best checkpoint kept: {self.result.path} (mIoU {self.result.best_miou:.3f})")
+        return self.result
+
+    def load_teacher(self) -> torch.nn.Module | None:
+        if not self.config.teacher:
+            return None
+        ck = _resolve_checkpoint(self.config.teacher)
+        if ck.num_classes != self.num_classes or ck.normalization != self.norm:
+            raise TrainingDataError(f"{self.config.teacher}: the teacher must have the same {self.num_classes} classes "
+                                    "and input normalisation as the model being trained.")
+        teacher = ck.build().eval().to(self.device)
+        if self.channels_last:
+            teacher.to(memory_format=torch.channels_last)
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+        return teacher
+
+    def end_epoch(self, epoch: int, loss: float, seconds: float) -> EpochReport:
+        """Validate on whole held-out images; save the checkpoint when it is the best so far."""
+        result = self.result
+        acc = evaluate(self.model, self.val_data or self.train_data[:20], self.norm, self.device, self.num_classes)
+        miou = acc.mean_iou(range(1, self.num_classes))
+        miou = 0.0 if math.isnan(miou) else miou
+        improved = miou > result.best_miou
+        result.epochs_run = max(result.epochs_run, epoch)
+        if improved:
+            result.best_miou, result.best_epoch = miou, epoch
+            result.path = save_checkpoint(self.config.out, self.model, self.classes, self.norm,
+                                          extra={"training": self.recipe(epoch, miou, acc),
+                                                 "inference": {"tta": self.config.tta}})
+        report = EpochReport(epoch, self.config.epochs, loss, miou, acc.per_class_iou(), result.best_miou,
+                             improved, seconds)
+        result.history.append(report)
+        return report
+
+    def recipe(self, epoch: int, miou: float, acc: IoUAccumulator) -> dict:
+        config = self.config
+        return {
+            "command": config.command,
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+            "train_images": len(self.train_data),
+            "val_images": len(self.val_data),
+            "train_pixels": int(sum(lab.size for _, lab in self.train_data)),
+            "epochs": epoch,
+            "epochs_planned": config.epochs,
+            "val_miou": round(miou, 4),
+            "val_iou_per_class": {self.classes[c].name: round(v, 4) for c, v in acc.per_class_iou().items()},
+            "device": device_label(self.device),
+            "torch": torch.__version__,
+            "seconds": round(time.time() - self.started, 1),
+        }
+
+
+def _prefetch(make: Callable[[], tuple], depth: int):
+    """Batches from ``make`` built ahead on one background thread (order, hence seed, preserved)."""
+    if depth <= 0:
+        while True:
+            yield make()
+    import queue
+    import threading
+
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        while not stop.is_set():
+            item = make()
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    threading.Thread(target=produce, daemon=True, name="unetseg-batches").start()
+    try:
+        while True:
+            yield q.get()
+    finally:
+        stop.set()
+
+
+def _resolve_checkpoint(name: str) -> Checkpoint:
+    from core.resources import BUILTIN_MODELS, builtin_model_path
+
+    return load_checkpoint(builtin_model_path(name) if name in BUILTIN_MODELS else Path(name))
+
+
+def _load_init(config: TrainConfig) -> Checkpoint | None:
+    if not config.init:
+        return None
+    ck = _resolve_checkpoint(config.init)
+    if ck.arch != config.arch:
+        raise TrainingDataError(f"{config.init}: is UNet{ck.arch.title()}, cannot initialise UNet{config.arch.title()}.")
+    return ck
+
+
+def _read_classes_file(config: TrainConfig) -> list[ClassInfo] | None:
+    candidates = [config.classes_file] if config.classes_file else [
+        Path(config.masks) / "classes.json", Path(config.masks).parent / "classes.json"]
+    for path in candidates:
+        if path and Path(path).is_file():
+            try:
+                raw = json.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise TrainingDataError(f"{Path(path).name}: is not a readable class list ({exc}).") from None
+            raw = raw.get("classes", raw) if isinstance(raw, dict) else raw
+            if not isinstance(raw, list) or not raw:
+                raise TrainingDataError(f"{Path(path).name}: must hold a list of classes.")
+            return normalize_classes(raw, len(raw))
+    return None

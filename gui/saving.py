@@ -1,0 +1,290 @@
+"""Writing masks: Save / Save As, Export (any core format), Export All, Import Mask, and the
+Save / Discard / Cancel questions before edits could be lost.
+
+A failed write shows one message naming the path and keeps the in-memory mask as it was
+(core writes are atomic, so the file on disk is untouched too).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from core.masks import MaskError, default_mask_path, read_mask, write_mask
+from gui import dialogs
+from gui.image_store import ImageEntry, path_key
+from gui.workers import Reporter, Task, start_task
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
+
+WRITE_ERRORS = (OSError, ValueError, MemoryError)  # WriteError is an OSError, MaskError a ValueError
+
+
+def export_suggestions(image_path: Path, folder: Path) -> dict[str, Path]:
+    """A file name per export format that never collides with the image itself."""
+    stem = image_path.stem
+    names = {"index": f"{stem}_mask.png", "color": f"{stem}_mask_color.png",
+             "overlay": f"{stem}_overlay.png", "tiff": f"{stem}_mask.tif",
+             "npy": f"{stem}_mask.npy", "coco": f"{stem}_coco.json"}
+    return {fmt: folder / name for fmt, name in names.items()}
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    return path_key(a) == path_key(b)
+
+
+class Saver:
+    def __init__(self, window: "MainWindow"):
+        self.w = window
+        self.last_format = "index"
+        self.export_formats: list[str] = ["index"]
+        self.export_task: Task | None = None
+
+    # -- save ---------------------------------------------------------------------------------
+    def save_target(self, entry: ImageEntry) -> Path:
+        return entry.save_path or default_mask_path(entry.path)
+
+    def save(self, entry: ImageEntry | None = None) -> bool:
+        entry = entry or self.w.store.current
+        if entry is None or entry.doc is None:
+            return False
+        target = self.save_target(entry)
+        loaded = entry.mask_source is not None and _same_path(entry.mask_source, target)
+        if target.exists() and not loaded and entry.save_path is None:
+            if not dialogs.confirm(self.w, "Replace Mask?",
+                                   f"{target.name} already exists and is not the mask you are "
+                                   "editing. Replace it?", "Replace"):
+                return False
+        return self._write_index(entry, target)
+
+    def save_as(self) -> bool:
+        entry = self.w.store.current
+        if entry is None or entry.doc is None:
+            return False
+        path = dialogs.ask_save_path(self.w, self.save_target(entry))
+        if path is None:
+            return False
+        if _same_path(path, entry.path):
+            dialogs.show_error(self.w, "Could Not Save",
+                               f"{path.name}: that is the image itself; choose another name.")
+            return False
+        if self._write_index(entry, path):
+            entry.save_path = path
+            return True
+        return False
+
+    def _write_index(self, entry: ImageEntry, target: Path) -> bool:
+        doc = entry.doc
+        assert doc is not None
+        try:
+            write_mask(target, doc.labels, "index", doc.classes)
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.w, "Could Not Save", str(exc))
+            return False
+        doc.mark_saved()
+        entry.mask_source, entry.has_mask_file = target, True
+        self.w.file_panel.refresh(entry)
+        self.w.status.message(f"Saved {target}", 5000)
+        return True
+
+    # -- unsaved edits ------------------------------------------------------------------------
+    def resolve_unsaved(self, entry: ImageEntry) -> bool:
+        """Ask Save / Discard / Cancel for ``entry``; True when it may be closed."""
+        answer = dialogs.ask_save_discard_cancel(self.w, entry.name)
+        if answer == "save":
+            return self.save(entry)
+        return answer == "discard"
+
+    def resolve_all_unsaved(self) -> bool:
+        for entry in self.w.store.dirty_entries():
+            if entry is not self.w.store.current:
+                self.w.show_entry(entry)  # show what the question is about
+            if not self.resolve_unsaved(entry):
+                return False
+        return True
+
+    # -- export -------------------------------------------------------------------------------
+    def export(self) -> bool:
+        entry = self.w.store.current
+        if entry is None or entry.doc is None or entry.image is None:
+            return False
+        folder = Path(self.w.settings.last_export_folder or entry.path.parent)
+        chosen = dialogs.ask_export_path(self.w, export_suggestions(entry.path, folder), self.last_format)
+        if chosen is None:
+            return False
+        path, fmt = chosen
+        if _same_path(path, entry.path):
+            dialogs.show_error(self.w, "Could Not Export",
+                               f"{path.name}: that is the image itself; choose another name.")
+            return False
+        doc = entry.doc
+        try:
+            write_mask(path, doc.labels, fmt, doc.classes, image=entry.image.rgb,
+                       opacity=self.w.canvas.opacity, image_name=entry.name)
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.w, "Could Not Export", str(exc))
+            return False
+        self.last_format = fmt
+        self.w.settings.last_export_folder = str(path.parent)
+        self.w.status.message(f"Exported {path}", 5000)
+        return True
+
+    def export_all(self) -> bool:
+        """Ask for a folder and formats, then write every listed image's mask on a worker."""
+        if self.export_task is not None or not len(self.w.store):
+            return False
+        start = self.w.settings.last_export_folder or self.w.settings.last_folder
+        folder = dialogs.ask_export_folder(self.w, start)
+        if folder is None:
+            return False
+        formats = dialogs.ask_export_formats(self.w, self.export_formats)
+        if not formats:
+            return False
+        self.export_formats = formats
+        jobs, missing = self._export_jobs()
+        if not jobs:
+            dialogs.show_error(self.w, "Nothing to Export", "None of the listed images has a mask yet.")
+            return False
+        from core.cli import unique_stems
+
+        stems = unique_stems([p for p, *_ in jobs])
+        sources = {path_key(e.path) for e in self.w.store}
+        for stem in stems:
+            for fmt in formats:
+                target = _target(folder, stem, fmt)
+                if path_key(target) in sources:
+                    dialogs.show_error(self.w, "Could Not Export",
+                                       f"{target.name}: exporting here would overwrite that image; "
+                                       "choose another folder.")
+                    return False
+        self.w.settings.last_export_folder = str(folder)
+        self._start_export(folder, formats, jobs, stems, missing)
+        return True
+
+    def _export_jobs(self) -> tuple[list[tuple], int]:
+        """(image path, labels or None, mask file or None, classes) for images with a mask."""
+        from core.masks import find_mask_for_image
+
+        jobs, missing = [], 0
+        template = self.w.class_template
+        for entry in self.w.store:
+            doc = entry.doc
+            if doc is not None and (doc.dirty or entry.mask_source is not None or doc.labels.any()):
+                jobs.append((entry.path, doc.labels.copy(), None, doc.classes))
+                continue
+            mask = find_mask_for_image(entry.path) if doc is None else None
+            if mask is None:  # never annotated (an empty, untouched mask is not exported)
+                missing += 1
+            else:
+                jobs.append((entry.path, None, mask, list(template)))
+        return jobs, missing
+
+    def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
+                      missing: int) -> None:
+        opacity = self.w.canvas.opacity
+
+        def masks(rep: Reporter, with_image: bool):
+            from core.imageio import load_image
+
+            for (path, labels, mask, classes), stem in zip(jobs, stems):
+                rep.check()
+                try:
+                    image = load_image(path).rgb if with_image else None
+                    if labels is None:
+                        labels = read_mask(mask, shape=image.shape[:2] if image is not None else None,
+                                           classes=classes)
+                    yield path, stem, labels, classes, image, None
+                except (OSError, ValueError, MemoryError) as exc:
+                    yield path, stem, None, classes, None, str(exc)
+
+        def run(rep: Reporter):
+            from core.masks import write_coco
+
+            written, errors = 0, []
+            plain = [f for f in formats if f != "coco"]
+            total = len(jobs) * (bool(plain) + ("coco" in formats))
+            step = 0
+            if plain:
+                for path, stem, labels, classes, image, error in masks(rep, "overlay" in plain):
+                    step += 1
+                    rep.progress(step, total)
+                    if error:
+                        errors.append(error)
+                        continue
+                    for fmt in plain:
+                        try:
+                            write_mask(_target(folder, stem, fmt), labels, fmt, classes, image=image,
+                                       opacity=opacity, image_name=path.name)
+                            written += 1
+                        except WRITE_ERRORS as exc:
+                            errors.append(str(exc))
+            if "coco" in formats:
+                entries, classes_seen = [], None
+                for path, stem, labels, classes, _image, error in masks(rep, False):
+                    step += 1
+                    rep.progress(step, total)
+                    if error:
+                        errors.append(error)
+                        continue
+                    classes_seen = classes_seen or classes
+                    entries.append((path.name, labels.shape[0], labels.shape[1], labels))
+                if entries:
+                    try:
+                        write_coco(_target(folder, "coco", "coco"), entries, classes_seen)
+                        written += 1
+                    except WRITE_ERRORS as exc:
+                        errors.append(str(exc))
+            return written, errors
+
+        task = self.export_task = start_task(run, "export-all")
+        task.progress.connect(lambda d, t: self.w.status.show_progress(d, t, "Exporting: %v/%m"))
+        task.finished.connect(lambda result: self._export_done(result, folder, missing))
+        task.failed.connect(lambda message: self._export_done((0, [message]), folder, missing))
+        task.cancelled.connect(lambda: self._export_done(None, folder, missing))
+        self.w.job_state_changed()
+
+    def _export_done(self, result, folder: Path, missing: int) -> None:
+        self.export_task = None
+        self.w.status.hide_progress()
+        self.w.job_state_changed()
+        if result is None:
+            self.w.status.message("Export All cancelled; files already written stay.", 8000)
+            self.w.export_all_finished.emit(-1)
+            return
+        written, errors = result
+        skipped = f"; {missing} image(s) without a mask skipped" if missing else ""
+        self.w.status.message(f"Exported {written} file(s) to {folder}{skipped}.", 10000)
+        if errors:
+            more = f"\n… and {len(errors) - 10} more" if len(errors) > 10 else ""
+            dialogs.show_error(self.w, "Export All", "Some masks could not be exported:\n\n"
+                               + "\n".join(errors[:10]) + more)
+        self.w.export_all_finished.emit(written)
+
+    # -- import -------------------------------------------------------------------------------
+    def import_mask(self) -> bool:
+        entry = self.w.store.current
+        if entry is None or entry.doc is None:
+            return False
+        path = dialogs.ask_mask_path(self.w, str(entry.path.parent))
+        if path is None:
+            return False
+        doc = entry.doc
+        try:
+            labels = read_mask(path, shape=doc.shape, num_classes=max(c.id for c in doc.classes) + 1,
+                               classes=doc.classes, image_name=entry.name)
+        except (MaskError, OSError, ValueError, MemoryError) as exc:
+            dialogs.show_error(self.w, "Could Not Import Mask", str(exc))
+            return False
+        doc.apply_labels(np.asarray(labels), "import mask")
+        self.w.status.message(f"Imported {path.name} (Undo puts the previous mask back).", 8000)
+        return True
+
+
+def _target(folder: Path, stem: str, fmt: str) -> Path:
+    from core.masks import mask_output_path
+
+    return mask_output_path(folder, stem, fmt)
+

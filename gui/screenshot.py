@@ -1,0 +1,87 @@
+"""Regenerate the README screenshot: ``python -m gui.screenshot docs/screenshot.png``.
+
+A synthetic scene (core.synthetic) is opened in a 1280x800 window; its mask comes from a
+built-in model (small, else large) when one is installed, else from the scene's ground
+truth.  Runs offscreen.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+SIZE = (1280, 800)
+
+
+def _wait(app, condition, timeout_s: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.01)
+    return condition()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    out = Path(argv[0] if argv else "docs/screenshot.png")
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PIL import Image
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from core.resources import builtin_model_path
+    from core.synthetic import SHAPE_CLASSES, generate_scene
+    from gui.main_window import MainWindow
+    from gui.settings import ENV_FILE
+    from gui.workers import wait_for_workers
+
+    app = QApplication.instance() or QApplication(["unetseg-screenshot"])
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ[ENV_FILE] = str(Path(tmp) / "settings.ini")  # never the user's settings
+        rgb, truth = generate_scene(7, 384, 512)
+        image_path = Path(tmp) / "shapes_scene.png"
+        Image.fromarray(rgb).save(image_path)
+        window = MainWindow()
+        window.resize(*SIZE)
+        window.show()
+        window.open_images([image_path])
+        window.class_panel.opacity_slider.setValue(50)
+        doc = window.document
+        used_model = False
+        installed = [n for n in ("small", "large") if builtin_model_path(n).is_file()]
+        if installed:
+            window.load_model(installed[0])
+            if _wait(app, lambda: window.models.segmenter is not None, 120):
+                done = []
+                window.segmentation_finished.connect(lambda *a: done.append(a))
+                window.seg.segment()
+                used_model = _wait(app, lambda: bool(done), 120)
+        if not used_model:
+            doc.set_classes(SHAPE_CLASSES)
+            doc.apply_labels(truth, "ground truth")
+            window.status.set_model("Model: none installed")
+            window.status.message("Showing the scene's ground-truth mask", 0)
+        doc.mark_saved()
+        doc.set_active_class(1)
+        window.brush_spin.setValue(16)
+        window.class_panel.refresh_counts()
+        window.canvas.fit()
+        app.processEvents()
+        # the pointer over the image: brush outline on the canvas, readout in the status bar
+        QTest.mouseMove(window.canvas.viewport(), window.canvas.view_point(300, 190).toPoint())
+        app.processEvents()
+        wait_for_workers(30, cancel=False)
+        app.processEvents()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        ok = window.grab().save(str(out))
+        window.close()
+    print(f"wrote {out}" if ok else f"could not write {out}", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""Running the model on a worker thread and showing its tiles as they finish.
+
+One image: tiles are pasted into the document as a preview (``paste_region``); success
+replaces the mask as one undo step (``apply_labels``), cancel or failure puts the previous
+mask back (``cancel_preview``).  Segment All loads, segments and saves each listed image on
+the worker and reports each result so open documents can take it too.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from core.document import MaskDocument
+from gui.workers import Reporter, Task, TaskCancelled, start_task
+
+# Written by Segment All beside each image: the same file Save writes.
+BATCH_FORMAT = "index"
+
+
+def _raise_if_cancelled(exc: BaseException) -> None:
+    """core.inference.Cancelled -> TaskCancelled (imported lazily: it lives beside torch)."""
+    from core.inference import Cancelled
+
+    if isinstance(exc, Cancelled):
+        raise TaskCancelled() from None
+
+
+class SegmentationController(QObject):
+    started = Signal(str)  # "segment" or "segment_all"
+    progress = Signal(int, int, str)  # done, total, text for the progress bar
+    finished = Signal(float, str)  # seconds, device actually used (one image)
+    failed = Signal(str)
+    cancelled = Signal()
+    image_done = Signal(object, object, object)  # Segment All: image path, mask path, labels
+    batch_finished = Signal(int, int, float, str, list)  # done, total, seconds, device, errors
+    ended = Signal()  # after any of finished / failed / cancelled / batch_finished
+    warning = Signal(str)  # e.g. out of GPU memory, retrying with smaller tiles
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.tile_size: int | None = None  # None: the device's default window
+        self._task: Task | None = None
+        self._doc: MaskDocument | None = None
+        self._kind = ""
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    @property
+    def document(self) -> MaskDocument | None:
+        """The document a single-image run writes into."""
+        return self._doc
+
+    # -- one image ----------------------------------------------------------------------------
+    def segment(self, doc: MaskDocument, rgb: np.ndarray, segmenter: Any) -> bool:
+        if self._task is not None:
+            return False
+        doc.end_stroke()
+        tile = self.tile_size
+
+        def run(rep: Reporter):
+            t0 = time.perf_counter()
+            try:
+                labels = segmenter.segment(
+                    rgb, tile_size=tile, progress=rep.progress, should_cancel=rep.cancelled,
+                    on_tile=lambda y, x, block: rep.item((y, x, np.array(block, copy=True))),
+                    warn=rep.warn)
+            except TaskCancelled:
+                raise
+            except Exception as exc:
+                _raise_if_cancelled(exc)
+                raise
+            return labels, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
+
+        self._doc, self._kind = doc, "segment"
+        task = self._task = start_task(run, "segment")
+        task.progress.connect(lambda d, t: self.progress.emit(d, t, "Segmenting: %v/%m tiles"))
+        task.item.connect(lambda payload: self._on_tile(task, payload))
+        task.finished.connect(lambda result: self._on_finished(task, result))
+        task.failed.connect(lambda message: self._on_failed(task, message))
+        task.cancelled.connect(lambda: self._on_cancelled(task))
+        task.warning.connect(self._warn)
+        self.started.emit("segment")
+        return True
+
+    def _on_tile(self, task: Task, payload) -> None:
+        if task is self._task and not task.cancel_requested and self._doc is not None:
+            y0, x0, block = payload
+            self._doc.paste_region(y0, x0, block)
+
+    def _on_finished(self, task: Task, result) -> None:
+        if task is not self._task:
+            return
+        doc = self._end()
+        labels, seconds, device, classes = result
+        try:
+            if classes and list(doc.classes) != list(classes):
+                doc.set_classes(classes)
+            doc.apply_labels(labels, "segment")
+        except ValueError as exc:  # a segmenter that returned the wrong shape
+            doc.cancel_preview()
+            self.failed.emit(f"The model's output does not fit the image: {exc}")
+        else:
+            self.finished.emit(float(seconds), device)
+        self.ended.emit()
+
+    def _on_failed(self, task: Task, message: str) -> None:
+        if task is not self._task:
+            return
+        doc = self._end()
+        if doc is not None:
+            doc.cancel_preview()
+        self.failed.emit(message)
+        self.ended.emit()
+
+    def _on_cancelled(self, task: Task) -> None:
+        if task is not self._task:
+            return
+        doc = self._end()
+        if doc is not None:
+            doc.cancel_preview()
+        self.cancelled.emit()
+        self.ended.emit()
+
+    def _end(self) -> MaskDocument | None:
+        doc, self._doc, self._task = self._doc, None, None
+        return doc
+
+    def _warn(self, message: str) -> None:
+        self.warning.emit(message)
+
+    # -- many images --------------------------------------------------------------------------
+    def segment_all(self, items: list[tuple[Path, Path]], segmenter: Any) -> bool:
+        """Segment each (image, mask target) pair and save the index mask to the target."""
+        if self._task is not None or not items:
+            return False
+        tile = self.tile_size
+        n = len(items)
+
+        def run(rep: Reporter):
+            from core.imageio import load_image
+            from core.masks import write_mask
+
+            t0, done, errors = time.perf_counter(), 0, []
+            for i, (path, target) in enumerate(items):
+                rep.check()
+                rep.progress(i * 1000, n * 1000)
+
+                def tiles(d: int, t: int, i: int = i) -> None:
+                    rep.progress(i * 1000 + (1000 * d) // max(1, t), n * 1000)
+
+                try:
+                    rgb = load_image(path).rgb
+                    labels = segmenter.segment(rgb, tile_size=tile, progress=tiles,
+                                               should_cancel=rep.cancelled, warn=rep.warn)
+                    del rgb
+                    write_mask(target, labels, BATCH_FORMAT, list(segmenter.classes))
+                except TaskCancelled:
+                    raise
+                except (ValueError, OSError, MemoryError) as exc:  # bad image, full disk...
+                    errors.append(str(exc))
+                    continue
+                except Exception as exc:
+                    _raise_if_cancelled(exc)
+                    raise
+                done += 1
+                rep.item((path, target, labels))
+            return done, n, time.perf_counter() - t0, str(segmenter.device), errors
+
+        self._doc, self._kind = None, "segment_all"
+        task = self._task = start_task(run, "segment-all")
+        names = [p.name for p, _ in items]
+        task.progress.connect(lambda d, t: self.progress.emit(
+            d, t, f"Image {min(n, d // 1000 + 1)} of {n}: {names[min(n - 1, d // 1000)]}"))
+        task.item.connect(lambda payload: task is self._task and self.image_done.emit(*payload))
+        task.finished.connect(lambda result: self._on_batch_finished(task, result))
+        task.failed.connect(lambda message: self._on_failed(task, message))
+        task.cancelled.connect(lambda: self._on_cancelled(task))
+        task.warning.connect(self._warn)
+        self.started.emit("segment_all")
+        return True
+
+    def _on_batch_finished(self, task: Task, result) -> None:
+        if task is not self._task:
+            return
+        self._end()
+        self.batch_finished.emit(*result)
+        self.ended.emit()
+
+    # -- control ------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop between tiles; the previous mask is back at once (the worker ends shortly)."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        if self._doc is not None:
+            self._doc.cancel_preview()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Cancel and wait for the worker (closing the window)."""
+        task = self._task
+        if task is not None:
+            self.cancel()
+            task.wait(timeout_ms)

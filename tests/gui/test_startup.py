@@ -1,0 +1,90 @@
+"""Startup: the window appears fast, without torch; `unetseg open` works end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.gui.helpers import write_image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from gui.main_window import MainWindow
+window = MainWindow()
+window.show()
+app.processEvents()
+seconds = time.perf_counter() - t0
+loaded = sorted(m for m in ("torch", "core.inference", "core.checkpoints", "core.optimize",
+                            "core.training") if m in sys.modules)
+print(json.dumps({"seconds": seconds, "heavy": loaded}))
+"""
+
+
+def env(tmp_path):
+    e = dict(os.environ, QT_QPA_PLATFORM="offscreen", UNETSEG_SETTINGS=str(tmp_path / "s.ini"))
+    e.pop("UNETSEG_FORBID_DIALOGS", None)
+    return e
+
+
+def test_window_shows_in_under_a_second_without_torch(tmp_path):
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env(tmp_path),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["heavy"] == []
+    assert result["seconds"] < 1.0, result
+
+
+def test_unetseg_open_smoke(tmp_path):
+    image = write_image(tmp_path / "cells.png")
+    out = subprocess.run([sys.executable, "-m", "unetseg", "open", str(image), "--startup-timing",
+                          "--quit-after", "0.5"], cwd=ROOT, env=env(tmp_path), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("window shown")][0]
+    assert "torch imported: False" in line
+    assert float(line.split()[2]) < 5
+
+
+def test_unetseg_alone_opens_the_window(tmp_path):
+    code = ("import sys; from unetseg.__main__ import main; "
+            "sys.argv = ['unetseg']; import gui.app as a; real = a.run_app; "
+            "a.run_app = lambda args: real(args + ['--quit-after', '0.2']); sys.exit(main([]))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(tmp_path),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_no_gui_module_imports_torch_at_import_time(tmp_path):
+    code = ("import importlib, json, pkgutil, sys, gui\n"
+            "names = [m.name for m in pkgutil.iter_modules(gui.__path__, 'gui.')]\n"
+            "for n in names: importlib.import_module(n)\n"
+            "heavy = [m for m in ('torch', 'core.inference', 'core.checkpoints', 'core.optimize',"
+            " 'core.training') if m in sys.modules]\n"
+            "print(json.dumps({'modules': len(names), 'heavy': heavy}))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(tmp_path),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["modules"] >= 20 and result["heavy"] == []
+
+
+def test_many_void_qt_calls_do_not_exhaust_none(tmp_path):
+    """PySide6 6.12 on CPython < 3.12 drops a reference to None per void call (gui.compat)."""
+    code = ("import gui\n"
+            "from PySide6.QtWidgets import QApplication, QWidget\n"
+            "app = QApplication([])\n"
+            "w = QWidget()\n"
+            "for _ in range(100_000): w.update()\n"
+            "print('survived')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(tmp_path),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "survived" in out.stdout, out.stderr[-2000:]

@@ -1,0 +1,41 @@
+"""Shared test helpers: models with varied (not collapsed) outputs, written to disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.checkpoints import save_checkpoint
+from core.classes import default_classes
+from core.models import build_model
+
+
+def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, size: int = 96):
+    """Random weights whose BatchNorm statistics come from real-looking input.
+
+    A freshly initialised UNet predicts one class everywhere; recomputing BN statistics on
+    smooth random images spreads the argmax over several classes, so equality tests between
+    inference paths have something to compare.
+    """
+    from core.synthetic import generate_scene
+
+    torch.manual_seed(seed)
+    model = build_model(arch, 3, num_classes)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # cumulative average over the calibration batches
+    batch = np.stack([generate_scene(seed + i, size, size)[0] for i in range(4)])
+    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255).sub(0.45).div(0.25)
+    model.train()
+    with torch.no_grad():
+        model(x)
+        with torch.no_grad():
+            model.conv.bias.normal_(0, 0.5)
+    return model.eval()
+
+
+def write_checkpoint(path: Path, arch: str = "small", num_classes: int = 5, seed: int = 0) -> Path:
+    model = calibrated_model(arch, num_classes, seed)
+    return save_checkpoint(path, model, default_classes(num_classes))

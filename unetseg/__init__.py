@@ -1,0 +1,1 @@
+"""UNetSeg's entry point package: ``unetseg`` / ``python -m unetseg``."""

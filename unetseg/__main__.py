@@ -1,0 +1,20 @@
+"""``unetseg``: the command line, and the desktop app when no command is given."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.cli import main as cli_main
+
+    def launch_gui(args: list[str]) -> int:
+        from gui.app import run_app
+
+        return run_app(args)
+
+    return cli_main(argv, launch_gui=launch_gui)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
