@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import gui  # noqa: F401 - applies gui.compat before any test calls into Qt
 from tests.gui.helpers import MODEL_CLASSES, write_image
 
 

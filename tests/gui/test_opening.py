@@ -134,7 +134,7 @@ def test_drop_files_and_folders(qtbot, window, folder, tmp_path):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(folder))])
     args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(QPointF(200, 200), *args)
+    enter = QDragEnterEvent(QPoint(200, 200), *args)
     QApplication.sendEvent(window, enter)
     assert enter.isAccepted()
     QApplication.sendEvent(window, QDropEvent(QPointF(200, 200), *args))
