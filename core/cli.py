@@ -159,9 +159,11 @@ def cmd_segment(args: argparse.Namespace) -> int:
             for fmt in formats:
                 if fmt == "coco":
                     coco_entries.append((path.name, *labels.shape, labels))
-                else:
-                    write_mask(mask_output_path(out_dir, stem, fmt), labels, fmt, seg.classes,
-                               image=image.rgb, opacity=args.opacity)
+                    continue
+                target = mask_output_path(out_dir, stem, fmt)
+                if target.exists() and target.resolve() == path.resolve():
+                    raise ValueError(f"the {fmt} mask would overwrite the image itself ({target}); choose another -o")
+                write_mask(target, labels, fmt, seg.classes, image=image.rgb, opacity=args.opacity)
         except (ImageReadError, ValueError, OSError, MemoryError) as exc:
             failures += 1
             tqdm.write(f"{path}: {_reason(exc, path)}", file=sys.stderr)

@@ -1,0 +1,122 @@
+"""The `unetseg` command line as a user runs it: outputs, one-line errors, exit status."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.cli import main
+from core.masks import read_mask
+from core.synthetic import generate_scene
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, (h, w) in enumerate([(64, 80), (37, 53)]):
+        Image.fromarray(generate_scene(i, h, w)[0]).save(folder / f"img{i}.png")
+    return folder
+
+
+def test_segment_writes_every_format_for_files_and_folders(images, tmp_path, small_weights, capsys):
+    out = tmp_path / "out"
+    extra = tmp_path / "extra.jpg"
+    Image.fromarray(generate_scene(9, 48, 40)[0]).save(extra)
+    rc = main(["segment", str(images), str(extra), "-o", str(out), "--model", str(small_weights),
+               "--format", "index", "color", "overlay", "tiff", "npy", "coco", "--tile", "0", "--device", "cpu"])
+    assert rc == 0, capsys.readouterr().err
+    for stem, shape in [("img0", (64, 80)), ("img1", (37, 53)), ("extra", (48, 40))]:
+        index = read_mask(out / f"{stem}.png")
+        assert index.shape == shape and index.max() < 5
+        assert (read_mask(out / f"{stem}.tif") == index).all()
+        assert (np.load(out / f"{stem}.npy") == index).all()
+        assert Image.open(out / f"{stem}_color.png").size == shape[::-1]
+        assert Image.open(out / f"{stem}_overlay.png").mode == "RGB"
+        assert (read_mask(out / "coco.json", image_name=f"{stem}.{'jpg' if stem == 'extra' else 'png'}") == index).all()
+    coco = json.loads((out / "coco.json").read_text())
+    assert len(coco["images"]) == 3 and {c["id"] for c in coco["categories"]} == {1, 2, 3, 4}
+
+
+def test_one_bad_input_is_one_line_and_the_rest_still_run(images, tmp_path, small_weights, capsys):
+    (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)
+    (images / "notes.png").write_text("not an image")
+    missing = tmp_path / "missing.png"
+    rc = main(["segment", str(images), str(missing), "-o", str(tmp_path / "out"), "--model", str(small_weights)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    bad = [line for line in err.splitlines() if line.startswith(str(images)) or line.startswith(str(missing))]
+    assert len(bad) == 3
+    assert any("broken.png" in line for line in bad) and any("missing.png: file not found" in line for line in bad)
+    assert "Traceback" not in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img0.png", "img1.png"]
+    assert "segmented 2 of 5 image(s)" in err
+
+
+def test_a_bad_model_is_one_line_and_exit_1(images, tmp_path, capsys):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("nope")
+    assert main(["segment", str(images), "-o", str(tmp_path / "o"), "--model", str(junk)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: junk.pt:") and "\n" not in err
+
+
+def test_repeated_stems_do_not_overwrite_each_other(tmp_path, small_weights):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(generate_scene(1, 32, 32)[0]).save(tmp_path / sub / "same.png")
+    rc = main(["segment", str(tmp_path / "a" / "same.png"), str(tmp_path / "b" / "same.png"),
+               "-o", str(tmp_path / "out"), "--model", str(small_weights)])
+    assert rc == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["same-2.png", "same.png"]
+
+
+def test_output_never_overwrites_an_input_image(images, small_weights, capsys):
+    before = (images / "img0.png").read_bytes()
+    rc = main(["segment", str(images / "img0.png"), "-o", str(images), "--model", str(small_weights)])
+    assert rc == 1 and (images / "img0.png").read_bytes() == before
+    assert "would overwrite the image itself" in capsys.readouterr().err
+
+
+def test_info_describes_model_classes_and_devices(small_weights, capsys):
+    assert main(["info", str(small_weights)]) == 0
+    out = capsys.readouterr().out
+    assert "UNetSmall" in out and "parameters: 63," in out and "background" in out
+    assert "cuda:" in out and "mps:" in out and "torch:" in out
+
+
+def test_builtin_models_are_listed(capsys):
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert "model small: UNetSmall" in out and "model large: UNetLarge" in out
+    assert "ellipse" in out and "val_miou" in out
+
+
+def test_no_command_or_an_image_path_opens_the_app(tmp_path):
+    calls = []
+    assert main([], launch_gui=lambda args: calls.append(args) or 0) == 0
+    image = tmp_path / "x.png"
+    Image.new("RGB", (4, 4)).save(image)
+    main([str(image)], launch_gui=lambda args: calls.append(args) or 0)
+    assert calls == [[], [str(image)]]
+
+
+def test_python_dash_m_core_help_runs_without_qt():
+    out = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0
+    for command in ("segment", "info", "train", "generate", "self-test", "open"):
+        assert command in out.stdout
+
+
+def test_self_test_passes_on_the_shipped_models(capsys):
+    assert main(["self-test", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "self-test passed" in out and "format coco" in out and "model large" in out

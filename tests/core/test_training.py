@@ -1,0 +1,95 @@
+"""Training end to end on a tiny dataset, and every kind of bad training data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.checkpoints import load_checkpoint
+from core.classes import classes_to_json
+from core.inference import Segmenter
+from core.masks import write_mask
+from core.synthetic import SHAPE_CLASSES, write_dataset
+from core.training import TrainConfig, TrainingDataError, train
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    write_dataset(root, 10, seed=3, height=64, width=64)
+    (root / "classes.json").write_text(json.dumps(classes_to_json(SHAPE_CLASSES)))
+    return root
+
+
+def config(dataset, out, **kw):
+    base = dict(images=dataset / "images", masks=dataset / "masks", out=out, arch="small", epochs=3,
+                steps_per_epoch=12, batch=8, patch=48, lr=1e-2, seed=7, device="cpu", command="unetseg train (test)")
+    return TrainConfig(**{**base, **kw})
+
+
+def test_training_reduces_the_loss_and_saves_a_reloadable_checkpoint(dataset, tmp_path):
+    epochs = []
+    result = train(config(dataset, tmp_path / "m.safetensors"), on_epoch=epochs.append, log=lambda m: None)
+    assert [e.epoch for e in epochs] == [1, 2, 3]
+    assert epochs[-1].train_loss < epochs[0].train_loss
+    assert result.path == tmp_path / "m.safetensors" and result.best_miou == max(e.val_miou for e in epochs)
+    ck = load_checkpoint(result.path)
+    meta = ck.metadata["training"]
+    assert meta["command"] == "unetseg train (test)" and meta["train_images"] + meta["val_images"] == 10
+    assert meta["val_miou"] == pytest.approx(result.best_miou, abs=1e-4) and meta["epochs"] == result.best_epoch
+    assert [c.name for c in ck.classes] == ["background", "ellipse", "rectangle", "triangle", "star"]
+    labels = Segmenter.load(result.path, device="cpu").segment(np.zeros((40, 40, 3), np.uint8))
+    assert labels.shape == (40, 40)
+
+
+def test_the_same_seed_gives_the_same_weights(dataset, tmp_path):
+    a = train(config(dataset, tmp_path / "a.safetensors", epochs=1), log=lambda m: None)
+    b = train(config(dataset, tmp_path / "b.safetensors", epochs=1), log=lambda m: None)
+    wa, wb = load_checkpoint(a.path).state_dict, load_checkpoint(b.path).state_dict
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_cancelling_keeps_the_best_checkpoint_so_far(dataset, tmp_path):
+    steps = []
+    result = train(config(dataset, tmp_path / "c.safetensors", epochs=5),
+                   progress=lambda d, t: steps.append(d), should_cancel=lambda: len(steps) >= 15, log=lambda m: None)
+    assert result.stopped_early and result.path.exists() and len(steps) == 15
+
+
+def test_fine_tuning_from_a_checkpoint_and_distillation(dataset, tmp_path, small_weights):
+    first = train(config(dataset, tmp_path / "base.safetensors", epochs=1), log=lambda m: None)
+    tuned = train(config(dataset, tmp_path / "tuned.safetensors", epochs=1, init=str(first.path),
+                         teacher=str(first.path), tta=True), log=lambda m: None)
+    assert Segmenter.load(tuned.path, device="cpu").tta is True
+    with pytest.raises(TrainingDataError, match="cannot initialise UNetLarge"):
+        train(config(dataset, tmp_path / "x.safetensors", arch="large", init=str(first.path)), log=lambda m: None)
+
+
+def _pair(folder, name, image_shape=(32, 32), mask_shape=(32, 32), top=2):
+    (folder / "images").mkdir(exist_ok=True)
+    (folder / "masks").mkdir(exist_ok=True)
+    Image.fromarray(np.zeros((*image_shape, 3), np.uint8)).save(folder / "images" / f"{name}.png")
+    labels = np.zeros(mask_shape, np.uint8)
+    labels[0, 0] = top
+    write_mask(folder / "masks" / f"{name}.png", labels, "index", SHAPE_CLASSES)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda f: (f / "images").mkdir() or (f / "masks").mkdir(), r"images: the images folder holds no images"),
+    (lambda f: _pair(f, "a") or Image.new("RGB", (8, 8)).save(f / "images" / "lonely.png"),
+     r"lonely\.png: has no mask named lonely\.\*"),
+    (lambda f: _pair(f, "a") or _pair(f, "b", mask_shape=(30, 32)), r"b\.png: mask is 32x30 but the image is 32x32"),
+    (lambda f: _pair(f, "a", top=9) or (f / "masks" / "classes.json").write_text(json.dumps(["bg", "a", "b"])),
+     r"a\.png: contains class id 9 but the model has 3 classes"),
+    (lambda f: (f / "masks").mkdir(), r"images: the images folder does not exist"),
+])
+def test_bad_training_data_gets_one_sentence_naming_the_file(tmp_path, make, message):
+    make(tmp_path)
+    with pytest.raises(TrainingDataError, match=message) as err:
+        train(TrainConfig(images=tmp_path / "images", masks=tmp_path / "masks", out=tmp_path / "o.safetensors",
+                          device="cpu"), log=lambda m: None)
+    assert "\n" not in str(err.value)
