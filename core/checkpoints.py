@@ -153,6 +153,8 @@ def _read_torch(path: Path) -> tuple[dict, dict]:
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
+        if "Unsupported operand" in text and not _starts_like_pickle(path):  # text, random bytes
+            raise CheckpointError(f"{name}: not a PyTorch checkpoint (the file is not tensor data).") from None
         if "Weights only load failed" in text or "Unsupported" in text or "global" in text.lower():
             raise CheckpointError(
                 f"{name}: refused to load: the file contains pickled Python objects that could run code, "
@@ -169,6 +171,16 @@ def _read_torch(path: Path) -> tuple[dict, dict]:
     except Exception as exc:  # anything torch.load raises for non-checkpoints
         raise CheckpointError(f"{name}: not a PyTorch checkpoint ({_short(exc)}).") from None
     return _unwrap(obj, name)
+
+
+def _starts_like_pickle(path: Path) -> bool:
+    """Pickle protocol 2+ starts with the PROTO opcode; anything else is not a pickled checkpoint."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def _unwrap(obj: Any, name: str) -> tuple[dict, dict]:

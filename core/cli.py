@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="tile size in pixels fed to the network (0: whole image at once)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--opacity", type=float, default=0.5, help="mask opacity for the overlay format (0-1)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average the 8 flips/rotations (8x the work; default: the model's own setting)")
 
     p = sub.add_parser("info", help="describe a model and the devices this machine offers")
     p.add_argument("model", nargs="?", default=None, help="small, large, or a weights file")
@@ -153,7 +155,7 @@ def cmd_segment(args: argparse.Namespace) -> int:
                 tiles.refresh()
 
             try:
-                labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress)
+                labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta)
             finally:
                 tiles.close()
             for fmt in formats:

@@ -1,4 +1,8 @@
-"""One place that knows where bundled files live, from source and from a PyInstaller bundle."""
+"""One place that knows where bundled files live, from source and from a PyInstaller bundle.
+
+From source that is the repository's ``resources/``; in the packaged app (build.spec) the same
+tree is bundled as ``_internal/resources``, i.e. ``sys._MEIPASS/resources``.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,11 @@ def resource_root() -> Path:
 
 def resource_path(*parts: str) -> Path:
     return resource_root().joinpath(*parts)
+
+
+def app_icon_path() -> Path:
+    """The application icon (256x256 PNG; ``resources/icons/make_icon.py`` draws it)."""
+    return resource_path("icons", "unetseg.png")
 
 
 def builtin_model_path(name: str) -> Path:

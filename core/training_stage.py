@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 from core.atomic import atomic_path, write_text
 from core.classes import ClassInfo, classes_to_json, normalize_classes
-from core.masks import default_mask_path
+from core.masks import MaskError, default_mask_path, read_mask
 
 Pair = tuple[Path, Path]
 MODEL_SUFFIX = ".safetensors"
@@ -70,10 +70,24 @@ def link_or_copy(src: Path, dst: Path) -> str:
         return "copy"
 
 
-def training_classes(classes: Sequence[ClassInfo]) -> list[ClassInfo]:
-    """Ids 0..max with no gaps (a model's output channels), keeping the given names/colours."""
+def training_classes(classes: Sequence[ClassInfo], at_least: int = 2) -> list[ClassInfo]:
+    """Ids 0..max with no gaps (a model's output channels), keeping the given names/colours;
+    ids up to ``at_least - 1`` that have no class get a default one."""
     top = max((c.id for c in classes), default=1)
-    return normalize_classes(classes_to_json(classes), max(top + 1, 2))
+    return normalize_classes(classes_to_json(classes), max(top + 1, at_least, 2))
+
+
+def highest_class_id(masks: Iterable[Path], classes: Sequence[ClassInfo] | None = None) -> int:
+    """The largest class id any readable mask uses (unreadable ones are training's to report)."""
+    top = 0
+    for mask in masks:
+        try:
+            labels = read_mask(mask, classes=classes)
+        except (MaskError, OSError):
+            continue
+        if labels.size:
+            top = max(top, int(labels.max()))
+    return top
 
 
 def stage_pairs(pairs: Sequence[Pair], root: str | os.PathLike,
@@ -81,7 +95,9 @@ def stage_pairs(pairs: Sequence[Pair], root: str | os.PathLike,
     """Fill ``root/images`` and ``root/masks`` (created) with the pairs; returns the two folders.
 
     Each image keeps its name and its mask becomes ``<stem>_mask<suffix>``; stems that repeat
-    (same name in two folders, or ``a.png`` beside ``a.tif``) get ``-2``, ``-3``….
+    (same name in two folders, or ``a.png`` beside ``a.tif``) get ``-2``, ``-3``….  ``classes``
+    becomes ``masks/classes.json``, extended with default classes up to the highest id the
+    masks use: images opened at different times can hold classes the current one lacks.
     """
     if not pairs:
         raise StageError("There are no annotated images to train on.")
@@ -102,7 +118,9 @@ def stage_pairs(pairs: Sequence[Pair], root: str | os.PathLike,
         link_or_copy(image, images / f"{stem}{image.suffix}")
         link_or_copy(mask, masks / f"{stem}_mask{mask.suffix}")
     if classes:
-        write_text(masks / "classes.json", json.dumps(classes_to_json(training_classes(classes)), indent=1))
+        needed = highest_class_id((mask for _, mask in pairs), classes) + 1
+        write_text(masks / "classes.json",
+                   json.dumps(classes_to_json(training_classes(classes, needed)), indent=1))
     return images, masks
 
 

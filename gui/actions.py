@@ -90,6 +90,8 @@ class Actions:
         self.cancel.setEnabled(False)
         self.load_weights = a("load_weights", "&Load Weights…", "file-document-outline", _keys("Ctrl+L"),
                               "Load a .safetensors / .pt weights file")
+        self.train = a("train", "&Train on Annotated Images…", "school-outline", [],
+                       "Fine-tune the model (or train a new one) on the images with saved masks")
         self.about = a("about", "&About UNetSeg", None, [])
         self.shortcuts = a("shortcuts", "&Keyboard Shortcuts", None, _keys("F1"))
 

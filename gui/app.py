@@ -38,11 +38,17 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     return parser.parse_args(args)
 
 
-def run_app(args: list[str]) -> int:
+_errors = None  # the installed gui.errors.ErrorHandler, kept alive with the app
+
+
+def start_app(args: list[str]):
+    """The application, the error hooks and the shown window, images opened: what ``run_app``
+    runs, and what scripts (the crash-recovery test) drive themselves.  Returns
+    (app, window, options)."""
     options = parse_args(list(args))
-    from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from gui import errors
     from gui.icons import icon
     from gui.main_window import MainWindow
     from gui.settings import APPLICATION, ORGANIZATION
@@ -52,7 +58,12 @@ def run_app(args: list[str]) -> int:
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("UNetSeg")
     app.setWindowIcon(icon("shape-outline", "#3d7fd9"))
+    windows: list = []
+    global _errors
+    _errors = errors.install(lambda: QApplication.activeWindow() or (windows[0] if windows else None))
+    errors.log.info("UNetSeg started (pid %d, Python %s)", os.getpid(), sys.version.split()[0])
     window = MainWindow()
+    windows.append(window)
     window.show()
     app.processEvents()
     if options.startup_timing:
@@ -62,10 +73,21 @@ def run_app(args: list[str]) -> int:
     if options.images:
         window.open_images([Path(p) for p in options.images])
     window.start_background_loading()
+    return app, window, options
+
+
+def run_app(args: list[str]) -> int:
+    from PySide6.QtCore import QTimer
+
+    from gui.workers import stop_tasks
+
+    app, window, options = start_app(args)
     if options.quit_after is not None:
         def quit_now() -> None:
             window.close()
             app.quit()
 
         QTimer.singleShot(max(0, int(options.quit_after * 1000)), quit_now)
-    return int(app.exec())
+    code = int(app.exec())
+    stop_tasks()  # a QThread destroyed while running would abort the exit
+    return code

@@ -73,6 +73,16 @@ def ask_weights_path(parent: QWidget | None, folder: str) -> Path | None:
     return Path(name) if name else None
 
 
+def ask_model_save_path(parent: QWidget | None, suggested: Path, title: str = "Save Model As") -> Path | None:
+    """Where a trained model goes; always a .safetensors file (weights and metadata in one)."""
+    _guard("ask_model_save_path")
+    name, _ = QFileDialog.getSaveFileName(parent, title, str(suggested), "Model weights (*.safetensors)")
+    if not name:
+        return None
+    path = Path(name)
+    return path if path.suffix.lower() == ".safetensors" else path.with_name(path.name + ".safetensors")
+
+
 def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
     """Where to save the mask as an index PNG (Save As)."""
     _guard("ask_save_path")
@@ -178,6 +188,22 @@ def ask_save_discard_cancel(parent: QWidget | None, name: str) -> str:
             QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
 
 
+def ask_save_before_training(parent: QWidget | None, count: int) -> str:
+    """Training reads the masks saved on disk: "save" the edited ones first, "skip" or "cancel"."""
+    _guard("ask_save_before_training")
+    what = "1 image has" if count == 1 else f"{count} images have"
+    box = QMessageBox(QMessageBox.Icon.Question, "Unsaved Masks",
+                      f"{what} unsaved mask edits. Training uses the masks saved beside the "
+                      "images, so unsaved edits would be left out.", QMessageBox.StandardButton.Cancel,
+                      parent)
+    save = box.addButton("Save and Continue", QMessageBox.ButtonRole.AcceptRole)
+    skip = box.addButton("Continue Without Them", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(save)
+    box.exec()
+    clicked = box.clickedButton()
+    return "save" if clicked is save else "skip" if clicked is skip else "cancel"
+
+
 def ask_overwrite_skip_cancel(parent: QWidget | None, count: int, total: int) -> str:
     """Segment All when some images already have masks: "overwrite", "skip" or "cancel"."""
     _guard("ask_overwrite_skip_cancel")
@@ -191,3 +217,32 @@ def ask_overwrite_skip_cancel(parent: QWidget | None, count: int, total: int) ->
     box.exec()
     clicked = box.clickedButton()
     return "skip" if clicked is skip else "overwrite" if clicked is overwrite else "cancel"
+
+
+# -- safety ------------------------------------------------------------------------------------
+def show_exception(parent: QWidget | None, title: str, text: str, details: str) -> None:
+    """An unexpected error (gui.errors): the message, the traceback and "Copy details"."""
+    _guard("show_exception")
+    from gui.errors import ErrorDialog
+
+    ErrorDialog(title, text, details, parent).exec()
+
+
+def ask_recovery(parent: QWidget | None, crashed: bool, items: Sequence[str]) -> str:
+    """Unsaved masks from an earlier session: "restore", "discard" or "later" (keep them)."""
+    _guard("ask_recovery")
+    why = ("UNetSeg did not close properly last time." if crashed else
+           "Unsaved masks from an earlier session were kept.")
+    box = QMessageBox(QMessageBox.Icon.Warning, "Restore Unsaved Masks",
+                      f"{why}\n\nThese masks have edits that were never saved:\n\n"
+                      + "\n".join(f"•  {item}" for item in items)
+                      + "\n\nRestore opens them as unsaved edits; Discard deletes the recovery copies.",
+                      QMessageBox.StandardButton.NoButton, parent)
+    restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+    discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+    later = box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(restore)
+    box.setEscapeButton(later)
+    box.exec()
+    clicked = box.clickedButton()
+    return "restore" if clicked is restore else "discard" if clicked is discard else "later"

@@ -19,6 +19,7 @@ from core.document import MaskDocument
 from core.imageio import ImageReadError
 from gui import dialogs
 from gui.actions import Actions
+from gui.autosave import Autosave
 from gui.canvas import Canvas
 from gui.class_panel import ClassPanel
 from gui.file_panel import FilePanel
@@ -30,8 +31,9 @@ from gui.opening import Opener, load_entry
 from gui.raster import build_pyramid
 from gui.saving import Saver
 from gui.segment_ui import SegmentUi
-from gui.settings import Settings
+from gui.settings import Settings, restore_geometry
 from gui.status_panel import StatusPanel
+from gui.training_ui import TrainingUi
 from gui.workers import Task, start_task
 
 APP_NAME = "UNetSeg"
@@ -80,7 +82,9 @@ class MainWindow(QMainWindow):
         self.seg = SegmentUi(self, self.menus.model)
         self.segmentation = self.seg.controller
         self.models = self.seg.models
+        self.training = TrainingUi(self)
         self._wire()
+        self.autosave = Autosave(self)  # recovery copies of unsaved masks; offers old ones
         self._restore_settings()
         self._update_title()
         self.job_state_changed()
@@ -193,7 +197,7 @@ class MainWindow(QMainWindow):
         self.brush_spin.setValue(self._brush_size)
         self.resize(1280, 800)
         if st.geometry is not None:
-            self.restoreGeometry(st.geometry)
+            restore_geometry(self, st.geometry)  # refuses garbage and off-screen positions
         if st.window_state is not None:
             self.restoreState(st.window_state)
         else:
@@ -307,6 +311,7 @@ class MainWindow(QMainWindow):
         a.segment.setEnabled(has and not self.job_running)
         a.segment_all.setEnabled(len(self.store) > 0 and not self.job_running)
         a.export_all.setEnabled(len(self.store) > 0 and not self.job_running)
+        a.train.setEnabled(len(self.store) > 0 and not self.job_running)
 
     def _on_classes_changed(self) -> None:
         if self._doc is not None:
@@ -457,6 +462,7 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, lambda: self.handle_drop(mime))  # leave the drag loop first
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        self.training.shutdown()
         self.segmentation.shutdown()
         if self.saver.export_task is not None:
             self.saver.export_task.cancel()
@@ -466,6 +472,7 @@ class MainWindow(QMainWindow):
             return
         for task in list(self._pyramid_tasks):
             task.wait()
+        self.autosave.close_session()  # all saved or discarded: no recovery copies, no lock
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()
         self.settings.sync()

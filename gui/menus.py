@@ -20,6 +20,7 @@ class Menus:
     segment: QMenu
     model: QMenu
     help: QMenu
+    train: QMenu | None = None
 
 
 def build_menus(window: QMainWindow, a: Actions) -> Menus:
@@ -57,9 +58,13 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     model = bar.addMenu("&Model")
     model.setObjectName("menu_model")
 
+    train = bar.addMenu("&Train")
+    train.setObjectName("menu_train")
+    train.addAction(a.train)
+
     help_menu = bar.addMenu("&Help")
     help_menu.addActions([a.shortcuts, a.about])
-    return Menus(file, recent, samples, edit, view, segment, model, help_menu)
+    return Menus(file, recent, samples, edit, view, segment, model, help_menu, train=train)
 
 
 def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:

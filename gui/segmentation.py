@@ -203,8 +203,10 @@ class SegmentationController(QObject):
             self._doc.cancel_preview()
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
-        """Cancel and wait for the worker (closing the window)."""
+        """Cancel and wait for the worker (closing the window); once it has stopped, the job
+        ends here, so nothing waits for its queued "cancelled" any more."""
         task = self._task
         if task is not None:
             self.cancel()
-            task.wait(timeout_ms)
+            if task.wait(timeout_ms):
+                self._on_cancelled(task)

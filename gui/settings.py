@@ -2,7 +2,8 @@
 
 Every getter validates type and range and falls back to its default; QSettings stores INI
 files everywhere so a test (or a portable install) can point it at one file with the
-``UNETSEG_SETTINGS`` environment variable.
+``UNETSEG_SETTINGS`` environment variable.  ``app_data_dir`` is the one place that decides
+where recovery copies and the log go (``UNETSEG_DATA_DIR`` overrides it the same way).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QCoreApplication, QSettings
+from PySide6.QtCore import QByteArray, QCoreApplication, QRect, QSettings, QStandardPaths
 
 ORGANIZATION = "UNetSeg"
 APPLICATION = "UNetSeg"
 ENV_FILE = "UNETSEG_SETTINGS"
+ENV_DATA_DIR = "UNETSEG_DATA_DIR"
 DEVICES = ("auto", "cpu", "cuda", "mps")
 BUILTIN_MODELS = ("small", "large")
 MAX_RECENT = 10
@@ -35,6 +37,45 @@ def open_qsettings() -> QSettings:
     name = app.applicationName() if app is not None and org else ""
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, org or ORGANIZATION,
                      name or APPLICATION)
+
+
+def app_data_dir() -> Path:
+    """``$UNETSEG_DATA_DIR`` if set, else Qt's AppDataLocation for our organisation/name
+    (~/.local/share/UNetSeg/UNetSeg on Linux): recovery copies and the log, never beside the
+    user's images."""
+    path = os.environ.get(ENV_DATA_DIR)
+    if path:
+        return Path(path)
+    app = QCoreApplication.instance()
+    if app is not None and app.organizationName():
+        location = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    else:  # a host without our names (a script, a test): still our folder, not Python's
+        generic = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+        location = str(Path(generic) / ORGANIZATION / APPLICATION) if generic else ""
+    return Path(location) if location else Path.home() / f".{APPLICATION.lower()}"
+
+
+def restore_geometry(window, blob: QByteArray | None) -> bool:
+    """``window.restoreGeometry(blob)`` unless the result is unusable (a saved geometry from
+    another monitor set-up, or garbage that still parses): then the size stays as it was."""
+    if blob is None:
+        return False
+    before = window.geometry()
+    if not window.restoreGeometry(blob) or not geometry_is_usable(window.geometry()):
+        window.setGeometry(before)
+        return False
+    return True
+
+
+def geometry_is_usable(rect: QRect) -> bool:
+    """At least 200x150 and no bigger than 16384 pixels, with its top strip on some screen."""
+    from PySide6.QtGui import QGuiApplication
+
+    if not (200 <= rect.width() <= 16384 and 150 <= rect.height() <= 16384):
+        return False
+    title = QRect(rect.left(), rect.top(), rect.width(), 40)
+    screens = QGuiApplication.screens()
+    return not screens or any(s.availableVirtualGeometry().intersects(title) for s in screens)
 
 
 def _to_int(value: Any) -> int:

@@ -9,14 +9,14 @@ outlives them (a QThread destroyed while running aborts the process).
 
 from __future__ import annotations
 
-import sys
+import logging
 import threading
 import time
-import traceback
 from typing import Any, Callable
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
+log = logging.getLogger("unetseg.workers")
 _tasks: set["Task"] = set()
 _threads: set[threading.Thread] = set()
 _lock = threading.Lock()
@@ -74,10 +74,11 @@ class _Runner(QObject):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, fn: Callable[[Reporter], Any], cancel: threading.Event):
+    def __init__(self, fn: Callable[[Reporter], Any], cancel: threading.Event, name: str = "worker"):
         super().__init__()
         self._fn = fn
         self._cancel = cancel
+        self.name = name
 
     @Slot()
     def run(self) -> None:
@@ -86,8 +87,10 @@ class _Runner(QObject):
         except TaskCancelled:
             self.cancelled.emit()
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
-            if not isinstance(exc, _USER_ERRORS):
-                traceback.print_exc(file=sys.stderr)
+            if isinstance(exc, _USER_ERRORS):
+                log.warning("task %s failed: %s", self.name, describe_error(exc))
+            else:  # a bug: the traceback goes to the log (gui.errors), the message to the user
+                log.error("task %s failed", self.name, exc_info=True)
             self.failed.emit(describe_error(exc))
         else:
             if self._cancel.is_set():
@@ -115,7 +118,7 @@ class Task(QObject):
         self._cancel = threading.Event()
         self._thread: QThread | None = QThread()
         self._thread.setObjectName(name)
-        self._runner: _Runner | None = _Runner(fn, self._cancel)
+        self._runner: _Runner | None = _Runner(fn, self._cancel, name)
         self._runner.moveToThread(self._thread)
         for signal in ("progress", "item", "warning", "finished", "failed", "cancelled"):
             getattr(self._runner, signal).connect(getattr(self, signal))
@@ -187,6 +190,17 @@ def live_threads() -> list[str]:
     names = [f"task {t.name}" for t in tasks if t._thread is not None]
     names += [f"thread {t.name}" for t in threads if t.is_alive()]
     return names
+
+
+def stop_tasks(timeout_ms: int = 10_000) -> bool:
+    """Cancel and wait for every QThread task (at exit: Qt aborts the process when a running
+    QThread is destroyed).  Loader threads are daemons and never hold up an exit."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    with _lock:
+        tasks = list(_tasks)
+    for task in tasks:
+        task.cancel()
+    return all([task.wait(max(0, int((deadline - time.monotonic()) * 1000))) for task in tasks])
 
 
 def wait_for_workers(timeout_s: float = 5.0, cancel: bool = True) -> bool:

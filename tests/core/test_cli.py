@@ -69,6 +69,17 @@ def test_a_bad_model_is_one_line_and_exit_1(images, tmp_path, capsys):
     assert err.startswith("error: junk.pt:") and "\n" not in err
 
 
+def test_tta_flag_changes_how_the_image_is_segmented(images, tmp_path, small_weights):
+    from core.inference import Segmenter
+
+    seg = Segmenter.load(small_weights, device="cpu")
+    image = np.asarray(Image.open(images / "img0.png"))
+    assert main(["segment", str(images / "img0.png"), "-o", str(tmp_path / "t"), "--model", str(small_weights),
+                 "--tta"]) == 0
+    assert (read_mask(tmp_path / "t" / "img0.png") == seg.segment(image, tta=True)).all()
+    assert not (seg.segment(image, tta=True) == seg.segment(image, tta=False)).all()
+
+
 def test_repeated_stems_do_not_overwrite_each_other(tmp_path, small_weights):
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()

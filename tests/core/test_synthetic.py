@@ -4,7 +4,6 @@ IoU bookkeeping the built-in models are scored with."""
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -222,14 +221,6 @@ def test_labels_line_up_with_drawn_edges(batch) -> None:
     # skew between the drawing and the labels (they share one rasterisation).
     assert np.mean(on) > 1.4 * max(np.mean(shifted[-1]), np.mean(shifted[1]))
     assert np.mean(shifted[1]) > np.mean(shifted[2])
-
-
-def test_speed() -> None:
-    generate_scene(0, 256, 256)
-    start = time.perf_counter()
-    for seed in range(20):
-        generate_scene(seed, 256, 256)
-    assert (time.perf_counter() - start) / 20 < 0.15  # ~10 ms on a laptop; loose for CI
 
 
 # --- dataset files --------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from PIL import Image
 from core.classes import ClassInfo
 from core.masks import default_mask_path, read_mask, write_mask
 from core.synthetic import SHAPE_CLASSES, generate_scene
-from core.training_stage import (StageError, annotated_pairs, copy_model, free_model_path, link_or_copy,
-                                 stage_pairs, staged_pairs, training_classes)
+from core.training_stage import (StageError, annotated_pairs, copy_model, free_model_path, highest_class_id,
+                                 link_or_copy, stage_pairs, staged_pairs, training_classes)
 
 
 def scene(folder, name, seed, with_mask=True):
@@ -101,6 +101,17 @@ def test_class_list_has_no_gaps():
     assert [c.id for c in out] == [0, 1, 2]
     assert out[2] == ClassInfo(2, "nucleus", (0, 255, 0)) and out[0].name == "bg"
     assert [c.id for c in training_classes([ClassInfo(0, "bg", (0, 0, 0))])] == [0, 1]
+
+
+def test_class_list_covers_every_id_the_masks_use(tmp_path):
+    a, labels = scene(tmp_path, "a.png", 1)
+    assert labels.max() >= 3
+    two = [ClassInfo(0, "bg", (0, 0, 0)), ClassInfo(1, "ellipse", (1, 2, 3))]
+    _, masks = stage_pairs([(a, default_mask_path(a))], tmp_path / "stage", two)
+    classes = json.loads((masks / "classes.json").read_text())
+    assert [c["id"] for c in classes] == list(range(int(labels.max()) + 1))
+    assert classes[1]["name"] == "ellipse" and classes[1]["color"] == [1, 2, 3]
+    assert highest_class_id([default_mask_path(a), tmp_path / "missing.png"]) == labels.max()
 
 
 def test_free_model_path_never_replaces(tmp_path):

@@ -16,8 +16,10 @@ from tests.gui.helpers import MODEL_CLASSES, write_image
 
 @pytest.fixture(autouse=True)
 def isolated_settings(tmp_path, monkeypatch):
-    """Each test gets its own settings file, and an unreplaced dialog fails instead of blocking."""
+    """Each test gets its own settings file and app-data folder (recovery copies, log), and an
+    unreplaced dialog fails instead of blocking."""
     monkeypatch.setenv("UNETSEG_SETTINGS", str(tmp_path / "settings.ini"))
+    monkeypatch.setenv("UNETSEG_DATA_DIR", str(tmp_path / "appdata"))
     monkeypatch.setenv("UNETSEG_FORBID_DIALOGS", "1")
     yield tmp_path / "settings.ini"
 
@@ -52,7 +54,9 @@ class Dialogs:
         for name in ("ask_open_paths", "ask_open_folder", "ask_mask_path", "ask_weights_path",
                      "ask_save_path", "ask_export_path", "ask_export_folder", "ask_export_formats",
                      "ask_class_edit", "ask_color", "show_error", "show_info", "confirm",
-                     "ask_save_discard_cancel", "ask_overwrite_skip_cancel"):
+                     "ask_save_discard_cancel", "ask_overwrite_skip_cancel",
+                     "ask_save_before_training", "ask_model_save_path",
+                     "show_exception", "ask_recovery"):
             monkeypatch.setattr(module, name, self._recorder(name))
 
     def _recorder(self, name):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from PySide6.QtCore import QSettings
 
 from gui.main_window import MainWindow
@@ -74,3 +76,85 @@ def test_qsettings_path_and_application_names_are_honoured(qtbot, monkeypatch, t
     finally:
         qapp.setOrganizationName(old[0])
         qapp.setApplicationName(old[1])
+
+
+def _geometry_blob(x: int, y: int, w: int, h: int):
+    """A saveGeometry() blob (format 3.0) that parses, with whatever rectangle we like."""
+    from PySide6.QtCore import QByteArray, QDataStream, QIODevice, QRect
+
+    blob = QByteArray()
+    out = QDataStream(blob, QIODevice.OpenModeFlag.WriteOnly)
+    out.writeUInt32(0x1D9D0CB)
+    out.writeUInt16(3)
+    out.writeUInt16(0)
+    rect = QRect(x, y, w, h)
+    out << rect << rect
+    out.writeInt32(0)
+    out.writeUInt8(0)
+    out.writeUInt8(0)
+    out.writeInt32(800)
+    out << rect
+    return blob
+
+
+RAW_GARBAGE = rb"""[view]
+opacity=@Variant(\0\0\0\x7f\0\0\0\x10QStringListModel)
+outline=@Invalid()
+[edit]
+brush_size=1e308
+[model]
+name=/vanished/weights.safetensors
+device=tpu
+[files]
+recent=1, @Invalid(), @ByteArray(abc), @Variant(\0\0\0\x2\0\0\0\x5), @Variant(\0\0\0\x0c\x7f\xff\xff\xff)
+last_folder=@Rect(-1 -1 -99999999 99999999)
+last_export_folder=@Variant(\0\0\0\x0c\x7f\xff\xff\xff)
+[window]
+geometry=AdnQywADAAAAAAAA!!!not-base64
+state=@ByteArray(\x1\xd9\xd0\xcb\0\x3\0\0garbage)
+""" + b"\xff\xfe\x00 a line that is not text\n[\n=\n"
+
+
+@pytest.mark.parametrize("variant", ["wrong types", "huge and negative", "raw garbage", "random bytes",
+                                     "a folder"])
+def test_garbage_settings_never_stop_the_app(qtbot, dialogs, isolated_settings, variant):
+    from PySide6.QtCore import QByteArray, QPoint, QRect
+
+    from gui.settings import BUILTIN_MODELS, DEVICES, geometry_is_usable
+
+    path = isolated_settings
+    if variant in ("wrong types", "huge and negative"):
+        raw = QSettings(str(path), QSettings.Format.IniFormat)
+        values = {
+            "wrong types": {"view/opacity": [1, 2], "view/outline": QRect(1, 2, 3, 4),
+                            "edit/brush_size": "ten", "model/name": QByteArray(b"\xff\x00"),
+                            "model/device": 3.5, "files/recent": [1, None, b"x", 2.5, "/gone.png", ["a"]],
+                            "files/last_folder": QPoint(3, 4), "files/last_export_folder": 7,
+                            "window/geometry": _geometry_blob(-100000, -100000, 300, 200),
+                            "window/state": QByteArray(b"garbage")},
+            "huge and negative": {"view/opacity": -5, "view/outline": 2, "edit/brush_size": 10**12,
+                                  "model/name": "", "model/device": "",
+                                  "files/recent": [str(i) * 5000 for i in range(50)],
+                                  "window/geometry": _geometry_blob(-2**31 + 1, -2**31 + 1, 2**31 - 2, 2**31 - 2),
+                                  "window/state": QByteArray(b"\x00" * 100_000)},
+        }[variant]
+        for key, value in values.items():
+            raw.setValue(key, value)
+        raw.sync()
+    elif variant == "raw garbage":
+        path.write_bytes(RAW_GARBAGE)
+    elif variant == "random bytes":
+        path.write_bytes(np.random.default_rng(0).integers(0, 256, 5000, dtype=np.uint8).tobytes())
+    else:
+        path.mkdir()
+    win = make_window(qtbot, dialogs)
+    qtbot.waitExposed(win)
+    assert geometry_is_usable(win.frameGeometry()) and win.isVisible()
+    s = Settings()
+    assert 0 <= s.opacity <= 100 and 1 <= s.brush_size <= 500 and isinstance(s.outline, bool)
+    assert s.device in DEVICES and s.model in BUILTIN_MODELS
+    assert all(isinstance(p, str) for p in s.recent_files) and len(s.recent_files) <= 10
+    assert isinstance(s.last_folder, str) and isinstance(s.last_export_folder, str)
+    win.opener.fill_recent_menu(win.menus.recent)  # the menu copes with what is left
+    assert win.close()
+    assert dialogs.calls == []

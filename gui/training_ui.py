@@ -1,0 +1,118 @@
+"""The window's side of training (Train > Train on Annotated Images…): which images and masks
+go in, saving unsaved edits first, the dialog, and switching to the model it trained.
+
+Training uses the masks saved on disk beside the listed images (where Save Mask puts them),
+so it sees exactly what the user annotated; images without a saved mask are left out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from core.classes import ClassInfo
+from core.training_stage import annotated_pairs, free_model_path
+from gui import dialogs
+from gui.model_loader import model_label
+
+if TYPE_CHECKING:
+    from gui.main_window import MainWindow
+    from gui.training_dialog import TrainingContext, TrainingDialog
+
+
+class TrainingUi:
+    def __init__(self, window: "MainWindow"):
+        self.w = window
+        self.dialog: "TrainingDialog | None" = None
+        window.commands.train.triggered.connect(self.open_dialog)
+
+    def open_dialog(self) -> "TrainingDialog | None":
+        """Check there is something to train on, then show the dialog (window-modal)."""
+        w = self.w
+        if self.dialog is not None:
+            self.dialog.raise_()
+            self.dialog.activateWindow()
+            return self.dialog
+        if w.job_running:
+            w.status.message("Wait for the running job to finish (or cancel it), then train.", 6000)
+            return None
+        entries = list(w.store)
+        if not entries:
+            dialogs.show_error(w, "Nothing to Train On", "Open a folder of images, annotate some of them "
+                               "and save their masks, then train.")
+            return None
+        if not self._save_unsaved():
+            return None
+        targets = {e.path: w.saver.save_target(e) for e in entries}
+        pairs, missing = annotated_pairs(targets, mask_for=targets.__getitem__)
+        folder = w.folder or entries[0].path.parent
+        if not pairs:
+            example = targets[entries[0].path].name
+            dialogs.show_error(w, "Nothing to Train On",
+                               f"None of the {len(entries)} listed images in {folder} has a saved mask, "
+                               "so there is nothing to train on.\n\nTraining uses the mask saved beside "
+                               f"each image as <name>_mask.png (for {entries[0].name}: {example}). "
+                               "Annotate some images, save their masks with Save Mask (Ctrl+S), "
+                               "then train again.")
+            return None
+        from gui.training_dialog import TrainingDialog  # imported on first use: keeps startup lean
+
+        self.dialog = dialog = TrainingDialog(self._context(pairs, len(missing), folder), w)
+        dialog.use_model_requested.connect(self._use_model)
+        dialog.finished.connect(self._on_closed)
+        dialog.open()
+        return dialog
+
+    def _save_unsaved(self) -> bool:
+        dirty = self.w.store.dirty_entries()
+        if not dirty:
+            return True
+        answer = dialogs.ask_save_before_training(self.w, len(dirty))
+        if answer == "save":
+            return all(self.w.saver.save(entry) for entry in dirty)
+        return answer == "skip"
+
+    def _context(self, pairs: list[tuple[Path, Path]], missing: int, folder: Path) -> "TrainingContext":
+        from gui.training_dialog import TrainingContext
+
+        w, models = self.w, self.w.models
+        seg, spec = models.segmenter, models.spec
+        init, reason = None, "No model is loaded: load one (Model menu), or train a new one."
+        if seg is not None:
+            if spec != "custom":  # a built-in name or a weights file
+                init = spec
+            else:
+                path = getattr(getattr(seg, "checkpoint", None), "path", None)
+                init = str(path) if path else None
+                reason = "The current model did not come from a weights file to start from."
+        arch = getattr(seg, "arch", None)
+        if init is not None and arch is None:
+            init, reason = None, "The current model's architecture is unknown."
+        return TrainingContext(pairs, missing, folder, self._classes(), free_model_path(folder),
+                               model_label(init) if init else None, init, arch, reason,
+                               dict(models.devices) if models.devices else None)
+
+    def _classes(self) -> list[ClassInfo]:
+        """The current document's classes, plus ids only the model or another open document
+        names: masks saved from other images may use those."""
+        w = self.w
+        merged = {c.id: c for c in (w.document.classes if w.document is not None else [])}
+        for classes in [w.class_template] + [e.doc.classes for e in w.store.documents_in_memory() if e.doc]:
+            for c in classes:
+                merged.setdefault(c.id, c)
+        return sorted(merged.values(), key=lambda c: c.id)
+
+    def _use_model(self, path: str) -> None:
+        """Load the trained weights like Model > Load Weights (and remember them for next start)."""
+        self.w.status.message(f"Switching to the trained model {Path(path).name}…", 5000)
+        self.w.load_model(path)
+
+    def _on_closed(self, _result: int) -> None:
+        dialog, self.dialog = self.dialog, None
+        if dialog is not None:
+            dialog.deleteLater()
+
+    def shutdown(self) -> None:
+        """The window is closing: stop a run and wait for its thread."""
+        if self.dialog is not None:
+            self.dialog.shutdown()
