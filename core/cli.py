@@ -127,9 +127,9 @@ def unique_stems(paths: Sequence[Path]) -> list[str]:
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from core.imageio import ImageReadError, load_image
     from core.inference import Segmenter
-    from core.masks import mask_output_path, write_coco, write_mask
+    from core.masks import mask_output_path, write_coco
+    from core.optimize import reuse_freed_memory
 
     out_dir = Path(args.output)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -140,43 +140,49 @@ def cmd_segment(args: argparse.Namespace) -> int:
         raise ValueError("no images found in the given inputs")
     seg = Segmenter.load(args.model, device=args.device, warn=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
     print(f"model: {seg.describe()}", file=sys.stderr)
-    formats = list(dict.fromkeys(args.format))
-    coco_entries, failures = [], 0
-    bar = tqdm(total=len(inputs), unit="image", disable=None, file=sys.stderr, dynamic_ncols=True)
-    for path, stem in zip(inputs, unique_stems(inputs)):
-        bar.set_postfix_str(path.name[:40])
-        try:
-            image = load_image(path)
-            tiles = tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20])
-
-            def progress(done: int, total: int, tiles=tiles) -> None:
-                tiles.total = total
-                tiles.n = done
-                tiles.refresh()
-
-            try:
-                labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta)
-            finally:
-                tiles.close()
-            for fmt in formats:
-                if fmt == "coco":
-                    coco_entries.append((path.name, *labels.shape, labels))
-                    continue
-                target = mask_output_path(out_dir, stem, fmt)
-                if target.exists() and target.resolve() == path.resolve():
-                    raise ValueError(f"the {fmt} mask would overwrite the image itself ({target}); choose another -o")
-                write_mask(target, labels, fmt, seg.classes, image=image.rgb, opacity=args.opacity)
-        except (ImageReadError, ValueError, OSError, MemoryError) as exc:
-            failures += 1
-            tqdm.write(f"{path}: {_reason(exc, path)}", file=sys.stderr)
-        bar.update(1)
-    bar.close()
+    coco_entries: list = []
+    failures = 0
+    with tqdm(total=len(inputs), unit="image", disable=None, file=sys.stderr, dynamic_ncols=True) as bar:
+        with reuse_freed_memory():  # one warm heap for the whole batch instead of one per image
+            for path, stem in zip(inputs, unique_stems(inputs)):
+                bar.set_postfix_str(path.name[:40])
+                try:
+                    _segment_one(args, seg, path, stem, out_dir, coco_entries)
+                except (ValueError, OSError, MemoryError) as exc:
+                    failures += 1
+                    tqdm.write(f"{path}: {_reason(exc, path)}", file=sys.stderr)
+                bar.update(1)
     if coco_entries:
         write_coco(mask_output_path(out_dir, "coco", "coco"), coco_entries, seg.classes)
     done = len(inputs) - failures
     print(f"segmented {done} of {len(inputs)} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""),
           file=sys.stderr)
     return 1 if failures else 0
+
+
+def _segment_one(args: argparse.Namespace, seg, path: Path, stem: str, out_dir: Path, coco_entries: list) -> None:
+    from tqdm import tqdm
+
+    from core.imageio import load_image
+    from core.masks import mask_output_path, write_mask
+
+    image = load_image(path)
+    with tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20]) as tiles:
+
+        def progress(done: int, total: int) -> None:
+            tiles.total = total
+            tiles.n = done
+            tiles.refresh()
+
+        labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta)
+    for fmt in dict.fromkeys(args.format):
+        if fmt == "coco":
+            coco_entries.append((path.name, *labels.shape, labels))
+            continue
+        target = mask_output_path(out_dir, stem, fmt)
+        if target.exists() and target.resolve() == path.resolve():
+            raise ValueError(f"the {fmt} mask would overwrite the image itself ({target}); choose another -o")
+        write_mask(target, labels, fmt, seg.classes, image=image.rgb, opacity=args.opacity)
 
 
 def _reason(exc: BaseException, path: Path) -> str:

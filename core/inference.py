@@ -28,7 +28,7 @@ import torch
 from core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from core.classes import ClassInfo
 from core.models import MULTIPLE, pad_mode
-from core.optimize import add_probabilities, argmax_into, prepare_for_inference
+from core.optimize import add_probabilities, argmax_into, prepare_for_inference, reuse_freed_memory
 from core.resources import BUILTIN_MODELS, builtin_model_path
 
 Progress = Callable[[int, int], None]
@@ -257,7 +257,8 @@ class Segmenter:
         batch = CUDA_BATCH if self._device.type == "cuda" else 1
         while True:
             try:
-                self._run(pixels, out, window, batch, progress, should_cancel, on_tile, tta)
+                with reuse_freed_memory():
+                    self._run(pixels, out, window, batch, progress, should_cancel, on_tile, tta)
                 return out
             except OOM_ERRORS:
                 if self._device.type == "cuda":
