@@ -46,8 +46,10 @@ def start_app(args: list[str]):
     runs, and what scripts (the crash-recovery test) drive themselves.  Returns
     (app, window, options)."""
     options = parse_args(list(args))
+    from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
+    from core.resources import app_icon_path
     from gui import errors
     from gui.icons import icon
     from gui.main_window import MainWindow
@@ -57,7 +59,8 @@ def start_app(args: list[str]):
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName("UNetSeg")
-    app.setWindowIcon(icon("shape-outline", "#3d7fd9"))
+    app_icon = app_icon_path()
+    app.setWindowIcon(QIcon(str(app_icon)) if app_icon.is_file() else icon("shape-outline", "#3d7fd9"))
     windows: list = []
     global _errors
     _errors = errors.install(lambda: QApplication.activeWindow() or (windows[0] if windows else None))

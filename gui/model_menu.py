@@ -46,6 +46,12 @@ class ModelMenu:
         menu.addSeparator()
         menu.addAction(load_weights)
         menu.addSeparator()
+        self.tta = QAction("Test-Time &Augmentation", parent)
+        self.tta.setObjectName("action_tta")
+        self.tta.setCheckable(True)
+        self.tta.setToolTip("Average the model over the 8 flips and rotations of the image: "
+                            "more accurate, 8x the work (each model sets its own default)")
+        menu.addAction(self.tta)
         self.device_menu = menu.addMenu("&Device")
         self.device_menu.setObjectName("menu_device")
         self.device_menu.setToolTipsVisible(True)

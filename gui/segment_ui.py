@@ -29,6 +29,7 @@ class SegmentUi:
         self.controller = SegmentationController(window)
         self.menu = ModelMenu(model_menu, a.load_weights, window, self.load_model, self.choose_device)
         self.menu.show_device(self.models.device)
+        self.menu.tta.toggled.connect(lambda on: setattr(self.controller, "tta", on))
         self.model_error: str | None = None
         self._segment_when_ready = False
         self._remember = True  # save the loaded model as the choice for the next start
@@ -88,6 +89,7 @@ class SegmentUi:
                 self.w.settings.model = spec
             self.menu.show_model(spec)
         self.menu.show_device(self.models.device)
+        self.menu.tta.setChecked(bool(getattr(seg, "tta", False)))  # the model's own default
         classes = list(getattr(seg, "classes", []) or [])
         if classes:
             self.w.class_template = classes

@@ -44,6 +44,7 @@ class SegmentationController(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.tile_size: int | None = None  # None: the device's default window
+        self.tta: bool | None = None  # test-time augmentation; None: the model's own default
         self._task: Task | None = None
         self._doc: MaskDocument | None = None
         self._kind = ""
@@ -62,7 +63,7 @@ class SegmentationController(QObject):
         if self._task is not None:
             return False
         doc.end_stroke()
-        tile = self.tile_size
+        tile, tta = self.tile_size, self.tta
 
         def run(rep: Reporter):
             t0 = time.perf_counter()
@@ -70,7 +71,7 @@ class SegmentationController(QObject):
                 labels = segmenter.segment(
                     rgb, tile_size=tile, progress=rep.progress, should_cancel=rep.cancelled,
                     on_tile=lambda y, x, block: rep.item((y, x, np.array(block, copy=True))),
-                    warn=rep.warn)
+                    warn=rep.warn, tta=tta)
             except TaskCancelled:
                 raise
             except Exception as exc:
@@ -140,7 +141,7 @@ class SegmentationController(QObject):
         """Segment each (image, mask target) pair and save the index mask to the target."""
         if self._task is not None or not items:
             return False
-        tile = self.tile_size
+        tile, tta = self.tile_size, self.tta
         n = len(items)
 
         def run(rep: Reporter):
@@ -158,7 +159,7 @@ class SegmentationController(QObject):
                 try:
                     rgb = load_image(path).rgb
                     labels = segmenter.segment(rgb, tile_size=tile, progress=tiles,
-                                               should_cancel=rep.cancelled, warn=rep.warn)
+                                               should_cancel=rep.cancelled, warn=rep.warn, tta=tta)
                     del rgb
                     write_mask(target, labels, BATCH_FORMAT, list(segmenter.classes))
                 except TaskCancelled:

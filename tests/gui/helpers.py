@@ -55,9 +55,11 @@ class FakeSegmenter:
     def describe(self) -> str:
         return "fake segmenter on cpu"
 
-    def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None):
+    def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None,
+                tta=None):
         from core.inference import Cancelled
 
+        self.last_tta = tta
         h, w = rgb.shape[:2]
         out = np.zeros((h, w), np.uint8)
         boxes = [(y, x) for y in range(0, h, self.tile) for x in range(0, w, self.tile)]

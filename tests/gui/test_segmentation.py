@@ -48,6 +48,22 @@ def test_model_classes_replace_the_documents(qtbot, window, checkpoint, tmp_path
     assert "debris" in window.class_panel.class_list.item(3).text()
 
 
+def test_test_time_augmentation_follows_the_model_and_the_menu(qtbot, window, tmp_path):
+    window.open_images([write_image(tmp_path / "cells.png", 32, 32)])
+    fake = FakeSegmenter(classes=MODEL_CLASSES)
+    fake.tta = True  # a model that asks for TTA by default, like the built-in small one
+    window.models.set_segmenter(fake)
+    tta = window.findChild(type(window.commands.segment), "action_tta")
+    assert tta.isChecked()
+    with qtbot.waitSignal(window.segmentation_finished, timeout=10_000):
+        window.commands.segment.trigger()
+    assert fake.last_tta is True
+    tta.trigger()  # the user turns it off for speed
+    with qtbot.waitSignal(window.segmentation_finished, timeout=10_000):
+        window.commands.segment.trigger()
+    assert fake.last_tta is False
+
+
 def test_tiles_appear_as_they_finish_and_tools_wait(qtbot, window, tmp_path, dialogs):
     window.open_images([write_image(tmp_path / "cells.png", 64, 64)])
     fake = FakeSegmenter(tile=16, delay=0.15)
