@@ -1,8 +1,8 @@
 """Regenerate the README screenshot: ``python -m gui.screenshot docs/screenshot.png``.
 
-A synthetic scene (core.synthetic) is opened in a 1280x800 window; its mask comes from a
-built-in model (small, else large) when one is installed, else from the scene's ground
-truth.  Runs offscreen.
+The bundled samples are opened as a folder in a 1280x800 window and the first one is
+segmented by a built-in model (large, else small) when one is installed, else shown with its
+ground truth.  Runs offscreen.
 """
 
 from __future__ import annotations
@@ -29,12 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     out = Path(argv[0] if argv else "docs/screenshot.png")
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PIL import Image
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
 
-    from core.resources import builtin_model_path
-    from core.synthetic import SHAPE_CLASSES, generate_scene
+    import shutil
+
+    from core.masks import read_mask
+    from core.resources import builtin_model_path, sample_images
+    from core.samples import ground_truth_path
+    from core.synthetic import SHAPE_CLASSES
     from gui.main_window import MainWindow
     from gui.settings import ENV_FILE
     from gui.workers import wait_for_workers
@@ -42,17 +45,20 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(["unetseg-screenshot"])
     with tempfile.TemporaryDirectory() as tmp:
         os.environ[ENV_FILE] = str(Path(tmp) / "settings.ini")  # never the user's settings
-        rgb, truth = generate_scene(7, 384, 512)
-        image_path = Path(tmp) / "shapes_scene.png"
-        Image.fromarray(rgb).save(image_path)
+        folder = Path(tmp) / "samples"
+        folder.mkdir()
+        samples = [Path(shutil.copy(p, folder)) for p in sample_images()]
+        image_path = folder / "shapes_meadow.png"
+        truth = read_mask(ground_truth_path(sample_images()[samples.index(image_path)]))
         window = MainWindow()
         window.resize(*SIZE)
         window.show()
+        window.open_folder(folder)
         window.open_images([image_path])
-        window.class_panel.opacity_slider.setValue(50)
+        window.class_panel.opacity_slider.setValue(70)
         doc = window.document
         used_model = False
-        installed = [n for n in ("small", "large") if builtin_model_path(n).is_file()]
+        installed = [n for n in ("large", "small") if builtin_model_path(n).is_file()]
         if installed:
             window.load_model(installed[0])
             if _wait(app, lambda: window.models.segmenter is not None, 120):
