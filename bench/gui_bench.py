@@ -134,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     tmp = Path(tempfile.mkdtemp(prefix="unetseg-bench-"))
-    os.environ["UNETSEG_SETTINGS"] = str(tmp / "settings.ini")
+    os.environ["UNETSEG_SETTINGS"] = str(tmp / "settings.ini")  # never the user's settings,
+    os.environ["UNETSEG_DATA_DIR"] = str(tmp / "data")  # recovery copies or log
     env = dict(os.environ)
 
     startup, torch_loaded, process = measure_startup(env)

@@ -39,12 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     from core.samples import ground_truth_path
     from core.synthetic import SHAPE_CLASSES
     from gui.main_window import MainWindow
-    from gui.settings import ENV_FILE
+    from gui.settings import ENV_DATA_DIR, ENV_FILE
     from gui.workers import wait_for_workers
 
     app = QApplication.instance() or QApplication(["unetseg-screenshot"])
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ[ENV_FILE] = str(Path(tmp) / "settings.ini")  # never the user's settings
+        os.environ[ENV_FILE] = str(Path(tmp) / "settings.ini")  # never the user's settings,
+        os.environ[ENV_DATA_DIR] = str(Path(tmp) / "data")  # recovery copies or log
         folder = Path(tmp) / "samples"
         folder.mkdir()
         samples = [Path(shutil.copy(p, folder)) for p in sample_images()]
