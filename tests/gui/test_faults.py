@@ -37,7 +37,7 @@ class GatedSegmenter(FakeSegmenter):
         self.reached.set()
         self.resume.wait(10)
 
-    def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None):
+    def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None, tta=None):
         checks = iter(range(10**6))
 
         def gated() -> bool:
