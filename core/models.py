@@ -61,6 +61,15 @@ class _UNetBase(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _unet(self, e1: torch.Tensor) -> torch.Tensor:
+        """The U both networks share: enc2 -> enc3 -> bneck, then up with (upsampled, skip) concat."""
+        e2 = self.enc2(e1)
+        e3 = self.enc3(e2)
+        b = self.bneck(e3)
+        d3 = self.dec3(torch.cat((self.upconv3(b), e3), dim=1))
+        d2 = self.dec2(torch.cat((self.upconv2(d3), e2), dim=1))
+        return self.dec1(torch.cat((self.upconv1(d2), e1), dim=1))
+
 
 class UNetSmall(_UNetBase):
     arch = "small"
@@ -81,13 +90,7 @@ class UNetSmall(_UNetBase):
         self.conv = nn.Conv2d(16, num_classes, kernel_size=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(x)
-        e2 = self.enc2(e1)
-        e3 = self.enc3(e2)
-        b = self.bneck(e3)
-        d3 = self.dec3(torch.cat((self.upconv3(b), e3), dim=1))
-        d2 = self.dec2(torch.cat((self.upconv2(d3), e2), dim=1))
-        return self.dec1(torch.cat((self.upconv1(d2), e1), dim=1))
+        return self._unet(self.enc1(x))
 
 
 class UNetLarge(_UNetBase):
@@ -116,13 +119,7 @@ class UNetLarge(_UNetBase):
         self.conv = nn.Conv2d(64, num_classes, kernel_size=1)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(self.prep2(self.prep1(self.prep0(x))))
-        e2 = self.enc2(e1)
-        e3 = self.enc3(e2)
-        b = self.bneck(e3)
-        d3 = self.dec3(torch.cat((self.upconv3(b), e3), dim=1))
-        d2 = self.dec2(torch.cat((self.upconv2(d3), e2), dim=1))
-        d1 = self.dec1(torch.cat((self.upconv1(d2), e1), dim=1))
+        d1 = self._unet(self.enc1(self.prep2(self.prep1(self.prep0(x)))))
         return self.conv_p3(self.conv_p2(self.conv_p1(self.dec0(d1))))
 
 

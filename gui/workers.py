@@ -64,8 +64,8 @@ class Reporter:
             raise TaskCancelled()
 
 
-class _Runner(QObject):
-    """Lives in the worker thread; ``run`` calls the task function there."""
+class _TaskSignals(QObject):
+    """What a job reports: emitted by the runner in its thread, re-emitted by Task in the GUI's."""
 
     progress = Signal(int, int)
     item = Signal(object)
@@ -73,6 +73,10 @@ class _Runner(QObject):
     finished = Signal(object)
     failed = Signal(str)
     cancelled = Signal()
+
+
+class _Runner(_TaskSignals):
+    """Lives in the worker thread; ``run`` calls the task function there."""
 
     def __init__(self, fn: Callable[[Reporter], Any], cancel: threading.Event, name: str = "worker"):
         super().__init__()
@@ -102,15 +106,8 @@ class _Runner(QObject):
             QThread.currentThread().quit()
 
 
-class Task(QObject):
+class Task(_TaskSignals):
     """Handle on a running job, living in the GUI thread; signals arrive there, queued."""
-
-    progress = Signal(int, int)
-    item = Signal(object)
-    warning = Signal(str)
-    finished = Signal(object)
-    failed = Signal(str)
-    cancelled = Signal()
 
     def __init__(self, fn: Callable[[Reporter], Any], name: str):
         super().__init__()

@@ -39,3 +39,24 @@ def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, s
 def write_checkpoint(path: Path, arch: str = "small", num_classes: int = 5, seed: int = 0) -> Path:
     model = calibrated_model(arch, num_classes, seed)
     return save_checkpoint(path, model, default_classes(num_classes))
+
+
+def simulate_exhausted_gpu(monkeypatch, segmenter) -> None:
+    """Put ``segmenter`` on a pretend CUDA device where every forward runs out of memory.
+
+    Inference on the real CPU path is untouched, so the Segmenter's fallback can be checked
+    on a machine without a GPU.
+    """
+    from core.inference import OOM_ERRORS, Segmenter
+
+    class ExhaustedGPU(torch.nn.Module):
+        conv = None
+
+        def features(self, x):
+            raise OOM_ERRORS[0]("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    real_net, real_batch = Segmenter._net, Segmenter._batch
+    on_gpu = lambda seg: seg.device == "cuda:0"  # noqa: E731
+    monkeypatch.setattr(Segmenter, "_net", lambda self: ExhaustedGPU() if on_gpu(self) else real_net(self))
+    monkeypatch.setattr(Segmenter, "_batch", lambda self, p, g: None if on_gpu(self) else real_batch(self, p, g))
+    segmenter._set_device(torch.device("cuda", 0))

@@ -9,6 +9,7 @@ import torch
 from core.inference import HALO, Cancelled, Segmenter, device_availability, plan_tiles, resolve_device
 from core.models import build_model
 from core.synthetic import generate_scene
+from tests.helpers import simulate_exhausted_gpu
 
 
 def measured_rf_radius(arch: str) -> int:
@@ -135,17 +136,7 @@ def test_out_of_memory_on_a_gpu_falls_back_to_the_cpu(small_weights, monkeypatch
     image = generate_scene(4, 200, 200)[0]
     expected = seg.segment(image)
 
-    class ExhaustedGPU(torch.nn.Module):
-        conv = None
-
-        def features(self, x):
-            raise OOM("CUDA out of memory")
-
-    real_net, real_batch = Segmenter._net, Segmenter._batch
-    on_gpu = lambda seg: seg.device == "cuda:0"  # noqa: E731
-    monkeypatch.setattr(Segmenter, "_net", lambda self: ExhaustedGPU() if on_gpu(self) else real_net(self))
-    monkeypatch.setattr(Segmenter, "_batch", lambda self, p, g: None if on_gpu(self) else real_batch(self, p, g))
-    seg._set_device(torch.device("cuda", 0))
+    simulate_exhausted_gpu(monkeypatch, seg)
     warnings = []
     got = seg.segment(image, warn=warnings.append)
     assert seg.device == "cpu"

@@ -18,6 +18,7 @@ from PIL import Image
 from core.inference import Segmenter
 from core.synthetic import generate_scene
 from tests.gui.helpers import FakeSegmenter, drag, write_image
+from tests.helpers import simulate_exhausted_gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDE, TILE = 48, 16
@@ -156,17 +157,7 @@ def test_out_of_memory_on_a_gpu_falls_back_to_the_cpu_in_the_app(qtbot, window, 
     window.open_images([write_image(tmp_path / "cells.png", 120, 120)])
     expected = seg.segment(window.current.image.rgb)
 
-    class ExhaustedGPU(torch.nn.Module):
-        conv = None
-
-        def features(self, x):
-            raise OOM("CUDA out of memory")
-
-    real_net, real_batch = Segmenter._net, Segmenter._batch
-    on_gpu = lambda s: s.device == "cuda:0"  # noqa: E731
-    monkeypatch.setattr(Segmenter, "_net", lambda self: ExhaustedGPU() if on_gpu(self) else real_net(self))
-    monkeypatch.setattr(Segmenter, "_batch", lambda self, p, g: None if on_gpu(self) else real_batch(self, p, g))
-    seg._set_device(torch.device("cuda", 0))
+    simulate_exhausted_gpu(monkeypatch, seg)
     messages = []
     window.segmentation.warning.connect(messages.append)
     window.models.set_segmenter(seg)
