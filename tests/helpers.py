@@ -60,3 +60,18 @@ def simulate_exhausted_gpu(monkeypatch, segmenter) -> None:
     monkeypatch.setattr(Segmenter, "_net", lambda self: ExhaustedGPU() if on_gpu(self) else real_net(self))
     monkeypatch.setattr(Segmenter, "_batch", lambda self, p, g: None if on_gpu(self) else real_batch(self, p, g))
     segmenter._set_device(torch.device("cuda", 0))
+
+
+def limit_window(monkeypatch, segmenter, max_side: int) -> None:
+    """Make ``segmenter`` run out of memory on any window wider than ``max_side`` pixels."""
+    from core.inference import OOM_ERRORS
+
+    net = segmenter._net()
+    real = net.features
+
+    def limited(x):
+        if x.shape[-1] > max_side:
+            raise OOM_ERRORS[0]("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(x)
+
+    monkeypatch.setattr(net, "features", limited)

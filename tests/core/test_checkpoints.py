@@ -96,6 +96,7 @@ class Payload:
         return (open, (self.target, "w"))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_a_pickle_that_would_run_code_is_refused_not_executed(tmp_path):
     marker = tmp_path / "pwned.txt"
     path = tmp_path / "evil.pt"

@@ -9,7 +9,7 @@ import torch
 from core.inference import HALO, Cancelled, Segmenter, device_availability, plan_tiles, resolve_device
 from core.models import build_model
 from core.synthetic import generate_scene
-from tests.helpers import simulate_exhausted_gpu
+from tests.helpers import limit_window, simulate_exhausted_gpu
 
 
 def measured_rf_radius(arch: str) -> int:
@@ -108,22 +108,13 @@ def test_cancel_stops_between_tiles(small_weights):
     assert seen == [0, 1, 2]
 
 
-OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 def test_out_of_memory_halves_the_tile_and_retries(small_weights, monkeypatch):
     seg = Segmenter.load(small_weights, device="cpu")
     image = generate_scene(4, 300, 300)[0]
     expected = seg.segment(image, tile_size=0)
-    net = seg._net()
-    real = net.features
-
-    def limited(x):
-        if x.shape[-1] > 160:
-            raise OOM("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(x)
-
-    monkeypatch.setattr(net, "features", limited)
+    limit_window(monkeypatch, seg, max_side=160)
     warnings = []
     got = seg.segment(image, tile_size=304, warn=warnings.append)
     assert (got == expected).mean() >= 0.9999

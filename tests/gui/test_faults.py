@@ -15,15 +15,15 @@ import pytest
 import torch
 from PIL import Image
 
-from core.inference import Segmenter
+from core.inference import OOM_ERRORS, Segmenter
 from core.synthetic import generate_scene
 from tests.gui.helpers import FakeSegmenter, drag, write_image
-from tests.helpers import simulate_exhausted_gpu
+from tests.helpers import limit_window, simulate_exhausted_gpu
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDE, TILE = 48, 16
 TILES = (SIDE // TILE) ** 2
-OOM = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+OOM = OOM_ERRORS[0]
 
 
 class GatedSegmenter(FakeSegmenter):
@@ -130,15 +130,7 @@ def test_out_of_memory_through_the_worker_retries_and_says_so(qtbot, window, sma
     Image.fromarray(generate_scene(4, 300, 300)[0]).save(image)
     window.open_images([image])
     expected = seg.segment(window.current.image.rgb, tile_size=0)
-    net = seg._net()
-    real = net.features
-
-    def limited(x):
-        if x.shape[-1] > 160:
-            raise OOM("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(x)
-
-    monkeypatch.setattr(net, "features", limited)
+    limit_window(monkeypatch, seg, max_side=160)
     messages = []
     real_message = window.status.message
     monkeypatch.setattr(window.status, "message", lambda text, ms=0: (messages.append(text), real_message(text, ms)))
