@@ -36,6 +36,17 @@ def describe_os_error(exc: OSError) -> str:
     return reasons.get(exc.errno, exc.strerror or str(exc))
 
 
+def short_error(exc: BaseException, limit: int = 120) -> str:
+    """An exception's text on one line, cut to ``limit`` characters, for one-sentence messages."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on clean exit it replaces ``path``.
@@ -60,12 +71,12 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         _fsync(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        _unlink(tmp)
+        remove_quietly(tmp)
         if isinstance(exc, WriteError):
             raise
         raise WriteError(exc.errno, f"cannot write {path}: {describe_os_error(exc)}") from None
     except BaseException:
-        _unlink(tmp)
+        remove_quietly(tmp)
         raise
 
 
@@ -94,6 +105,3 @@ def _fsync(path: Path) -> None:
             os.close(fd)
 
 
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from core.atomic import atomic_path
+from core.atomic import atomic_path, short_error
 from core.classes import ClassInfo, classes_to_json, normalize_classes
 from core.models import ARCHITECTURES, build_model
 
@@ -137,7 +137,7 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
             raw_meta = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:  # SafetensorError, OSError, ...: all mean "unreadable"
-        raise CheckpointError(f"{path.name}: not a readable safetensors file (truncated or corrupt: {_short(exc)}).") from None
+        raise CheckpointError(f"{path.name}: not a readable safetensors file (truncated or corrupt: {short_error(exc)}).") from None
     meta: dict = {}
     if META_KEY in raw_meta:
         try:
@@ -160,16 +160,16 @@ def _read_torch(path: Path) -> tuple[dict, dict]:
                 f"{name}: refused to load: the file contains pickled Python objects that could run code, "
                 "not just tensors (save a plain state_dict, or convert it to .safetensors)."
             ) from None
-        raise CheckpointError(f"{name}: not a PyTorch checkpoint ({_short(exc)}).") from None
+        raise CheckpointError(f"{name}: not a PyTorch checkpoint ({short_error(exc)}).") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, AttributeError) as exc:
         text = str(exc)
         if "zip archive" in text or "central directory" in text or isinstance(exc, EOFError):
             why = "truncated or corrupt"
         else:
-            why = f"unreadable: {_short(exc)}"
+            why = f"unreadable: {short_error(exc)}"
         raise CheckpointError(f"{name}: not a usable PyTorch checkpoint ({why}).") from None
     except Exception as exc:  # anything torch.load raises for non-checkpoints
-        raise CheckpointError(f"{name}: not a PyTorch checkpoint ({_short(exc)}).") from None
+        raise CheckpointError(f"{name}: not a PyTorch checkpoint ({short_error(exc)}).") from None
     return _unwrap(obj, name)
 
 
@@ -287,10 +287,6 @@ def _list(items: list[str], n: int = 2) -> str:
     more = f" and {len(items) - n} more" if len(items) > n else ""
     return "; ".join(items[:n]) + more
 
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) < 120 else text[:117] + "..."
 
 
 # --------------------------------------------------------------------------- saving

@@ -41,7 +41,7 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.atomic import describe_os_error
+from core.atomic import describe_os_error, short_error
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -255,7 +255,7 @@ def _load_tiff(path: Path, page: int) -> LoadedImage:
         except ImageReadError as pil_error:
             if "not a TIFF file" in str(exc) and "not an image" in str(pil_error):
                 raise
-            raise _error(path, f"the TIFF file is corrupt or unsupported ({_short(exc)})") from None
+            raise _error(path, f"the TIFF file is corrupt or unsupported ({short_error(exc)})") from None
     try:
         rgb, more = _to_rgb8(arr)
     except ValueError as exc:
@@ -375,7 +375,7 @@ def _decode_reason(exc: BaseException) -> str:
     text = str(exc)
     if "truncated" in text.lower() or isinstance(exc, EOFError):
         return "the file is truncated"
-    return f"the image data is corrupt ({_short(exc)})"
+    return f"the image data is corrupt ({short_error(exc)})"
 
 
 def _bomb_reason(exc: Exception) -> str:
@@ -383,10 +383,6 @@ def _bomb_reason(exc: Exception) -> str:
     size = f"{found.group(1)} pixels, " if found else ""
     return f"image is too large ({size}the limit is {pixel_limit()} pixels)"
 
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _orientation(im: Image.Image) -> int:

@@ -16,7 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 from PIL import Image
 
-from core.atomic import atomic_path, write_text
+from core.atomic import atomic_path, short_error, write_text
 from core.classes import ClassInfo, palette_array
 from core.imageio import ImageReadError, file_problem, open_pillow
 
@@ -350,9 +350,9 @@ def read_coco(path: str | os.PathLike, file_name: str | None = None) -> np.ndarr
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
-        raise _error(path, f"not valid JSON ({_short(exc)})") from None
+        raise _error(path, f"not valid JSON ({short_error(exc)})") from None
     except OSError as exc:
-        raise _error(path, f"cannot be read ({_short(exc)})") from None
+        raise _error(path, f"cannot be read ({short_error(exc)})") from None
     images = doc.get("images") if isinstance(doc, dict) else None
     if not isinstance(images, list) or not isinstance(doc.get("annotations", []), list):
         raise _error(path, "not a COCO annotation file (no list of images)")
@@ -371,7 +371,7 @@ def read_coco(path: str | os.PathLike, file_name: str | None = None) -> np.ndarr
         try:
             labels[_decode_segmentation(coco_mask, ann["segmentation"], h, w)] = cid
         except Exception as exc:  # noqa: BLE001 - pycocotools raises many types for bad input
-            raise _error(path, f"annotation {ann.get('id')} is malformed ({_short(exc)})") from None
+            raise _error(path, f"annotation {ann.get('id')} is malformed ({short_error(exc)})") from None
     return labels
 
 
@@ -483,7 +483,7 @@ def _read_tiff_mask(path: Path) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001 - tifffile raises many types for a bad file
         if "not a TIFF" in str(exc):
             raise _error(path, "not a TIFF file") from None
-        raise _error(path, f"unreadable TIFF ({_short(exc)})") from None
+        raise _error(path, f"unreadable TIFF ({short_error(exc)})") from None
     return _to_ids(path, arr)
 
 
@@ -505,7 +505,7 @@ def _read_npy_mask(path: Path) -> np.ndarray:
         elif "Failed to read all data" in text or isinstance(exc, EOFError):
             reason = "the file is truncated"
         else:
-            reason = f"not a valid .npy file ({_short(exc)})"
+            reason = f"not a valid .npy file ({short_error(exc)})"
         raise _error(path, reason) from None
     return _to_ids(path, arr)
 
@@ -526,7 +526,3 @@ def _to_ids(path: Path, arr: np.ndarray) -> np.ndarray:
         raise _error(path, f"has values {lo}..{hi}, but class ids are 0-255")
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."

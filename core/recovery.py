@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from core.atomic import atomic_path, write_text
+from core.atomic import atomic_path, remove_quietly, short_error, write_text
 from core.classes import ClassInfo, default_classes, normalize_classes
 
 FORMAT = "unetseg-recovery"
@@ -264,11 +264,11 @@ class RecoveryStore:
         try:
             write_text(path, json.dumps(manifest, indent=1))
         except OSError:
-            _unlink(data)
+            remove_quietly(data)
             raise
         for old in self.folder.glob(f"{key}-*.npy"):  # earlier data of the same copy
             if old != data:
-                _unlink(old)
+                remove_quietly(old)
         return _parse(path, manifest)
 
     def snapshots(self) -> list[Snapshot]:
@@ -298,7 +298,7 @@ class RecoveryStore:
         except FileNotFoundError:
             raise RecoveryError(f"{snap.name}: the recovery copy's data file is missing.") from None
         except Exception as exc:  # noqa: BLE001 - np.load raises many types for a bad file
-            raise RecoveryError(f"{snap.name}: the recovery copy is damaged ({_short(exc)}).") from None
+            raise RecoveryError(f"{snap.name}: the recovery copy is damaged ({short_error(exc)}).") from None
         w, h = snap.image_size or (-1, -1)
         if labels.ndim != 2 or labels.dtype != np.uint8 or labels.shape != (h, w):
             raise RecoveryError(f"{snap.name}: the recovery copy is damaged "
@@ -306,16 +306,16 @@ class RecoveryStore:
         return labels
 
     def remove(self, snap: Snapshot) -> None:
-        _unlink(snap.manifest_path)
+        remove_quietly(snap.manifest_path)
         for data in self.folder.glob(f"{snap.key}-*.npy"):
-            _unlink(data)
+            remove_quietly(data)
 
     def remove_image(self, image_path: str | os.PathLike) -> None:
         """Drop this session's copy for ``image_path`` (saved, or discarded)."""
         key = self.key_for(image_path)
-        _unlink(self.folder / f"{key}.json")
+        remove_quietly(self.folder / f"{key}.json")
         for data in self.folder.glob(f"{key}-*.npy"):
-            _unlink(data)
+            remove_quietly(data)
 
     def remove_own(self) -> None:
         for snap in self.own():
@@ -395,11 +395,3 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def _unlink(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink()
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 120 else text[:117] + "..."
