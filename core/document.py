@@ -23,6 +23,8 @@ MIN_BRUSH, MAX_BRUSH = 1, 500
 
 
 def _as_labels(labels: np.ndarray) -> np.ndarray:
+    """A C-contiguous, writeable uint8 buffer the document may edit in place (decoded PNGs are
+    read-only arrays; those are copied)."""
     arr = np.asarray(labels)
     if arr.ndim != 2:
         raise ValueError(f"labels must be a 2-D array, got shape {arr.shape}")
@@ -30,7 +32,8 @@ def _as_labels(labels: np.ndarray) -> np.ndarray:
         if arr.size and (arr.min() < 0 or arr.max() > 255):
             raise ValueError("label values must be within 0..255")
         arr = arr.astype(np.uint8)
-    return np.ascontiguousarray(arr)
+    arr = np.ascontiguousarray(arr)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 class MaskDocument:

@@ -53,8 +53,7 @@ def load_entry(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
         source = find_mask_for_image(entry.path)
         if source is not None:
             try:
-                # a writeable copy: masks decoded by Pillow come back as read-only arrays
-                labels = np.array(read_mask(source, shape=rgb.shape[:2], classes=classes), np.uint8)
+                labels = read_mask(source, shape=rgb.shape[:2], classes=classes)
                 top = int(labels.max()) if labels.size else 0
                 if top > max(c.id for c in classes):
                     classes = extend_classes(classes, top)

@@ -75,7 +75,7 @@ class TrainingUi:
     def _context(self, pairs: list[tuple[Path, Path]], missing: int, folder: Path) -> "TrainingContext":
         from gui.training_dialog import TrainingContext
 
-        w, models = self.w, self.w.models
+        models = self.w.models
         seg, spec = models.segmenter, models.spec
         init, reason = None, "No model is loaded: load one (Model menu), or train a new one."
         if seg is not None:

@@ -299,3 +299,17 @@ def test_random_edit_sequences_replay_undo_and_redo(seed, ops):
     while doc.redo() is not None:
         pass
     assert np.array_equal(doc.labels, newest) and doc.labels is buf
+
+
+def test_a_read_only_buffer_is_copied_so_edits_work():
+    from core.document import MaskDocument
+
+    frozen = np.zeros((8, 8), np.uint8)
+    frozen.flags.writeable = False  # what a mask decoded from a PNG looks like
+    doc = MaskDocument(frozen)
+    doc.begin_stroke("brush", 1)
+    doc.stroke_to(4, 4)
+    doc.end_stroke()
+    assert doc.labels[4, 4] == 1 and not frozen.any()
+    doc.set_labels(frozen)
+    assert doc.labels.flags.writeable
