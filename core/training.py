@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from core.checkpoints import Checkpoint, Normalization, load_checkpoint, save_checkpoint
 from core.classes import ClassInfo, default_classes, normalize_classes
 from core.inference import device_label, resolve_device
-from core.models import build_model
+from core.models import build_model, enlarged
 from core.synthetic import IoUAccumulator
 
 IGNORE = 255
@@ -55,7 +55,8 @@ class TrainConfig:
     teacher: str | None = None  # distil from this model's soft predictions ("large", or a path)
     kd_weight: float = 1.0
     kd_temperature: float = 2.0
-    tta: bool = False  # mark the checkpoint to segment with 8-fold test-time augmentation by default
+    tta: bool | None = None  # segment with 8-fold test-time augmentation by default (None: as init, else no)
+    scale: int | None = None  # run the network on crops enlarged this many times (None: as init, else 1)
     device: str = "auto"
     steps_per_epoch: int | None = None  # default: enough crops to cover the training pixels once
     classes_file: Path | None = None
@@ -296,10 +297,13 @@ class _Run:
             torch.backends.cudnn.benchmark = True
             self.model.to(memory_format=torch.channels_last)
         self.model.to(self.device)
+        self.scale = int(config.scale or (init.scale if init else 1))
+        self.tta = bool(init.tta if config.tta is None and init else config.tta)
+        self.net = enlarged(self.model, self.scale)  # what is trained and validated: the model as it is run
         self.result = TrainResult(None, -1.0, 0, 0, False)
 
     def fit(self, progress, on_epoch, should_cancel) -> TrainResult:
-        config, device, model = self.config, self.device, self.model
+        config, device, model = self.config, self.device, self.net
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         pixels = sum(lab.size for _, lab in self.train_data)
         steps = config.steps_per_epoch or max(20, math.ceil(pixels / (config.patch**2 * config.batch)))
@@ -381,12 +385,12 @@ class _Run:
             teacher.to(memory_format=torch.channels_last)
         for p in teacher.parameters():
             p.requires_grad_(False)
-        return teacher
+        return enlarged(teacher, ck.scale)
 
     def end_epoch(self, epoch: int, loss: float, seconds: float) -> EpochReport:
         """Validate on whole held-out images; save the checkpoint when it is the best so far."""
         result = self.result
-        acc = evaluate(self.model, self.val_data or self.train_data[:20], self.norm, self.device, self.num_classes)
+        acc = evaluate(self.net, self.val_data or self.train_data[:20], self.norm, self.device, self.num_classes)
         miou = acc.mean_iou(range(1, self.num_classes))
         miou = 0.0 if math.isnan(miou) else miou
         improved = miou > result.best_miou
@@ -395,7 +399,7 @@ class _Run:
             result.best_miou, result.best_epoch = miou, epoch
             result.path = save_checkpoint(self.config.out, self.model, self.classes, self.norm,
                                           extra={"training": self.recipe(epoch, miou, acc),
-                                                 "inference": {"tta": self.config.tta}})
+                                                 "inference": {"tta": self.tta, "scale": self.scale}})
         report = EpochReport(epoch, self.config.epochs, loss, miou, acc.per_class_iou(), result.best_miou,
                              improved, seconds)
         result.history.append(report)

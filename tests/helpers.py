@@ -36,9 +36,10 @@ def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, s
     return model.eval()
 
 
-def write_checkpoint(path: Path, arch: str = "small", num_classes: int = 5, seed: int = 0) -> Path:
+def write_checkpoint(path: Path, arch: str = "small", num_classes: int = 5, seed: int = 0,
+                     extra: dict | None = None) -> Path:
     model = calibrated_model(arch, num_classes, seed)
-    return save_checkpoint(path, model, default_classes(num_classes))
+    return save_checkpoint(path, model, default_classes(num_classes), extra=extra)
 
 
 def simulate_exhausted_gpu(monkeypatch, segmenter) -> None:

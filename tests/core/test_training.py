@@ -13,7 +13,8 @@ from core.checkpoints import load_checkpoint
 from core.classes import classes_to_json
 from core.inference import Segmenter
 from core.masks import write_mask
-from core.synthetic import SHAPE_CLASSES, write_dataset
+from core.models import Enlarged
+from core.synthetic import SHAPE_CLASSES, generate_scene, write_dataset
 from core.training import TrainConfig, TrainingDataError, train
 
 
@@ -65,8 +66,26 @@ def test_fine_tuning_from_a_checkpoint_and_distillation(dataset, tmp_path, small
     tuned = train(config(dataset, tmp_path / "tuned.safetensors", epochs=1, init=str(first.path),
                          teacher=str(first.path), tta=True), log=lambda m: None)
     assert Segmenter.load(tuned.path, device="cpu").tta is True
+    again = train(config(dataset, tmp_path / "again.safetensors", epochs=1, init=str(tuned.path)), log=lambda m: None)
+    assert Segmenter.load(again.path, device="cpu").tta is True  # inherited from the model it started from
     with pytest.raises(TrainingDataError, match="cannot initialise UNetLarge"):
         train(config(dataset, tmp_path / "x.safetensors", arch="large", init=str(first.path)), log=lambda m: None)
+
+
+def test_a_model_trained_enlarged_keeps_its_scale_when_fine_tuned(dataset, tmp_path):
+    first = train(config(dataset, tmp_path / "x2.safetensors", epochs=2, scale=2), log=lambda m: None)
+    seg = Segmenter.load(first.path, device="cpu")
+    assert seg.scale == 2 and load_checkpoint(first.path).metadata["training"]["config"]["scale"] == 2
+    rgb, labels = generate_scene(11, 64, 64)
+    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float()
+    # the saved weights reproduce the validation score only when run enlarged, as Segmenter runs them
+    ck = load_checkpoint(first.path)
+    x = (x / 255 - torch.tensor(ck.normalization.mean)[:, None, None]) / torch.tensor(ck.normalization.std)[:, None, None]
+    with torch.no_grad():
+        expected = Enlarged(ck.build().eval(), 2)(x).argmax(1)[0].numpy()
+    assert (seg.segment(rgb) == expected).mean() >= 0.9999
+    tuned = train(config(dataset, tmp_path / "tuned.safetensors", epochs=1, init=str(first.path)), log=lambda m: None)
+    assert Segmenter.load(tuned.path, device="cpu").scale == 2
 
 
 def _pair(folder, name, image_shape=(32, 32), mask_shape=(32, 32), top=2):
