@@ -32,9 +32,6 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-MAX_SCALE = 4
-
-
 class CheckpointError(ValueError):
     """A checkpoint that cannot be used; ``str()`` is a sentence fit for the user."""
 
@@ -81,7 +78,6 @@ class Checkpoint:
     metadata: dict = field(default_factory=dict)  # everything else: training recipe, mIoU, ...
     path: Path | None = None
     tta: bool = False  # segment with 8-fold test-time augmentation by default
-    scale: int = 1  # run the network on the image enlarged this many times (models.Enlarged)
 
     def build(self) -> nn.Module:
         model = build_model(self.arch, self.in_channels, self.num_classes)
@@ -125,21 +121,11 @@ def checkpoint_from_state_dict(
     classes = normalize_classes(meta.get("classes"), n_cls)
     norm = Normalization.from_json(meta.get("normalization") or {}, in_ch)
     extra = {k: v for k, v in meta.items() if k not in ("arch", "classes", "normalization", "format")}
-    tta, scale = _inference_options(meta.get("inference"), name)
-    return Checkpoint(arch, in_ch, n_cls, state, classes, norm, extra, path, tta, scale)
+    return Checkpoint(arch, in_ch, n_cls, state, classes, norm, extra, path, _default_tta(meta.get("inference")))
 
 
-def _inference_options(raw: Any, name: str) -> tuple[bool, int]:
-    """(tta, scale) from the ``inference`` metadata; a scale the weights cannot have been trained
-    at is refused rather than guessed, since running at the wrong scale gives garbage."""
-    if not isinstance(raw, Mapping):
-        return False, 1
-    scale = raw.get("scale", 1)
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or scale != int(scale) \
-            or not 1 <= scale <= MAX_SCALE:
-        raise CheckpointError(f"{name}: metadata asks for input scale {scale!r}; "
-                              f"only whole numbers from 1 to {MAX_SCALE} are supported.")
-    return bool(raw.get("tta", False)), int(scale)
+def _default_tta(raw: Any) -> bool:
+    return bool(raw.get("tta", False)) if isinstance(raw, Mapping) else False
 
 
 def _looks_like_safetensors(path: Path) -> bool:

@@ -229,10 +229,9 @@ def _print_model(name: str) -> None:
     print(f"model {seg.name}: UNet{seg.arch.title()}")
     print(f"  file: {seg.checkpoint.path}")
     print(f"  input channels: {seg.in_channels}; classes: {seg.num_classes}")
-    print(f"  parameters: {count_parameters(model):,}; {flops_per_pixel(model) / 1e3:.0f} kFLOP per network pixel")
-    work = seg.scale**2 * (8 if seg.tta else 1)
-    print(f"  runs on the image enlarged {seg.scale}x; test-time augmentation {'on' if seg.tta else 'off'} by default: "
-          f"{flops_per_pixel(model) * work / 1e3:.0f} kFLOP per image pixel")
+    print(f"  parameters: {count_parameters(model):,}; {flops_per_pixel(model) / 1e3:.0f} kFLOP per pixel")
+    if seg.tta:
+        print(f"  test-time augmentation on by default: {8 * flops_per_pixel(model) / 1e3:.0f} kFLOP per pixel")
     print(f"  receptive-field halo: {seg.halo} px; normalisation: mean {norm.mean}, std {norm.std}, "
           f"range 0-{norm.value_range:g}")
     print("  classes:")

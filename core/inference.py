@@ -27,7 +27,7 @@ import torch
 
 from core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from core.classes import ClassInfo
-from core.models import MULTIPLE, enlarged, pad_mode
+from core.models import MULTIPLE, pad_mode
 from core.optimize import add_probabilities, argmax_into, prepare_for_inference, reuse_freed_memory
 from core.resources import BUILTIN_MODELS, builtin_model_path
 
@@ -193,7 +193,6 @@ class Segmenter:
         self.metadata = dict(checkpoint.metadata)
         self.halo = HALO[self.arch]
         self.tta = checkpoint.tta
-        self.scale = checkpoint.scale  # the network sees the image enlarged this many times
         self.warn = warn
         self._model = checkpoint.build().eval()  # float32 on the CPU: the source for every device
         self._prepared: dict[str, torch.nn.Module] = {}
@@ -224,7 +223,7 @@ class Segmenter:
     def _net(self) -> torch.nn.Module:
         key = self.device
         if key not in self._prepared:
-            self._prepared[key] = enlarged(prepare_for_inference(self._model, self._device), self.scale)
+            self._prepared[key] = prepare_for_inference(self._model, self._device)
         return self._prepared[key]
 
     def to(self, device: str | torch.device) -> "Segmenter":
@@ -232,8 +231,7 @@ class Segmenter:
         return self
 
     def default_tile_size(self) -> int:
-        """Windows shrink with the enlargement so the network sees the same number of pixels."""
-        return _round8(DEFAULT_WINDOW.get(self._device.type, 1024) // self.scale)
+        return DEFAULT_WINDOW.get(self._device.type, 1024)
 
     # -- inference
     def segment(self, image: np.ndarray, tile_size: int | None = None, progress: Progress | None = None,
@@ -370,8 +368,7 @@ class Segmenter:
         raise ValueError(f"the model expects {self.in_channels}-channel images, got shape {image.shape}")
 
     def describe(self) -> str:
-        at = f", at {self.scale}x" if self.scale > 1 else ""
-        return f"{self.name} (UNet{self.arch.title()}, {self.num_classes} classes{at}) on {self.device}"
+        return f"{self.name} (UNet{self.arch.title()}, {self.num_classes} classes) on {self.device}"
 
 
 def _round8(n: int) -> int:

@@ -123,38 +123,6 @@ class UNetLarge(_UNetBase):
         return self.conv_p3(self.conv_p2(self.conv_p1(self.dec0(d1))))
 
 
-class Enlarged(nn.Module):
-    """A UNet run on the image enlarged ``factor`` times, its features averaged back down.
-
-    Why: UNetSmall has only 4 channels at full resolution, too few to place shape edges well.
-    Enlarging the input puts its 8- and 32-channel levels at 1/1 and 1/2 of the image's own
-    resolution, for factor**2 the work.  The head is linear, so pooling the features equals
-    pooling the logits; ``features``/``conv`` keep the split that chunked argmax and
-    test-time augmentation use.  Training and inference both go through this module, so the
-    network learns exactly the function it is run as.
-    """
-
-    def __init__(self, net: "_UNetBase", factor: int):
-        super().__init__()
-        if int(factor) != factor or factor < 1:
-            raise ValueError(f"the enlargement factor must be a whole number >= 1, got {factor!r}")
-        self.net, self.factor = net, int(factor)
-        self.conv = net.conv
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        up = F.interpolate(x, scale_factor=self.factor, mode="bilinear", align_corners=False)
-        return F.avg_pool2d(self.net.features(up), self.factor)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        return self.conv(self.features(pad_to_multiple(x)))[..., :h, :w]
-
-
-def enlarged(net: "_UNetBase", factor: int) -> nn.Module:
-    """``net`` itself for factor 1, else the ``Enlarged`` wrapper around it."""
-    return net if int(factor) == 1 else Enlarged(net, factor)
-
-
 ARCHITECTURES: dict[str, type[_UNetBase]] = {"small": UNetSmall, "large": UNetLarge}
 
 

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from core.checkpoints import Checkpoint, Normalization, load_checkpoint, save_checkpoint
 from core.classes import ClassInfo, default_classes, normalize_classes
 from core.inference import device_label, resolve_device
-from core.models import build_model, enlarged
+from core.models import build_model
 from core.synthetic import IoUAccumulator
 
 IGNORE = 255
@@ -52,11 +52,11 @@ class TrainConfig:
     val_fraction: float = 0.1
     seed: int = 0
     dice: bool = False
+    lovasz: bool = False  # add the Lovasz-softmax loss, a convex surrogate of the IoU itself
     teacher: str | None = None  # distil from this model's soft predictions ("large", or a path)
     kd_weight: float = 1.0
     kd_temperature: float = 2.0
     tta: bool | None = None  # segment with 8-fold test-time augmentation by default (None: as init, else no)
-    scale: int | None = None  # run the network on crops enlarged this many times (None: as init, else 1)
     device: str = "auto"
     steps_per_epoch: int | None = None  # default: enough crops to cover the training pixels once
     classes_file: Path | None = None
@@ -219,6 +219,32 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, num_classes: int) -> t
     return 1 - ((2 * inter + 1) / (denom + 1))[1:].mean()
 
 
+def lovasz_softmax(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Lovasz-softmax over the batch's pixels, mean over the foreground classes present.
+
+    Cross-entropy is minimised by calibrated probabilities, not by the decisions that maximise
+    IoU; this loss is the tight convex extension of 1 - IoU (Berman et al., CVPR 2018), so it
+    moves boundary pixels to the side that the score counts.
+    """
+    c = logits.shape[1]
+    probs = logits.float().softmax(1).permute(0, 2, 3, 1).reshape(-1, c)
+    labels = target.reshape(-1)
+    valid = labels != IGNORE
+    probs, labels = probs[valid], labels[valid]
+    losses = []
+    for k in range(1, c):
+        fg = (labels == k).float()
+        if not fg.any():
+            continue
+        errors, order = torch.sort((fg - probs[:, k]).abs(), descending=True)
+        fg = fg[order]
+        total = fg.sum()
+        jaccard = 1 - (total - fg.cumsum(0)) / (total + (1 - fg).cumsum(0))
+        jaccard = torch.cat((jaccard[:1], jaccard[1:] - jaccard[:-1]))
+        losses.append(torch.dot(errors, jaccard))
+    return torch.stack(losses).mean() if losses else logits.sum() * 0
+
+
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, target: torch.Tensor, t: float) -> torch.Tensor:
     """KL(teacher || student) at temperature t over labelled pixels (Hinton et al.), scaled by t^2."""
     valid = (target != IGNORE).float()
@@ -276,6 +302,9 @@ class _Run:
         self.device = resolve_device(config.device)
         self.started = time.time()
         init = _load_init(config)
+        # provenance of fine-tuned weights: what they started from and how that was made
+        self.init_record = None if init is None else {
+            "model": str(config.init), "training": init.metadata.get("training")}
         named = _read_classes_file(config)
         classes = named or (init.classes if init else None)
         data, needed = load_pairs(find_pairs(config.images, config.masks), len(named) if named else None, classes)
@@ -297,13 +326,11 @@ class _Run:
             torch.backends.cudnn.benchmark = True
             self.model.to(memory_format=torch.channels_last)
         self.model.to(self.device)
-        self.scale = int(config.scale or (init.scale if init else 1))
         self.tta = bool(init.tta if config.tta is None and init else config.tta)
-        self.net = enlarged(self.model, self.scale)  # what is trained and validated: the model as it is run
         self.result = TrainResult(None, -1.0, 0, 0, False)
 
     def fit(self, progress, on_epoch, should_cancel) -> TrainResult:
-        config, device, model = self.config, self.device, self.net
+        config, device, model = self.config, self.device, self.model
         optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         pixels = sum(lab.size for _, lab in self.train_data)
         steps = config.steps_per_epoch or max(20, math.ceil(pixels / (config.patch**2 * config.batch)))
@@ -349,6 +376,8 @@ class _Run:
                         loss = loss + config.kd_weight * distillation_loss(logits, taught, y, config.kd_temperature)
                     if config.dice:
                         loss = loss + dice_loss(logits, y, self.num_classes)
+                    if config.lovasz:
+                        loss = loss + lovasz_softmax(logits, y)
                     optimizer.zero_grad(set_to_none=True)
                     if scaler is not None:
                         scaler.scale(loss).backward()
@@ -366,11 +395,12 @@ class _Run:
                 if on_epoch:
                     on_epoch(report)
         except KeyboardInterrupt:
-            batches.close()
             self.result.stopped_early = True
             if self.result.path is None and done:
                 self.end_epoch(self.result.epochs_run, float("nan"), 0.0)
             self.log(f"stopped early; best checkpoint kept: {self.result.path} (mIoU {self.result.best_miou:.3f})")
+        finally:
+            batches.close()  # joins the batch thread: one left running at exit can abort the process
         return self.result
 
     def load_teacher(self) -> torch.nn.Module | None:
@@ -385,12 +415,12 @@ class _Run:
             teacher.to(memory_format=torch.channels_last)
         for p in teacher.parameters():
             p.requires_grad_(False)
-        return enlarged(teacher, ck.scale)
+        return teacher
 
     def end_epoch(self, epoch: int, loss: float, seconds: float) -> EpochReport:
         """Validate on whole held-out images; save the checkpoint when it is the best so far."""
         result = self.result
-        acc = evaluate(self.net, self.val_data or self.train_data[:20], self.norm, self.device, self.num_classes)
+        acc = evaluate(self.model, self.val_data or self.train_data[:20], self.norm, self.device, self.num_classes)
         miou = acc.mean_iou(range(1, self.num_classes))
         miou = 0.0 if math.isnan(miou) else miou
         improved = miou > result.best_miou
@@ -399,7 +429,7 @@ class _Run:
             result.best_miou, result.best_epoch = miou, epoch
             result.path = save_checkpoint(self.config.out, self.model, self.classes, self.norm,
                                           extra={"training": self.recipe(epoch, miou, acc),
-                                                 "inference": {"tta": self.tta, "scale": self.scale}})
+                                                 "inference": {"tta": self.tta}})
         report = EpochReport(epoch, self.config.epochs, loss, miou, acc.per_class_iou(), result.best_miou,
                              improved, seconds)
         result.history.append(report)
@@ -409,6 +439,7 @@ class _Run:
         config = self.config
         return {
             "command": config.command,
+            "init": self.init_record,
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
             "train_images": len(self.train_data),
             "val_images": len(self.val_data),
@@ -444,12 +475,14 @@ def _prefetch(make: Callable[[], tuple], depth: int):
                 except queue.Full:
                     continue
 
-    threading.Thread(target=produce, daemon=True, name="unetseg-batches").start()
+    worker = threading.Thread(target=produce, daemon=True, name="unetseg-batches")
+    worker.start()
     try:
         while True:
             yield q.get()
     finally:
         stop.set()
+        worker.join()
 
 
 def _resolve_checkpoint(name: str) -> Checkpoint:

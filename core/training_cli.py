@@ -22,12 +22,10 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dice", action="store_true", help="add a soft Dice term to the cross-entropy")
+    p.add_argument("--lovasz", action="store_true", help="add the Lovasz-softmax loss (optimises IoU directly)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="make the saved model average its 8 flips/rotations when segmenting (8x the work; "
                         "default: as the --init model, else off)")
-    p.add_argument("--scale", type=int, default=None, choices=range(1, 5), metavar="{1,2,3,4}",
-                   help="run the network on the image enlarged this many times, in training and when "
-                        "segmenting (scale^2 the work; default: as the --init model, else 1)")
     p.add_argument("--teacher", default=None, help="distil from this model (small, large or a weights file)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--steps-per-epoch", type=int, default=None)
@@ -59,7 +57,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         images=args.images, masks=args.masks, out=args.output, arch=args.arch, init=args.init,
         epochs=args.epochs, patch=args.patch, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
-        seed=args.seed, dice=args.dice, teacher=args.teacher, tta=args.tta, scale=args.scale, device=args.device,
+        seed=args.seed, dice=args.dice, lovasz=args.lovasz, teacher=args.teacher, tta=args.tta, device=args.device,
         steps_per_epoch=args.steps_per_epoch,
         classes_file=args.classes, command="unetseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
     )

@@ -36,10 +36,9 @@ def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, s
     return model.eval()
 
 
-def write_checkpoint(path: Path, arch: str = "small", num_classes: int = 5, seed: int = 0,
-                     extra: dict | None = None) -> Path:
+def write_checkpoint(path: Path, arch: str = "small", num_classes: int = 5, seed: int = 0) -> Path:
     model = calibrated_model(arch, num_classes, seed)
-    return save_checkpoint(path, model, default_classes(num_classes), extra=extra)
+    return save_checkpoint(path, model, default_classes(num_classes))
 
 
 def simulate_exhausted_gpu(monkeypatch, segmenter) -> None:

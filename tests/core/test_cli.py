@@ -101,7 +101,7 @@ def test_info_describes_model_classes_and_devices(small_weights, capsys):
     assert main(["info", str(small_weights)]) == 0
     out = capsys.readouterr().out
     assert "UNetSmall" in out and "parameters: 63," in out and "background" in out
-    assert "enlarged 1x; test-time augmentation off by default" in out
+    assert "test-time augmentation" not in out  # off for this model
     assert "cuda:" in out and "mps:" in out and "torch:" in out
 
 

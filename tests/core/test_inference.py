@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from core.inference import HALO, Cancelled, Segmenter, device_availability, plan_tiles, resolve_device
-from core.models import Enlarged, build_model
+from core.models import build_model
 from core.synthetic import generate_scene
-from tests.helpers import limit_window, simulate_exhausted_gpu, write_checkpoint
+from tests.helpers import limit_window, simulate_exhausted_gpu
 
 
 def measured_rf_radius(arch: str) -> int:
@@ -70,32 +70,6 @@ def test_prepared_network_matches_the_plain_pytorch_model(small_weights):
     got = seg.segment(image)
     assert got.dtype == np.uint8 and got.shape == (120, 200)
     assert (got == expected).mean() >= 0.9999
-
-
-@pytest.fixture(scope="module")
-def enlarged_weights(tmp_path_factory):
-    return write_checkpoint(tmp_path_factory.mktemp("x2") / "small_x2.safetensors", "small", 5,
-                            extra={"inference": {"scale": 2}})
-
-
-def test_an_enlarged_model_segments_as_it_was_trained_whole_or_tiled(enlarged_weights):
-    seg = Segmenter.load(enlarged_weights, device="cpu")
-    assert seg.scale == 2 and "at 2x" in seg.describe()
-    image = generate_scene(5, 203, 317)[0]
-    norm = seg.checkpoint.normalization
-    x = (torch.from_numpy(image.copy()).float() / norm.value_range - torch.tensor(norm.mean)) / torch.tensor(norm.std)
-    x = x.permute(2, 0, 1)[None]
-    net = seg.checkpoint.build().eval()
-    with torch.no_grad():
-        trained_as = Enlarged(net, 2)(x).argmax(1)[0].numpy()  # the function training optimises
-        plain = net(x).argmax(1)[0].numpy()
-    assert (trained_as != plain).mean() > 0.01  # the scale matters, so the comparison means something
-    whole = seg.segment(image, tile_size=0)
-    assert (whole == trained_as).mean() >= 0.9999
-    assert (seg.segment(image, tile_size=2 * seg.halo + 64) == whole).mean() >= 0.9999
-    assert seg.default_tile_size() == 512  # the same network input per window as at scale 1
-    tta = seg.segment(image, tile_size=0, tta=True)
-    assert (seg.segment(image, tile_size=2 * seg.halo + 64, tta=True) == tta).mean() >= 0.9999
 
 
 def test_grey_rgba_and_tiny_images_are_accepted(small_weights):

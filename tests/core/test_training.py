@@ -13,9 +13,8 @@ from core.checkpoints import load_checkpoint
 from core.classes import classes_to_json
 from core.inference import Segmenter
 from core.masks import write_mask
-from core.models import Enlarged
-from core.synthetic import SHAPE_CLASSES, generate_scene, write_dataset
-from core.training import TrainConfig, TrainingDataError, train
+from core.synthetic import SHAPE_CLASSES, write_dataset
+from core.training import TrainConfig, TrainingDataError, lovasz_softmax, train
 
 
 @pytest.fixture(scope="module")
@@ -64,28 +63,13 @@ def test_cancelling_keeps_the_best_checkpoint_so_far(dataset, tmp_path):
 def test_fine_tuning_from_a_checkpoint_and_distillation(dataset, tmp_path, small_weights):
     first = train(config(dataset, tmp_path / "base.safetensors", epochs=1), log=lambda m: None)
     tuned = train(config(dataset, tmp_path / "tuned.safetensors", epochs=1, init=str(first.path),
-                         teacher=str(first.path), tta=True), log=lambda m: None)
+                         teacher=str(first.path), tta=True, lovasz=True), log=lambda m: None)
     assert Segmenter.load(tuned.path, device="cpu").tta is True
     again = train(config(dataset, tmp_path / "again.safetensors", epochs=1, init=str(tuned.path)), log=lambda m: None)
     assert Segmenter.load(again.path, device="cpu").tta is True  # inherited from the model it started from
+    assert load_checkpoint(again.path).metadata["training"]["init"]["training"]["command"] == "unetseg train (test)"
     with pytest.raises(TrainingDataError, match="cannot initialise UNetLarge"):
         train(config(dataset, tmp_path / "x.safetensors", arch="large", init=str(first.path)), log=lambda m: None)
-
-
-def test_a_model_trained_enlarged_keeps_its_scale_when_fine_tuned(dataset, tmp_path):
-    first = train(config(dataset, tmp_path / "x2.safetensors", epochs=2, scale=2), log=lambda m: None)
-    seg = Segmenter.load(first.path, device="cpu")
-    assert seg.scale == 2 and load_checkpoint(first.path).metadata["training"]["config"]["scale"] == 2
-    rgb, labels = generate_scene(11, 64, 64)
-    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float()
-    # the saved weights reproduce the validation score only when run enlarged, as Segmenter runs them
-    ck = load_checkpoint(first.path)
-    x = (x / 255 - torch.tensor(ck.normalization.mean)[:, None, None]) / torch.tensor(ck.normalization.std)[:, None, None]
-    with torch.no_grad():
-        expected = Enlarged(ck.build().eval(), 2)(x).argmax(1)[0].numpy()
-    assert (seg.segment(rgb) == expected).mean() >= 0.9999
-    tuned = train(config(dataset, tmp_path / "tuned.safetensors", epochs=1, init=str(first.path)), log=lambda m: None)
-    assert Segmenter.load(tuned.path, device="cpu").scale == 2
 
 
 def _pair(folder, name, image_shape=(32, 32), mask_shape=(32, 32), top=2):
@@ -112,3 +96,31 @@ def test_bad_training_data_gets_one_sentence_naming_the_file(tmp_path, make, mes
         train(TrainConfig(images=tmp_path / "images", masks=tmp_path / "masks", out=tmp_path / "o.safetensors",
                           device="cpu"), log=lambda m: None)
     assert "\n" not in str(err.value)
+
+
+def test_lovasz_loss_is_one_minus_iou_for_confident_predictions():
+    rng = np.random.default_rng(0)
+    target = torch.from_numpy(rng.integers(0, 4, (2, 16, 16)).astype(np.int64))
+    pred = torch.where(torch.from_numpy(rng.random((2, 16, 16)) < 0.3), (target + 1) % 4, target)
+    target[0, 0, :4] = 255  # ignored pixels count for neither side
+    logits = torch.nn.functional.one_hot(pred, 4).permute(0, 3, 1, 2).float() * 50
+    ious = []
+    valid = target != 255
+    for k in (1, 2, 3):
+        p, t = (pred == k) & valid, target == k
+        ious.append(float((p & t).sum() / (p | t).sum()))
+    assert lovasz_softmax(logits, target).item() == pytest.approx(1 - np.mean(ious), abs=1e-4)
+    perfect = torch.nn.functional.one_hot(target.clamp_max(3), 4).permute(0, 3, 1, 2).float() * 50
+    assert lovasz_softmax(perfect, target).item() == pytest.approx(0, abs=1e-4)
+
+
+def test_prefetched_batches_keep_their_order_and_the_thread_ends_with_them():
+    import threading
+
+    from core.training import _prefetch
+
+    counter = iter(range(1000))
+    batches = _prefetch(lambda: next(counter), depth=2)
+    assert [next(batches) for _ in range(5)] == [0, 1, 2, 3, 4]
+    batches.close()
+    assert not any(t.name == "unetseg-batches" for t in threading.enumerate())
