@@ -217,28 +217,24 @@ class TrainingDialog(QDialog):
         spin.setToolTip(tip)
         return spin
 
+    def _button(self, name: str, text: str, slot, icon_name: str | None = None, tip: str = "") -> QPushButton:
+        """A push button that never turns default (Enter must not start or cancel a run)."""
+        button = QPushButton(icon(icon_name), text) if icon_name else QPushButton(text)
+        button.setObjectName(name)
+        button.setToolTip(tip)
+        button.setAutoDefault(False)
+        button.clicked.connect(slot)
+        return button
+
     def _buttons(self) -> QHBoxLayout:
         row = QHBoxLayout()
-        self.use_button = QPushButton(icon("check"), "Use This Model")
-        self.use_button.setObjectName("use_model_button")
-        self.use_button.setToolTip("Switch the app to the model this run saved")
-        self.use_button.clicked.connect(self.use_model)
-        self.save_copy_button = QPushButton("Save Copy As…")
-        self.save_copy_button.setObjectName("save_copy_button")
-        self.save_copy_button.clicked.connect(self.save_copy)
-        self.start_button = QPushButton(icon("play"), "Start Training")
-        self.start_button.setObjectName("start_button")
-        self.start_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton(icon("stop"), "Cancel Training")
-        self.cancel_button.setObjectName("cancel_training_button")
-        self.cancel_button.setToolTip("Stop after the current step; the best model so far is kept")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.close_button = QPushButton("Close")
-        self.close_button.setObjectName("close_button")
-        self.close_button.clicked.connect(self.reject)
-        for button in (self.use_button, self.save_copy_button, self.start_button, self.cancel_button,
-                       self.close_button):
-            button.setAutoDefault(False)
+        self.use_button = self._button("use_model_button", "Use This Model", self.use_model, "check",
+                                       "Switch the app to the model this run saved")
+        self.save_copy_button = self._button("save_copy_button", "Save Copy As…", self.save_copy)
+        self.start_button = self._button("start_button", "Start Training", self.start, "play")
+        self.cancel_button = self._button("cancel_training_button", "Cancel Training", self.cancel, "stop",
+                                          "Stop after the current step; the best model so far is kept")
+        self.close_button = self._button("close_button", "Close", self.reject)
         row.addWidget(self.use_button)
         row.addWidget(self.save_copy_button)
         row.addStretch(1)

@@ -22,6 +22,13 @@ def write_image(path: Path, h: int = 60, w: int = 80, seed: int = 0) -> Path:
     return path
 
 
+def label_images(window, folder: Path, count: int) -> None:
+    """Give each of the first ``count`` images of ``folder`` an all-ones mask (unsaved edits)."""
+    for i in range(count):
+        window.show_entry(window.store.get(folder / f"img{i}.png"))
+        window.document.apply_labels(np.ones(window.document.shape, np.uint8))
+
+
 def view_pos(window, x: float, y: float) -> QPoint:
     """Viewport position of image point (x, y)."""
     return window.canvas.mapFromScene(QPointF(x, y))

@@ -16,7 +16,7 @@ from PIL import Image
 
 from core.inference import OOM_ERRORS, Segmenter
 from core.synthetic import generate_scene
-from tests.gui.helpers import FakeSegmenter, drag, write_image
+from tests.gui.helpers import FakeSegmenter, drag, label_images, write_image
 from tests.helpers import limit_window, simulate_exhausted_gpu
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,9 +211,7 @@ def test_closing_during_export_all_cancels_it(qtbot, window, dialogs, folder, tm
 
     monkeypatch.setattr(gui.saving, "write_mask", slow)
     window.open_folder(folder)
-    for i in range(4):
-        window.show_entry(window.store.get(folder / f"img{i}.png"))
-        window.document.apply_labels(np.ones(window.document.shape, np.uint8))
+    label_images(window, folder, 4)
     out = tmp_path / "out"
     out.mkdir()
     dialogs.answers.update(ask_export_folder=out, ask_export_formats=["index", "color", "tiff"],

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from core.masks import default_mask_path, write_mask
-from tests.gui.helpers import MODEL_CLASSES, FakeSegmenter, write_image
+from tests.gui.helpers import MODEL_CLASSES, FakeSegmenter, label_images, write_image
 
 REASONS = {errno.ENOSPC: "the disk is full", errno.EROFS: "read-only", errno.EACCES: "permission denied"}
 PREVIOUS = b"the previous file, which must survive"
@@ -89,9 +89,7 @@ def test_export_to_a_folder_that_vanished(qtbot, window, dialogs, tmp_path):
 def test_export_all_reports_each_failed_file_and_keeps_the_old_ones(qtbot, window, dialogs, folder, tmp_path,
                                                                      monkeypatch, code):
     window.open_folder(folder)
-    for i in range(2):
-        window.show_entry(window.store.get(folder / f"img{i}.png"))
-        window.document.apply_labels(np.ones(window.document.shape, np.uint8))
+    label_images(window, folder, 2)
     out = tmp_path / "exports"
     out.mkdir()
     old = ["img0.png", "coco.json"]
