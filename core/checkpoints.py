@@ -23,6 +23,7 @@ from torch import nn
 from core.atomic import atomic_path, short_error
 from core.classes import ClassInfo, classes_to_json, normalize_classes
 from core.models import ARCHITECTURES, build_model
+from core.refine import Refinement
 
 FORMAT = "unetseg-checkpoint"
 META_KEY = "unetseg"
@@ -78,6 +79,7 @@ class Checkpoint:
     metadata: dict = field(default_factory=dict)  # everything else: training recipe, mIoU, ...
     path: Path | None = None
     tta: bool = False  # segment with 8-fold test-time augmentation by default
+    refine: Refinement | None = None  # edge refinement fitted by core.calibration (None: off)
 
     def build(self) -> nn.Module:
         model = build_model(self.arch, self.in_channels, self.num_classes)
@@ -121,11 +123,9 @@ def checkpoint_from_state_dict(
     classes = normalize_classes(meta.get("classes"), n_cls)
     norm = Normalization.from_json(meta.get("normalization") or {}, in_ch)
     extra = {k: v for k, v in meta.items() if k not in ("arch", "classes", "normalization", "format")}
-    return Checkpoint(arch, in_ch, n_cls, state, classes, norm, extra, path, _default_tta(meta.get("inference")))
-
-
-def _default_tta(raw: Any) -> bool:
-    return bool(raw.get("tta", False)) if isinstance(raw, Mapping) else False
+    inference = meta.get("inference") if isinstance(meta.get("inference"), Mapping) else {}
+    return Checkpoint(arch, in_ch, n_cls, state, classes, norm, extra, path, bool(inference.get("tta", False)),
+                      Refinement.from_json(inference.get("refine")))
 
 
 def _looks_like_safetensors(path: Path) -> bool:

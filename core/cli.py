@@ -44,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opacity", type=float, default=0.5, help="mask opacity for the overlay format (0-1)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average the 8 flips/rotations (8x the work; default: the model's own setting)")
+    p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
+                   help="snap mask edges to the image's edges with a guided filter "
+                        "(default: the model's calibrated setting; see `unetseg calibrate`)")
 
     p = sub.add_parser("info", help="describe a model and the devices this machine offers")
     p.add_argument("model", nargs="?", default=None, help="small, large, or a weights file")
@@ -77,7 +80,7 @@ def main(argv: Sequence[str] | None = None, launch_gui: GuiLauncher | None = Non
 
 
 def _commands() -> set[str]:
-    return {"open", "segment", "info", "train", "self-test", "generate", "-h", "--help", "--version"}
+    return {"open", "segment", "info", "train", "calibrate", "self-test", "generate", "-h", "--help", "--version"}
 
 
 def _looks_like_path(arg: str) -> bool:
@@ -174,7 +177,8 @@ def _segment_one(args: argparse.Namespace, seg, path: Path, stem: str, out_dir: 
             tiles.n = done
             tiles.refresh()
 
-        labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta)
+        labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta,
+                             refine=args.refine)
     for fmt in dict.fromkeys(args.format):
         if fmt == "coco":
             coco_entries.append((path.name, *labels.shape, labels))
@@ -232,6 +236,7 @@ def _print_model(name: str) -> None:
     print(f"  parameters: {count_parameters(model):,}; {flops_per_pixel(model) / 1e3:.0f} kFLOP per pixel")
     if seg.tta:
         print(f"  test-time augmentation on by default: {8 * flops_per_pixel(model) / 1e3:.0f} kFLOP per pixel")
+    print(f"  edge refinement: {seg.refine or 'off'}" + (" (fitted by `unetseg calibrate`)" if seg.refine else ""))
     print(f"  receptive-field halo: {seg.halo} px; normalisation: mean {norm.mean}, std {norm.std}, "
           f"range 0-{norm.value_range:g}")
     print("  classes:")

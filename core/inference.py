@@ -29,6 +29,7 @@ from core.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from core.classes import ClassInfo
 from core.models import MULTIPLE, pad_mode
 from core.optimize import add_probabilities, argmax_into, prepare_for_inference, reuse_freed_memory
+from core.refine import GuidedFilter, Refinement, guide_from_pixels
 from core.resources import BUILTIN_MODELS, builtin_model_path
 
 Progress = Callable[[int, int], None]
@@ -39,6 +40,7 @@ TileCallback = Callable[[int, int, np.ndarray], None]
 # Receptive-field radius in pixels, measured over all 8 sub-pixel phases by
 # tests/core/test_inference.py::test_halo_covers_receptive_field, rounded up to a multiple of 8.
 HALO = {"small": 32, "large": 40}
+DEFAULT_REFINEMENT = Refinement(radius=8, eps=1e-3)  # for models never calibrated (core.calibration)
 DEFAULT_WINDOW = {"cpu": 1024, "cuda": 1024, "mps": 768}
 CUDA_BATCH = 4
 MIN_WINDOW_CORE = 32
@@ -193,6 +195,7 @@ class Segmenter:
         self.metadata = dict(checkpoint.metadata)
         self.halo = HALO[self.arch]
         self.tta = checkpoint.tta
+        self.refine: Refinement | None = checkpoint.refine
         self.warn = warn
         self._model = checkpoint.build().eval()  # float32 on the CPU: the source for every device
         self._prepared: dict[str, torch.nn.Module] = {}
@@ -236,7 +239,8 @@ class Segmenter:
     # -- inference
     def segment(self, image: np.ndarray, tile_size: int | None = None, progress: Progress | None = None,
                 should_cancel: ShouldCancel | None = None, on_tile: TileCallback | None = None,
-                warn: Warn | None = None, tta: bool | None = None) -> np.ndarray:
+                warn: Warn | None = None, tta: bool | None = None,
+                refine: Refinement | bool | None = None) -> np.ndarray:
         """HxW uint8 class ids for an HxWx3 uint8 image (HxW grey and HxWx4 RGBA are converted).
 
         ``tile_size``: side of the square windows fed to the network (None: the device default,
@@ -244,32 +248,59 @@ class Segmenter:
         ``should_cancel()`` between tiles (True raises Cancelled), ``on_tile(y, x, labels)``
         with each finished block so a viewer can show partial results.  ``tta``: average
         over the 8 flips/rotations (8x the work; None: the model's own default, see ``tta``).
+        ``refine``: edge refinement (core.refine) of the probabilities before the argmax; None:
+        the model's fitted default (``refine``), False: off, True: the fitted or generic setting.
         """
         pixels = self._as_input(image)
         h, w = pixels.shape[:2]
         warn = warn or self.warn or (lambda message: None)
         out = np.zeros((h, w), dtype=np.uint8)
         tta = self.tta if tta is None else bool(tta)
-        window = self._window(h, w, tile_size)
+        refine = self.refinement(refine)
+        halo = self.halo + (_round8(refine.reach) if refine else 0)
+        window = self._window(h, w, tile_size, halo)
         if tta and self.num_classes > 32 and tile_size is None:
             window = min(window, 512)  # bound the per-window probability sums
         batch = CUDA_BATCH if self._device.type == "cuda" else 1
         while True:
             try:
                 with reuse_freed_memory():
-                    self._run(pixels, out, window, batch, progress, should_cancel, on_tile, tta)
+                    self._run(pixels, out, window, halo, batch, progress, should_cancel, on_tile, tta, refine)
                 return out
             except OOM_ERRORS:
                 if self._device.type == "cuda":
                     torch.cuda.empty_cache()
-                window, batch = self._after_oom(h, w, window, batch, warn)
+                window, batch = self._after_oom(h, w, window, halo, batch, warn)
 
-    def _after_oom(self, h: int, w: int, window: int, batch: int, warn: Warn) -> tuple[int, int]:
+    def probabilities(self, image: np.ndarray, tta: bool | None = None, tile_size: int | None = None,
+                      should_cancel: ShouldCancel | None = None) -> torch.Tensor:
+        """K x H x W class probabilities (float32, CPU) before any refinement, tiled like ``segment``.
+
+        For fitting inference settings (core.calibration) and for anyone who wants soft output.
+        """
+        pixels = self._as_input(image)
+        h, w = pixels.shape[:2]
+        tta = self.tta if tta is None else bool(tta)
+        probs = torch.zeros(self.num_classes, h, w)
+        window = self._window(h, w, tile_size, self.halo)
+        self._run(pixels, np.zeros((h, w), np.uint8), window, self.halo, 1, None, should_cancel, None, tta,
+                  None, probs)
+        return probs
+
+    def refinement(self, refine: Refinement | bool | None = None) -> Refinement | None:
+        """The refinement a ``segment(refine=...)`` call applies (see there)."""
+        if refine is None:
+            return self.refine
+        if isinstance(refine, Refinement):
+            return refine
+        return (self.refine or DEFAULT_REFINEMENT) if refine else None
+
+    def _after_oom(self, h: int, w: int, window: int, halo: int, batch: int, warn: Warn) -> tuple[int, int]:
         if batch > 1:
             warn(f"Out of memory on {self.device}: retrying with {batch // 2} tiles at a time.")
             return window, batch // 2
         smaller = _round8(min(window, max(h, w) + MULTIPLE) // 2)
-        if smaller - 2 * self.halo >= MIN_WINDOW_CORE:
+        if smaller - 2 * halo >= MIN_WINDOW_CORE:
             warn(f"Out of memory on {self.device}: retrying with {smaller}-pixel tiles.")
             return smaller, 1
         if self._device.type != "cpu":
@@ -277,21 +308,22 @@ class Segmenter:
             self._prepared.pop(previous, None)
             self._set_device(torch.device("cpu"))
             warn(f"Out of memory on {previous} even with small tiles: continuing on the CPU.")
-            return self._window(h, w, None), 1
+            return self._window(h, w, None, halo), 1
         raise MemoryError(f"not enough memory to segment a {w}x{h} image, even with {window}-pixel tiles")
 
-    def _window(self, h: int, w: int, tile_size: int | None) -> int:
+    def _window(self, h: int, w: int, tile_size: int | None, halo: int) -> int:
         whole = _round8(max(h, w))
         if tile_size == 0:
             return whole
         size = self.default_tile_size() if tile_size is None else int(tile_size)
-        size = max(_round8(size), _round8(2 * self.halo + MIN_WINDOW_CORE))
+        size = max(_round8(size), _round8(2 * halo + MIN_WINDOW_CORE))
         return min(size, whole)
 
-    def _run(self, pixels: np.ndarray, out: np.ndarray, window: int, batch: int, progress: Progress | None,
-             should_cancel: ShouldCancel | None, on_tile: TileCallback | None, tta: bool = False) -> None:
+    def _run(self, pixels: np.ndarray, out: np.ndarray, window: int, halo: int, batch: int,
+             progress: Progress | None, should_cancel: ShouldCancel | None, on_tile: TileCallback | None,
+             tta: bool = False, refine: Refinement | None = None, probs_out: torch.Tensor | None = None) -> None:
         h, w = out.shape
-        tiles = plan_tiles(h, w, window, self.halo)
+        tiles = plan_tiles(h, w, window, halo)
         net = self._net()
         total, done = len(tiles), 0
         if progress:
@@ -299,42 +331,63 @@ class Segmenter:
         for group in _chunks(tiles, batch):
             if should_cancel is not None and should_cancel():
                 raise Cancelled()
-            with torch.inference_mode(), self._autocast():
-                x = self._batch(pixels, group)
-                cores = [(slice(t.cy0 - t.wy0, t.cy1 - t.wy0), slice(t.cx0 - t.wx0, t.cx1 - t.wx0)) for t in group]
-                if tta:
-                    self._tta_into(net, x, cores, [out[t.cy0:t.cy1, t.cx0:t.cx1] for t in group])
-                else:
-                    features = net.features(x)
-                    for i, (t, (ys, xs)) in enumerate(zip(group, cores)):
-                        argmax_into(features[i : i + 1, :, ys, xs], net.conv, out[t.cy0:t.cy1, t.cx0:t.cx1])
-                    del features
+            blocks = [out[t.cy0:t.cy1, t.cx0:t.cx1] for t in group]
+            cores = [(slice(t.cy0 - t.wy0, t.cy1 - t.wy0), slice(t.cx0 - t.wx0, t.cx1 - t.wx0)) for t in group]
+            with torch.inference_mode():
+                with self._autocast():
+                    x = self._batch(pixels, group)
+                    if tta or refine or probs_out is not None:
+                        # refinement needs every image pixel of the window, not only the core
+                        regions = [(slice(0, min(t.wy1, h) - t.wy0), slice(0, min(t.wx1, w) - t.wx0))
+                                   for t in group] if refine else cores
+                        transforms = 8 if tta else 1
+                        sums = self._probability_sums(net, x, regions, transforms)
+                    else:
+                        sums = []
+                        features = net.features(x)
+                        for i, ((ys, xs), block) in enumerate(zip(cores, blocks)):
+                            argmax_into(features[i : i + 1, :, ys, xs], net.conv, block)
+                        del features
+                del x
+                for probs, t, core, block in zip(sums, group, cores, blocks):
+                    if probs_out is not None:
+                        probs_out[:, t.cy0:t.cy1, t.cx0:t.cx1] = probs.cpu() / transforms
+                        continue
+                    if refine:  # in float32, outside autocast: eps is far below float16 precision
+                        rgb = pixels[t.wy0 : t.wy0 + probs.shape[1], t.wx0 : t.wx0 + probs.shape[2]]
+                        guide = guide_from_pixels(torch.from_numpy(rgb.copy()).to(probs.device).permute(2, 0, 1))
+                        probs = GuidedFilter(guide, refine)(probs, core)
+                    # max(), not argmax(): many times faster on the CPU along the class axis
+                    block[...] = probs.max(0).indices.to(torch.uint8).cpu().numpy()
+                del sums
             if on_tile:
-                for t in group:
-                    on_tile(t.cy0, t.cx0, out[t.cy0:t.cy1, t.cx0:t.cx1])
+                for t, block in zip(group, blocks):
+                    on_tile(t.cy0, t.cx0, block)
             done += len(group)
             if progress:
                 progress(done, total)
 
     @staticmethod
-    def _tta_into(net, x: torch.Tensor, cores, blocks) -> None:
-        """Average class probabilities over the 8 flips/rotations of each window, then argmax.
+    def _probability_sums(net, x: torch.Tensor, regions, transforms: int) -> list[torch.Tensor]:
+        """Class probabilities (K x h x w) over each window's region, summed over 1 or 8 transforms.
 
-        Each transform's features are mapped back to the original orientation before the
-        classifier, so the core crop and the halo logic are those of the plain path.
+        With 8 (test-time augmentation), each flip/rotation's features are mapped back to the
+        original orientation before the classifier, so regions and halos are those of one pass.
         """
-        sums = [None] * len(blocks)
-        for k in range(4):
-            for flip in (False, True):
-                xt = torch.rot90(x, k, (2, 3))
-                xt = (xt.flip(3) if flip else xt).contiguous(memory_format=torch.channels_last)
-                f = net.features(xt)
-                f = torch.rot90(f.flip(3) if flip else f, -k, (2, 3))
-                for i, (ys, xs) in enumerate(cores):
+        sums = [None] * len(regions)
+        for k in range(4 if transforms == 8 else 1):
+            for flip in ((False, True) if transforms == 8 else (False,)):
+                if k == 0 and not flip:
+                    f = net.features(x)
+                else:
+                    xt = torch.rot90(x, k, (2, 3))
+                    xt = (xt.flip(3) if flip else xt).contiguous(memory_format=torch.channels_last)
+                    f = net.features(xt)
+                    f = torch.rot90(f.flip(3) if flip else f, -k, (2, 3))
+                for i, (ys, xs) in enumerate(regions):
                     sums[i] = add_probabilities(f[i : i + 1, :, ys, xs], net.conv, sums[i])
                 del f
-        for total, block in zip(sums, blocks):
-            block[...] = total.argmax(-1).to(torch.uint8).cpu().numpy()
+        return sums
 
     def _batch(self, pixels: np.ndarray, group: Sequence[Tile]) -> torch.Tensor:
         parts = [self._tensor(_window_pixels(pixels, t)) for t in group]

@@ -178,17 +178,22 @@ def argmax_into(features: torch.Tensor, head: nn.Conv2d, out: np.ndarray) -> Non
 
 
 def add_probabilities(features: torch.Tensor, head: nn.Conv2d, total: torch.Tensor | None) -> torch.Tensor:
-    """``total`` (h x w x classes, float32) plus softmax(head(features)), computed in row chunks."""
+    """``total`` (classes x h x w, float32) plus softmax(head(features)), computed in row chunks.
+
+    Class-major, so the softmax runs across rows of pixels: with few classes that is about
+    20x faster on the CPU than a softmax along a short last axis, and it is the layout the
+    edge refinement (core.refine) and ``max(0)`` want.
+    """
     _, c, h, w = features.shape
     k = head.out_channels
-    weight = head.weight.detach().reshape(k, c).t().to(features.dtype)
-    bias = head.bias.detach().to(features.dtype)
+    weight = head.weight.detach().reshape(k, c).to(features.dtype)
+    bias = head.bias.detach().to(features.dtype)[:, None]
     if total is None:
-        total = torch.zeros(h, w, k, dtype=torch.float32, device=features.device)
+        total = torch.zeros(k, h, w, dtype=torch.float32, device=features.device)
     pixels = features[0].permute(1, 2, 0)
     rows = max(1, CHUNK_ELEMENTS // max(1, w * k))
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
-        logits = torch.addmm(bias, pixels[r0:r1].reshape(-1, c), weight).float()
-        total[r0:r1] += logits.softmax(dim=1).reshape(r1 - r0, w, k)
+        logits = torch.addmm(bias, weight, pixels[r0:r1].reshape(-1, c).t()).float()
+        total[:, r0:r1] += logits.softmax(dim=0).reshape(k, r1 - r0, w)
     return total

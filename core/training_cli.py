@@ -1,4 +1,4 @@
-"""``unetseg train``, ``unetseg generate`` and ``unetseg self-test``."""
+"""``unetseg train``, ``unetseg calibrate``, ``unetseg generate`` and ``unetseg self-test``."""
 
 from __future__ import annotations
 
@@ -33,6 +33,17 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, type=Path, help="where to write the .safetensors")
     p.set_defaults(handler=cmd_train)
 
+    p = sub.add_parser("calibrate", help="fit a model's edge refinement on annotated images (weights unchanged)")
+    p.add_argument("model", help="small, large or a weights file")
+    p.add_argument("--images", required=True, type=Path, help="folder of images the model was not trained on")
+    p.add_argument("--masks", required=True, type=Path, help="folder of masks with the same stems")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="score with test-time augmentation (default: the model's own setting)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="where to write the calibrated .safetensors (default: replace MODEL's file)")
+    p.set_defaults(handler=cmd_calibrate)
+
     p = sub.add_parser("generate", help="write the synthetic shapes dataset (the built-in models' data)")
     p.add_argument("-o", "--output", required=True, type=Path)
     p.add_argument("--count", type=int, default=1000)
@@ -59,7 +70,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, patch=args.patch, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
         seed=args.seed, dice=args.dice, lovasz=args.lovasz, teacher=args.teacher, tta=args.tta, device=args.device,
         steps_per_epoch=args.steps_per_epoch,
-        classes_file=args.classes, command="unetseg " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        classes_file=args.classes, command=_command(),
     )
     bar = tqdm(unit="step", disable=None, file=sys.stderr, dynamic_ncols=True)
 
@@ -83,6 +94,32 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 1
     print(f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}; saved {result.path}")
     return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.calibration import calibrate, write_calibrated
+    from core.inference import Segmenter
+    from core.training import find_pairs, load_pairs
+
+    seg = Segmenter.load(args.model, device=args.device)
+    output = args.output or seg.checkpoint.path
+    if output.suffix.lower() != ".safetensors":
+        raise ValueError(f"{output.name}: the output must be a .safetensors file (give one with -o)")
+    samples, _ = load_pairs(find_pairs(args.images, args.masks), seg.num_classes, seg.classes)
+    with tqdm(total=len(samples), unit="image", disable=None, file=sys.stderr) as bar:
+        result = calibrate(seg, samples, tta=args.tta, progress=lambda done, total: bar.update(done - bar.n))
+    for setting, score in result.scores.items():
+        print(f"  {setting}: mIoU {score:.4f}")
+    print(result.summary())
+    write_calibrated(seg.checkpoint.path, output, result, command=_command())
+    print(f"saved {output}")
+    return 0
+
+
+def _command() -> str:
+    return "unetseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
