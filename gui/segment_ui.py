@@ -30,6 +30,7 @@ class SegmentUi:
         self.menu = ModelMenu(model_menu, a.load_weights, window, self.load_model, self.choose_device)
         self.menu.show_device(self.models.device)
         self.menu.tta.toggled.connect(lambda on: setattr(self.controller, "tta", on))
+        self.menu.refine.toggled.connect(lambda on: setattr(self.controller, "refine", on))
         self.model_error: str | None = None
         self._segment_when_ready = False
         self._remember = True  # save the loaded model as the choice for the next start
@@ -89,7 +90,7 @@ class SegmentUi:
                 self.w.settings.model = spec
             self.menu.show_model(spec)
         self.menu.show_device(self.models.device)
-        self.menu.tta.setChecked(bool(getattr(seg, "tta", False)))  # the model's own default
+        self.menu.show_model_defaults(seg)
         classes = list(getattr(seg, "classes", []) or [])
         if classes:
             self.w.class_template = classes

@@ -45,6 +45,7 @@ class SegmentationController(QObject):
         super().__init__(parent)
         self.tile_size: int | None = None  # None: the device's default window
         self.tta: bool | None = None  # test-time augmentation; None: the model's own default
+        self.refine: bool | None = None  # edge refinement; None: the model's own default
         self._task: Task | None = None
         self._doc: MaskDocument | None = None
         self._kind = ""
@@ -63,7 +64,7 @@ class SegmentationController(QObject):
         if self._task is not None:
             return False
         doc.end_stroke()
-        tile, tta = self.tile_size, self.tta
+        tile, tta, refine = self.tile_size, self.tta, self.refine
 
         def run(rep: Reporter):
             t0 = time.perf_counter()
@@ -71,7 +72,7 @@ class SegmentationController(QObject):
                 labels = segmenter.segment(
                     rgb, tile_size=tile, progress=rep.progress, should_cancel=rep.cancelled,
                     on_tile=lambda y, x, block: rep.item((y, x, np.array(block, copy=True))),
-                    warn=rep.warn, tta=tta)
+                    warn=rep.warn, tta=tta, refine=refine)
             except TaskCancelled:
                 raise
             except Exception as exc:
@@ -141,7 +142,7 @@ class SegmentationController(QObject):
         """Segment each (image, mask target) pair and save the index mask to the target."""
         if self._task is not None or not items:
             return False
-        tile, tta = self.tile_size, self.tta
+        tile, tta, refine = self.tile_size, self.tta, self.refine
         n = len(items)
 
         def run(rep: Reporter):
@@ -159,7 +160,8 @@ class SegmentationController(QObject):
                 try:
                     rgb = load_image(path).rgb
                     labels = segmenter.segment(rgb, tile_size=tile, progress=tiles,
-                                               should_cancel=rep.cancelled, warn=rep.warn, tta=tta)
+                                               should_cancel=rep.cancelled, warn=rep.warn, tta=tta,
+                                               refine=refine)
                     del rgb
                     write_mask(target, labels, BATCH_FORMAT, list(segmenter.classes))
                 except TaskCancelled:

@@ -63,10 +63,10 @@ class FakeSegmenter:
         return "fake segmenter on cpu"
 
     def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None,
-                tta=None):
+                tta=None, refine=None):
         from core.inference import Cancelled
 
-        self.last_tta = tta
+        self.last_tta, self.last_refine = tta, refine
         h, w = rgb.shape[:2]
         out = np.zeros((h, w), np.uint8)
         boxes = [(y, x) for y in range(0, h, self.tile) for x in range(0, w, self.tile)]

@@ -37,7 +37,8 @@ class GatedSegmenter(FakeSegmenter):
         self.reached.set()
         self.resume.wait(10)
 
-    def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None, tta=None):
+    def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None, tta=None,
+                refine=None):
         checks = iter(range(10**6))
 
         def gated() -> bool:
