@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -29,6 +29,9 @@ from core.classes import ClassInfo, default_classes, normalize_classes
 from core.inference import device_label, resolve_device
 from core.models import build_model
 from core.synthetic import IoUAccumulator
+
+if TYPE_CHECKING:
+    from core.calibration import Calibration
 
 IGNORE = 255
 
@@ -57,6 +60,7 @@ class TrainConfig:
     kd_weight: float = 1.0
     kd_temperature: float = 2.0
     tta: bool | None = None  # segment with 8-fold test-time augmentation by default (None: as init, else no)
+    calibrate: bool = True  # afterwards, fit edge refinement on the validation images (core.calibration)
     device: str = "auto"
     steps_per_epoch: int | None = None  # default: enough crops to cover the training pixels once
     classes_file: Path | None = None
@@ -83,6 +87,7 @@ class TrainResult:
     epochs_run: int
     stopped_early: bool
     history: list[EpochReport] = field(default_factory=list)
+    calibration: Calibration | None = None  # the saved model's fitted edge refinement, if fitted
 
 
 # --------------------------------------------------------------------------- data
@@ -401,7 +406,25 @@ class _Run:
             self.log(f"stopped early; best checkpoint kept: {self.result.path} (mIoU {self.result.best_miou:.3f})")
         finally:
             batches.close()  # joins the batch thread: one left running at exit can abort the process
+        if config.calibrate and self.val_data and self.result.path is not None and not self.result.stopped_early:
+            self.calibrate(should_cancel)
         return self.result
+
+    def calibrate(self, should_cancel) -> None:
+        """Fit edge refinement on the validation images and store it in the saved checkpoint."""
+        from core.calibration import calibrate, write_calibrated
+        from core.inference import Cancelled, Segmenter
+
+        self.log(f"fitting edge refinement on {len(self.val_data)} validation images")
+        seg = Segmenter.load(self.result.path, device=self.device)
+        try:
+            found = calibrate(seg, self.val_data, should_cancel=should_cancel)
+        except Cancelled:
+            self.log("edge refinement not fitted (cancelled); the trained model is kept as it is")
+            return
+        write_calibrated(self.result.path, self.result.path, found, command=self.config.command)
+        self.result.calibration = found
+        self.log(found.summary())
 
     def load_teacher(self) -> torch.nn.Module | None:
         if not self.config.teacher:

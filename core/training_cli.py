@@ -26,6 +26,8 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="make the saved model average its 8 flips/rotations when segmenting (8x the work; "
                         "default: as the --init model, else off)")
+    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                   help="afterwards, fit edge refinement on the validation images and keep it if it helps")
     p.add_argument("--teacher", default=None, help="distil from this model (small, large or a weights file)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--steps-per-epoch", type=int, default=None)
@@ -68,7 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         images=args.images, masks=args.masks, out=args.output, arch=args.arch, init=args.init,
         epochs=args.epochs, patch=args.patch, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
-        seed=args.seed, dice=args.dice, lovasz=args.lovasz, teacher=args.teacher, tta=args.tta, device=args.device,
+        seed=args.seed, dice=args.dice, lovasz=args.lovasz, teacher=args.teacher, tta=args.tta, calibrate=args.calibrate,
+        device=args.device,
         steps_per_epoch=args.steps_per_epoch,
         classes_file=args.classes, command=_command(),
     )

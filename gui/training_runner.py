@@ -48,6 +48,7 @@ class TrainingOutcome:
     val_images: int = 0
     seconds: float = 0.0
     history: list = field(default_factory=list)
+    refinement: str = ""  # what fitting edge refinement on the validation images found
 
 
 def describe_job(job: TrainingJob) -> str:
@@ -71,7 +72,8 @@ def run_training(job: TrainingJob, rep: Reporter) -> TrainingOutcome:
                        should_cancel=rep.cancelled, log=lambda line: rep.item(("log", str(line))))
     outcome = TrainingOutcome(result.path, result.best_miou, result.best_epoch, result.epochs_run,
                               job.epochs, result.stopped_early, seconds=time.monotonic() - started,
-                              history=list(result.history))
+                              history=list(result.history),
+                              refinement=result.calibration.summary() if result.calibration else "")
     if result.path is not None:
         outcome.train_images, outcome.val_images = _split_sizes(result.path)
     rep.item(("outcome", outcome))
@@ -99,8 +101,9 @@ def outcome_text(outcome: TrainingOutcome) -> str:
     if outcome.stopped_early:
         return (f"Stopped early after {outcome.epochs_run} of {outcome.epochs} epochs. The best model "
                 f"so far is kept — {measured} {outcome.best_miou:.3f}.\n{where}")
+    refinement = f"\n{outcome.refinement[0].upper()}{outcome.refinement[1:]}." if outcome.refinement else ""
     return (f"Training finished in {_duration(outcome.seconds)}: {measured} {outcome.best_miou:.3f} "
-            f"(best at epoch {outcome.best_epoch} of {outcome.epochs}).\n{where}")
+            f"(best at epoch {outcome.best_epoch} of {outcome.epochs}).{refinement}\n{where}")
 
 
 def _duration(seconds: float) -> str:

@@ -44,6 +44,16 @@ def test_training_reduces_the_loss_and_saves_a_reloadable_checkpoint(dataset, tm
     assert [c.name for c in ck.classes] == ["background", "ellipse", "rectangle", "triangle", "star"]
     labels = Segmenter.load(result.path, device="cpu").segment(np.zeros((40, 40, 3), np.uint8))
     assert labels.shape == (40, 40)
+    # edge refinement was fitted on the validation images and its verdict stored with the model
+    fitted = ck.metadata["calibration"]
+    assert result.calibration is not None and fitted["images"] == meta["val_images"]
+    assert ck.refine == result.calibration.refine and fitted["miou_unrefined"] == round(result.calibration.baseline, 4)
+
+
+def test_calibration_after_training_can_be_turned_off(dataset, tmp_path):
+    result = train(config(dataset, tmp_path / "m.safetensors", epochs=1, calibrate=False), log=lambda m: None)
+    ck = load_checkpoint(result.path)
+    assert result.calibration is None and "calibration" not in ck.metadata and ck.refine is None
 
 
 def test_the_same_seed_gives_the_same_weights(dataset, tmp_path):

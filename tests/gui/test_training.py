@@ -92,6 +92,7 @@ def test_fine_tune_on_saved_masks_then_switch_to_the_new_model(qtbot, window, di
     assert "training UNetSmall (5 classes) on cpu" in log and "epoch 2/2" in log
     result = dialog.result_label.text()
     assert "Training finished" in result and str(out) in result and f"{outcome.best_miou:.3f}" in result
+    assert "refinement" not in result + log  # nothing was held out, so nothing to fit it on
 
     checkpoint = load_checkpoint(out)
     recipe = checkpoint.metadata["training"]
@@ -112,6 +113,7 @@ def test_fine_tune_on_saved_masks_then_switch_to_the_new_model(qtbot, window, di
     assert window.models.spec == str(out) and window.settings.model == str(out)
     assert window.seg.menu.custom.isChecked() and window.seg.menu.custom.text() == out.name
     assert window.models.segmenter.classes == SHAPE_CLASSES
+    assert window.seg.menu.refine.isChecked() == (checkpoint.refine is not None)  # its fitted default
     assert dialogs.errors() == []
     qtbot.waitUntil(lambda: not live_threads(), timeout=10_000)  # the loader thread ends just after
 
@@ -228,3 +230,14 @@ def test_unsaved_edits_are_offered_for_saving_first(qtbot, window, dialogs, anno
     assert not dialog.start() and "taken.safetensors already exists" in dialogs.of("confirm")[-1][2]
     dialog.reject()
     assert window.training.dialog is None
+
+
+def test_the_outcome_says_what_fitting_edge_refinement_found(tmp_path):
+    from gui.training_runner import TrainingOutcome, outcome_text
+
+    outcome = TrainingOutcome(tmp_path / "m.safetensors", 0.71, 9, 10, 10, False, train_images=40, val_images=5,
+                              seconds=75, refinement="edge refinement on (guided filter, radius 8 px, eps 0.001): "
+                                                     "mIoU 0.7100 -> 0.7600 on 5 images")
+    text = outcome_text(outcome)
+    assert "validation mIoU 0.710 (best at epoch 9 of 10)." in text and "1 min" in text
+    assert "\nEdge refinement on (guided filter, radius 8 px, eps 0.001): mIoU 0.7100 -> 0.7600 on 5 images." in text
