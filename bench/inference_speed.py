@@ -72,13 +72,13 @@ eager()
 t_eager = median_time(eager, max(1, repeats - 1))
 mm.append(matmul())
 t0 = time.perf_counter()
-seg.segment(image, tta=False)
+seg.segment(image, tta=False, refine=False)
 t_first = time.perf_counter() - t0
-t_seg = median_time(lambda: seg.segment(image, tta=False), repeats)
+t_seg = median_time(lambda: seg.segment(image, tta=False, refine=False), repeats)
 mm.append(matmul())
 with reuse_freed_memory():
-    seg.segment(image, tta=False)
-    t_batch = median_time(lambda: seg.segment(image, tta=False), repeats)
+    seg.segment(image, tta=False, refine=False)
+    t_batch = median_time(lambda: seg.segment(image, tta=False, refine=False), repeats)
 mm.append(matmul())
 print(json.dumps({"gflop": flops_per_pixel(model) * size * size / 1e9, "eager": t_eager, "first": t_first,
                   "segment": t_seg, "batch": t_batch, "matmul": mm, "threads": torch.get_num_threads(),

@@ -101,7 +101,7 @@ def test_info_describes_model_classes_and_devices(small_weights, capsys):
     assert main(["info", str(small_weights)]) == 0
     out = capsys.readouterr().out
     assert "UNetSmall" in out and "parameters: 63," in out and "background" in out
-    assert "test-time augmentation" not in out  # off for this model
+    assert "test-time augmentation" not in out and "edge refinement: off" in out  # neither for this model
     assert "cuda:" in out and "mps:" in out and "torch:" in out
 
 
@@ -110,6 +110,7 @@ def test_builtin_models_are_listed(capsys):
     out = capsys.readouterr().out
     assert "model small: UNetSmall" in out and "model large: UNetLarge" in out
     assert "ellipse" in out and "val_miou" in out
+    assert "edge refinement: guided filter, radius 16 px" in out and "edge refinement: guided filter, radius 8 px" in out
 
 
 def test_no_command_or_an_image_path_opens_the_app(tmp_path):
@@ -124,7 +125,7 @@ def test_no_command_or_an_image_path_opens_the_app(tmp_path):
 def test_python_dash_m_core_help_runs_without_qt():
     out = subprocess.run([sys.executable, "-m", "core", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
-    for command in ("segment", "info", "train", "generate", "self-test", "open"):
+    for command in ("segment", "info", "train", "calibrate", "generate", "self-test", "open"):
         assert command in out.stdout
 
 
