@@ -259,7 +259,7 @@ class Segmenter:
         refine = self.refinement(refine)
         halo = self.halo + (_round8(refine.reach) if refine else 0)
         window = self._window(h, w, tile_size, halo)
-        if tta and self.num_classes > 32 and tile_size is None:
+        if (tta or refine) and self.num_classes > 32 and tile_size is None:
             window = min(window, 512)  # bound the per-window probability sums
         batch = CUDA_BATCH if self._device.type == "cuda" else 1
         while True:

@@ -195,3 +195,26 @@ def test_the_built_in_models_carry_a_calibrated_refinement_and_its_record():
         assert seg.refine is not None and record["refine"] == seg.refine.to_json()
         assert record["command"].startswith(f"unetseg calibrate resources/models/{name}.safetensors")
         assert record["miou"] > record["miou_unrefined"]
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 2), (7, 300), (65, 9)])
+def test_tiny_and_thin_images_are_refined_without_error(small_weights, shape):
+    seg = Segmenter.load(small_weights, device="cpu")
+    rgb = generate_scene(1, 80, 320)[0][: shape[0], : shape[1]]
+    for setting in (Refinement(2, 1e-3), Refinement(32, 1e-4)):
+        assert seg.segment(rgb, refine=setting).shape == shape
+
+
+def test_a_grey_model_is_refined_with_a_grey_guide(tmp_path):
+    from core.checkpoints import save_checkpoint
+    from core.classes import default_classes
+    from core.models import build_model
+
+    torch.manual_seed(0)
+    path = save_checkpoint(tmp_path / "grey.safetensors", build_model("small", 1, 3).eval(), default_classes(3))
+    seg = Segmenter.load(path, device="cpu")
+    grey = generate_scene(2, 90, 130)[0].mean(axis=2).astype(np.uint8)
+    setting = Refinement(8, 1e-3)
+    whole = seg.segment(grey, refine=setting, tile_size=0)
+    assert whole.shape == (90, 130)
+    assert (seg.segment(grey, refine=setting, tile_size=2 * (seg.halo + 24) + 32) == whole).mean() >= 0.9999
