@@ -352,13 +352,8 @@ class Segmenter:
                 for probs, t, core, block in zip(sums, group, cores, blocks):
                     if probs_out is not None:
                         probs_out[:, t.cy0:t.cy1, t.cx0:t.cx1] = probs.cpu() / transforms
-                        continue
-                    if refine:  # in float32, outside autocast: eps is far below float16 precision
-                        rgb = pixels[t.wy0 : t.wy0 + probs.shape[1], t.wx0 : t.wx0 + probs.shape[2]]
-                        guide = guide_from_pixels(torch.from_numpy(rgb.copy()).to(probs.device).permute(2, 0, 1))
-                        probs = GuidedFilter(guide, refine)(probs, core)
-                    # max(), not argmax(): many times faster on the CPU along the class axis
-                    block[...] = probs.max(0).indices.to(torch.uint8).cpu().numpy()
+                    else:
+                        _labels_into(probs, block, refine and _window_guide(pixels, t, probs), refine, core)
                 del sums
             if on_tile:
                 for t, block in zip(group, blocks):
@@ -422,6 +417,24 @@ class Segmenter:
 
     def describe(self) -> str:
         return f"{self.name} (UNet{self.arch.title()}, {self.num_classes} classes) on {self.device}"
+
+
+def _window_guide(pixels: np.ndarray, t: Tile, probs: torch.Tensor) -> torch.Tensor:
+    """The image under a window's probabilities (K x h x w), as the guided filter's guide."""
+    rgb = pixels[t.wy0 : t.wy0 + probs.shape[1], t.wx0 : t.wx0 + probs.shape[2]]
+    return guide_from_pixels(torch.from_numpy(rgb.copy()).to(probs.device).permute(2, 0, 1))
+
+
+def _labels_into(probs: torch.Tensor, block: np.ndarray, guide: torch.Tensor | None, refine: Refinement | None,
+                 core: tuple[slice, slice]) -> None:
+    """Class ids of ``probs`` (K x h x w; refined over the whole window, then cut to ``core``).
+
+    Refinement runs in float32 outside autocast: its eps is far below float16 precision.
+    """
+    if refine:
+        probs = GuidedFilter(guide, refine)(probs, core)
+    # max(), not argmax(): many times faster on the CPU along the class axis
+    block[...] = probs.max(0).indices.to(torch.uint8).cpu().numpy()
 
 
 def _round8(n: int) -> int:

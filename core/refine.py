@@ -161,7 +161,3 @@ def guide_from_pixels(pixels: torch.Tensor) -> torch.Tensor:
     """C x H x W uint8 (or 0..255 float) image -> the guide: RGB or grey in 0..1."""
     return pixels.float() / 255.0
 
-
-def refine_probabilities(pixels: torch.Tensor, probs: torch.Tensor, refinement: Refinement) -> torch.Tensor:
-    """Refined K x H x W probabilities for a C x H x W image (C = 1 or 3, uint8 values)."""
-    return GuidedFilter(guide_from_pixels(pixels), refinement)(probs)
