@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from core.calibration import calibrate, write_calibrated
@@ -87,6 +89,22 @@ def test_a_region_of_the_output_is_that_part_of_the_whole_output():
     gf = GuidedFilter(guide, Refinement(16, 1e-4))
     region = (slice(37, 101), slice(13, 150))
     torch.testing.assert_close(gf(p, region), gf(p)[:, region[0], region[1]], atol=1e-5, rtol=0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 70), w=st.integers(1, 70), radius=st.sampled_from([1, 2, 4, 8, 16, 32]),
+       seed=st.integers(0, 2**16), data=st.data())
+def test_any_region_of_any_size_matches_the_whole_and_sums_to_one(h, w, radius, seed, data):
+    gen = torch.Generator().manual_seed(seed)
+    guide = torch.rand(3, h, w, generator=gen)
+    p = torch.rand(4, h, w, generator=gen).softmax(0)
+    gf = GuidedFilter(guide, Refinement(radius, 1e-3))
+    y0 = data.draw(st.integers(0, h - 1))
+    x0 = data.draw(st.integers(0, w - 1))
+    region = (slice(y0, data.draw(st.integers(y0 + 1, h))), slice(x0, data.draw(st.integers(x0 + 1, w))))
+    whole = gf(p)
+    torch.testing.assert_close(whole.sum(0), torch.ones(h, w), atol=1e-3, rtol=0)
+    torch.testing.assert_close(gf(p, region), whole[:, region[0], region[1]], atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("weights, tta", [("small_weights", False), ("small_weights", True), ("large_weights", False)])
