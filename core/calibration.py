@@ -19,7 +19,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from core.checkpoints import load_checkpoint, save_checkpoint
+from core.checkpoints import Checkpoint, save_checkpoint
 from core.inference import Cancelled, Segmenter
 from core.refine import GuidedFilter, Refinement, guide_from_pixels
 from core.synthetic import IoUAccumulator
@@ -100,11 +100,10 @@ def _score(acc: IoUAccumulator, classes: Iterable[int]) -> float:
     return 0.0 if math.isnan(value) else value
 
 
-def write_calibrated(src: str | os.PathLike, dst: str | os.PathLike, calibration: Calibration,
+def write_calibrated(ck: Checkpoint, dst: str | os.PathLike, calibration: Calibration,
                      command: str | None = None) -> Path:
-    """Copy checkpoint ``src`` to ``dst`` (may be the same file, replaced atomically) with the
-    fitted refinement as its default; the weights are written unchanged."""
-    ck = load_checkpoint(src)
+    """Write checkpoint ``ck`` to ``dst`` (its own file is replaced atomically) with the fitted
+    refinement as its default; the weights are written unchanged."""
     record = {**calibration.to_json(), "command": command}
     extra = {**ck.metadata, "inference": {"tta": ck.tta, "refine": calibration.refine.to_json()
                                           if calibration.refine else None}, "calibration": record}

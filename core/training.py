@@ -422,7 +422,7 @@ class _Run:
         except Cancelled:
             self.log("edge refinement not fitted (cancelled); the trained model is kept as it is")
             return
-        write_calibrated(self.result.path, self.result.path, found, command=self.config.command)
+        write_calibrated(seg.checkpoint, self.result.path, found, command=self.config.command)
         self.result.calibration = found
         self.log(found.summary())
 

@@ -70,9 +70,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         images=args.images, masks=args.masks, out=args.output, arch=args.arch, init=args.init,
         epochs=args.epochs, patch=args.patch, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
-        seed=args.seed, dice=args.dice, lovasz=args.lovasz, teacher=args.teacher, tta=args.tta, calibrate=args.calibrate,
-        device=args.device,
-        steps_per_epoch=args.steps_per_epoch,
+        seed=args.seed, dice=args.dice, lovasz=args.lovasz, teacher=args.teacher, tta=args.tta,
+        calibrate=args.calibrate, device=args.device, steps_per_epoch=args.steps_per_epoch,
         classes_file=args.classes, command=_command(),
     )
     bar = tqdm(unit="step", disable=None, file=sys.stderr, dynamic_ncols=True)
@@ -116,7 +115,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for setting, score in result.scores.items():
         print(f"  {setting}: mIoU {score:.4f}")
     print(result.summary())
-    write_calibrated(seg.checkpoint.path, output, result, command=_command())
+    write_calibrated(seg.checkpoint, output, result, command=_command())
     print(f"saved {output}")
     return 0
 

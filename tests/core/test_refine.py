@@ -153,7 +153,7 @@ def test_calibration_adopts_refinement_where_it_helps_and_keeps_the_weights(scen
     result = calibrate(seg, scenes, tta=False, settings=settings)
     assert result.refine in settings and result.best >= result.baseline + 0.005
     assert set(result.scores) == set(settings) and result.images == 6
-    out = write_calibrated(seg.checkpoint.path, tmp_path / "small.safetensors", result, command="unetseg calibrate x")
+    out = write_calibrated(seg.checkpoint, tmp_path / "small.safetensors", result, command="unetseg calibrate x")
     before, after = seg.checkpoint, load_checkpoint(out)
     assert after.refine == result.refine and after.tta == before.tta
     assert all(torch.equal(before.state_dict[k], after.state_dict[k]) for k in before.state_dict)
