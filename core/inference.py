@@ -251,7 +251,7 @@ class Segmenter:
         ``refine``: edge refinement (core.refine) of the probabilities before the argmax; None:
         the model's fitted default (``refine``), False: off, True: the fitted or generic setting.
         """
-        pixels = self._as_input(image)
+        pixels = self.as_input(image)
         h, w = pixels.shape[:2]
         warn = warn or self.warn or (lambda message: None)
         out = np.zeros((h, w), dtype=np.uint8)
@@ -278,7 +278,7 @@ class Segmenter:
 
         For fitting inference settings (core.calibration) and for anyone who wants soft output.
         """
-        pixels = self._as_input(image)
+        pixels = self.as_input(image)
         h, w = pixels.shape[:2]
         tta = self.tta if tta is None else bool(tta)
         probs = torch.zeros(self.num_classes, h, w)
@@ -401,7 +401,8 @@ class Segmenter:
         t = t.mul_(self._scale).add_(self._shift)
         return t.permute(2, 0, 1)
 
-    def _as_input(self, image: np.ndarray) -> np.ndarray:
+    def as_input(self, image: np.ndarray) -> np.ndarray:
+        """``image`` as the H x W x C uint8 pixels this model reads (grey, RGBA... converted)."""
         from core.imageio import to_rgb8
 
         image = np.asarray(image)
