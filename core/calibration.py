@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
-import torch
 
 from core.checkpoints import Checkpoint, save_checkpoint
 from core.inference import Cancelled, Segmenter
@@ -82,7 +81,7 @@ def calibrate(seg: Segmenter, samples: Sequence[Sample], tta: bool | None = None
             raise Cancelled()
         probs = seg.probabilities(image, tta=tta)
         plain.update(probs.max(0).indices.numpy(), labels)
-        guide = guide_from_pixels(torch.from_numpy(seg.as_input(image).copy()).permute(2, 0, 1))
+        guide = guide_from_pixels(seg.as_input(image))
         for setting, acc in zip(settings, refined):
             acc.update(GuidedFilter(guide, setting)(probs).max(0).indices.numpy(), labels)
         if progress:

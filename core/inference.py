@@ -422,8 +422,7 @@ class Segmenter:
 
 def _window_guide(pixels: np.ndarray, t: Tile, probs: torch.Tensor) -> torch.Tensor:
     """The image under a window's probabilities (K x h x w), as the guided filter's guide."""
-    rgb = pixels[t.wy0 : t.wy0 + probs.shape[1], t.wx0 : t.wx0 + probs.shape[2]]
-    return guide_from_pixels(torch.from_numpy(rgb.copy()).to(probs.device).permute(2, 0, 1))
+    return guide_from_pixels(pixels[t.wy0 : t.wy0 + probs.shape[1], t.wx0 : t.wx0 + probs.shape[2]], probs.device)
 
 
 def _labels_into(probs: torch.Tensor, block: np.ndarray, guide: torch.Tensor | None, refine: Refinement | None,

@@ -8,9 +8,9 @@ where it does not: a boundary snaps to the image's own edge.  The network still 
 each region is; the filter only decides *where* its edge runs.
 
 The filter is linear in the probabilities, so classes are filtered in chunks with the guide's
-statistics computed once; each output pixel depends on the probabilities within ``2 * radius``
-pixels (``Refinement.reach``), which the tiler adds to its halo so tiled and whole-image results
-agree.  Whether a model gets refinement, and with which radius, is fitted on annotated images by
+statistics computed once; each output pixel depends on the probabilities within
+``Refinement.reach`` pixels (about twice the radius), which the tiler adds to its halo so tiled
+and whole-image results agree.  Whether a model gets refinement, and with which radius, is fitted on annotated images by
 ``core.calibration`` and stored in the checkpoint's ``inference`` metadata.
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -157,7 +158,6 @@ def _inverse(m: torch.Tensor) -> torch.Tensor:
     return adj / det
 
 
-def guide_from_pixels(pixels: torch.Tensor) -> torch.Tensor:
-    """C x H x W uint8 (or 0..255 float) image -> the guide: RGB or grey in 0..1."""
-    return pixels.float() / 255.0
-
+def guide_from_pixels(pixels: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """H x W x C uint8 pixels (any view, even read-only) -> the guide: C x H x W float in 0..1."""
+    return torch.from_numpy(np.array(pixels)).to(device).permute(2, 0, 1).float() / 255.0
