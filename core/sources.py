@@ -91,6 +91,11 @@ class ImageSource:
 
     def _setup_conversion(self) -> None:
         """Measure the conversion once, on the smallest level that still has enough pixels."""
+        from core.imageio import to_rgb8
+
+        if np.dtype(self._arrays[0].dtype) in (np.uint8, np.bool_):
+            self._convert = to_rgb8  # no statistics: nothing to read now
+            return
         level = len(self.levels) - 1
         while level > 0 and self.levels[level][0] * self.levels[level][1] < 256 * 256:
             level -= 1  # a thumbnail too small for percentiles
