@@ -24,6 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask", metavar="local:N|tcp://HOST:PORT", default=None,
                         help="segment on a Dask cluster: N local worker processes, or a running scheduler "
                              "(with --format ome-tiff/ome-zarr)")
+    parser.add_argument("--chunk", type=int, default=None, metavar="N",
+                        help="side of the ome-tiff/ome-zarr work chunks in pixels, rounded to whole tiles "
+                             "(the unit of --resume and --dask; default 2048)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted ome-tiff/ome-zarr run from its finished chunks")
 
@@ -73,10 +76,11 @@ def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]
 def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], args, client=None) -> list[Path]:
     """Segment one source into the requested store formats; returns the files written."""
     from core.sources import open_source
-    from core.streaming import StreamPlan
+    from core.streaming import BLOCK_TARGET, StreamPlan
 
     with open_source(path) as source:
-        plan = StreamPlan.make(seg, source.height, source.width, args.tile, args.tta, args.refine)
+        plan = StreamPlan.make(seg, source.height, source.width, args.tile, args.tta, args.refine,
+                               args.chunk or BLOCK_TARGET)
         zarr_target = out_dir / f"{stem}{STORE_FORMATS['ome-zarr']}"
         store_path = zarr_target if "ome-zarr" in formats else out_dir / f".{stem}.ome.tif.work.zarr"
         store = LabelStore.create(store_path, source.height, source.width, plan.chunks,
