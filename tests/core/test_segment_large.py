@@ -85,3 +85,13 @@ def test_convert_streams_a_pyramidal_copy_both_ways(tmp_path, capsys):
             assert np.abs(half - two_by_two).max() <= 1  # 2x2 means
     assert main(["convert", str(path), "-o", str(tmp_path / "c.png")]) == 1
     assert "must end in .ome.tif or .ome.zarr" in capsys.readouterr().err
+
+
+def test_in_memory_formats_on_a_huge_tiled_tiff_name_the_formats_that_work(small_weights, tmp_path, capsys):
+    from tests.large_images import write_repeated_tiff
+
+    big = write_repeated_tiff(tmp_path / "huge.tif", 16384, 16384, np.full((512, 512, 3), 40, np.uint8))
+    assert main(["segment", str(big), "-o", str(tmp_path / "out"), "--model", str(small_weights)]) == 1
+    err = capsys.readouterr().err
+    assert "huge.tif: image is too large (16384x16384 pixels" in err
+    assert "--format ome-tiff` or `--format ome-zarr` segments it tile by tile" in err
