@@ -227,3 +227,21 @@ class Throughput:
 
     def mpx_per_s(self, pixels: int) -> float:
         return pixels / 1e6 / max(1e-9, time.perf_counter() - self.start)
+
+
+def segment_into_store(seg: Segmenter, source: ImageSource, store_path: str | Path, tile_size: int | None = None,
+                       tta: bool | None = None, refine: Refinement | bool | None = None, resume: bool = False,
+                       progress: BlockProgress | None = None, should_cancel: ShouldCancel | None = None,
+                       block_target: int = BLOCK_TARGET, name: str | None = None) -> LabelStore:
+    """Create (or, with ``resume``, continue) an OME-Zarr label store for ``source`` and fill and finish it.
+
+    The one call an app needs: ``progress(tiles_done, tiles_total, pixels_written)``, and
+    ``should_cancel()`` between tiles (Cancelled leaves the finished blocks recorded for ``resume``).
+    """
+    plan = StreamPlan.make(seg, source.height, source.width, tile_size, tta, refine, block_target)
+    store = LabelStore.create(store_path, source.height, source.width, plan.chunks, plan.run_record(seg, source),
+                              resume=resume)
+    if not store.complete:
+        segment_to_store(seg, source, store, plan, progress, should_cancel)
+        store.finish(seg.classes, name=name or source.path.stem)
+    return store

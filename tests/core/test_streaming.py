@@ -8,7 +8,7 @@ import pytest
 from core.inference import Cancelled, Segmenter
 from core.label_store import LabelStore
 from core.sources import ArraySource, open_source
-from core.streaming import StreamPlan, segment_source, segment_to_store
+from core.streaming import StreamPlan, segment_into_store, segment_source, segment_to_store
 from core.synthetic import generate_scene
 from tests.large_images import write_pyramid_tiff
 
@@ -82,3 +82,14 @@ def test_progress_counts_tiles_and_cancel_stops(seg, odd_image, tmp_path):
     with pytest.raises(Cancelled):
         segment_to_store(seg, source, store2, plan, should_cancel=lambda: calls.append(1) or len(calls) > 3)
     assert 0 < len(store2.done()) < len(plan.blocks())
+
+
+def test_segment_into_store_is_the_one_call_and_resumes_after_cancel(seg, odd_image, tmp_path):
+    source = ArraySource(odd_image, tmp_path / "odd.png")
+    calls = []
+    with pytest.raises(Cancelled):
+        segment_into_store(seg, source, tmp_path / "o.ome.zarr", 2 * seg.halo + 64, block_target=100,
+                           should_cancel=lambda: calls.append(1) or len(calls) > 2)
+    store = segment_into_store(seg, source, tmp_path / "o.ome.zarr", 2 * seg.halo + 64, block_target=100, resume=True)
+    assert store.complete and store.levels == [(263, 197)]
+    assert np.array_equal(store.read(), seg.segment(odd_image, tile_size=2 * seg.halo + 64))
