@@ -46,7 +46,9 @@ def convert(source_path: str | os.PathLike, target: str | os.PathLike, progress:
         work = target.parent / f".{target.name}.partial-{os.getpid()}"
         try:
             _remove(work)
-            import zarr
+            from core.sources import require_zarr
+
+            zarr = require_zarr()
 
             group = zarr.open_group(str(work if name.endswith(".zarr") else work.with_suffix(".levels")), mode="w",
                                     zarr_format=2)

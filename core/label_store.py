@@ -61,7 +61,9 @@ class LabelStore:
         Without ``resume`` an existing store of ours is replaced; a folder that is not one is
         never deleted.
         """
-        import zarr
+        from core.sources import require_zarr
+
+        zarr = require_zarr()
 
         path = Path(path)
         run = json.loads(json.dumps(run))
@@ -93,7 +95,9 @@ class LabelStore:
 
     @classmethod
     def open(cls, path: str | os.PathLike, mode: str = "r") -> "LabelStore":
-        import zarr
+        from core.sources import require_zarr
+
+        zarr = require_zarr()
 
         path = Path(path)
         try:

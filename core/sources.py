@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from core.atomic import short_error
-from core.imageio import ImageReadError, check_pixel_count, file_problem, load_image, pixel_limit
+from core.imageio import ImageReadError, check_pixel_count, file_problem, load_image
 
 ZARR_SUFFIXES = (".zarr",)
 LAZY_CHUNK_PIXELS = 64 * 1024 * 1024  # a TIFF whose strips/tiles are bigger than this is read whole
@@ -136,8 +136,7 @@ class TiffSource(ImageSource):
     """A TIFF series (with its pyramid levels, if any) read region by region through tifffile."""
 
     def __init__(self, path: Path, tif):
-        import zarr
-
+        zarr = require_zarr()
         self.path = path
         self._tif = tif
         series = tif.series[0]
@@ -162,8 +161,7 @@ class ZarrSource(ImageSource):
     """An OME-Zarr image (NGFF multiscales: levels in order, axes named) or a plain zarr array."""
 
     def __init__(self, path: Path):
-        import zarr
-
+        zarr = require_zarr()
         self.path = path
         try:
             node = zarr.open(str(path), mode="r")
@@ -194,8 +192,8 @@ class ZarrSource(ImageSource):
 def open_source(path: str | os.PathLike) -> ImageSource:
     """The lazy source for ``path``; whole-decode formats are loaded (bomb guard on) into an ArraySource."""
     path = Path(path)
-    if path.suffix.lower() in ZARR_SUFFIXES or (path.is_dir() and (path / ".zgroup").exists() or
-                                                 (path / "zarr.json").exists()):
+    if path.suffix.lower() in ZARR_SUFFIXES or (path.is_dir() and any(
+            (path / marker).exists() for marker in (".zgroup", ".zarray", "zarr.json"))):
         if not path.exists():
             raise ImageReadError(f"{path.name}: file not found.")
         return ZarrSource(path)
@@ -349,5 +347,11 @@ def _channels(a: np.ndarray) -> np.ndarray:
     return a
 
 
-def whole_decode_limit() -> int | None:
-    return pixel_limit()
+def require_zarr():
+    """The zarr module, or a one-sentence error saying how to get it (zarr 3 needs Python 3.11+)."""
+    try:
+        import zarr
+    except ImportError:
+        raise RuntimeError("tiled sources and label stores need the zarr package (Python 3.11+): "
+                           "pip install 'zarr>=3'") from None
+    return zarr

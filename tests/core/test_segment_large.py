@@ -95,3 +95,32 @@ def test_in_memory_formats_on_a_huge_tiled_tiff_name_the_formats_that_work(small
     err = capsys.readouterr().err
     assert "huge.tif: image is too large (16384x16384 pixels" in err
     assert "--format ome-tiff` or `--format ome-zarr` segments it tile by tile" in err
+
+
+def test_core_and_the_cli_work_without_dask_installed():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = r"""
+import importlib, pkgutil, sys
+class NoDask:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in ('dask', 'distributed'):
+            raise ImportError(f'imported {name}')
+sys.meta_path.insert(0, NoDask())
+import core
+for m in pkgutil.iter_modules(core.__path__, 'core.'):
+    if m.name != 'core.__main__':
+        importlib.import_module(m.name)
+from core.cluster import ClusterError, connect
+try:
+    with connect('local:2'):
+        pass
+except ClusterError as exc:
+    print(exc)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "--dask needs dask.distributed: pip install 'unetseg[dask]'" in out.stdout
