@@ -102,8 +102,9 @@ def test_a_worker_dying_on_every_retry_and_a_bad_region_are_named(client, small_
     flag.write_text("")
     client.register_plugin(_DieOnBlock(flag))
     try:
-        with pytest.raises(ClusterError, match=r"scene\.tif: block rows 64:128, columns 64:128: the worker "
-                                               r"running it died on every retry"):
+        # (the block named may be another one that was queued on the dying worker)
+        with pytest.raises(ClusterError, match=r"scene\.tif: block rows \d+:\d+, columns \d+:\d+: the worker "
+                                               r"running it died on every retry; the blocks already written are kept"):
             run(client, small_weights, path, tmp_path / "d.ome.zarr")
     finally:
         flag.unlink()

@@ -25,7 +25,7 @@ def odd_image():
 
 @pytest.mark.parametrize("tta, refine", [(False, False), (True, False), (False, True), (True, True)])
 def test_streamed_labels_are_byte_identical_to_segment(seg, odd_image, tmp_path, tta, refine):
-    tile = 2 * seg.tiling(*odd_image.shape[:2], 10**6, tta, refine)[1] + 96  # several tiles and blocks
+    tile = 2 * seg.tiling(*odd_image.shape[:2], 10**6, tta, refine)[1] + 64  # several tiles and blocks
     expected = seg.segment(odd_image, tile_size=tile, tta=tta, refine=refine)
     assert len(np.unique(expected)) >= 2
     source = open_source(write_pyramid_tiff(tmp_path / "odd.ome.tif", odd_image, tile=48))
