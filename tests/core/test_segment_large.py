@@ -37,7 +37,7 @@ def test_resume_continues_an_interrupted_run(small_weights, scene_tif, tmp_path,
     import core.label_store as ls
 
     image, path = scene_tif
-    args = ["segment", str(path), "-o", str(tmp_path), "--model", str(small_weights), "--tile", "96", "--chunk", "128",
+    args = ["segment", str(path), "-o", str(tmp_path), "--model", str(small_weights), "--tile", "160", "--chunk", "192",
             "--format", "ome-tiff", "--no-tta", "--no-refine"]
     real = ls.LabelStore.write_block
     count = []
@@ -55,7 +55,7 @@ def test_resume_continues_an_interrupted_run(small_weights, scene_tif, tmp_path,
     work = tmp_path / ".scene.ome.tif.work.zarr"
     assert ls.LabelStore.open(work).done() == set(count)
     assert main(args + ["--resume"]) == 0
-    expected = Segmenter.load(small_weights, device="cpu").segment(image, tile_size=96, tta=False, refine=False)
+    expected = Segmenter.load(small_weights, device="cpu").segment(image, tile_size=160, tta=False, refine=False)
     assert np.array_equal(tifffile.imread(tmp_path / "scene.ome.tif"), expected)
 
 
