@@ -18,6 +18,7 @@ from typing import Callable
 from core.label_store import STORE_FORMATS, LabelStore, export_ome_tiff, remove_store
 
 SOURCE_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".zarr")
+SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".bif", ".qptiff", ".btf")  # TIFF-based slides tifffile reads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -133,13 +134,19 @@ def _cluster(spec: str | None):
 
 
 def expand_source_inputs(inputs) -> list[Path]:
-    """Like the CLI's inputs, but a ``.zarr`` folder is one image, not a folder of images."""
+    """Like the CLI's inputs, but a ``.zarr`` folder is one image, and folders also yield slides and OME-Zarrs."""
     from core.cli import expand_inputs
 
     out: list[Path] = []
     for raw in inputs:
         path = Path(raw)
-        out.extend([path] if path.suffix.lower() == ".zarr" else expand_inputs([raw]))
+        if path.suffix.lower() == ".zarr":
+            out.append(path)
+            continue
+        out.extend(expand_inputs([raw]))
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if not p.name.startswith(".") and
+                              (p.suffix.lower() in SLIDE_SUFFIXES or p.suffix.lower() == ".zarr")))
     return list(dict.fromkeys(out))
 
 
