@@ -18,6 +18,7 @@ from typing import Callable
 from core.label_store import STORE_FORMATS, LabelStore, export_ome_tiff, remove_store
 
 SOURCE_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".zarr")
+WHOLE_PASS_PIXELS = 4096 * 4096  # --tile 0 (one pass) is refused above this with the store formats
 SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".bif", ".qptiff", ".btf")  # TIFF-based slides tifffile reads
 
 
@@ -80,6 +81,9 @@ def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], a
     from core.streaming import BLOCK_TARGET, StreamPlan
 
     with open_source(path) as source:
+        if args.tile == 0 and source.width * source.height > WHOLE_PASS_PIXELS:
+            raise ValueError(f"--tile 0 runs the whole {source.width}x{source.height} image in one pass, which would "
+                             "need memory for all of it; leave --tile out to stream it")
         plan = StreamPlan.make(seg, source.height, source.width, args.tile, args.tta, args.refine,
                                args.chunk or BLOCK_TARGET)
         zarr_target = out_dir / f"{stem}{STORE_FORMATS['ome-zarr']}"
