@@ -90,6 +90,7 @@ def test_segment_into_store_is_the_one_call_and_resumes_after_cancel(seg, odd_im
     with pytest.raises(Cancelled):
         segment_into_store(seg, source, tmp_path / "o.ome.zarr", 2 * seg.halo + 64, block_target=100,
                            should_cancel=lambda: calls.append(1) or len(calls) > 2)
-    store = segment_into_store(seg, source, tmp_path / "o.ome.zarr", 2 * seg.halo + 64, block_target=100, resume=True)
+    store = seg.segment_source(source, tmp_path / "o.ome.zarr", tile_size=2 * seg.halo + 64, block_target=100,
+                               resume=True)
     assert store.complete and store.levels == [(263, 197)]
     assert np.array_equal(store.read(), seg.segment(odd_image, tile_size=2 * seg.halo + 64))
