@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from core.mask_naming import unique_stems  # noqa: F401 - where callers have imported it from
+
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, MemoryError)
 GuiLauncher = Callable[[list[str]], int]
 
@@ -116,22 +118,11 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
     return out
 
 
-def unique_stems(paths: Sequence[Path]) -> list[str]:
-    """Output names that never overwrite each other: a repeated stem gets '-2', '-3', ..."""
-    counts: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        n = counts.get(p.stem.lower(), 0) + 1
-        counts[p.stem.lower()] = n
-        stems.append(p.stem if n == 1 else f"{p.stem}-{n}")
-    return stems
-
-
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from core.batch_writer import BatchWriter, write_batch
     from core.inference import Segmenter
-    from core.masks import mask_output_path, write_coco
     from core.optimize import reuse_freed_memory
 
     out_dir = Path(args.output)
@@ -143,59 +134,49 @@ def cmd_segment(args: argparse.Namespace) -> int:
         raise ValueError("no images found in the given inputs")
     seg = Segmenter.load(args.model, device=args.device, warn=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
     print(f"model: {seg.describe()}", file=sys.stderr)
-    coco_entries: list = []
-    failures = 0
+    writer = BatchWriter(out_dir, args.format, seg.classes, opacity=args.opacity,
+                         coco_semantic=getattr(args, "coco_semantic", False))
     with tqdm(total=len(inputs), unit="image", disable=None, file=sys.stderr, dynamic_ncols=True) as bar:
+        jobs = [(path, stem, _segmenter_job(args, seg, path, bar)) for path, stem in zip(inputs, unique_stems(inputs))]
         with reuse_freed_memory():  # one warm heap for the whole batch instead of one per image
-            for path, stem in zip(inputs, unique_stems(inputs)):
-                bar.set_postfix_str(path.name[:40])
-                try:
-                    _segment_one(args, seg, path, stem, out_dir, coco_entries)
-                except (ValueError, OSError, MemoryError) as exc:
-                    failures += 1
-                    tqdm.write(f"{path}: {_reason(exc, path)}", file=sys.stderr)
-                bar.update(1)
-    if coco_entries:
-        write_coco(mask_output_path(out_dir, "coco", "coco"), coco_entries, seg.classes)
-    done = len(inputs) - failures
-    print(f"segmented {done} of {len(inputs)} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""),
+            result = write_batch(writer, jobs, progress=lambda done, total: bar.update(1))
+    for image, error in result.failed:
+        tqdm.write(f"{image}: {_without_name(str(error), image)}", file=sys.stderr)
+    for error in result.errors[len(result.failed):]:  # a collection file that could not be written
+        tqdm.write(str(error), file=sys.stderr)
+    failures = result.total - result.done
+    print(f"segmented {result.done} of {len(inputs)} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""),
           file=sys.stderr)
-    return 1 if failures else 0
+    return 1 if result.errors else 0
 
 
-def _segment_one(args: argparse.Namespace, seg, path: Path, stem: str, out_dir: Path, coco_entries: list) -> None:
-    from tqdm import tqdm
+def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
+    """What the batch writer calls for one image: load and segment it (tile progress below)."""
 
-    from core.imageio import load_image
-    from core.masks import mask_output_path, write_mask
+    def produce():
+        from tqdm import tqdm
 
-    image = load_image(path)
-    with tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20]) as tiles:
+        from core.imageio import load_image
 
-        def progress(done: int, total: int) -> None:
-            tiles.total = total
-            tiles.n = done
-            tiles.refresh()
+        bar.set_postfix_str(path.name[:40])
+        image = load_image(path)
+        with tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20]) as tiles:
 
-        labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta,
-                             refine=args.refine)
-    for fmt in dict.fromkeys(args.format):
-        if fmt == "coco":
-            coco_entries.append((path.name, *labels.shape, labels))
-            continue
-        target = mask_output_path(out_dir, stem, fmt)
-        if target.exists() and target.resolve() == path.resolve():
-            raise ValueError(f"the {fmt} mask would overwrite the image itself ({target}); choose another -o")
-        write_mask(target, labels, fmt, seg.classes, image=image.rgb, opacity=args.opacity)
+            def progress(done: int, total: int) -> None:
+                tiles.total = total
+                tiles.n = done
+                tiles.refresh()
+
+            labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta,
+                                 refine=args.refine)
+        return labels, image.rgb
+
+    return produce
 
 
-def _reason(exc: BaseException, path: Path) -> str:
-    """The error's sentence without a repeated file-name prefix."""
-    text = str(exc)
-    for prefix in (f"{path.name}: ", f"{path}: "):
-        if text.startswith(prefix):
-            return text[len(prefix):]
-    return text
+def _without_name(text: str, path: Path) -> str:
+    """The error's sentence without its file-name prefix: the line starts with the path as given."""
+    return text[len(path.name) + 2:] if text.startswith(f"{path.name}: ") else text
 
 
 # --------------------------------------------------------------------------- info

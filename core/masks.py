@@ -19,13 +19,9 @@ from PIL import Image
 from core.atomic import atomic_path, short_error, write_text
 from core.classes import ClassInfo, palette_array
 from core.imageio import ImageReadError, file_problem, open_pillow
+from core.mask_naming import MASK_FORMATS, default_mask_path, format_info  # noqa: F401 - re-exported
+from core.mask_naming import output_path as mask_output_path  # noqa: F401 - the old name
 
-MASK_FORMATS = ("index", "color", "overlay", "tiff", "npy", "coco")
-FORMAT_SUFFIX = {
-    "index": ".png", "color": "_color.png", "overlay": "_overlay.png",
-    "tiff": ".tif", "npy": ".npy", "coco": ".json",
-}
-COCO_FILE_NAME = "coco.json"
 _CHUNK_PIXELS = 1 << 20  # rows per chunk are chosen so temporaries stay around a few MB
 
 
@@ -38,24 +34,6 @@ def _error(path: str | os.PathLike, reason: str) -> MaskError:
 
 
 # --- paths ---------------------------------------------------------------------------------
-
-
-def mask_output_path(outdir: str | os.PathLike, stem: str, fmt: str) -> Path:
-    """Where an export of ``fmt`` goes; COCO collects all images in one ``coco.json``.
-
-    The index format is ``<stem>.png``: do not export into the images' own folder.
-    """
-    if fmt not in FORMAT_SUFFIX:
-        raise ValueError(f"unknown mask format {fmt!r}; expected one of {', '.join(MASK_FORMATS)}")
-    if fmt == "coco":
-        return Path(outdir) / COCO_FILE_NAME
-    return Path(outdir) / f"{stem}{FORMAT_SUFFIX[fmt]}"
-
-
-def default_mask_path(image_path: str | os.PathLike) -> Path:
-    """The app saves edits as an index PNG beside the image: ``<stem>_mask.png``."""
-    image_path = Path(image_path)
-    return image_path.with_name(f"{image_path.stem}_mask.png")
 
 
 _BESIDE = ("{}.mask.png", "{}_mask.tif", "{}_mask.tiff", "{}_mask.npy", "{}_label.png",
@@ -213,8 +191,7 @@ def write_mask(
     ``image`` is required for "overlay"; ``image_name`` is the file name recorded in a
     "coco" document (default: the mask path's stem).
     """
-    if fmt not in MASK_FORMATS:
-        raise ValueError(f"unknown mask format {fmt!r}; expected one of {', '.join(MASK_FORMATS)}")
+    format_info(fmt)  # ValueError naming the formats for an unknown one
     path = Path(path)
     labels = _as_label_array(labels)
     if fmt == "coco":
@@ -285,9 +262,13 @@ def coco_document(
         images.append({"id": image_id, "file_name": str(file_name),
                        "height": int(height), "width": int(width)})
         annotations += coco_annotations(labels, classes, image_id, len(annotations) + 1)
-    categories = [{"id": c.id, "name": c.name, "color": list(c.color)}
-                  for c in sorted(classes, key=lambda c: c.id) if c.id != 0]
-    return {"images": images, "annotations": annotations, "categories": categories}
+    return {"images": images, "annotations": annotations, "categories": coco_categories(classes)}
+
+
+def coco_categories(classes: Sequence[ClassInfo]) -> list[dict]:
+    """COCO categories: the classes without background, ``id`` = class id."""
+    return [{"id": c.id, "name": c.name, "color": list(c.color)}
+            for c in sorted(classes, key=lambda c: c.id) if c.id != 0]
 
 
 def write_coco(
