@@ -7,7 +7,8 @@ YOLO's ``data.yaml``) are collected in memory as small records, not masks, and w
 
 API::
 
-    writer = BatchWriter(folder, formats, classes, opacity=0.5, coco_semantic=False, protect=())
+    writer = BatchWriter(folder, formats, classes, opacity=0.5, coco_semantic=False,
+                         objects=ObjectOptions(min_area=1, tolerance=0.5), protect=())
     writer.needs_image           # True when a format draws the image (overlay): pass image_rgb
     writer.add(image, stem, labels, image_rgb=None, targets=None) -> list[Path]
         # image: the source image's path or file name (COCO file_name, labelme imagePath);
@@ -41,6 +42,7 @@ import numpy as np
 from core.classes import ClassInfo
 from core.mask_naming import collection_files, default_mask_path, format_info, image_files
 from core.masks import MaskError
+from core.objects import ObjectOptions
 
 BATCH_ERRORS = (ValueError, OSError, MemoryError)  # MaskError is a ValueError, WriteError an OSError
 NEEDS_IMAGE = frozenset({"overlay"})
@@ -57,6 +59,7 @@ class BatchWriter:
         *,
         opacity: float = 0.5,
         coco_semantic: bool = False,
+        objects: ObjectOptions | None = None,
         protect: Iterable[str | os.PathLike] = (),
     ):
         self.formats = list(dict.fromkeys(formats))
@@ -70,6 +73,7 @@ class BatchWriter:
         self.classes = list(classes)
         self.opacity = float(opacity)
         self.coco_semantic = coco_semantic
+        self.objects = objects if objects is not None else ObjectOptions()
         self.written: list[Path] = []
         self._protect = {_key(p) for p in protect}
         self._collectors = {fmt: _COLLECTORS[fmt](self) for fmt in self.formats if fmt in _COLLECTORS}
@@ -93,7 +97,7 @@ class BatchWriter:
         image_rgb: np.ndarray | None = None,
         targets: Mapping[str, str | os.PathLike] | None = None,
     ) -> list[Path]:
-        from core.masks import write_mask
+        from core.masks import write_mask_files
 
         if self._closed:
             raise RuntimeError("the batch writer is closed")
@@ -116,8 +120,10 @@ class BatchWriter:
             for fmt, paths in plan.items():
                 for path in paths:
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    done.append(write_mask(path, labels, fmt, self.classes, image=image_rgb,
-                                           opacity=self.opacity, image_name=name))
+                if paths:
+                    done += write_mask_files(paths, labels, fmt, self.classes, image=image_rgb,
+                                             opacity=self.opacity, image_name=name, image_path=image,
+                                             objects=self.objects)
             for collector in self._collectors.values():
                 collector.add(name, labels)
         except BATCH_ERRORS as exc:
@@ -227,10 +233,15 @@ class _CocoCollector:
         return len(self.images)
 
     def add(self, name: str, labels: np.ndarray) -> None:
+        from core.formats.coco_objects import object_annotations
         from core.masks import coco_annotations
 
-        image_id = len(self.images) + 1
-        anns = coco_annotations(labels, self.writer.classes, image_id, len(self.annotations) + 1)
+        image_id, start, classes = len(self.images) + 1, len(self.annotations) + 1, self.writer.classes
+        if self.writer.coco_semantic:
+            anns = coco_annotations(labels, classes, image_id, start)
+        else:
+            anns = object_annotations(np.asarray(labels, np.uint8), classes, image_id, start,
+                                      self.writer.objects)
         self.images.append({"id": image_id, "file_name": name,
                             "height": int(labels.shape[0]), "width": int(labels.shape[1])})
         self.annotations += anns
@@ -246,4 +257,21 @@ class _CocoCollector:
         return [write_text(paths[0], json.dumps(doc))]
 
 
-_COLLECTORS: dict[str, Callable[[BatchWriter], Any]] = {"coco": _CocoCollector}
+class _YoloCollector:
+    """``data.yaml``: only the class names, written once the batch has an image."""
+
+    def __init__(self, writer: BatchWriter):
+        self.writer = writer
+        self.count = 0
+
+    def add(self, name: str, labels: np.ndarray) -> None:
+        self.count += 1
+
+    def write(self, paths: list[Path]) -> list[Path]:
+        from core.atomic import write_text
+        from core.formats.yolo import data_yaml
+
+        return [write_text(paths[0], data_yaml(self.writer.classes))]
+
+
+_COLLECTORS: dict[str, Callable[[BatchWriter], Any]] = {"coco": _CocoCollector, "yolo": _YoloCollector}

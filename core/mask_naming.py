@@ -53,8 +53,18 @@ FORMATS: dict[str, MaskFormat] = {f.name: f for f in (
     MaskFormat("tiff", "TIFF (class ids)", "TIFF, class ids (*.tif *.tiff)", ("{stem}.tif",),
                extensions=(".tif", ".tiff")),
     MaskFormat("npy", "NumPy .npy", "NumPy array (*.npy)", ("{stem}.npy",), extensions=(".npy",)),
-    MaskFormat("coco", "COCO JSON (one file)", "COCO JSON (*.json)", (), ("coco.json",),
+    MaskFormat("coco", "COCO JSON, one annotation per object (one file)", "COCO JSON (*.json)", (),
+               ("coco.json",), extensions=(".json",)),
+    MaskFormat("yolo", "YOLO segmentation (labels/ + data.yaml)", "YOLO segmentation labels (*.txt)",
+               ("labels/{stem}.txt",), ("data.yaml",), extensions=(".txt",)),
+    MaskFormat("labelme", "labelme JSON", "labelme JSON (*.json)", ("{stem}.json",),
                extensions=(".json",)),
+    MaskFormat("voc", "Pascal VOC (class and object PNGs)", "Pascal VOC class PNG (*.png)",
+               ("SegmentationClass/{stem}.png", "SegmentationObject/{stem}.png"), extensions=(".png",)),
+    MaskFormat("geojson", "GeoJSON for QuPath", "QuPath GeoJSON (*.geojson)", ("{stem}.geojson",),
+               extensions=(".geojson",)),
+    MaskFormat("imagej", "ImageJ ROI set", "ImageJ/Fiji ROI set (*.zip)", ("{stem}_rois.zip",),
+               extensions=(".zip",)),
 )}
 MASK_FORMATS: tuple[str, ...] = tuple(FORMATS)
 
@@ -90,7 +100,8 @@ def default_mask_path(image_path: str | os.PathLike) -> Path:
 
 
 def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLike, fmt: str) -> Path:
-    """Export Mask's proposal: the batch name in ``folder``, flattened to one file.
+    """Export Mask's proposal: the batch name in ``folder``, flattened to one file (YOLO's
+    ``labels/<stem>.txt`` becomes ``<stem>.txt``; VOC proposes its class PNG ``<stem>.png``).
 
     The one exception: where that name is the image itself (``cells.png`` exported as index
     PNG into its own folder) the app's save name ``<stem>_mask<ext>`` is proposed instead.

@@ -19,10 +19,15 @@ from core.mask_naming import (
 
 
 def test_batch_names_are_the_cli_names(tmp_path):
-    names = {fmt: output_path(tmp_path, "img 1", fmt).relative_to(tmp_path).as_posix()
-             for fmt in ("index", "color", "overlay", "tiff", "npy", "coco")}
-    assert names == {"index": "img 1.png", "color": "img 1_color.png", "overlay": "img 1_overlay.png",
-                     "tiff": "img 1.tif", "npy": "img 1.npy", "coco": "coco.json"}
+    names = {fmt: [p.relative_to(tmp_path).as_posix()
+                   for p in image_files(tmp_path, "img 1", fmt) + collection_files(tmp_path, fmt)]
+             for fmt in MASK_FORMATS}
+    assert names == {"index": ["img 1.png"], "color": ["img 1_color.png"], "overlay": ["img 1_overlay.png"],
+                     "tiff": ["img 1.tif"], "npy": ["img 1.npy"], "coco": ["coco.json"],
+                     "yolo": ["labels/img 1.txt", "data.yaml"], "labelme": ["img 1.json"],
+                     "voc": ["SegmentationClass/img 1.png", "SegmentationObject/img 1.png"],
+                     "geojson": ["img 1.geojson"], "imagej": ["img 1_rois.zip"]}
+    assert output_path(tmp_path, "a", "yolo") == tmp_path / "labels" / "a.txt"
     assert image_files(tmp_path, "a", "coco") == [] and collection_files(tmp_path, "coco") == [tmp_path / "coco.json"]
     assert list(FORMATS) == list(MASK_FORMATS)
     with pytest.raises(ValueError, match="unknown mask format 'jpeg'; expected one of index"):
@@ -54,5 +59,7 @@ def test_collisions_with_sources_and_between_formats(tmp_path):
     assert planned_collisions(tmp_path, ["a", "b"], ["index", "color", "coco"]) == []
     problems = planned_collisions(tmp_path, ["a"], ["index", "tiff"], protect=[tmp_path / "a.png"])
     assert problems == ["a.png: the index file would overwrite a source image"]
-    same = planned_collisions(tmp_path, ["coco"], ["coco", "index"], protect=[])
-    assert same == []  # coco.json and coco.png differ
+    assert planned_collisions(tmp_path, ["coco"], ["coco", "index"]) == []  # coco.json, coco.png
+    assert planned_collisions(tmp_path, ["coco"], ["coco", "labelme"]) == [
+        "coco.json: the labelme and coco files would have the same name"]
+    assert suggested_export_path(tmp_path / "a.png", tmp_path / "o", "yolo") == tmp_path / "o" / "a.txt"
