@@ -16,8 +16,11 @@ API::
     block_objects(array, options, block=1024) -> list[MaskObject]  # any 2-D array-like read
         # block by block (numpy, zarr, a memmap); objects crossing block borders are merged
     rasterize(geometry, shape, labels=None, value=1) -> np.ndarray  # pixel-centre sampling
-    centre_ring(ring) -> (N, 2) array    # the same outline through boundary-pixel centres
+    centre_ring(ring, hole=False) -> (N, 2) array  # an exact ring through boundary-pixel centres
+    centre_rings(obj, tolerance) -> [(ring, is_hole)]  # simplified, checked with Pillow's fill
+    object_pixels(obj) -> (bool array of its bbox, (x0, y0))
     joined_ring(rings) -> (N, 2) array   # holes and parts joined by zero-width cuts
+    centre_joined_ring(obj, tolerance)   # one checked centre polygon per object (YOLO)
 
 Coordinates are image pixels, x right and y down, with pixel (col, row) covering the square
 [col, col+1) x [row, row+1) (QuPath, ImageJ traced ROIs and pycocotools use this).  Consumers
@@ -198,8 +201,9 @@ def rasterize(geometry, shape: tuple[int, int], labels: np.ndarray | None = None
 def centre_ring(ring: np.ndarray, hole: bool = False) -> np.ndarray:
     """An exact outer or hole ring (pixel corners) moved onto the centres of the object's
     boundary pixels: each edge shifts half a pixel into the object, then the whole ring half a
-    pixel up-left.  A fill that includes its outline (Pillow, OpenCV) then paints exactly the
-    object's pixels, one-pixel-wide parts included."""
+    pixel up-left, and corners the object wraps round are cut diagonally.  A fill that
+    includes its outline (Pillow, OpenCV) then paints exactly the object's pixels, one-pixel-
+    wide parts and holes touching at corners included (property-tested)."""
     ring = np.asarray(ring, float)
     if len(ring) > 1 and np.array_equal(ring[0], ring[-1]):
         ring = ring[:-1]
@@ -208,10 +212,27 @@ def centre_ring(ring: np.ndarray, hole: bool = False) -> np.ndarray:
     # the object is inside an outer ring and outside a hole, whichever way the ring runs
     inside_on_left = _signed_area(ring) < 0  # with y down, ``_left_normal`` points inward
     side = 1.0 if inside_on_left != hole else -1.0
-    normal_in = _left_normal(d_in) * side
+    normal_in = _left_normal(d_in) * side  # towards the object
     normal_out = _left_normal(d_out) * side
     moved = ring + 0.5 * (normal_in + normal_out) - 0.5
+    if len(ring) > 2:
+        # Where the object fills three quadrants round a corner the moved point is the pixel
+        # diagonal to the fourth, which may be a hole's or the outside's (touching at a
+        # corner).  Pass through its two neighbours instead: those are the object's.
+        unit_in, unit_out = _unit(d_in), _unit(d_out)
+        convex = np.einsum("ij,ij->i", unit_out, normal_in) < -0.5
+        before = ring + 0.5 * normal_in - 0.5 * unit_in - 0.5
+        after = ring + 0.5 * normal_out + 0.5 * unit_out - 0.5
+        points = []
+        for i in range(len(ring)):
+            points += [before[i], after[i]] if convex[i] else [moved[i]]
+        moved = np.asarray(points)
     return np.vstack([moved, moved[:1]])
+
+
+def _unit(d: np.ndarray) -> np.ndarray:
+    length = np.hypot(d[:, 0], d[:, 1])
+    return d / np.where(length == 0, 1, length)[:, None]
 
 
 def _left_normal(d: np.ndarray) -> np.ndarray:
@@ -225,18 +246,114 @@ def _signed_area(ring: np.ndarray) -> float:
     return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
 
 
-def joined_ring(rings: Iterable[np.ndarray]) -> np.ndarray:
-    """One ring that visits every ring in turn, each joined to the first by a zero-width cut
-    (out along the cut and back the same way), as CVAT writes holes into YOLO lines."""
+CENTRE_MIN_IOU = 0.98  # a simplified centre outline must keep this IoU with the object's pixels
+
+
+def object_pixels(obj: MaskObject) -> tuple[np.ndarray, tuple[int, int]]:
+    """The object's own pixels in its bounding box, and the box's top-left (x0, y0)."""
+    x0, y0, w, h = obj.bbox
+    local = shapely.transform(obj.exact, lambda xy: xy - [x0, y0])
+    return rasterize(local, (h, w)).astype(bool), (x0, y0)
+
+
+def centre_rings(obj: MaskObject, tolerance: float) -> list[tuple[np.ndarray, bool]]:
+    """(ring, is_hole) on boundary-pixel centres for fills that include the outline.
+
+    Each ring is simplified with ``tolerance`` on the pixel centres; a cut corner there costs
+    a whole pixel, so the simplified rings are filled as Pillow fills them and kept only if
+    the result still has IoU >= 0.98 with the object's pixels; otherwise the exact rings are
+    returned, which give the pixels back exactly.
+    """
+    exact = [(centre_ring(r, hole), hole) for outer, holes in obj.rings(exact=True)
+             for r, hole in [(outer, False)] + [(h, True) for h in holes]]
+    if tolerance <= 0:
+        return exact
+    simple = [(_simplified(r, tolerance), hole) for r, hole in exact]
+    pixels, origin = object_pixels(obj)
+    filled = fill_rings(simple, pixels.shape, origin)
+    iou = (filled & pixels).sum() / max(1, (filled | pixels).sum())
+    return simple if iou >= CENTRE_MIN_IOU else exact
+
+
+def fill_rings(rings: list[tuple[np.ndarray, bool]], shape: tuple[int, int],
+               origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Fill as Pillow (and labelme's ``shape_to_mask``) does: outlines included, holes after."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("1", (shape[1], shape[0]))
+    draw = ImageDraw.Draw(im)
+    for want_hole in (False, True):
+        for ring, hole in rings:
+            if hole == want_hole:
+                draw.polygon([tuple(p) for p in np.asarray(ring) - origin], fill=0 if hole else 1, outline=1)
+    return np.asarray(im, bool)
+
+
+def _simplified(ring: np.ndarray, tolerance: float) -> np.ndarray:
+    if len(ring) < 5:
+        return ring
+    simple = np.asarray(shapely.simplify(shapely.linearrings(ring), tolerance).coords)
+    return simple if len(simple) >= 4 else ring
+
+
+def joined_ring(rings: Iterable[np.ndarray], at_vertices: bool = False) -> np.ndarray:
+    """One ring that visits every ring in turn, each joined by a zero-width cut (out along the
+    cut and back the same way), as CVAT writes holes into YOLO lines.  The nearest ring is
+    joined next, from its nearest vertex to the nearest point of what is joined, so cuts are
+    short (often none: a hole next to the outline) and rarely cross a ring not yet joined.
+    ``at_vertices`` joins vertex to vertex instead (no new points)."""
     rings = [np.asarray(r, float) for r in rings]
     rings = [r[:-1] if len(r) > 1 and np.array_equal(r[0], r[-1]) else r for r in rings]
     if not rings:
         return np.zeros((0, 2))
     out = np.vstack([rings[0], rings[0][:1]])
-    for ring in rings[1:]:
-        # cut from the closest vertex of what is already joined to the ring's closest vertex
-        d = ((out[:, None, :] - ring[None, :, :]) ** 2).sum(-1)
-        i, j = np.unravel_index(int(np.argmin(d)), d.shape)
-        loop = np.vstack([ring[j:], ring[:j], ring[j : j + 1]])
-        out = np.vstack([out[: i + 1], loop, out[i:]])
-    return out
+    rest = rings[1:]
+    while rest:
+        best = None
+        a, b = out[:-1], out[1:]  # the segments of what is joined so far
+        ab = b - a
+        length2 = np.maximum((ab ** 2).sum(-1), 1e-12)
+        for k, ring in enumerate(rest):
+            t = np.clip(np.einsum("mnk,nk->mn", ring[:, None, :] - a[None], ab) / length2, 0, 1)
+            if at_vertices:
+                t = np.zeros_like(t)
+            q = a[None] + t[..., None] * ab[None]
+            d = ((ring[:, None, :] - q) ** 2).sum(-1)
+            j, i = np.unravel_index(int(np.argmin(d)), d.shape)
+            if best is None or d[j, i] < best[0]:
+                best = (d[j, i], k, i, j, q[j, i])
+        _, k, i, j, point = best
+        ring = rest.pop(k)
+        loop = np.vstack([point, ring[j:], ring[:j], ring[j : j + 1], point])
+        out = np.vstack([out[: i + 1], loop, out[i + 1 :]])
+    return _drop_repeats(out)
+
+
+def _drop_repeats(ring: np.ndarray) -> np.ndarray:
+    keep = np.ones(len(ring), bool)
+    keep[1:] = np.any(ring[1:] != ring[:-1], axis=1)
+    return ring[keep] if keep.sum() >= 4 else ring  # a one-pixel object stays a (tiny) polygon
+
+
+def centre_joined_ring(obj: MaskObject, tolerance: float) -> np.ndarray:
+    """``joined_ring`` of ``centre_rings`` (one polygon per object, for YOLO and ImageJ-like
+    consumers that fill outlines included); the simplified one only if its fill keeps IoU
+    >= 0.98 with the object's pixels, else the exact one."""
+    pixels, origin = object_pixels(obj)
+
+    def score(ring: np.ndarray) -> float:
+        filled = fill_rings([(ring, False)], pixels.shape, origin)
+        return (filled & pixels).sum() / max(1, (filled | pixels).sum())
+
+    if tolerance > 0:
+        ring = joined_ring([r for r, _hole in centre_rings(obj, tolerance)])
+        if score(ring) >= CENTRE_MIN_IOU:
+            return ring
+    exact = [r for r, _hole in centre_rings(obj, 0.0)]
+    best = (-1.0, None)
+    for at_vertices in (False, True):  # Pillow's fill treats the two kinds of cut differently
+        ring = joined_ring(exact, at_vertices)
+        best = max(best, (score(ring), ring), key=lambda b: b[0])
+        if best[0] == 1.0 or len(exact) == 1:
+            break
+    return best[1]

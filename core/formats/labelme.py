@@ -19,8 +19,7 @@ from PIL import Image, ImageDraw
 from core.atomic import write_text
 from core.classes import ClassInfo
 from core.formats import class_lookup, class_name, fail, load_json
-from core.formats.yolo import _simplified
-from core.objects import ObjectOptions, centre_ring, mask_objects
+from core.objects import ObjectOptions, centre_rings, mask_objects
 
 LABELME_VERSION = "5.5.0"
 
@@ -30,11 +29,9 @@ def labelme_document(labels: np.ndarray, classes: Sequence[ClassInfo], image_pat
     shapes = []
     for group, obj in enumerate(mask_objects(labels, options), start=1):
         name = class_name(classes, obj.class_id)
-        for outer, holes in obj.rings(exact=True):
-            rings = [(centre_ring(outer), False)] + [(centre_ring(h, hole=True), True) for h in holes]
-            for ring, hole in rings:
-                ring = _simplified(ring, options.tolerance)[:-1]
-                shapes.append({"label": name, "points": [[float(x), float(y)] for x, y in ring],
+        for ring, hole in centre_rings(obj, options.tolerance):
+            ring = ring[:-1]
+            shapes.append({"label": name, "points": [[float(x), float(y)] for x, y in ring],
                                "group_id": group, "description": "hole" if hole else "",
                                "shape_type": "polygon", "flags": {"hole": True} if hole else {}})
     h, w = labels.shape

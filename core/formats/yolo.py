@@ -16,36 +16,19 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import shapely
 from PIL import Image, ImageDraw
 
 from core.atomic import write_text
 from core.classes import ClassInfo
 from core.formats import fail, needs_shape
-from core.objects import ObjectOptions, centre_ring, joined_ring, mask_objects
-
-
-def centre_rings(obj, tolerance: float) -> list[np.ndarray]:
-    """The object's rings (outer first, then holes, per part) on pixel centres, simplified."""
-    rings = []
-    for outer, holes in obj.rings(exact=True):
-        rings.append(_simplified(centre_ring(outer), tolerance))
-        rings += [_simplified(centre_ring(h, hole=True), tolerance) for h in holes]
-    return rings
-
-
-def _simplified(ring: np.ndarray, tolerance: float) -> np.ndarray:
-    if tolerance <= 0 or len(ring) < 5:
-        return ring
-    simple = np.asarray(shapely.simplify(shapely.linearrings(ring), tolerance).coords)
-    return simple if len(simple) >= 4 else ring
+from core.objects import ObjectOptions, centre_joined_ring, mask_objects
 
 
 def yolo_lines(labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -> list[str]:
     h, w = labels.shape
     lines = []
     for obj in mask_objects(labels, options):
-        ring = joined_ring(centre_rings(obj, options.tolerance))[:-1]
+        ring = centre_joined_ring(obj, options.tolerance)[:-1]
         # + 1/1000 px: readers that truncate (OpenCV's int32 cast, Pillow) and readers that round
         # both land on the intended pixel centre, which c / w in decimal does not guarantee
         xy = np.clip((ring + 1e-3) / [w, h], 0.0, 1.0)
