@@ -33,6 +33,7 @@ def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = O
         rings = [r for outer, holes in obj.rings() for r in (outer, *holes)]
         roi = roifile.ImagejRoi.frompoints(joined_ring(rings)[:-1],
                                            name=f"{class_name(classes, obj.class_id)}-{n}")
+        roi.roitype = roifile.ROI_TYPE.POLYGON  # frompoints makes a freehand ROI
         roi.group = obj.class_id if obj.class_id <= 255 else 0
         r, g, b = class_color(classes, obj.class_id)
         roi.stroke_color = bytes((255, r, g, b))
