@@ -382,10 +382,10 @@ def read_mask(
     the image in a COCO file.
     """
     path = Path(path)
-    problem = file_problem(path)
-    if problem:
-        raise _error(path, problem)
     suffix = path.suffix.lower()
+    problem = file_problem(path)
+    if problem and not (suffix == ".txt" and path.is_file()):  # an empty YOLO file: no objects
+        raise _error(path, problem)
     if suffix in (".png", ".bmp", ".gif", ".webp"):
         labels = _read_pillow_mask(path, classes)
     elif suffix in (".tif", ".tiff"):
