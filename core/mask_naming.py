@@ -16,6 +16,8 @@ API::
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
     planned_collisions(outdir, stems, formats, protect) -> list[str]  # overwrites, as sentences
+    mask_candidates(folder, stem) -> list[Path]      # where any format's mask of stem would be
+    unique_stems(paths) -> list[str]                 # batch stems that never collide
 
 ``stem`` is the image's file stem made unique within a batch (``unique_stems``: a repeated
 stem gets ``-2``, ``-3``...).  Per-image names are templates relative to the output folder,
@@ -143,6 +145,17 @@ def planned_collisions(
             problems.append(f"{path.name}: the {fmt} and {seen[key]} files would have the same name")
         seen.setdefault(key, fmt)
     return problems
+
+
+def mask_candidates(folder: str | os.PathLike, stem: str) -> list[Path]:
+    """The files a mask of ``stem`` has in ``folder`` in each readable format's layout (what
+    ``unetseg segment -o folder`` writes), per-image files first, shared ones (coco.json) last."""
+    per_image, shared = [], []
+    for fmt in FORMATS:
+        if fmt != "overlay":  # an overlay is a picture, not a mask
+            per_image += image_files(folder, stem, fmt)[:1]
+            shared += collection_files(folder, fmt)[:1] if fmt == "coco" else []
+    return list(dict.fromkeys(per_image + shared))
 
 
 def unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:

@@ -69,8 +69,6 @@ def read_labelme(path: Path, classes: Sequence[ClassInfo] | None = None, doc=Non
     except (KeyError, TypeError, ValueError):
         raise fail(path, "has no imageHeight and imageWidth") from None
     lookup = class_lookup(path, classes)
-    im = Image.new("L", (w, h))
-    draw = ImageDraw.Draw(im)
     shapes = [s for s in doc["shapes"] if isinstance(s, dict)]
     parsed = []
     for i, shape in enumerate(shapes):
@@ -84,13 +82,10 @@ def read_labelme(path: Path, classes: Sequence[ClassInfo] | None = None, doc=Non
         group = shape.get("group_id")
         parsed.append((i if group is None else ("g", group), lookup(shape.get("label", "")), kind, points,
                        _is_hole(shape)))
-    for cid, kind, points, hole in paint_order(parsed):
-        if kind == "rectangle":
-            (x0, y0), (x1, y1) = points
-            draw.rectangle([min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)], fill=cid, outline=cid)
-        else:
-            draw.polygon(points, fill=0 if hole else cid, outline=cid)
-    return np.asarray(im, np.uint8).copy()
+    labels = np.zeros((h, w), np.uint8)
+    for cid, shapes_of_object in _objects(parsed):
+        _paint_object(labels, cid, shapes_of_object)
+    return labels
 
 
 def _is_hole(shape: dict) -> bool:
@@ -98,16 +93,35 @@ def _is_hole(shape: dict) -> bool:
     return bool(isinstance(flags, dict) and flags.get("hole"))
 
 
-def paint_order(shapes: list[tuple]) -> list[tuple]:
-    """(group, class, kind, points, hole) -> (class, kind, points, hole) in painting order:
-    objects by bounding box, largest first (an object inside another's hole is painted after
-    it), and within an object its outlines before its holes."""
-    extent: dict = {}
-    for group, _cid, _kind, points, hole in shapes:
-        if not hole:
-            xy = np.asarray(points)
-            area = float(np.ptp(xy[:, 0]) * np.ptp(xy[:, 1]))
-            extent[group] = max(extent.get(group, 0.0), area)
-    order = sorted(range(len(shapes)), key=lambda i: (-extent.get(shapes[i][0], 0.0), str(shapes[i][0]),
-                                                      shapes[i][4], i))
-    return [shapes[i][1:] for i in order]
+def _objects(shapes: list[tuple]) -> list[tuple[int, list[tuple]]]:
+    """(group, class, kind, points, hole) -> (class, [(kind, points, hole)]) per object,
+    in file order; a shape without a group is an object of its own."""
+    groups: dict = {}
+    for group, cid, kind, points, hole in shapes:
+        groups.setdefault(group, (cid, []))[1].append((kind, points, hole))
+    return list(groups.values())
+
+
+def _paint_object(labels: np.ndarray, cid: int, shapes: list[tuple]) -> None:
+    """Fill the object's outlines and clear its holes on a canvas of its own, as
+    ``shape_to_mask`` does per shape, then set those pixels: a hole never erases another
+    object (a part of one object may lie in another's hole)."""
+    xy = np.concatenate([np.asarray(p, float) for _k, p, _h in shapes])
+    h, w = labels.shape
+    x0, y0 = max(0, int(np.floor(xy[:, 0].min()))), max(0, int(np.floor(xy[:, 1].min())))
+    x1, y1 = min(w, int(np.ceil(xy[:, 0].max())) + 2), min(h, int(np.ceil(xy[:, 1].max())) + 2)
+    if x0 >= x1 or y0 >= y1:
+        return
+    im = Image.new("1", (x1 - x0, y1 - y0))
+    draw = ImageDraw.Draw(im)
+    for want_hole in (False, True):
+        for kind, points, hole in shapes:
+            if hole != want_hole:
+                continue
+            local = [(x - x0, y - y0) for x, y in points]
+            if kind == "rectangle":
+                (ax, ay), (bx, by) = local
+                draw.rectangle([min(ax, bx), min(ay, by), max(ax, bx), max(ay, by)], fill=1, outline=1)
+            else:
+                draw.polygon(local, fill=0 if hole else 1, outline=1)
+    labels[y0:y1, x0:x1][np.asarray(im, bool)] = cid
