@@ -16,22 +16,15 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from core.classes import ClassInfo
 from core.imageio import IMAGE_EXTENSIONS
+from core.mask_naming import FORMATS as MASK_FORMAT_INFO
+from core.mask_naming import export_suffix
 
 FORBID_ENV = "UNETSEG_FORBID_DIALOGS"
 
-# Export formats as the save dialog's file-type filter offers them (core.masks formats).
-EXPORT_FILTERS: dict[str, str] = {
-    "index": "Index PNG, class ids (*.png)",
-    "color": "Colour PNG (*.png)",
-    "overlay": "Overlay PNG, mask over image (*.png)",
-    "tiff": "TIFF, class ids (*.tif *.tiff)",
-    "npy": "NumPy array (*.npy)",
-    "coco": "COCO JSON (*.json)",
-}
-EXPORT_SUFFIX = {"index": ".png", "color": ".png", "overlay": ".png", "tiff": ".tif",
-                 "npy": ".npy", "coco": ".json"}
-FORMAT_LABELS = {"index": "Index PNG (class ids)", "color": "Colour PNG", "overlay": "Overlay PNG",
-                 "tiff": "TIFF (class ids)", "npy": "NumPy .npy", "coco": "COCO JSON (one file)"}
+# Export formats as the save dialog's file-type filter and Export All's checkboxes offer them:
+# core's one format list (core.mask_naming), so a new core format appears here by itself.
+EXPORT_FILTERS: dict[str, str] = {f.name: f.filter for f in MASK_FORMAT_INFO.values()}
+FORMAT_LABELS = {f.name: f.label for f in MASK_FORMAT_INFO.values()}
 
 
 def _guard(name: str) -> None:
@@ -61,7 +54,8 @@ def ask_mask_path(parent: QWidget | None, folder: str) -> Path | None:
     _guard("ask_mask_path")
     name, _ = QFileDialog.getOpenFileName(
         parent, "Import Mask", folder,
-        "Masks (*.png *.tif *.tiff *.npy *.json *.bmp *.gif *.webp);;All files (*)")
+        "Masks (*.png *.tif *.tiff *.npy *.json *.txt *.geojson *.zip *.roi *.bmp *.gif *.webp);;"
+        "All files (*)")
     return Path(name) if name else None
 
 
@@ -115,10 +109,7 @@ def ask_export_path(parent: QWidget | None, suggested: dict[str, Path],
         return None
     chosen = by_filter.get(dialog.selectedNameFilter(), fmt)
     path = Path(dialog.selectedFiles()[0])
-    allowed = {EXPORT_SUFFIX[chosen]} | ({".tiff"} if chosen == "tiff" else set())
-    if path.suffix.lower() not in allowed:
-        path = path.with_name(path.name + EXPORT_SUFFIX[chosen])
-    return path, chosen
+    return export_suffix(path, chosen), chosen
 
 
 def ask_export_folder(parent: QWidget | None, folder: str) -> Path | None:

@@ -24,12 +24,11 @@ WRITE_ERRORS = (OSError, ValueError, MemoryError)  # WriteError is an OSError, M
 
 
 def export_suggestions(image_path: Path, folder: Path) -> dict[str, Path]:
-    """A file name per export format that never collides with the image itself."""
-    stem = image_path.stem
-    names = {"index": f"{stem}_mask.png", "color": f"{stem}_mask_color.png",
-             "overlay": f"{stem}_overlay.png", "tiff": f"{stem}_mask.tif",
-             "npy": f"{stem}_mask.npy", "coco": f"{stem}_coco.json"}
-    return {fmt: folder / name for fmt, name in names.items()}
+    """A file name per export format: the one naming rule (core.mask_naming), which never
+    proposes the image itself."""
+    from core.mask_naming import MASK_FORMATS, suggested_export_path
+
+    return {fmt: suggested_export_path(image_path, folder, fmt) for fmt in MASK_FORMATS}
 
 
 def _same_path(a: Path, b: Path) -> bool:
