@@ -224,9 +224,9 @@ def ask_overwrite_skip_cancel(parent: QWidget | None, count: int, total: int) ->
 
 # -- safety ------------------------------------------------------------------------------------
 def show_exception(parent: QWidget | None, title: str, text: str, details: str) -> None:
-    """An unexpected error (gui.infra.errors): the message, the traceback and "Copy details"."""
+    """An unexpected error (gui.dialogs.errors): the message, the traceback and "Copy details"."""
     _guard("show_exception")
-    from gui.infra.errors import ErrorDialog
+    from gui.dialogs.errors import ErrorDialog
 
     ErrorDialog(title, text, details, parent).exec()
 
