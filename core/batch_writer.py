@@ -19,7 +19,8 @@ API::
     writer.written: list[Path]
 
     write_batch(writer, jobs, progress=None, should_cancel=None, on_done=None) -> BatchResult
-        # jobs: iterable of (image, stem, produce); produce() -> (labels, image_rgb or None)
+        # jobs: iterable of (image, stem, produce[, targets]); produce() -> (labels, image_rgb
+        # or None); targets as for add()
         # loads or segments one image.  A ValueError/OSError/MemoryError from produce or add
         # is recorded as that image's MaskError and the batch goes on; should_cancel() is
         # asked before each image; progress(done, total) after each; on_done(image, paths,
@@ -118,8 +119,9 @@ class BatchWriter:
                                          "choose another output folder")
             done = []
             for fmt, paths in plan.items():
-                for path in paths:
-                    path.parent.mkdir(parents=True, exist_ok=True)
+                for path in paths:  # a format's own subfolder (labels/); never the folder itself:
+                    if self.folder is not None and self.folder.is_dir():  # a vanished USB stick
+                        path.parent.mkdir(parents=True, exist_ok=True)  # is an error, not a new folder
                 if paths:
                     done += write_mask_files(paths, labels, fmt, self.classes, image=image_rgb,
                                              opacity=self.opacity, image_name=name, image_path=image,
@@ -160,7 +162,7 @@ class BatchResult:
     cancelled: bool = False
 
 
-Job = tuple[Any, str, Callable[[], tuple[np.ndarray, np.ndarray | None]]]
+Job = tuple  # (image, stem, produce) or (image, stem, produce, targets)
 
 
 def write_batch(
@@ -174,13 +176,13 @@ def write_batch(
     """Produce and write every job; see the module doc.  Other exceptions propagate."""
     jobs = list(jobs)
     result = BatchResult(total=len(jobs))
-    for i, (image, stem, produce) in enumerate(jobs):
+    for i, (image, stem, produce, *targets) in enumerate(jobs):
         if should_cancel is not None and should_cancel():
             result.cancelled = True
             break
         try:
             labels, rgb = produce()
-            paths = writer.add(image, stem, labels, rgb)
+            paths = writer.add(image, stem, labels, rgb, targets[0] if targets else None)
         except BATCH_ERRORS as exc:
             error = image_error(image, exc)
             result.errors.append(error)
