@@ -66,6 +66,9 @@ class ImageLayer(_RasterItem):
         self._requested = False
         self.setZValue(0)
 
+    def pixel(self, x: int, y: int) -> tuple[int, int, int] | None:
+        return tuple(int(v) for v in self.rgb[y, x])
+
     def set_levels(self, levels: dict[int, np.ndarray]) -> None:
         self.levels = dict(levels)
         self.update()
