@@ -28,7 +28,7 @@ from core.checkpoints import Checkpoint, Normalization, load_checkpoint, save_ch
 from core.classes import ClassInfo, default_classes, normalize_classes
 from core.inference import device_label, resolve_device
 from core.models import build_model
-from core.synthetic import IoUAccumulator
+from core.metrics import IoUAccumulator
 
 if TYPE_CHECKING:
     from core.calibration import Calibration
