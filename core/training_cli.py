@@ -83,7 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     def on_epoch(r) -> None:
         ious = " ".join(f"{c}:{v:.2f}" for c, v in sorted(r.per_class_iou.items()))
         mark = " *" if r.improved else ""
-        tqdm.write(f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  val mIoU {r.val_miou:.4f}{mark}  "
+        scored = "val" if r.held_out else "train"
+        tqdm.write(f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  {scored} mIoU {r.val_miou:.4f}{mark}  "
                    f"[{ious}]  {r.seconds:.0f}s", file=sys.stderr)
         bar.set_postfix(loss=f"{r.train_loss:.3f}", mIoU=f"{r.val_miou:.3f}")
 
@@ -94,7 +95,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.path is None:
         print("no checkpoint was written", file=sys.stderr)
         return 1
-    print(f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}; saved {result.path}")
+    scored = "val" if result.selection == "held-out" else "train"
+    print(f"kept epoch {result.best_epoch}, {scored} mIoU {result.best_miou:.4f}; saved {result.path}")
     return 0
 
 
