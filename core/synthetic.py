@@ -269,18 +269,20 @@ def _degrade(rng: np.random.Generator, canvas: np.ndarray) -> np.ndarray:
 
 # --- scenes ---------------------------------------------------------------------------------
 def generate_scene(
-    seed: int | np.random.Generator, height: int | None = None, width: int | None = None
+    seed: int | np.random.Generator, height: int | None = None, width: int | None = None,
+    background: Callable[[np.random.Generator, int, int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rgb ``HxWx3`` uint8, labels ``HxW`` uint8 in 0..4) for one seeded random scene.
 
     Sides left as None are drawn from 96..384 in steps of 8, independently.  Shapes are placed
     so each stays at least half inside the image and no shape loses more than half of its
     pixels to later ones: heavily occluded fragments would be unrecognisable yet labelled.
+    ``background(rng, h, w)`` (float RGB) replaces this module's backgrounds (core.appearance).
     """
     rng = np.random.default_rng(seed)  # passes a Generator through unchanged
     h = int(height if height is not None else rng.choice(SIZE_CHOICES))
     w = int(width if width is not None else rng.choice(SIZE_CHOICES))
-    canvas = _background(rng, h, w).astype(np.float32)
+    canvas = (np.clip(background(rng, h, w), 0, 255) if background else _background(rng, h, w)).astype(np.float32)
     labels = np.zeros((h, w), np.uint8)
     instances = np.zeros((h, w), np.uint8)
     drawn, visible = [0], [0]  # per instance id (0 = background): pixels when drawn, now
@@ -354,17 +356,18 @@ def scene_seed(seed: int, index: int) -> int:
 def write_dataset(
     out_dir: str | Path, count: int, seed: int, height: int | None = None,
     width: int | None = None, progress: Callable[[int, int], object] | None = None,
-    workers: int = 1,
+    workers: int = 1, appearance: str = "shapes",
 ) -> tuple[Path, Path]:
     """Write ``images/scene_NNNNN.png`` (RGB) and ``masks/scene_NNNNN.png`` (palette, pixel =
     class id) for ``count`` scenes; returns ``(images_dir, masks_dir)``.
 
     Scene i depends only on (seed, i), so ``workers`` processes give the same files.
+    ``appearance="broad"`` draws core.appearance's broader scenes instead.
     """
     images_dir, masks_dir = Path(out_dir) / "images", Path(out_dir) / "masks"
     for folder in (images_dir, masks_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(out_dir, i, seed, height, width) for i in range(count)]
+    jobs = [(out_dir, i, seed, height, width, appearance) for i in range(count)]
     if workers > 1 and count > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -381,8 +384,13 @@ def write_dataset(
 
 
 def _write_scene(job: tuple) -> None:
-    out_dir, i, seed, height, width = job
-    rgb, labels = generate_scene(scene_seed(seed, i), height, width)
+    out_dir, i, seed, height, width, appearance = job
+    if appearance == "broad":
+        from core.appearance import broad_scene
+
+        rgb, labels = broad_scene(scene_seed(seed, i), height, width)
+    else:
+        rgb, labels = generate_scene(scene_seed(seed, i), height, width)
     name = f"scene_{i:05d}.png"
     Image.fromarray(rgb).save(Path(out_dir) / "images" / name)
     mask = Image.frombytes("P", (labels.shape[1], labels.shape[0]), labels.tobytes())

@@ -51,6 +51,8 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes to use (same output)")
+    p.add_argument("--appearance", choices=("shapes", "broad"), default="shapes",
+                   help="broad: wider backgrounds, colour and camera damage, occlusion (core/appearance.py)")
     p.set_defaults(handler=cmd_generate)
 
     p = sub.add_parser("self-test", help="check the built-in models, every export format and the devices")
@@ -135,6 +137,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     with tqdm(total=args.count, unit="scene", disable=None, file=sys.stderr) as bar:
         images, masks = write_dataset(args.output, args.count, args.seed, workers=args.workers,
+                                      appearance=args.appearance,
                                       progress=lambda done, total: bar.update(done - bar.n))
     write_text(args.output / "classes.json", json.dumps(classes_to_json(SHAPE_CLASSES), indent=1))
     print(f"wrote {args.count} scenes: {images} and {masks}")
