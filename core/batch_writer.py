@@ -8,7 +8,8 @@ YOLO's ``data.yaml``) are collected in memory as small records, not masks, and w
 API::
 
     writer = BatchWriter(folder, formats, classes, opacity=0.5, coco_semantic=False,
-                         objects=ObjectOptions(min_area=1, tolerance=0.5), protect=())
+                         objects=ObjectOptions(min_area=1, tolerance=0.5), protect=(),
+                         create_folder=True)  # False: the app's chosen folder must still exist
     writer.needs_image           # True when a format draws the image (overlay): pass image_rgb
     writer.add(image, stem, labels, image_rgb=None, targets=None) -> list[Path]
         # image: the source image's path or file name (COCO file_name, labelme imagePath);
@@ -19,7 +20,8 @@ API::
     writer.written: list[Path]
 
     write_batch(writer, jobs, progress=None, should_cancel=None, on_done=None) -> BatchResult
-        # jobs: iterable of (image, stem, produce); produce() -> (labels, image_rgb or None)
+        # jobs: iterable of (image, stem, produce[, targets]); produce() -> (labels, image_rgb
+        # or None); targets as for add()
         # loads or segments one image.  A ValueError/OSError/MemoryError from produce or add
         # is recorded as that image's MaskError and the batch goes on; should_cancel() is
         # asked before each image; progress(done, total) after each; on_done(image, paths,
@@ -61,6 +63,7 @@ class BatchWriter:
         coco_semantic: bool = False,
         objects: ObjectOptions | None = None,
         protect: Iterable[str | os.PathLike] = (),
+        create_folder: bool = True,
     ):
         self.formats = list(dict.fromkeys(formats))
         for fmt in self.formats:
@@ -76,6 +79,7 @@ class BatchWriter:
         self.objects = objects if objects is not None else ObjectOptions()
         self.written: list[Path] = []
         self._protect = {_key(p) for p in protect}
+        self._create = create_folder  # False: a folder that vanished (a USB stick) is an error
         self._collectors = {fmt: _COLLECTORS[fmt](self) for fmt in self.formats if fmt in _COLLECTORS}
         self._closed = False
 
@@ -117,9 +121,12 @@ class BatchWriter:
                         raise ValueError(f"the {fmt} mask would overwrite the image itself ({path}); "
                                          "choose another output folder")
             done = []
+            if self.folder is not None and self._create and not self.folder.exists():
+                self.folder.mkdir(parents=True)
             for fmt, paths in plan.items():
-                for path in paths:
-                    path.parent.mkdir(parents=True, exist_ok=True)
+                for path in paths:  # a format's own subfolder (labels/), inside an existing folder
+                    if self.folder is not None and self.folder.is_dir():
+                        path.parent.mkdir(parents=True, exist_ok=True)
                 if paths:
                     done += write_mask_files(paths, labels, fmt, self.classes, image=image_rgb,
                                              opacity=self.opacity, image_name=name, image_path=image,
@@ -160,7 +167,7 @@ class BatchResult:
     cancelled: bool = False
 
 
-Job = tuple[Any, str, Callable[[], tuple[np.ndarray, np.ndarray | None]]]
+Job = tuple  # (image, stem, produce) or (image, stem, produce, targets)
 
 
 def write_batch(
@@ -174,13 +181,13 @@ def write_batch(
     """Produce and write every job; see the module doc.  Other exceptions propagate."""
     jobs = list(jobs)
     result = BatchResult(total=len(jobs))
-    for i, (image, stem, produce) in enumerate(jobs):
+    for i, (image, stem, produce, *targets) in enumerate(jobs):
         if should_cancel is not None and should_cancel():
             result.cancelled = True
             break
         try:
             labels, rgb = produce()
-            paths = writer.add(image, stem, labels, rgb)
+            paths = writer.add(image, stem, labels, rgb, targets[0] if targets else None)
         except BATCH_ERRORS as exc:
             error = image_error(image, exc)
             result.errors.append(error)

@@ -44,7 +44,7 @@ def _check_models(device: str, out, failures: list[str]):
     from core.masks import read_mask
     from core.resources import BUILTIN_MODELS, sample_images
     from core.samples import ground_truth_path
-    from core.synthetic import IoUAccumulator
+    from core.metrics import IoUAccumulator
 
     samples = sample_images()
     if not samples:
