@@ -117,7 +117,10 @@ def _write(labels: np.ndarray, box: Box, mask: np.ndarray, value: int, protect: 
         before(changed)
     local = (slice(changed.y0 - box.y0, changed.y1 - box.y0),
              slice(changed.x0 - box.x0, changed.x1 - box.x0))
-    labels[changed.slices][mask[local]] = value
+    region = sub[local]
+    region[mask[local]] = value
+    if not isinstance(labels, np.ndarray):  # a chunked mask's slice is a copy: write it back
+        labels[changed.slices] = region
     return changed
 
 

@@ -193,8 +193,8 @@ class History:
             y0, x0 = ty * t, tx * t
             now = labels[y0:y0 + before.shape[0], x0:x0 + before.shape[1]]
             b = mask_box(now != before, (y0, x0))
-            if not b.is_empty:
-                now[...] = before
+            if not b.is_empty:  # assign through labels: a chunked mask's slice is a copy
+                labels[y0:y0 + before.shape[0], x0:x0 + before.shape[1]] = before
                 box = box.union(b)
         return box
 

@@ -18,7 +18,7 @@ from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
 from core.sources import ImageSource
-from gui.canvas import raster
+from gui.infra import raster
 from gui.canvas.layers import MaskLayer, _RasterItem
 from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors, read_sync
 

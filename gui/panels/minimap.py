@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from core.editing import Box
-from gui.canvas import raster
+from gui.infra import raster
 from gui.state.image_store import ImageEntry, ImageStore
 
 THUMB_SIDE = 512  # the thumbnail's longer side, in pixels

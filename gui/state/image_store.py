@@ -43,7 +43,7 @@ class ImageEntry:
         self.source: ImageSource | None = None  # or the lazy source of a large one (tiles on demand)
         self.save_path: Path | None = None  # chosen with Save As; None: the default beside the image
         self.mask_source: Path | None = None  # the mask file the document was loaded from
-        self.levels: dict = {}  # zoomed-out reductions of the image (gui.canvas.raster)
+        self.levels: dict = {}  # zoomed-out reductions of the image (gui.infra.raster)
         self.note: str | None = None
         self._doc: MaskDocument | None = None
         self._error: str | None = None
