@@ -15,6 +15,8 @@ API::
     mask_objects(labels, options) -> list[MaskObject]           # a whole mask in memory
     block_objects(array, options, block=1024) -> list[MaskObject]  # any 2-D array-like read
         # block by block (numpy, zarr, a memmap); objects crossing block borders are merged
+    objects_of(labels, options) -> list[MaskObject]  # mask_objects for a numpy array, else
+        # block_objects in blocks of the array's own chunks (ChunkedLabels, zarr)
     rasterize(geometry, shape, labels=None, value=1) -> np.ndarray  # pixel-centre sampling
     centre_ring(ring, hole=False) -> (N, 2) array  # an exact ring through boundary-pixel centres
     centre_rings(obj, tolerance) -> [(ring, is_hole)]  # simplified, checked with Pillow's fill
@@ -84,6 +86,17 @@ def mask_objects(labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -
     """Every object of every class except background (0), ordered by class, then top-left."""
     labels = np.asarray(labels)
     return block_objects(labels, options, block=max(1, *labels.shape) if labels.size else 1)
+
+
+def objects_of(labels, options: ObjectOptions = ObjectOptions()) -> list[MaskObject]:
+    if isinstance(labels, np.ndarray):
+        return mask_objects(labels, options)
+    chunks = getattr(labels, "chunks", None) or (BLOCK, BLOCK)
+    step = max(1, BLOCK // max(chunks)) * max(chunks)  # whole chunks, about BLOCK pixels a side
+    return block_objects(labels, options, block=int(step))
+
+
+BLOCK = 2048  # a block of labels costs BLOCK**2 bytes plus the outlines
 
 
 def block_objects(array, options: ObjectOptions = ObjectOptions(), block: int = 1024) -> list[MaskObject]:

@@ -286,3 +286,56 @@ def test_damaged_files_are_one_line_errors(tmp_path):
     with zipfile.ZipFile(tmp_path / "junk_rois.zip", "w") as z:
         z.writestr("a.roi", b"garbage")
     assert "not an ImageJ ROI file" in error_of(tmp_path / "junk_rois.zip", shape=(8, 8))
+
+
+# --- chunked masks -------------------------------------------------------------------------
+
+
+class OnlyChunks:
+    """A chunked 2-D mask that can only be read in blocks of whole chunks, never whole."""
+
+    def __init__(self, array: np.ndarray, chunk: int):
+        self.array, self.chunks, self.shape, self.reads = array, (chunk, chunk), array.shape, []
+
+    def __getitem__(self, key):
+        rows, cols = key
+        assert rows.start % self.chunks[0] == 0 and cols.start % self.chunks[1] == 0
+        block = self.array[key]
+        self.reads.append(block.size)
+        return block
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("read whole")
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "imagej"])
+def test_geojson_and_imagej_from_a_chunked_mask_read_chunk_by_chunk(tmp_path, fmt, monkeypatch):
+    import core.objects
+
+    monkeypatch.setattr(core.objects, "BLOCK", 32)  # blocks of 32 px: many objects cross borders
+    labels = scene(6, 150, 130)
+    chunked = OnlyChunks(labels, 16)
+    whole = write(tmp_path / "whole", fmt, labels)[0]
+    parts = BatchWriter(tmp_path / "chunked", [fmt], CLASSES)
+    [path] = parts.add("img.png", "img", chunked)
+    parts.close()
+    assert max(chunked.reads) <= 32 * 32 and sum(chunked.reads) == labels.size
+    if fmt == "geojson":
+        a, b = (json.loads(p.read_text())["features"] for p in (path, whole))
+        assert [f["properties"] for f in a] == [f["properties"] for f in b]
+        for fa, fb in zip(a, b):  # the same objects; outlines may start at another vertex
+            ga, gb = shapely.geometry.shape(fa["geometry"]), shapely.geometry.shape(fb["geometry"])
+            assert ga.is_valid and ga.symmetric_difference(gb).area <= 0.5 * gb.length
+    else:
+        assert [r.name for r in roifile.roiread(path)] == [r.name for r in roifile.roiread(whole)]
+    np.testing.assert_array_equal(read_mask(path, shape=labels.shape, classes=CLASSES), read_mask(whole, shape=labels.shape, classes=CLASSES))
+
+
+def test_geojson_from_the_apps_chunked_labels(tmp_path):
+    from core.chunked_labels import ChunkedLabels
+
+    labels = scene(8, 200, 170)
+    with ChunkedLabels.create(*labels.shape, chunk=64) as chunked:
+        chunked[:, :] = labels
+        path = write_mask(tmp_path / "c.geojson", chunked, "geojson", CLASSES, objects=EXACT)
+    np.testing.assert_array_equal(read_mask(path, shape=labels.shape, classes=CLASSES), labels)
