@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import shapely
 from shapely.geometry import mapping, shape as to_shape
 
 from core.atomic import write_text

@@ -21,7 +21,7 @@ from core.batch_writer import BatchWriter
 from core.classes import ClassInfo
 from core.formats.voc import voc_colormap
 from core.masks import MaskError, read_mask, write_coco, write_mask
-from core.objects import ObjectOptions, mask_objects, object_pixels, rasterize
+from core.objects import ObjectOptions, mask_objects, rasterize
 
 CLASSES = [ClassInfo(0, "background", (0, 0, 0)), ClassInfo(1, "cell", (250, 10, 10)),
            ClassInfo(2, "nucleus", (10, 240, 20)), ClassInfo(3, "membrane", (30, 40, 230))]
@@ -339,3 +339,13 @@ def test_geojson_from_the_apps_chunked_labels(tmp_path):
         chunked[:, :] = labels
         path = write_mask(tmp_path / "c.geojson", chunked, "geojson", CLASSES, objects=EXACT)
     np.testing.assert_array_equal(read_mask(path, shape=labels.shape, classes=CLASSES), labels)
+
+
+def test_labelme_group_ids_are_per_label(tmp_path):
+    """labelme users number instances per label: one group id under two labels is two objects."""
+    doc = {"shapes": [{"label": "cell", "points": [[0, 0], [2, 0], [2, 2], [0, 2]], "group_id": 1},
+                      {"label": "nucleus", "points": [[4, 0], [5, 0], [5, 1], [4, 1]], "group_id": 1}],
+           "imageHeight": 3, "imageWidth": 6}
+    (tmp_path / "g.json").write_text(json.dumps(doc))
+    labels = read_mask(tmp_path / "g.json", classes=CLASSES)
+    assert (labels[:3, :3] == 1).all() and (labels[:2, 4:6] == 2).all() and labels.sum() == 9 + 2 * 4
