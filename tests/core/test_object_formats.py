@@ -13,7 +13,6 @@ import shapely
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 from pycocotools.coco import COCO
 
@@ -22,6 +21,7 @@ from core.classes import ClassInfo
 from core.formats.voc import voc_colormap
 from core.masks import MaskError, read_mask, write_coco, write_mask
 from core.objects import ObjectOptions, mask_objects, rasterize
+from tests.core.test_objects import masks
 
 CLASSES = [ClassInfo(0, "background", (0, 0, 0)), ClassInfo(1, "cell", (250, 10, 10)),
            ClassInfo(2, "nucleus", (10, 240, 20)), ClassInfo(3, "membrane", (30, 40, 230))]
@@ -217,9 +217,8 @@ def test_round_trip_exact_at_tolerance_0_and_close_by_default(tmp_path, fmt):
                 assert iou(back == cid, labels == cid) >= 0.98
 
 
-@settings(max_examples=15, deadline=None)
-@given(arrays(np.uint8, st.tuples(st.integers(1, 16), st.integers(1, 16)), elements=st.integers(0, 3)),
-       st.sampled_from(OBJECT_FORMATS))
+@settings(max_examples=30, deadline=None)
+@given(masks, st.sampled_from(OBJECT_FORMATS))
 def test_any_mask_round_trips_exactly_at_tolerance_0(tmp_path_factory, labels, fmt):
     folder = tmp_path_factory.mktemp(fmt)
     path = write(folder, fmt, labels, EXACT)[0]
