@@ -188,6 +188,11 @@ def _run_components(ys, xs, ends, values, width: int) -> np.ndarray:
     first = np.repeat(np.arange(n), counts)
     second = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
     same = values[first] == values[second]
+    return _components(n, first[same], second[same])
+
+
+def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Union-find: per item the smallest index of its group, given joined pairs."""
     root = list(range(n))
 
     def find(i: int) -> int:
@@ -196,7 +201,7 @@ def _run_components(ys, xs, ends, values, width: int) -> np.ndarray:
             i = root[i]
         return i
 
-    for a, b in zip(first[same].tolist(), second[same].tolist()):
+    for a, b in zip(left.tolist(), right.tolist()):
         ra, rb = find(a), find(b)
         if ra != rb:
             root[max(ra, rb)] = min(ra, rb)
@@ -209,21 +214,9 @@ def _connected(parts: list[Polygon]) -> list[Polygon | MultiPolygon]:
         return []
     tree = shapely.STRtree(parts)
     left, right = tree.query(parts, predicate="intersects")
-    root = list(range(len(parts)))
-
-    def find(i: int) -> int:
-        while root[i] != i:
-            root[i] = root[root[i]]
-            i = root[i]
-        return i
-
-    for a, b in zip(left.tolist(), right.tolist()):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            root[max(ra, rb)] = min(ra, rb)
     groups: dict[int, list[Polygon]] = {}
-    for i, part in enumerate(parts):
-        groups.setdefault(find(i), []).append(part)
+    for root, part in zip(_components(len(parts), left, right).tolist(), parts):
+        groups.setdefault(root, []).append(part)
     return _in_reading_order([g[0] if len(g) == 1 else shapely.union_all(g) for g in groups.values()])
 
 
