@@ -21,6 +21,7 @@ from core.classes import ClassInfo
 from core.formats.voc import voc_colormap
 from core.masks import MaskError, read_mask, write_coco, write_mask
 from core.objects import ObjectOptions, mask_objects, rasterize
+from tests.core.test_masks import mask_error
 from tests.core.test_objects import masks
 
 CLASSES = [ClassInfo(0, "background", (0, 0, 0)), ClassInfo(1, "cell", (250, 10, 10)),
@@ -247,14 +248,6 @@ def test_labelme_reads_what_labelme_users_write(tmp_path):
     assert (labels[1:5, 1:6] == 2).all() and (labels[0:3, 7:10] == 1).all() and labels.sum() == 2 * 20 + 9
 
 
-def error_of(path, **kw) -> str:
-    with pytest.raises(MaskError) as info:
-        read_mask(path, **kw)
-    text = str(info.value)
-    assert text.startswith(f"{path.name}: ") and text.endswith(".") and "\n" not in text
-    return text
-
-
 def test_damaged_files_are_one_line_errors(tmp_path):
     def put(name, text):
         (tmp_path / name).write_text(text if isinstance(text, str) else json.dumps(text))
@@ -280,11 +273,11 @@ def test_damaged_files_are_one_line_errors(tmp_path):
         put("r.zip", "not a zip"): "not an ImageJ ROI file",
     }
     for path, reason in cases.items():
-        assert reason in error_of(path, shape=(8, 8), classes=CLASSES), path.name
-    assert "does not record the image size" in error_of(tmp_path / "y.txt")
+        assert reason in mask_error(path, shape=(8, 8), classes=CLASSES), path.name
+    assert "does not record the image size" in mask_error(tmp_path / "y.txt")
     with zipfile.ZipFile(tmp_path / "junk_rois.zip", "w") as z:
         z.writestr("a.roi", b"garbage")
-    assert "not an ImageJ ROI file" in error_of(tmp_path / "junk_rois.zip", shape=(8, 8))
+    assert "not an ImageJ ROI file" in mask_error(tmp_path / "junk_rois.zip", shape=(8, 8))
 
 
 # --- chunked masks -------------------------------------------------------------------------
