@@ -159,6 +159,13 @@ class MaskDocument:
         self._saved = self.history.position
         self._update_dirty()
 
+    @property
+    def is_blank(self) -> bool:
+        """True while every pixel is background (a chunked mask answers from its counts)."""
+        if self.is_chunked:
+            return not self._labels.class_counts()[1:].any()
+        return not self._labels.any()
+
     def present_classes(self) -> list[int]:
         """Class ids with at least one pixel (a chunked mask answers from its class counts)."""
         if self.is_chunked:

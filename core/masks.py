@@ -50,7 +50,8 @@ def find_mask_for_image(
 ) -> Path | None:
     """The first existing mask for ``image_path``, searched in this order:
 
-    1. ``<stem>_mask.png`` beside the image (what the app saves);
+    1. ``<stem>_mask.png`` beside the image (what the app saves), or ``<stem>_mask.ome.zarr``
+       (what it saves for an image too large for memory);
     2. in each of ``folders``, in order: ``<stem>.png``, ``<stem>_mask.png``, ``<stem>.tif``,
        ``<stem>.tiff``, ``<stem>.npy``;
     3. beside the image: ``<stem>.mask.png``, ``<stem>_mask.tif``, ``<stem>_mask.tiff``,
@@ -62,14 +63,15 @@ def find_mask_for_image(
     """
     image_path = Path(image_path)
     stem, here = image_path.stem, image_path.parent
-    candidates = [default_mask_path(image_path)]
+    candidates = [default_mask_path(image_path), default_mask_path(image_path, chunked=True)]
     for folder in folders or ():
         candidates += [Path(folder) / n.format(stem) for n in _IN_FOLDER]
     candidates += [here / n.format(stem) for n in _BESIDE]
     for sub in _MASK_DIRS:
         candidates += [here / sub / n.format(stem) for n in _IN_FOLDER]
     for candidate in candidates:
-        if candidate.is_file() and not _same_file(candidate, image_path):
+        stored = candidate.is_file() or (candidate.suffix == ".zarr" and candidate.is_dir())
+        if stored and not _same_file(candidate, image_path):
             return candidate
     return None
 

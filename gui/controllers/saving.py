@@ -61,6 +61,8 @@ class Saver(QObject):
         path = dialogs.ask_save_path(self.parent_widget, entry.save_target)
         if path is None:
             return False
+        if entry.doc.is_chunked and not path.name.lower().endswith((".ome.zarr", ".ome.tif", ".ome.tiff")):
+            path = path.with_name(f"{path.stem}.ome.zarr")  # too large for PNG: a chunked format
         if _same_path(path, entry.path):
             dialogs.show_error(self.parent_widget, "Could Not Save",
                                f"{path.name}: that is the image itself; choose another name.")
@@ -74,7 +76,11 @@ class Saver(QObject):
         doc = entry.doc
         assert doc is not None
         try:
-            write_mask(target, doc.labels, "index", doc.classes)
+            if doc.is_chunked:  # an OME-Zarr beside the image: only the changed chunks are written
+                fmt = "ome-tiff" if target.name.lower().endswith((".ome.tif", ".ome.tiff")) else "ome-zarr"
+                doc.labels.save_to(target, fmt, classes=doc.classes)
+            else:
+                write_mask(target, doc.labels, "index", doc.classes)
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save", str(exc))
             return False
@@ -160,7 +166,7 @@ class Saver(QObject):
         jobs, missing = [], 0
         for entry in self.store:
             doc = entry.doc
-            if doc is not None and (doc.dirty or entry.mask_source is not None or doc.labels.any()):
+            if doc is not None and (doc.dirty or entry.mask_source is not None or not doc.is_blank):
                 jobs.append((entry.path, doc.labels.copy(), None))
                 continue
             mask = find_mask_for_image(entry.path) if doc is None else None
