@@ -175,3 +175,22 @@ def test_memory_stays_bounded_while_panning_across_the_slide(qtbot, window, open
 def _rss_mb() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_export_offers_only_chunked_formats_for_a_slide_and_says_why(qtbot, window, dialogs, opened, tmp_path):
+    look_at(qtbot, window, 5_000, 5_000)
+    drag(qtbot, window, [(5_000, 5_000), (5_030, 5_000)])
+    offered = {}
+
+    def answer(parent, suggested, fmt, note=None):
+        offered.update(suggested=dict(suggested), note=note)
+        return tmp_path / "out.ome.zarr", "ome-zarr"
+
+    dialogs.answers["ask_export_path"] = answer
+    window.commands.export.trigger()
+    assert set(offered["suggested"]) == {"ome-zarr", "ome-tiff"} and "does not fit in memory" in offered["note"]
+    from core.chunked_labels import ChunkedLabels
+
+    with ChunkedLabels.open(tmp_path / "out.ome.zarr") as copy:
+        assert (copy[4_990:5_010, 4_990:5_040] == window.mask[4_990:5_010, 4_990:5_040]).all()
+    assert window.document.dirty  # an export is not the image's saved mask
