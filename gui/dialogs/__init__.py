@@ -248,3 +248,13 @@ def ask_recovery(parent: QWidget | None, crashed: bool, items: Sequence[str]) ->
     box.exec()
     clicked = box.clickedButton()
     return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+
+
+def ask_tile_cache_mb(parent: QWidget | None, current: int) -> int | None:
+    """Memory for decoded tiles of large images, in MB; None if cancelled."""
+    _guard("ask_tile_cache_mb")
+    from PySide6.QtWidgets import QInputDialog
+
+    value, ok = QInputDialog.getInt(parent, "Tile Memory", "Memory for decoded tiles of large images (MB):",
+                                    current, 64, 65536, 64)
+    return value if ok else None

@@ -194,3 +194,9 @@ def test_export_offers_only_chunked_formats_for_a_slide_and_says_why(qtbot, wind
     with ChunkedLabels.open(tmp_path / "out.ome.zarr") as copy:
         assert (copy[4_990:5_010, 4_990:5_040] == window.mask[4_990:5_010, 4_990:5_040]).all()
     assert window.document.dirty  # an export is not the image's saved mask
+
+
+def test_tile_memory_is_a_setting_that_bounds_the_cache(qtbot, window, dialogs, opened):
+    dialogs.answers["ask_tile_cache_mb"] = 128
+    window.commands.tile_cache.trigger()
+    assert window.settings.tile_cache_mb == 128 and window.canvas.tile_cache.budget == 128 * 2**20
