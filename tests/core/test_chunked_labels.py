@@ -298,3 +298,19 @@ def test_history_group_limit_refuses_rollback():
         h.rollback(labels)
     position = h.position
     assert h.commit(labels) is None and h.position != position and not h.overflowed
+
+
+def test_a_huge_polygon_is_filled_band_by_band(monkeypatch):
+    from core import editing
+
+    monkeypatch.setattr(editing, "_POLYGON_BAND_PIXELS", 1000)  # bands of a few rows
+    labels = np.zeros((300, 400), np.uint8)
+    pts = [(10.2, 5.7), (390.0, 40.0), (300.5, 290.2), (40.0, 250.0), (120.0, 130.0)]
+    box = editing.fill_polygon(labels, pts, 3)
+    monkeypatch.setattr(editing, "_POLYGON_BAND_PIXELS", 1 << 26)
+    whole = np.zeros((300, 400), np.uint8)
+    assert editing.fill_polygon(whole, pts, 3) == box
+    np.testing.assert_array_equal(labels, whole)
+    c = ChunkedLabels.create(300, 400, chunk=64)
+    assert editing.fill_polygon(c, pts, 3) == box
+    np.testing.assert_array_equal(c[:, :], whole)
