@@ -13,6 +13,7 @@ API::
     collection_files(outdir, fmt) -> list[Path]      # the files all images share (coco.json...)
     output_path(outdir, stem, fmt) -> Path           # the main file: the first of the above
     default_mask_path(image_path) -> Path            # what Save writes: <stem>_mask.png beside it
+    chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
     planned_collisions(outdir, stems, formats, protect) -> list[str]  # overwrites, as sentences
@@ -99,6 +100,22 @@ def default_mask_path(image_path: str | os.PathLike) -> Path:
     """The app saves edits as an index PNG beside the image: ``<stem>_mask.png``."""
     image_path = Path(image_path)
     return image_path.with_name(f"{image_path.stem}_mask.png")
+
+
+CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}
+
+
+def chunked_mask_path(image_path: str | os.PathLike, fmt: str = "ome-zarr") -> Path:
+    """Where the app saves a mask too large for PNG (a chunked whole-slide mask), beside the image:
+    ``<stem>_mask.ome.zarr`` (or ``<stem>_mask.ome.tif``).  ``slide.ome.tif`` has stem ``slide``,
+    as ``unetseg segment`` names its OME outputs."""
+    if fmt not in CHUNKED_MASK_SUFFIXES:
+        raise ValueError(f"a chunked mask is saved as {' or '.join(CHUNKED_MASK_SUFFIXES)}, not {fmt!r}")
+    image_path = Path(image_path)
+    stem = image_path.stem
+    if stem.lower().endswith(".ome"):
+        stem = stem[:-4]
+    return image_path.with_name(stem + CHUNKED_MASK_SUFFIXES[fmt])
 
 
 def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLike, fmt: str) -> Path:

@@ -217,3 +217,26 @@ def test_bad_masks_are_refused_with_the_file_named(tmp_path):
     (tmp_path / "text.tif").write_text("no")
     with pytest.raises(StoreError, match="text.tif: not a readable TIFF mask"):
         ChunkedLabels.open(tmp_path / "text.tif")
+
+
+def test_the_app_names_a_chunked_mask_beside_the_image_and_finds_it(tmp_path):
+    from core.masks import find_mask_for_image
+    from core.mask_naming import chunked_mask_path, default_mask_path
+
+    image = tmp_path / "slide.ome.tif"
+    image.write_bytes(b"x")
+    assert chunked_mask_path(image) == tmp_path / "slide_mask.ome.zarr"
+    assert chunked_mask_path(tmp_path / "a.svs", "ome-tiff") == tmp_path / "a_mask.ome.tif"
+    with pytest.raises(ValueError, match="not 'png'"):
+        chunked_mask_path(image, "png")
+    assert find_mask_for_image(image) is None
+    (tmp_path / "slide_mask.ome.zarr").mkdir()  # an empty folder is not a mask
+    assert find_mask_for_image(image) is None
+    (tmp_path / "slide_mask.ome.zarr").rmdir()
+    (tmp_path / "slide_mask.ome.tif").write_bytes(b"x")
+    assert find_mask_for_image(image) == tmp_path / "slide_mask.ome.tif"
+    c = ChunkedLabels.create(10, 10, path=chunked_mask_path(image))
+    c.close()
+    assert find_mask_for_image(image) == tmp_path / "slide_mask.ome.zarr"  # zarr before TIFF
+    default_mask_path(image).write_bytes(b"x")
+    assert find_mask_for_image(image) == default_mask_path(image)  # a PNG the app saved still wins
