@@ -127,6 +127,8 @@ class ChunkedLabels:
         if height < 1 or width < 1 or chunk < 16:
             raise ValueError(f"a mask needs height, width >= 1 and chunk >= 16, not {height}x{width}/{chunk}")
         if path is not None:
+            if Path(path).exists():
+                raise StoreError(f"{path}: already exists; open it, or save a new mask elsewhere.")
             _write_empty_store(Path(path), height, width, (chunk, chunk), classes)
             return cls.open(path, cache_bytes=cache_bytes)
         levels = [_Level(s, _level_chunks((chunk, chunk), s)) for s in pyramid_shapes(height, width)]

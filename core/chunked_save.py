@@ -87,8 +87,8 @@ def _save_in_place(labels: ChunkedLabels, path: Path, classes: Sequence, progres
 
 def _save_copy(labels: ChunkedLabels, path: Path, classes: Sequence, progress: Progress) -> None:
     """A new OME-Zarr store built beside ``path`` and renamed over it, holding only stored chunks."""
-    if path.exists() and not path.is_dir():
-        raise WriteError(errno.EEXIST, f"cannot write {path}: a file of that name exists and is not an OME-Zarr folder")
+    if path.exists() and not (path.is_dir() and any((path / m).exists() for m in (".zgroup", ".zattrs", "zarr.json"))):
+        raise WriteError(errno.EEXIST, f"cannot write {path}: something that is not an OME-Zarr store has that name")
     tmp = new_temp_name(path, "tmp")
     try:
         arrays = _write_empty_store(tmp, *labels.shape, labels.chunks, classes, _unetseg_attrs(labels))

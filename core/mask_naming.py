@@ -13,7 +13,8 @@ API::
     collection_files(outdir, fmt) -> list[Path]      # the files all images share (coco.json...)
     output_path(outdir, stem, fmt) -> Path           # the main file: the first of the above
     default_mask_path(image_path, chunked=False) -> Path  # what Save writes: <stem>_mask.png beside it
-                                                     # (<stem>_mask.ome.zarr for a chunked mask)
+                                                     # (chunked: chunked_mask_path(image_path, "ome-zarr"))
+    chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -114,8 +115,21 @@ def default_mask_path(image_path: str | os.PathLike, chunked: bool = False) -> P
     too large for memory (a chunked mask) an OME-Zarr label image ``<stem>_mask.ome.zarr``."""
     image_path = Path(image_path)
     if chunked:
-        return image_path.with_name(f"{image_stem(image_path)}_mask.ome.zarr")
+        return chunked_mask_path(image_path, "ome-zarr")
     return image_path.with_name(f"{image_path.stem}_mask.png")
+
+
+CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}
+
+
+def chunked_mask_path(image_path: str | os.PathLike, fmt: str = "ome-zarr") -> Path:
+    """Where the app saves a mask too large for PNG (a chunked whole-slide mask), beside the image:
+    ``<stem>_mask.ome.zarr`` (or ``<stem>_mask.ome.tif``).  ``slide.ome.tif`` has stem ``slide``,
+    as ``unetseg segment`` names its OME outputs."""
+    if fmt not in CHUNKED_MASK_SUFFIXES:
+        raise ValueError(f"a chunked mask is saved as {' or '.join(CHUNKED_MASK_SUFFIXES)}, not {fmt!r}")
+    image_path = Path(image_path)
+    return image_path.with_name(image_stem(image_path) + CHUNKED_MASK_SUFFIXES[fmt])
 
 
 def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLike, fmt: str) -> Path:

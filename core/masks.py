@@ -19,6 +19,7 @@ from PIL import Image
 from core.atomic import atomic_path, short_error, write_text
 from core.classes import ClassInfo, palette_array
 from core.imageio import ImageReadError, file_problem, open_pillow
+from core.mask_naming import CHUNKED_MASK_SUFFIXES, chunked_mask_path  # noqa: F401 - re-exported
 from core.mask_naming import MASK_FORMATS, default_mask_path, format_info  # noqa: F401 - re-exported
 from core.mask_naming import output_path as mask_output_path  # noqa: F401 - the old name
 
@@ -50,8 +51,9 @@ def find_mask_for_image(
 ) -> Path | None:
     """The first existing mask for ``image_path``, searched in this order:
 
-    1. ``<stem>_mask.png`` beside the image (what the app saves), or ``<stem>_mask.ome.zarr``
-       (what it saves for an image too large for memory);
+    1. ``<stem>_mask.png`` beside the image (what the app saves), then a chunked mask beside it:
+       ``<stem>_mask.ome.zarr`` (a folder), ``<stem>_mask.ome.tif`` (``chunked_mask_path``;
+       open those with ``core.chunked_labels.ChunkedLabels.open``, not ``read_mask``);
     2. in each of ``folders``, in order: ``<stem>.png``, ``<stem>_mask.png``, ``<stem>.tif``,
        ``<stem>.tiff``, ``<stem>.npy``;
     3. beside the image: ``<stem>.mask.png``, ``<stem>_mask.tif``, ``<stem>_mask.tiff``,
@@ -63,17 +65,25 @@ def find_mask_for_image(
     """
     image_path = Path(image_path)
     stem, here = image_path.stem, image_path.parent
-    candidates = [default_mask_path(image_path), default_mask_path(image_path, chunked=True)]
+    candidates = [default_mask_path(image_path)]
     for folder in folders or ():
         candidates += [Path(folder) / n.format(stem) for n in _IN_FOLDER]
     candidates += [here / n.format(stem) for n in _BESIDE]
     for sub in _MASK_DIRS:
         candidates += [here / sub / n.format(stem) for n in _IN_FOLDER]
     for candidate in candidates:
-        stored = candidate.is_file() or (candidate.suffix == ".zarr" and candidate.is_dir())
-        if stored and not _same_file(candidate, image_path):
+        if candidate.is_file() and not _same_file(candidate, image_path):
             return candidate
+        if candidate == candidates[0]:
+            for fmt in CHUNKED_MASK_SUFFIXES:
+                chunked = chunked_mask_path(image_path, fmt)
+                if _is_zarr(chunked) or (fmt == "ome-tiff" and chunked.is_file()):
+                    return chunked
     return None
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.is_dir() and any((path / m).exists() for m in (".zgroup", ".zattrs", "zarr.json"))
 
 
 def _same_file(a: Path, b: Path) -> bool:

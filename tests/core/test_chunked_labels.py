@@ -261,3 +261,56 @@ def test_whole_mask_operations_are_refused_or_chunked():
     with pytest.raises(ValueError, match="Mpx"):
         big = MaskDocument(ChunkedLabels.create(100_000, 100_000))
         big.fill(5, 5)
+
+
+def test_a_preview_larger_than_the_history_bound_is_kept_without_undo():
+    """A whole-slide segmentation pasted tile by tile must not hold the slide's old content."""
+    from core.history import History
+
+    c = ChunkedLabels.create(2048, 2048)
+    doc = MaskDocument(c, history=History(max_bytes=1 << 20))
+    doc.begin_stroke()
+    doc.stroke_to(5, 5)
+    doc.end_stroke()
+    assert doc.history.group_limit == 1 << 20 and doc.can_undo
+    tile = np.full((512, 512), 2, np.uint8)
+    for y in range(0, 2048, 512):
+        for x in range(0, 2048, 512):
+            doc.paste_region(y, x, tile)
+            assert doc.history.nbytes <= 1 << 20
+    assert doc.history.overflowed
+    assert doc.cancel_preview() == Box(0, 0, 0, 0)  # nothing was kept to put back: the tiles stay
+    assert not doc.preview_active and not doc.can_undo and doc.dirty
+    assert doc.present_classes() == [2]
+    # numpy documents keep today's unbounded groups
+    assert MaskDocument(np.zeros((4, 4), np.uint8)).history.group_limit is None
+
+
+def test_history_group_limit_refuses_rollback():
+    from core.history import History
+
+    h = History()
+    h.group_limit = 64 * 64
+    labels = np.zeros((256, 256), np.uint8)
+    h.record_before(labels, Box(0, 0, 256, 256))
+    assert h.overflowed and h.nbytes == 0
+    with pytest.raises(RuntimeError, match="group_limit"):
+        h.rollback(labels)
+    position = h.position
+    assert h.commit(labels) is None and h.position != position and not h.overflowed
+
+
+def test_a_huge_polygon_is_filled_band_by_band(monkeypatch):
+    from core import editing
+
+    monkeypatch.setattr(editing, "_POLYGON_BAND_PIXELS", 1000)  # bands of a few rows
+    labels = np.zeros((300, 400), np.uint8)
+    pts = [(10.2, 5.7), (390.0, 40.0), (300.5, 290.2), (40.0, 250.0), (120.0, 130.0)]
+    box = editing.fill_polygon(labels, pts, 3)
+    monkeypatch.setattr(editing, "_POLYGON_BAND_PIXELS", 1 << 26)
+    whole = np.zeros((300, 400), np.uint8)
+    assert editing.fill_polygon(whole, pts, 3) == box
+    np.testing.assert_array_equal(labels, whole)
+    c = ChunkedLabels.create(300, 400, chunk=64)
+    assert editing.fill_polygon(c, pts, 3) == box
+    np.testing.assert_array_equal(c[:, :], whole)
