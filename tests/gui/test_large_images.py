@@ -200,3 +200,75 @@ def test_tile_memory_is_a_setting_that_bounds_the_cache(qtbot, window, dialogs, 
     dialogs.answers["ask_tile_cache_mb"] = 128
     window.commands.tile_cache.trigger()
     assert window.settings.tile_cache_mb == 128 and window.canvas.tile_cache.budget == 128 * 2**20
+
+
+SLIDE_CRASH = r"""
+import sys
+import numpy as np
+from gui.main_window import MainWindow
+MainWindow.start_background_loading = lambda self: None  # no model needed here
+from gui.app import start_app
+from PySide6.QtCore import QTimer
+
+app, window, _ = start_app([sys.argv[1]])
+window.autosave.delay_ms = 100
+
+def paint():
+    doc = window.document
+    doc.set_active_class(1)
+    doc.set_brush_size(9)
+    doc.begin_stroke("brush")
+    for x in range(30_006, 30_060, 4):
+        doc.stroke_to(x, 21_012 + (x - 30_000) // 3)
+    doc.end_stroke()
+    np.save(sys.argv[2], doc.labels[21_000:21_080, 30_000:30_080])
+
+window.autosave.saved.connect(lambda n: print("AUTOSAVED", flush=True))
+QTimer.singleShot(0, paint)
+app.exec()
+"""
+
+
+def test_a_slide_mask_is_recovered_after_the_process_is_killed(qtbot, dialogs, slide, tmp_path):
+    import queue
+    import subprocess
+    import sys
+    import threading
+    import time
+    from pathlib import Path
+
+    from gui.main_window import MainWindow
+
+    root = Path(__file__).resolve().parents[2]
+    image = tmp_path / "crashed slide.ome.tif"
+    os.symlink(slide, image)
+    appdata, painted_file = tmp_path / "appdata", tmp_path / "painted.npy"
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", UNETSEG_DATA_DIR=str(appdata),
+               UNETSEG_SETTINGS=str(tmp_path / "crash.ini"), PYTHONPATH=str(root))
+    proc = subprocess.Popen([sys.executable, "-c", SLIDE_CRASH, str(image), str(painted_file)], cwd=root,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
+    try:
+        deadline = time.monotonic() + 90
+        while lines.get(timeout=max(0.1, deadline - time.monotonic())).strip() != "AUTOSAVED":
+            pass
+    except queue.Empty:
+        proc.kill()
+        pytest.fail(f"the app never autosaved: {proc.communicate(timeout=30)[1][-2000:]}")
+    proc.kill()
+    proc.wait(30)
+    painted = np.load(painted_file)
+    copies = list((appdata / "recovery").glob("*.zip"))
+    assert painted.any() and len(copies) == 1 and copies[0].stat().st_size < 200_000  # changed chunks only
+    dialogs.answers["ask_recovery"] = "restore"
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: bool(dialogs.of("ask_recovery")), timeout=10_000)
+    assert window.current.path.resolve() == image.resolve() and window.current.source is not None
+    assert np.array_equal(window.mask[21_000:21_080, 30_000:30_080], painted) and window.document.dirty
+    window.commands.undo.trigger()  # over the slide's saved state: nothing was ever saved
+    assert not np.asarray(window.mask[21_000:21_080, 30_000:30_080]).any()
+    dialogs.answers["ask_save_discard_cancel"] = "discard"
+    assert window.close()
