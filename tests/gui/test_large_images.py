@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from core.editing import Box
 from core.mask_naming import default_mask_path
-from tests.gui.helpers import drag
+from tests.gui.helpers import drag, run_until_autosaved
 from tests.large_images import write_repeated_pyramid
 
 SIDE = 40_000
@@ -230,32 +230,12 @@ app.exec()
 
 
 def test_a_slide_mask_is_recovered_after_the_process_is_killed(qtbot, dialogs, slide, tmp_path):
-    import queue
-    import subprocess
-    import sys
-    import threading
-    import time
-    from pathlib import Path
-
     from gui.main_window import MainWindow
 
-    root = Path(__file__).resolve().parents[2]
     image = tmp_path / "crashed slide.ome.tif"
     os.symlink(slide, image)
     appdata, painted_file = tmp_path / "appdata", tmp_path / "painted.npy"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", UNETSEG_DATA_DIR=str(appdata),
-               UNETSEG_SETTINGS=str(tmp_path / "crash.ini"), PYTHONPATH=str(root))
-    proc = subprocess.Popen([sys.executable, "-c", SLIDE_CRASH, str(image), str(painted_file)], cwd=root,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
-    try:
-        deadline = time.monotonic() + 90
-        while lines.get(timeout=max(0.1, deadline - time.monotonic())).strip() != "AUTOSAVED":
-            pass
-    except queue.Empty:
-        proc.kill()
-        pytest.fail(f"the app never autosaved: {proc.communicate(timeout=30)[1][-2000:]}")
+    proc = run_until_autosaved(SLIDE_CRASH, [str(image), str(painted_file)], appdata, tmp_path / "crash.ini", 90)
     proc.kill()
     proc.wait(30)
     painted = np.load(painted_file)
