@@ -314,3 +314,43 @@ def test_a_huge_polygon_is_filled_band_by_band(monkeypatch):
     c = ChunkedLabels.create(300, 400, chunk=64)
     assert editing.fill_polygon(c, pts, 3) == box
     np.testing.assert_array_equal(c[:, :], whole)
+
+
+def test_a_tile_worker_reads_while_the_gui_thread_paints():
+    import threading
+
+    c = ChunkedLabels.create(2000, 2000, chunk=128, cache_bytes=40 * 128 * 128)
+    doc = MaskDocument(c)
+    errors, stop = [], threading.Event()
+
+    def worker():
+        try:
+            while not stop.is_set():
+                for k in range(c.num_levels):
+                    h, w = c.level_shape(k)
+                    tile = c.read_level(k, 0, min(h, 300), 0, min(w, 300))
+                    assert set(np.unique(tile)) <= {0, 1}
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    for i in range(40):
+        doc.begin_stroke()
+        doc.stroke_to(50 * i, 10)
+        doc.stroke_to(50 * i, 1990)
+        doc.end_stroke()
+    stop.set()
+    t.join()
+    assert not errors
+    assert c.cached_bytes <= c.cache_bytes
+    expected = np.zeros((2000, 2000), bool)
+    for i in range(40):
+        expected[:, max(0, 50 * i - 5):50 * i + 5] = True
+    assert (c[:, :] == 1).sum() > 0.9 * expected.sum()
+    _pyramid_ok(c, c[:, :])
+
+
+def test_level_box_maps_a_changed_box_to_each_zoom():
+    assert ChunkedLabels.level_box(Box(5, 8, 9, 17), 0) == Box(5, 8, 9, 17)
+    assert ChunkedLabels.level_box(Box(5, 8, 9, 17), 2) == Box(2, 2, 3, 5)  # rows 8, cols 8, 12, 16
