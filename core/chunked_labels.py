@@ -41,6 +41,7 @@ __all__ = ["ChunkedLabels", "ARRAY_LIMIT", "DEFAULT_CACHE_BYTES"]
 
 DEFAULT_CACHE_BYTES = 256 * 2**20
 ARRAY_LIMIT = 2**26  # np.asarray(whole mask) is allowed up to 64 Mpx; larger must be read by region
+SCRATCH_SLACK = 64 * 2**20  # dead bytes the scratch file may hold before it is compacted
 COUNT_LEVEL_PIXELS = 2**22  # an estimated class count decodes one level of at most this many pixels
 Key = tuple[int, int]
 
@@ -260,7 +261,7 @@ class ChunkedLabels:
         return out[0] if yint else out[:, 0] if xint else out
 
     def __setitem__(self, key, value) -> None:
-        (y0, y1, _), (x0, x1, _) = self._index(key)
+        (y0, y1, yint), (x0, x1, xint) = self._index(key)
         if y1 <= y0 or x1 <= x0:
             return
         value = np.asarray(value)
@@ -268,7 +269,9 @@ class ChunkedLabels:
             if value.size and (value.min() < 0 or value.max() > 255):
                 raise ValueError("label values must be within 0..255")
             value = value.astype(np.uint8)
-        block = np.broadcast_to(value if value.ndim != 1 or (y1 - y0) != 1 else value[None, :], (y1 - y0, x1 - x0))
+        if value.ndim == 1 and xint and not yint:
+            value = value[:, None]  # labels[y0:y1, x] = column
+        block = np.broadcast_to(value, (y1 - y0, x1 - x0))
         self.write(y0, x0, block)
 
     def read(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
@@ -388,13 +391,14 @@ class ChunkedLabels:
     def _spill(self, ck: tuple[int, int, int]) -> None:
         """Append one dirty chunk, compressed, to the scratch file.  One open file, not a file or a
         zarr chunk per chunk: creating files costs about a millisecond each.  The file is private
-        (lost with the process on a crash: recovery copies are written elsewhere) and deleted by close;
-        a chunk spilled again is appended again (dead copies are not reclaimed before close)."""
+        (lost with the process on a crash: recovery copies are written elsewhere) and deleted by close.
+        A chunk spilled again is appended again; dead copies are dropped by ``_compact_scratch``."""
         level, by, bx = ck
         lv = self._levels[level]
         try:
             if self._scratch is None:
                 self._scratch = open(self._tmp / "scratch.bin", "w+b")  # noqa: SIM115 - closed by close()
+            self._compact_scratch()
             data = _SCRATCH_CODEC.encode(self._cache[ck])
             offset = self._scratch.seek(0, 2)
             self._scratch.write(data)
@@ -403,6 +407,33 @@ class ChunkedLabels:
             raise WriteError(exc.errno or errno.EIO, f"cannot write the working copy in {self._tmp}: "
                              f"{describe_os_error(exc)}") from None
         self._dirty.discard(ck)
+
+    def _compact_scratch(self) -> None:
+        """Rewrite the scratch file with its live copies only once dead ones pass SCRATCH_SLACK bytes
+        and outweigh them (a long session repainting the same chunks, or everything after a save)."""
+        end = self._scratch.seek(0, 2)
+        entries = [(lv, key, ol) for lv in self._levels for key, ol in lv.in_scratch.items()]
+        live = sum(length for _, _, (_, length) in entries)
+        if end - live <= max(SCRATCH_SLACK, live):
+            return
+        new = open(self._tmp / "scratch.new", "w+b")  # noqa: SIM115 - replaces self._scratch
+        try:
+            for lv, key, (offset, length) in entries:
+                self._scratch.seek(offset)
+                lv.in_scratch[key] = (new.tell(), length)
+                new.write(self._scratch.read(length))
+        except BaseException:
+            new.close()
+            raise
+        self._scratch.close()
+        os.replace(self._tmp / "scratch.new", self._tmp / "scratch.bin")
+        self._scratch = new
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Size of the scratch file (evicted unsaved chunks, compressed; dead copies included)."""
+        with self._lock:
+            return 0 if self._scratch is None else self._scratch.seek(0, 2)
 
     @property
     def cached_bytes(self) -> int:

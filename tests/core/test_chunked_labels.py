@@ -354,3 +354,31 @@ def test_a_tile_worker_reads_while_the_gui_thread_paints():
 def test_level_box_maps_a_changed_box_to_each_zoom():
     assert ChunkedLabels.level_box(Box(5, 8, 9, 17), 0) == Box(5, 8, 9, 17)
     assert ChunkedLabels.level_box(Box(5, 8, 9, 17), 2) == Box(2, 2, 3, 5)  # rows 8, cols 8, 12, 16
+
+
+def test_rows_and_columns_assign_like_numpy():
+    c = ChunkedLabels.create(100, 100, chunk=32)
+    ref = np.zeros((100, 100), np.uint8)
+    for target in (c, ref):
+        target[3, 10:20] = np.arange(10)
+        target[40:50, 7] = np.arange(10)
+        target[60:62, 0:3] = [1, 2, 3]
+    np.testing.assert_array_equal(c[:, :], ref)
+
+
+def test_the_scratch_file_is_compacted(monkeypatch):
+    monkeypatch.setattr(chunked_labels, "SCRATCH_SLACK", 0)
+    rng = np.random.default_rng(4)
+    c = ChunkedLabels.create(256, 256, chunk=64, cache_bytes=64 * 64)  # one chunk cached: every write spills
+    ref = np.zeros((256, 256), np.uint8)
+    sizes = []
+    for i in range(60):
+        block = rng.integers(0, 4, (64, 64), dtype=np.uint8)
+        y, x = 64 * (i % 2), 64 * (i % 3)
+        c[y:y + 64, x:x + 64] = block
+        ref[y:y + 64, x:x + 64] = block
+        sizes.append(c.scratch_bytes)
+        live = sum(length for _, length in c._levels[0].in_scratch.values())
+        assert c.scratch_bytes <= 2 * live + 5000  # dead copies never outweigh live ones for long
+    assert c.num_levels == 1 and max(sizes) < 100_000  # 6 live chunks of ~4 kB, not 60 spills' 240 kB
+    np.testing.assert_array_equal(c[:, :], ref)
