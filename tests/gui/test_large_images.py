@@ -286,3 +286,19 @@ def test_the_overview_shows_the_view_and_a_click_moves_there(qtbot, window, open
     view = window.canvas.visible_box()
     assert abs((view.x0 + view.x1) / 2 - 30_000) < 200 and abs((view.y0 + view.y1) / 2 - 30_000) < 200
     assert minimap.view == view
+
+
+def test_an_ome_zarr_image_opens_as_one_slide(qtbot, window, tmp_path):
+    from core.convert import convert
+    from tests.gui.helpers import write_image
+
+    image = write_image(tmp_path / "small.png", 700, 900, seed=3)
+    zarr = convert(image, tmp_path / "small.ome.zarr")
+    assert window.open_images([zarr]) == 1
+    entry = window.current
+    assert entry.source is not None and window.mask.shape == (700, 900)
+    settle(qtbot, window)
+    from PIL import Image
+
+    expected = np.asarray(Image.open(image).convert("RGB"))[350, 450]
+    assert entry.source.read(350, 351, 450, 451)[0, 0].tolist() == expected.tolist()
