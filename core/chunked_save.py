@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from core.atomic import WriteError, describe_os_error
 from core.chunked_labels import (ChunkedLabels, _new_array, _open_tiff, _open_zarr, _write_empty_store,
                                  _zarr, new_temp_name, stored_chunk_keys)
-from core.label_store import export_ome_tiff, ome_label_attrs
+from core.label_store import DONE_DIR, export_ome_tiff, ome_label_attrs
 
 SAVE_FORMATS = ("ome-zarr", "ome-tiff")
 Progress = Callable[[int, int], None] | None
@@ -33,6 +33,11 @@ def save_chunked(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence 
                  progress: Progress = None) -> Path:
     if fmt not in SAVE_FORMATS:
         raise ValueError(f"a chunked mask saves as {' or '.join(SAVE_FORMATS)}, not {fmt!r}")
+    with labels._lock:  # edits (and tile reads) wait: the saved file must be one state of the mask
+        return _save(labels, path, fmt, classes, progress)
+
+
+def _save(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence, progress: Progress) -> Path:
     try:
         if fmt == "ome-tiff":
             _save_tiff(labels, path, progress)
@@ -82,13 +87,14 @@ def _save_in_place(labels: ChunkedLabels, path: Path, classes: Sequence, progres
     attrs.update(ome_label_attrs(len(levels), classes or _old_classes(attrs)))
     attrs["unetseg"] = _unetseg_attrs(labels, attrs.get("unetseg"))
     group.attrs.put(attrs) if hasattr(group.attrs, "put") else group.attrs.update(attrs)
+    shutil.rmtree(path / DONE_DIR, ignore_errors=True)  # a LabelStore run record: the mask is complete now
     _rebind(labels, arrays, path, "ome-zarr", None)
 
 
 def _save_copy(labels: ChunkedLabels, path: Path, classes: Sequence, progress: Progress) -> None:
     """A new OME-Zarr store built beside ``path`` and renamed over it, holding only stored chunks."""
-    if path.exists() and not path.is_dir():
-        raise WriteError(errno.EEXIST, f"cannot write {path}: a file of that name exists and is not an OME-Zarr folder")
+    if path.exists() and not (path.is_dir() and any((path / m).exists() for m in (".zgroup", ".zattrs", "zarr.json"))):
+        raise WriteError(errno.EEXIST, f"cannot write {path}: something that is not an OME-Zarr store has that name")
     tmp = new_temp_name(path, "tmp")
     try:
         arrays = _write_empty_store(tmp, *labels.shape, labels.chunks, classes, _unetseg_attrs(labels))

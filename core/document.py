@@ -65,6 +65,7 @@ class MaskDocument:
         self._classes = list(classes)
         self._active = 1 if len(self._classes) > 1 else 0
         self.history = history if history is not None else History()
+        self._bound_groups()
         self.protected: frozenset[int] = frozenset()  # class ids no tool may overwrite
         self._radius = 5.0
         self._stroke: tuple[str, int] | None = None
@@ -73,6 +74,11 @@ class MaskDocument:
         self._saved = self.history.position
         self._dirty = False
         self.last_fill_clipped = False  # did the last fill stop at its bound with more region beyond?
+
+    def _bound_groups(self) -> None:
+        """A chunked mask may receive more than memory holds in one step: bound the open group."""
+        if self.is_chunked and self.history.group_limit is None:
+            self.history.group_limit = self.history.max_bytes
 
     # -- plain state -------------------------------------------------------------------------
     @property
@@ -158,6 +164,13 @@ class MaskDocument:
     def mark_saved(self) -> None:
         self._saved = self.history.position
         self._update_dirty()
+
+    @property
+    def is_blank(self) -> bool:
+        """True while every pixel is background (a chunked mask answers from its counts)."""
+        if self.is_chunked:
+            return not self._labels.class_counts()[1:].any()
+        return not self._labels.any()
 
     def present_classes(self) -> list[int]:
         """Class ids with at least one pixel (a chunked mask answers from its class counts)."""
@@ -374,6 +387,7 @@ class MaskDocument:
         self._labels = _as_labels(labels)
         self._stroke, self._last, self._preview = None, None, False
         self.history.clear()
+        self._bound_groups()
         self._saved = self.history.position
         self.reset.emit()
         self.history_changed.emit()
@@ -407,9 +421,14 @@ class MaskDocument:
         return step.box if step is not None else EMPTY
 
     def cancel_preview(self) -> Box | None:
-        """Put back what the pasted regions covered and close the preview."""
+        """Put back what the pasted regions covered and close the preview.
+
+        A chunked preview larger than the history's bound kept no original content: it is kept
+        (as ``commit_preview``, not undoable) and EMPTY is returned."""
         if not self._preview:
             return None
+        if self.history.overflowed:
+            return self.commit_preview()
         self._preview = False
         box = self.history.rollback(self._labels)
         self.history_changed.emit()

@@ -261,3 +261,124 @@ def test_whole_mask_operations_are_refused_or_chunked():
     with pytest.raises(ValueError, match="Mpx"):
         big = MaskDocument(ChunkedLabels.create(100_000, 100_000))
         big.fill(5, 5)
+
+
+def test_a_preview_larger_than_the_history_bound_is_kept_without_undo():
+    """A whole-slide segmentation pasted tile by tile must not hold the slide's old content."""
+    from core.history import History
+
+    c = ChunkedLabels.create(2048, 2048)
+    doc = MaskDocument(c, history=History(max_bytes=1 << 20))
+    doc.begin_stroke()
+    doc.stroke_to(5, 5)
+    doc.end_stroke()
+    assert doc.history.group_limit == 1 << 20 and doc.can_undo
+    tile = np.full((512, 512), 2, np.uint8)
+    for y in range(0, 2048, 512):
+        for x in range(0, 2048, 512):
+            doc.paste_region(y, x, tile)
+            assert doc.history.nbytes <= 1 << 20
+    assert doc.history.overflowed
+    assert doc.cancel_preview() == Box(0, 0, 0, 0)  # nothing was kept to put back: the tiles stay
+    assert not doc.preview_active and not doc.can_undo and doc.dirty
+    assert doc.present_classes() == [2]
+    # numpy documents keep today's unbounded groups
+    assert MaskDocument(np.zeros((4, 4), np.uint8)).history.group_limit is None
+
+
+def test_history_group_limit_refuses_rollback():
+    from core.history import History
+
+    h = History()
+    h.group_limit = 64 * 64
+    labels = np.zeros((256, 256), np.uint8)
+    h.record_before(labels, Box(0, 0, 256, 256))
+    assert h.overflowed and h.nbytes == 0
+    with pytest.raises(RuntimeError, match="group_limit"):
+        h.rollback(labels)
+    position = h.position
+    assert h.commit(labels) is None and h.position != position and not h.overflowed
+
+
+def test_a_huge_polygon_is_filled_band_by_band(monkeypatch):
+    from core import editing
+
+    monkeypatch.setattr(editing, "_POLYGON_BAND_PIXELS", 1000)  # bands of a few rows
+    labels = np.zeros((300, 400), np.uint8)
+    pts = [(10.2, 5.7), (390.0, 40.0), (300.5, 290.2), (40.0, 250.0), (120.0, 130.0)]
+    box = editing.fill_polygon(labels, pts, 3)
+    monkeypatch.setattr(editing, "_POLYGON_BAND_PIXELS", 1 << 26)
+    whole = np.zeros((300, 400), np.uint8)
+    assert editing.fill_polygon(whole, pts, 3) == box
+    np.testing.assert_array_equal(labels, whole)
+    c = ChunkedLabels.create(300, 400, chunk=64)
+    assert editing.fill_polygon(c, pts, 3) == box
+    np.testing.assert_array_equal(c[:, :], whole)
+
+
+def test_a_tile_worker_reads_while_the_gui_thread_paints():
+    import threading
+
+    c = ChunkedLabels.create(2000, 2000, chunk=128, cache_bytes=40 * 128 * 128)
+    doc = MaskDocument(c)
+    errors, stop = [], threading.Event()
+
+    def worker():
+        try:
+            while not stop.is_set():
+                for k in range(c.num_levels):
+                    h, w = c.level_shape(k)
+                    tile = c.read_level(k, 0, min(h, 300), 0, min(w, 300))
+                    assert set(np.unique(tile)) <= {0, 1}
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    for i in range(40):
+        doc.begin_stroke()
+        doc.stroke_to(50 * i, 10)
+        doc.stroke_to(50 * i, 1990)
+        doc.end_stroke()
+    stop.set()
+    t.join()
+    assert not errors
+    assert c.cached_bytes <= c.cache_bytes
+    expected = np.zeros((2000, 2000), bool)
+    for i in range(40):
+        expected[:, max(0, 50 * i - 5):50 * i + 5] = True
+    assert (c[:, :] == 1).sum() > 0.9 * expected.sum()
+    _pyramid_ok(c, c[:, :])
+
+
+def test_level_box_maps_a_changed_box_to_each_zoom():
+    assert ChunkedLabels.level_box(Box(5, 8, 9, 17), 0) == Box(5, 8, 9, 17)
+    assert ChunkedLabels.level_box(Box(5, 8, 9, 17), 2) == Box(2, 2, 3, 5)  # rows 8, cols 8, 12, 16
+
+
+def test_rows_and_columns_assign_like_numpy():
+    c = ChunkedLabels.create(100, 100, chunk=32)
+    ref = np.zeros((100, 100), np.uint8)
+    for target in (c, ref):
+        target[3, 10:20] = np.arange(10)
+        target[40:50, 7] = np.arange(10)
+        target[60:62, 0:3] = [1, 2, 3]
+    np.testing.assert_array_equal(c[:, :], ref)
+
+
+def test_the_scratch_file_is_compacted(monkeypatch):
+    monkeypatch.setattr(chunked_labels, "SCRATCH_SLACK", 0)
+    rng = np.random.default_rng(4)
+    c = ChunkedLabels.create(256, 256, chunk=64, cache_bytes=64 * 64)  # one chunk cached: every write spills
+    ref = np.zeros((256, 256), np.uint8)
+    sizes = []
+    for i in range(60):
+        block = rng.integers(0, 4, (64, 64), dtype=np.uint8)
+        y, x = 64 * (i % 2), 64 * (i % 3)
+        c[y:y + 64, x:x + 64] = block
+        ref[y:y + 64, x:x + 64] = block
+        sizes.append(c.scratch_bytes)
+        live = sum(length for _, length in c._levels[0].in_scratch.values())
+        assert c.scratch_bytes <= 2 * live + 5000  # dead copies never outweigh live ones for long
+    assert c.num_levels == 1 and max(sizes) < 100_000  # 6 live chunks of ~4 kB, not 60 spills' 240 kB
+    np.testing.assert_array_equal(c[:, :], ref)
