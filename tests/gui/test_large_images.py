@@ -189,7 +189,8 @@ def test_export_offers_only_chunked_formats_for_a_slide_and_says_why(qtbot, wind
 
     dialogs.answers["ask_export_path"] = answer
     window.commands.export.trigger()
-    assert set(offered["suggested"]) == {"ome-zarr", "ome-tiff"} and "does not fit in memory" in offered["note"]
+    assert set(offered["suggested"]) == {"ome-zarr", "ome-tiff", "geojson", "imagej"}
+    assert "does not fit in memory" in offered["note"]
     from core.chunked_labels import ChunkedLabels
 
     with ChunkedLabels.open(tmp_path / "out.ome.zarr") as copy:
@@ -302,3 +303,23 @@ def test_an_ome_zarr_image_opens_as_one_slide(qtbot, window, tmp_path):
 
     expected = np.asarray(Image.open(image).convert("RGB"))[350, 450]
     assert entry.source.read(350, 351, 450, 451)[0, 0].tolist() == expected.tolist()
+
+
+def test_a_chunked_mask_exports_geojson_objects(qtbot, window, dialogs, tmp_path):
+    import json
+
+    from core.convert import convert
+    from tests.gui.helpers import write_image
+
+    zarr = convert(write_image(tmp_path / "tile.png", 700, 900, seed=4), tmp_path / "tile.ome.zarr")
+    window.open_images([zarr])
+    window.document.labels[100:200, 300:650] = 1  # crosses the 512-px chunk border
+    window.document.labels[400:450, 50:90] = 1
+    dialogs.answers["ask_export_path"] = lambda parent, suggested, fmt, note=None: (tmp_path / "o.geojson", "geojson")
+    window.commands.export.trigger()
+    assert dialogs.errors() == []
+    from shapely.geometry import shape
+
+    features = json.loads((tmp_path / "o.geojson").read_text())["features"]
+    # two objects: the one across the chunk border is one, with its exact pixel area
+    assert sorted(round(shape(f["geometry"]).area) for f in features) == [40 * 50, 100 * 350]
