@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint-imports bench dist clean train-models calibrate-models
+.PHONY: install run test test-fast lint-imports bench dist clean train-models calibrate-models train-models-broad
 
 install: $(STAMP)
 
@@ -73,3 +73,21 @@ calibrate-models: install
 		--images $(DATA)_calibration/images --masks $(DATA)_calibration/masks
 	$(VENV)/bin/unetseg calibrate resources/models/large.safetensors \
 		--images $(DATA)_calibration/images --masks $(DATA)_calibration/masks
+
+# Broader-appearance recipe (issue 15, core/appearance.py): fine-tune the shipped models on wider
+# backgrounds, colour and camera damage and occlusion, then score the results on the independent set
+# (bench/independent_quality.py: sources training never uses) and on the generator (bench/quality.py).
+# Writes $(BROAD)/*.safetensors only: copy them over resources/models/ by hand, and only if they beat the
+# shipped models on both benches.  Sized for one GPU (tens of minutes); many hours on a CPU.
+BROAD ?= data/broad
+train-models-broad: install
+	$(VENV)/bin/unetseg generate -o $(BROAD) --count 6000 --seed 10 --workers $(WORKERS) --appearance broad
+	$(VENV)/bin/unetseg train --images $(BROAD)/images --masks $(BROAD)/masks --arch large --init large \
+		--epochs 20 --batch 32 --lr 1e-3 --dice --seed 0 -o $(BROAD)/large.safetensors
+	$(VENV)/bin/unetseg train --images $(BROAD)/images --masks $(BROAD)/masks --arch small --init small \
+		--epochs 25 --batch 128 --lr 2e-3 --dice --lovasz --patch 192 --seed 0 -o $(BROAD)/small.safetensors
+	$(VENV)/bin/unetseg generate -o $(BROAD)_calibration --count 300 --seed 11 --workers $(WORKERS) --appearance broad
+	$(VENV)/bin/unetseg calibrate $(BROAD)/large.safetensors --images $(BROAD)_calibration/images --masks $(BROAD)_calibration/masks
+	$(VENV)/bin/unetseg calibrate $(BROAD)/small.safetensors --images $(BROAD)_calibration/images --masks $(BROAD)_calibration/masks
+	$(PY) bench/independent_quality.py --models large small large=$(BROAD)/large.safetensors small=$(BROAD)/small.safetensors
+	$(PY) bench/quality.py --models large small large=$(BROAD)/large.safetensors small=$(BROAD)/small.safetensors

@@ -17,7 +17,6 @@ from typing import Callable
 
 from core.label_store import STORE_FORMATS, LabelStore, export_ome_tiff, remove_store
 
-SOURCE_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".zarr")
 WHOLE_PASS_PIXELS = 4096 * 4096  # --tile 0 (one pass) is refused above this with the store formats
 SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".bif", ".qptiff", ".btf")  # TIFF-based slides tifffile reads
 
@@ -45,7 +44,8 @@ def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]
     """Write the store formats for every input, then the other formats through ``in_memory``."""
     from tqdm import tqdm
 
-    from core.cli import EXPECTED_ERRORS, _reason
+    from core.batch_writer import image_error
+    from core.cli import EXPECTED_ERRORS
     from core.inference import Segmenter
 
     out_dir = Path(args.output)
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]
                 segment_one(seg, path, stem, out_dir, formats, args, client)
             except EXPECTED_ERRORS as exc:
                 failures += 1
-                tqdm.write(f"{path}: {_reason(exc, path)}", file=sys.stderr)
+                tqdm.write(str(image_error(path, exc)), file=sys.stderr)
     print(f"wrote {' and '.join(formats)} for {len(inputs) - failures} of {len(inputs)} image(s) into {out_dir}"
           + (f"; {failures} failed" if failures else ""), file=sys.stderr)
     status = 1 if failures else 0
@@ -155,21 +155,11 @@ def expand_source_inputs(inputs) -> list[Path]:
 
 
 def source_stems(paths: list[Path]) -> list[str]:
-    """Output stems: ``a.ome.tif`` and ``a.ome.zarr`` give ``a``; repeats get -2, -3, ..."""
-    counts: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        name = p.name
-        for suffix in SOURCE_SUFFIXES:
-            if name.lower().endswith(suffix):
-                name = name[: -len(suffix)]
-                break
-        else:
-            name = p.stem
-        n = counts.get(name.lower(), 0) + 1
-        counts[name.lower()] = n
-        stems.append(name if n == 1 else f"{name}-{n}")
-    return stems
+    """Output stems: ``a.ome.tif`` and ``a.ome.zarr`` give ``a``; repeats get -2, -3, ... (the one
+    naming rule, core.mask_naming)."""
+    from core.mask_naming import unique_stems
+
+    return unique_stems(paths)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

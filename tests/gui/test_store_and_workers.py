@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from core.document import MaskDocument
-from gui.image_store import ImageStore
-from gui.workers import TaskCancelled, describe_error, live_threads, start_task, start_thread
+from gui.state.image_store import ImageStore
+from gui.infra.workers import TaskCancelled, describe_error, live_threads, start_task, start_thread
 
 
 def loaded(store: ImageStore, name: str, dirty: bool = False):
@@ -20,7 +20,7 @@ def loaded(store: ImageStore, name: str, dirty: bool = False):
     entry.image = object()  # stands for a decoded image
     if dirty:
         entry.doc.apply_labels(np.ones((4, 4), np.uint8))
-    store.current = entry
+    store.set_current(entry)
     store.touch(entry)
     return entry
 

@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 from core.checkpoints import load_checkpoint
 from core.masks import default_mask_path, write_mask
 from core.synthetic import SHAPE_CLASSES, generate_scene
-from gui.training_runner import FINE_TUNE, NEW_SMALL
-from gui.workers import live_threads
+from gui.jobs.training_runner import FINE_TUNE, NEW_SMALL
+from gui.infra.workers import live_threads
 from tests.helpers import write_checkpoint
 
 RUN_TIMEOUT = 90_000
@@ -93,6 +93,7 @@ def test_fine_tune_on_saved_masks_then_switch_to_the_new_model(qtbot, window, di
     result = dialog.result_label.text()
     assert "Training finished" in result and str(out) in result and f"{outcome.best_miou:.3f}" in result
     assert "refinement" not in result + log  # nothing was held out, so nothing to fit it on
+    assert "Trained on all 5 images and kept the weights of the latest epoch (2 of 2)" in result  # and why
 
     checkpoint = load_checkpoint(out)
     recipe = checkpoint.metadata["training"]
@@ -233,7 +234,7 @@ def test_unsaved_edits_are_offered_for_saving_first(qtbot, window, dialogs, anno
 
 
 def test_the_outcome_says_what_fitting_edge_refinement_found(tmp_path):
-    from gui.training_runner import TrainingOutcome, outcome_text
+    from gui.jobs.training_runner import TrainingOutcome, outcome_text
 
     outcome = TrainingOutcome(tmp_path / "m.safetensors", 0.71, 9, 10, 10, False, train_images=40, val_images=5,
                               seconds=75, refinement="edge refinement on (guided filter, radius 8 px, eps 0.001): "

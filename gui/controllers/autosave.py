@@ -1,0 +1,260 @@
+"""Autosave and crash recovery: the window's side of core.recovery.
+
+Every mask with unsaved edits is copied to the app-data folder a few seconds after the last
+edit (a debounced timer) and whenever the shown image changes; a mask that becomes clean
+(saved, undone to the saved state, closed with Discard) loses its copy at once.  The real mask
+files are written only by Save / Export.  On start, copies left by sessions that are no
+longer running (a crash, or "Later" last time) are offered back: Restore opens them as unsaved
+edits, Discard deletes them, Later keeps them for the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QWidget
+
+from core.classes import complete_classes
+from core.imageio import ImageReadError
+from core.mask_naming import default_mask_path
+from core.recovery import RecoveryError, RecoveryStore, SessionLock, Snapshot
+from gui import dialogs
+from gui.infra.settings import app_data_dir
+from gui.state.app_state import AppState
+from gui.state.image_store import ImageEntry, path_key
+from gui.state.loading import load_entry, mark_mask_files
+
+if TYPE_CHECKING:
+    from gui.state.app_state import Job
+
+DEFAULT_DELAY_MS = 3000
+log = logging.getLogger("unetseg.autosave")
+
+
+class Autosave(QObject):
+    saved = Signal(int)  # copies written by one flush (tests and scripts wait on it)
+    restored = Signal(int)  # masks restored from an earlier session
+
+    def __init__(self, state: AppState, parent: QWidget, data_dir: Path | None = None,
+                 delay_ms: int = DEFAULT_DELAY_MS):
+        super().__init__(parent)
+        self.state, self.images, self.parent_widget = state, state.store, parent
+        self.folder = Path(data_dir) if data_dir is not None else app_data_dir()
+        self.lock = SessionLock(self.folder)
+        self.store = RecoveryStore(self.folder, session=self.lock.session)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self.flush)
+        self.delay_ms = delay_ms
+        self._written: dict[str, tuple[Path, tuple]] = {}  # path key -> (image, what was written)
+        self._closed = False
+        self._last_error = ""
+        self.crashed, live = self._start_session()
+        self.pending = self.store.recoverable(live)
+        self.images.current_changed.connect(self._on_image_shown)
+        state.events.job.connect(self._on_job)
+        doc = state.document
+        doc.history_changed.connect(self._poke)
+        doc.classes_changed.connect(self._poke)
+        doc.dirty_changed.connect(self._on_dirty)
+        if self.pending:
+            QTimer.singleShot(0, self, self.offer)  # once the window is up
+
+    @property
+    def delay_ms(self) -> int:
+        return self._timer.interval()
+
+    @delay_ms.setter
+    def delay_ms(self, value: int) -> None:
+        self._timer.setInterval(max(0, int(value)))
+
+    def _start_session(self) -> tuple[bool, set[str]]:
+        try:
+            live, stale = self.lock.survey()
+            self.lock.acquire()
+        except OSError as exc:
+            self._report(f"Autosave is off: {exc}")
+            return False, set()
+        if stale:
+            log.warning("found %d session(s) that did not close properly", len(stale))
+            SessionLock.clear(stale)
+        return bool(stale), live
+
+    # -- autosave -----------------------------------------------------------------------------
+    def _on_image_shown(self, _entry) -> None:
+        self.flush()  # every switch
+
+    def _on_job(self, job: "Job | None", old: "Job | None" = None) -> None:
+        if job is None and old is not None and old.kind == "segment_all":
+            self.flush()  # Segment All saved masks: copies of what it replaced go
+
+    def _poke(self) -> None:
+        if not self._closed:
+            self._timer.start()  # restarts: a copy a few seconds after the last change
+
+    def _on_dirty(self, dirty: bool) -> None:
+        if dirty:
+            self._poke()
+        else:
+            self.flush()  # saved: the copy goes now
+
+    def flush(self) -> int:
+        """Write a copy of each mask with new unsaved edits; drop copies of clean ones."""
+        if self._closed or not self.lock.held:
+            return 0
+        self._timer.stop()
+        dirty = {path_key(e.path): e for e in self.images if e.doc is not None and e.doc.dirty}
+        written = 0
+        for key, entry in dirty.items():
+            doc = entry.doc
+            assert doc is not None
+            if doc.preview_active or doc.stroke_active:
+                self._timer.start()  # a segmentation preview is not an edit: try again later
+                continue
+            state = (id(doc), doc.history.position, tuple(doc.classes))
+            if key in self._written and self._written[key][1] == state:
+                continue
+            try:
+                self.store.save(entry.path, doc.labels, doc.classes, doc.history.position,
+                                entry.save_target)
+            except (OSError, ValueError) as exc:
+                self._report(f"Autosave failed: {exc}")
+                continue
+            self._written[key] = (entry.path, state)
+            written += 1
+        for key in [k for k in self._written if k not in dirty]:
+            self.store.remove_image(self._written.pop(key)[0])
+        if written:
+            self._last_error = ""
+            self.saved.emit(written)
+        return written
+
+    def _report(self, message: str) -> None:
+        log.warning("%s", message)
+        if message != self._last_error:  # once, not every few seconds
+            self._last_error = message
+            self.state.message.emit(message, 15000)
+
+    def close_session(self) -> None:
+        """The window closes cleanly (every edit saved or discarded): no copies, no lock."""
+        if self._closed:
+            return
+        self._closed = True
+        self._timer.stop()
+        if self.lock.held:
+            self.store.remove_own()
+            self.lock.release()
+
+    # -- recovery -----------------------------------------------------------------------------
+    def offer(self) -> str | None:
+        """Ask Restore / Discard / Later about copies of sessions no longer running."""
+        try:
+            live, _ = self.lock.survey()
+        except OSError:
+            live = set()
+        snaps = self.store.recoverable(live)
+        self.pending = []
+        if not snaps or self._closed:
+            return None
+        answer = dialogs.ask_recovery(self.parent_widget, self.crashed, [describe(s) for s in snaps])
+        log.info("recovery of %d mask(s): %s", len(snaps), answer)
+        if answer == "discard":
+            for snap in snaps:
+                self.store.remove(snap)
+        elif answer == "restore":
+            self.restore(snaps)
+        return answer
+
+    def restore(self, snaps: list[Snapshot]) -> list[ImageEntry]:
+        """Open each copy as unsaved edits on its image; report what cannot be restored."""
+        restored: list[ImageEntry] = []
+        problems: list[tuple[Snapshot, str]] = []
+        for snap in snaps:
+            try:
+                entry = self._restore_one(snap)
+            except (RecoveryError, ImageReadError, MemoryError) as exc:
+                problems.append((snap, str(exc)))
+                continue
+            self.store.remove(snap)
+            restored.append(entry)
+        if restored:
+            self.state.show(restored[0])
+            self.flush()  # this session's copies replace the old ones right away
+            self.state.message.emit(f"Restored {len(restored)} unsaved mask(s); save them with "
+                                  "File > Save.", 10000)
+            self.restored.emit(len(restored))
+        if problems:
+            lines = "\n".join(f"{reason}" for _, reason in problems)
+            if dialogs.confirm(self.parent_widget, "Some Masks Could Not Be Restored",
+                               f"{lines}\n\nDiscard these recovery copies? (Cancel keeps them "
+                               "for the next start.)", "Discard Them"):
+                for snap, _ in problems:
+                    self.store.remove(snap)
+        return restored
+
+    def _restore_one(self, snap: Snapshot) -> ImageEntry:
+        if snap.problem:
+            raise RecoveryError(f"{snap.name}: {snap.problem}.")
+        image = snap.image_path
+        assert image is not None
+        if not snap.image_exists:
+            raise RecoveryError(f"{snap.name}: the image is gone ({image}).")
+        chunked = snap.kind == "chunks"
+        labels = self.store.load_chunked(snap) if chunked else self.store.load(snap)
+        store = self.images
+        entry = store.get(image)
+        new = entry is None
+        if entry is None:
+            entry = store.add([image])[0]
+            mark_mask_files([entry])
+        try:
+            load_entry(entry, list(self.state.class_template))
+            doc = entry.doc
+            assert doc is not None
+            if doc.shape != labels.shape:
+                h, w = doc.shape
+                raise RecoveryError(f"{snap.name}: the image is now {w}x{h}, not the size of its "
+                                    f"recovery copy ({labels.shape[1]}x{labels.shape[0]}).")
+        except (RecoveryError, ImageReadError, MemoryError):
+            if new:
+                store.remove(entry)
+            if chunked:
+                labels.close()
+            raise
+        top = _top_class(labels) if chunked else (int(labels.max()) if labels.size else 0)
+        classes = complete_classes(snap.classes, top=top)
+        if classes != doc.classes:
+            doc.set_classes(classes)
+        if chunked:  # only the copy's changed chunks are put back, as one undo step
+            for key in labels.changed_chunks():
+                y0, y1, x0, x1 = labels.chunk_region(key)
+                doc.paste_region(y0, x0, labels[y0:y1, x0:x1])
+            doc.commit_preview("restore unsaved edits")
+            labels.close()
+        else:
+            doc.apply_labels(labels, "restore unsaved edits")
+        if snap.mask_path is not None and path_key(snap.mask_path) != path_key(
+                default_mask_path(image, chunked=chunked)):
+            entry.save_path = snap.mask_path  # it was being saved elsewhere (Save As)
+        store.trim()
+        return entry
+
+
+def _top_class(labels) -> int:
+    counts = labels.class_counts()
+    return int(counts.nonzero()[0].max()) if counts.any() else 0
+
+
+def describe(snap: Snapshot) -> str:
+    """One line of the recovery dialog: image name, time, and what is wrong with it."""
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.saved_at)) if snap.saved_at else "?"
+    text = f"{snap.name}, edited {when}"
+    if snap.problem:
+        return f"{text} ({snap.problem})"
+    if not snap.image_exists:
+        return f"{text} (the image is gone: {snap.image_path})"
+    return text

@@ -1,0 +1,293 @@
+"""Writing masks: Save / Save As, Export (any core format), Export All, Import Mask, and the
+Save / Discard / Cancel questions before edits could be lost.
+
+A failed write shows one message naming the path and keeps the in-memory mask as it was
+(core writes are atomic, so the file on disk is untouched too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
+
+from core.batch_writer import BatchResult, BatchWriter, write_batch
+from core.imageio import pixel_limit
+from core.mask_naming import MASK_FORMATS, image_stem, planned_collisions, suggested_export_path, unique_stems
+from core.masks import MaskError, read_mask, write_mask
+from gui import dialogs
+from gui.infra.settings import Settings
+from gui.infra.workers import Task, start_task
+from gui.state.app_state import AppState, Job
+from gui.state.image_store import ImageEntry, path_key
+
+WRITE_ERRORS = (OSError, ValueError, MemoryError)
+CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    return path_key(a) == path_key(b)
+
+
+class Saver(QObject):
+    export_all_finished = Signal(int)  # files written (-1: cancelled)
+
+    def __init__(self, state: AppState, settings: Settings, parent: QWidget):
+        super().__init__(parent)
+        self.state, self.store, self.settings, self.parent_widget = state, state.store, settings, parent
+        self.last_format = "index"
+        self.export_formats: list[str] = ["index"]
+        self.export_task: Task | None = None
+
+    # -- save ---------------------------------------------------------------------------------
+    def save(self, entry: ImageEntry | None = None) -> bool:
+        entry = entry or self.store.current
+        if entry is None or entry.doc is None:
+            return False
+        target = entry.save_target
+        loaded = entry.mask_source is not None and _same_path(entry.mask_source, target)
+        if target.exists() and not loaded and entry.save_path is None:
+            if not dialogs.confirm(self.parent_widget, "Replace Mask?",
+                                   f"{target.name} already exists and is not the mask you are "
+                                   "editing. Replace it?", "Replace"):
+                return False
+        return self._write_index(entry, target)
+
+    def save_as(self) -> bool:
+        entry = self.store.current
+        if entry is None or entry.doc is None:
+            return False
+        path = dialogs.ask_save_path(self.parent_widget, entry.save_target)
+        if path is None:
+            return False
+        if entry.doc.is_chunked and not path.name.lower().endswith((".ome.zarr", ".ome.tif", ".ome.tiff")):
+            path = path.with_name(f"{path.stem}.ome.zarr")  # too large for PNG: a chunked format
+        if _same_path(path, entry.path):
+            dialogs.show_error(self.parent_widget, "Could Not Save",
+                               f"{path.name}: that is the image itself; choose another name.")
+            return False
+        if self._write_index(entry, path):
+            entry.save_path = path
+            return True
+        return False
+
+    def _write_index(self, entry: ImageEntry, target: Path) -> bool:
+        doc = entry.doc
+        assert doc is not None
+        try:
+            if doc.is_chunked:  # an OME-Zarr beside the image: only the changed chunks are written
+                fmt = "ome-tiff" if target.name.lower().endswith((".ome.tif", ".ome.tiff")) else "ome-zarr"
+                doc.labels.save_to(target, fmt, classes=doc.classes)
+            else:
+                write_mask(target, doc.labels, "index", doc.classes)
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.parent_widget, "Could Not Save", str(exc))
+            return False
+        doc.mark_saved()
+        entry.mask_source, entry.has_mask_file = target, True
+        self.state.message.emit(f"Saved {target}", 5000)
+        return True
+
+    # -- unsaved edits ------------------------------------------------------------------------
+    def resolve_unsaved(self, entry: ImageEntry) -> bool:
+        """Ask Save / Discard / Cancel for ``entry``; True when it may be closed."""
+        answer = dialogs.ask_save_discard_cancel(self.parent_widget, entry.name)
+        if answer == "save":
+            return self.save(entry)
+        return answer == "discard"
+
+    def resolve_all_unsaved(self) -> bool:
+        for entry in self.store.dirty_entries():
+            if entry is not self.store.current:
+                self.state.show(entry)  # show what the question is about
+            if not self.resolve_unsaved(entry):
+                return False
+        return True
+
+    # -- export -------------------------------------------------------------------------------
+    def export(self) -> bool:
+        entry = self.store.current
+        if entry is None or not entry.shown:
+            return False
+        if entry.doc.is_chunked:
+            return self._export_chunked(entry)
+        folder = Path(self.settings.last_export_folder or entry.path.parent)
+        chosen = dialogs.ask_export_path(self.parent_widget, {fmt: suggested_export_path(entry.path, folder, fmt) for fmt in MASK_FORMATS},
+                                         self.last_format)
+        if chosen is None:
+            return False
+        path, fmt = chosen
+        if _same_path(path, entry.path):
+            dialogs.show_error(self.parent_widget, "Could Not Export",
+                               f"{path.name}: that is the image itself; choose another name.")
+            return False
+        doc = entry.doc
+        return self._exported(path, fmt, lambda: write_mask(
+            path, doc.labels, fmt, doc.classes, image=entry.image.rgb, opacity=self.state.opacity / 100,
+            image_name=entry.name))
+
+    def _exported(self, path: Path, fmt: str, write) -> bool:
+        """Run ``write``; a failure is one message naming the path, and nothing is remembered."""
+        try:
+            write()
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.parent_widget, "Could Not Export", str(exc))
+            return False
+        self.last_format = fmt
+        self.settings.last_export_folder = str(path.parent)
+        self.state.message.emit(f"Exported {path}", 5000)
+        return True
+
+    def _export_chunked(self, entry: ImageEntry) -> bool:
+        """A slide's mask: the chunked formats always; the others only when the whole mask fits
+        in memory under the same limit as a decoded image (the dialog says why not)."""
+        doc = entry.doc
+        h, w = doc.shape
+        limit = pixel_limit()
+        fits = limit is None or h * w <= limit
+        folder = Path(self.settings.last_export_folder or entry.path.parent)
+        stem = image_stem(entry.path)
+        suggested = {"ome-zarr": folder / f"{stem}_mask.ome.zarr", "ome-tiff": folder / f"{stem}_mask.ome.tif"}
+        streamed = [fmt for fmt in MASK_FORMATS if fits or fmt in CHUNKWISE_FORMATS]
+        suggested.update({fmt: suggested_export_path(entry.path, folder, fmt) for fmt in streamed})
+        note = None if fits else (f"the {w}x{h} mask does not fit in memory, so only the formats written "
+                                  "chunk by chunk are offered: OME-Zarr, OME-TIFF, GeoJSON and ImageJ ROIs")
+        fmt = self.last_format if self.last_format in suggested else "ome-zarr"
+        chosen = dialogs.ask_export_path(self.parent_widget, suggested, fmt, note)
+        if chosen is None:
+            return False
+        path, fmt = chosen
+
+        def write() -> None:
+            if fmt in ("ome-zarr", "ome-tiff"):
+                doc.labels.save_to(path, fmt, classes=doc.classes)  # a full streamed copy
+                return
+            image = entry.source.read(0, h, 0, w) if fmt == "overlay" else None
+            labels = doc.labels if fmt in CHUNKWISE_FORMATS else doc.labels[0:h, 0:w]
+            write_mask(path, labels, fmt, doc.classes, image=image, opacity=self.state.opacity / 100,
+                       image_name=entry.name, image_path=entry.path)
+
+        return self._exported(path, fmt, write)
+
+    def export_all(self) -> bool:
+        """Ask for a folder and formats, then write every listed image's mask on a worker."""
+        if self.export_task is not None or not len(self.store):
+            return False
+        start = self.settings.last_export_folder or self.settings.last_folder
+        folder = dialogs.ask_export_folder(self.parent_widget, start)
+        if folder is None:
+            return False
+        formats = dialogs.ask_export_formats(self.parent_widget, self.export_formats)
+        if not formats:
+            return False
+        self.export_formats = formats
+        jobs, missing = self._export_jobs()
+        if not jobs:
+            dialogs.show_error(self.parent_widget, "Nothing to Export", "None of the listed images has a mask yet.")
+            return False
+        stems = unique_stems([p for p, *_ in jobs])
+        sources = [e.path for e in self.store]
+        problems = planned_collisions(folder, stems, formats, protect=sources)
+        if problems:
+            dialogs.show_error(self.parent_widget, "Could Not Export",
+                               f"{problems[0]}; choose another folder.")
+            return False
+        self.settings.last_export_folder = str(folder)
+        self._start_export(folder, formats, jobs, stems, missing, sources)
+        return True
+
+    def _export_jobs(self) -> tuple[list[tuple], int]:
+        """(image path, labels or None, mask file or None) for the images with a mask."""
+        from core.masks import find_mask_for_image
+
+        jobs, missing = [], 0
+        for entry in self.store:
+            doc = entry.doc
+            if entry.source is not None:  # a slide: one at a time, in a chunked format (Export Mask)
+                missing += 1
+                continue
+            if doc is not None and (doc.dirty or entry.mask_source is not None or not doc.is_blank):
+                jobs.append((entry.path, doc.labels.copy(), None))
+                continue
+            mask = find_mask_for_image(entry.path) if doc is None else None
+            if mask is None:  # never annotated (an empty, untouched mask is not exported)
+                missing += 1
+            else:
+                jobs.append((entry.path, None, mask))
+        return jobs, missing
+
+    def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
+                      missing: int, sources: list[Path]) -> None:
+        classes = self.state.known_classes()
+        writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources,
+                             create_folder=False)
+
+        def produce(path: Path, labels, mask):
+            def load():
+                from core.imageio import load_image
+
+                image = load_image(path).rgb if writer.needs_image else None
+                if labels is not None:
+                    return labels, image
+                shape = image.shape[:2] if image is not None else None
+                return read_mask(mask, shape=shape, classes=classes), image
+            return load
+
+        work = [(path, stem, produce(path, labels, mask)) for (path, labels, mask), stem in zip(jobs, stems)]
+        task = self.export_task = start_task(
+            lambda rep: write_batch(writer, work, progress=rep.progress, should_cancel=rep.cancelled),
+            "export-all")
+        task.progress.connect(self._on_progress)
+        task.finished.connect(lambda result: self._export_done(result, folder, missing))
+        task.failed.connect(lambda message: self._export_done(BatchResult(errors=[message]), folder, missing))
+        task.cancelled.connect(lambda: self._export_done(BatchResult(cancelled=True), folder, missing))
+        self.state.job = Job("export_all", text="Exporting: %v/%m", cancel=task.cancel)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if self.state.job is not None and self.state.job.kind == "export_all":
+            self.state.job = replace(self.state.job, done=done, total=total)
+
+    def stop(self) -> None:
+        """The window closes: cancel Export All and wait for its worker."""
+        if self.export_task is not None:
+            self.export_task.cancel()
+            self.export_task.wait()
+
+    def _export_done(self, result: BatchResult, folder: Path, missing: int) -> None:
+        self.export_task = None
+        self.state.job = None
+        if result.cancelled:
+            self.state.message.emit("Export All cancelled; files already written stay.", 8000)
+            self.export_all_finished.emit(-1)
+            return
+        written, errors = len(result.written), [str(e) for e in result.errors]
+        skipped = f"; {missing} image(s) without a mask skipped" if missing else ""
+        self.state.message.emit(f"Exported {written} file(s) to {folder}{skipped}.", 10000)
+        if errors:
+            more = f"\n… and {len(errors) - 10} more" if len(errors) > 10 else ""
+            dialogs.show_error(self.parent_widget, "Export All", "Some masks could not be exported:\n\n"
+                               + "\n".join(errors[:10]) + more)
+        self.export_all_finished.emit(written)
+
+    # -- import -------------------------------------------------------------------------------
+    def import_mask(self) -> bool:
+        entry = self.store.current
+        if entry is None or entry.doc is None:
+            return False
+        path = dialogs.ask_mask_path(self.parent_widget, str(entry.path.parent))
+        if path is None:
+            return False
+        doc = entry.doc
+        try:
+            labels = read_mask(path, shape=doc.shape, num_classes=max(c.id for c in doc.classes) + 1,
+                               classes=doc.classes, image_name=entry.name)
+        except (MaskError, OSError, ValueError, MemoryError) as exc:
+            dialogs.show_error(self.parent_widget, "Could Not Import Mask", str(exc))
+            return False
+        doc.apply_labels(np.asarray(labels), "import mask")
+        self.state.message.emit(f"Imported {path.name} (Undo puts the previous mask back).", 8000)
+        return True
+

@@ -1,0 +1,259 @@
+"""Every question the app asks: file dialogs and message boxes, one small function each.
+
+Nothing else in the GUI calls QFileDialog or QMessageBox, so tests replace these functions
+with monkeypatch and drive whole flows without a modal dialog.  With the environment variable
+``UNETSEG_FORBID_DIALOGS`` set (the test suite sets it) an unreplaced call raises instead of
+blocking forever on a dialog nobody can see.
+
+The larger dialogs (class edit, export formats, training) are this package's modules.  May
+import ``core``, ``gui.state`` and ``gui.infra``, never controllers or the window.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from core.classes import ClassInfo
+from core.imageio import IMAGE_EXTENSIONS
+from core.mask_naming import FORMATS, export_suffix
+
+FORBID_ENV = "UNETSEG_FORBID_DIALOGS"
+
+# Export formats as the save dialog's filters and Export All's checkboxes offer them: the
+# one list in core.mask_naming.
+EXPORT_FILTERS: dict[str, str] = {name: f.filter for name, f in FORMATS.items()}
+FORMAT_LABELS: dict[str, str] = {name: f.label for name, f in FORMATS.items()}
+
+
+def _guard(name: str) -> None:
+    if os.environ.get(FORBID_ENV):
+        raise RuntimeError(f"unexpected dialog {name}() while {FORBID_ENV} is set")
+
+
+def _image_filter() -> str:
+    patterns = " ".join(f"*{ext}" for ext in IMAGE_EXTENSIONS)
+    return f"Images ({patterns});;All files (*)"
+
+
+# -- files -------------------------------------------------------------------------------------
+def ask_open_paths(parent: QWidget | None, folder: str) -> list[Path]:
+    _guard("ask_open_paths")
+    names, _ = QFileDialog.getOpenFileNames(parent, "Open Images", folder, _image_filter())
+    return [Path(n) for n in names]
+
+
+def ask_open_folder(parent: QWidget | None, folder: str) -> Path | None:
+    _guard("ask_open_folder")
+    name = QFileDialog.getExistingDirectory(parent, "Open Folder of Images", folder)
+    return Path(name) if name else None
+
+
+def ask_mask_path(parent: QWidget | None, folder: str) -> Path | None:
+    _guard("ask_mask_path")
+    name, _ = QFileDialog.getOpenFileName(
+        parent, "Import Mask", folder,
+        "Masks (*.png *.tif *.tiff *.npy *.json *.txt *.geojson *.zip *.roi *.bmp *.gif *.webp);;All files (*)")
+    return Path(name) if name else None
+
+
+def ask_weights_path(parent: QWidget | None, folder: str) -> Path | None:
+    _guard("ask_weights_path")
+    name, _ = QFileDialog.getOpenFileName(
+        parent, "Load Weights", folder,
+        "Weights (*.safetensors *.pt *.pth *.ckpt *.bin);;All files (*)")
+    return Path(name) if name else None
+
+
+def ask_model_save_path(parent: QWidget | None, suggested: Path, title: str = "Save Model As") -> Path | None:
+    """Where a trained model goes; always a .safetensors file (weights and metadata in one)."""
+    _guard("ask_model_save_path")
+    name, _ = QFileDialog.getSaveFileName(parent, title, str(suggested), "Model weights (*.safetensors)")
+    if not name:
+        return None
+    path = Path(name)
+    return path if path.suffix.lower() == ".safetensors" else path.with_name(path.name + ".safetensors")
+
+
+def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
+    """Where to save the mask as an index PNG (Save As)."""
+    _guard("ask_save_path")
+    name, _ = QFileDialog.getSaveFileName(parent, "Save Mask As", str(suggested),
+                                          "Index PNG, class ids (*.png)")
+    if not name:
+        return None
+    path = Path(name)
+    return path if path.suffix.lower() == ".png" else path.with_name(path.name + ".png")
+
+
+STORE_FILTERS = {"ome-zarr": "OME-Zarr label image (*.ome.zarr)", "ome-tiff": "OME-TIFF label pyramid (*.ome.tif)"}
+
+
+def ask_export_path(parent: QWidget | None, suggested: dict[str, Path],
+                    fmt: str = "index", note: str | None = None) -> tuple[Path, str] | None:
+    """(path, format) for Export Mask, among the formats ``suggested`` names; the file-type
+    filter chooses the format; ``note`` says why some formats are not offered."""
+    _guard("ask_export_path")
+    filters = {f: ({**EXPORT_FILTERS, **STORE_FILTERS})[f] for f in suggested}
+    title = "Export Mask" + (f" ({note})" if note else "")
+    dialog = QFileDialog(parent, title, str(suggested[fmt].parent))
+    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+    dialog.setNameFilters(list(filters.values()))
+    dialog.selectNameFilter(filters[fmt])
+    dialog.selectFile(suggested[fmt].name)
+    by_filter = {v: k for k, v in filters.items()}
+
+    def on_filter(text: str) -> None:  # keep the suggested name in step with the format
+        chosen = by_filter.get(text)
+        if chosen:
+            dialog.selectFile(suggested[chosen].name)
+
+    dialog.filterSelected.connect(on_filter)
+    if not dialog.exec() or not dialog.selectedFiles():
+        return None
+    chosen = by_filter.get(dialog.selectedNameFilter(), fmt)
+    path = Path(dialog.selectedFiles()[0])
+    if chosen in STORE_FILTERS:
+        suffix = ".ome.zarr" if chosen == "ome-zarr" else ".ome.tif"
+        return (path if path.name.lower().endswith(suffix) else path.with_name(path.name + suffix)), chosen
+    return export_suffix(path, chosen), chosen
+
+
+def ask_export_folder(parent: QWidget | None, folder: str) -> Path | None:
+    _guard("ask_export_folder")
+    name = QFileDialog.getExistingDirectory(parent, "Export All Masks To", folder)
+    return Path(name) if name else None
+
+
+def ask_export_formats(parent: QWidget | None, selected: Sequence[str] = ("index",)) -> list[str] | None:
+    """Which formats Export All writes (checkboxes); None if cancelled."""
+    _guard("ask_export_formats")
+    from gui.dialogs.formats_dialog import FormatsDialog
+
+    dialog = FormatsDialog(FORMAT_LABELS, selected, parent)
+    return dialog.formats() if dialog.exec() else None
+
+
+# -- classes -------------------------------------------------------------------------------
+def ask_class_edit(parent: QWidget | None, info: ClassInfo) -> ClassInfo | None:
+    """Rename / recolour a class (name field + QColorDialog button)."""
+    _guard("ask_class_edit")
+    from gui.dialogs.class_dialog import ClassDialog
+
+    dialog = ClassDialog(info, parent)
+    return dialog.result_class() if dialog.exec() else None
+
+
+def ask_color(parent: QWidget | None, rgb: tuple[int, int, int], title: str):
+    """A QColor, or None if cancelled."""
+    _guard("ask_color")
+    from PySide6.QtGui import QColor
+    from PySide6.QtWidgets import QColorDialog
+
+    color = QColorDialog.getColor(QColor(*rgb), parent, title)
+    return color if color.isValid() else None
+
+
+# -- messages ------------------------------------------------------------------------------
+def show_error(parent: QWidget | None, title: str, text: str) -> None:
+    _guard("show_error")
+    QMessageBox.critical(parent, title, text)
+
+
+def show_info(parent: QWidget | None, title: str, text: str) -> None:
+    _guard("show_info")
+    QMessageBox.information(parent, title, text)
+
+
+def confirm(parent: QWidget | None, title: str, text: str, ok: str = "OK") -> bool:
+    _guard("confirm")
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, parent)
+    ok_button = box.addButton(ok, QMessageBox.ButtonRole.AcceptRole)
+    box.setDefaultButton(ok_button)
+    box.exec()
+    return box.clickedButton() is ok_button
+
+
+def ask_save_discard_cancel(parent: QWidget | None, name: str) -> str:
+    """"save", "discard" or "cancel" for unsaved edits of the image ``name``."""
+    _guard("ask_save_discard_cancel")
+    buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+               | QMessageBox.StandardButton.Cancel)
+    answer = QMessageBox.warning(
+        parent, "Unsaved Mask", f"The mask of {name} has unsaved edits. Save them?",
+        buttons, QMessageBox.StandardButton.Save)
+    return {QMessageBox.StandardButton.Save: "save",
+            QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+
+def ask_save_before_training(parent: QWidget | None, count: int) -> str:
+    """Training reads the masks saved on disk: "save" the edited ones first, "skip" or "cancel"."""
+    _guard("ask_save_before_training")
+    what = "1 image has" if count == 1 else f"{count} images have"
+    box = QMessageBox(QMessageBox.Icon.Question, "Unsaved Masks",
+                      f"{what} unsaved mask edits. Training uses the masks saved beside the "
+                      "images, so unsaved edits would be left out.", QMessageBox.StandardButton.Cancel,
+                      parent)
+    save = box.addButton("Save and Continue", QMessageBox.ButtonRole.AcceptRole)
+    skip = box.addButton("Continue Without Them", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(save)
+    box.exec()
+    clicked = box.clickedButton()
+    return "save" if clicked is save else "skip" if clicked is skip else "cancel"
+
+
+def ask_overwrite_skip_cancel(parent: QWidget | None, count: int, total: int) -> str:
+    """Segment All when some images already have masks: "overwrite", "skip" or "cancel"."""
+    _guard("ask_overwrite_skip_cancel")
+    box = QMessageBox(QMessageBox.Icon.Question, "Segment All",
+                      f"{count} of {total} images already have a mask (a mask file or unsaved "
+                      "edits).\n\nSegment All saves each result as <name>_mask.png beside its "
+                      "image, replacing those masks.", QMessageBox.StandardButton.Cancel, parent)
+    skip = box.addButton(f"Skip Those {count}", QMessageBox.ButtonRole.AcceptRole)
+    overwrite = box.addButton("Segment All", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(skip)
+    box.exec()
+    clicked = box.clickedButton()
+    return "skip" if clicked is skip else "overwrite" if clicked is overwrite else "cancel"
+
+
+# -- safety ------------------------------------------------------------------------------------
+def show_exception(parent: QWidget | None, title: str, text: str, details: str) -> None:
+    """An unexpected error (gui.dialogs.errors): the message, the traceback and "Copy details"."""
+    _guard("show_exception")
+    from gui.dialogs.errors import ErrorDialog
+
+    ErrorDialog(title, text, details, parent).exec()
+
+
+def ask_recovery(parent: QWidget | None, crashed: bool, items: Sequence[str]) -> str:
+    """Unsaved masks from an earlier session: "restore", "discard" or "later" (keep them)."""
+    _guard("ask_recovery")
+    why = ("UNetSeg did not close properly last time." if crashed else
+           "Unsaved masks from an earlier session were kept.")
+    box = QMessageBox(QMessageBox.Icon.Warning, "Restore Unsaved Masks",
+                      f"{why}\n\nThese masks have edits that were never saved:\n\n"
+                      + "\n".join(f"•  {item}" for item in items)
+                      + "\n\nRestore opens them as unsaved edits; Discard deletes the recovery copies.",
+                      QMessageBox.StandardButton.NoButton, parent)
+    restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
+    discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+    later = box.addButton("Later", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(restore)
+    box.setEscapeButton(later)
+    box.exec()
+    clicked = box.clickedButton()
+    return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+
+
+def ask_tile_cache_mb(parent: QWidget | None, current: int) -> int | None:
+    """Memory for decoded tiles of large images, in MB; None if cancelled."""
+    _guard("ask_tile_cache_mb")
+    from PySide6.QtWidgets import QInputDialog
+
+    value, ok = QInputDialog.getInt(parent, "Tile Memory", "Memory for decoded tiles of large images (MB):",
+                                    current, 64, 65536, 64)
+    return value if ok else None

@@ -1,0 +1,284 @@
+"""Running the model on a worker thread and showing its tiles as they finish.
+
+One image: tiles are pasted into the document as a preview (``paste_region``); success
+replaces the mask as one undo step (``apply_labels``), cancel or failure puts the previous
+mask back (``cancel_preview``).  Segment All loads, segments and saves each listed image on
+the worker and reports each result so open documents can take it too.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from core.document import MaskDocument
+from core.editing import Box
+from gui.infra.workers import Reporter, Task, TaskCancelled, start_task
+
+# Written by Segment All beside each image: the same file Save writes.
+BATCH_FORMAT = "index"
+VIEW_BLOCK = 512  # Segment View: small blocks, so the result shows early
+WHOLE_BLOCK = 2048  # a whole slide: the engine's block size
+
+
+def _meets(region: tuple[int, int, int, int], box: Box) -> bool:
+    y0, y1, x0, x1 = region
+    return not Box(y0, x0, y1, x1).intersect(box).is_empty
+
+
+def _raise_if_cancelled(exc: BaseException) -> None:
+    """core.inference.Cancelled -> TaskCancelled (imported lazily: it lives beside torch)."""
+    from core.inference import Cancelled
+
+    if isinstance(exc, Cancelled):
+        raise TaskCancelled() from None
+
+
+class SegmentationController(QObject):
+    started = Signal(str)  # "segment" or "segment_all"
+    progress = Signal(int, int, str)  # done, total, text for the progress bar
+    finished = Signal(float, str)  # seconds, device actually used (one image)
+    failed = Signal(str)
+    cancelled = Signal()
+    image_done = Signal(object, object, object)  # Segment All: image path, mask path, labels
+    batch_finished = Signal(int, int, float, str, list)  # done, total, seconds, device, errors
+    ended = Signal()  # after any of finished / failed / cancelled / batch_finished
+    warning = Signal(str)  # e.g. out of GPU memory, retrying with smaller tiles
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.tile_size: int | None = None  # None: the device's default window
+        self.tta: bool | None = None  # test-time augmentation; None: the model's own default
+        self.refine: bool | None = None  # edge refinement; None: the model's own default
+        self._task: Task | None = None
+        self._doc: MaskDocument | None = None
+        self._keep_on_cancel = False  # a streamed run keeps its finished blocks
+        self._kind = ""
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    @property
+    def document(self) -> MaskDocument | None:
+        """The document a single-image run writes into."""
+        return self._doc
+
+    # -- one image ----------------------------------------------------------------------------
+    def segment(self, doc: MaskDocument, rgb: np.ndarray, segmenter: Any) -> bool:
+        if self._task is not None:
+            return False
+        doc.end_stroke()
+        tile, tta, refine = self.tile_size, self.tta, self.refine
+
+        def run(rep: Reporter):
+            t0 = time.perf_counter()
+            try:
+                labels = segmenter.segment(
+                    rgb, tile_size=tile, progress=rep.progress, should_cancel=rep.cancelled,
+                    on_tile=lambda y, x, block: rep.item((y, x, np.array(block, copy=True))),
+                    warn=rep.warn, tta=tta, refine=refine)
+            except TaskCancelled:
+                raise
+            except Exception as exc:
+                _raise_if_cancelled(exc)
+                raise
+            return labels, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
+
+        return self._start_one(doc, run, "segment", keep_on_cancel=False)
+
+    def _start_one(self, doc: MaskDocument, run, name: str, keep_on_cancel: bool) -> bool:
+        """Run ``run`` for one document: its tiles are pasted as they come, the end decides."""
+        self._doc, self._kind, self._keep_on_cancel = doc, "segment", keep_on_cancel
+        task = self._task = start_task(run, name)
+        task.progress.connect(lambda d, t: self.progress.emit(d, t, "Segmenting: %v/%m tiles"))
+        task.item.connect(lambda payload: self._on_tile(task, payload))
+        task.finished.connect(lambda result: self._on_finished(task, result))
+        task.failed.connect(lambda message: self._on_failed(task, message))
+        task.cancelled.connect(lambda: self._on_cancelled(task))
+        task.warning.connect(self._warn)
+        self.started.emit("segment")
+        return True
+
+    # -- an image of any size, streamed into its chunked mask ----------------------------------
+    def segment_source(self, doc: MaskDocument, source, segmenter: Any, box: Box | None = None) -> bool:
+        """Segment ``source`` (or only the blocks that meet ``box``, pasting just ``box``) with
+        today's exact tiling, block by block; finished blocks show as they come and are kept
+        when the run is cancelled (one undo step either way)."""
+        if self._task is not None:
+            return False
+        doc.end_stroke()
+        tile, tta, refine = self.tile_size, self.tta, self.refine
+        h, w = source.height, source.width
+        area = box if box is not None else Box(0, 0, h, w)
+
+        def run(rep: Reporter):
+            from core.streaming import StreamPlan, segment_blocks
+
+            t0 = time.perf_counter()
+            plan = StreamPlan.make(segmenter, h, w, tile, tta, refine,
+                                   block_target=VIEW_BLOCK if box is not None else WHOLE_BLOCK)
+            blocks = [b for b in plan.blocks() if _meets(plan.region(b), area)]
+            total = sum(len(plan.tiles(b)) for b in blocks)
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                rep.progress(done, total)
+
+            def write(block, labels) -> None:
+                y0, y1, x0, x1 = plan.region(block)
+                cut = Box(y0, x0, y1, x1).intersect(area)
+                rep.item((cut.y0, cut.x0, np.array(labels[cut.y0 - y0:cut.y1 - y0, cut.x0 - x0:cut.x1 - x0])))
+
+            rep.progress(0, total)
+            try:
+                segment_blocks(segmenter, source, plan, blocks, write, rep.cancelled, tick)
+            except TaskCancelled:
+                raise
+            except Exception as exc:
+                _raise_if_cancelled(exc)
+                raise
+            return None, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
+
+        return self._start_one(doc, run, "segment-view" if box is not None else "segment-slide",
+                               keep_on_cancel=True)
+
+    def _on_tile(self, task: Task, payload) -> None:
+        if task is self._task and not task.cancel_requested and self._doc is not None:
+            y0, x0, block = payload
+            self._doc.paste_region(y0, x0, block)
+
+    def _on_finished(self, task: Task, result) -> None:
+        if task is not self._task:
+            return
+        doc = self._end()
+        labels, seconds, device, classes = result
+        try:
+            if classes and list(doc.classes) != list(classes):
+                doc.set_classes(classes)
+            if labels is None:  # streamed: the pasted blocks are the result
+                doc.commit_preview("segment")
+            else:
+                doc.apply_labels(labels, "segment")
+        except ValueError as exc:  # a segmenter that returned the wrong shape
+            doc.cancel_preview()
+            self.failed.emit(f"The model's output does not fit the image: {exc}")
+        else:
+            self.finished.emit(float(seconds), device)
+        self.ended.emit()
+
+    def _on_failed(self, task: Task, message: str) -> None:
+        if task is not self._task:
+            return
+        doc = self._end()
+        if doc is not None:
+            doc.cancel_preview()
+        self.failed.emit(message)
+        self.ended.emit()
+
+    def _on_cancelled(self, task: Task) -> None:
+        if task is not self._task:
+            return
+        keep = self._keep_on_cancel
+        doc = self._end()
+        if doc is not None:
+            if keep:
+                doc.commit_preview("segment (stopped)")  # the finished tiles stay, one undo step
+            else:
+                doc.cancel_preview()
+        self.cancelled.emit()
+        self.ended.emit()
+
+    def _end(self) -> MaskDocument | None:
+        doc, self._doc, self._task, self._keep_on_cancel = self._doc, None, None, False
+        return doc
+
+    def _warn(self, message: str) -> None:
+        self.warning.emit(message)
+
+    # -- many images --------------------------------------------------------------------------
+    def segment_all(self, items: list[tuple[Path, Path]], segmenter: Any) -> bool:
+        """Segment each (image, mask target) pair and save the index mask to the target."""
+        if self._task is not None or not items:
+            return False
+        tile, tta, refine = self.tile_size, self.tta, self.refine
+        n = len(items)
+
+        def run(rep: Reporter):
+            from core.batch_writer import BatchWriter, write_batch
+            from core.imageio import load_image
+
+            t0 = time.perf_counter()
+            writer = BatchWriter(None, [BATCH_FORMAT], list(segmenter.classes))  # beside each image
+
+            def segment(i: int, path: Path):
+                def tiles(d: int, t: int) -> None:
+                    rep.progress(i * 1000 + (1000 * d) // max(1, t), n * 1000)
+
+                def produce():
+                    rep.progress(i * 1000, n * 1000)
+                    labels = segmenter.segment(load_image(path).rgb, tile_size=tile, progress=tiles,
+                                               should_cancel=rep.cancelled, warn=rep.warn, tta=tta,
+                                               refine=refine)
+                    return labels, None
+                return produce
+
+            jobs = [(path, path.stem, segment(i, path), {BATCH_FORMAT: target})
+                    for i, (path, target) in enumerate(items)]
+            targets = dict(items)
+            try:
+                result = write_batch(writer, jobs, should_cancel=rep.cancelled,
+                                     on_done=lambda path, _paths, labels: rep.item((path, targets[path], labels)))
+            except TaskCancelled:
+                raise
+            except Exception as exc:
+                _raise_if_cancelled(exc)
+                raise
+            if result.cancelled:
+                raise TaskCancelled()
+            return (result.done, n, time.perf_counter() - t0, str(segmenter.device),
+                    [str(e) for e in result.errors])
+
+        self._doc, self._kind = None, "segment_all"
+        task = self._task = start_task(run, "segment-all")
+        names = [p.name for p, _ in items]
+        task.progress.connect(lambda d, t: self.progress.emit(
+            d, t, f"Image {min(n, d // 1000 + 1)} of {n}: {names[min(n - 1, d // 1000)]}"))
+        task.item.connect(lambda payload: task is self._task and self.image_done.emit(*payload))
+        task.finished.connect(lambda result: self._on_batch_finished(task, result))
+        task.failed.connect(lambda message: self._on_failed(task, message))
+        task.cancelled.connect(lambda: self._on_cancelled(task))
+        task.warning.connect(self._warn)
+        self.started.emit("segment_all")
+        return True
+
+    def _on_batch_finished(self, task: Task, result) -> None:
+        if task is not self._task:
+            return
+        self._end()
+        self.batch_finished.emit(*result)
+        self.ended.emit()
+
+    # -- control ------------------------------------------------------------------------------
+    def cancel(self) -> None:
+        """Stop between tiles; the previous mask is back at once (the worker ends shortly)."""
+        if self._task is None:
+            return
+        self._task.cancel()
+        if self._doc is not None and not self._keep_on_cancel:
+            self._doc.cancel_preview()  # a streamed run commits its finished blocks when it stops
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Cancel and wait for the worker (closing the window); once it has stopped, the job
+        ends here, so nothing waits for its queued "cancelled" any more."""
+        task = self._task
+        if task is not None:
+            self.cancel()
+            if task.wait(timeout_ms):
+                self._on_cancelled(task)

@@ -1,0 +1,121 @@
+"""Every command as a QAction: object name, icon, shortcut, tooltip.  Wiring is elsewhere.
+
+Standard shortcuts come from ``QKeySequence.StandardKey`` so each platform gets its own;
+a few common alternatives (Ctrl+Shift+Z and Ctrl+Y for redo) are added when missing.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import QWidget
+
+from gui.infra.icons import icon
+from gui.state.app_state import Tool
+
+Std = QKeySequence.StandardKey
+
+
+def _keys(*specs) -> list[QKeySequence]:
+    """Shortcut list from StandardKeys and strings, without duplicates or empty entries."""
+    out: list[QKeySequence] = []
+    for spec in specs:
+        seqs = QKeySequence.keyBindings(spec) if isinstance(spec, Std) else [QKeySequence(spec)]
+        for seq in seqs:
+            if not seq.isEmpty() and all(seq != s for s in out):
+                out.append(seq)
+    return out
+
+
+class Actions:
+    """Holds the window's actions as attributes named like their objectName minus 'action_'."""
+
+    def __init__(self, parent: QWidget):
+        self._parent = parent
+        a = self._make
+        # file
+        self.open = a("open", "&Open…", "folder-open-outline", _keys(Std.Open), "Open image files")
+        self.open_folder = a("open_folder", "Open &Folder…", "folder-multiple-image",
+                             _keys("Ctrl+Shift+O"), "Open every image in a folder")
+        self.import_mask = a("import_mask", "&Import Mask…", "file-image-outline", _keys("Ctrl+I"),
+                             "Load a mask file for the current image (one undo step)")
+        self.save = a("save", "&Save Mask", "content-save-outline", _keys(Std.Save),
+                      "Save the mask as <image>_mask.png beside the image")
+        self.save_as = a("save_as", "Save Mask &As…", None, _keys(Std.SaveAs, "Ctrl+Shift+S"))
+        self.export = a("export", "&Export Mask…", "export", _keys("Ctrl+E"),
+                        "Export the mask: index, colour or overlay PNG, TIFF, NumPy or COCO")
+        self.export_all = a("export_all", "Export A&ll…", "export-variant", _keys("Ctrl+Shift+E"),
+                            "Export the masks of every listed image")
+        self.close_image = a("close_image", "&Close Image", "close", _keys(Std.Close))
+        self.quit = a("quit", "&Quit", None, _keys(Std.Quit, "Ctrl+Q"))
+        self.next_image = a("next_image", "&Next Image", "chevron-right", _keys("PgDown"))
+        self.prev_image = a("prev_image", "&Previous Image", "chevron-left", _keys("PgUp"))
+        # edit
+        self.undo = a("undo", "&Undo", "undo", _keys(Std.Undo))
+        self.redo = a("redo", "&Redo", "redo", _keys(Std.Redo, "Ctrl+Shift+Z", "Ctrl+Y"))
+        self.brush = a("brush", "&Brush", "brush", _keys("B"), "Paint the active class", True)
+        self.eraser = a("eraser", "&Eraser", "eraser", _keys("E"), "Paint background", True)
+        self.fill = a("fill", "&Fill", "format-color-fill", _keys("G"),
+                      "Fill the connected region under the click", True)
+        self.polygon = a("polygon", "&Polygon / Lasso", "vector-polygon", _keys("P"),
+                         "Click points (Enter or double-click fills) or drag a lasso; Esc cancels",
+                         True)
+        self.picker = a("picker", "&Class Picker", "eyedropper", _keys("I"),
+                        "Take the class under the click (Alt+click with any tool)", True)
+        self.tool_actions = {Tool.BRUSH: self.brush, Tool.ERASER: self.eraser, Tool.FILL: self.fill,
+                             Tool.POLYGON: self.polygon, Tool.PICKER: self.picker}
+        self.tools = QActionGroup(parent)
+        self.tools.setExclusive(True)
+        for tool in self.tool_actions.values():
+            self.tools.addAction(tool)
+        self.brush.setChecked(True)
+        self.brush_smaller = a("brush_smaller", "Smaller Brush", "minus", _keys("["))
+        self.brush_larger = a("brush_larger", "Larger Brush", "plus", _keys("]"))
+        self.add_class = a("add_class", "Add Class", "plus", [])
+        self.class_keys = [a(f"class_{n}", f"Class {n}", None, _keys(str(n))) for n in range(10)]
+        # view
+        self.zoom_in = a("zoom_in", "Zoom &In", "magnify-plus-outline", _keys(Std.ZoomIn, "+", "="))
+        self.zoom_out = a("zoom_out", "Zoom &Out", "magnify-minus-outline", _keys(Std.ZoomOut, "-"))
+        self.fit = a("fit", "&Fit to Window", "fit-to-screen-outline", _keys("Ctrl+0", "F"))
+        self.actual_size = a("actual_size", "&Actual Size (1:1)", "numeric-1-box-outline", _keys("Ctrl+1"))
+        self.toggle_mask = a("toggle_mask", "Show &Mask", "eye", _keys("H"),
+                             "Show or hide the mask", True)
+        self.toggle_mask.setChecked(True)
+        self.outline = a("outline", "&Outlines Only", "vector-square", _keys("O"),
+                         "Draw only the outline of each region", True)
+        self.tile_cache = a("tile_cache", "Tile &Memory for Large Images…", "memory", [],
+                            "How much memory decoded tiles of whole-slide images may use")
+        self.opacity_down = a("opacity_down", "Less Opaque Mask", None, _keys(",", "Alt+Down"))
+        self.opacity_up = a("opacity_up", "More Opaque Mask", None, _keys(".", "Alt+Up"))
+        # segmentation and model
+        self.segment = a("segment", "&Segment", "play", _keys("Ctrl+R", "F5"),
+                         "Segment the current image with the model")
+        self.segment_view = a("segment_view", "Segment &View", "crop-free", _keys("Ctrl+Shift+V"),
+                              "Segment only the part of the image in view, at full resolution")
+        self.segment_all = a("segment_all", "Segment &All…", "play-box-multiple-outline",
+                             _keys("Ctrl+Shift+R"), "Segment every listed image and save the masks")
+        self.cancel = a("cancel", "&Cancel", "stop", _keys("Esc"), "Stop the running job")
+        self.cancel.setEnabled(False)
+        self.load_weights = a("load_weights", "&Load Weights…", "file-document-outline", _keys("Ctrl+L"),
+                              "Load a .safetensors / .pt weights file")
+        self.train = a("train", "&Train on Annotated Images…", "school-outline", [],
+                       "Fine-tune the model (or train a new one) on the images with saved masks")
+        self.about = a("about", "&About UNetSeg", None, [])
+        self.shortcuts = a("shortcuts", "&Keyboard Shortcuts", None, _keys("F1"))
+
+    def _make(self, name: str, text: str, icon_name: str | None, keys: list[QKeySequence],
+              tip: str = "", checkable: bool = False) -> QAction:
+        action = QAction(text, self._parent)
+        action.setObjectName(f"action_{name}")
+        if icon_name:
+            action.setIcon(icon(icon_name))
+        if keys:
+            action.setShortcuts(keys)
+        shortcut = f" ({keys[0].toString(QKeySequence.SequenceFormat.NativeText)})" if keys else ""
+        action.setToolTip((tip or text.replace("&", "").rstrip("…")) + shortcut)
+        action.setStatusTip(tip)
+        action.setCheckable(checkable)
+        self._parent.addAction(action)  # shortcuts work whether or not a menu shows the action
+        return action
+
+    def all(self) -> list[QAction]:
+        return [v for v in vars(self).values() if isinstance(v, QAction)] + self.class_keys

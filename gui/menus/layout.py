@@ -1,0 +1,109 @@
+"""Menu bar and tool bar layout: where each action appears (the actions live in gui.menus.actions)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QSizePolicy, QSpinBox, QToolBar, QWidget
+
+from gui.menus.actions import Actions
+
+
+@dataclass
+class Menus:
+    file: QMenu
+    recent: QMenu
+    samples: QMenu
+    edit: QMenu
+    view: QMenu
+    segment: QMenu
+    model: QMenu
+    help: QMenu
+    train: QMenu | None = None
+
+
+def build_menus(window: QMainWindow, a: Actions) -> Menus:
+    bar = window.menuBar()
+    file = bar.addMenu("&File")
+    file.addActions([a.open, a.open_folder])
+    recent = file.addMenu("Open &Recent")
+    recent.setObjectName("menu_recent")
+    recent.setToolTipsVisible(True)
+    samples = file.addMenu("Open &Sample")
+    samples.setObjectName("menu_samples")
+    samples.setToolTipsVisible(True)
+    file.addSeparator()
+    file.addActions([a.import_mask, a.save, a.save_as, a.export, a.export_all])
+    file.addSeparator()
+    file.addActions([a.prev_image, a.next_image, a.close_image])
+    file.addSeparator()
+    file.addAction(a.quit)
+
+    edit = bar.addMenu("&Edit")
+    edit.addActions([a.undo, a.redo])
+    edit.addSeparator()
+    edit.addActions([a.brush, a.eraser, a.fill, a.polygon, a.picker])
+    edit.addSeparator()
+    edit.addActions([a.brush_smaller, a.brush_larger, a.add_class])
+
+    view = bar.addMenu("&View")
+    view.addActions([a.zoom_in, a.zoom_out, a.fit, a.actual_size])
+    view.addSeparator()
+    view.addActions([a.toggle_mask, a.outline, a.opacity_down, a.opacity_up])
+    view.addSeparator()
+    view.addAction(a.tile_cache)
+
+    segment = bar.addMenu("&Segment")
+    segment.addActions([a.segment, a.segment_view, a.segment_all, a.cancel])
+
+    model = bar.addMenu("&Model")
+    model.setObjectName("menu_model")
+
+    train = bar.addMenu("&Train")
+    train.setObjectName("menu_train")
+    train.addAction(a.train)
+
+    help_menu = bar.addMenu("&Help")
+    help_menu.addActions([a.shortcuts, a.about])
+    return Menus(file, recent, samples, edit, view, segment, model, help_menu, train=train)
+
+
+def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:
+    """The main tool bar; returns it and the brush size spin box it holds."""
+    bar = QToolBar("Tools", window)
+    bar.setObjectName("toolbar_main")
+    bar.setIconSize(QSize(20, 20))
+    bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+    bar.setMovable(False)
+    bar.addActions([a.open, a.open_folder, a.save])
+    bar.addSeparator()
+    bar.addActions([a.undo, a.redo])
+    bar.addSeparator()
+    bar.addActions([a.brush, a.eraser, a.fill, a.polygon, a.picker])
+    size = QSpinBox()
+    size.setObjectName("brush_size")
+    size.setRange(1, 500)
+    size.setSuffix(" px")
+    size.setToolTip("Brush diameter in image pixels ([ and ] change it)")
+    size.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+    label = QLabel(" Size ")
+    bar.addWidget(label)
+    bar.addWidget(size)
+    bar.addSeparator()
+    for action in (a.segment, a.segment_view, a.segment_all):
+        bar.addAction(action)
+        button = bar.widgetForAction(action)
+        if action is a.segment and button is not None:
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    bar.addAction(a.cancel)
+    bar.addSeparator()
+    bar.addActions([a.toggle_mask, a.outline])
+    bar.addSeparator()
+    bar.addActions([a.zoom_in, a.zoom_out, a.fit, a.actual_size])
+    spacer = QWidget()
+    spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    bar.addWidget(spacer)
+    bar.addActions([a.prev_image, a.next_image])
+    window.addToolBar(Qt.ToolBarArea.TopToolBarArea, bar)
+    return bar, size
