@@ -72,6 +72,7 @@ def test_a_worker_killed_mid_run_changes_nothing(client, small_weights, scene, e
         if pixels and not killed:  # mid-run: the first block is in, the others are not
             killed.append(next(iter(pids.values())))
             os.kill(killed[0], signal.SIGKILL)
+            assert done < total
 
     store, _, _ = run(client, small_weights, path, tmp_path / "b.ome.zarr", kill_one_worker)
     assert killed and killed[0] not in client.run(os.getpid).values()  # it really died and was replaced
