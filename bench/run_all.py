@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["inference_speed.py", "memory_8k.py", "quality.py", "refine_cost.py", "gui_bench.py", "startup_frozen.py", "gpu_check.py"]
+SCRIPTS = ["inference_speed.py", "train_speed.py", "memory_8k.py", "quality.py", "independent_quality.py",
+           "retrain.py", "refine_cost.py", "gui_bench.py", "startup_frozen.py", "gpu_check.py"]
 
 
 def main() -> int:
