@@ -31,6 +31,7 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "we
 PREFIXES = ("module.", "model.", "net.", "network.", "_orig_mod.")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+NO_DESCRIPTION = "no description"
 
 
 class CheckpointError(ValueError):
@@ -80,6 +81,23 @@ class Checkpoint:
     path: Path | None = None
     tta: bool = False  # segment with 8-fold test-time augmentation by default
     refine: Refinement | None = None  # edge refinement fitted by core.calibration (None: off)
+
+    @property
+    def description(self) -> str:
+        """What the model recognises, what it was trained on and how well it does (people read
+        this before trusting a mask); ``NO_DESCRIPTION`` for checkpoints that carry none."""
+        text = self.metadata.get("description")
+        return text.strip() if isinstance(text, str) and text.strip() else NO_DESCRIPTION
+
+    @property
+    def summary(self) -> str:
+        """A few words for a menu entry ("demo, synthetic shapes"): the ``summary`` metadata, else
+        the description's first clause."""
+        text = self.metadata.get("summary")
+        if isinstance(text, str) and text.strip():
+            return text.strip()
+        first = self.description.split(". ")[0].split(": ")[0].rstrip(".")
+        return first if len(first) <= 40 else first[:39].rstrip() + "…"
 
     def build(self) -> nn.Module:
         model = build_model(self.arch, self.in_channels, self.num_classes)

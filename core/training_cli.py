@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -94,6 +93,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.path is None:
         print("no checkpoint was written", file=sys.stderr)
         return 1
+    _record_dataset(result.path, "training", args.images, args.masks)
     print(f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}; saved {result.path}")
     return 0
 
@@ -116,12 +116,27 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"  {setting}: mIoU {score:.4f}")
     print(result.summary())
     write_calibrated(seg.checkpoint, output, result, command=_command())
+    _record_dataset(output, "calibration", args.images, args.masks)
     print(f"saved {output}")
     return 0
 
 
 def _command() -> str:
-    return "unetseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    from core.training_record import command_line
+
+    return command_line(sys.argv[1:])
+
+
+def _record_dataset(path: Path, section: str, images: Path, masks: Path) -> None:
+    """Add the data set's identity to the ``section`` record of the written checkpoint
+    (the weights are copied byte for byte; see core.training_record)."""
+    from core.metadata_edit import read_metadata, update_metadata
+    from core.training import find_pairs
+    from core.training_record import dataset_identity
+
+    record = read_metadata(path).get(section)
+    if isinstance(record, dict):
+        update_metadata(path, {section: {**record, "dataset": dataset_identity(find_pairs(images, masks))}})
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

@@ -1,0 +1,69 @@
+"""What a trained checkpoint records about how it was made, so two runs can be compared.
+
+Why: a command typed with the build machine's absolute paths (``/tmp/data/images``) cannot be
+compared with the README's (``data/shapes/images``), and two folders of the same name may hold
+different scenes.  So the command is recorded with its paths relative to the working directory,
+and the data set by identity: how many image/mask pairs, and a hash of their sorted file names
+and image dimensions (not file sizes or bytes: those change with the PNG encoder's version, while
+``unetseg generate`` gives the same names and dimensions for a seed and count everywhere).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+from pathlib import Path
+from typing import Sequence
+
+PATH_OPTIONS = ("--images", "--masks", "--init", "--teacher", "--classes", "-o", "--output")
+BUILTIN_NAMES = ("small", "large")
+
+
+def command_line(argv: Sequence[str], cwd: str | os.PathLike | None = None) -> str:
+    """``unetseg ARGS`` with every path option (``--images DIR``, ``-o FILE``...) and the
+    positional model of ``calibrate`` written relative to ``cwd``; built-in model names as is."""
+    cwd = Path(cwd or os.getcwd())
+    out, expect_path = [], False
+    for i, arg in enumerate(argv):
+        if expect_path:
+            out.append(_relative(arg, cwd))
+            expect_path = False
+            continue
+        name, eq, value = arg.partition("=")
+        if arg in PATH_OPTIONS:
+            expect_path = True
+            out.append(arg)
+        elif eq and name in PATH_OPTIONS:
+            out.append(f"{name}={_relative(value, cwd)}")
+        elif i == 1 and argv[0] == "calibrate" and not arg.startswith("-"):
+            out.append(_relative(arg, cwd))
+        else:
+            out.append(arg)
+    return "unetseg " + " ".join(shlex.quote(a) for a in out)
+
+
+def _relative(arg: str, cwd: Path) -> str:
+    if arg in BUILTIN_NAMES or not arg:
+        return arg
+    return Path(os.path.relpath(cwd / Path(arg).expanduser(), cwd)).as_posix()
+
+
+def dataset_identity(pairs: Sequence[tuple[Path, Path]]) -> dict:
+    """``{"images": N, "files_sha256": ...}`` over the sorted ``image mask WxH`` lines of ``pairs``
+    (names, not folders, so a moved copy of the same data has the same identity)."""
+    lines = sorted(f"{img.name}\t{mask.name}\t{_dimensions(img)}" for img, mask in pairs)
+    digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+    return {"images": len(lines), "files_sha256": digest[:16],
+            "hashed": "sorted image and mask file names and image dimensions"}
+
+
+def _dimensions(image: Path) -> str:
+    """``WxH`` from the file's header (cheap); ``?`` for a file Pillow cannot size."""
+    from PIL import Image
+
+    try:
+        with Image.open(image) as im:
+            return f"{im.width}x{im.height}"
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return "?"
