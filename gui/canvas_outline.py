@@ -1,0 +1,160 @@
+"""Outlines you can see: 1-4 screen pixels wide whatever the zoom, with a dark halo.
+
+Why: the Outlines Only mode drew each region's edge one image sample wide, which is one screen
+pixel or less when zoomed out and a hairline over a busy image; class colours vanished on
+images of the same hue.  Here the exposed region is brought to screen resolution first (each
+sample repeated ``s`` times, ``s`` = screen pixels per sample), so the width is counted in
+screen pixels; the band inside each visible region gets its class colour and a one-pixel dark
+ring around the band (the halo) separates it from any background.  The work is proportional to
+the screen pixels covered, as for every paint in gui.raster.
+(The canvas switches its mask layer's outline mode to ``paint_outline``; it lives beside
+gui/canvas.py until the gui/ restructuring moves it into gui/canvas/.)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable, Sequence
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF
+from PySide6.QtGui import QImage, QPainter
+
+from core.classes import ClassInfo
+from core.masks import color_lut
+from gui import raster
+
+MIN_WIDTH, MAX_WIDTH = 1, 4
+DEFAULT_WIDTH = 2
+HALO_RGB = (0, 0, 0)
+HALO_SHARE = 0.75  # the halo's alpha relative to the outline's
+MAX_SCALE = 64
+
+
+def clamp_width(value: object, default: int = DEFAULT_WIDTH) -> int:
+    """An outline width in 1..4 screen pixels (anything unusable: ``default``)."""
+    try:
+        width = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return default
+    return min(MAX_WIDTH, max(MIN_WIDTH, width))
+
+
+def outline_colors(classes: Sequence[ClassInfo], opacity: float, hidden: Iterable[int] = ()) -> np.ndarray:
+    """RGBA (256 x 4, not premultiplied) per class id: background and hidden classes transparent;
+    outlines get more alpha than filled regions (thin lines need it), still 0 at opacity 0."""
+    alpha = int(round(max(0.0, min(1.0, opacity)) * 255))
+    colors = np.zeros((256, 4), np.uint8)
+    colors[:, :3] = color_lut(classes)
+    colors[:, 3] = 0 if alpha == 0 else min(255, alpha + 96)
+    colors[0, 3] = 0
+    for cid in hidden:
+        if 0 <= cid < 256:
+            colors[cid, 3] = 0
+    return colors
+
+
+def screen_scale(device_scale: float, k: int) -> float:
+    """Screen pixels per drawn sample: at most about one when zoomed out (sampling keeps it so),
+    the zoom factor when zoomed in."""
+    return float(min(MAX_SCALE, max(1e-3, device_scale * k)))
+
+
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    """3x3 square dilation (separable: rows, then columns)."""
+    rows = mask.copy()
+    rows[1:] |= mask[:-1]
+    rows[:-1] |= mask[1:]
+    out = rows.copy()
+    out[:, 1:] |= rows[:, :-1]
+    out[:, :-1] |= rows[:, 1:]
+    return out
+
+
+def boundary(labels: np.ndarray) -> np.ndarray:
+    """Pixels whose label differs from a 4-neighbour's (both sides of every edge)."""
+    edge = np.zeros(labels.shape, bool)
+    vert = labels[1:, :] != labels[:-1, :]
+    edge[1:, :] |= vert
+    edge[:-1, :] |= vert
+    horz = labels[:, 1:] != labels[:, :-1]
+    edge[:, 1:] |= horz
+    edge[:, :-1] |= horz
+    return edge
+
+
+def outline_rgba(labels: np.ndarray, colors: np.ndarray, width: int, halo: bool = True) -> np.ndarray:
+    """RGBA outlines of ``labels`` (already at screen resolution): a ``width``-pixel band in the
+    class colour inside every visible region, and a one-pixel dark ring around each band."""
+    width = clamp_width(width)
+    visible = colors[:, 3] > 0
+    band = boundary(labels)
+    for _ in range(width - 1):
+        band = _dilate(band)
+    band &= visible[labels]
+    out = np.zeros(labels.shape + (4,), np.uint8)
+    if halo and band.any():
+        ring = _dilate(band) & ~band
+        out[ring] = (*HALO_RGB, int(round(HALO_SHARE * int(colors[visible, 3].max()))))
+    out[band] = colors[labels[band]]
+    return out
+
+
+def _screen_index(count: int, start: int, scale: float) -> np.ndarray:
+    """For each screen pixel from ``start``, the sample under its centre (of ``count`` samples)."""
+    n = max(1, int(round(count * scale)))
+    return np.minimum(((np.arange(n) + 0.5 + start) / scale).astype(np.int64), count - 1)
+
+
+def region_outline(labels: np.ndarray, region: raster.Region, colors: np.ndarray, width: int,
+                   scale: float, halo: bool = True) -> np.ndarray:
+    """Outline RGBA of ``region`` (sampled every ``region.k`` pixels) at ``scale`` screen pixels
+    per sample (any positive factor: 1.37 gives 1.37 pixels per sample).  Enough neighbours beyond
+    the region are included that edges and halos at its border are what a paint of a larger
+    region draws (no seams between partial repaints at whole-number zooms)."""
+    k = region.k
+    h, w = labels.shape
+    margin = 1 + math.ceil((clamp_width(width) + 1) / scale)  # samples
+    ys, xs = max(0, region.y0 - margin * k), max(0, region.x0 - margin * k)
+    ny, nx = region.sampled_shape
+    ye, xe = min(h, region.y0 + (ny + margin) * k), min(w, region.x0 + (nx + margin) * k)
+    block = labels[ys:ye:k, xs:xe:k]
+    top, left = (region.y0 - ys) // k, (region.x0 - xs) // k
+    t, l = int(round(top * scale)), int(round(left * scale))
+    rows, cols = max(1, int(round(ny * scale))), max(1, int(round(nx * scale)))
+    iy = _screen_index(block.shape[0], 0, scale)
+    ix = _screen_index(block.shape[1], 0, scale)
+    iy = iy[: t + rows + margin * int(math.ceil(scale))]
+    ix = ix[: l + cols + margin * int(math.ceil(scale))]
+    rgba = outline_rgba(block[iy[:, None], ix[None, :]], colors, width, halo)
+    return rgba[t:t + rows, l:l + cols]
+
+
+def paint_outline(painter: QPainter, labels: np.ndarray, region: raster.Region, colors: np.ndarray,
+                  width: int, halo: bool = True) -> None:
+    """Draw the outlines of ``region`` with ``painter`` (in image coordinates, as the mask layer).
+    The outline image is made at the screen's resolution and drawn 1:1 on device pixels, so a
+    2-pixel band is 2 pixels at 137% as at 400% (``width`` is in logical pixels on HiDPI)."""
+    device = painter.device()
+    ratio = device.devicePixelRatioF() if device is not None else 1.0
+    k = region.k
+    ny, nx = region.sampled_shape
+    target = painter.deviceTransform().mapRect(QRectF(region.x0, region.y0, nx * k, ny * k))
+    scale = screen_scale(raster.device_scale(painter), k)
+    pixels = max(1, int(round(clamp_width(width) * ratio)))
+    rgba = np.ascontiguousarray(region_outline(labels, region, colors, pixels, scale, halo))
+    rows, cols = rgba.shape[:2]
+    image = QImage(rgba.data, cols, rows, cols * 4, QImage.Format.Format_RGBA8888)
+    image.setDevicePixelRatio(ratio)
+    painter.save()
+    painter.resetTransform()
+    painter.drawImage(QPointF(round(target.left()) / ratio, round(target.top()) / ratio), image)
+    painter.restore()
+    del image  # it borrowed rgba's memory; drawn now
+
+
+def repaint_margin(width: int, device_scale: float) -> float:
+    """Image pixels to grow a dirty box by in outline mode: neighbours' bands and halos change too."""
+    scale = max(device_scale, 1e-6)
+    return (clamp_width(width) + 2) / scale + 2 * raster.sampling_step(scale) + 1
+
