@@ -22,6 +22,7 @@ from torch import nn
 
 from core.atomic import atomic_path, short_error
 from core.classes import ClassInfo, classes_to_json, normalize_classes
+from core.model_summary import NO_DESCRIPTION, description_of, summary_of  # noqa: F401 - re-exported
 from core.models import ARCHITECTURES, build_model
 from core.refine import Refinement
 
@@ -31,7 +32,6 @@ WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "we
 PREFIXES = ("module.", "model.", "net.", "network.", "_orig_mod.")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-NO_DESCRIPTION = "no description"
 
 
 class CheckpointError(ValueError):
@@ -86,18 +86,12 @@ class Checkpoint:
     def description(self) -> str:
         """What the model recognises, what it was trained on and how well it does (people read
         this before trusting a mask); ``NO_DESCRIPTION`` for checkpoints that carry none."""
-        text = self.metadata.get("description")
-        return text.strip() if isinstance(text, str) and text.strip() else NO_DESCRIPTION
+        return description_of(self.metadata)
 
     @property
     def summary(self) -> str:
-        """A few words for a menu entry ("demo, synthetic shapes"): the ``summary`` metadata, else
-        the description's first clause."""
-        text = self.metadata.get("summary")
-        if isinstance(text, str) and text.strip():
-            return text.strip()
-        first = self.description.split(". ")[0].split(": ")[0].rstrip(".")
-        return first if len(first) <= 40 else first[:39].rstrip() + "…"
+        """A few words for a menu entry ("demo, synthetic shapes"); see core.model_summary."""
+        return summary_of(self.metadata)
 
     def build(self) -> nn.Module:
         model = build_model(self.arch, self.in_channels, self.num_classes)

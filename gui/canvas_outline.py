@@ -87,17 +87,19 @@ def outline_rgba(labels: np.ndarray, colors: np.ndarray, width: int, halo: bool 
     """RGBA outlines of ``labels`` (already at screen resolution): a ``width``-pixel band in the
     class colour inside every visible region, and a one-pixel dark ring around each band."""
     width = clamp_width(width)
+    colors = np.ascontiguousarray(colors, np.uint8)
     visible = colors[:, 3] > 0
     band = boundary(labels)
     for _ in range(width - 1):
         band = _dilate(band)
     band &= visible[labels]
-    out = np.zeros(labels.shape + (4,), np.uint8)
-    if halo and band.any():
-        ring = _dilate(band) & ~band
-        out[ring] = (*HALO_RGB, int(round(HALO_SHARE * int(colors[visible, 3].max()))))
-    out[band] = colors[labels[band]]
-    return out
+    packed = colors.view(np.uint32).ravel()  # one 32-bit RGBA word per class: gathers in one go
+    out = np.where(band, np.take(packed, labels), np.uint32(0))
+    if halo and visible.any():
+        alpha = int(round(HALO_SHARE * int(colors[visible, 3].max())))
+        word = np.array([[*HALO_RGB, alpha]], np.uint8).view(np.uint32)[0, 0]
+        out = np.where(_dilate(band) & ~band, word, out)
+    return out.view(np.uint8).reshape(labels.shape + (4,))
 
 
 def _screen_index(count: int, start: int, scale: float) -> np.ndarray:
@@ -122,11 +124,9 @@ def region_outline(labels: np.ndarray, region: raster.Region, colors: np.ndarray
     top, left = (region.y0 - ys) // k, (region.x0 - xs) // k
     t, l = int(round(top * scale)), int(round(left * scale))
     rows, cols = max(1, int(round(ny * scale))), max(1, int(round(nx * scale)))
-    iy = _screen_index(block.shape[0], 0, scale)
-    ix = _screen_index(block.shape[1], 0, scale)
-    iy = iy[: t + rows + margin * int(math.ceil(scale))]
-    ix = ix[: l + cols + margin * int(math.ceil(scale))]
-    rgba = outline_rgba(block[iy[:, None], ix[None, :]], colors, width, halo)
+    iy = _screen_index(block.shape[0], 0, scale)[: t + rows + margin * int(math.ceil(scale))]
+    ix = _screen_index(block.shape[1], 0, scale)[: l + cols + margin * int(math.ceil(scale))]
+    rgba = outline_rgba(np.take(np.take(block, iy, axis=0), ix, axis=1), colors, width, halo)
     return rgba[t:t + rows, l:l + cols]
 
 

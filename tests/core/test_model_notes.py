@@ -66,3 +66,21 @@ def test_the_shipped_notes_are_the_ones_in_builtin_notes():
     for name in BUILTIN_MODELS:
         meta = read_metadata(builtin_model_path(name))
         assert {k: meta.get(k) for k in notes_for(name)} == json.loads(json.dumps(notes_for(name)))
+
+
+def test_the_menu_summary_is_read_without_torch(small_weights, tmp_path):
+    import subprocess
+    import sys
+
+    from core.model_summary import peek_metadata, peek_summary
+
+    assert peek_summary(builtin_model_path("small")) == "demo, synthetic shapes"
+    assert peek_summary(small_weights) == NO_DESCRIPTION
+    for junk in (b"", b"\xff" * 8, b"\x04\x00\x00\x00\x00\x00\x00\x00nope"):
+        (tmp_path / "junk.safetensors").write_bytes(junk)
+        assert peek_metadata(tmp_path / "junk.safetensors") == {}
+    code = ("import sys; from core.model_summary import peek_summary; from core.resources import builtin_model_path;"
+            "print(peek_summary(builtin_model_path('large'))); assert 'torch' not in sys.modules")
+    root = builtin_model_path("small").parents[2]
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root)
+    assert done.returncode == 0 and done.stdout.strip() == "demo, synthetic shapes", done.stderr
