@@ -128,15 +128,20 @@ def _command() -> str:
 
 
 def _record_dataset(path: Path, section: str, images: Path, masks: Path) -> None:
-    """Add the data set's identity to the ``section`` record of the written checkpoint
-    (the weights are copied byte for byte; see core.training_record)."""
+    """Add the data set's identity to the ``section`` record of the written checkpoint, and a
+    description to a newly trained one (the weights are copied byte for byte; core.training_record)."""
     from core.metadata_edit import read_metadata, update_metadata
     from core.training import find_pairs
-    from core.training_record import dataset_identity
+    from core.training_record import dataset_identity, trained_description
 
-    record = read_metadata(path).get(section)
-    if isinstance(record, dict):
-        update_metadata(path, {section: {**record, "dataset": dataset_identity(find_pairs(images, masks))}})
+    meta = read_metadata(path)
+    record = meta.get(section)
+    if not isinstance(record, dict):
+        return
+    changes = {section: {**record, "dataset": dataset_identity(find_pairs(images, masks))}}
+    if section == "training" and not meta.get("description"):
+        changes.update(trained_description({**meta, **changes}, images.as_posix()))
+    update_metadata(path, changes)
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

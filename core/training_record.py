@@ -67,3 +67,19 @@ def _dimensions(image: Path) -> str:
             return f"{im.width}x{im.height}"
     except (OSError, ValueError, Image.DecompressionBombError):
         return "?"
+
+
+def trained_description(meta: dict, source: str) -> dict:
+    """A description and menu summary for a model this machine just trained, from its own record:
+    what it recognises (its classes), what it was trained on, and its validation mIoU."""
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    names = [c.get("name", "?") for c in meta.get("classes", []) if isinstance(c, dict)][1:]
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    images = training.get("train_images", 0) + training.get("val_images", 0)
+    init = training.get("init") if isinstance(training.get("init"), dict) else None
+    start = f", fine-tuned from {Path(str(init.get('model'))).name}" if init else ""
+    quality = (f" Validation mIoU {training['val_miou']:.3f} on {training.get('val_images', 0)} held-out images."
+               if isinstance(training.get("val_miou"), (int, float)) else "")
+    return {"description": f"Recognises {shown or 'its classes'}. Trained on {images} annotated images from "
+                           f"{source}{start}.{quality}",
+            "summary": f"trained on {images} images of {Path(source).name or source}"}

@@ -147,7 +147,11 @@ def test_train_records_relative_paths_and_the_data_set(tmp_path, monkeypatch):
             "-o", str(tmp_path / "out.safetensors")]
     monkeypatch.setattr(sys, "argv", ["unetseg", *argv])
     assert main(argv) == 0
-    training = load_checkpoint(tmp_path / "out.safetensors").metadata["training"]
+    ck = load_checkpoint(tmp_path / "out.safetensors")
+    training = ck.metadata["training"]
+    assert ck.summary == "trained on 4 images of images"
+    assert ck.description.startswith("Recognises class 1, class 2, class 3. Trained on 4 annotated images "
+                                      f"from {(tmp_path / 'data/images').as_posix()}. Validation mIoU ")
     assert training["command"].startswith("unetseg train --images data/images --masks data/masks --epochs 1")
     assert training["command"].endswith("-o out.safetensors")
     assert training["dataset"]["images"] == 4 and len(training["dataset"]["files_sha256"]) == 16
