@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from gui.main_window import MainWindow
-    from gui.workers import wait_for_workers
+    from gui.infra.workers import wait_for_workers
 
     app = QApplication.instance() or QApplication(["gui-bench"])
     image = tmp / "big.tif"

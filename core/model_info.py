@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import textwrap
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
-from core.checkpoints import NO_DESCRIPTION, Checkpoint
 from core.classes import classes_to_json
+from core.model_summary import NO_DESCRIPTION
+
+if TYPE_CHECKING:  # torch loads only when a model is described, not when this is imported
+    from core.checkpoints import Checkpoint
 
 KNOWN_KEYS = ("description", "summary", "training", "calibration", "quality", "provenance", "inference",
               "version", "in_channels", "num_classes")

@@ -38,7 +38,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     return parser.parse_args(args)
 
 
-_errors = None  # the installed gui.errors.ErrorHandler, kept alive with the app
+_errors = None  # the installed gui.infra.errors.ErrorHandler, kept alive with the app
 
 
 def start_app(args: list[str]):
@@ -50,10 +50,10 @@ def start_app(args: list[str]):
     from PySide6.QtWidgets import QApplication
 
     from core.resources import app_icon_path
-    from gui import errors
-    from gui.icons import icon
+    from gui.infra import errors
+    from gui.infra.icons import icon
     from gui.main_window import MainWindow
-    from gui.settings import APPLICATION, ORGANIZATION
+    from gui.infra.settings import APPLICATION, ORGANIZATION
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "unetseg"])
     app.setOrganizationName(ORGANIZATION)
@@ -82,7 +82,7 @@ def start_app(args: list[str]):
 def run_app(args: list[str]) -> int:
     from PySide6.QtCore import QTimer
 
-    from gui.workers import stop_tasks
+    from gui.infra.workers import stop_tasks
 
     app, window, options = start_app(args)
     if options.quit_after is not None:

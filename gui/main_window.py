@@ -1,6 +1,6 @@
 """The main window: composes the canvas, docks, menus and controllers, and binds the current
-document to them.  Behaviour lives in the parts (gui.opening, gui.saving, gui.segment_ui,
-gui.canvas, gui.tools); this file wires signals and keeps the views in step.
+document to them.  Behaviour lives in the parts (gui.controllers.opening, gui.controllers.saving, gui.controllers.segment_ui,
+gui.canvas.view, gui.canvas.tools); this file wires signals and keeps the views in step.
 """
 
 from __future__ import annotations
@@ -18,23 +18,23 @@ from core.classes import ClassInfo, default_classes, default_color
 from core.document import MaskDocument
 from core.imageio import ImageReadError
 from gui import dialogs
-from gui.actions import Actions
-from gui.autosave import Autosave
-from gui.canvas import Canvas
-from gui.class_panel import ClassPanel
-from gui.file_panel import FilePanel
-from gui.icons import icon
-from gui.image_store import ImageEntry, ImageStore
-from gui.layers import ImageLayer
-from gui.menus import build_menus, build_toolbar
-from gui.opening import Opener, load_entry
-from gui.raster import build_pyramid
-from gui.saving import Saver
-from gui.segment_ui import SegmentUi
-from gui.settings import Settings, restore_geometry
-from gui.status_panel import StatusPanel
-from gui.training_ui import TrainingUi
-from gui.workers import Task, start_task
+from gui.menus.actions import Actions
+from gui.controllers.autosave import Autosave
+from gui.canvas.view import Canvas
+from gui.panels.class_panel import ClassPanel
+from gui.panels.file_panel import FilePanel
+from gui.infra.icons import icon
+from gui.state.image_store import ImageEntry, ImageStore
+from gui.canvas.layers import ImageLayer
+from gui.menus.layout import build_menus, build_toolbar
+from gui.controllers.opening import Opener, load_entry
+from gui.canvas.raster import build_pyramid
+from gui.controllers.saving import Saver
+from gui.controllers.segment_ui import SegmentUi
+from gui.infra.settings import Settings, restore_geometry
+from gui.panels.status_panel import StatusPanel
+from gui.controllers.training_ui import TrainingUi
+from gui.infra.workers import Task, start_task
 
 APP_NAME = "UNetSeg"
 OPACITY_STEP = 10

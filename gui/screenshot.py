@@ -39,8 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.samples import ground_truth_path
     from core.synthetic import SHAPE_CLASSES
     from gui.main_window import MainWindow
-    from gui.settings import ENV_DATA_DIR, ENV_FILE
-    from gui.workers import wait_for_workers
+    from gui.infra.settings import ENV_DATA_DIR, ENV_FILE
+    from gui.infra.workers import wait_for_workers
 
     app = QApplication.instance() or QApplication(["unetseg-screenshot"])
     with tempfile.TemporaryDirectory() as tmp:

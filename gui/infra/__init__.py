@@ -1,4 +1,4 @@
-"""Infrastructure the views and controllers share: settings, workers, errors, icons.
+"""Plumbing the rest of the GUI stands on: worker threads, settings, icons, the error hook.
 
-Modules here may import ``core`` and Qt, never the window, panels or controllers.
+May import ``core`` and Qt, never another ``gui`` subpackage.
 """

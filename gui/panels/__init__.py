@@ -1,5 +1,5 @@
-"""Widgets docked in or laid into the main window (class list, file list, notices).
+"""Docks and the status bar: the class list, the file list, the status panel.
 
-A panel gets its inputs and the app state explicitly and reports through signals; it never
-imports or receives the main window.
+Each panel observes state (``gui.state``) and emits requests as signals; may import ``core``,
+``gui.state`` and ``gui.infra``, never controllers or the window.
 """

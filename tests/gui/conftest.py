@@ -29,7 +29,7 @@ def no_leaked_threads(qapp):
     """Fail any test that leaves a worker thread (QThread task, loader thread) running."""
     from PySide6.QtCore import QThreadPool
 
-    from gui.workers import live_threads, wait_for_workers
+    from gui.infra.workers import live_threads, wait_for_workers
 
     before = {t.ident for t in threading.enumerate()}
     yield

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QApplication
 from core.checkpoints import load_checkpoint
 from core.model_info import model_info, render_text
 from core.resources import builtin_model_path
-from gui.dialogs_about_model import AboutModelDialog
+from gui.dialogs.about_model import AboutModelDialog
 
 
 @pytest.fixture(scope="module")

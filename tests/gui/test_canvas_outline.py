@@ -7,8 +7,8 @@ import pytest
 from PySide6.QtGui import QImage, QPainter
 
 from core.classes import default_classes
-from gui import raster
-from gui.canvas_outline import (clamp_width, outline_colors, outline_rgba, paint_outline, region_outline,
+from gui.canvas import raster
+from gui.canvas.outline import (clamp_width, outline_colors, outline_rgba, paint_outline, region_outline,
                                 repaint_margin, screen_scale)
 
 CLASSES = default_classes(3)

@@ -8,8 +8,8 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from core.classes import ClassInfo
 from gui import dialogs
-from gui.class_dialog import ClassDialog
-from gui.formats_dialog import FormatsDialog
+from gui.dialogs.class_dialog import ClassDialog
+from gui.dialogs.formats_dialog import FormatsDialog
 
 
 def test_formats_dialog_needs_at_least_one_format(qtbot):

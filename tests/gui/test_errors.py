@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QTimer, qWarning
 from PySide6.QtWidgets import QApplication
 
-from gui import errors
+from gui.infra import errors
 from tests.gui.helpers import drag, write_image
 
 pytestmark = pytest.mark.qt_no_exception_capture  # the hook under test handles them
@@ -78,7 +78,7 @@ def test_an_error_while_showing_the_error_is_logged_not_looped(qtbot, window, di
 
 
 def test_qt_warnings_and_worker_tracebacks_go_to_the_log(qtbot, window, dialogs, hook, tmp_path):
-    from gui.workers import start_task
+    from gui.infra.workers import start_task
 
     qWarning("a Qt warning for the log")
 

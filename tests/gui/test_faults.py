@@ -202,15 +202,15 @@ def test_closing_during_segmentation_asks_then_cancels_cleanly(qtbot, window, di
 
 
 def test_closing_during_export_all_cancels_it(qtbot, window, dialogs, folder, tmp_path, monkeypatch):
-    import gui.saving
+    import gui.controllers.saving
 
-    real = gui.saving.write_mask
+    real = gui.controllers.saving.write_mask
 
     def slow(*args, **kwargs):
         time.sleep(0.1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gui.saving, "write_mask", slow)
+    monkeypatch.setattr(gui.controllers.saving, "write_mask", slow)
     window.open_folder(folder)
     label_images(window, folder, 4)
     out = tmp_path / "out"
@@ -272,7 +272,7 @@ def test_the_app_exits_cleanly_when_closed_during_a_segmentation(tmp_path):
 
 
 def test_stop_tasks_cancels_and_waits_for_every_worker(qtbot):
-    from gui.workers import live_threads, start_task, stop_tasks
+    from gui.infra.workers import live_threads, start_task, stop_tasks
 
     started = threading.Barrier(3)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gui.dialogs_getting_started import GettingStartedDialog, readme_section, walkthrough_markdown
+from gui.dialogs.getting_started import GettingStartedDialog, readme_section, walkthrough_markdown
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -172,12 +172,12 @@ def test_open_recent_menu(qtbot, window, dialogs, tmp_path):
 
 def test_open_sample_menu(qtbot, window, tmp_path, monkeypatch):
     sample = write_image(tmp_path / "blobs.png")
-    monkeypatch.setattr("gui.opening.sample_images", lambda: [sample])
+    monkeypatch.setattr("gui.controllers.opening.sample_images", lambda: [sample])
     window.opener.fill_samples_menu(window.menus.samples)
     actions = [a for a in window.menus.samples.actions() if a.text() == "blobs"]
     actions[0].trigger()
     assert window.current.path == sample
-    monkeypatch.setattr("gui.opening.sample_images", lambda: [])
+    monkeypatch.setattr("gui.controllers.opening.sample_images", lambda: [])
     window.opener.fill_samples_menu(window.menus.samples)
     only = window.menus.samples.actions()
     assert len(only) == 1 and not only[0].isEnabled()

@@ -8,9 +8,9 @@ from PySide6.QtWidgets import QApplication
 from core.classes import default_classes
 from core.document import MaskDocument
 from core.editing import Box
-from gui import raster
-from gui.canvas import Canvas
-from gui.class_stats import ClassCounts
+from gui.canvas import raster
+from gui.canvas.view import Canvas
+from gui.panels.class_stats import ClassCounts
 
 
 def big_canvas(qtbot, size=4096):

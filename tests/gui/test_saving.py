@@ -195,7 +195,7 @@ def test_full_disk_message_names_the_path(qtbot, window, dialogs, tmp_path, monk
     def full(path, *args, **kwargs):
         raise WriteError(errno.ENOSPC, f"cannot write {path}: the disk is full")
 
-    monkeypatch.setattr("gui.saving.write_mask", full)
+    monkeypatch.setattr("gui.controllers.saving.write_mask", full)
     window.commands.save.trigger()
     assert dialogs.errors() == [f"cannot write {target}: the disk is full"]
     assert window.document.dirty and (window.mask == labels).all() and not target.exists()

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from gui.main_window import MainWindow
-from gui.settings import DEFAULT_BRUSH, DEFAULT_OPACITY, Settings
+from gui.infra.settings import DEFAULT_BRUSH, DEFAULT_OPACITY, Settings
 
 
 def make_window(qtbot, dialogs):
@@ -120,7 +120,7 @@ state=@ByteArray(\x1\xd9\xd0\xcb\0\x3\0\0garbage)
 def test_garbage_settings_never_stop_the_app(qtbot, dialogs, isolated_settings, variant):
     from PySide6.QtCore import QByteArray, QPoint, QRect
 
-    from gui.settings import BUILTIN_MODELS, DEVICES, geometry_is_usable
+    from gui.infra.settings import BUILTIN_MODELS, DEVICES, geometry_is_usable
 
     path = isolated_settings
     if variant in ("wrong types", "huge and negative"):

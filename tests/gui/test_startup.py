@@ -65,7 +65,7 @@ def test_unetseg_alone_opens_the_window(tmp_path):
 
 def test_no_gui_module_imports_torch_at_import_time(tmp_path):
     code = ("import importlib, json, pkgutil, sys, gui\n"
-            "names = [m.name for m in pkgutil.iter_modules(gui.__path__, 'gui.')]\n"
+            "names = [m.name for m in pkgutil.walk_packages(gui.__path__, 'gui.')]\n"
             "for n in names: importlib.import_module(n)\n"
             "heavy = [m for m in ('torch', 'core.inference', 'core.checkpoints', 'core.optimize',"
             " 'core.training') if m in sys.modules]\n"

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from core.document import MaskDocument
-from gui.image_store import ImageStore
-from gui.workers import TaskCancelled, describe_error, live_threads, start_task, start_thread
+from gui.state.image_store import ImageStore
+from gui.infra.workers import TaskCancelled, describe_error, live_threads, start_task, start_thread
 
 
 def loaded(store: ImageStore, name: str, dirty: bool = False):

@@ -12,8 +12,8 @@ from PySide6.QtCore import Qt
 from core.checkpoints import load_checkpoint
 from core.masks import default_mask_path, write_mask
 from core.synthetic import SHAPE_CLASSES, generate_scene
-from gui.training_runner import FINE_TUNE, NEW_SMALL
-from gui.workers import live_threads
+from gui.controllers.training_runner import FINE_TUNE, NEW_SMALL
+from gui.infra.workers import live_threads
 from tests.helpers import write_checkpoint
 
 RUN_TIMEOUT = 90_000
@@ -233,7 +233,7 @@ def test_unsaved_edits_are_offered_for_saving_first(qtbot, window, dialogs, anno
 
 
 def test_the_outcome_says_what_fitting_edge_refinement_found(tmp_path):
-    from gui.training_runner import TrainingOutcome, outcome_text
+    from gui.controllers.training_runner import TrainingOutcome, outcome_text
 
     outcome = TrainingOutcome(tmp_path / "m.safetensors", 0.71, 9, 10, 10, False, train_images=40, val_images=5,
                               seconds=75, refinement="edge refinement on (guided filter, radius 8 px, eps 0.001): "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.classes import ClassInfo
-from gui.workers import Reporter
+from gui.infra.workers import Reporter
 
 FINE_TUNE, NEW_SMALL, NEW_LARGE = "finetune", "small", "large"
 

@@ -3,7 +3,6 @@
 Why a copy in resources/docs: the standalone app ships without the README; the copy is the
 README's section verbatim (a test fails when they drift), so there is one text to maintain.
 The shortcuts come from the live actions the caller passes, so they are the ones that work.
-(Lives beside gui/dialogs.py; the gui/ restructuring moves it to gui/dialogs/getting_started.py.)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QWidget
 
-from gui.icons import icon
+from gui.infra.icons import icon
 
 Std = QKeySequence.StandardKey
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from gui.icons import icon
-from gui.image_store import ImageEntry, ImageStore, path_key
+from gui.infra.icons import icon
+from gui.state.image_store import ImageEntry, ImageStore, path_key
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
 

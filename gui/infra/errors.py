@@ -165,7 +165,7 @@ class ErrorHandler(QObject):
 def install(parent: QWidget | Callable[[], QWidget | None] | None = None,
             data_dir: Path | None = None) -> ErrorHandler:
     """Log to ``data_dir`` (default: the app-data folder) and install the hooks."""
-    from gui.settings import app_data_dir
+    from gui.infra.settings import app_data_dir
 
     setup_logging(data_dir if data_dir is not None else app_data_dir())
     return ErrorHandler(parent).install()

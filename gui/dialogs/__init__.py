@@ -4,6 +4,9 @@ Nothing else in the GUI calls QFileDialog or QMessageBox, so tests replace these
 with monkeypatch and drive whole flows without a modal dialog.  With the environment variable
 ``UNETSEG_FORBID_DIALOGS`` set (the test suite sets it) an unreplaced call raises instead of
 blocking forever on a dialog nobody can see.
+
+The larger dialogs (class edit, export formats, training) are this package's modules.  May
+import ``core``, ``gui.state`` and ``gui.infra``, never controllers or the window.
 """
 
 from __future__ import annotations
@@ -130,7 +133,7 @@ def ask_export_folder(parent: QWidget | None, folder: str) -> Path | None:
 def ask_export_formats(parent: QWidget | None, selected: Sequence[str] = ("index",)) -> list[str] | None:
     """Which formats Export All writes (checkboxes); None if cancelled."""
     _guard("ask_export_formats")
-    from gui.formats_dialog import FormatsDialog
+    from gui.dialogs.formats_dialog import FormatsDialog
 
     dialog = FormatsDialog(FORMAT_LABELS, selected, parent)
     return dialog.formats() if dialog.exec() else None
@@ -140,7 +143,7 @@ def ask_export_formats(parent: QWidget | None, selected: Sequence[str] = ("index
 def ask_class_edit(parent: QWidget | None, info: ClassInfo) -> ClassInfo | None:
     """Rename / recolour a class (name field + QColorDialog button)."""
     _guard("ask_class_edit")
-    from gui.class_dialog import ClassDialog
+    from gui.dialogs.class_dialog import ClassDialog
 
     dialog = ClassDialog(info, parent)
     return dialog.result_class() if dialog.exec() else None
@@ -221,9 +224,9 @@ def ask_overwrite_skip_cancel(parent: QWidget | None, count: int, total: int) ->
 
 # -- safety ------------------------------------------------------------------------------------
 def show_exception(parent: QWidget | None, title: str, text: str, details: str) -> None:
-    """An unexpected error (gui.errors): the message, the traceback and "Copy details"."""
+    """An unexpected error (gui.infra.errors): the message, the traceback and "Copy details"."""
     _guard("show_exception")
-    from gui.errors import ErrorDialog
+    from gui.infra.errors import ErrorDialog
 
     ErrorDialog(title, text, details, parent).exec()
 

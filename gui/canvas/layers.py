@@ -1,7 +1,7 @@
 """The two graphics items of the canvas: the image, and the label mask over it.
 
 Both paint only ``option.exposedRect`` (``ItemUsesExtendedStyleOption``), sampled to the
-screen's resolution (gui.raster).  The mask is drawn from the document's own label buffer
+screen's resolution (gui.canvas.raster).  The mask is drawn from the document's own label buffer
 through a 256-entry colour table with alpha, so opacity, visibility and class colours are a
 table rebuild, and a brush dab repaints just its dirty box.
 """
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from core.classes import ClassInfo
 from core.editing import Box
 from core.masks import color_lut
-from gui import raster
+from gui.canvas import raster
 
 
 def color_table(classes: Sequence[ClassInfo], alpha: int, hidden: Iterable[int] = ()) -> list[int]:

@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from core.document import MaskDocument
-from gui.workers import Reporter, Task, TaskCancelled, start_task
+from gui.infra.workers import Reporter, Task, TaskCancelled, start_task
 
 # Written by Segment All beside each image: the same file Save writes.
 BATCH_FORMAT = "index"

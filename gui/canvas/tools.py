@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import Qt
 
-from gui.cursor_items import PolygonPreview
+from gui.canvas.cursor_items import PolygonPreview
 
 if TYPE_CHECKING:
     from core.document import MaskDocument

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 from core.classes import ClassInfo
 from core.training_stage import annotated_pairs, free_model_path
 from gui import dialogs
-from gui.model_loader import model_label
+from gui.controllers.model_loader import model_label
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow
-    from gui.training_dialog import TrainingContext, TrainingDialog
+    from gui.dialogs.training_dialog import TrainingContext, TrainingDialog
 
 
 class TrainingUi:
@@ -55,7 +55,7 @@ class TrainingUi:
                                "Annotate some images, save their masks with Save Mask (Ctrl+S), "
                                "then train again.")
             return None
-        from gui.training_dialog import TrainingDialog  # imported on first use: keeps startup lean
+        from gui.dialogs.training_dialog import TrainingDialog  # imported on first use: keeps startup lean
 
         self.dialog = dialog = TrainingDialog(self._context(pairs, len(missing), folder), w)
         dialog.use_model_requested.connect(self._use_model)
@@ -73,7 +73,7 @@ class TrainingUi:
         return answer == "skip"
 
     def _context(self, pairs: list[tuple[Path, Path]], missing: int, folder: Path) -> "TrainingContext":
-        from gui.training_dialog import TrainingContext
+        from gui.dialogs.training_dialog import TrainingContext
 
         models = self.w.models
         seg, spec = models.segmenter, models.spec

@@ -14,8 +14,8 @@ import numpy as np
 
 from core.masks import MaskError, default_mask_path, read_mask, write_mask
 from gui import dialogs
-from gui.image_store import ImageEntry, path_key
-from gui.workers import Reporter, Task, start_task
+from gui.state.image_store import ImageEntry, path_key
+from gui.infra.workers import Reporter, Task, start_task
 
 if TYPE_CHECKING:
     from gui.main_window import MainWindow

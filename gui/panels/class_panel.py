@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
 
 from core.document import MaskDocument
 from core.editing import Box
-from gui.class_stats import ClassCounts
-from gui.icons import icon, swatch
+from gui.panels.class_stats import ClassCounts
+from gui.infra.icons import icon, swatch
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -7,8 +7,7 @@ sample repeated ``s`` times, ``s`` = screen pixels per sample), so the width is 
 screen pixels; the band inside each visible region gets its class colour and a one-pixel dark
 ring around the band (the halo) separates it from any background.  The work is proportional to
 the screen pixels covered, as for every paint in gui.raster.
-(The canvas switches its mask layer's outline mode to ``paint_outline``; it lives beside
-gui/canvas.py until the gui/ restructuring moves it into gui/canvas/.)
+The mask layer's outline mode draws with ``paint_outline``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from PySide6.QtGui import QImage, QPainter
 
 from core.classes import ClassInfo
 from core.masks import color_lut
-from gui import raster
+from gui.canvas import raster
 
 MIN_WIDTH, MAX_WIDTH = 1, 4
 DEFAULT_WIDTH = 2

@@ -13,7 +13,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
 from core.resources import BUILTIN_MODELS
-from gui.model_loader import builtin_status
+from gui.controllers.model_loader import builtin_status
 
 REFINE_TIP = ("Snap the mask's edges to the image's own edges (a guided filter on the model's "
               "probabilities). On by default for models it was measured to help (unetseg calibrate)")

@@ -1,7 +1,7 @@
 """The image view: zoom, pan, the overlay's look, and pointer input routed to the edit tools.
 
 Zoom and pan are the view's transform; edits go to the current MaskDocument through
-gui.tools; the mask repaints from the document's ``changed(box)`` one dirty box at a time.
+gui.canvas.tools; the mask repaints from the document's ``changed(box)`` one dirty box at a time.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QFrame, QGraphics
 
 from core.document import MaskDocument
 from core.editing import Box
-from gui.cursor_items import BrushCursor, PolygonPreview
-from gui.layers import ImageLayer, MaskLayer
-from gui.tools import TOOL_NAMES, FillTool, PickerTool, PolygonTool, StrokeTool, Tool
+from gui.canvas.cursor_items import BrushCursor, PolygonPreview
+from gui.canvas.layers import ImageLayer, MaskLayer
+from gui.canvas.tools import TOOL_NAMES, FillTool, PickerTool, PolygonTool, StrokeTool, Tool
 
 MIN_SCALE, MAX_SCALE = 1 / 64, 64.0
 WHEEL_STEP = 1.25  # zoom factor per wheel notch

@@ -35,7 +35,7 @@ class ImageEntry:
     error: str | None = None  # why the image could not be opened, when it could not
     busy: bool = False  # a job writes into the document: never drop it
     has_mask_file: bool = False
-    levels: dict = field(default_factory=dict)  # zoomed-out reductions of the image (gui.raster)
+    levels: dict = field(default_factory=dict)  # zoomed-out reductions of the image (gui.canvas.raster)
 
     @property
     def name(self) -> str:

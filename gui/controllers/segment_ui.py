@@ -1,6 +1,6 @@
 """The window's side of segmentation: model choice, Segment / Segment All / Cancel, and what
-the status bar and dialogs say about them.  The work itself is in gui.segmentation and
-gui.model_loader.
+the status bar and dialogs say about them.  The work itself is in gui.controllers.segmentation and
+gui.controllers.model_loader.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 from core.masks import find_mask_for_image
 from core.resources import BUILTIN_MODELS
 from gui import dialogs
-from gui.model_loader import ModelManager, builtin_status, model_label
-from gui.model_menu import ModelMenu
-from gui.segmentation import SegmentationController
+from gui.controllers.model_loader import ModelManager, builtin_status, model_label
+from gui.menus.model_menu import ModelMenu
+from gui.controllers.segmentation import SegmentationController
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QMenu
 
-    from gui.image_store import ImageEntry
+    from gui.state.image_store import ImageEntry
     from gui.main_window import MainWindow
 
 

@@ -22,9 +22,9 @@ from core.imageio import ImageReadError
 from core.masks import default_mask_path
 from core.recovery import RecoveryError, RecoveryStore, SessionLock, Snapshot
 from gui import dialogs
-from gui.image_store import ImageEntry, path_key
-from gui.opening import extend_classes, load_entry, mark_mask_files
-from gui.settings import app_data_dir
+from gui.state.image_store import ImageEntry, path_key
+from gui.controllers.opening import extend_classes, load_entry, mark_mask_files
+from gui.infra.settings import app_data_dir
 
 if TYPE_CHECKING:
     from core.document import MaskDocument

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QLineEdit
                                QWidget)
 
 from core.classes import ClassInfo
-from gui.icons import swatch
+from gui.infra.icons import swatch
 
 
 class ClassDialog(QDialog):

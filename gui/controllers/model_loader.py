@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from core.resources import BUILTIN_MODELS, builtin_model_path
-from gui.workers import describe_error, start_thread
+from gui.infra.workers import describe_error, start_thread
 
 
 class _Bridge(QObject):

@@ -1,4 +1,4 @@
-"""Menu bar and tool bar layout: where each action appears (the actions live in gui.actions)."""
+"""Menu bar and tool bar layout: where each action appears (the actions live in gui.menus.actions)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QSizePolicy, QSpinBox, QToolBar, QWidget
 
-from gui.actions import Actions
+from gui.menus.actions import Actions
 
 
 @dataclass

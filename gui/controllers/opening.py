@@ -23,7 +23,7 @@ from core.resources import sample_images
 from gui import dialogs
 
 if TYPE_CHECKING:
-    from gui.image_store import ImageEntry
+    from gui.state.image_store import ImageEntry
     from gui.main_window import MainWindow
 
 

@@ -1,7 +1,7 @@
 """Train > Train on Annotated Images…: the settings, a live run (progress, loss/mIoU chart,
 log) and what to do with the model it saved.
 
-The run is a gui.workers Task, so it is cancelled and waited for like every other job.
+The run is a gui.infra.workers Task, so it is cancelled and waited for like every other job.
 Cancel sets the flag core.training checks before each step, and training keeps the best
 checkpoint so far.  Closing the dialog during a run asks first, then stops the run and closes
 once the worker has ended: the GUI never blocks waiting for a step to finish.
@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFormLayout, 
 
 from core.classes import ClassInfo
 from gui import dialogs
-from gui.icons import icon
-from gui.training_plot import TrainingPlot
-from gui.training_runner import (FINE_TUNE, NEW_LARGE, NEW_SMALL, TrainingJob, TrainingOutcome, outcome_text,
+from gui.infra.icons import icon
+from gui.dialogs.training_plot import TrainingPlot
+from gui.controllers.training_runner import (FINE_TUNE, NEW_LARGE, NEW_SMALL, TrainingJob, TrainingOutcome, outcome_text,
                                  run_training)
-from gui.workers import Task, describe_error, start_task
+from gui.infra.workers import Task, describe_error, start_task
 
 DEVICES = {"auto": "Automatic", "cpu": "CPU", "cuda": "CUDA (NVIDIA GPU)", "mps": "MPS (Apple GPU)"}
 DEFAULTS = {FINE_TUNE: (10, 1e-3), NEW_SMALL: (30, 3e-3), NEW_LARGE: (30, 3e-3)}  # epochs, learning rate
