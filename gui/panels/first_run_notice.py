@@ -4,30 +4,15 @@ Why: the built-in models know four synthetic shapes; on a photograph they paint 
 face, and a user who is not told why concludes the app is broken.  The notice says what the
 model knows and offers the three ways forward as signals (the window decides what each does).
 It is a bar inside the window, not a dialog: it blocks nothing and can be closed or ignored.
+When to show it is gui.controllers.first_run's decision.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
-from typing import Iterable
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 TITLE = "This is a demo model"
-
-
-def should_show_notice(model_is_demo: bool, image: Path | None, samples: Iterable[Path],
-                       dont_show_again: bool, shown_this_session: bool) -> bool:
-    """Show once per session, for a demo model on an image that is not one of its samples,
-    unless the user said "Don't show again"."""
-    if not model_is_demo or image is None or dont_show_again or shown_this_session:
-        return False
-    try:
-        target = Path(image).resolve()
-        return all(Path(s).resolve() != target for s in samples)
-    except OSError:
-        return True
 
 
 class FirstRunNotice(QFrame):
