@@ -50,6 +50,22 @@ def default_classes(num_classes: int) -> list[ClassInfo]:
     ]
 
 
+def complete_classes(*lists: Iterable[ClassInfo], top: int = 0) -> list[ClassInfo]:
+    """One class list from several, sorted by id: an id takes its entry from the first list
+    that names it, and every id up to ``top`` without one gets its default entry.
+
+    The one rule for filling out a class list: a mask opened with ids its classes do not name,
+    a recovery copy, the classes training sees across open documents, a new document.
+    """
+    merged: dict[int, ClassInfo] = {}
+    for classes in lists:
+        for c in classes:
+            merged.setdefault(c.id, c)
+    for c in default_classes(top + 1):
+        merged.setdefault(c.id, c)
+    return sorted(merged.values(), key=lambda c: c.id)
+
+
 def palette_array(classes: Sequence[ClassInfo], size: int = 256) -> "numpy.ndarray":  # noqa: F821
     """A (size, 3) uint8 lookup table: ids without a class get their default colour."""
     import numpy as np

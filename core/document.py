@@ -7,14 +7,13 @@ the document's lifetime, mutated in place) in a colour-table image and repaints 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 from psygnal import Signal
 
 from core import editing
-from core.classes import ClassInfo, default_classes
+from core.classes import ClassInfo, complete_classes
 from core.editing import EMPTY, Box
 from core.history import History, Step
 
@@ -52,16 +51,13 @@ class MaskDocument:
     brush_size_changed = Signal(int)
 
     def __init__(self, labels: np.ndarray, classes: Sequence[ClassInfo] | None = None, *,
-                 image_path: Path | None = None, mask_path: Path | None = None,
                  history: History | None = None):
         self._labels = _as_labels(labels)
         if classes is None:
             top = int(self._labels.max()) if self._labels.size else 0
-            classes = default_classes(max(2, top + 1))
+            classes = complete_classes(top=max(1, top))
         self._classes = list(classes)
         self._active = 1 if len(self._classes) > 1 else 0
-        self.image_path = image_path
-        self.mask_path = mask_path
         self.history = history if history is not None else History()
         self.protected: frozenset[int] = frozenset()  # class ids no tool may overwrite
         self._radius = 5.0

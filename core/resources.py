@@ -38,6 +38,3 @@ def sample_images() -> list[Path]:
         return []
     return sorted(p for p in folder.glob("*.png") if not p.stem.endswith("_mask"))
 
-
-def is_frozen() -> bool:
-    return bool(getattr(sys, "frozen", False))

@@ -17,7 +17,6 @@ from gui.canvas.cursor_items import PolygonPreview
 if TYPE_CHECKING:
     from core.document import MaskDocument
 
-TOOL_NAMES = ("brush", "eraser", "fill", "polygon", "picker")
 LASSO_START_PX = 5.0  # a drag longer than this (screen pixels) from the first click is a lasso
 LASSO_STEP_PX = 2.0  # lasso vertices are at least this far apart on screen
 

@@ -1,12 +1,13 @@
 """The image view: zoom, pan, the overlay's look, and pointer input routed to the edit tools.
 
 Zoom and pan are the view's transform; edits go to the current MaskDocument through
-gui.canvas.tools; the mask repaints from the document's ``changed(box)`` one dirty box at a time.
+gui.canvas.tools; the mask repaints from the document's ``changed(box)`` one dirty box at a
+time.  The overlay's look (opacity, outlines, hidden classes, visibility), the tool and the
+brush size are the app state's: the canvas observes them and never holds a copy.
 """
 
 from __future__ import annotations
 
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
@@ -18,7 +19,10 @@ from core.document import MaskDocument
 from core.editing import Box
 from gui.canvas.cursor_items import BrushCursor, PolygonPreview
 from gui.canvas.layers import ImageLayer, MaskLayer
-from gui.canvas.tools import TOOL_NAMES, FillTool, PickerTool, PolygonTool, StrokeTool, Tool
+from gui.canvas.pyramids import PyramidBuilder
+from gui.canvas.tools import FillTool, PickerTool, PolygonTool, StrokeTool
+from gui.canvas.tools import Tool as ToolHandler
+from gui.state.app_state import AppState, Job, Tool
 
 MIN_SCALE, MAX_SCALE = 1 / 64, 64.0
 WHEEL_STEP = 1.25  # zoom factor per wheel notch
@@ -32,9 +36,10 @@ class Canvas(QGraphicsView):
     picked = Signal(int)  # class id taken by the eyedropper (tool or Alt+click)
     edit_refused = Signal(str)  # why an edit did not happen (e.g. segmentation running)
 
-    def __init__(self, parent: QWidget | None = None):
+    def __init__(self, state: AppState | None = None, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("canvas")
+        self.state = state if state is not None else AppState()
         self._scene = QGraphicsScene(self)
         self._scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.setScene(self._scene)
@@ -59,28 +64,52 @@ class Canvas(QGraphicsView):
         self._scene.addItem(self.brush_cursor)
         self._scene.addItem(self.polygon_preview)
 
-        self.opacity = 0.5
-        self.hidden_classes: set[int] = set()
-        self.outline = False
-        self.mask_visible = True
         self.editing_enabled = True
-        self.request_pyramid: Callable[[ImageLayer], None] | None = None
+        self.pyramids = PyramidBuilder()
 
         doc = lambda: self.document  # noqa: E731
         scale = lambda: self.scale_factor  # noqa: E731
-        self._tools: dict[str, Tool] = {
-            "brush": StrokeTool("brush", doc, scale),
-            "eraser": StrokeTool("eraser", doc, scale),
-            "fill": FillTool(doc, scale),
-            "polygon": PolygonTool(doc, scale, self.polygon_preview),
-            "picker": PickerTool(doc, scale, self.picked.emit),
+        self._tools: dict[Tool, ToolHandler] = {
+            Tool.BRUSH: StrokeTool("brush", doc, scale),
+            Tool.ERASER: StrokeTool("eraser", doc, scale),
+            Tool.FILL: FillTool(doc, scale),
+            Tool.POLYGON: PolygonTool(doc, scale, self.polygon_preview),
+            Tool.PICKER: PickerTool(doc, scale, self.picked.emit),
         }
-        self.tool: Tool = self._tools["brush"]
-        self._active_tool: Tool | None = None  # the tool that got the press (Alt: picker)
+        self.tool: ToolHandler = self._tools[self.state.tool]
+        self._active_tool: ToolHandler | None = None  # the tool that got the press (Alt: picker)
         self._pan_from: QPointF | None = None
         self._space = False
         self._fit_mode = True
         self._update_cursor()
+        st, ev, docs = self.state, self.state.events, self.state.document
+        for event in (ev.opacity, ev.outline, ev.hidden_classes):
+            event.connect(self.restyle)
+        ev.mask_visible.connect(self._on_mask_visible)
+        ev.tool.connect(self._on_tool)
+        ev.brush_size.connect(self._on_brush_size)
+        ev.job.connect(self._on_job)
+        docs.changed.connect(self._on_changed)
+        docs.reset.connect(self._on_reset)
+        docs.classes_changed.connect(self.restyle)
+        self.brush_cursor.set_radius(st.brush_size / 2)
+
+    # -- what the state says ------------------------------------------------------------------
+    @property
+    def opacity(self) -> float:
+        return self.state.opacity / 100
+
+    @property
+    def outline(self) -> bool:
+        return self.state.outline
+
+    @property
+    def hidden_classes(self) -> frozenset:
+        return self.state.hidden_classes
+
+    @property
+    def mask_visible(self) -> bool:
+        return self.state.mask_visible
 
     # -- content ------------------------------------------------------------------------------
     @property
@@ -91,6 +120,7 @@ class Canvas(QGraphicsView):
         """Show ``rgb`` with ``doc``'s mask (keeps the zoom when the size is unchanged)."""
         same_size = self.image_layer is not None and self.image_layer.rgb.shape[:2] == rgb.shape[:2]
         self.clear()
+        self.state.document.bind(doc)  # already bound when the state showed it
         self.document = doc
         self.image_layer = ImageLayer(rgb, self._on_pyramid_request)
         if levels:
@@ -100,11 +130,6 @@ class Canvas(QGraphicsView):
         self._scene.addItem(self.image_layer)
         self._scene.addItem(self.mask_layer)
         self._scene.setSceneRect(QRectF(0, 0, rgb.shape[1], rgb.shape[0]))
-        doc.changed.connect(self._on_changed)
-        doc.reset.connect(self._on_reset)
-        doc.classes_changed.connect(self.restyle)
-        doc.brush_size_changed.connect(self._on_brush_size)
-        self.brush_cursor.set_radius(doc.radius)
         self.restyle()
         if not same_size or self._fit_mode:
             self.fit()
@@ -113,12 +138,7 @@ class Canvas(QGraphicsView):
     def clear(self) -> None:
         for tool in self._tools.values():
             tool.cancel()
-        doc, self.document = self.document, None
-        if doc is not None:
-            for signal, slot in ((doc.changed, self._on_changed), (doc.reset, self._on_reset),
-                                 (doc.classes_changed, self.restyle),
-                                 (doc.brush_size_changed, self._on_brush_size)):
-                signal.disconnect(slot)
+        self.document = None
         for item in (self.image_layer, self.mask_layer):
             if item is not None:
                 self._scene.removeItem(item)
@@ -128,54 +148,42 @@ class Canvas(QGraphicsView):
         self.viewport().update()
 
     def _on_pyramid_request(self, layer: ImageLayer) -> None:
-        if self.request_pyramid is not None:
-            self.request_pyramid(layer)
+        self.pyramids.request(layer, self.state.current)
 
     # -- overlay look -------------------------------------------------------------------------
-    def restyle(self) -> None:
+    def restyle(self, *_) -> None:
         if self.mask_layer is not None and self.document is not None:
-            self.mask_layer.set_style(self.document.classes, self.opacity, self.hidden_classes,
+            self.mask_layer.set_style(self.document.classes, self.opacity, set(self.hidden_classes),
                                       self.outline)
 
-    def set_opacity(self, value: float) -> None:
-        self.opacity = max(0.0, min(1.0, float(value)))
-        self.restyle()
-
-    def set_outline(self, on: bool) -> None:
-        self.outline = bool(on)
-        self.restyle()
-
-    def set_class_visible(self, class_id: int, visible: bool) -> None:
-        (self.hidden_classes.discard if visible else self.hidden_classes.add)(class_id)
-        self.restyle()
-
-    def set_mask_visible(self, visible: bool) -> None:
-        self.mask_visible = bool(visible)
+    def _on_mask_visible(self, visible: bool) -> None:
         if self.mask_layer is not None:
-            self.mask_layer.setVisible(self.mask_visible)
+            self.mask_layer.setVisible(visible)
 
     def _on_changed(self, box: Box) -> None:
-        if self.mask_layer is not None:
+        if self.mask_layer is not None and self.document is self.state.document.doc:
             self.mask_layer.update_box(box, self.scale_factor)
 
     def _on_reset(self) -> None:
         if self.mask_layer is not None:
             self.mask_layer.update()
 
-    def _on_brush_size(self, _size: int) -> None:
-        if self.document is not None:
-            self.brush_cursor.set_radius(self.document.radius)
+    def _on_brush_size(self, size: int) -> None:
+        self.brush_cursor.set_radius(size / 2)
 
     # -- tools --------------------------------------------------------------------------------
-    def set_tool(self, name: str) -> None:
-        if name not in TOOL_NAMES:
-            raise ValueError(f"unknown tool {name!r}")
+    def _on_tool(self, tool: Tool) -> None:
         self.tool.cancel()
-        self.tool = self._tools[name]
+        self.tool = self._tools[Tool(tool)]
         self._update_cursor()
 
-    def tool_named(self, name: str) -> Tool:
-        return self._tools[name]
+    def cancel_tools(self) -> None:
+        """Drop unfinished input (an open polygon, a stroke): before undo, redo, a new job."""
+        for tool in self._tools.values():
+            tool.cancel()
+
+    def _on_job(self, job: Job | None) -> None:
+        self.set_editing_enabled(job is None or not job.blocks_editing)
 
     def set_editing_enabled(self, enabled: bool) -> None:
         if not enabled:
@@ -271,7 +279,7 @@ class Canvas(QGraphicsView):
             return
         x, y = self._xy(event)
         alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
-        self._active_tool = self._tools["picker"] if alt else self.tool
+        self._active_tool = self._tools[Tool.PICKER] if alt else self.tool
         self._active_tool.press(x, y)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802
@@ -306,7 +314,7 @@ class Canvas(QGraphicsView):
         if not self.editing_enabled:
             return
         alt = bool(event.modifiers() & Qt.KeyboardModifier.AltModifier)
-        self._active_tool = self._tools["picker"] if alt else self.tool
+        self._active_tool = self._tools[Tool.PICKER] if alt else self.tool
         self._active_tool.double_click(*self._xy(event))
 
     def _move_cursor(self, x: float, y: float) -> None:

@@ -16,19 +16,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QWidget
 
-from core.classes import ClassInfo
+from core.classes import complete_classes
 from core.imageio import ImageReadError
 from core.masks import default_mask_path
 from core.recovery import RecoveryError, RecoveryStore, SessionLock, Snapshot
 from gui import dialogs
-from gui.state.image_store import ImageEntry, path_key
-from gui.controllers.opening import extend_classes, load_entry, mark_mask_files
 from gui.infra.settings import app_data_dir
+from gui.state.app_state import AppState
+from gui.state.image_store import ImageEntry, path_key
+from gui.state.loading import load_entry, mark_mask_files
 
 if TYPE_CHECKING:
-    from core.document import MaskDocument
-    from gui.main_window import MainWindow
+    from gui.state.app_state import Job
 
 DEFAULT_DELAY_MS = 3000
 log = logging.getLogger("unetseg.autosave")
@@ -38,10 +39,10 @@ class Autosave(QObject):
     saved = Signal(int)  # copies written by one flush (tests and scripts wait on it)
     restored = Signal(int)  # masks restored from an earlier session
 
-    def __init__(self, window: "MainWindow", data_dir: Path | None = None,
+    def __init__(self, state: AppState, parent: QWidget, data_dir: Path | None = None,
                  delay_ms: int = DEFAULT_DELAY_MS):
-        super().__init__(window)
-        self.w = window
+        super().__init__(parent)
+        self.state, self.images, self.parent_widget = state, state.store, parent
         self.folder = Path(data_dir) if data_dir is not None else app_data_dir()
         self.lock = SessionLock(self.folder)
         self.store = RecoveryStore(self.folder, session=self.lock.session)
@@ -50,13 +51,16 @@ class Autosave(QObject):
         self._timer.timeout.connect(self.flush)
         self.delay_ms = delay_ms
         self._written: dict[str, tuple[Path, tuple]] = {}  # path key -> (image, what was written)
-        self._doc: MaskDocument | None = None
         self._closed = False
         self._last_error = ""
         self.crashed, live = self._start_session()
         self.pending = self.store.recoverable(live)
-        window.image_shown.connect(self._on_image_shown)
-        window.segment_all_finished.connect(lambda *_: self.flush())
+        self.images.current_changed.connect(self._on_image_shown)
+        state.events.job.connect(self._on_job)
+        doc = state.document
+        doc.history_changed.connect(self._poke)
+        doc.classes_changed.connect(self._poke)
+        doc.dirty_changed.connect(self._on_dirty)
         if self.pending:
             QTimer.singleShot(0, self, self.offer)  # once the window is up
 
@@ -83,22 +87,10 @@ class Autosave(QObject):
     # -- autosave -----------------------------------------------------------------------------
     def _on_image_shown(self, _entry) -> None:
         self.flush()  # every switch
-        doc = self.w.document
-        if doc is self._doc:
-            return
-        self._watch(self._doc, False)
-        self._doc = doc
-        self._watch(doc, True)
 
-    def _watch(self, doc: "MaskDocument | None", on: bool) -> None:
-        if doc is None:
-            return
-        for signal, slot in ((doc.history_changed, self._poke), (doc.classes_changed, self._poke),
-                             (doc.dirty_changed, self._on_dirty)):
-            if on:
-                signal.connect(slot)
-            else:
-                signal.disconnect(slot)
+    def _on_job(self, job: "Job | None", old: "Job | None" = None) -> None:
+        if job is None and old is not None and old.kind == "segment_all":
+            self.flush()  # Segment All saved masks: copies of what it replaced go
 
     def _poke(self) -> None:
         if not self._closed:
@@ -115,7 +107,7 @@ class Autosave(QObject):
         if self._closed or not self.lock.held:
             return 0
         self._timer.stop()
-        dirty = {path_key(e.path): e for e in self.w.store if e.doc is not None and e.doc.dirty}
+        dirty = {path_key(e.path): e for e in self.images if e.doc is not None and e.doc.dirty}
         written = 0
         for key, entry in dirty.items():
             doc = entry.doc
@@ -128,7 +120,7 @@ class Autosave(QObject):
                 continue
             try:
                 self.store.save(entry.path, doc.labels, doc.classes, doc.history.position,
-                                self.w.saver.save_target(entry))
+                                entry.save_target)
             except (OSError, ValueError) as exc:
                 self._report(f"Autosave failed: {exc}")
                 continue
@@ -145,7 +137,7 @@ class Autosave(QObject):
         log.warning("%s", message)
         if message != self._last_error:  # once, not every few seconds
             self._last_error = message
-            self.w.status.message(message, 15000)
+            self.state.message.emit(message, 15000)
 
     def close_session(self) -> None:
         """The window closes cleanly (every edit saved or discarded): no copies, no lock."""
@@ -153,8 +145,6 @@ class Autosave(QObject):
             return
         self._closed = True
         self._timer.stop()
-        self._watch(self._doc, False)
-        self._doc = None
         if self.lock.held:
             self.store.remove_own()
             self.lock.release()
@@ -170,7 +160,7 @@ class Autosave(QObject):
         self.pending = []
         if not snaps or self._closed:
             return None
-        answer = dialogs.ask_recovery(self.w, self.crashed, [describe(s) for s in snaps])
+        answer = dialogs.ask_recovery(self.parent_widget, self.crashed, [describe(s) for s in snaps])
         log.info("recovery of %d mask(s): %s", len(snaps), answer)
         if answer == "discard":
             for snap in snaps:
@@ -192,15 +182,14 @@ class Autosave(QObject):
             self.store.remove(snap)
             restored.append(entry)
         if restored:
-            self.w.file_panel.rebuild()
-            self.w.show_entry(restored[0])
+            self.state.show(restored[0])
             self.flush()  # this session's copies replace the old ones right away
-            self.w.status.message(f"Restored {len(restored)} unsaved mask(s); save them with "
+            self.state.message.emit(f"Restored {len(restored)} unsaved mask(s); save them with "
                                   "File > Save.", 10000)
             self.restored.emit(len(restored))
         if problems:
             lines = "\n".join(f"{reason}" for _, reason in problems)
-            if dialogs.confirm(self.w, "Some Masks Could Not Be Restored",
+            if dialogs.confirm(self.parent_widget, "Some Masks Could Not Be Restored",
                                f"{lines}\n\nDiscard these recovery copies? (Cancel keeps them "
                                "for the next start.)", "Discard Them"):
                 for snap, _ in problems:
@@ -215,14 +204,14 @@ class Autosave(QObject):
         if not snap.image_exists:
             raise RecoveryError(f"{snap.name}: the image is gone ({image}).")
         labels = self.store.load(snap)
-        store = self.w.store
+        store = self.images
         entry = store.get(image)
         new = entry is None
         if entry is None:
             entry = store.add([image])[0]
             mark_mask_files([entry])
         try:
-            load_entry(entry, self.w.class_template)
+            load_entry(entry, list(self.state.class_template))
             doc = entry.doc
             assert doc is not None
             if doc.shape != labels.shape:
@@ -233,7 +222,7 @@ class Autosave(QObject):
             if new:
                 store.remove(entry)
             raise
-        classes = _fit_classes(snap.classes, int(labels.max()) if labels.size else 0)
+        classes = complete_classes(snap.classes, top=int(labels.max()) if labels.size else 0)
         if classes != doc.classes:
             doc.set_classes(classes)
         doc.apply_labels(labels, "restore unsaved edits")
@@ -241,10 +230,6 @@ class Autosave(QObject):
             entry.save_path = snap.mask_path  # it was being saved elsewhere (Save As)
         store.trim()
         return entry
-
-
-def _fit_classes(classes: list[ClassInfo], top: int) -> list[ClassInfo]:
-    return classes if any(c.id >= top for c in classes) else extend_classes(classes, top)
 
 
 def describe(snap: Snapshot) -> str:

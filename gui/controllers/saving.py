@@ -7,18 +7,19 @@ A failed write shows one message naming the path and keeps the in-memory mask as
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QWidget
 
-from core.masks import MaskError, default_mask_path, read_mask, write_mask
+from core.masks import MaskError, read_mask, write_mask
 from gui import dialogs
-from gui.state.image_store import ImageEntry, path_key
+from gui.infra.settings import Settings
 from gui.infra.workers import Reporter, Task, start_task
-
-if TYPE_CHECKING:
-    from gui.main_window import MainWindow
+from gui.state.app_state import AppState, Job
+from gui.state.image_store import ImageEntry, path_key
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)  # WriteError is an OSError, MaskError a ValueError
 
@@ -36,39 +37,39 @@ def _same_path(a: Path, b: Path) -> bool:
     return path_key(a) == path_key(b)
 
 
-class Saver:
-    def __init__(self, window: "MainWindow"):
-        self.w = window
+class Saver(QObject):
+    export_all_finished = Signal(int)  # files written (-1: cancelled)
+
+    def __init__(self, state: AppState, settings: Settings, parent: QWidget):
+        super().__init__(parent)
+        self.state, self.store, self.settings, self.parent_widget = state, state.store, settings, parent
         self.last_format = "index"
         self.export_formats: list[str] = ["index"]
         self.export_task: Task | None = None
 
     # -- save ---------------------------------------------------------------------------------
-    def save_target(self, entry: ImageEntry) -> Path:
-        return entry.save_path or default_mask_path(entry.path)
-
     def save(self, entry: ImageEntry | None = None) -> bool:
-        entry = entry or self.w.store.current
+        entry = entry or self.store.current
         if entry is None or entry.doc is None:
             return False
-        target = self.save_target(entry)
+        target = entry.save_target
         loaded = entry.mask_source is not None and _same_path(entry.mask_source, target)
         if target.exists() and not loaded and entry.save_path is None:
-            if not dialogs.confirm(self.w, "Replace Mask?",
+            if not dialogs.confirm(self.parent_widget, "Replace Mask?",
                                    f"{target.name} already exists and is not the mask you are "
                                    "editing. Replace it?", "Replace"):
                 return False
         return self._write_index(entry, target)
 
     def save_as(self) -> bool:
-        entry = self.w.store.current
+        entry = self.store.current
         if entry is None or entry.doc is None:
             return False
-        path = dialogs.ask_save_path(self.w, self.save_target(entry))
+        path = dialogs.ask_save_path(self.parent_widget, entry.save_target)
         if path is None:
             return False
         if _same_path(path, entry.path):
-            dialogs.show_error(self.w, "Could Not Save",
+            dialogs.show_error(self.parent_widget, "Could Not Save",
                                f"{path.name}: that is the image itself; choose another name.")
             return False
         if self._write_index(entry, path):
@@ -82,85 +83,85 @@ class Saver:
         try:
             write_mask(target, doc.labels, "index", doc.classes)
         except WRITE_ERRORS as exc:
-            dialogs.show_error(self.w, "Could Not Save", str(exc))
+            dialogs.show_error(self.parent_widget, "Could Not Save", str(exc))
             return False
         doc.mark_saved()
         entry.mask_source, entry.has_mask_file = target, True
-        self.w.file_panel.refresh(entry)
-        self.w.status.message(f"Saved {target}", 5000)
+        self.state.message.emit(f"Saved {target}", 5000)
         return True
 
     # -- unsaved edits ------------------------------------------------------------------------
     def resolve_unsaved(self, entry: ImageEntry) -> bool:
         """Ask Save / Discard / Cancel for ``entry``; True when it may be closed."""
-        answer = dialogs.ask_save_discard_cancel(self.w, entry.name)
+        answer = dialogs.ask_save_discard_cancel(self.parent_widget, entry.name)
         if answer == "save":
             return self.save(entry)
         return answer == "discard"
 
     def resolve_all_unsaved(self) -> bool:
-        for entry in self.w.store.dirty_entries():
-            if entry is not self.w.store.current:
-                self.w.show_entry(entry)  # show what the question is about
+        for entry in self.store.dirty_entries():
+            if entry is not self.store.current:
+                self.state.show(entry)  # show what the question is about
             if not self.resolve_unsaved(entry):
                 return False
         return True
 
     # -- export -------------------------------------------------------------------------------
     def export(self) -> bool:
-        entry = self.w.store.current
+        entry = self.store.current
         if entry is None or entry.doc is None or entry.image is None:
             return False
-        folder = Path(self.w.settings.last_export_folder or entry.path.parent)
-        chosen = dialogs.ask_export_path(self.w, export_suggestions(entry.path, folder), self.last_format)
+        folder = Path(self.settings.last_export_folder or entry.path.parent)
+        chosen = dialogs.ask_export_path(self.parent_widget, export_suggestions(entry.path, folder),
+                                         self.last_format)
         if chosen is None:
             return False
         path, fmt = chosen
         if _same_path(path, entry.path):
-            dialogs.show_error(self.w, "Could Not Export",
+            dialogs.show_error(self.parent_widget, "Could Not Export",
                                f"{path.name}: that is the image itself; choose another name.")
             return False
         doc = entry.doc
         try:
             write_mask(path, doc.labels, fmt, doc.classes, image=entry.image.rgb,
-                       opacity=self.w.canvas.opacity, image_name=entry.name)
+                       opacity=self.state.opacity / 100, image_name=entry.name)
         except WRITE_ERRORS as exc:
-            dialogs.show_error(self.w, "Could Not Export", str(exc))
+            dialogs.show_error(self.parent_widget, "Could Not Export", str(exc))
             return False
         self.last_format = fmt
-        self.w.settings.last_export_folder = str(path.parent)
-        self.w.status.message(f"Exported {path}", 5000)
+        self.settings.last_export_folder = str(path.parent)
+        self.state.message.emit(f"Exported {path}", 5000)
         return True
 
     def export_all(self) -> bool:
         """Ask for a folder and formats, then write every listed image's mask on a worker."""
-        if self.export_task is not None or not len(self.w.store):
+        if self.export_task is not None or not len(self.store):
             return False
-        start = self.w.settings.last_export_folder or self.w.settings.last_folder
-        folder = dialogs.ask_export_folder(self.w, start)
+        start = self.settings.last_export_folder or self.settings.last_folder
+        folder = dialogs.ask_export_folder(self.parent_widget, start)
         if folder is None:
             return False
-        formats = dialogs.ask_export_formats(self.w, self.export_formats)
+        formats = dialogs.ask_export_formats(self.parent_widget, self.export_formats)
         if not formats:
             return False
         self.export_formats = formats
         jobs, missing = self._export_jobs()
         if not jobs:
-            dialogs.show_error(self.w, "Nothing to Export", "None of the listed images has a mask yet.")
+            dialogs.show_error(self.parent_widget, "Nothing to Export", "None of the listed images has a mask yet.")
             return False
         from core.cli import unique_stems
 
         stems = unique_stems([p for p, *_ in jobs])
-        sources = {path_key(e.path) for e in self.w.store}
+        sources = {path_key(e.path) for e in self.store}
         for stem in stems:
             for fmt in formats:
                 target = _target(folder, stem, fmt)
                 if path_key(target) in sources:
-                    dialogs.show_error(self.w, "Could Not Export",
+                    dialogs.show_error(self.parent_widget, "Could Not Export",
                                        f"{target.name}: exporting here would overwrite that image; "
                                        "choose another folder.")
                     return False
-        self.w.settings.last_export_folder = str(folder)
+        self.settings.last_export_folder = str(folder)
         self._start_export(folder, formats, jobs, stems, missing)
         return True
 
@@ -169,8 +170,8 @@ class Saver:
         from core.masks import find_mask_for_image
 
         jobs, missing = [], 0
-        template = self.w.class_template
-        for entry in self.w.store:
+        template = self.state.class_template
+        for entry in self.store:
             doc = entry.doc
             if doc is not None and (doc.dirty or entry.mask_source is not None or doc.labels.any()):
                 jobs.append((entry.path, doc.labels.copy(), None, doc.classes))
@@ -184,7 +185,7 @@ class Saver:
 
     def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
                       missing: int) -> None:
-        opacity = self.w.canvas.opacity
+        opacity = self.state.opacity / 100
 
         def masks(rep: Reporter, with_image: bool):
             from core.imageio import load_image
@@ -240,35 +241,44 @@ class Saver:
             return written, errors
 
         task = self.export_task = start_task(run, "export-all")
-        task.progress.connect(lambda d, t: self.w.status.show_progress(d, t, "Exporting: %v/%m"))
+        task.progress.connect(self._on_progress)
         task.finished.connect(lambda result: self._export_done(result, folder, missing))
         task.failed.connect(lambda message: self._export_done((0, [message]), folder, missing))
         task.cancelled.connect(lambda: self._export_done(None, folder, missing))
-        self.w.job_state_changed()
+        self.state.job = Job("export_all", text="Exporting: %v/%m", cancel=task.cancel)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        if self.state.job is not None and self.state.job.kind == "export_all":
+            self.state.job = replace(self.state.job, done=done, total=total)
+
+    def stop(self) -> None:
+        """The window closes: cancel Export All and wait for its worker."""
+        if self.export_task is not None:
+            self.export_task.cancel()
+            self.export_task.wait()
 
     def _export_done(self, result, folder: Path, missing: int) -> None:
         self.export_task = None
-        self.w.status.hide_progress()
-        self.w.job_state_changed()
+        self.state.job = None
         if result is None:
-            self.w.status.message("Export All cancelled; files already written stay.", 8000)
-            self.w.export_all_finished.emit(-1)
+            self.state.message.emit("Export All cancelled; files already written stay.", 8000)
+            self.export_all_finished.emit(-1)
             return
         written, errors = result
         skipped = f"; {missing} image(s) without a mask skipped" if missing else ""
-        self.w.status.message(f"Exported {written} file(s) to {folder}{skipped}.", 10000)
+        self.state.message.emit(f"Exported {written} file(s) to {folder}{skipped}.", 10000)
         if errors:
             more = f"\n… and {len(errors) - 10} more" if len(errors) > 10 else ""
-            dialogs.show_error(self.w, "Export All", "Some masks could not be exported:\n\n"
+            dialogs.show_error(self.parent_widget, "Export All", "Some masks could not be exported:\n\n"
                                + "\n".join(errors[:10]) + more)
-        self.w.export_all_finished.emit(written)
+        self.export_all_finished.emit(written)
 
     # -- import -------------------------------------------------------------------------------
     def import_mask(self) -> bool:
-        entry = self.w.store.current
+        entry = self.store.current
         if entry is None or entry.doc is None:
             return False
-        path = dialogs.ask_mask_path(self.w, str(entry.path.parent))
+        path = dialogs.ask_mask_path(self.parent_widget, str(entry.path.parent))
         if path is None:
             return False
         doc = entry.doc
@@ -276,10 +286,10 @@ class Saver:
             labels = read_mask(path, shape=doc.shape, num_classes=max(c.id for c in doc.classes) + 1,
                                classes=doc.classes, image_name=entry.name)
         except (MaskError, OSError, ValueError, MemoryError) as exc:
-            dialogs.show_error(self.w, "Could Not Import Mask", str(exc))
+            dialogs.show_error(self.parent_widget, "Could Not Import Mask", str(exc))
             return False
         doc.apply_labels(np.asarray(labels), "import mask")
-        self.w.status.message(f"Imported {path.name} (Undo puts the previous mask back).", 8000)
+        self.state.message.emit(f"Imported {path.name} (Undo puts the previous mask back).", 8000)
         return True
 
 

@@ -1,4 +1,4 @@
-"""The window's side of training (Train > Train on Annotated Images…): which images and masks
+"""The app's side of training (Train > Train on Annotated Images…): which images and masks
 go in, saving unsaved edits first, the dialog, and switching to the model it trained.
 
 Training uses the masks saved on disk beside the listed images (where Save Mask puts them),
@@ -8,44 +8,53 @@ so it sees exactly what the user annotated; images without a saved mask are left
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
-from core.classes import ClassInfo
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QWidget
+
 from core.training_stage import annotated_pairs, free_model_path
 from gui import dialogs
-from gui.controllers.model_loader import model_label
+from gui.jobs.model_loader import ModelManager
+from gui.state.app_state import AppState
+from gui.state.image_store import ImageEntry
+from gui.state.model_names import model_label
 
 if TYPE_CHECKING:
-    from gui.main_window import MainWindow
     from gui.dialogs.training_dialog import TrainingContext, TrainingDialog
 
 
 class TrainingUi:
-    def __init__(self, window: "MainWindow"):
-        self.w = window
+    """``save(entry)`` saves an image's mask (True when written); ``load_model(path)`` switches
+    to a weights file as Model > Load Weights does."""
+
+    def __init__(self, state: AppState, parent: QWidget, train: QAction, models: ModelManager,
+                 save: Callable[[ImageEntry], bool], load_model: Callable[[str], None]):
+        self.state, self.store, self.parent, self.models = state, state.store, parent, models
+        self._save, self._load_model = save, load_model
         self.dialog: "TrainingDialog | None" = None
-        window.commands.train.triggered.connect(self.open_dialog)
+        train.triggered.connect(self.open_dialog)
 
     def open_dialog(self) -> "TrainingDialog | None":
         """Check there is something to train on, then show the dialog (window-modal)."""
-        w = self.w
+        w = self.parent
         if self.dialog is not None:
             self.dialog.raise_()
             self.dialog.activateWindow()
             return self.dialog
-        if w.job_running:
-            w.status.message("Wait for the running job to finish (or cancel it), then train.", 6000)
+        if self.state.job_running:
+            self.state.message.emit("Wait for the running job to finish (or cancel it), then train.", 6000)
             return None
-        entries = list(w.store)
+        entries = list(self.store)
         if not entries:
             dialogs.show_error(w, "Nothing to Train On", "Open a folder of images, annotate some of them "
                                "and save their masks, then train.")
             return None
         if not self._save_unsaved():
             return None
-        targets = {e.path: w.saver.save_target(e) for e in entries}
+        targets = {e.path: e.save_target for e in entries}
         pairs, missing = annotated_pairs(targets, mask_for=targets.__getitem__)
-        folder = w.folder or entries[0].path.parent
+        folder = self.state.folder or entries[0].path.parent
         if not pairs:
             example = targets[entries[0].path].name
             dialogs.show_error(w, "Nothing to Train On",
@@ -64,48 +73,39 @@ class TrainingUi:
         return dialog
 
     def _save_unsaved(self) -> bool:
-        dirty = self.w.store.dirty_entries()
+        dirty = self.store.dirty_entries()
         if not dirty:
             return True
-        answer = dialogs.ask_save_before_training(self.w, len(dirty))
+        answer = dialogs.ask_save_before_training(self.parent, len(dirty))
         if answer == "save":
-            return all(self.w.saver.save(entry) for entry in dirty)
+            return all(self._save(entry) for entry in dirty)
         return answer == "skip"
 
     def _context(self, pairs: list[tuple[Path, Path]], missing: int, folder: Path) -> "TrainingContext":
         from gui.dialogs.training_dialog import TrainingContext
 
-        models = self.w.models
+        models = self.models
         seg, spec = models.segmenter, models.spec
         init, reason = None, "No model is loaded: load one (Model menu), or train a new one."
         if seg is not None:
             if spec != "custom":  # a built-in name or a weights file
                 init = spec
             else:
-                path = getattr(getattr(seg, "checkpoint", None), "path", None)
+                path = seg.checkpoint.path if seg.checkpoint is not None else None
                 init = str(path) if path else None
                 reason = "The current model did not come from a weights file to start from."
-        arch = getattr(seg, "arch", None)
+        arch = seg.arch if seg is not None else None
         if init is not None and arch is None:
             init, reason = None, "The current model's architecture is unknown."
-        return TrainingContext(pairs, missing, folder, self._classes(), free_model_path(folder),
+        return TrainingContext(pairs, missing, folder, self.state.classes_for_training(),
+                               free_model_path(folder),
                                model_label(init) if init else None, init, arch, reason,
                                dict(models.devices) if models.devices else None)
 
-    def _classes(self) -> list[ClassInfo]:
-        """The current document's classes, plus ids only the model or another open document
-        names: masks saved from other images may use those."""
-        w = self.w
-        merged = {c.id: c for c in (w.document.classes if w.document is not None else [])}
-        for classes in [w.class_template] + [e.doc.classes for e in w.store.documents_in_memory() if e.doc]:
-            for c in classes:
-                merged.setdefault(c.id, c)
-        return sorted(merged.values(), key=lambda c: c.id)
-
     def _use_model(self, path: str) -> None:
         """Load the trained weights like Model > Load Weights (and remember them for next start)."""
-        self.w.status.message(f"Switching to the trained model {Path(path).name}…", 5000)
-        self.w.load_model(path)
+        self.state.message.emit(f"Switching to the trained model {Path(path).name}…", 5000)
+        self._load_model(path)
 
     def _on_closed(self, _result: int) -> None:
         dialog, self.dialog = self.dialog, None

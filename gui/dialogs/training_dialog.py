@@ -23,7 +23,7 @@ from core.classes import ClassInfo
 from gui import dialogs
 from gui.infra.icons import icon
 from gui.dialogs.training_plot import TrainingPlot
-from gui.controllers.training_runner import (FINE_TUNE, NEW_LARGE, NEW_SMALL, TrainingJob, TrainingOutcome, outcome_text,
+from gui.jobs.training_runner import (FINE_TUNE, NEW_LARGE, NEW_SMALL, TrainingJob, TrainingOutcome, outcome_text,
                                  run_training)
 from gui.infra.workers import Task, describe_error, start_task
 

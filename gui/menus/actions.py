@@ -10,6 +10,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QWidget
 
 from gui.infra.icons import icon
+from gui.state.app_state import Tool
 
 Std = QKeySequence.StandardKey
 
@@ -60,9 +61,11 @@ class Actions:
                          True)
         self.picker = a("picker", "&Class Picker", "eyedropper", _keys("I"),
                         "Take the class under the click (Alt+click with any tool)", True)
+        self.tool_actions = {Tool.BRUSH: self.brush, Tool.ERASER: self.eraser, Tool.FILL: self.fill,
+                             Tool.POLYGON: self.polygon, Tool.PICKER: self.picker}
         self.tools = QActionGroup(parent)
         self.tools.setExclusive(True)
-        for tool in (self.brush, self.eraser, self.fill, self.polygon, self.picker):
+        for tool in self.tool_actions.values():
             self.tools.addAction(tool)
         self.brush.setChecked(True)
         self.brush_smaller = a("brush_smaller", "Smaller Brush", "minus", _keys("["))

@@ -13,7 +13,8 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
 from core.resources import BUILTIN_MODELS
-from gui.controllers.model_loader import builtin_status
+from gui.state.model_names import builtin_status
+from gui.state.segmenter import SegmenterLike
 
 REFINE_TIP = ("Snap the mask's edges to the image's own edges (a guided filter on the model's "
               "probabilities). On by default for models it was measured to help (unetseg calibrate)")
@@ -96,10 +97,10 @@ class ModelMenu:
         self.custom.setVisible(True)
         self.custom.setChecked(True)
 
-    def show_model_defaults(self, seg) -> None:
+    def show_model_defaults(self, seg: SegmenterLike) -> None:
         """Tick TTA and edge refinement as the newly loaded model would segment by default."""
-        self.tta.setChecked(bool(getattr(seg, "tta", False)))
-        setting = getattr(seg, "refine", None)
+        self.tta.setChecked(bool(seg.tta))
+        setting = seg.refine
         self.refine.setChecked(setting is not None)
         self.refine.setToolTip(f"{REFINE_TIP}. This model: {setting or 'off by default'}")
 

@@ -1,4 +1,7 @@
-"""The Classes dock: overlay opacity and toggles, and the class list of the current document.
+"""The Classes dock: overlay opacity and toggles, and the class list of the shown document.
+
+It observes the app state (opacity, hidden classes, the shown document) and writes the user's
+choices back to it; renaming and adding classes are requests (signals) for a controller.
 
 Each row shows the class colour, id and name, a visibility checkbox and the pixel count
 (bold when the class is present).  Selecting a row makes that class the active one;
@@ -15,8 +18,9 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
 
 from core.document import MaskDocument
 from core.editing import Box
-from gui.panels.class_stats import ClassCounts
 from gui.infra.icons import icon, swatch
+from gui.panels.class_stats import ClassCounts
+from gui.state.app_state import AppState
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -68,13 +72,12 @@ class _CountDelegate(QStyledItemDelegate):
 
 
 class ClassPanel(QWidget):
-    active_requested = Signal(int)
-    visibility_changed = Signal(int, bool)
     edit_requested = Signal(int)
     add_requested = Signal()
 
-    def __init__(self, toggle_mask: QAction, outline: QAction, parent: QWidget | None = None):
+    def __init__(self, state: AppState, toggle_mask: QAction, outline: QAction, parent: QWidget | None = None):
         super().__init__(parent)
+        self.state = state
         self.opacity_slider = QSlider(Qt.Orientation.Horizontal)
         self.opacity_slider.setObjectName("opacity_slider")
         self.opacity_slider.setRange(0, 100)
@@ -84,6 +87,9 @@ class ClassPanel(QWidget):
         self._opacity_label = QLabel("50%")
         self._opacity_label.setMinimumWidth(36)
         self.opacity_slider.valueChanged.connect(lambda v: self._opacity_label.setText(f"{v}%"))
+        self.opacity_slider.setValue(state.opacity)
+        self.opacity_slider.valueChanged.connect(state.set_opacity)
+        state.events.opacity.connect(lambda value: self.opacity_slider.setValue(value))
 
         self.class_list = QListWidget()
         self.class_list.setObjectName("class_list")
@@ -127,28 +133,24 @@ class ClassPanel(QWidget):
 
         self._doc: MaskDocument | None = None
         self._counts: ClassCounts | None = None
-        self._hidden: set[int] = set()
         self._populating = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(COUNT_DELAY_MS)
         self._timer.timeout.connect(self.refresh_counts)
+        shown = state.document
+        shown.document_changed.connect(self._set_document)
+        shown.classes_changed.connect(self._populate)
+        shown.changed.connect(self._on_changed)
+        shown.reset.connect(self._on_reset)
+        state.events.active_class.connect(self._select)
+        state.events.hidden_classes.connect(self._apply_hidden)
+        self._set_document(shown.doc)
 
     # -- document -----------------------------------------------------------------------------
-    def set_document(self, doc: MaskDocument | None, hidden: set[int]) -> None:
-        old, self._doc = self._doc, doc
-        if old is not None:
-            for signal, slot in ((old.classes_changed, self._populate),
-                                 (old.active_class_changed, self._select),
-                                 (old.changed, self._on_changed), (old.reset, self._on_reset)):
-                signal.disconnect(slot)
-        self._hidden = hidden
+    def _set_document(self, doc: MaskDocument | None) -> None:
+        self._doc = doc
         self._counts = ClassCounts(doc.labels) if doc is not None else None
-        if doc is not None:
-            doc.classes_changed.connect(self._populate)
-            doc.active_class_changed.connect(self._select)
-            doc.changed.connect(self._on_changed)
-            doc.reset.connect(self._on_reset)
         self._populate()
         self.refresh_counts()
 
@@ -166,7 +168,7 @@ class ClassPanel(QWidget):
                 flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                 if info.id != 0:  # background is never drawn: nothing to hide
                     flags |= Qt.ItemFlag.ItemIsUserCheckable
-                    item.setCheckState(Qt.CheckState.Unchecked if info.id in self._hidden
+                    item.setCheckState(Qt.CheckState.Unchecked if info.id in self.state.hidden_classes
                                        else Qt.CheckState.Checked)
                 item.setFlags(flags)
                 item.setToolTip(f"Class {info.id}: {info.name}  rgb{tuple(info.color)}")
@@ -177,6 +179,18 @@ class ClassPanel(QWidget):
         if self._counts is not None:
             self._apply_counts(self._counts.counts() if not self._counts.stale else None)
             self._timer.start()
+
+    def _apply_hidden(self, hidden: frozenset) -> None:
+        was, self._populating = self._populating, True
+        try:
+            for row in range(self.class_list.count()):
+                item = self.class_list.item(row)
+                if item.flags() & Qt.ItemFlag.ItemIsUserCheckable:
+                    state = Qt.CheckState.Unchecked if int(item.data(ID_ROLE)) in hidden else Qt.CheckState.Checked
+                    if item.checkState() != state:
+                        item.setCheckState(state)
+        finally:
+            self._populating = was
 
     def row_of(self, class_id: int) -> int:
         for row in range(self.class_list.count()):
@@ -196,13 +210,13 @@ class ClassPanel(QWidget):
 
     def _on_current(self, item: QListWidgetItem | None, _previous) -> None:
         if item is not None and not self._populating:
-            self.active_requested.emit(int(item.data(ID_ROLE)))
+            self.state.active_class = int(item.data(ID_ROLE))
 
     def _on_item_changed(self, item: QListWidgetItem) -> None:
         if self._populating or not item.flags() & Qt.ItemFlag.ItemIsUserCheckable:
             return
         visible = item.checkState() == Qt.CheckState.Checked
-        self.visibility_changed.emit(int(item.data(ID_ROLE)), visible)
+        self.state.set_class_visible(int(item.data(ID_ROLE)), visible)
 
     # -- counts -------------------------------------------------------------------------------
     def _on_changed(self, box: Box) -> None:

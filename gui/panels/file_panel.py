@@ -2,6 +2,7 @@
 
 Marks: a check for a mask file on disk, a pencil (and bold name with "*") for unsaved
 edits, a warning sign for an image that could not be read, an empty circle otherwise.
+The panel follows the store's events; picking a row is a request (``activated``).
 """
 
 from __future__ import annotations
@@ -34,9 +35,14 @@ class FilePanel(QWidget):
         self._syncing = False
         self._icons = {"saved": icon("check-circle", "#3aa55d"), "dirty": icon("pencil-circle", "#e08a1e"),
                        "error": icon("alert-circle", "#d64545"), "none": icon("circle-outline", "#9a9a9a")}
+        for signal in (store.added, store.removed, store.reordered):
+            signal.connect(self.rebuild)
+        store.entry_changed.connect(self.refresh)
+        store.current_changed.connect(self.select)
+        self.rebuild()
 
-    def rebuild(self) -> None:
-        """Show the store's list again (after opening files or a folder)."""
+    def rebuild(self, *_) -> None:
+        """Show the store's list again (entries added, removed or reordered)."""
         self._syncing = True
         try:
             self.file_list.clear()

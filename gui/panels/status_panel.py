@@ -1,4 +1,6 @@
-"""The status bar's permanent parts: pointer readout, zoom, model/device, job progress."""
+"""The status bar: messages, pointer readout, zoom, model/device, job progress.
+
+Messages, the model's status and the running job come from the app state's events."""
 
 from __future__ import annotations
 
@@ -6,11 +8,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton
 
+from gui.state.app_state import AppState, Job, ModelStatus
+
 
 class StatusPanel:
-    """Owns the widgets it adds to ``bar``; the window calls the setters."""
+    """Owns the widgets it adds to ``bar``; pointer and zoom come from the canvas's signals."""
 
-    def __init__(self, bar: QStatusBar, cancel: QAction):
+    def __init__(self, bar: QStatusBar, cancel: QAction, state: AppState):
         self.bar = bar
         self.pointer = QLabel()
         self.pointer.setObjectName("pointer_label")
@@ -33,6 +37,19 @@ class StatusPanel:
         self.cancel.setVisible(False)
         for widget in (self.pointer, self.progress, self.cancel, self.zoom, self.model):
             bar.addPermanentWidget(widget)
+        state.message.connect(self.message)
+        state.events.model.connect(self._on_model)
+        state.events.job.connect(self._on_job)
+        self._on_model(state.model)
+
+    def _on_model(self, status: ModelStatus) -> None:
+        self.set_model(status.text, status.detail)
+
+    def _on_job(self, job: Job | None) -> None:
+        if job is None:
+            self.hide_progress()
+        else:
+            self.show_progress(job.done, job.total, job.text)
 
     def message(self, text: str, timeout_ms: int = 0) -> None:
         self.bar.showMessage(text, timeout_ms)

@@ -1,5 +1,9 @@
 """The images a session has open: the file list's order, and a bounded cache of documents.
 
+Evented: the store emits ``added``, ``removed``, ``reordered``, ``entry_changed`` (an entry's
+marks: unsaved edits, mask file, error, busy) and ``current_changed``, so the file list, the
+title and the canvas follow it without being told.
+
 Switching images keeps each document (mask + undo history) so coming back restores edits
 and undo.  Memory stays bounded: only the most recently used ``keep_documents`` documents
 and ``keep_images`` decoded images are kept, except that a document with unsaved edits (or
@@ -10,12 +14,14 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from psygnal import Signal
+
 from core.document import MaskDocument
 from core.imageio import LoadedImage
+from core.masks import default_mask_path
 
 
 def path_key(path: str | os.PathLike) -> str:
@@ -25,17 +31,58 @@ def path_key(path: str | os.PathLike) -> str:
         return str(Path(path).absolute())
 
 
-@dataclass(eq=False)
 class ImageEntry:
-    path: Path
-    image: LoadedImage | None = None
-    doc: MaskDocument | None = None
-    mask_source: Path | None = None  # the mask file the document was loaded from
-    save_path: Path | None = None  # chosen with Save As; None: the default beside the image
-    error: str | None = None  # why the image could not be opened, when it could not
-    busy: bool = False  # a job writes into the document: never drop it
-    has_mask_file: bool = False
-    levels: dict = field(default_factory=dict)  # zoomed-out reductions of the image (gui.canvas.raster)
+    """One listed image; setting a mark (or the document's unsaved state) emits ``changed``."""
+
+    changed = Signal()
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.image: LoadedImage | None = None
+        self.save_path: Path | None = None  # chosen with Save As; None: the default beside the image
+        self.mask_source: Path | None = None  # the mask file the document was loaded from
+        self.levels: dict = {}  # zoomed-out reductions of the image (gui.canvas.raster)
+        self.note: str | None = None
+        self._doc: MaskDocument | None = None
+        self._error: str | None = None
+        self._busy = False
+        self._has_mask_file = False
+
+    def _mark(name: str, doc: str):  # noqa: N805 - a property factory used in the class body
+        attr = "_" + name
+
+        def get(self):
+            return getattr(self, attr)
+
+        def set_(self, value) -> None:
+            if getattr(self, attr) != value:
+                setattr(self, attr, value)
+                self.changed.emit()
+
+        return property(get, set_, doc=doc)
+
+    error = _mark("error", "why the image could not be opened, when it could not")
+    busy = _mark("busy", "a job writes into the document: never drop it")
+    has_mask_file = _mark("has_mask_file", "a mask file exists on disk for this image")
+    del _mark
+
+    @property
+    def doc(self) -> MaskDocument | None:
+        return self._doc
+
+    @doc.setter
+    def doc(self, doc: MaskDocument | None) -> None:
+        if doc is self._doc:
+            return
+        if self._doc is not None:
+            self._doc.dirty_changed.disconnect(self._on_dirty)
+        self._doc = doc
+        if doc is not None:
+            doc.dirty_changed.connect(self._on_dirty)
+        self.changed.emit()
+
+    def _on_dirty(self, _dirty: bool) -> None:
+        self.changed.emit()
 
     @property
     def name(self) -> str:
@@ -43,11 +90,22 @@ class ImageEntry:
 
     @property
     def dirty(self) -> bool:
-        return self.doc is not None and self.doc.dirty
+        return self._doc is not None and self._doc.dirty
+
+    @property
+    def save_target(self) -> Path:
+        """Where Save writes: the Save As choice, else the naming rule's default beside the image."""
+        return self.save_path or default_mask_path(self.path)
 
 
 class ImageStore:
     """Ordered paths (what the file list shows) plus the document/image cache."""
+
+    added = Signal(list)  # the new entries
+    removed = Signal(object)  # the entry
+    reordered = Signal()  # a new list (Open Folder)
+    entry_changed = Signal(object)  # an entry's marks changed
+    current_changed = Signal(object)  # the shown entry, or None
 
     def __init__(self, keep_documents: int = 8, keep_images: int = 3):
         self.keep_documents = max(1, int(keep_documents))
@@ -55,7 +113,20 @@ class ImageStore:
         self._entries: dict[str, ImageEntry] = {}
         self._order: list[str] = []
         self._recent: OrderedDict[str, None] = OrderedDict()  # least recently used first
-        self.current: ImageEntry | None = None
+        self._current: ImageEntry | None = None
+
+    @property
+    def current(self) -> ImageEntry | None:
+        return self._current
+
+    def set_current(self, entry: ImageEntry | None) -> None:
+        """Show ``entry`` (the caller has loaded it): emits even when it is the same entry,
+        since its document or error may be new."""
+        self._current = entry
+        if entry is not None:
+            for dropped in self.touch(entry):
+                self.entry_changed.emit(dropped)
+        self.current_changed.emit(entry)
 
     # -- the list ---------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -81,13 +152,17 @@ class ImageStore:
 
     def add(self, paths: Iterable[str | os.PathLike]) -> list[ImageEntry]:
         """Append paths not yet listed; returns the entries of all given paths, in order."""
-        out = []
+        out, new = [], []
         for p in paths:
             key = path_key(p)
             if key not in self._entries:
-                self._entries[key] = ImageEntry(Path(p))
+                entry = self._entries[key] = ImageEntry(Path(p))
+                entry.changed.connect(lambda e=entry: self.entry_changed.emit(e))
                 self._order.append(key)
+                new.append(entry)
             out.append(self._entries[key])
+        if new:
+            self.added.emit(new)
         return out
 
     def replace(self, paths: Iterable[str | os.PathLike]) -> list[ImageEntry]:
@@ -96,8 +171,10 @@ class ImageStore:
         keep = [k for k in self._order if k not in new and self._entries[k].dirty]
         for key in [k for k in self._order if k not in new and k not in keep]:
             self._forget(key)
-        entries = self.add(paths)
+        with self.added.blocked():
+            entries = self.add(paths)
         self._order = new + keep
+        self.reordered.emit()
         return entries
 
     def remove(self, entry: ImageEntry) -> None:
@@ -108,8 +185,11 @@ class ImageStore:
         if key in self._order:
             self._order.remove(key)
         self._recent.pop(key, None)
-        if entry is not None and entry is self.current:
-            self.current = None
+        if entry is not None:
+            entry.changed.disconnect()
+            if entry is self._current:
+                self._current = None
+            self.removed.emit(entry)
 
     def neighbour(self, entry: ImageEntry | None, step: int) -> ImageEntry | None:
         if not self._order:
@@ -139,9 +219,10 @@ class ImageStore:
             if excess <= 0:
                 break
             entry = self._entries[key]
-            if entry is self.current or entry.busy or entry.dirty:
+            if entry is self._current or entry.busy or entry.dirty:
                 continue
-            entry.doc, entry.image, entry.mask_source, entry.levels = None, None, None, {}
+            entry.image, entry.mask_source, entry.levels = None, None, {}
+            entry.doc = None
             self._recent.pop(key, None)
             dropped.append(entry)
             excess -= 1
@@ -151,7 +232,7 @@ class ImageStore:
             if excess <= 0:
                 break
             entry = self._entries[key]
-            if entry is self.current or entry.busy:
+            if entry is self._current or entry.busy:
                 continue
             entry.image = None  # decoded again from disk when shown; the document stays
             entry.levels = {}

@@ -55,6 +55,7 @@ class FakeSegmenter:
                  fail_after: int | None = None, value: int = 2):
         self.classes = list(classes)
         self.device = "cpu"
+        self.arch, self.tta, self.refine, self.checkpoint = "small", False, None, None
         self.tile, self.delay, self.fail_after, self.value = tile, delay, fail_after, value
         self.tiles_done = 0
         self.first_tile = threading.Event()

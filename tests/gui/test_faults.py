@@ -132,8 +132,7 @@ def test_out_of_memory_through_the_worker_retries_and_says_so(qtbot, window, sma
     expected = seg.segment(window.current.image.rgb, tile_size=0)
     limit_window(monkeypatch, seg, max_side=160)
     messages = []
-    real_message = window.status.message
-    monkeypatch.setattr(window.status, "message", lambda text, ms=0: (messages.append(text), real_message(text, ms)))
+    window.state.message.connect(lambda text, ms: messages.append(text))
     window.models.set_segmenter(seg)
     window.segmentation.tile_size = 304
     with qtbot.waitSignal(window.segmentation_finished, timeout=60_000):

@@ -155,5 +155,5 @@ def test_cancelled_class_edit_changes_nothing(qtbot, window, tmp_path, dialogs):
     doc = open_with_square(window, tmp_path)
     before = doc.classes
     dialogs.answers["ask_class_edit"] = None
-    window.edit_class(1)
+    window.edit.edit_class(1)
     assert doc.classes == before and len(dialogs.of("ask_class_edit")) == 1

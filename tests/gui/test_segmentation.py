@@ -165,7 +165,7 @@ def test_bad_weights_keep_the_previous_model(qtbot, window, dialogs, checkpoint,
 
 
 def test_segment_without_a_model_explains_what_to_do(qtbot, window, dialogs, tmp_path, monkeypatch):
-    monkeypatch.setattr("gui.controllers.model_loader.builtin_model_path", lambda name: tmp_path / f"{name}.missing")
+    monkeypatch.setattr("gui.state.model_names.builtin_model_path", lambda name: tmp_path / f"{name}.missing")
     window.open_images([write_image(tmp_path / "cells.png")])
     window.commands.segment.trigger()
     errors = dialogs.errors()
@@ -174,7 +174,7 @@ def test_segment_without_a_model_explains_what_to_do(qtbot, window, dialogs, tmp
 
 def test_startup_load_is_quiet_when_the_builtin_model_is_missing(qtbot, window, dialogs, tmp_path,
                                                                  monkeypatch):
-    for where in ("core.inference.builtin_model_path", "gui.controllers.model_loader.builtin_model_path"):
+    for where in ("core.inference.builtin_model_path", "gui.state.model_names.builtin_model_path"):
         monkeypatch.setattr(where, lambda name: tmp_path / "none.safetensors")
     with qtbot.waitSignal(window.model_failed, timeout=MODEL_TIMEOUT):
         window.start_background_loading()
@@ -184,7 +184,7 @@ def test_startup_load_is_quiet_when_the_builtin_model_is_missing(qtbot, window, 
 
 
 def test_builtin_models_are_disabled_with_a_reason_when_missing(qtbot, window, monkeypatch, tmp_path):
-    monkeypatch.setattr("gui.controllers.model_loader.builtin_model_path", lambda name: tmp_path / f"{name}.safetensors")
+    monkeypatch.setattr("gui.state.model_names.builtin_model_path", lambda name: tmp_path / f"{name}.safetensors")
     window.seg.menu.refresh_builtins()
     small = window.seg.menu.model_actions["small"]
     assert not small.isEnabled() and "Load Weights" in small.toolTip()
@@ -249,7 +249,7 @@ def test_segment_while_the_model_loads_runs_when_it_is_ready(qtbot, window, chec
 
 def test_startup_falls_back_to_an_installed_builtin(qtbot, window, checkpoint, monkeypatch, tmp_path):
     paths = {"small": tmp_path / "missing.safetensors", "large": checkpoint}
-    for where in ("core.inference.builtin_model_path", "gui.controllers.model_loader.builtin_model_path"):
+    for where in ("core.inference.builtin_model_path", "gui.state.model_names.builtin_model_path"):
         monkeypatch.setattr(where, lambda name: paths[name])
     assert window.settings.model == "small"
     with qtbot.waitSignal(window.model_ready, timeout=MODEL_TIMEOUT):

@@ -20,7 +20,7 @@ def loaded(store: ImageStore, name: str, dirty: bool = False):
     entry.image = object()  # stands for a decoded image
     if dirty:
         entry.doc.apply_labels(np.ones((4, 4), np.uint8))
-    store.current = entry
+    store.set_current(entry)
     store.touch(entry)
     return entry
 

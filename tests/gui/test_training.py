@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from core.checkpoints import load_checkpoint
 from core.masks import default_mask_path, write_mask
 from core.synthetic import SHAPE_CLASSES, generate_scene
-from gui.controllers.training_runner import FINE_TUNE, NEW_SMALL
+from gui.jobs.training_runner import FINE_TUNE, NEW_SMALL
 from gui.infra.workers import live_threads
 from tests.helpers import write_checkpoint
 
@@ -233,7 +233,7 @@ def test_unsaved_edits_are_offered_for_saving_first(qtbot, window, dialogs, anno
 
 
 def test_the_outcome_says_what_fitting_edge_refinement_found(tmp_path):
-    from gui.controllers.training_runner import TrainingOutcome, outcome_text
+    from gui.jobs.training_runner import TrainingOutcome, outcome_text
 
     outcome = TrainingOutcome(tmp_path / "m.safetensors", 0.71, 9, 10, 10, False, train_images=40, val_images=5,
                               seconds=75, refinement="edge refinement on (guided filter, radius 8 px, eps 0.001): "

@@ -8,12 +8,11 @@ model.  Nothing here imports torch at module import time.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from core.resources import BUILTIN_MODELS, builtin_model_path
+from gui.state.model_names import model_label
 from gui.infra.workers import describe_error, start_thread
 
 
@@ -24,19 +23,6 @@ class _Bridge(QObject):
     failed = Signal(int, str, bool)
     devices = Signal(object)
     warning = Signal(str)
-
-
-def builtin_status(name: str) -> tuple[bool, str]:
-    """(installed?, tooltip) for a built-in model, from the file system only."""
-    path = builtin_model_path(name)
-    if path.is_file():
-        return True, f"Built-in {name} model ({path.name})"
-    return False, (f"Not installed: {path} is missing (run `make train-models`), "
-                   "or load a weights file with Model > Load Weights…")
-
-
-def model_label(spec: str) -> str:
-    return spec if spec in BUILTIN_MODELS else Path(spec).name
 
 
 class ModelManager(QObject):

@@ -1,0 +1,186 @@
+"""The app state: the settings of the work in hand, one evented model the views observe.
+
+Every field change emits ``state.events.<field>(new, old)`` (psygnal's evented dataclass, as
+napari's evented models), and only when the value really changed.  Each value lives here
+once: the toolbar's spin box, the canvas cursor, the document's brush and the settings file
+all follow ``brush_size``; the slider, the canvas and exports follow ``opacity``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Callable
+
+from psygnal import Signal, evented
+
+from core.classes import ClassInfo, default_classes
+from gui.state.current_document import CurrentDocument
+from gui.state.image_store import ImageEntry, ImageStore
+from gui.state.loading import load_entry
+
+MIN_BRUSH, MAX_BRUSH = 1, 500
+
+
+class Tool(str, Enum):
+    """The edit tools; the value is the name actions, settings and tests use."""
+
+    BRUSH = "brush"
+    ERASER = "eraser"
+    FILL = "fill"
+    POLYGON = "polygon"
+    PICKER = "picker"
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What the status bar says about the model: a short label and the full description."""
+
+    text: str = "No model"
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Job:
+    """A running background job (segmentation, Segment All, Export All) and its progress."""
+
+    kind: str
+    done: int = 0
+    total: int = 0
+    text: str = "Starting…"
+    cancel: Callable[[], None] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def blocks_editing(self) -> bool:
+        """A segmentation writes into masks: the tools wait; an export only reads them."""
+        return self.kind in ("segment", "segment_all")
+
+
+@evented
+@dataclass(eq=False)
+class AppState:
+    tool: Tool = Tool.BRUSH
+    active_class: int = 1
+    brush_size: int = 12
+    opacity: int = 50  # percent
+    mask_visible: bool = True
+    outline: bool = False
+    hidden_classes: frozenset = frozenset()
+    model: ModelStatus = ModelStatus()
+    job: Job | None = None
+    class_template: tuple = tuple(default_classes(2))  # classes a new mask starts with
+    folder: Path | None = None  # the folder opened with Open Folder
+
+    # transient news for the status bar: (text, milliseconds; 0 = until replaced)
+    message = Signal(str, int)
+
+    def __post_init__(self) -> None:
+        self.store = ImageStore()
+        self.document = CurrentDocument()
+        self.store.current_changed.connect(self._on_current)
+        self.events.brush_size.connect(self._push_brush)
+        self.events.active_class.connect(self._push_active_class)
+        self.document.active_class_changed.connect(self._pull_active_class)
+        self.document.classes_changed.connect(self._pull_classes)
+
+    # -- the current image --------------------------------------------------------------------
+    @property
+    def current(self) -> ImageEntry | None:
+        return self.store.current
+
+    def show(self, entry: ImageEntry | None) -> str | None:
+        """Make ``entry`` the shown image, decoding it if needed; returns why it cannot be
+        shown (the entry is still current, showing its error), or None."""
+        if entry is None:
+            self.store.set_current(None)
+            return None
+        if entry is self.store.current and entry.doc is not None and self.document.doc is entry.doc:
+            return None
+        try:
+            note = load_entry(entry, list(self.class_template))
+        except MemoryError:
+            note, entry.error = None, f"{entry.name}: not enough memory to open it."
+        except ValueError as exc:  # ImageReadError
+            note, entry.error = None, str(exc)
+        else:
+            entry.error = None
+        self.store.set_current(entry)
+        if entry.error:
+            self.message.emit(entry.error, 10000)
+            return entry.error
+        image = entry.image
+        info = f"{entry.name}: {image.width}x{image.height}"
+        if image.conversion:
+            info += f" ({image.conversion})"
+        self.message.emit(note or info, 8000)
+        return None
+
+    def _on_current(self, entry: ImageEntry | None) -> None:
+        doc = entry.doc if entry is not None and not entry.error else None
+        if doc is not None:
+            doc.set_brush_size(self.brush_size)
+            if any(c.id == self.active_class for c in doc.classes):
+                doc.set_active_class(self.active_class)
+        self.document.bind(doc)
+        if doc is not None:
+            self.active_class = doc.active_class
+
+    # -- the shown document follows the state, and the state the document ----------------------
+    def _push_brush(self, size: int) -> None:
+        if self.document.doc is not None:
+            self.document.doc.set_brush_size(size)
+
+    def _push_active_class(self, class_id: int) -> None:
+        doc = self.document.doc
+        if doc is not None and doc.active_class != class_id and any(c.id == class_id for c in doc.classes):
+            doc.set_active_class(class_id)
+
+    def _pull_active_class(self, class_id: int) -> None:
+        self.active_class = class_id
+
+    def _pull_classes(self) -> None:
+        if self.document.doc is not None:
+            self.class_template = tuple(self.document.doc.classes)
+
+    # -- commands on state ----------------------------------------------------------------------
+    def set_brush_size(self, size: int) -> None:
+        self.brush_size = max(MIN_BRUSH, min(MAX_BRUSH, int(size)))
+
+    def step_brush(self, direction: int) -> None:
+        """One step of [ / ]: about 20% larger or smaller, at least one pixel."""
+        size = self.brush_size
+        new = max(size + 1, round(size * 1.2)) if direction > 0 else min(size - 1, round(size / 1.2))
+        self.set_brush_size(new)
+
+    def set_opacity(self, percent: int) -> None:
+        self.opacity = max(0, min(100, int(percent)))
+
+    def set_class_visible(self, class_id: int, visible: bool) -> None:
+        hidden = set(self.hidden_classes)
+        (hidden.discard if visible else hidden.add)(class_id)
+        self.hidden_classes = frozenset(hidden)
+
+    @property
+    def job_running(self) -> bool:
+        return self.job is not None
+
+    def cancel_job(self) -> None:
+        if self.job is not None and self.job.cancel is not None:
+            self.job.cancel()
+
+    def class_name(self, class_id: int) -> str:
+        doc = self.document.doc
+        for c in doc.classes if doc is not None else []:
+            if c.id == class_id:
+                return f"{c.name} ({c.id})"
+        return f"class {class_id}"
+
+    def classes_for_training(self) -> list[ClassInfo]:
+        """The shown document's classes, then ids only the template or another open document
+        names: masks saved from other images may use those."""
+        docs = [e.doc.classes for e in self.store.documents_in_memory() if e.doc is not None]
+        shown = self.document.doc.classes if self.document.doc is not None else []
+        from core.classes import complete_classes
+
+        return complete_classes(shown, self.class_template, *docs)
