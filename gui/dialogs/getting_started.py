@@ -38,10 +38,7 @@ def getting_started_markdown(walkthrough: str, shortcuts: Sequence[tuple[str, st
     """The walkthrough, then a table of ``(what, keys)`` shortcuts."""
     rows = [(name, keys) for name, keys in shortcuts if keys] + list(EXTRA_KEYS)
     table = "\n".join(f"| {name} | {keys} |" for name, keys in rows)
-    return (walkthrough.rstrip() + "\n\n## Keyboard shortcuts\n\n| what | keys |\n|---|---|\n" + table + "\n\n"
-            "## Your own images\n\nThe built-in models are demos that know four synthetic shapes. For your "
-            "own images, load weights trained for them (**Model > Load Weights…**), or correct the masks of "
-            "a few images, save them, and use **Train > Train on Annotated Images…**.\n")
+    return walkthrough.rstrip() + "\n\n## Keyboard shortcuts\n\n| what | keys |\n|---|---|\n" + table + "\n"
 
 
 class GettingStartedDialog(QDialog):
