@@ -128,20 +128,10 @@ def _command() -> str:
 
 
 def _record_dataset(path: Path, section: str, images: Path, masks: Path) -> None:
-    """Add the data set's identity to the ``section`` record of the written checkpoint, and a
-    description to a newly trained one (the weights are copied byte for byte; core.training_record)."""
-    from core.metadata_edit import read_metadata, update_metadata
     from core.training import find_pairs
-    from core.training_record import dataset_identity, trained_description
+    from core.training_record import record_dataset
 
-    meta = read_metadata(path)
-    record = meta.get(section)
-    if not isinstance(record, dict):
-        return
-    changes = {section: {**record, "dataset": dataset_identity(find_pairs(images, masks))}}
-    if section == "training" and not meta.get("description"):
-        changes.update(trained_description({**meta, **changes}, images.as_posix()))
-    update_metadata(path, changes)
+    record_dataset(path, section, find_pairs(images, masks), images.as_posix())
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

@@ -83,3 +83,19 @@ def trained_description(meta: dict, source: str) -> dict:
     return {"description": f"Recognises {shown or 'its classes'}. Trained on {images} annotated images from "
                            f"{source}{start}.{quality}",
             "summary": f"trained on {images} images of {Path(source).name or source}"}
+
+
+def record_dataset(path: Path, section: str, pairs: Sequence[tuple[Path, Path]], source: str) -> None:
+    """Add the data set's identity to the ``section`` ("training" or "calibration") record of the
+    checkpoint at ``path``, and describe a newly trained one (``source``: where the images came
+    from).  The weights are copied byte for byte (core.metadata_edit)."""
+    from core.metadata_edit import read_metadata, update_metadata
+
+    meta = read_metadata(path)
+    record = meta.get(section)
+    if not isinstance(record, dict):
+        return
+    changes = {section: {**record, "dataset": dataset_identity(pairs)}}
+    if section == "training" and not meta.get("description"):
+        changes.update(trained_description({**meta, **changes}, source))
+    update_metadata(path, changes)
