@@ -113,7 +113,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{name}: the file is empty (0 bytes).")
     suffix = path.suffix.lower()
     if suffix == ".safetensors" or (suffix not in (".pt", ".pth", ".ckpt", ".bin") and _looks_like_safetensors(path)):
-        tensors, meta = _read_safetensors(path)
+        tensors, meta = read_safetensors(path)
     else:
         tensors, meta = _read_torch(path)
     sidecar = _read_sidecar(path)
@@ -146,7 +146,8 @@ def _looks_like_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def _read_safetensors(path: Path) -> tuple[dict, dict]:
+def read_safetensors(path: Path) -> tuple[dict, dict]:
+    """The tensors as stored and the ``unetseg`` metadata (``{}`` when absent or not JSON)."""
     from safetensors import safe_open
 
     try:

@@ -14,8 +14,8 @@ import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from core.atomic import atomic_path, short_error
-from core.checkpoints import META_KEY, CheckpointError
+from core.atomic import atomic_path
+from core.checkpoints import META_KEY, CheckpointError, read_safetensors
 
 
 def read_metadata(path: str | os.PathLike) -> dict:
@@ -43,18 +43,6 @@ def update_metadata(path: str | os.PathLike, changes: Mapping[str, Any],
 
 
 def _read(path: Path) -> tuple[dict, dict]:
-    from safetensors import safe_open
-
     if path.suffix.lower() != ".safetensors":
         raise CheckpointError(f"{path.name}: only .safetensors files carry metadata that can be edited.")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            raw = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as exc:  # SafetensorError, OSError, ...: all mean "unreadable"
-        raise CheckpointError(f"{path.name}: not a readable safetensors file ({short_error(exc)}).") from None
-    try:
-        meta = json.loads(raw.get(META_KEY, "{}"))
-    except json.JSONDecodeError:
-        raise CheckpointError(f"{path.name}: its unetseg metadata is not valid JSON.") from None
-    return tensors, meta if isinstance(meta, dict) else {}
+    return read_safetensors(path)
