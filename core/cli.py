@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from core.mask_naming import unique_stems  # noqa: F401 - where callers have imported it from
+
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, MemoryError)
 GuiLauncher = Callable[[list[str]], int]
 
@@ -38,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="small", help="small, large, or a weights file (default: small)")
     p.add_argument("--format", nargs="+", default=["index"], choices=MASK_FORMATS, metavar="FMT",
                    help=f"one or more of: {' '.join(MASK_FORMATS)} (default: index)")
+    _add_object_options(p)
     p.add_argument("--tile", type=int, default=None, metavar="N",
                    help="tile size in pixels fed to the network (0: whole image at once)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
@@ -48,6 +51,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="snap mask edges to the image's edges with a guided filter "
                         "(default: the model's calibrated setting; see `unetseg calibrate`)")
 
+    p = sub.add_parser("convert-mask", help="convert a mask file from any mask format to another")
+    p.add_argument("input", metavar="IN", help="a mask file in any format (see --format)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="the file to write, or an existing folder for the format's full layout")
+    p.add_argument("--format", required=True, choices=MASK_FORMATS, metavar="FMT",
+                   help=f"one of: {' '.join(MASK_FORMATS)}")
+    p.add_argument("--image", default=None, metavar="IMAGE",
+                   help="the mask's image: its size (YOLO, ImageJ), its entry in a COCO file, the overlay")
+    p.add_argument("--classes", default=None, metavar="JSON", help="class list (classes.json) for names and colours")
+    p.add_argument("--opacity", type=float, default=0.5, help="mask opacity for the overlay format (0-1)")
+    _add_object_options(p)
+
     p = sub.add_parser("info", help="describe a model and the devices this machine offers")
     p.add_argument("model", nargs="?", default=None, help="small, large, or a weights file")
     p.add_argument("--json", action="store_true", help="print the full metadata as JSON (for scripts)")
@@ -56,6 +71,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_training_commands(sub)
     return parser
+
+
+def _add_object_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--coco-semantic", action="store_true",
+                   help="COCO: one annotation per class and image instead of one per object")
+    p.add_argument("--min-area", type=int, default=1, metavar="PX",
+                   help="object formats: drop objects smaller than this many pixels (default: 1)")
+    p.add_argument("--tolerance", type=float, default=0.5, metavar="PX",
+                   help="object formats: how far a simplified outline may stray (default: 0.5; 0: exact)")
+
+
+def _object_options(args: argparse.Namespace):
+    from core.objects import ObjectOptions
+
+    return ObjectOptions(min_area=args.min_area, tolerance=args.tolerance)
 
 
 def main(argv: Sequence[str] | None = None, launch_gui: GuiLauncher | None = None) -> int:
@@ -81,7 +111,7 @@ def main(argv: Sequence[str] | None = None, launch_gui: GuiLauncher | None = Non
 
 
 def _commands() -> set[str]:
-    return {"open", "segment", "info", "train", "calibrate", "self-test", "generate", "-h", "--help", "--version"}
+    return {"open", "segment", "convert-mask", "info", "train", "calibrate", "self-test", "generate", "-h", "--help", "--version"}
 
 
 def _looks_like_path(arg: str) -> bool:
@@ -117,22 +147,11 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
     return out
 
 
-def unique_stems(paths: Sequence[Path]) -> list[str]:
-    """Output names that never overwrite each other: a repeated stem gets '-2', '-3', ..."""
-    counts: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        n = counts.get(p.stem.lower(), 0) + 1
-        counts[p.stem.lower()] = n
-        stems.append(p.stem if n == 1 else f"{p.stem}-{n}")
-    return stems
-
-
 def cmd_segment(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from core.batch_writer import BatchWriter, write_batch
     from core.inference import Segmenter
-    from core.masks import mask_output_path, write_coco
     from core.optimize import reuse_freed_memory
 
     out_dir = Path(args.output)
@@ -144,59 +163,49 @@ def cmd_segment(args: argparse.Namespace) -> int:
         raise ValueError("no images found in the given inputs")
     seg = Segmenter.load(args.model, device=args.device, warn=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
     print(f"model: {seg.describe()}", file=sys.stderr)
-    coco_entries: list = []
-    failures = 0
+    writer = BatchWriter(out_dir, args.format, seg.classes, opacity=args.opacity,
+                         coco_semantic=args.coco_semantic, objects=_object_options(args))
     with tqdm(total=len(inputs), unit="image", disable=None, file=sys.stderr, dynamic_ncols=True) as bar:
+        jobs = [(path, stem, _segmenter_job(args, seg, path, bar)) for path, stem in zip(inputs, unique_stems(inputs))]
         with reuse_freed_memory():  # one warm heap for the whole batch instead of one per image
-            for path, stem in zip(inputs, unique_stems(inputs)):
-                bar.set_postfix_str(path.name[:40])
-                try:
-                    _segment_one(args, seg, path, stem, out_dir, coco_entries)
-                except (ValueError, OSError, MemoryError) as exc:
-                    failures += 1
-                    tqdm.write(f"{path}: {_reason(exc, path)}", file=sys.stderr)
-                bar.update(1)
-    if coco_entries:
-        write_coco(mask_output_path(out_dir, "coco", "coco"), coco_entries, seg.classes)
-    done = len(inputs) - failures
-    print(f"segmented {done} of {len(inputs)} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""),
+            result = write_batch(writer, jobs, progress=lambda done, total: bar.update(1))
+    for image, error in result.failed:
+        tqdm.write(f"{image}: {_without_name(str(error), image)}", file=sys.stderr)
+    for error in result.errors[len(result.failed):]:  # a collection file that could not be written
+        tqdm.write(str(error), file=sys.stderr)
+    failures = result.total - result.done
+    print(f"segmented {result.done} of {len(inputs)} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""),
           file=sys.stderr)
-    return 1 if failures else 0
+    return 1 if result.errors else 0
 
 
-def _segment_one(args: argparse.Namespace, seg, path: Path, stem: str, out_dir: Path, coco_entries: list) -> None:
-    from tqdm import tqdm
+def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
+    """What the batch writer calls for one image: load and segment it (tile progress below)."""
 
-    from core.imageio import load_image
-    from core.masks import mask_output_path, write_mask
+    def produce():
+        from tqdm import tqdm
 
-    image = load_image(path)
-    with tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20]) as tiles:
+        from core.imageio import load_image
 
-        def progress(done: int, total: int) -> None:
-            tiles.total = total
-            tiles.n = done
-            tiles.refresh()
+        bar.set_postfix_str(path.name[:40])
+        image = load_image(path)
+        with tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20]) as tiles:
 
-        labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta,
-                             refine=args.refine)
-    for fmt in dict.fromkeys(args.format):
-        if fmt == "coco":
-            coco_entries.append((path.name, *labels.shape, labels))
-            continue
-        target = mask_output_path(out_dir, stem, fmt)
-        if target.exists() and target.resolve() == path.resolve():
-            raise ValueError(f"the {fmt} mask would overwrite the image itself ({target}); choose another -o")
-        write_mask(target, labels, fmt, seg.classes, image=image.rgb, opacity=args.opacity)
+            def progress(done: int, total: int) -> None:
+                tiles.total = total
+                tiles.n = done
+                tiles.refresh()
+
+            labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta,
+                                 refine=args.refine)
+        return labels, image.rgb
+
+    return produce
 
 
-def _reason(exc: BaseException, path: Path) -> str:
-    """The error's sentence without a repeated file-name prefix."""
-    text = str(exc)
-    for prefix in (f"{path.name}: ", f"{path}: "):
-        if text.startswith(prefix):
-            return text[len(prefix):]
-    return text
+def _without_name(text: str, path: Path) -> str:
+    """The error's sentence without its file-name prefix: the line starts with the path as given."""
+    return text[len(path.name) + 2:] if text.startswith(f"{path.name}: ") else text
 
 
 # --------------------------------------------------------------------------- info
@@ -238,7 +247,65 @@ def _model_info(name: str) -> dict:
     return model_info(seg.checkpoint, seg.name)
 
 
-COMMANDS = {"segment": cmd_segment, "info": cmd_info}
+# --------------------------------------------------------------------------- convert-mask
+
+
+def cmd_convert_mask(args: argparse.Namespace) -> int:
+    """Read IN in whatever format it is, write it as --format (a file, or a folder's layout)."""
+    import numpy as np
+
+    from core.batch_writer import BatchWriter
+    from core.classes import default_classes
+    from core.masks import read_mask, write_mask
+
+    source, out = Path(args.input), Path(args.output)
+    classes = _classes_file(Path(args.classes)) if args.classes else None
+    rgb = shape = None
+    if args.image:
+        from core.imageio import load_image
+
+        rgb = load_image(args.image).rgb
+        shape = rgb.shape[:2]
+    if args.format == "overlay" and rgb is None:
+        raise ValueError("the overlay format needs the image: pass --image")
+    labels = read_mask(source, shape=shape, classes=classes,
+                       image_name=Path(args.image).name if args.image else None)
+    top = int(labels.max()) if labels.size else 0
+    if classes is None or max(c.id for c in classes) < top:
+        known = {c.id: c for c in classes or ()}
+        classes = [known.get(c.id, c) for c in default_classes(top + 1)]
+    image = args.image or source.with_suffix(".png").name
+    stem = Path(args.image).stem if args.image else source.stem
+    if out.is_dir():
+        writer = BatchWriter(out, [args.format], classes, opacity=args.opacity,
+                             coco_semantic=args.coco_semantic, objects=_object_options(args))
+        writer.add(image, stem, np.asarray(labels), rgb)
+        written = writer.close()
+    else:
+        written = [write_mask(out, labels, args.format, classes, image=rgb, opacity=args.opacity,
+                              image_path=image, objects=_object_options(args),
+                              coco_semantic=args.coco_semantic)]
+    print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
+    return 0
+
+
+def _classes_file(path: Path):
+    import json
+
+    from core.classes import normalize_classes
+    from core.masks import MaskError
+
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise MaskError(f"{path.name}: is not a readable class list ({exc}).") from None
+    raw = raw.get("classes", raw) if isinstance(raw, dict) else raw
+    if not isinstance(raw, list) or not raw:
+        raise MaskError(f"{path.name}: must hold a list of classes.")
+    return normalize_classes(raw, len(raw))
+
+
+COMMANDS = {"segment": cmd_segment, "convert-mask": cmd_convert_mask, "info": cmd_info}
 
 
 if __name__ == "__main__":  # python -m core.cli

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path, PureWindowsPath
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -19,13 +19,12 @@ from PIL import Image
 from core.atomic import atomic_path, short_error, write_text
 from core.classes import ClassInfo, palette_array
 from core.imageio import ImageReadError, file_problem, open_pillow
+from core.mask_naming import MASK_FORMATS, default_mask_path, format_info  # noqa: F401 - re-exported
+from core.mask_naming import output_path as mask_output_path  # noqa: F401 - the old name
 
-MASK_FORMATS = ("index", "color", "overlay", "tiff", "npy", "coco")
-FORMAT_SUFFIX = {
-    "index": ".png", "color": "_color.png", "overlay": "_overlay.png",
-    "tiff": ".tif", "npy": ".npy", "coco": ".json",
-}
-COCO_FILE_NAME = "coco.json"
+if TYPE_CHECKING:
+    from core.objects import ObjectOptions
+
 _CHUNK_PIXELS = 1 << 20  # rows per chunk are chosen so temporaries stay around a few MB
 
 
@@ -38,24 +37,6 @@ def _error(path: str | os.PathLike, reason: str) -> MaskError:
 
 
 # --- paths ---------------------------------------------------------------------------------
-
-
-def mask_output_path(outdir: str | os.PathLike, stem: str, fmt: str) -> Path:
-    """Where an export of ``fmt`` goes; COCO collects all images in one ``coco.json``.
-
-    The index format is ``<stem>.png``: do not export into the images' own folder.
-    """
-    if fmt not in FORMAT_SUFFIX:
-        raise ValueError(f"unknown mask format {fmt!r}; expected one of {', '.join(MASK_FORMATS)}")
-    if fmt == "coco":
-        return Path(outdir) / COCO_FILE_NAME
-    return Path(outdir) / f"{stem}{FORMAT_SUFFIX[fmt]}"
-
-
-def default_mask_path(image_path: str | os.PathLike) -> Path:
-    """The app saves edits as an index PNG beside the image: ``<stem>_mask.png``."""
-    image_path = Path(image_path)
-    return image_path.with_name(f"{image_path.stem}_mask.png")
 
 
 _BESIDE = ("{}.mask.png", "{}_mask.tif", "{}_mask.tiff", "{}_mask.npy", "{}_label.png",
@@ -207,19 +188,33 @@ def write_mask(
     image: np.ndarray | None = None,
     opacity: float = 0.5,
     image_name: str | None = None,
+    *,
+    image_path: str | os.PathLike | None = None,
+    objects: "ObjectOptions | None" = None,
+    coco_semantic: bool = False,
 ) -> Path:
-    """Write ``labels`` as ``fmt`` atomically (a failure leaves any previous file intact).
+    """Write ``labels`` as ``fmt`` into the one file ``path``, atomically (a failure leaves
+    any previous file intact).
 
-    ``image`` is required for "overlay"; ``image_name`` is the file name recorded in a
-    "coco" document (default: the mask path's stem).
+    ``image`` is required for "overlay"; ``image_name`` is the file name recorded in a "coco"
+    document (default: ``image_path``'s name, else the mask path's stem); ``image_path`` is
+    what a labelme file points to.  ``objects`` sets minimum area and outline tolerance of the
+    object formats; ``coco_semantic`` writes one COCO annotation per class instead of per
+    object.  One file only: "voc" writes the class PNG here (``write_mask_files`` writes both
+    VOC PNGs), "yolo" the label file without ``data.yaml``.
     """
-    if fmt not in MASK_FORMATS:
-        raise ValueError(f"unknown mask format {fmt!r}; expected one of {', '.join(MASK_FORMATS)}")
+    format_info(fmt)  # ValueError naming the formats for an unknown one
     path = Path(path)
     labels = _as_label_array(labels)
+    if image_name is None and image_path is not None:
+        image_name = Path(image_path).name
+    options = _options(objects)
     if fmt == "coco":
         h, w = labels.shape
-        return write_coco(path, [(image_name or path.stem, h, w, labels)], classes)
+        return write_coco(path, [(image_name or path.stem, h, w, labels)], classes,
+                          semantic=coco_semantic, objects=options)
+    if fmt in _OBJECT_WRITERS:
+        return _OBJECT_WRITERS[fmt](path, labels, classes, image_path or image_name, options)
     if fmt == "overlay" and image is None:
         raise ValueError(f"cannot write {path.name}: an overlay needs the source image")
     if fmt == "index":
@@ -240,6 +235,56 @@ def write_mask(
         else:
             pil.save(tmp, format="PNG")
     return path
+
+
+def write_mask_files(paths: Sequence[str | os.PathLike], labels: np.ndarray, fmt: str,
+                     classes: Sequence[ClassInfo], **kwargs) -> list[Path]:
+    """Write one image's files of ``fmt`` (``mask_naming.image_files``); VOC has two."""
+    if fmt == "voc":
+        from core.formats.voc import write_voc
+
+        return write_voc(paths, _as_label_array(labels), _options(kwargs.get("objects")))
+    return [write_mask(p, labels, fmt, classes, **kwargs) for p in paths]
+
+
+def _options(objects):
+    from core.objects import ObjectOptions
+
+    return objects if objects is not None else ObjectOptions()
+
+
+def _write_yolo(path, labels, classes, image, options):
+    from core.formats.yolo import write_yolo
+
+    return write_yolo(path, labels, options)
+
+
+def _write_labelme(path, labels, classes, image, options):
+    from core.formats.labelme import write_labelme
+
+    return write_labelme(path, labels, classes, image, options)
+
+
+def _write_voc(path, labels, classes, image, options):
+    from core.formats.voc import write_voc
+
+    return write_voc([path], labels, options)[0]
+
+
+def _write_geojson(path, labels, classes, image, options):
+    from core.formats.geojson import write_geojson
+
+    return write_geojson(path, labels, classes, options)
+
+
+def _write_imagej(path, labels, classes, image, options):
+    from core.formats.imagej import write_imagej
+
+    return write_imagej(path, labels, classes, options)
+
+
+_OBJECT_WRITERS = {"yolo": _write_yolo, "labelme": _write_labelme, "voc": _write_voc,
+                   "geojson": _write_geojson, "imagej": _write_imagej}
 
 
 def coco_annotations(
@@ -274,9 +319,17 @@ def coco_annotations(
 
 
 def coco_document(
-    entries: Iterable[tuple[str, int, int, np.ndarray]], classes: Sequence[ClassInfo]
+    entries: Iterable[tuple[str, int, int, np.ndarray]],
+    classes: Sequence[ClassInfo],
+    semantic: bool = False,
+    objects: "ObjectOptions | None" = None,
 ) -> dict:
-    """A COCO dict for ``(file_name, height, width, labels)`` entries; images numbered from 1."""
+    """A COCO dict for ``(file_name, height, width, labels)`` entries; images numbered from 1.
+
+    One annotation per object (``core.formats.coco_objects``), or per class with ``semantic``.
+    """
+    from core.formats.coco_objects import object_annotations
+
     images, annotations = [], []
     for image_id, (file_name, height, width, labels) in enumerate(entries, start=1):
         if tuple(np.shape(labels)) != (int(height), int(width)):
@@ -284,18 +337,28 @@ def coco_document(
                              f"image is {width}x{height}")
         images.append({"id": image_id, "file_name": str(file_name),
                        "height": int(height), "width": int(width)})
-        annotations += coco_annotations(labels, classes, image_id, len(annotations) + 1)
-    categories = [{"id": c.id, "name": c.name, "color": list(c.color)}
-                  for c in sorted(classes, key=lambda c: c.id) if c.id != 0]
-    return {"images": images, "annotations": annotations, "categories": categories}
+        if semantic:
+            annotations += coco_annotations(labels, classes, image_id, len(annotations) + 1)
+        else:
+            annotations += object_annotations(_as_label_array(labels), classes, image_id,
+                                              len(annotations) + 1, _options(objects))
+    return {"images": images, "annotations": annotations, "categories": coco_categories(classes)}
+
+
+def coco_categories(classes: Sequence[ClassInfo]) -> list[dict]:
+    """COCO categories: the classes without background, ``id`` = class id."""
+    return [{"id": c.id, "name": c.name, "color": list(c.color)}
+            for c in sorted(classes, key=lambda c: c.id) if c.id != 0]
 
 
 def write_coco(
     path: str | os.PathLike,
     entries: Iterable[tuple[str, int, int, np.ndarray]],
     classes: Sequence[ClassInfo],
+    semantic: bool = False,
+    objects: "ObjectOptions | None" = None,
 ) -> Path:
-    return write_text(path, json.dumps(coco_document(entries, classes)))
+    return write_text(path, json.dumps(coco_document(entries, classes, semantic, objects)))
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -308,25 +371,37 @@ def read_mask(
     classes: Sequence[ClassInfo] | None = None,
     image_name: str | None = None,
 ) -> np.ndarray:
-    """Read a mask by extension and check it against the image ``shape`` (H, W) and model.
+    """Read a mask of any format and check it against the image ``shape`` (H, W) and model.
 
-    Palette ("P") and grey PNGs hold class ids directly; an RGB(A) PNG is a colour mask
-    whose colours are mapped back through ``classes`` (or the default palette), black and
-    fully transparent pixels being background.  ``image_name`` picks the image in a COCO file.
+    Palette ("P") and grey PNGs hold class ids directly (VOC class PNGs are those); an RGB(A)
+    PNG is a colour mask whose colours are mapped back through ``classes`` (or the default
+    palette), black and fully transparent pixels being background.  ``.json`` is COCO,
+    labelme or GeoJSON (by content), ``.geojson`` GeoJSON, ``.txt`` YOLO, ``.zip``/``.roi``
+    an ImageJ ROI set; class names in them are looked up in ``classes`` (or "class N").
+    YOLO and ImageJ files hold no image size, so they need ``shape``.  ``image_name`` picks
+    the image in a COCO file.
     """
     path = Path(path)
-    problem = file_problem(path)
-    if problem:
-        raise _error(path, problem)
     suffix = path.suffix.lower()
+    problem = file_problem(path)
+    if problem and not (suffix == ".txt" and path.is_file()):  # an empty YOLO file: no objects
+        raise _error(path, problem)
     if suffix in (".png", ".bmp", ".gif", ".webp"):
         labels = _read_pillow_mask(path, classes)
     elif suffix in (".tif", ".tiff"):
         labels = _read_tiff_mask(path)
     elif suffix == ".npy":
         labels = _read_npy_mask(path)
-    elif suffix == ".json":
-        labels = read_coco(path, image_name)
+    elif suffix in (".json", ".geojson"):
+        labels = _read_json_mask(path, shape, classes, image_name)
+    elif suffix == ".txt":
+        from core.formats.yolo import read_yolo
+
+        labels = read_yolo(path, shape)
+    elif suffix in (".zip", ".roi"):
+        from core.formats.imagej import read_imagej
+
+        labels = read_imagej(path, shape, classes)
     else:
         raise _error(path, f"not a mask file (unsupported extension {path.suffix or 'none'})")
     if shape is not None and labels.shape != tuple(shape[:2]):
@@ -339,20 +414,37 @@ def read_mask(
     return labels
 
 
-def read_coco(path: str | os.PathLike, file_name: str | None = None) -> np.ndarray:
+def _read_json_mask(path: Path, shape, classes, image_name) -> np.ndarray:
+    """COCO, labelme or GeoJSON, told apart by their keys."""
+    from core.formats import load_json
+    from core.formats.geojson import is_geojson, read_geojson
+    from core.formats.labelme import is_labelme, read_labelme
+
+    doc = load_json(path)
+    if is_labelme(doc):
+        return read_labelme(path, classes, doc=doc)
+    if is_geojson(doc):
+        return read_geojson(path, shape, classes, doc=doc)
+    if path.suffix.lower() == ".geojson":
+        raise _error(path, "not a GeoJSON feature collection")
+    return read_coco(path, image_name, doc=doc)
+
+
+def read_coco(path: str | os.PathLike, file_name: str | None = None, doc=None) -> np.ndarray:
     """Rebuild the mask of one image of a COCO file; later annotations paint over earlier."""
     from pycocotools import mask as coco_mask
 
     path = Path(path)
-    problem = file_problem(path)
-    if problem:
-        raise _error(path, problem)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _error(path, f"not valid JSON ({short_error(exc)})") from None
-    except OSError as exc:
-        raise _error(path, f"cannot be read ({short_error(exc)})") from None
+    if doc is None:
+        problem = file_problem(path)
+        if problem:
+            raise _error(path, problem)
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _error(path, f"not valid JSON ({short_error(exc)})") from None
+        except OSError as exc:
+            raise _error(path, f"cannot be read ({short_error(exc)})") from None
     images = doc.get("images") if isinstance(doc, dict) else None
     if not isinstance(images, list) or not isinstance(doc.get("annotations", []), list):
         raise _error(path, "not a COCO annotation file (no list of images)")

@@ -116,12 +116,14 @@ MASK_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".gif", ".webp")
 
 
 def _mask_in(folder: Path, image: Path) -> Path | None:
-    """``<stem>.<ext>`` or ``<stem>_mask.<ext>`` in ``folder`` (never the image itself)."""
-    for name in (image.stem, f"{image.stem}_mask"):
-        for suffix in MASK_SUFFIXES:
-            candidate = folder / f"{name}{suffix}"
-            if candidate.is_file() and candidate.resolve() != image.resolve():
-                return candidate
+    """``<stem>.<ext>`` or ``<stem>_mask.<ext>`` in ``folder``, else the file any mask format
+    writes for the stem there (``labels/<stem>.txt``, ``coco.json``...); never the image."""
+    from core.mask_naming import mask_candidates
+
+    names = [folder / f"{name}{suffix}" for name in (image.stem, f"{image.stem}_mask") for suffix in MASK_SUFFIXES]
+    for candidate in names + mask_candidates(folder, image.stem):  # then any format's layout
+        if candidate.is_file() and candidate.resolve() != image.resolve():
+            return candidate
     return None
 
 

@@ -38,7 +38,7 @@ def parse_args(args: list[str]) -> argparse.Namespace:
     return parser.parse_args(args)
 
 
-_errors = None  # the installed gui.infra.errors.ErrorHandler, kept alive with the app
+_errors = None  # the installed gui.dialogs.errors.ErrorHandler, kept alive with the app
 
 
 def start_app(args: list[str]):
@@ -50,7 +50,7 @@ def start_app(args: list[str]):
     from PySide6.QtWidgets import QApplication
 
     from core.resources import app_icon_path
-    from gui.infra import errors
+    from gui.dialogs import errors
     from gui.infra.icons import icon
     from gui.main_window import MainWindow
     from gui.infra.settings import APPLICATION, ORGANIZATION

@@ -8,6 +8,7 @@ methods below are the public API that scripts, tests and the app entry point use
 from __future__ import annotations
 
 import os
+from operator import attrgetter
 from pathlib import Path
 from typing import Iterable
 
@@ -38,6 +39,11 @@ from gui.state.image_store import ImageEntry
 
 APP_NAME = "UNetSeg"
 PLACEHOLDER = "Open an image (Ctrl+O), a folder, or drop files here"
+
+
+def _alias(path: str) -> property:
+    """A read-only window attribute for a part's attribute (``seg.finished``)."""
+    return property(attrgetter(path), doc=f"the window's {path}")
 
 
 class MainWindow(QMainWindow):
@@ -110,47 +116,18 @@ class MainWindow(QMainWindow):
     def job_running(self) -> bool:
         return self.state.job_running
 
-    @property
-    def segmentation(self):
-        """The segmentation worker controller (tests wait on its signals)."""
-        return self.seg.controller
-
-    @property
-    def models(self):
-        return self.seg.models
+    segmentation = _alias("seg.controller")  # the worker controller (tests wait on its signals)
+    models = _alias("seg.models")
 
     # the controllers' signals, where scripts and tests have always found them
-    @property
-    def model_ready(self):
-        return self.seg.model_ready
-
-    @property
-    def model_failed(self):
-        return self.seg.model_failed
-
-    @property
-    def segmentation_started(self):
-        return self.seg.started
-
-    @property
-    def segmentation_finished(self):
-        return self.seg.finished
-
-    @property
-    def segmentation_failed(self):
-        return self.seg.failed
-
-    @property
-    def segmentation_cancelled(self):
-        return self.seg.cancelled
-
-    @property
-    def segment_all_finished(self):
-        return self.seg.segment_all_finished
-
-    @property
-    def export_all_finished(self):
-        return self.saver.export_all_finished
+    model_ready = _alias("seg.model_ready")
+    model_failed = _alias("seg.model_failed")
+    segmentation_started = _alias("seg.started")
+    segmentation_finished = _alias("seg.finished")
+    segmentation_failed = _alias("seg.failed")
+    segmentation_cancelled = _alias("seg.cancelled")
+    segment_all_finished = _alias("seg.segment_all_finished")
+    export_all_finished = _alias("saver.export_all_finished")
 
     def open_images(self, paths: Iterable[str | os.PathLike]) -> int:
         return self.opener.open_paths(list(paths))

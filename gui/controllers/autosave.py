@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QWidget
 
 from core.classes import complete_classes
 from core.imageio import ImageReadError
-from core.masks import default_mask_path
+from core.mask_naming import default_mask_path
 from core.recovery import RecoveryError, RecoveryStore, SessionLock, Snapshot
 from gui import dialogs
 from gui.infra.settings import app_data_dir

@@ -14,23 +14,16 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
+from core.batch_writer import BatchResult, BatchWriter, write_batch
+from core.mask_naming import MASK_FORMATS, planned_collisions, suggested_export_path, unique_stems
 from core.masks import MaskError, read_mask, write_mask
 from gui import dialogs
 from gui.infra.settings import Settings
-from gui.infra.workers import Reporter, Task, start_task
+from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Job
 from gui.state.image_store import ImageEntry, path_key
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)  # WriteError is an OSError, MaskError a ValueError
-
-
-def export_suggestions(image_path: Path, folder: Path) -> dict[str, Path]:
-    """A file name per export format that never collides with the image itself."""
-    stem = image_path.stem
-    names = {"index": f"{stem}_mask.png", "color": f"{stem}_mask_color.png",
-             "overlay": f"{stem}_overlay.png", "tiff": f"{stem}_mask.tif",
-             "npy": f"{stem}_mask.npy", "coco": f"{stem}_coco.json"}
-    return {fmt: folder / name for fmt, name in names.items()}
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -112,7 +105,7 @@ class Saver(QObject):
         if entry is None or entry.doc is None or entry.image is None:
             return False
         folder = Path(self.settings.last_export_folder or entry.path.parent)
-        chosen = dialogs.ask_export_path(self.parent_widget, export_suggestions(entry.path, folder),
+        chosen = dialogs.ask_export_path(self.parent_widget, {fmt: suggested_export_path(entry.path, folder, fmt) for fmt in MASK_FORMATS},
                                          self.last_format)
         if chosen is None:
             return False
@@ -149,102 +142,58 @@ class Saver(QObject):
         if not jobs:
             dialogs.show_error(self.parent_widget, "Nothing to Export", "None of the listed images has a mask yet.")
             return False
-        from core.cli import unique_stems
-
         stems = unique_stems([p for p, *_ in jobs])
-        sources = {path_key(e.path) for e in self.store}
-        for stem in stems:
-            for fmt in formats:
-                target = _target(folder, stem, fmt)
-                if path_key(target) in sources:
-                    dialogs.show_error(self.parent_widget, "Could Not Export",
-                                       f"{target.name}: exporting here would overwrite that image; "
-                                       "choose another folder.")
-                    return False
+        sources = [e.path for e in self.store]
+        problems = planned_collisions(folder, stems, formats, protect=sources)
+        if problems:
+            dialogs.show_error(self.parent_widget, "Could Not Export",
+                               f"{problems[0]}; choose another folder.")
+            return False
         self.settings.last_export_folder = str(folder)
-        self._start_export(folder, formats, jobs, stems, missing)
+        self._start_export(folder, formats, jobs, stems, missing, sources)
         return True
 
     def _export_jobs(self) -> tuple[list[tuple], int]:
-        """(image path, labels or None, mask file or None, classes) for images with a mask."""
+        """(image path, labels or None, mask file or None) for the images with a mask."""
         from core.masks import find_mask_for_image
 
         jobs, missing = [], 0
-        template = self.state.class_template
         for entry in self.store:
             doc = entry.doc
             if doc is not None and (doc.dirty or entry.mask_source is not None or doc.labels.any()):
-                jobs.append((entry.path, doc.labels.copy(), None, doc.classes))
+                jobs.append((entry.path, doc.labels.copy(), None))
                 continue
             mask = find_mask_for_image(entry.path) if doc is None else None
             if mask is None:  # never annotated (an empty, untouched mask is not exported)
                 missing += 1
             else:
-                jobs.append((entry.path, None, mask, list(template)))
+                jobs.append((entry.path, None, mask))
         return jobs, missing
 
     def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
-                      missing: int) -> None:
-        opacity = self.state.opacity / 100
+                      missing: int, sources: list[Path]) -> None:
+        classes = self.state.known_classes()
+        writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources)
 
-        def masks(rep: Reporter, with_image: bool):
-            from core.imageio import load_image
+        def produce(path: Path, labels, mask):
+            def load():
+                from core.imageio import load_image
 
-            for (path, labels, mask, classes), stem in zip(jobs, stems):
-                rep.check()
-                try:
-                    image = load_image(path).rgb if with_image else None
-                    if labels is None:
-                        labels = read_mask(mask, shape=image.shape[:2] if image is not None else None,
-                                           classes=classes)
-                    yield path, stem, labels, classes, image, None
-                except (OSError, ValueError, MemoryError) as exc:
-                    yield path, stem, None, classes, None, str(exc)
+                image = load_image(path).rgb if writer.needs_image else None
+                if labels is not None:
+                    return labels, image
+                shape = image.shape[:2] if image is not None else None
+                return read_mask(mask, shape=shape, classes=classes), image
+            return load
 
-        def run(rep: Reporter):
-            from core.masks import write_coco
-
-            written, errors = 0, []
-            plain = [f for f in formats if f != "coco"]
-            total = len(jobs) * (bool(plain) + ("coco" in formats))
-            step = 0
-            if plain:
-                for path, stem, labels, classes, image, error in masks(rep, "overlay" in plain):
-                    step += 1
-                    rep.progress(step, total)
-                    if error:
-                        errors.append(error)
-                        continue
-                    for fmt in plain:
-                        try:
-                            write_mask(_target(folder, stem, fmt), labels, fmt, classes, image=image,
-                                       opacity=opacity, image_name=path.name)
-                            written += 1
-                        except WRITE_ERRORS as exc:
-                            errors.append(str(exc))
-            if "coco" in formats:
-                entries, classes_seen = [], None
-                for path, stem, labels, classes, _image, error in masks(rep, False):
-                    step += 1
-                    rep.progress(step, total)
-                    if error:
-                        errors.append(error)
-                        continue
-                    classes_seen = classes_seen or classes
-                    entries.append((path.name, labels.shape[0], labels.shape[1], labels))
-                if entries:
-                    try:
-                        write_coco(_target(folder, "coco", "coco"), entries, classes_seen)
-                        written += 1
-                    except WRITE_ERRORS as exc:
-                        errors.append(str(exc))
-            return written, errors
-
-        task = self.export_task = start_task(run, "export-all")
+        work = [(path, stem, produce(path, labels, mask)) for (path, labels, mask), stem in zip(jobs, stems)]
+        task = self.export_task = start_task(
+            lambda rep: write_batch(writer, work, progress=rep.progress, should_cancel=rep.cancelled),
+            "export-all")
         task.progress.connect(self._on_progress)
         task.finished.connect(lambda result: self._export_done(result, folder, missing))
-        task.failed.connect(lambda message: self._export_done((0, [message]), folder, missing))
-        task.cancelled.connect(lambda: self._export_done(None, folder, missing))
+        task.failed.connect(lambda message: self._export_done(BatchResult(errors=[message]), folder, missing))
+        task.cancelled.connect(lambda: self._export_done(BatchResult(cancelled=True), folder, missing))
         self.state.job = Job("export_all", text="Exporting: %v/%m", cancel=task.cancel)
 
     def _on_progress(self, done: int, total: int) -> None:
@@ -257,14 +206,14 @@ class Saver(QObject):
             self.export_task.cancel()
             self.export_task.wait()
 
-    def _export_done(self, result, folder: Path, missing: int) -> None:
+    def _export_done(self, result: BatchResult, folder: Path, missing: int) -> None:
         self.export_task = None
         self.state.job = None
-        if result is None:
+        if result.cancelled:
             self.state.message.emit("Export All cancelled; files already written stay.", 8000)
             self.export_all_finished.emit(-1)
             return
-        written, errors = result
+        written, errors = len(result.written), [str(e) for e in result.errors]
         skipped = f"; {missing} image(s) without a mask skipped" if missing else ""
         self.state.message.emit(f"Exported {written} file(s) to {folder}{skipped}.", 10000)
         if errors:
@@ -291,10 +240,4 @@ class Saver(QObject):
         doc.apply_labels(np.asarray(labels), "import mask")
         self.state.message.emit(f"Imported {path.name} (Undo puts the previous mask back).", 8000)
         return True
-
-
-def _target(folder: Path, stem: str, fmt: str) -> Path:
-    from core.masks import mask_output_path
-
-    return mask_output_path(folder, stem, fmt)
 

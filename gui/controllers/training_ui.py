@@ -97,7 +97,7 @@ class TrainingUi:
         arch = seg.arch if seg is not None else None
         if init is not None and arch is None:
             init, reason = None, "The current model's architecture is unknown."
-        return TrainingContext(pairs, missing, folder, self.state.classes_for_training(),
+        return TrainingContext(pairs, missing, folder, self.state.known_classes(),
                                free_model_path(folder),
                                model_label(init) if init else None, init, arch, reason,
                                dict(models.devices) if models.devices else None)

@@ -19,22 +19,14 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from core.classes import ClassInfo
 from core.imageio import IMAGE_EXTENSIONS
+from core.mask_naming import FORMATS, export_suffix
 
 FORBID_ENV = "UNETSEG_FORBID_DIALOGS"
 
-# Export formats as the save dialog's file-type filter offers them (core.masks formats).
-EXPORT_FILTERS: dict[str, str] = {
-    "index": "Index PNG, class ids (*.png)",
-    "color": "Colour PNG (*.png)",
-    "overlay": "Overlay PNG, mask over image (*.png)",
-    "tiff": "TIFF, class ids (*.tif *.tiff)",
-    "npy": "NumPy array (*.npy)",
-    "coco": "COCO JSON (*.json)",
-}
-EXPORT_SUFFIX = {"index": ".png", "color": ".png", "overlay": ".png", "tiff": ".tif",
-                 "npy": ".npy", "coco": ".json"}
-FORMAT_LABELS = {"index": "Index PNG (class ids)", "color": "Colour PNG", "overlay": "Overlay PNG",
-                 "tiff": "TIFF (class ids)", "npy": "NumPy .npy", "coco": "COCO JSON (one file)"}
+# Export formats as the save dialog's filters and Export All's checkboxes offer them: the
+# one list in core.mask_naming.
+EXPORT_FILTERS: dict[str, str] = {name: f.filter for name, f in FORMATS.items()}
+FORMAT_LABELS: dict[str, str] = {name: f.label for name, f in FORMATS.items()}
 
 
 def _guard(name: str) -> None:
@@ -117,11 +109,7 @@ def ask_export_path(parent: QWidget | None, suggested: dict[str, Path],
     if not dialog.exec() or not dialog.selectedFiles():
         return None
     chosen = by_filter.get(dialog.selectedNameFilter(), fmt)
-    path = Path(dialog.selectedFiles()[0])
-    allowed = {EXPORT_SUFFIX[chosen]} | ({".tiff"} if chosen == "tiff" else set())
-    if path.suffix.lower() not in allowed:
-        path = path.with_name(path.name + EXPORT_SUFFIX[chosen])
-    return path, chosen
+    return export_suffix(dialog.selectedFiles()[0], chosen), chosen
 
 
 def ask_export_folder(parent: QWidget | None, folder: str) -> Path | None:
@@ -224,9 +212,9 @@ def ask_overwrite_skip_cancel(parent: QWidget | None, count: int, total: int) ->
 
 # -- safety ------------------------------------------------------------------------------------
 def show_exception(parent: QWidget | None, title: str, text: str, details: str) -> None:
-    """An unexpected error (gui.infra.errors): the message, the traceback and "Copy details"."""
+    """An unexpected error (gui.dialogs.errors): the message, the traceback and "Copy details"."""
     _guard("show_exception")
-    from gui.infra.errors import ErrorDialog
+    from gui.dialogs.errors import ErrorDialog
 
     ErrorDialog(title, text, details, parent).exec()
 

@@ -93,7 +93,7 @@ class _Runner(_TaskSignals):
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
             if isinstance(exc, _USER_ERRORS):
                 log.warning("task %s failed: %s", self.name, describe_error(exc))
-            else:  # a bug: the traceback goes to the log (gui.infra.errors), the message to the user
+            else:  # a bug: the traceback goes to the log (gui.dialogs.errors), the message to the user
                 log.error("task %s failed", self.name, exc_info=True)
             self.failed.emit(describe_error(exc))
         else:

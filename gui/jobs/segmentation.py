@@ -146,35 +146,39 @@ class SegmentationController(QObject):
         n = len(items)
 
         def run(rep: Reporter):
+            from core.batch_writer import BatchWriter, write_batch
             from core.imageio import load_image
-            from core.masks import write_mask
 
-            t0, done, errors = time.perf_counter(), 0, []
-            for i, (path, target) in enumerate(items):
-                rep.check()
-                rep.progress(i * 1000, n * 1000)
+            t0 = time.perf_counter()
+            writer = BatchWriter(None, [BATCH_FORMAT], list(segmenter.classes))  # beside each image
 
-                def tiles(d: int, t: int, i: int = i) -> None:
+            def segment(i: int, path: Path):
+                def tiles(d: int, t: int) -> None:
                     rep.progress(i * 1000 + (1000 * d) // max(1, t), n * 1000)
 
-                try:
-                    rgb = load_image(path).rgb
-                    labels = segmenter.segment(rgb, tile_size=tile, progress=tiles,
+                def produce():
+                    rep.progress(i * 1000, n * 1000)
+                    labels = segmenter.segment(load_image(path).rgb, tile_size=tile, progress=tiles,
                                                should_cancel=rep.cancelled, warn=rep.warn, tta=tta,
                                                refine=refine)
-                    del rgb
-                    write_mask(target, labels, BATCH_FORMAT, list(segmenter.classes))
-                except TaskCancelled:
-                    raise
-                except (ValueError, OSError, MemoryError) as exc:  # bad image, full disk...
-                    errors.append(str(exc))
-                    continue
-                except Exception as exc:
-                    _raise_if_cancelled(exc)
-                    raise
-                done += 1
-                rep.item((path, target, labels))
-            return done, n, time.perf_counter() - t0, str(segmenter.device), errors
+                    return labels, None
+                return produce
+
+            jobs = [(path, path.stem, segment(i, path), {BATCH_FORMAT: target})
+                    for i, (path, target) in enumerate(items)]
+            targets = dict(items)
+            try:
+                result = write_batch(writer, jobs, should_cancel=rep.cancelled,
+                                     on_done=lambda path, _paths, labels: rep.item((path, targets[path], labels)))
+            except TaskCancelled:
+                raise
+            except Exception as exc:
+                _raise_if_cancelled(exc)
+                raise
+            if result.cancelled:
+                raise TaskCancelled()
+            return (result.done, n, time.perf_counter() - t0, str(segmenter.device),
+                    [str(e) for e in result.errors])
 
         self._doc, self._kind = None, "segment_all"
         task = self._task = start_task(run, "segment-all")

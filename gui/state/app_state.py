@@ -15,7 +15,7 @@ from typing import Callable
 
 from psygnal import Signal, evented
 
-from core.classes import ClassInfo, default_classes
+from core.classes import ClassInfo, complete_classes, default_classes
 from gui.state.current_document import CurrentDocument
 from gui.state.image_store import ImageEntry, ImageStore
 from gui.state.loading import load_entry
@@ -176,11 +176,9 @@ class AppState:
                 return f"{c.name} ({c.id})"
         return f"class {class_id}"
 
-    def classes_for_training(self) -> list[ClassInfo]:
+    def known_classes(self) -> list[ClassInfo]:
         """The shown document's classes, then ids only the template or another open document
-        names: masks saved from other images may use those."""
+        names: training and Export All see masks saved from other images, which may use those."""
         docs = [e.doc.classes for e in self.store.documents_in_memory() if e.doc is not None]
         shown = self.document.doc.classes if self.document.doc is not None else []
-        from core.classes import complete_classes
-
         return complete_classes(shown, self.class_template, *docs)

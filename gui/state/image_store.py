@@ -21,7 +21,7 @@ from psygnal import Signal
 
 from core.document import MaskDocument
 from core.imageio import LoadedImage
-from core.masks import default_mask_path
+from core.mask_naming import default_mask_path
 
 
 def path_key(path: str | os.PathLike) -> str:

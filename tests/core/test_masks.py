@@ -18,6 +18,7 @@ from pycocotools import mask as coco_mask
 from core import masks
 from core.atomic import WriteError
 from core.classes import ClassInfo, default_classes, default_color
+from core.objects import ObjectOptions
 from core.masks import (
     MASK_FORMATS,
     MaskError,
@@ -64,15 +65,6 @@ def mask_error(path, **kw) -> str:
 
 
 # --- paths ---------------------------------------------------------------------------------
-
-
-def test_mask_output_paths(tmp_path):
-    names = {fmt: mask_output_path(tmp_path, "img 1", fmt).name for fmt in MASK_FORMATS}
-    assert names == {"index": "img 1.png", "color": "img 1_color.png",
-                     "overlay": "img 1_overlay.png", "tiff": "img 1.tif", "npy": "img 1.npy",
-                     "coco": "coco.json"}
-    with pytest.raises(ValueError, match="jpeg"):
-        mask_output_path(tmp_path, "x", "jpeg")
 
 
 def test_find_mask_search_order(tmp_path):
@@ -181,9 +173,9 @@ def test_overlay_file_needs_a_matching_image(tmp_path):
 
 
 @pycoco_decode
-def test_coco_decodes_with_pycocotools(tmp_path):
+def test_semantic_coco_decodes_with_pycocotools(tmp_path):
     labels = labels_with_all_classes()
-    path = write_mask(tmp_path / "coco.json", labels, "coco", CLASSES, image_name="a.png")
+    path = write_mask(tmp_path / "coco.json", labels, "coco", CLASSES, image_name="a.png", coco_semantic=True)
     doc = json.loads(path.read_text())
     assert doc["images"] == [{"id": 1, "file_name": "a.png", "height": 37, "width": 53}]
     assert [(c["id"], c["name"], c["color"]) for c in doc["categories"]] == [
@@ -204,7 +196,7 @@ def test_own_rle_decoder_agrees_with_pycocotools(tmp_path, shape):
     labels = (rng.random(shape) < 0.02).astype(np.uint8)
     labels[: shape[0] // 2, : shape[1] // 3] = 1
     labels[shape[0] // 3 :, shape[1] // 2 :] = 0
-    write_coco(tmp_path / "c.json", [("x.png", *shape, labels)], CLASSES)
+    write_coco(tmp_path / "c.json", [("x.png", *shape, labels)], CLASSES, semantic=True)
     doc = json.loads((tmp_path / "c.json").read_text())
     for ann in doc["annotations"]:
         np.testing.assert_array_equal(coco_mask.decode(ann["segmentation"]), labels == 1)
@@ -216,7 +208,7 @@ def test_own_rle_decoder_agrees_with_pycocotools(tmp_path, shape):
 @given(arrays(np.uint8, st.tuples(st.integers(1, 40), st.integers(1, 40)),
               elements=st.integers(0, 4)))
 def test_coco_round_trip_any_mask(tmp_path, labels):
-    path = write_coco(tmp_path / "any.json", [("a.png", *labels.shape, labels)], CLASSES)
+    path = write_coco(tmp_path / "any.json", [("a.png", *labels.shape, labels)], CLASSES, semantic=True)
     np.testing.assert_array_equal(read_coco(path), labels)
 
 
@@ -226,7 +218,7 @@ def test_coco_several_images(tmp_path):
     doc = coco_document(entries, CLASSES)
     ids = [ann["id"] for ann in doc["annotations"]]
     assert ids == list(range(1, len(ids) + 1)) and [im["id"] for im in doc["images"]] == [1, 2]
-    write_coco(tmp_path / "coco.json", entries, CLASSES)
+    write_coco(tmp_path / "coco.json", entries, CLASSES, objects=ObjectOptions(tolerance=0))
     np.testing.assert_array_equal(read_coco(tmp_path / "coco.json", "b.png"), b)
     np.testing.assert_array_equal(read_mask(tmp_path / "coco.json", image_name="C:\\x\\a.png"), a)
     with pytest.raises(MaskError, match="has no image named c.png"):
@@ -375,12 +367,12 @@ def test_unreadable_mask_files(tmp_path):
     np.save(full, np.zeros((64, 64), np.uint8))
     (tmp_path / "cut.npy").write_bytes(full.read_bytes()[:2000])
     tifffile.imwrite(tmp_path / "wide.tif", np.full((4, 4), 300, np.uint16))
-    (tmp_path / "m.txt").write_text("hello")
+    (tmp_path / "m.doc").write_text("hello")
     expected = {
         "missing.png": "file not found", "cut.png": "truncated", "empty.png": "empty (0 bytes)",
         "noise.png": "not an image", "noise.npy": "not a NumPy", "noise.tif": "not a TIFF",
         "objects.npy": "Python objects", "floats.npy": "float32", "volume.npy": "2x4x4",
-        "cut.npy": "truncated", "wide.tif": "0-255", "m.txt": "not a mask file",
+        "cut.npy": "truncated", "wide.tif": "0-255", "m.doc": "not a mask file",
     }
     for name, reason in expected.items():
         assert reason in mask_error(tmp_path / name), name

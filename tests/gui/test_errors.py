@@ -10,7 +10,7 @@ import pytest
 from PySide6.QtCore import QTimer, qWarning
 from PySide6.QtWidgets import QApplication
 
-from gui.infra import errors
+from gui.dialogs import errors
 from tests.gui.helpers import drag, write_image
 
 pytestmark = pytest.mark.qt_no_exception_capture  # the hook under test handles them

@@ -1,0 +1,179 @@
+"""The one rule for mask file names, used by the app (Save, Export, Export All, Segment All)
+and the command line (``unetseg segment``, ``convert-mask``) alike.
+
+Before this module the GUI suggested ``<stem>_mask_color.png`` where the CLI wrote
+``<stem>_color.png``; now both ask here, and the CLI's names won.
+
+API::
+
+    FORMATS: dict[str, MaskFormat]          # every mask format, in menu order
+    MASK_FORMATS: tuple[str, ...]           # their names ("index", "color", ...)
+    format_info(fmt) -> MaskFormat          # ValueError naming the choices for an unknown one
+    image_files(outdir, stem, fmt) -> list[Path]     # the files one image gets (may be none)
+    collection_files(outdir, fmt) -> list[Path]      # the files all images share (coco.json...)
+    output_path(outdir, stem, fmt) -> Path           # the main file: the first of the above
+    default_mask_path(image_path) -> Path            # what Save writes: <stem>_mask.png beside it
+    suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
+    export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
+    planned_collisions(outdir, stems, formats, protect) -> list[str]  # overwrites, as sentences
+    mask_candidates(folder, stem) -> list[Path]      # where any format's mask of stem would be
+    unique_stems(paths) -> list[str]                 # batch stems that never collide
+
+``stem`` is the image's file stem made unique within a batch (``unique_stems``: a repeated
+stem gets ``-2``, ``-3``...).  Per-image names are templates relative to the output folder,
+so formats that want a dataset layout (YOLO's ``labels/``, VOC's ``SegmentationClass/``) get
+it from the same rule.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class MaskFormat:
+    """How one format is named and offered; ``per_image``/``shared`` are ``{stem}`` templates."""
+
+    name: str
+    label: str  # a checkbox in Export All
+    filter: str  # the save dialog's file-type filter
+    per_image: tuple[str, ...]  # files each image gets, relative to the output folder
+    shared: tuple[str, ...] = ()  # files for the whole batch (written when the batch closes)
+    extensions: tuple[str, ...] = ()  # what a typed export name may end with (first: default)
+
+
+FORMATS: dict[str, MaskFormat] = {f.name: f for f in (
+    MaskFormat("index", "Index PNG (class ids)", "Index PNG, class ids (*.png)",
+               ("{stem}.png",), extensions=(".png",)),
+    MaskFormat("color", "Colour PNG", "Colour PNG (*.png)", ("{stem}_color.png",),
+               extensions=(".png",)),
+    MaskFormat("overlay", "Overlay PNG", "Overlay PNG, mask over image (*.png)",
+               ("{stem}_overlay.png",), extensions=(".png",)),
+    MaskFormat("tiff", "TIFF (class ids)", "TIFF, class ids (*.tif *.tiff)", ("{stem}.tif",),
+               extensions=(".tif", ".tiff")),
+    MaskFormat("npy", "NumPy .npy", "NumPy array (*.npy)", ("{stem}.npy",), extensions=(".npy",)),
+    MaskFormat("coco", "COCO JSON, one annotation per object (one file)", "COCO JSON (*.json)", (),
+               ("coco.json",), extensions=(".json",)),
+    MaskFormat("yolo", "YOLO segmentation (labels/ + data.yaml)", "YOLO segmentation labels (*.txt)",
+               ("labels/{stem}.txt",), ("data.yaml",), extensions=(".txt",)),
+    MaskFormat("labelme", "labelme JSON", "labelme JSON (*.json)", ("{stem}.json",),
+               extensions=(".json",)),
+    MaskFormat("voc", "Pascal VOC (class and object PNGs)", "Pascal VOC class PNG (*.png)",
+               ("SegmentationClass/{stem}.png", "SegmentationObject/{stem}.png"), extensions=(".png",)),
+    MaskFormat("geojson", "GeoJSON for QuPath", "QuPath GeoJSON (*.geojson)", ("{stem}.geojson",),
+               extensions=(".geojson",)),
+    MaskFormat("imagej", "ImageJ ROI set", "ImageJ/Fiji ROI set (*.zip)", ("{stem}_rois.zip",),
+               extensions=(".zip",)),
+)}
+MASK_FORMATS: tuple[str, ...] = tuple(FORMATS)
+
+
+def format_info(fmt: str) -> MaskFormat:
+    try:
+        return FORMATS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown mask format {fmt!r}; expected one of {', '.join(FORMATS)}") from None
+
+
+def image_files(outdir: str | os.PathLike, stem: str, fmt: str) -> list[Path]:
+    return [Path(outdir) / t.format(stem=stem) for t in format_info(fmt).per_image]
+
+
+def collection_files(outdir: str | os.PathLike, fmt: str) -> list[Path]:
+    return [Path(outdir) / t for t in format_info(fmt).shared]
+
+
+def output_path(outdir: str | os.PathLike, stem: str, fmt: str) -> Path:
+    """The format's main file for one image; a collection format's shared file (coco.json).
+
+    The index format is ``<stem>.png``: do not export into the images' own folder (the batch
+    writer refuses to overwrite a source image).
+    """
+    return (image_files(outdir, stem, fmt) or collection_files(outdir, fmt))[0]
+
+
+def default_mask_path(image_path: str | os.PathLike) -> Path:
+    """The app saves edits as an index PNG beside the image: ``<stem>_mask.png``."""
+    image_path = Path(image_path)
+    return image_path.with_name(f"{image_path.stem}_mask.png")
+
+
+def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLike, fmt: str) -> Path:
+    """Export Mask's proposal: the batch name in ``folder``, flattened to one file (YOLO's
+    ``labels/<stem>.txt`` becomes ``<stem>.txt``; VOC proposes its class PNG ``<stem>.png``).
+
+    The one exception: where that name is the image itself (``cells.png`` exported as index
+    PNG into its own folder) the app's save name ``<stem>_mask<ext>`` is proposed instead.
+    """
+    image_path = Path(image_path)
+    path = Path(folder) / output_path(folder, image_path.stem, fmt).name
+    if _same(path, image_path):
+        path = Path(folder) / f"{image_path.stem}_mask{path.suffix}"
+    return path
+
+
+def export_suffix(path: str | os.PathLike, fmt: str) -> Path:
+    """``path`` with the format's extension appended unless it already ends with one."""
+    path, info = Path(path), format_info(fmt)
+    if not info.extensions or path.name.lower().endswith(info.extensions):
+        return path
+    return path.with_name(path.name + info.extensions[0])
+
+
+def planned_collisions(
+    outdir: str | os.PathLike,
+    stems: Sequence[str],
+    formats: Iterable[str],
+    protect: Iterable[str | os.PathLike] = (),
+) -> list[str]:
+    """One sentence per planned file that would overwrite a protected file (a source image)
+    or another planned file (``coco.png``'s labelme JSON and the COCO ``coco.json``)."""
+    formats = list(dict.fromkeys(formats))
+    protected = {_key(p) for p in protect}
+    seen: dict[str, str] = {}
+    problems = []
+    planned = [(p, f) for f in formats for p in collection_files(outdir, f)]
+    planned += [(p, f) for s in stems for f in formats for p in image_files(outdir, s, f)]
+    for path, fmt in planned:
+        key = _key(path)
+        if key in protected:
+            problems.append(f"{path.name}: the {fmt} file would overwrite a source image")
+        elif key in seen:
+            problems.append(f"{path.name}: the {fmt} and {seen[key]} files would have the same name")
+        seen.setdefault(key, fmt)
+    return problems
+
+
+def mask_candidates(folder: str | os.PathLike, stem: str) -> list[Path]:
+    """The files a mask of ``stem`` has in ``folder`` in each readable format's layout (what
+    ``unetseg segment -o folder`` writes), per-image files first, shared ones (coco.json) last."""
+    per_image, shared = [], []
+    for fmt in FORMATS:
+        if fmt != "overlay":  # an overlay is a picture, not a mask
+            per_image += image_files(folder, stem, fmt)[:1]
+            shared += collection_files(folder, fmt)[:1] if fmt == "coco" else []
+    return list(dict.fromkeys(per_image + shared))
+
+
+def unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Output names that never overwrite each other: a repeated stem gets '-2', '-3', ...
+    (compared without case, as Windows and macOS file systems do)."""
+    counts: dict[str, int] = {}
+    stems = []
+    for p in paths:
+        stem = Path(p).stem
+        n = counts.get(stem.lower(), 0) + 1
+        counts[stem.lower()] = n
+        stems.append(stem if n == 1 else f"{stem}-{n}")
+    return stems
+
+
+def _key(path: str | os.PathLike) -> str:
+    return os.path.normcase(os.path.abspath(os.fspath(path)))
+
+
+def _same(a: Path, b: Path) -> bool:
+    return _key(a) == _key(b)

@@ -1,0 +1,359 @@
+"""Mask -> objects: one object per 8-connected component of one class, as exact polygons.
+
+Why shapely: every row run of a class becomes a pixel-aligned box and GEOS unions them, so
+the outlines run exactly on pixel boundaries (integer corner coordinates, exact in floating
+point) and are valid polygons with their holes.  OpenCV's ``findContours`` and scikit-image's
+``find_contours`` trace pixel *centres*; their polygons do not rasterise back to the same pixels,
+and both would add a large dependency to the bundle for less.  Parts that touch only at a
+corner (GEOS keeps those apart) are joined into one object: that is 8-connectivity.
+
+API::
+
+    ObjectOptions(min_area=1, tolerance=0.5)      # the documented settings
+    MaskObject: class_id, geometry (simplified Polygon | MultiPolygon, valid), exact (the
+                pixel outline), bbox (x, y, w, h), area (pixel count); .parts, .rings()
+    mask_objects(labels, options) -> list[MaskObject]           # a whole mask in memory
+    block_objects(array, options, block=1024) -> list[MaskObject]  # any 2-D array-like read
+        # block by block (numpy, zarr, a memmap); objects crossing block borders are merged
+    rasterize(geometry, shape, labels=None, value=1) -> np.ndarray  # pixel-centre sampling
+    centre_ring(ring, hole=False) -> (N, 2) array  # an exact ring through boundary-pixel centres
+    centre_rings(obj, tolerance) -> [(ring, is_hole)]  # simplified, checked with Pillow's fill
+    object_pixels(obj) -> (bool array of its bbox, (x0, y0))
+    joined_ring(rings) -> (N, 2) array   # holes and parts joined by zero-width cuts
+    centre_joined_ring(obj, tolerance)   # one checked centre polygon per object (YOLO)
+
+Coordinates are image pixels, x right and y down, with pixel (col, row) covering the square
+[col, col+1) x [row, row+1) (QuPath, ImageJ traced ROIs and pycocotools use this).  Consumers
+that fill polygons *including* their outline (Pillow's ``ImageDraw.polygon``, hence labelme's
+``shape_to_mask``; OpenCV's ``fillPoly``, hence Ultralytics) want the outline through the
+centres of the boundary pixels instead: ``centre_ring``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+CONNECTIVITY = 8
+
+
+@dataclass(frozen=True)
+class ObjectOptions:
+    """``min_area``: smaller objects (pixels) are dropped.  ``tolerance``: how far (pixels) a
+    simplified outline may stray from the pixel boundary (Douglas-Peucker, topology kept);
+    0 keeps the exact outline, which rasterises back to the same pixels."""
+
+    min_area: int = 1
+    tolerance: float = 0.5
+
+    def __post_init__(self):
+        if self.min_area < 1:
+            raise ValueError(f"the minimum object area must be at least 1 pixel, not {self.min_area}")
+        if not self.tolerance >= 0:
+            raise ValueError(f"the outline tolerance must be 0 or more pixels, not {self.tolerance}")
+
+
+@dataclass(frozen=True, eq=False)
+class MaskObject:
+    class_id: int
+    geometry: Polygon | MultiPolygon  # simplified by the tolerance
+    exact: Polygon | MultiPolygon  # on pixel boundaries; its area is the pixel count
+    bbox: tuple[int, int, int, int]  # x, y, width, height of its pixels
+    area: int
+
+    @property
+    def parts(self) -> list[Polygon]:
+        return list(shapely.get_parts(self.geometry))
+
+    @property
+    def has_holes(self) -> bool:
+        return any(len(p.interiors) for p in shapely.get_parts(self.exact))
+
+    def rings(self, exact: bool = False) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+        """(outer ring, hole rings) per part, each an (N, 2) array of x, y, closed (last = first)."""
+        geometry = self.exact if exact else self.geometry
+        return [(np.asarray(p.exterior.coords), [np.asarray(h.coords) for h in p.interiors])
+                for p in shapely.get_parts(geometry)]
+
+
+def mask_objects(labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -> list[MaskObject]:
+    """Every object of every class except background (0), ordered by class, then top-left."""
+    labels = np.asarray(labels)
+    return block_objects(labels, options, block=max(1, *labels.shape) if labels.size else 1)
+
+
+def block_objects(array, options: ObjectOptions = ObjectOptions(), block: int = 1024) -> list[MaskObject]:
+    """Objects of a 2-D array-like read ``block`` x ``block`` at a time (``array[r0:r1, c0:c1]``).
+
+    Memory is one block of labels plus the outlines; parts in neighbouring blocks that share
+    an edge or a corner are unioned into one object.
+    """
+    h, w = array.shape[:2]
+    parts: dict[int, list[Polygon]] = {}
+    for r0 in range(0, h, block):
+        for c0 in range(0, w, block):
+            tile = np.asarray(array[r0 : r0 + block, c0 : c0 + block])
+            for cid, geoms in _class_parts(tile, r0, c0).items():
+                parts.setdefault(cid, []).extend(geoms)
+    objects = []
+    for cid in sorted(parts):
+        for exact in _connected(parts[cid]):
+            area = int(round(exact.area))
+            if area >= options.min_area:
+                objects.append(_make_object(cid, exact, area, options.tolerance))
+    return objects
+
+
+def _class_parts(tile: np.ndarray, r0: int, c0: int) -> dict[int, list[Polygon]]:
+    """Per class id, the 4-connected pieces of ``tile`` as polygons in image coordinates."""
+    if tile.ndim != 2:
+        raise ValueError(f"a mask must be 2-D, not shape {tile.shape}")
+    h, w = tile.shape
+    if not tile.size:
+        return {}
+    starts = np.ones((h, w), bool)
+    starts[:, 1:] = tile[:, 1:] != tile[:, :-1]
+    ys, xs = np.nonzero(starts)
+    ends = np.empty_like(xs)
+    ends[:-1] = np.where(ys[1:] == ys[:-1], xs[1:], w)
+    ends[-1:] = w
+    values = tile[ys, xs]
+    out = {}
+    for cid in np.unique(values):
+        if cid == 0:
+            continue
+        pick = values == cid
+        boxes = shapely.box(xs[pick] + c0, ys[pick] + r0, ends[pick] + c0, ys[pick] + r0 + 1)
+        out[int(cid)] = list(shapely.get_parts(shapely.union_all(boxes)))
+    return out
+
+
+def _connected(parts: list[Polygon]) -> list[Polygon | MultiPolygon]:
+    """Group pieces that touch (an edge across a block border, or a corner) and union each."""
+    if not parts:
+        return []
+    tree = shapely.STRtree(parts)
+    left, right = tree.query(parts, predicate="intersects")
+    root = list(range(len(parts)))
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for a, b in zip(left.tolist(), right.tolist()):
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            root[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[Polygon]] = {}
+    for i, part in enumerate(parts):
+        groups.setdefault(find(i), []).append(part)
+    merged = [g[0] if len(g) == 1 else shapely.union_all(g) for g in groups.values()]
+    merged.sort(key=lambda g: (g.bounds[1], g.bounds[0]))
+    return merged
+
+
+def _make_object(cid: int, exact, area: int, tolerance: float) -> MaskObject:
+    exact = shapely.simplify(exact, 0)  # drops the collinear points between row runs only
+    geometry = exact
+    if tolerance > 0:
+        simplified = shapely.simplify(exact, tolerance, preserve_topology=True)
+        if simplified.is_valid and not simplified.is_empty:
+            geometry = simplified
+    x0, y0, x1, y1 = (int(round(v)) for v in exact.bounds)
+    return MaskObject(cid, geometry, exact, (x0, y0, x1 - x0, y1 - y0), area)
+
+
+# --- back to pixels --------------------------------------------------------------------------
+
+
+def rasterize(geometry, shape: tuple[int, int], labels: np.ndarray | None = None, value: int = 1) -> np.ndarray:
+    """Set the pixels whose centres lie inside ``geometry`` to ``value`` (uint8 ``labels``,
+    created when None).  Exact for outlines on pixel boundaries; invalid input (a ring with
+    zero-width cuts, a bow tie) is repaired by ``shapely.make_valid`` first."""
+    h, w = shape
+    if labels is None:
+        labels = np.zeros((h, w), np.uint8)
+    if geometry is None or geometry.is_empty:
+        return labels
+    if not geometry.is_valid:
+        geometry = shapely.make_valid(geometry)
+    x0, y0, x1, y1 = geometry.bounds
+    c0, r0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    c1, r1 = min(w, int(np.ceil(x1)) + 1), min(h, int(np.ceil(y1)) + 1)
+    if c0 >= c1 or r0 >= r1:
+        return labels
+    shapely.prepare(geometry)
+    xs = np.arange(c0, c1) + 0.5
+    step = max(1, (1 << 20) // (c1 - c0))  # about a million points per call
+    for r in range(r0, r1, step):
+        r_end = min(r1, r + step)
+        gx, gy = np.meshgrid(xs, np.arange(r, r_end) + 0.5)
+        labels[r:r_end, c0:c1][shapely.contains_xy(geometry, gx, gy)] = value
+    return labels
+
+
+def centre_ring(ring: np.ndarray, hole: bool = False) -> np.ndarray:
+    """An exact outer or hole ring (pixel corners) moved onto the centres of the object's
+    boundary pixels: each edge shifts half a pixel into the object, then the whole ring half a
+    pixel up-left, and corners the object wraps round are cut diagonally.  A fill that
+    includes its outline (Pillow, OpenCV) then paints exactly the object's pixels, one-pixel-
+    wide parts and holes touching at corners included (property-tested)."""
+    ring = np.asarray(ring, float)
+    if len(ring) > 1 and np.array_equal(ring[0], ring[-1]):
+        ring = ring[:-1]
+    d_in = ring - np.roll(ring, 1, axis=0)
+    d_out = np.roll(ring, -1, axis=0) - ring
+    # the object is inside an outer ring and outside a hole, whichever way the ring runs
+    inside_on_left = _signed_area(ring) < 0  # with y down, ``_left_normal`` points inward
+    side = 1.0 if inside_on_left != hole else -1.0
+    normal_in = _left_normal(d_in) * side  # towards the object
+    normal_out = _left_normal(d_out) * side
+    moved = ring + 0.5 * (normal_in + normal_out) - 0.5
+    if len(ring) > 2:
+        # Where the object fills three quadrants round a corner the moved point is the pixel
+        # diagonal to the fourth, which may be a hole's or the outside's (touching at a
+        # corner).  Pass through its two neighbours instead: those are the object's.
+        unit_in, unit_out = _unit(d_in), _unit(d_out)
+        convex = np.einsum("ij,ij->i", unit_out, normal_in) < -0.5
+        before = ring + 0.5 * normal_in - 0.5 * unit_in - 0.5
+        after = ring + 0.5 * normal_out + 0.5 * unit_out - 0.5
+        points = []
+        for i in range(len(ring)):
+            points += [before[i], after[i]] if convex[i] else [moved[i]]
+        moved = np.asarray(points)
+    return np.vstack([moved, moved[:1]])
+
+
+def _unit(d: np.ndarray) -> np.ndarray:
+    length = np.hypot(d[:, 0], d[:, 1])
+    return d / np.where(length == 0, 1, length)[:, None]
+
+
+def _left_normal(d: np.ndarray) -> np.ndarray:
+    n = np.stack([d[:, 1], -d[:, 0]], axis=1)
+    length = np.hypot(n[:, 0], n[:, 1])
+    return n / np.where(length == 0, 1, length)[:, None]
+
+
+def _signed_area(ring: np.ndarray) -> float:
+    x, y = ring[:, 0], ring[:, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+CENTRE_MIN_IOU = 0.98  # a simplified centre outline must keep this IoU with the object's pixels
+
+
+def object_pixels(obj: MaskObject) -> tuple[np.ndarray, tuple[int, int]]:
+    """The object's own pixels in its bounding box, and the box's top-left (x0, y0)."""
+    x0, y0, w, h = obj.bbox
+    local = shapely.transform(obj.exact, lambda xy: xy - [x0, y0])
+    return rasterize(local, (h, w)).astype(bool), (x0, y0)
+
+
+def centre_rings(obj: MaskObject, tolerance: float) -> list[tuple[np.ndarray, bool]]:
+    """(ring, is_hole) on boundary-pixel centres for fills that include the outline.
+
+    Each ring is simplified with ``tolerance`` on the pixel centres; a cut corner there costs
+    a whole pixel, so the simplified rings are filled as Pillow fills them and kept only if
+    the result still has IoU >= 0.98 with the object's pixels; otherwise the exact rings are
+    returned, which give the pixels back exactly.
+    """
+    exact = [(centre_ring(r, hole), hole) for outer, holes in obj.rings(exact=True)
+             for r, hole in [(outer, False)] + [(h, True) for h in holes]]
+    if tolerance <= 0:
+        return exact
+    simple = [(_simplified(r, tolerance), hole) for r, hole in exact]
+    pixels, origin = object_pixels(obj)
+    filled = fill_rings(simple, pixels.shape, origin)
+    iou = (filled & pixels).sum() / max(1, (filled | pixels).sum())
+    return simple if iou >= CENTRE_MIN_IOU else exact
+
+
+def fill_rings(rings: list[tuple[np.ndarray, bool]], shape: tuple[int, int],
+               origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Fill as Pillow (and labelme's ``shape_to_mask``) does: outlines included, holes after."""
+    from PIL import Image, ImageDraw
+
+    im = Image.new("1", (shape[1], shape[0]))
+    draw = ImageDraw.Draw(im)
+    for want_hole in (False, True):
+        for ring, hole in rings:
+            if hole == want_hole:
+                draw.polygon([tuple(p) for p in np.asarray(ring) - origin], fill=0 if hole else 1, outline=1)
+    return np.asarray(im, bool)
+
+
+def _simplified(ring: np.ndarray, tolerance: float) -> np.ndarray:
+    if len(ring) < 5:
+        return ring
+    simple = np.asarray(shapely.simplify(shapely.linearrings(ring), tolerance).coords)
+    return simple if len(simple) >= 4 else ring
+
+
+def joined_ring(rings: Iterable[np.ndarray], at_vertices: bool = False) -> np.ndarray:
+    """One ring that visits every ring in turn, each joined by a zero-width cut (out along the
+    cut and back the same way), as CVAT writes holes into YOLO lines.  The nearest ring is
+    joined next, from its nearest vertex to the nearest point of what is joined, so cuts are
+    short (often none: a hole next to the outline) and rarely cross a ring not yet joined.
+    ``at_vertices`` joins vertex to vertex instead (no new points)."""
+    rings = [np.asarray(r, float) for r in rings]
+    rings = [r[:-1] if len(r) > 1 and np.array_equal(r[0], r[-1]) else r for r in rings]
+    if not rings:
+        return np.zeros((0, 2))
+    out = np.vstack([rings[0], rings[0][:1]])
+    rest = rings[1:]
+    while rest:
+        best = None
+        a, b = out[:-1], out[1:]  # the segments of what is joined so far
+        ab = b - a
+        length2 = np.maximum((ab ** 2).sum(-1), 1e-12)
+        for k, ring in enumerate(rest):
+            t = np.clip(np.einsum("mnk,nk->mn", ring[:, None, :] - a[None], ab) / length2, 0, 1)
+            if at_vertices:
+                t = np.zeros_like(t)
+            q = a[None] + t[..., None] * ab[None]
+            d = ((ring[:, None, :] - q) ** 2).sum(-1)
+            j, i = np.unravel_index(int(np.argmin(d)), d.shape)
+            if best is None or d[j, i] < best[0]:
+                best = (d[j, i], k, i, j, q[j, i])
+        _, k, i, j, point = best
+        ring = rest.pop(k)
+        loop = np.vstack([point, ring[j:], ring[:j], ring[j : j + 1], point])
+        out = np.vstack([out[: i + 1], loop, out[i + 1 :]])
+    return _drop_repeats(out)
+
+
+def _drop_repeats(ring: np.ndarray) -> np.ndarray:
+    keep = np.ones(len(ring), bool)
+    keep[1:] = np.any(ring[1:] != ring[:-1], axis=1)
+    return ring[keep] if keep.sum() >= 4 else ring  # a one-pixel object stays a (tiny) polygon
+
+
+def centre_joined_ring(obj: MaskObject, tolerance: float) -> np.ndarray:
+    """``joined_ring`` of ``centre_rings`` (one polygon per object, for YOLO and ImageJ-like
+    consumers that fill outlines included); the simplified one only if its fill keeps IoU
+    >= 0.98 with the object's pixels, else the exact one."""
+    pixels, origin = object_pixels(obj)
+
+    def score(ring: np.ndarray) -> float:
+        filled = fill_rings([(ring, False)], pixels.shape, origin)
+        return (filled & pixels).sum() / max(1, (filled | pixels).sum())
+
+    if tolerance > 0:
+        ring = joined_ring([r for r, _hole in centre_rings(obj, tolerance)])
+        if score(ring) >= CENTRE_MIN_IOU:
+            return ring
+    exact = [r for r, _hole in centre_rings(obj, 0.0)]
+    best = (-1.0, None)
+    for at_vertices in (False, True):  # Pillow's fill treats the two kinds of cut differently
+        ring = joined_ring(exact, at_vertices)
+        best = max(best, (score(ring), ring), key=lambda b: b[0])
+        if best[0] == 1.0 or len(exact) == 1:
+            break
+    return best[1]
