@@ -8,7 +8,8 @@ YOLO's ``data.yaml``) are collected in memory as small records, not masks, and w
 API::
 
     writer = BatchWriter(folder, formats, classes, opacity=0.5, coco_semantic=False,
-                         objects=ObjectOptions(min_area=1, tolerance=0.5), protect=())
+                         objects=ObjectOptions(min_area=1, tolerance=0.5), protect=(),
+                         create_folder=True)  # False: the app's chosen folder must still exist
     writer.needs_image           # True when a format draws the image (overlay): pass image_rgb
     writer.add(image, stem, labels, image_rgb=None, targets=None) -> list[Path]
         # image: the source image's path or file name (COCO file_name, labelme imagePath);
@@ -62,6 +63,7 @@ class BatchWriter:
         coco_semantic: bool = False,
         objects: ObjectOptions | None = None,
         protect: Iterable[str | os.PathLike] = (),
+        create_folder: bool = True,
     ):
         self.formats = list(dict.fromkeys(formats))
         for fmt in self.formats:
@@ -77,6 +79,7 @@ class BatchWriter:
         self.objects = objects if objects is not None else ObjectOptions()
         self.written: list[Path] = []
         self._protect = {_key(p) for p in protect}
+        self._create = create_folder  # False: a folder that vanished (a USB stick) is an error
         self._collectors = {fmt: _COLLECTORS[fmt](self) for fmt in self.formats if fmt in _COLLECTORS}
         self._closed = False
 
@@ -118,10 +121,12 @@ class BatchWriter:
                         raise ValueError(f"the {fmt} mask would overwrite the image itself ({path}); "
                                          "choose another output folder")
             done = []
+            if self.folder is not None and self._create and not self.folder.exists():
+                self.folder.mkdir(parents=True)
             for fmt, paths in plan.items():
-                for path in paths:  # a format's own subfolder (labels/); never the folder itself:
-                    if self.folder is not None and self.folder.is_dir():  # a vanished USB stick
-                        path.parent.mkdir(parents=True, exist_ok=True)  # is an error, not a new folder
+                for path in paths:  # a format's own subfolder (labels/), inside an existing folder
+                    if self.folder is not None and self.folder.is_dir():
+                        path.parent.mkdir(parents=True, exist_ok=True)
                 if paths:
                     done += write_mask_files(paths, labels, fmt, self.classes, image=image_rgb,
                                              opacity=self.opacity, image_name=name, image_path=image,

@@ -20,7 +20,9 @@ GuiLauncher = Callable[[list[str]], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from core.label_store import STORE_FORMATS
     from core.masks import MASK_FORMATS
+    from core.segment_large import add_arguments, add_convert_command
 
     parser = argparse.ArgumentParser(
         prog="unetseg",
@@ -38,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="folder for the masks")
     p.add_argument("--model", default="small", help="small, large, or a weights file (default: small)")
-    p.add_argument("--format", nargs="+", default=["index"], choices=MASK_FORMATS, metavar="FMT",
-                   help=f"one or more of: {' '.join(MASK_FORMATS)} (default: index)")
+    p.add_argument("--format", nargs="+", default=["index"], choices=(*MASK_FORMATS, *STORE_FORMATS), metavar="FMT",
+                   help=f"one or more of: {' '.join((*MASK_FORMATS, *STORE_FORMATS))} (default: index; "
+                        "ome-tiff and ome-zarr work for images of any size)")
     _add_object_options(p)
     p.add_argument("--tile", type=int, default=None, metavar="N",
                    help="tile size in pixels fed to the network (0: whole image at once)")
@@ -50,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
                    help="snap mask edges to the image's edges with a guided filter "
                         "(default: the model's calibrated setting; see `unetseg calibrate`)")
+    add_arguments(p)
+    add_convert_command(sub)
 
     p = sub.add_parser("convert-mask", help="convert a mask file from any mask format to another")
     p.add_argument("input", metavar="IN", help="a mask file in any format (see --format)")
@@ -111,7 +116,8 @@ def main(argv: Sequence[str] | None = None, launch_gui: GuiLauncher | None = Non
 
 
 def _commands() -> set[str]:
-    return {"open", "segment", "convert-mask", "info", "train", "calibrate", "self-test", "generate", "-h", "--help", "--version"}
+    return {"open", "segment", "convert", "convert-mask", "info", "train", "calibrate", "self-test", "generate",
+            "-h", "--help", "--version"}
 
 
 def _looks_like_path(arg: str) -> bool:
@@ -148,6 +154,10 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
+    from core import segment_large
+
+    if segment_large.wants_stores(args):  # ome-tiff/ome-zarr: any size, streamed (then the rest here)
+        return segment_large.run(args, cmd_segment)
     from tqdm import tqdm
 
     from core.batch_writer import BatchWriter, write_batch

@@ -106,12 +106,19 @@ def pixel_limit() -> int | None:
     return None if Image.MAX_IMAGE_PIXELS is None else 2 * int(Image.MAX_IMAGE_PIXELS)
 
 
-def check_pixel_count(path: Path, width: int, height: int) -> None:
+def check_pixel_count(path: Path, width: int, height: int, streamable: bool = False) -> None:
+    """The decompression-bomb guard for decoding a whole image; the message says what to do instead."""
     limit = pixel_limit()
     if limit is not None and width * height > limit:
-        raise _error(
-            path, f"image is too large ({width}x{height} pixels, the limit is {limit} pixels)"
-        )
+        raise _error(path, f"image is too large ({width}x{height} pixels, the limit is {limit} pixels); "
+                     + _too_large_hint(path, streamable))
+
+
+def _too_large_hint(path: Path, streamable: bool) -> str:
+    if streamable:
+        return "`unetseg segment --format ome-tiff` or `--format ome-zarr` segments it tile by tile"
+    return (f"this format decodes only whole, so make a tiled copy with "
+            f"`unetseg convert {path.name} -o {path.stem}.ome.tif` and segment that")
 
 
 def load_image(path: str | os.PathLike, page: int = 0) -> LoadedImage:
@@ -161,7 +168,7 @@ def open_pillow(
     try:
         im = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise _error(path, _bomb_reason(exc)) from None
+        raise _error(path, _bomb_reason(exc, path)) from None
     except UnidentifiedImageError:
         raise _error(path, "not an image (random bytes or an unsupported format)") from None
     except OSError as exc:
@@ -181,7 +188,7 @@ def open_pillow(
         except ImageReadError:
             raise
         except Image.DecompressionBombError as exc:
-            raise _error(path, _bomb_reason(exc)) from None
+            raise _error(path, _bomb_reason(exc, path)) from None
         except MemoryError:
             raise _error(path, "the image is too large to load into memory") from None
         except Exception as exc:  # noqa: BLE001
@@ -228,7 +235,7 @@ def _load_tiff(path: Path, page: int) -> LoadedImage:
             if not 0 <= page < pages:
                 raise _page_error(path, page, pages)
             p = tif.pages[page]
-            check_pixel_count(path, int(p.imagewidth), int(p.imagelength))
+            check_pixel_count(path, int(p.imagewidth), int(p.imagelength), streamable=bool(p.is_tiled))
             if p.photometric == tifffile.PHOTOMETRIC.SEPARATED:
                 raise ValueError("CMYK TIFF")  # Pillow converts CMYK; tifffile does not
             offsets, counts = p.dataoffsets, p.databytecounts
@@ -378,10 +385,10 @@ def _decode_reason(exc: BaseException) -> str:
     return f"the image data is corrupt ({short_error(exc)})"
 
 
-def _bomb_reason(exc: Exception) -> str:
+def _bomb_reason(exc: Exception, path: Path) -> str:
     found = re.search(r"(\d+) pixels", str(exc))
     size = f"{found.group(1)} pixels, " if found else ""
-    return f"image is too large ({size}the limit is {pixel_limit()} pixels)"
+    return f"image is too large ({size}the limit is {pixel_limit()} pixels); {_too_large_hint(path, False)}"
 
 
 

@@ -169,6 +169,11 @@ def _canvas_index(start: int, stop: int, size: int) -> np.ndarray | slice:
     return idx
 
 
+def window_rows_cols(t: Tile, h: int, w: int) -> tuple[np.ndarray | slice, np.ndarray | slice]:
+    """Image rows and columns under tile ``t``'s window (reflected past the bottom/right edge)."""
+    return _canvas_index(t.wy0, t.wy1, h), _canvas_index(t.wx0, t.wx1, w)
+
+
 def _window_pixels(image: np.ndarray, t: Tile) -> np.ndarray:
     h, w = image.shape[:2]
     rows, cols = _canvas_index(t.wy0, t.wy1, h), _canvas_index(t.wx0, t.wx1, w)
@@ -255,13 +260,8 @@ class Segmenter:
         h, w = pixels.shape[:2]
         warn = warn or self.warn or (lambda message: None)
         out = np.zeros((h, w), dtype=np.uint8)
-        tta = self.tta if tta is None else bool(tta)
-        refine = self.refinement(refine)
-        halo = self.halo + (_round8(refine.reach) if refine else 0)
-        window = self._window(h, w, tile_size, halo)
-        if (tta or refine) and self.num_classes > 32 and tile_size is None:
-            window = min(window, 512)  # bound the per-window probability sums
-        batch = CUDA_BATCH if self._device.type == "cuda" else 1
+        window, halo, tta, refine = self.tiling(h, w, tile_size, tta, refine)
+        batch = self.batch_size()
         while True:
             try:
                 with reuse_freed_memory():
@@ -271,6 +271,23 @@ class Segmenter:
                 if self._device.type == "cuda":
                     torch.cuda.empty_cache()
                 window, batch = self._after_oom(h, w, window, halo, batch, warn)
+
+    def tiling(self, h: int, w: int, tile_size: int | None = None, tta: bool | None = None,
+               refine: Refinement | bool | None = None) -> tuple[int, int, bool, Refinement | None]:
+        """(window, halo, tta, refinement) that ``segment`` uses for an h x w image with these options.
+
+        Streaming (core.streaming) plans with the same numbers, so its tiles are the same tiles.
+        """
+        tta = self.tta if tta is None else bool(tta)
+        refine = self.refinement(refine)
+        halo = self.halo + (_round8(refine.reach) if refine else 0)
+        window = self._window(h, w, tile_size, halo)
+        if (tta or refine) and self.num_classes > 32 and tile_size is None:
+            window = min(window, 512)  # bound the per-window probability sums
+        return window, halo, tta, refine
+
+    def batch_size(self) -> int:
+        return CUDA_BATCH if self._device.type == "cuda" else 1
 
     def probabilities(self, image: np.ndarray, tta: bool | None = None, tile_size: int | None = None,
                       should_cancel: ShouldCancel | None = None) -> torch.Tensor:
@@ -324,18 +341,43 @@ class Segmenter:
              tta: bool = False, refine: Refinement | None = None, probs_out: torch.Tensor | None = None) -> None:
         h, w = out.shape
         tiles = plan_tiles(h, w, window, halo)
-        net = self._net()
         total, done = len(tiles), 0
         if progress:
             progress(0, total)
+
+        def after(group: Sequence[Tile], blocks: list[np.ndarray]) -> None:
+            nonlocal done
+            if on_tile:
+                for t, block in zip(group, blocks):
+                    on_tile(t.cy0, t.cx0, block)
+            done += len(group)
+            if progress:
+                progress(done, total)
+
+        self.run_tiles(tiles, (h, w), lambda t: _window_pixels(pixels, t), lambda t: out[t.cy0:t.cy1, t.cx0:t.cx1],
+                       batch, should_cancel, after, tta, refine, probs_out)
+
+    def run_tiles(self, tiles: Sequence[Tile], size: tuple[int, int], window_of: Callable[[Tile], np.ndarray],
+                  block_of: Callable[[Tile], np.ndarray], batch: int, should_cancel: ShouldCancel | None,
+                  after: Callable[[Sequence[Tile], list[np.ndarray]], None] | None, tta: bool = False,
+                  refine: Refinement | None = None, probs_out: torch.Tensor | None = None) -> None:
+        """Segment ``tiles`` of an image of ``size`` (h, w): the engine of ``segment`` and of streaming.
+
+        ``window_of(tile)``: the tile's window pixels (canvas-padded, as ``_window_pixels``);
+        ``block_of(tile)``: the uint8 array its core's labels go into; ``after(group, blocks)``
+        runs after each batch.  ``should_cancel()`` is asked before each batch.
+        """
+        h, w = size
+        net = self._net()
         for group in _chunks(tiles, batch):
             if should_cancel is not None and should_cancel():
                 raise Cancelled()
-            blocks = [out[t.cy0:t.cy1, t.cx0:t.cx1] for t in group]
+            windows = [window_of(t) for t in group]
+            blocks = [block_of(t) for t in group]
             cores = [(slice(t.cy0 - t.wy0, t.cy1 - t.wy0), slice(t.cx0 - t.wx0, t.cx1 - t.wx0)) for t in group]
             with torch.inference_mode():
                 with self._autocast():
-                    x = self._batch(pixels, group)
+                    x = self._batch(windows)
                     if tta or refine or probs_out is not None:
                         # refinement needs every image pixel of the window, not only the core
                         regions = [(slice(0, min(t.wy1, h) - t.wy0), slice(0, min(t.wx1, w) - t.wx0))
@@ -349,18 +391,15 @@ class Segmenter:
                             argmax_into(features[i : i + 1, :, ys, xs], net.conv, block)
                         del features
                 del x
-                for probs, t, core, block in zip(sums, group, cores, blocks):
+                for probs, t, core, block, win in zip(sums, group, cores, blocks, windows):
                     if probs_out is not None:
                         probs_out[:, t.cy0:t.cy1, t.cx0:t.cx1] = probs.cpu() / transforms
                     else:
-                        _labels_into(probs, block, refine and _window_guide(pixels, t, probs), refine, core)
+                        _labels_into(probs, block, refine and _window_guide(win, probs), refine, core)
                 del sums
-            if on_tile:
-                for t, block in zip(group, blocks):
-                    on_tile(t.cy0, t.cx0, block)
-            done += len(group)
-            if progress:
-                progress(done, total)
+            del windows
+            if after:
+                after(group, blocks)
 
     @staticmethod
     def _probability_sums(net, x: torch.Tensor, regions, transforms: int) -> list[torch.Tensor]:
@@ -384,8 +423,8 @@ class Segmenter:
                 del f
         return sums
 
-    def _batch(self, pixels: np.ndarray, group: Sequence[Tile]) -> torch.Tensor:
-        parts = [self._tensor(_window_pixels(pixels, t)) for t in group]
+    def _batch(self, windows: Sequence[np.ndarray]) -> torch.Tensor:
+        parts = [self._tensor(win) for win in windows]
         x = parts[0][None] if len(parts) == 1 else torch.stack(parts)
         return x.to(self._device).contiguous(memory_format=torch.channels_last)
 
@@ -420,9 +459,9 @@ class Segmenter:
         return f"{self.name} (UNet{self.arch.title()}, {self.num_classes} classes) on {self.device}"
 
 
-def _window_guide(pixels: np.ndarray, t: Tile, probs: torch.Tensor) -> torch.Tensor:
-    """The image under a window's probabilities (K x h x w), as the guided filter's guide."""
-    return guide_from_pixels(pixels[t.wy0 : t.wy0 + probs.shape[1], t.wx0 : t.wx0 + probs.shape[2]], probs.device)
+def _window_guide(window: np.ndarray, probs: torch.Tensor) -> torch.Tensor:
+    """The image under a window's probabilities (K x h x w; image pixels only), as the guided filter's guide."""
+    return guide_from_pixels(window[: probs.shape[1], : probs.shape[2]], probs.device)
 
 
 def _labels_into(probs: torch.Tensor, block: np.ndarray, guide: torch.Tensor | None, refine: Refinement | None,

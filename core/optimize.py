@@ -13,8 +13,9 @@ The result computes the same function as the eval-mode model up to float roundin
 ``reuse_freed_memory`` is the other half of CPU speed: glibc returns every freed block over
 128 KB to the kernel, so each layer's fresh 256 MB activation (64 channels of a 1024x1024
 tile) is page-faulted in again, 65,536 faults at a time; that costs a third of a UNetLarge
-forward.  Inside the context large blocks stay in the heap for reuse, and the heap is
-trimmed back to the kernel on exit.
+forward.  Inside the context large blocks stay in the heap for reuse; the heap is trimmed
+back to the kernel once no call has used it for ``IDLE_RELEASE_S`` seconds, so back-to-back
+calls of a long-lived process (the app) find it warm.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
 _GLIBC_DEFAULT_MMAP, _GLIBC_DEFAULT_TRIM = 128 * 1024, 128 * 1024
 _heap_lock = threading.Lock()
 _heap_users = 0
+_heap_warm = False
+_release_timer: threading.Timer | None = None
+IDLE_RELEASE_S = 30.0  # a warm heap outlives its last user by this long (see reuse_freed_memory)
 
 
 def _glibc():
@@ -54,26 +58,65 @@ _LIBC = _glibc()
 
 
 @contextlib.contextmanager
-def reuse_freed_memory():
-    """Keep freed large blocks in the heap while inside (glibc only; elsewhere a no-op)."""
-    global _heap_users
+def reuse_freed_memory(idle_release_s: float | None = None):
+    """Keep freed large blocks in the heap while inside (glibc only; elsewhere a no-op).
+
+    When the last user leaves, the heap is trimmed back to the kernel only after
+    ``idle_release_s`` seconds (default ``IDLE_RELEASE_S``) with no new user: a long-lived
+    process (the app, a streaming run's successive calls) keeps a warm heap across calls, and
+    still gives the memory back once it is idle.
+    """
+    global _heap_users, _release_timer, _heap_warm
     if _LIBC is None:
         yield
         return
     with _heap_lock:
         _heap_users += 1
-        if _heap_users == 1:
+        if _release_timer is not None:
+            _release_timer.cancel()
+            _release_timer = None
+        if not _heap_warm:
             _LIBC.mallopt(_M_MMAP_THRESHOLD, 1 << 30)
             _LIBC.mallopt(_M_TRIM_THRESHOLD, 1 << 31)
+            _heap_warm = True
     try:
         yield
     finally:
         with _heap_lock:
             _heap_users -= 1
             if _heap_users == 0:
-                _LIBC.mallopt(_M_MMAP_THRESHOLD, _GLIBC_DEFAULT_MMAP)
-                _LIBC.mallopt(_M_TRIM_THRESHOLD, _GLIBC_DEFAULT_TRIM)
-                _LIBC.malloc_trim(0)
+                delay = IDLE_RELEASE_S if idle_release_s is None else idle_release_s
+                if delay <= 0:
+                    _release_locked()
+                else:
+                    _release_timer = threading.Timer(delay, release_heap)
+                    _release_timer.daemon = True
+                    _release_timer.start()
+
+
+def release_heap() -> None:
+    """Give the warm heap back to the kernel now, unless a ``reuse_freed_memory`` block is running."""
+    with _heap_lock:
+        if _heap_users == 0:
+            _release_locked()
+
+
+def heap_is_warm() -> bool:
+    return _heap_warm
+
+
+def _release_locked() -> None:
+    global _heap_warm, _release_timer
+    if _release_timer is not None:
+        _release_timer.cancel()
+        _release_timer = None
+    if _heap_warm:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, _GLIBC_DEFAULT_MMAP)
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, _GLIBC_DEFAULT_TRIM)
+        _LIBC.malloc_trim(0)
+        _heap_warm = False
+
+
 CHUNK_ELEMENTS = 1 << 22  # logits per argmax chunk on a GPU (16 MB of float32)
 CPU_CHUNK_ELEMENTS = 1 << 19  # on the CPU: 2 MB, so a chunk's logits stay in cache
 

@@ -58,7 +58,7 @@ def simulate_exhausted_gpu(monkeypatch, segmenter) -> None:
     real_net, real_batch = Segmenter._net, Segmenter._batch
     on_gpu = lambda seg: seg.device == "cuda:0"  # noqa: E731
     monkeypatch.setattr(Segmenter, "_net", lambda self: ExhaustedGPU() if on_gpu(self) else real_net(self))
-    monkeypatch.setattr(Segmenter, "_batch", lambda self, p, g: None if on_gpu(self) else real_batch(self, p, g))
+    monkeypatch.setattr(Segmenter, "_batch", lambda self, w: None if on_gpu(self) else real_batch(self, w))
     segmenter._set_device(torch.device("cuda", 0))
 
 

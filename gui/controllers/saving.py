@@ -173,7 +173,8 @@ class Saver(QObject):
     def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
                       missing: int, sources: list[Path]) -> None:
         classes = self.state.known_classes()
-        writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources)
+        writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources,
+                             create_folder=False)
 
         def produce(path: Path, labels, mask):
             def load():

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
+from core.mask_naming import FORMATS, MASK_FORMATS, output_path
 from core.masks import default_mask_path, read_mask, write_mask
 from tests.gui.helpers import drag, write_image
 
@@ -74,14 +75,12 @@ def test_write_error_names_the_path_and_keeps_the_mask(qtbot, window, dialogs, t
     assert window.file_panel.state_of(window.current) == "dirty"
 
 
-@pytest.mark.parametrize("fmt", ["index", "color", "tiff", "npy", "coco", "overlay"])
+@pytest.mark.parametrize("fmt", MASK_FORMATS)
 def test_export_each_format(qtbot, window, dialogs, tmp_path, fmt):
     image, labels = edited(window, tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    suffix = {"index": ".png", "color": ".png", "overlay": ".png", "tiff": ".tif", "npy": ".npy",
-              "coco": ".json"}[fmt]
-    target = out / f"export_{fmt}{suffix}"
+    target = out / f"export_{fmt}{FORMATS[fmt].extensions[0]}"
     dialogs.answers["ask_export_path"] = (target, fmt)
     window.commands.export.trigger()
     assert dialogs.errors() == []
@@ -95,8 +94,24 @@ def test_export_each_format(qtbot, window, dialogs, tmp_path, fmt):
         assert json.loads(target.read_text())["images"][0]["file_name"] == "cells.png"
         assert (read_mask(target, image_name="cells.png") == labels).all()
     else:
-        assert (read_mask(target, shape=(60, 80), classes=classes) == labels).all()
+        assert (read_mask(target, shape=(60, 80), classes=classes, image_name="cells.png") == labels).all()
     assert window.document.dirty  # an export is not the image's saved mask
+
+
+def test_export_suggests_the_names_the_command_line_writes(qtbot, window, dialogs, tmp_path):
+    edited(window, tmp_path, "cells.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    window.settings.last_export_folder = str(out)
+    seen = {}
+    dialogs.answers["ask_export_path"] = lambda parent, suggested, fmt: seen.update(suggested)
+    window.commands.export.trigger()
+    assert seen["color"] == out / "cells_color.png" == output_path(out, "cells", "color")
+    assert seen["geojson"] == output_path(out, "cells", "geojson")
+    assert seen["index"] == out / "cells.png"  # another folder: the CLI's name
+    window.settings.last_export_folder = str(tmp_path)
+    window.commands.export.trigger()
+    assert seen["index"] == tmp_path / "cells_mask.png"  # never the image itself
 
 
 def test_export_refuses_to_overwrite_the_image(qtbot, window, dialogs, tmp_path):

@@ -1,0 +1,134 @@
+"""Dask: a LocalCluster of 2 processes on the loopback writes the same store as one process, even when a
+worker is killed; a worker that always dies, a bad region and an unreachable scheduler are named."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+
+import numpy as np
+import pytest
+
+pytest.importorskip("distributed")
+
+from core.cluster import ClusterError, connect, segment_on_cluster  # noqa: E402
+from core.imageio import ImageReadError  # noqa: E402
+from core.inference import Segmenter  # noqa: E402
+from core.label_store import LabelStore  # noqa: E402
+from core.sources import open_source  # noqa: E402
+from core.streaming import StreamPlan  # noqa: E402
+from core.synthetic import generate_scene  # noqa: E402
+from tests.large_images import write_pyramid_tiff  # noqa: E402
+
+TILE, BLOCK = 96, 64
+
+
+@pytest.fixture(scope="module")
+def client():
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        with connect("local:2") as c:
+            yield c
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    image = generate_scene(8, 250, 330)[0]
+    return image, write_pyramid_tiff(tmp_path_factory.mktemp("src") / "scene.tif", image, levels=1, tile=32)
+
+
+def run(client, weights, path, store_path, progress=None):
+    seg = Segmenter.load(weights, device="cpu")
+    with open_source(path) as src:
+        plan = StreamPlan.make(seg, src.height, src.width, TILE, False, False, block_target=BLOCK)
+        store = LabelStore.create(store_path, src.height, src.width, plan.chunks, plan.run_record(seg, src))
+    segment_on_cluster(client, str(weights), "cpu", path, store, plan, progress)
+    return store, seg, plan
+
+
+def test_two_workers_give_the_single_process_result_even_when_one_is_killed(client, small_weights, scene,
+                                                                              tmp_path):
+    image, path = scene
+    expected = Segmenter.load(small_weights, device="cpu").segment(image, tile_size=TILE, tta=False, refine=False)
+    store, _, plan = run(client, small_weights, path, tmp_path / "a.ome.zarr")
+    assert len(plan.blocks()) >= 20 and np.array_equal(store.read(), expected)
+
+    pids = client.run(os.getpid)
+    killed = []
+
+    def kill_one_worker(done, total, pixels):
+        if pixels and not killed:  # mid-run: the first block is in, the others are not
+            killed.append(next(iter(pids.values())))
+            os.kill(killed[0], signal.SIGKILL)
+
+    store, _, _ = run(client, small_weights, path, tmp_path / "b.ome.zarr", kill_one_worker)
+    assert killed and killed[0] not in client.run(os.getpid).values()  # it really died and was replaced
+    assert np.array_equal(store.read(), expected)
+
+    with connect(client.scheduler.address) as remote:  # tcp://127.0.0.1:PORT: a running scheduler
+        store, _, _ = run(remote, small_weights, path, tmp_path / "c.ome.zarr")
+    assert np.array_equal(store.read(), expected)
+
+
+from distributed.diagnostics.plugin import WorkerPlugin  # noqa: E402
+
+
+class _DieOnBlock(WorkerPlugin):
+    """Worker plugin: the worker process exits whenever it segments block (1, 1), while ``flag`` exists."""
+
+    name = "unetseg-test-die"
+
+    def __init__(self, flag):
+        self.flag = str(flag)
+
+    def setup(self, worker):
+        import core.streaming as streaming
+
+        real, flag = streaming.segment_blocks, self.flag
+
+        def dying(seg, source, plan, blocks, *args, **kwargs):
+            if os.path.exists(flag) and (1, 1) in list(blocks):
+                os._exit(1)
+            return real(seg, source, plan, blocks, *args, **kwargs)
+
+        streaming.segment_blocks = dying
+
+
+def test_a_worker_dying_on_every_retry_and_a_bad_region_are_named(client, small_weights, scene, tmp_path):
+    image, path = scene
+    flag = tmp_path / "die"
+    flag.write_text("")
+    client.register_plugin(_DieOnBlock(flag))
+    try:
+        with pytest.raises(ClusterError, match=r"scene\.tif: block rows 64:128, columns 64:128: the worker "
+                                               r"running it died on every retry"):
+            run(client, small_weights, path, tmp_path / "d.ome.zarr")
+    finally:
+        flag.unlink()
+    assert (1, 1) not in LabelStore.open(tmp_path / "d.ome.zarr").done()
+
+    bad = tmp_path / "bad.tif"
+    import tifffile
+
+    tifffile.imwrite(bad, image, tile=(32, 32), compression="zlib")
+    with tifffile.TiffFile(bad) as tif:
+        offset, count = tif.pages[0].dataoffsets[12], tif.pages[0].databytecounts[12]  # row 1, column 1
+    data = bytearray(bad.read_bytes())
+    data[offset:offset + count] = b"\x01" * count
+    bad.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match=r"bad\.tif: region y \d+:\d+, x \d+:\d+ of level 0 cannot be read"):
+        run(client, small_weights, bad, tmp_path / "e.ome.zarr")
+
+
+def test_an_unreachable_scheduler_is_one_clear_message():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # a port nobody listens on
+    with pytest.raises(ClusterError, match=rf"cannot reach the Dask scheduler at tcp://127\.0\.0\.1:{port}"):
+        with connect(f"tcp://127.0.0.1:{port}", timeout_s=2):
+            pass
+    with pytest.raises(ClusterError, match="local:N or the scheduler's address"):
+        with connect("somewhere"):
+            pass

@@ -1,0 +1,94 @@
+"""Label stores: OME-Zarr and pyramidal OME-TIFF read back by zarr and tifffile; failed writes named."""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from core.atomic import WriteError
+from core.classes import default_classes
+from core.label_store import LabelStore, StoreError, export_ome_tiff
+
+
+def labels(h=1100, w=1300):
+    y, x = np.mgrid[:h, :w]
+    return ((x // 37 + y // 53) % 5).astype(np.uint8)
+
+
+def filled_store(path, truth, chunks=(400, 512)):
+    store = LabelStore.create(path, *truth.shape, chunks, {"k": 1})
+    for block in store.blocks():
+        y0, y1, x0, x1 = store.region(block)
+        store.write_block(block, truth[y0:y1, x0:x1])
+    store.finish(default_classes(5), name="t")
+    return store
+
+
+def test_ome_zarr_round_trip_through_zarr_with_a_nearest_pyramid(tmp_path):
+    truth = labels()
+    filled_store(tmp_path / "t.ome.zarr", truth)
+    group = zarr.open_group(str(tmp_path / "t.ome.zarr"), mode="r")
+    attrs = dict(group.attrs)
+    datasets = attrs["multiscales"][0]["datasets"]
+    assert [d["path"] for d in datasets] == ["0", "1", "2"]
+    assert np.array_equal(group["0"][:], truth)
+    assert np.array_equal(group["1"][:], truth[::2, ::2]) and np.array_equal(group["2"][:], truth[::4, ::4])
+    assert attrs["image-label"]["colors"][1]["label-value"] == 1
+    assert "run" not in attrs["unetseg"] and not (tmp_path / "t.ome.zarr" / ".unetseg-done").exists()
+    assert json.loads((tmp_path / "t.ome.zarr" / "0" / ".zarray").read_text())["dimension_separator"] == "/"
+
+
+def test_ome_tiff_export_round_trip_through_tifffile(tmp_path):
+    truth = labels()
+    store = filled_store(tmp_path / "t.ome.zarr", truth)
+    export_ome_tiff(store, tmp_path / "t.ome.tif")
+    with tifffile.TiffFile(tmp_path / "t.ome.tif") as tif:
+        assert tif.is_ome and tif.pages[0].is_tiled
+        series = tif.series[0]
+        assert [lv.shape for lv in series.levels] == [(1100, 1300), (550, 650), (275, 325)]
+        assert np.array_equal(series.levels[0].asarray(), truth)
+        assert np.array_equal(series.levels[1].asarray(), truth[::2, ::2])
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
+
+
+def test_done_blocks_are_recorded_and_resume_needs_the_same_settings(tmp_path):
+    truth = labels(300, 300)
+    store = LabelStore.create(tmp_path / "r.ome.zarr", 300, 300, (128, 128), {"model": "a"})
+    store.write_block((1, 2), truth[128:256, 256:300])
+    again = LabelStore.create(tmp_path / "r.ome.zarr", 300, 300, (128, 128), {"model": "a"}, resume=True)
+    assert again.done() == {(1, 2)} and np.array_equal(again.read(128, 256, 256, 300), truth[128:256, 256:300])
+    with pytest.raises(StoreError, match=r"r\.ome\.zarr: was started with other settings \(model: 'a' then"):
+        LabelStore.create(tmp_path / "r.ome.zarr", 300, 300, (128, 128), {"model": "b"}, resume=True)
+    fresh = LabelStore.create(tmp_path / "r.ome.zarr", 300, 300, (128, 128), {"model": "b"})
+    assert fresh.done() == set()
+
+
+def test_a_folder_that_is_not_a_store_is_never_replaced(tmp_path):
+    (tmp_path / "mine.ome.zarr").mkdir()
+    (tmp_path / "mine.ome.zarr" / "notes.txt").write_text("keep")
+    with pytest.raises(StoreError, match="is not a UNetSeg label store"):
+        LabelStore.create(tmp_path / "mine.ome.zarr", 10, 10, (10, 10), {})
+    assert (tmp_path / "mine.ome.zarr" / "notes.txt").read_text() == "keep"
+
+
+def test_a_full_disk_names_the_store_and_region_and_keeps_earlier_chunks(tmp_path, monkeypatch):
+    truth = labels(256, 256)
+    store = LabelStore.create(tmp_path / "f.ome.zarr", 256, 256, (128, 128), {})
+    store.write_block((0, 0), truth[:128, :128])
+    import zarr.storage._local as local
+
+    def full(path, value, exclusive=False):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(local, "_put", full)
+    with pytest.raises(WriteError, match=r"cannot write .*f\.ome\.zarr \(rows 0:128, columns 128:256\): the disk is full"):
+        store.write_block((0, 1), truth[:128, 128:])
+    monkeypatch.undo()
+    assert store.done() == {(0, 0)}
+    assert np.array_equal(LabelStore.open(tmp_path / "f.ome.zarr").read(0, 128, 0, 128), truth[:128, :128])
+    assert not list((tmp_path / "f.ome.zarr").rglob("*.partial"))  # no half-written chunk

@@ -1,0 +1,40 @@
+"""Writing test images for the large-image paths: pyramidal tiled TIFFs from repeated tiles, OME-Zarr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def write_pyramid_tiff(path: Path, image: np.ndarray, levels: int = 2, tile: int = 64, ome: bool = True) -> Path:
+    """``image`` as a tiled OME-TIFF with ``levels`` levels (each half the previous, block means)."""
+    import tifffile
+
+    with tifffile.TiffWriter(path, bigtiff=True, ome=ome) as tw:
+        level = image
+        for i in range(levels):
+            options = dict(tile=(tile, tile), compression="zlib", photometric="rgb")
+            if i == 0:
+                tw.write(level, subifds=levels - 1, metadata={"axes": "YXS"} if ome else None, **options)
+            else:
+                tw.write(level, subfiletype=1, metadata=None, **options)
+            h, w = level.shape[0] // 2 * 2, level.shape[1] // 2 * 2
+            level = level[:h, :w].reshape(h // 2, 2, w // 2, 2, -1).mean((1, 3)).astype(level.dtype)
+    return path
+
+
+def write_repeated_tiff(path: Path, height: int, width: int, tile_pixels: np.ndarray) -> Path:
+    """A huge tiled zlib TIFF whose tiles all repeat ``tile_pixels``: tiny on disk, quick to write."""
+    import tifffile
+
+    t = tile_pixels.shape[0]
+
+    def tiles():
+        for _ in range(-(-height // t) * -(-width // t)):
+            yield tile_pixels
+
+    with tifffile.TiffWriter(path, bigtiff=True) as tw:
+        tw.write(tiles(), shape=(height, width, 3), dtype=np.uint8, tile=(t, t), compression="zlib",
+                 photometric="rgb")
+    return path
