@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint-imports bench dist clean train-models calibrate-models describe-models
+.PHONY: install run test test-fast lint-imports bench dist clean train-models calibrate-models describe-models train-models-broad
 
 install: $(STAMP)
 
@@ -79,3 +79,21 @@ calibrate-models: install
 # into its metadata; the tensors are copied byte for byte.
 describe-models: install
 	$(PY) -m core.builtin_notes
+
+# Broader-appearance recipe (issue 15, core/appearance.py): fine-tune the shipped models on wider
+# backgrounds, colour and camera damage and occlusion, then score the results on the independent set
+# (bench/independent_quality.py: sources training never uses) and on the generator (bench/quality.py).
+# Writes $(BROAD)/*.safetensors only: copy them over resources/models/ by hand, and only if they beat the
+# shipped models on both benches.  Sized for one GPU (tens of minutes); many hours on a CPU.
+BROAD ?= data/broad
+train-models-broad: install
+	$(VENV)/bin/unetseg generate -o $(BROAD) --count 6000 --seed 10 --workers $(WORKERS) --appearance broad
+	$(VENV)/bin/unetseg train --images $(BROAD)/images --masks $(BROAD)/masks --arch large --init large \
+		--epochs 20 --batch 32 --lr 1e-3 --dice --seed 0 -o $(BROAD)/large.safetensors
+	$(VENV)/bin/unetseg train --images $(BROAD)/images --masks $(BROAD)/masks --arch small --init small \
+		--epochs 25 --batch 128 --lr 2e-3 --dice --lovasz --patch 192 --seed 0 -o $(BROAD)/small.safetensors
+	$(VENV)/bin/unetseg generate -o $(BROAD)_calibration --count 300 --seed 11 --workers $(WORKERS) --appearance broad
+	$(VENV)/bin/unetseg calibrate $(BROAD)/large.safetensors --images $(BROAD)_calibration/images --masks $(BROAD)_calibration/masks
+	$(VENV)/bin/unetseg calibrate $(BROAD)/small.safetensors --images $(BROAD)_calibration/images --masks $(BROAD)_calibration/masks
+	$(PY) bench/independent_quality.py --models large small large=$(BROAD)/large.safetensors small=$(BROAD)/small.safetensors
+	$(PY) bench/quality.py --models large small large=$(BROAD)/large.safetensors small=$(BROAD)/small.safetensors

@@ -21,7 +21,7 @@ import numpy as np
 from core.checkpoints import Checkpoint, save_checkpoint
 from core.inference import Cancelled, Segmenter
 from core.refine import GuidedFilter, Refinement, guide_from_pixels
-from core.synthetic import IoUAccumulator
+from core.metrics import IoUAccumulator
 
 RADII = (2, 4, 8, 16, 32)
 EPSILONS = (1e-4, 1e-3, 1e-2)

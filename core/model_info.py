@@ -132,10 +132,14 @@ def training_lines(training: Mapping[str, Any], indent: str, title: str = "train
     if isinstance(dataset, Mapping):
         rows.append(("dataset", f"{dataset.get('images')} image/mask pairs, files sha256 {dataset.get('files_sha256')}"))
     if "epochs" in training:
-        rows.append(("best epoch", f"{training['epochs']} of {training.get('epochs_planned', '?')}"))
-    if "val_miou" in training:
-        per_class = ", ".join(f"{k} {v:.3f}" for k, v in (training.get("val_iou_per_class") or {}).items())
-        rows.append(("val mIoU", f"{training['val_miou']:.4f}" + (f" ({per_class})" if per_class else "")))
+        rows.append(("kept epoch", f"{training['epochs']} of {training.get('epochs_planned', '?')}"))
+    for split, label in (("val", "val mIoU"), ("train", "train mIoU (no held-out images)")):
+        if f"{split}_miou" in training:
+            per_class = ", ".join(f"{k} {v:.3f}" for k, v in (training.get(f"{split}_iou_per_class") or {}).items())
+            rows.append((label, f"{training[f'{split}_miou']:.4f}" + (f" ({per_class})" if per_class else "")))
+    selection = training.get("selection")
+    if isinstance(selection, Mapping) and selection.get("note"):
+        rows.append(("kept because", str(selection["note"])))
     if "seconds" in training:
         rows.append(("time", f"{duration(training['seconds'])} on {training.get('device', '?')}, "
                              f"torch {training.get('torch', '?')}"))

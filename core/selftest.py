@@ -44,7 +44,7 @@ def _check_models(device: str, out, failures: list[str]):
     from core.masks import read_mask
     from core.resources import BUILTIN_MODELS, sample_images
     from core.samples import ground_truth_path
-    from core.synthetic import IoUAccumulator
+    from core.metrics import IoUAccumulator
 
     samples = sample_images()
     if not samples:
@@ -75,15 +75,21 @@ def _check_models(device: str, out, failures: list[str]):
 
 
 def _check_formats(labels: np.ndarray, out, failures: list[str]) -> None:
-    from core.masks import MASK_FORMATS, mask_output_path, read_mask, write_mask
+    from core.batch_writer import BatchWriter
+    from core.mask_naming import MASK_FORMATS, output_path
+    from core.masks import read_mask
+    from core.objects import ObjectOptions
     from core.synthetic import SHAPE_CLASSES
 
     image = np.dstack([labels * 40] * 3).astype(np.uint8)
     with tempfile.TemporaryDirectory(prefix="unetseg-selftest-") as tmp:
         for fmt in MASK_FORMATS:
-            path = mask_output_path(Path(tmp), "sample", fmt)
-            try:
-                write_mask(path, labels, fmt, SHAPE_CLASSES, image=image, opacity=0.5, image_name="sample.png")
+            folder = Path(tmp) / fmt
+            path = output_path(folder, "sample", fmt)
+            try:  # outlines at tolerance 0, so every format must give the same pixels back
+                writer = BatchWriter(folder, [fmt], SHAPE_CLASSES, objects=ObjectOptions(tolerance=0))
+                writer.add("sample.png", "sample", labels, image)
+                writer.close()
                 if fmt == "overlay":
                     from core.imageio import load_image
 

@@ -64,6 +64,10 @@ class StreamPlan:
     def tiles(self, block: Block) -> list[Tile]:
         return self._by_block[block]
 
+    def region(self, block: Block) -> tuple[int, int, int, int]:
+        """(y0, y1, x0, x1) of ``block`` in the image."""
+        return _block_region(self, block)
+
     @property
     def total_tiles(self) -> int:
         return sum(len(v) for v in self._by_block.values())

@@ -269,18 +269,20 @@ def _degrade(rng: np.random.Generator, canvas: np.ndarray) -> np.ndarray:
 
 # --- scenes ---------------------------------------------------------------------------------
 def generate_scene(
-    seed: int | np.random.Generator, height: int | None = None, width: int | None = None
+    seed: int | np.random.Generator, height: int | None = None, width: int | None = None,
+    background: Callable[[np.random.Generator, int, int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(rgb ``HxWx3`` uint8, labels ``HxW`` uint8 in 0..4) for one seeded random scene.
 
     Sides left as None are drawn from 96..384 in steps of 8, independently.  Shapes are placed
     so each stays at least half inside the image and no shape loses more than half of its
     pixels to later ones: heavily occluded fragments would be unrecognisable yet labelled.
+    ``background(rng, h, w)`` (float RGB) replaces this module's backgrounds (core.appearance).
     """
     rng = np.random.default_rng(seed)  # passes a Generator through unchanged
     h = int(height if height is not None else rng.choice(SIZE_CHOICES))
     w = int(width if width is not None else rng.choice(SIZE_CHOICES))
-    canvas = _background(rng, h, w).astype(np.float32)
+    canvas = (np.clip(background(rng, h, w), 0, 255) if background else _background(rng, h, w)).astype(np.float32)
     labels = np.zeros((h, w), np.uint8)
     instances = np.zeros((h, w), np.uint8)
     drawn, visible = [0], [0]  # per instance id (0 = background): pixels when drawn, now
@@ -354,17 +356,18 @@ def scene_seed(seed: int, index: int) -> int:
 def write_dataset(
     out_dir: str | Path, count: int, seed: int, height: int | None = None,
     width: int | None = None, progress: Callable[[int, int], object] | None = None,
-    workers: int = 1,
+    workers: int = 1, appearance: str = "shapes",
 ) -> tuple[Path, Path]:
     """Write ``images/scene_NNNNN.png`` (RGB) and ``masks/scene_NNNNN.png`` (palette, pixel =
     class id) for ``count`` scenes; returns ``(images_dir, masks_dir)``.
 
     Scene i depends only on (seed, i), so ``workers`` processes give the same files.
+    ``appearance="broad"`` draws core.appearance's broader scenes instead.
     """
     images_dir, masks_dir = Path(out_dir) / "images", Path(out_dir) / "masks"
     for folder in (images_dir, masks_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    jobs = [(out_dir, i, seed, height, width) for i in range(count)]
+    jobs = [(out_dir, i, seed, height, width, appearance) for i in range(count)]
     if workers > 1 and count > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -381,61 +384,15 @@ def write_dataset(
 
 
 def _write_scene(job: tuple) -> None:
-    out_dir, i, seed, height, width = job
-    rgb, labels = generate_scene(scene_seed(seed, i), height, width)
+    out_dir, i, seed, height, width, appearance = job
+    if appearance == "broad":
+        from core.appearance import broad_scene
+
+        rgb, labels = broad_scene(scene_seed(seed, i), height, width)
+    else:
+        rgb, labels = generate_scene(scene_seed(seed, i), height, width)
     name = f"scene_{i:05d}.png"
     Image.fromarray(rgb).save(Path(out_dir) / "images" / name)
     mask = Image.frombytes("P", (labels.shape[1], labels.shape[0]), labels.tobytes())
     mask.putpalette(palette_array(SHAPE_CLASSES).ravel().tolist())
     mask.save(Path(out_dir) / "masks" / name)
-
-
-# --- evaluation -----------------------------------------------------------------------------
-class IoUAccumulator:
-    """Confusion matrix over many images, so IoU is pooled over pixels, not averaged per image.
-
-    Target pixels outside ``0..num_classes-1`` (e.g. 255 'ignore') are skipped.
-    """
-
-    def __init__(self, num_classes: int) -> None:
-        self.num_classes = num_classes
-        self.confusion = np.zeros((num_classes, num_classes), np.int64)  # [target, pred]
-
-    def update(self, pred: np.ndarray, target: np.ndarray) -> None:
-        pred, target = np.asarray(pred).ravel(), np.asarray(target).ravel()
-        if pred.shape != target.shape:
-            raise ValueError(f"pred has {pred.size} pixels, target {target.size}")
-        n = self.num_classes
-        keep = (target >= 0) & (target < n)
-        pred, target = pred[keep].astype(np.int64), target[keep].astype(np.int64)
-        if pred.size and (pred.min() < 0 or pred.max() >= n):
-            raise ValueError(f"prediction holds class ids outside 0..{n - 1}")
-        self.confusion += np.bincount(target * n + pred, minlength=n * n).reshape(n, n)
-
-    def per_class_iou(self) -> dict[int, float]:
-        """IoU of every class seen in a prediction or a target; absent classes are left out."""
-        tp = np.diag(self.confusion)
-        union = self.confusion.sum(axis=0) + self.confusion.sum(axis=1) - tp
-        return {c: float(tp[c] / union[c]) for c in range(self.num_classes) if union[c] > 0}
-
-    def mean_iou(self, classes: Iterable[int] | None = None) -> float:
-        """Mean IoU over ``classes`` (default: all) that occurred; NaN when none did."""
-        ious = self.per_class_iou()
-        wanted = range(self.num_classes) if classes is None else classes
-        values = [ious[c] for c in wanted if c in ious]
-        return float(np.mean(values)) if values else float("nan")
-
-
-def mean_iou(
-    pred: np.ndarray | Sequence[np.ndarray], target: np.ndarray | Sequence[np.ndarray],
-    classes: Iterable[int] = (1, 2, 3, 4), num_classes: int = len(SHAPE_CLASSES),
-) -> tuple[float, dict[int, float]]:
-    """(mean IoU, {class: IoU}) over ``classes``, pooled over one image or a list of images."""
-    acc = IoUAccumulator(num_classes)
-    if isinstance(pred, np.ndarray) and isinstance(target, np.ndarray):
-        pred, target = [pred], [target]
-    for p, t in zip(pred, target, strict=True):
-        acc.update(p, t)
-    classes = list(classes)
-    ious = acc.per_class_iou()
-    return acc.mean_iou(classes), {c: ious[c] for c in classes if c in ious}

@@ -50,6 +50,8 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes to use (same output)")
+    p.add_argument("--appearance", choices=("shapes", "broad"), default="shapes",
+                   help="broad: wider backgrounds, colour and camera damage, occlusion (core/appearance.py)")
     p.set_defaults(handler=cmd_generate)
 
     p = sub.add_parser("self-test", help="check the built-in models, every export format and the devices")
@@ -82,7 +84,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     def on_epoch(r) -> None:
         ious = " ".join(f"{c}:{v:.2f}" for c, v in sorted(r.per_class_iou.items()))
         mark = " *" if r.improved else ""
-        tqdm.write(f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  val mIoU {r.val_miou:.4f}{mark}  "
+        scored = "val" if r.held_out else "train"
+        tqdm.write(f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  {scored} mIoU {r.val_miou:.4f}{mark}  "
                    f"[{ious}]  {r.seconds:.0f}s", file=sys.stderr)
         bar.set_postfix(loss=f"{r.train_loss:.3f}", mIoU=f"{r.val_miou:.3f}")
 
@@ -94,7 +97,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("no checkpoint was written", file=sys.stderr)
         return 1
     _record_dataset(result.path, "training", args.images, args.masks)
-    print(f"best val mIoU {result.best_miou:.4f} at epoch {result.best_epoch}; saved {result.path}")
+    scored = "val" if result.selection == "held-out" else "train"
+    print(f"kept epoch {result.best_epoch}, {scored} mIoU {result.best_miou:.4f}; saved {result.path}")
     return 0
 
 
@@ -143,6 +147,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     with tqdm(total=args.count, unit="scene", disable=None, file=sys.stderr) as bar:
         images, masks = write_dataset(args.output, args.count, args.seed, workers=args.workers,
+                                      appearance=args.appearance,
                                       progress=lambda done, total: bar.update(done - bar.n))
     write_text(args.output / "classes.json", json.dumps(classes_to_json(SHAPE_CLASSES), indent=1))
     print(f"wrote {args.count} scenes: {images} and {masks}")

@@ -78,8 +78,12 @@ def trained_description(meta: dict, source: str) -> dict:
     images = training.get("train_images", 0) + training.get("val_images", 0)
     init = training.get("init") if isinstance(training.get("init"), dict) else None
     start = f", fine-tuned from {Path(str(init.get('model'))).name}" if init else ""
-    quality = (f" Validation mIoU {training['val_miou']:.3f} on {training.get('val_images', 0)} held-out images."
-               if isinstance(training.get("val_miou"), (int, float)) else "")
+    if isinstance(training.get("val_miou"), (int, float)):
+        quality = f" Validation mIoU {training['val_miou']:.3f} on {training.get('val_images', 0)} held-out images."
+    elif isinstance(training.get("train_miou"), (int, float)):
+        quality = f" mIoU {training['train_miou']:.3f} on its own training images (none were held out)."
+    else:
+        quality = ""
     return {"description": f"Recognises {shown or 'its classes'}. Trained on {images} annotated images from "
                            f"{source}{start}.{quality}",
             "summary": f"trained on {images} images of {Path(source).name or source}"}

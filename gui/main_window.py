@@ -33,6 +33,7 @@ from gui.menus.actions import Actions
 from gui.menus.layout import build_menus, build_toolbar
 from gui.panels.class_panel import ClassPanel
 from gui.panels.file_panel import FilePanel
+from gui.panels.minimap import MiniMap
 from gui.panels.status_panel import StatusPanel
 from gui.state.app_state import AppState
 from gui.state.image_store import ImageEntry
@@ -67,15 +68,19 @@ class MainWindow(QMainWindow):
                                      Qt.DockWidgetArea.RightDockWidgetArea)
         self.file_dock = self._dock("Images", "dock_images", self.file_panel,
                                     Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.minimap = MiniMap(self.store)
+        self.overview_dock = self._dock("Overview", "dock_overview", self.minimap,
+                                        Qt.DockWidgetArea.LeftDockWidgetArea)
         self.status = StatusPanel(self.statusBar(), a.cancel, state)
         self.menus = build_menus(self, a)
         self.menus.view.addSeparator()
-        self.menus.view.addActions([self.file_dock.toggleViewAction(), self.class_dock.toggleViewAction()])
+        self.menus.view.addActions([self.file_dock.toggleViewAction(), self.overview_dock.toggleViewAction(),
+                                     self.class_dock.toggleViewAction()])
         self.toolbar, self.brush_spin = build_toolbar(self, a)
 
         # controllers
         self.saver = Saver(state, st, self)
-        self.seg = SegmentUi(state, st, self, a, self.menus.model)
+        self.seg = SegmentUi(state, st, self, a, self.menus.model, self.canvas.visible_box)
         self.opener = Opener(state, st, self, self.saver.resolve_unsaved, self.seg.controller.shutdown)
         self.edit = EditCommands(state, self, self.canvas.cancel_tools)
         self.training = TrainingUi(state, self, a.train, self.seg.models, self.saver.save, self.load_model)
@@ -202,8 +207,12 @@ class MainWindow(QMainWindow):
         self.class_panel.edit_requested.connect(e.edit_class)
         self.class_panel.add_requested.connect(e.add_class)
         self.file_panel.activated.connect(state.show)
-        c.pointer_moved.connect(lambda pos: self.status.set_pointer(pointer_text(state, pos)))
+        c.pointer_moved.connect(lambda pos: self.status.set_pointer(
+            pointer_text(state, pos, c.rgb_at, c.level_in_use)))
         c.zoom_changed.connect(self.status.set_zoom)
+        c.view_changed.connect(self.minimap.set_view)
+        c.tile_failed.connect(lambda text: state.message.emit(text, 10000))
+        self.minimap.jump_requested.connect(c.center_on_image)
         c.picked.connect(e.picked)
         c.edit_refused.connect(lambda text: state.message.emit(text, 4000))
         self.store.current_changed.connect(self._on_current)
@@ -218,10 +227,13 @@ class MainWindow(QMainWindow):
             self.restoreState(st.window_state)
         else:
             self.resizeDocks([self.file_dock, self.class_dock], [220, 270], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.file_dock, self.overview_dock], [420, 200], Qt.Orientation.Vertical)
 
     # -- the shown image ----------------------------------------------------------------------
     def _on_current(self, entry: ImageEntry | None) -> None:
-        if entry is not None and not entry.error and entry.doc is not None and entry.image is not None:
+        if entry is not None and entry.shown and entry.source is not None:
+            self.canvas.set_source(entry.source, entry.doc)
+        elif entry is not None and entry.shown:
             self.canvas.set_content(entry.image.rgb, entry.doc, entry.levels)
         else:
             self.canvas.clear()

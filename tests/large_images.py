@@ -38,3 +38,33 @@ def write_repeated_tiff(path: Path, height: int, width: int, tile_pixels: np.nda
         tw.write(tiles(), shape=(height, width, 3), dtype=np.uint8, tile=(t, t), compression="zlib",
                  photometric="rgb")
     return path
+
+
+def write_repeated_pyramid(path: Path, side: int, tile: int = 512, seed: int = 0) -> Path:
+    """A side x side pyramidal tiled OME-TIFF (levels down to about one tile) written from four
+    pre-compressed checker tiles: a 40,000 x 40,000 slide takes half a second and 26 MB."""
+    import zlib
+
+    import tifffile
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:tile, :tile]
+    blobs = []
+    for i in range(4):
+        t = np.empty((tile, tile, 3), np.uint8)
+        t[...] = rng.integers(60, 220, 3)
+        t[((yy // 32 + xx // 32 + i) % 2) == 0] //= 2
+        blobs.append(zlib.compress(t.tobytes(), 9))
+    levels = max(1, int(np.ceil(np.log2(side / tile))) + 1)
+    with tifffile.TiffWriter(path, bigtiff=True, ome=True) as tw:
+        for k in range(levels):
+            s = max(1, side >> k)
+            n = -(-s // tile)
+            blocks = (blobs[(ty * 3 + tx) % 4] for ty in range(n) for tx in range(n))
+            options = dict(shape=(s, s, 3), dtype=np.uint8, tile=(tile, tile), compression="zlib",
+                           photometric="rgb")
+            if k == 0:
+                tw.write(blocks, subifds=levels - 1, metadata={"axes": "YXS"}, **options)
+            else:
+                tw.write(blocks, subfiletype=1, metadata=None, **options)
+    return path

@@ -1,7 +1,7 @@
 """The two graphics items of the canvas: the image, and the label mask over it.
 
 Both paint only ``option.exposedRect`` (``ItemUsesExtendedStyleOption``), sampled to the
-screen's resolution (gui.canvas.raster).  The mask is drawn from the document's own label buffer
+screen's resolution (gui.infra.raster).  The mask is drawn from the document's own label buffer
 through a 256-entry colour table with alpha, so opacity, visibility and class colours are a
 table rebuild, and a brush dab repaints just its dirty box.
 """
@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from core.classes import ClassInfo
 from core.editing import Box
 from core.masks import color_lut
-from gui.canvas import raster
+from gui.infra import raster
 
 
 def color_table(classes: Sequence[ClassInfo], alpha: int, hidden: Iterable[int] = ()) -> list[int]:
@@ -65,6 +65,9 @@ class ImageLayer(_RasterItem):
         self._request_pyramid = request_pyramid
         self._requested = False
         self.setZValue(0)
+
+    def pixel(self, x: int, y: int) -> tuple[int, int, int] | None:
+        return tuple(int(v) for v in self.rgb[y, x])
 
     def set_levels(self, levels: dict[int, np.ndarray]) -> None:
         self.levels = dict(levels)

@@ -6,7 +6,7 @@ images of the same hue.  Here the exposed region is brought to screen resolution
 sample repeated ``s`` times, ``s`` = screen pixels per sample), so the width is counted in
 screen pixels; the band inside each visible region gets its class colour and a one-pixel dark
 ring around the band (the halo) separates it from any background.  The work is proportional to
-the screen pixels covered, as for every paint in gui.raster.
+the screen pixels covered, as for every paint in gui.infra.raster.
 The mask layer's outline mode draws with ``paint_outline``.
 """
 
@@ -21,7 +21,7 @@ from PySide6.QtGui import QImage, QPainter
 
 from core.classes import ClassInfo
 from core.masks import color_lut
-from gui.canvas import raster
+from gui.infra import raster
 
 MIN_WIDTH, MAX_WIDTH = 1, 4
 DEFAULT_WIDTH = 2

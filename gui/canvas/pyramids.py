@@ -4,7 +4,7 @@ and kept with the image's entry so coming back to it needs no rebuild."""
 from __future__ import annotations
 
 from gui.canvas.layers import ImageLayer
-from gui.canvas.raster import build_pyramid
+from gui.infra.raster import build_pyramid
 from gui.infra.workers import Task, start_task
 from gui.state.image_store import ImageEntry
 

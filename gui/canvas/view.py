@@ -9,6 +9,8 @@ brush size are the app state's: the canvas observes them and never holds a copy.
 from __future__ import annotations
 
 
+import math
+
 import numpy as np
 from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QTransform, QWheelEvent
@@ -16,10 +18,13 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QFrame, QGraphics
                                QLineEdit, QPlainTextEdit, QTextEdit, QWidget)
 
 from core.document import MaskDocument
+from core.sources import ImageSource
 from core.editing import Box
 from gui.canvas.cursor_items import BrushCursor, PolygonPreview
 from gui.canvas.layers import ImageLayer, MaskLayer
 from gui.canvas.pyramids import PyramidBuilder
+from gui.canvas.tiled_layers import TiledImageLayer, TiledMaskLayer
+from gui.canvas.tiles import TileCache, TileLoader
 from gui.canvas.tools import FillTool, PickerTool, PolygonTool, StrokeTool
 from gui.canvas.tools import Tool as ToolHandler
 from gui.state.app_state import AppState, Job, Tool
@@ -33,6 +38,8 @@ _TEXT_INPUTS = (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)
 class Canvas(QGraphicsView):
     pointer_moved = Signal(object)  # (x, y) image coordinates, or None off the image
     zoom_changed = Signal(float)
+    view_changed = Signal(object)  # the Box of image pixels in view (mini-map, Segment View)
+    tile_failed = Signal(str)  # a region of a large image could not be decoded
     picked = Signal(int)  # class id taken by the eyedropper (tool or Alt+click)
     edit_refused = Signal(str)  # why an edit did not happen (e.g. segmentation running)
 
@@ -66,6 +73,11 @@ class Canvas(QGraphicsView):
 
         self.editing_enabled = True
         self.pyramids = PyramidBuilder()
+        self.tile_cache = TileCache()
+        self._loader: TileLoader | None = None
+        self._shown_size = (0, 0)
+        self.horizontalScrollBar().valueChanged.connect(self._emit_view)
+        self.verticalScrollBar().valueChanged.connect(self._emit_view)
 
         doc = lambda: self.document  # noqa: E731
         scale = lambda: self.scale_factor  # noqa: E731
@@ -118,22 +130,63 @@ class Canvas(QGraphicsView):
 
     def set_content(self, rgb: np.ndarray, doc: MaskDocument, levels: dict | None = None) -> None:
         """Show ``rgb`` with ``doc``'s mask (keeps the zoom when the size is unchanged)."""
-        same_size = self.image_layer is not None and self.image_layer.rgb.shape[:2] == rgb.shape[:2]
+        same_size = self._shown_size == rgb.shape[:2]
         self.clear()
         self.state.document.bind(doc)  # already bound when the state showed it
         self.document = doc
         self.image_layer = ImageLayer(rgb, self._on_pyramid_request)
         if levels:
             self.image_layer.levels = levels
-        self.mask_layer = MaskLayer(lambda: doc.labels, rgb.shape[0], rgb.shape[1])
-        self.mask_layer.setVisible(self.mask_visible)
-        self._scene.addItem(self.image_layer)
-        self._scene.addItem(self.mask_layer)
-        self._scene.setSceneRect(QRectF(0, 0, rgb.shape[1], rgb.shape[0]))
+        self._show_layers(self.image_layer, MaskLayer(lambda: doc.labels, rgb.shape[0], rgb.shape[1]),
+                          same_size)
+
+    def set_source(self, source: ImageSource, doc: MaskDocument) -> None:
+        """Show an image of any size from its lazy ``source`` with a chunked mask ``doc``."""
+        same_size = self._shown_size == (source.height, source.width)
+        self.clear()
+        self.state.document.bind(doc)
+        self.document = doc
+        self._loader = TileLoader(source, self.tile_cache, self)
+        self._loader.failed.connect(self.tile_failed)
+        self.image_layer = TiledImageLayer(source, self.tile_cache, self._loader)
+        self._show_layers(self.image_layer, TiledMaskLayer(doc.labels), same_size)
+
+    def _show_layers(self, image, mask, same_size: bool) -> None:
+        self.mask_layer = mask
+        mask.setVisible(self.mask_visible)
+        self._scene.addItem(image)
+        self._scene.addItem(mask)
+        rect = image.boundingRect()
+        self._scene.setSceneRect(rect)
+        self._shown_size = (int(rect.height()), int(rect.width()))
         self.restyle()
         if not same_size or self._fit_mode:
             self.fit()
         self.viewport().update()
+        self._emit_view()
+
+    def rgb_at(self, x: int, y: int) -> tuple[int, int, int] | None:
+        return self.image_layer.pixel(x, y) if self.image_layer is not None else None
+
+    @property
+    def level_in_use(self) -> int:
+        """The pyramid level the image is drawn from (0 = full resolution)."""
+        return getattr(self.image_layer, "level_in_use", 0)
+
+    def visible_box(self) -> Box:
+        """The image pixels in view, clipped to the image."""
+        rect = self.mapToScene(self.viewport().rect()).boundingRect()
+        h, w = self._shown_size
+        return Box(max(0, int(rect.top())), max(0, int(rect.left())),
+                   min(h, math.ceil(rect.bottom())), min(w, math.ceil(rect.right())))
+
+    def center_on_image(self, x: float, y: float) -> None:
+        self.centerOn(x, y)
+        self._emit_view()
+
+    def _emit_view(self, *_) -> None:
+        if self.image_layer is not None:
+            self.view_changed.emit(self.visible_box())
 
     def clear(self) -> None:
         for tool in self._tools.values():
@@ -143,6 +196,11 @@ class Canvas(QGraphicsView):
             if item is not None:
                 self._scene.removeItem(item)
         self.image_layer = self.mask_layer = None
+        if self._loader is not None:
+            self._loader.stop()
+            self._loader = None
+            self.tile_cache.clear()
+        self._shown_size = (0, 0)
         self.brush_cursor.setVisible(False)
         self._scene.setSceneRect(QRectF(0, 0, 1, 1))
         self.viewport().update()
@@ -247,6 +305,7 @@ class Canvas(QGraphicsView):
         self.brush_cursor.set_view_scale(s)
         self.polygon_preview.set_view_scale(s)
         self.zoom_changed.emit(s)
+        self._emit_view()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt override
         super().resizeEvent(event)

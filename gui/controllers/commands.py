@@ -63,6 +63,7 @@ class CommandStates(QObject):
         a.close_image.setEnabled(has)
         listed = len(state.store) > 0
         a.segment.setEnabled(has and not running)
+        a.segment_view.setEnabled(has and not running)
         for action in (a.segment_all, a.export_all, a.train):
             action.setEnabled(listed and not running)
         a.cancel.setEnabled(running)

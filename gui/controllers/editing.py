@@ -72,12 +72,19 @@ class EditCommands:
         self.state.message.emit(f"Picked {self.state.class_name(class_id)}", 3000)
 
 
-def pointer_text(state: AppState, pos: tuple[float, float] | None) -> str:
-    """"x, y, class and colour under the pointer", or "" off the image."""
-    doc, entry = state.document.doc, state.current
-    if pos is None or doc is None or entry is None or entry.image is None:
+def pointer_text(state: AppState, pos: tuple[float, float] | None,
+                 rgb_at: Callable[[int, int], tuple[int, int, int] | None], level: int = 0) -> str:
+    """"x, y (full resolution), class and colour under the pointer", or "" off the image;
+    the pyramid level in use for a tiled image."""
+    doc = state.document.doc
+    if pos is None or doc is None:
         return ""
     x, y = int(pos[0]), int(pos[1])
     cid = int(np.asarray(doc.labels[y, x]))
-    r, g, b = (int(v) for v in entry.image.rgb[y, x])
-    return f"x {x}, y {y}   {state.class_name(cid)}   RGB {r}, {g}, {b}"
+    text = f"x {x}, y {y}   {state.class_name(cid)}"
+    rgb = rgb_at(x, y)
+    if rgb is not None:
+        text += "   RGB {}, {}, {}".format(*rgb)
+    if state.current is not None and state.current.source is not None:
+        text += f"   level {level}"
+    return text

@@ -6,11 +6,12 @@ gui.jobs.segmentation (the worker) and gui.jobs.model_loader.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QWidget
 
+from core.editing import Box
 from core.masks import find_mask_for_image
 from core.resources import BUILTIN_MODELS
 from gui import dialogs
@@ -37,8 +38,9 @@ class SegmentUi(QObject):
     segment_all_finished = Signal(int, int)  # images done, images asked
 
     def __init__(self, state: AppState, settings: Settings, parent: QWidget, actions: Actions,
-                 model_menu: QMenu):
+                 model_menu: QMenu, view_box: Callable[[], Box]):
         super().__init__(parent)
+        self._view_box = view_box  # the image pixels in view (Segment View)
         self.state, self.store, self.settings, self.parent_widget = state, state.store, settings, parent
         a = actions
         self.models = ModelManager(settings.model, settings.device, self)
@@ -54,6 +56,7 @@ class SegmentUi(QObject):
         self._job_entry: "ImageEntry | None" = None
 
         a.segment.triggered.connect(self.segment)
+        a.segment_view.triggered.connect(self.segment_view)
         a.segment_all.triggered.connect(self.segment_all)
         a.load_weights.triggered.connect(self.ask_weights)
         m, c = self.models, self.controller
@@ -160,8 +163,9 @@ class SegmentUi(QObject):
 
     # -- jobs ---------------------------------------------------------------------------------
     def segment(self) -> bool:
+        """The whole image: in memory as before, or streamed block by block for a large one."""
         entry = self.store.current
-        if entry is None or entry.doc is None or entry.image is None:
+        if entry is None or not entry.shown:
             self.state.message.emit("Open an image to segment.", 5000)
             return False
         if self.state.job_running:
@@ -170,7 +174,32 @@ class SegmentUi(QObject):
         if seg is None:
             return False
         entry.busy, self._job_entry = True, entry
+        if entry.source is not None:
+            return self.controller.segment_source(entry.doc, entry.source, seg)
         return self.controller.segment(entry.doc, entry.image.rgb, seg)
+
+    def segment_view(self) -> bool:
+        """Only the region in view, at full resolution with exact halos (fast work on one part
+        of a slide); one undo step, and Cancel keeps what is done."""
+        entry = self.store.current
+        if entry is None or not entry.shown:
+            self.state.message.emit("Open an image to segment.", 5000)
+            return False
+        if self.state.job_running:
+            return False
+        box = self._view_box()
+        if box.is_empty:
+            return False
+        seg = self._segmenter_or_explain(want_later=False)
+        if seg is None:
+            return False
+        from core.sources import ArraySource
+
+        source = entry.source if entry.source is not None else ArraySource(entry.image.rgb, entry.path)
+        entry.busy, self._job_entry = True, entry
+        self.state.message.emit(f"Segmenting the view: {box.width}x{box.height} pixels at "
+                                f"x {box.x0}, y {box.y0}", 5000)
+        return self.controller.segment_source(entry.doc, source, seg, box)
 
     def segment_all(self) -> bool:
         entries = list(self.store)

@@ -97,9 +97,13 @@ def _training(training: Mapping[str, Any], depth: int = 0) -> str:
     dataset = training.get("dataset")
     if isinstance(dataset, Mapping):
         rows.append(("data set", f"{dataset.get('images')} pairs, sha256 {dataset.get('files_sha256')}"))
-    if "val_miou" in training:
-        rows.append(("validation mIoU", f"{training['val_miou']:.4f} (best epoch {training.get('epochs')} of "
-                                        f"{training.get('epochs_planned')})"))
+    for split, label in (("val", "validation mIoU"), ("train", "mIoU on the training images")):
+        if f"{split}_miou" in training:
+            rows.append((label, f"{training[f'{split}_miou']:.4f} (kept epoch {training.get('epochs')} of "
+                                f"{training.get('epochs_planned')})"))
+    selection = training.get("selection")
+    if isinstance(selection, Mapping) and selection.get("note"):
+        rows.append(("kept because", str(selection["note"])))
     if "seconds" in training:
         rows.append(("time", f"{duration(training['seconds'])} on {training.get('device', '?')}"))
     config = training.get("config")

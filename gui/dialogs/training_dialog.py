@@ -383,8 +383,8 @@ class TrainingDialog(QDialog):
                 outcome = self.outcome = TrainingOutcome(None, 0.0, 0, 0, self.job.epochs if self.job else 0, True)
             self.progress.setValue(1 if not outcome.stopped_early else 0)
             self.progress.setFormat("Stopped early" if outcome.stopped_early else "Done")
-            self._show_result(outcome_text(outcome), "stop-circle-outline" if outcome.stopped_early
-                              else "check-circle-outline")
+            text = outcome_text(outcome) + (f"\n{outcome.note}" if outcome.note else "")  # what was kept, why
+            self._show_result(text, "stop-circle-outline" if outcome.stopped_early else "check-circle-outline")
             self._set_state("stopped" if outcome.stopped_early else "finished")
             self.run_finished.emit(outcome)
         if self._close_when_stopped:

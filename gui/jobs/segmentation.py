@@ -16,10 +16,18 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from core.document import MaskDocument
+from core.editing import Box
 from gui.infra.workers import Reporter, Task, TaskCancelled, start_task
 
 # Written by Segment All beside each image: the same file Save writes.
 BATCH_FORMAT = "index"
+VIEW_BLOCK = 512  # Segment View: small blocks, so the result shows early
+WHOLE_BLOCK = 2048  # a whole slide: the engine's block size
+
+
+def _meets(region: tuple[int, int, int, int], box: Box) -> bool:
+    y0, y1, x0, x1 = region
+    return not Box(y0, x0, y1, x1).intersect(box).is_empty
 
 
 def _raise_if_cancelled(exc: BaseException) -> None:
@@ -48,6 +56,7 @@ class SegmentationController(QObject):
         self.refine: bool | None = None  # edge refinement; None: the model's own default
         self._task: Task | None = None
         self._doc: MaskDocument | None = None
+        self._keep_on_cancel = False  # a streamed run keeps its finished blocks
         self._kind = ""
 
     @property
@@ -91,6 +100,59 @@ class SegmentationController(QObject):
         self.started.emit("segment")
         return True
 
+    # -- an image of any size, streamed into its chunked mask ----------------------------------
+    def segment_source(self, doc: MaskDocument, source, segmenter: Any, box: Box | None = None) -> bool:
+        """Segment ``source`` (or only the blocks that meet ``box``, pasting just ``box``) with
+        today's exact tiling, block by block; finished blocks show as they come and are kept
+        when the run is cancelled (one undo step either way)."""
+        if self._task is not None:
+            return False
+        doc.end_stroke()
+        tile, tta, refine = self.tile_size, self.tta, self.refine
+        h, w = source.height, source.width
+        area = box if box is not None else Box(0, 0, h, w)
+
+        def run(rep: Reporter):
+            from core.streaming import StreamPlan, segment_blocks
+
+            t0 = time.perf_counter()
+            plan = StreamPlan.make(segmenter, h, w, tile, tta, refine,
+                                   block_target=VIEW_BLOCK if box is not None else WHOLE_BLOCK)
+            blocks = [b for b in plan.blocks() if _meets(plan.region(b), area)]
+            total = sum(len(plan.tiles(b)) for b in blocks)
+            done = 0
+
+            def tick(n: int) -> None:
+                nonlocal done
+                done += n
+                rep.progress(done, total)
+
+            def write(block, labels) -> None:
+                y0, y1, x0, x1 = plan.region(block)
+                cut = Box(y0, x0, y1, x1).intersect(area)
+                rep.item((cut.y0, cut.x0, np.array(labels[cut.y0 - y0:cut.y1 - y0, cut.x0 - x0:cut.x1 - x0])))
+
+            rep.progress(0, total)
+            try:
+                segment_blocks(segmenter, source, plan, blocks, write, rep.cancelled, tick)
+            except TaskCancelled:
+                raise
+            except Exception as exc:
+                _raise_if_cancelled(exc)
+                raise
+            return None, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
+
+        self._doc, self._kind, self._keep_on_cancel = doc, "segment", True
+        task = self._task = start_task(run, "segment-view" if box is not None else "segment-slide")
+        task.progress.connect(lambda d, t: self.progress.emit(d, t, "Segmenting: %v/%m tiles"))
+        task.item.connect(lambda payload: self._on_tile(task, payload))
+        task.finished.connect(lambda result: self._on_finished(task, result))
+        task.failed.connect(lambda message: self._on_failed(task, message))
+        task.cancelled.connect(lambda: self._on_cancelled(task))
+        task.warning.connect(self._warn)
+        self.started.emit("segment")
+        return True
+
     def _on_tile(self, task: Task, payload) -> None:
         if task is self._task and not task.cancel_requested and self._doc is not None:
             y0, x0, block = payload
@@ -104,7 +166,10 @@ class SegmentationController(QObject):
         try:
             if classes and list(doc.classes) != list(classes):
                 doc.set_classes(classes)
-            doc.apply_labels(labels, "segment")
+            if labels is None:  # streamed: the pasted blocks are the result
+                doc.commit_preview("segment")
+            else:
+                doc.apply_labels(labels, "segment")
         except ValueError as exc:  # a segmenter that returned the wrong shape
             doc.cancel_preview()
             self.failed.emit(f"The model's output does not fit the image: {exc}")
@@ -124,14 +189,18 @@ class SegmentationController(QObject):
     def _on_cancelled(self, task: Task) -> None:
         if task is not self._task:
             return
+        keep = self._keep_on_cancel
         doc = self._end()
         if doc is not None:
-            doc.cancel_preview()
+            if keep:
+                doc.commit_preview("segment (stopped)")  # the finished tiles stay, one undo step
+            else:
+                doc.cancel_preview()
         self.cancelled.emit()
         self.ended.emit()
 
     def _end(self) -> MaskDocument | None:
-        doc, self._doc, self._task = self._doc, None, None
+        doc, self._doc, self._task, self._keep_on_cancel = self._doc, None, None, False
         return doc
 
     def _warn(self, message: str) -> None:
@@ -206,8 +275,8 @@ class SegmentationController(QObject):
         if self._task is None:
             return
         self._task.cancel()
-        if self._doc is not None:
-            self._doc.cancel_preview()
+        if self._doc is not None and not self._keep_on_cancel:
+            self._doc.cancel_preview()  # a streamed run commits its finished blocks when it stops
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         """Cancel and wait for the worker (closing the window); once it has stopped, the job

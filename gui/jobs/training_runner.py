@@ -49,6 +49,7 @@ class TrainingOutcome:
     seconds: float = 0.0
     history: list = field(default_factory=list)
     refinement: str = ""  # what fitting edge refinement on the validation images found
+    note: str = ""  # which epoch was kept and why (core.checkpoint_choice), shown as it is
 
 
 def describe_job(job: TrainingJob) -> str:
@@ -73,7 +74,8 @@ def run_training(job: TrainingJob, rep: Reporter) -> TrainingOutcome:
     outcome = TrainingOutcome(result.path, result.best_miou, result.best_epoch, result.epochs_run,
                               job.epochs, result.stopped_early, seconds=time.monotonic() - started,
                               history=list(result.history),
-                              refinement=result.calibration.summary() if result.calibration else "")
+                              refinement=result.calibration.summary() if result.calibration else "",
+                              note=result.note)
     if result.path is not None:
         outcome.train_images, outcome.val_images = _split_sizes(result.path)
     rep.item(("outcome", outcome))

@@ -87,6 +87,8 @@ class Actions:
         # segmentation and model
         self.segment = a("segment", "&Segment", "play", _keys("Ctrl+R", "F5"),
                          "Segment the current image with the model")
+        self.segment_view = a("segment_view", "Segment &View", "crop-free", _keys("Ctrl+Shift+V"),
+                              "Segment only the part of the image in view, at full resolution")
         self.segment_all = a("segment_all", "Segment &All…", "play-box-multiple-outline",
                              _keys("Ctrl+Shift+R"), "Segment every listed image and save the masks")
         self.cancel = a("cancel", "&Cancel", "stop", _keys("Esc"), "Stop the running job")

@@ -53,7 +53,7 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     view.addActions([a.toggle_mask, a.outline, a.opacity_down, a.opacity_up])
 
     segment = bar.addMenu("&Segment")
-    segment.addActions([a.segment, a.segment_all, a.cancel])
+    segment.addActions([a.segment, a.segment_view, a.segment_all, a.cancel])
 
     model = bar.addMenu("&Model")
     model.setObjectName("menu_model")
@@ -89,7 +89,7 @@ def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:
     bar.addWidget(label)
     bar.addWidget(size)
     bar.addSeparator()
-    for action in (a.segment, a.segment_all):
+    for action in (a.segment, a.segment_view, a.segment_all):
         bar.addAction(action)
         button = bar.widgetForAction(action)
         if action is a.segment and button is not None:

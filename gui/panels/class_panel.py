@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
 from core.document import MaskDocument
 from core.editing import Box
 from gui.infra.icons import icon, swatch
-from gui.panels.class_stats import ClassCounts
+from gui.panels.class_stats import ClassCounts, StoredCounts, counts_for
 from gui.state.app_state import AppState
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -132,7 +132,7 @@ class ClassPanel(QWidget):
         layout.addWidget(self.class_list, 1)
 
         self._doc: MaskDocument | None = None
-        self._counts: ClassCounts | None = None
+        self._counts: ClassCounts | StoredCounts | None = None
         self._populating = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -150,7 +150,7 @@ class ClassPanel(QWidget):
     # -- document -----------------------------------------------------------------------------
     def _set_document(self, doc: MaskDocument | None) -> None:
         self._doc = doc
-        self._counts = ClassCounts(doc.labels) if doc is not None else None
+        self._counts = counts_for(doc.labels) if doc is not None else None
         self._populate()
         self.refresh_counts()
 

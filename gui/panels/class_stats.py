@@ -50,3 +50,26 @@ class ClassCounts:
                 self._tiles[ty, tx] = new
             self._stale[:] = False
         return self._total.copy()
+
+
+class StoredCounts:
+    """The counts a chunked mask keeps itself, updated chunk by chunk as it is written (a
+    100,000 x 100,000 mask would need 300 MB of per-tile counts here)."""
+
+    stale = False
+
+    def __init__(self, labels):
+        self._labels = labels
+
+    def rebind(self, labels) -> None:
+        self._labels = labels
+
+    def invalidate(self, box: Box | None = None) -> None:
+        pass  # the mask's own counts are current after every write
+
+    def counts(self) -> np.ndarray:
+        return np.asarray(self._labels.class_counts(), np.int64)
+
+
+def counts_for(labels) -> "ClassCounts | StoredCounts":
+    return ClassCounts(labels) if isinstance(labels, np.ndarray) else StoredCounts(labels)

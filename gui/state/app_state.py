@@ -109,10 +109,12 @@ class AppState:
         if entry.error:
             self.message.emit(entry.error, 10000)
             return entry.error
-        image = entry.image
-        info = f"{entry.name}: {image.width}x{image.height}"
-        if image.conversion:
-            info += f" ({image.conversion})"
+        width, height = entry.size
+        info = f"{entry.name}: {width}x{height}"
+        if entry.image is not None and entry.image.conversion:
+            info += f" ({entry.image.conversion})"
+        elif entry.source is not None:
+            info += f", {len(entry.source.levels)} pyramid level(s), shown in tiles"
         self.message.emit(note or info, 8000)
         return None
 

@@ -21,6 +21,7 @@ from psygnal import Signal
 
 from core.document import MaskDocument
 from core.imageio import LoadedImage
+from core.sources import ImageSource
 from core.mask_naming import default_mask_path
 
 
@@ -38,10 +39,11 @@ class ImageEntry:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        self.image: LoadedImage | None = None
+        self.image: LoadedImage | None = None  # decoded pixels of an image that fits in memory
+        self.source: ImageSource | None = None  # or the lazy source of a large one (tiles on demand)
         self.save_path: Path | None = None  # chosen with Save As; None: the default beside the image
         self.mask_source: Path | None = None  # the mask file the document was loaded from
-        self.levels: dict = {}  # zoomed-out reductions of the image (gui.canvas.raster)
+        self.levels: dict = {}  # zoomed-out reductions of the image (gui.infra.raster)
         self.note: str | None = None
         self._doc: MaskDocument | None = None
         self._error: str | None = None
@@ -87,6 +89,20 @@ class ImageEntry:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def size(self) -> tuple[int, int] | None:
+        """(width, height) once opened."""
+        if self.image is not None:
+            return self.image.width, self.image.height
+        if self.source is not None:
+            return self.source.width, self.source.height
+        return None
+
+    @property
+    def shown(self) -> bool:
+        """Opened and ready to show: pixels (or their source) and a document."""
+        return self.doc is not None and (self.image is not None or self.source is not None) and not self.error
 
     @property
     def dirty(self) -> bool:

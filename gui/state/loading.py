@@ -3,6 +3,10 @@
 Opening reads only headers for every file given and decodes just the image shown; the
 document is created on first view, from an existing mask beside the image when there is one
 (core.masks.find_mask_for_image).
+
+An image above ``LARGE_IMAGE_PIXELS`` (a whole slide, an orthophoto) is never decoded whole:
+it is opened as a lazy source (core.sources) whose tiles the view decodes as it needs them,
+and its mask is a chunked one (core.chunked_labels) that lives on disk with a bounded cache.
 """
 
 from __future__ import annotations
@@ -14,11 +18,28 @@ import numpy as np
 
 from core.classes import ClassInfo, complete_classes
 from core.document import MaskDocument
-from core.imageio import ImageReadError, load_image
+from core.imageio import ImageReadError, load_image, read_image_size
 from core.masks import MaskError, find_mask_for_image, read_mask
 
 if TYPE_CHECKING:
     from gui.state.image_store import ImageEntry
+
+
+LARGE_IMAGE_PIXELS = 100 * 1024 * 1024  # above this the image is tiled and its mask chunked
+LAZY_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".btf", ".tf8", ".bif", ".qptiff", ".zarr")
+
+
+def is_large(path: Path) -> bool:
+    """Whether ``path`` opens as a tiled image with a chunked mask (header only)."""
+    if path.suffix.lower() not in LAZY_SUFFIXES:
+        return False  # formats that decode only whole keep the decompression-bomb guard
+    if path.suffix.lower() == ".zarr":
+        return True
+    try:
+        w, h = read_image_size(path)
+    except ImageReadError:
+        return False
+    return w * h > LARGE_IMAGE_PIXELS
 
 
 def load_entry(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
@@ -26,6 +47,8 @@ def load_entry(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
 
     Raises ImageReadError when the image cannot be shown.
     """
+    if entry.source is not None or (entry.image is None and is_large(entry.path)):
+        return _load_large(entry, template)
     note = None
     if entry.image is None:
         image = load_image(entry.path)
@@ -67,3 +90,33 @@ def without_masks(paths: list[Path]) -> list[Path]:
     stems = {p.stem.lower() for p in paths}
     masks = {pattern.format(stem) for stem in stems for pattern in _MASK_NAMES}
     return [p for p in paths if p.stem.lower() not in masks]
+
+
+def _load_large(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
+    from core.chunked_labels import ChunkedLabels
+    from core.sources import open_source
+
+    note = None
+    if entry.source is None:
+        entry.source = open_source(entry.path)
+    if entry.doc is None:
+        source, classes = entry.source, list(template)
+        labels, mask = None, find_mask_for_image(entry.path)
+        if mask is not None:
+            try:
+                labels = ChunkedLabels.open(mask)
+                if labels.shape != (source.height, source.width):
+                    labels.close()
+                    raise ValueError(f"it is {labels.shape[1]}x{labels.shape[0]}, the image "
+                                     f"{source.width}x{source.height}")
+                note = f"Loaded the mask {mask.name} for editing."
+            except (MaskError, ValueError, OSError) as exc:
+                note, labels, mask = f"Found {mask.name} but could not load it: {exc}", None, None
+        if labels is None:
+            labels = ChunkedLabels.create(source.height, source.width)
+        counts = labels.class_counts()
+        top = int(np.flatnonzero(counts).max()) if counts.any() else 0
+        entry.mask_source = mask
+        entry.has_mask_file = mask is not None or entry.has_mask_file
+        entry.doc = MaskDocument(labels, complete_classes(classes, top=top))
+    return note

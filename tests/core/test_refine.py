@@ -16,7 +16,8 @@ from core.checkpoints import load_checkpoint
 from core.cli import main
 from core.inference import DEFAULT_REFINEMENT, Segmenter
 from core.refine import GuidedFilter, Refinement, box_mean
-from core.synthetic import generate_scene, mean_iou, scene_seed, write_dataset
+from core.metrics import mean_iou
+from core.synthetic import generate_scene, scene_seed, write_dataset
 
 
 def reference_guided_filter(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:

@@ -9,18 +9,30 @@ import pytest
 import torch
 from PIL import Image
 
+from core.checkpoint_choice import FEW_IMAGES, EpochChooser, split_images
 from core.checkpoints import load_checkpoint
 from core.classes import classes_to_json
 from core.inference import Segmenter
 from core.masks import write_mask
+from core.metrics import IoUAccumulator
 from core.synthetic import SHAPE_CLASSES, write_dataset
 from core.training import TrainConfig, TrainingDataError, lovasz_softmax, train
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
+    """A handful of images: nothing is held out, the last epoch is kept."""
     root = tmp_path_factory.mktemp("shapes")
     write_dataset(root, 10, seed=3, height=64, width=64)
+    (root / "classes.json").write_text(json.dumps(classes_to_json(SHAPE_CLASSES)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def enough(tmp_path_factory):
+    """FEW_IMAGES small images: 4 are held out and choose the epoch."""
+    root = tmp_path_factory.mktemp("shapes20")
+    write_dataset(root, FEW_IMAGES, seed=4, height=48, width=48)
     (root / "classes.json").write_text(json.dumps(classes_to_json(SHAPE_CLASSES)))
     return root
 
@@ -31,16 +43,18 @@ def config(dataset, out, **kw):
     return TrainConfig(**{**base, **kw})
 
 
-def test_training_reduces_the_loss_and_saves_a_reloadable_checkpoint(dataset, tmp_path):
+def test_training_reduces_the_loss_and_saves_a_reloadable_checkpoint(enough, tmp_path):
     epochs = []
-    result = train(config(dataset, tmp_path / "m.safetensors"), on_epoch=epochs.append, log=lambda m: None)
-    assert [e.epoch for e in epochs] == [1, 2, 3]
+    result = train(config(enough, tmp_path / "m.safetensors"), on_epoch=epochs.append, log=lambda m: None)
+    assert [e.epoch for e in epochs] == [1, 2, 3] and all(e.held_out for e in epochs)
     assert epochs[-1].train_loss < epochs[0].train_loss
-    assert result.path == tmp_path / "m.safetensors" and result.best_miou == max(e.val_miou for e in epochs)
+    assert result.path == tmp_path / "m.safetensors" and result.selection == "held-out"
+    assert result.best_miou == epochs[result.best_epoch - 1].val_miou
     ck = load_checkpoint(result.path)
     meta = ck.metadata["training"]
-    assert meta["command"] == "unetseg train (test)" and meta["train_images"] + meta["val_images"] == 10
+    assert meta["command"] == "unetseg train (test)" and (meta["train_images"], meta["val_images"]) == (16, 4)
     assert meta["val_miou"] == pytest.approx(result.best_miou, abs=1e-4) and meta["epochs"] == result.best_epoch
+    assert meta["selection"]["rule"] == "held-out" and "Held out 4 of 20 images" in result.note
     assert [c.name for c in ck.classes] == ["background", "ellipse", "rectangle", "triangle", "star"]
     labels = Segmenter.load(result.path, device="cpu").segment(np.zeros((40, 40, 3), np.uint8))
     assert labels.shape == (40, 40)
@@ -50,8 +64,8 @@ def test_training_reduces_the_loss_and_saves_a_reloadable_checkpoint(dataset, tm
     assert ck.refine == result.calibration.refine and fitted["miou_unrefined"] == round(result.calibration.baseline, 4)
 
 
-def test_calibration_after_training_can_be_turned_off(dataset, tmp_path):
-    result = train(config(dataset, tmp_path / "m.safetensors", epochs=1, calibrate=False), log=lambda m: None)
+def test_calibration_after_training_can_be_turned_off(enough, tmp_path):
+    result = train(config(enough, tmp_path / "m.safetensors", epochs=1, calibrate=False), log=lambda m: None)
     ck = load_checkpoint(result.path)
     assert result.calibration is None and "calibration" not in ck.metadata and ck.refine is None
 
@@ -134,3 +148,89 @@ def test_prefetched_batches_keep_their_order_and_the_thread_ends_with_them():
     assert [next(batches) for _ in range(5)] == [0, 1, 2, 3, 4]
     batches.close()
     assert not any(t.name == "unetseg-batches" for t in threading.enumerate())
+
+
+# --- which epoch is kept (core.checkpoint_choice) --------------------------------------------
+
+
+def test_a_handful_of_images_trains_on_all_and_keeps_the_last_epoch(dataset, tmp_path, monkeypatch):
+    """With 10 images nothing is held out, so no per-epoch score, however it swings, picks the
+    checkpoint: the last epoch is kept, and the result says so in plain words."""
+    import core.training as training
+
+    swings = iter([0.99, 0.40, 0.95])  # what one validation image used to do from epoch to epoch
+    real = training.IoUAccumulator.mean_iou
+    monkeypatch.setattr(training.IoUAccumulator, "mean_iou", lambda self, classes=None: next(swings))
+    epochs, logged = [], []
+    result = train(config(dataset, tmp_path / "few.safetensors", epochs=3), on_epoch=epochs.append,
+                   log=logged.append)
+    monkeypatch.setattr(training.IoUAccumulator, "mean_iou", real)
+    assert [e.improved for e in epochs] == [True, True, True] and not any(e.held_out for e in epochs)
+    assert result.selection == "last-epoch" and result.best_epoch == 3 and result.calibration is None
+    assert "Trained on all 10 images" in result.note and "no held-out score" in result.note
+    assert result.note in logged
+    meta = load_checkpoint(result.path).metadata["training"]
+    assert (meta["train_images"], meta["val_images"]) == (10, 0) and "val_miou" not in meta
+    assert meta["selection"]["rule"] == "last-epoch" and meta["selection"]["note"].startswith("Trained on all 10")
+
+
+def test_fine_tuning_without_held_out_images_keeps_the_starting_models_edge_refinement(dataset, tmp_path):
+    from core.calibration import Calibration, write_calibrated
+    from core.refine import Refinement
+
+    base = train(config(dataset, tmp_path / "base.safetensors", epochs=1), log=lambda m: None)
+    setting = Refinement(4, 1e-3)
+    write_calibrated(load_checkpoint(base.path), base.path, Calibration(setting, 0.5, {setting: 0.6}, 3))
+    tuned = train(config(dataset, tmp_path / "tuned.safetensors", epochs=1, init=str(base.path)), log=lambda m: None)
+    assert load_checkpoint(tuned.path).refine == setting
+
+
+def test_small_datasets_hold_nothing_out_and_larger_ones_at_least_four_images():
+    rng = np.random.default_rng(0)
+    assert split_images(10, 0.1, rng) == (list(range(10)), [])
+    assert split_images(FEW_IMAGES - 1, 0.5, rng)[1] == []
+    train_idx, val_idx = split_images(FEW_IMAGES, 0.1, rng)
+    assert len(val_idx) == 4 and sorted(train_idx + val_idx) == list(range(FEW_IMAGES))
+    assert len(split_images(200, 0.1, rng)[1]) == 20 and split_images(200, 0.0, rng)[1] == []
+
+
+def _scores(pred_masks, true_masks) -> float:
+    acc = IoUAccumulator(5)
+    for p, t in zip(pred_masks, true_masks):
+        acc.update(p, t)
+    return acc.mean_iou(range(1, 5))
+
+
+def test_a_class_missing_from_one_validation_image_no_longer_decides_the_checkpoint():
+    """Four validation images; the first has no stars.  In epoch 2 the model is better on every
+    image but paints 3 star pixels into the first one.  Scored on that image alone (the old
+    one-image validation) epoch 2 drops from 1.0 to 0.75 and epoch 1 would be kept; pooled
+    over all four images the stray pixels cost 0.1 % of the star class, and with the trailing
+    mean epoch 2 is kept."""
+    truth = []
+    for k in range(4):
+        t = np.zeros((40, 40), np.uint8)
+        t[2:12, 2:12], t[14:24, 14:24], t[26:36, 2:12] = 1, 2, 3
+        if k:
+            t[26:36, 26:36] = 4
+        truth.append(t)
+    epoch1 = [t.copy() for t in truth]
+    for p in epoch1[1:]:
+        p[26:36, 26:28] = 0  # epoch 1 misses a strip of every star
+    epoch2 = [t.copy() for t in truth]
+    epoch2[0][39, 37:40] = 4  # a few stray star pixels where that image has none
+    assert _scores(epoch1[:1], truth[:1]) == 1.0 and _scores(epoch2[:1], truth[:1]) == 0.75
+    chooser = EpochChooser(train_images=16, val_images=4)
+    assert chooser.keep(_scores(epoch1, truth)) is True
+    assert chooser.keep(_scores(epoch2, truth)) is True
+    assert chooser.note(2, 2).startswith("Held out 4 of 20 images and kept epoch 2")
+
+
+def test_the_held_out_choice_is_smoothed_over_epochs():
+    """One lucky epoch (0.95) does not win against a sustained better run: the kept weights are
+    those that end the best three-epoch window."""
+    scores = (0.50, 0.95, 0.50, 0.80, 0.82, 0.84)
+    chooser = EpochChooser(train_images=30, val_images=5)
+    kept = [epoch for epoch, s in enumerate(scores, 1) if chooser.keep(s)]
+    assert kept[-1] == 6 and 1 + scores.index(max(scores)) == 2  # the raw best would have been epoch 2
+    assert chooser.best == pytest.approx((0.80 + 0.82 + 0.84) / 3)

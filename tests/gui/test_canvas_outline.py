@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtGui import QImage, QPainter
 
 from core.classes import default_classes
-from gui.canvas import raster
+from gui.infra import raster
 from gui.canvas.outline import (clamp_width, outline_colors, outline_rgba, paint_outline, region_outline,
                                 repaint_margin, screen_scale)
 

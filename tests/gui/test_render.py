@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QApplication
 from core.classes import default_classes
 from core.document import MaskDocument
 from core.editing import Box
-from gui.canvas import raster
+from gui.infra import raster
 from gui.canvas.view import Canvas
 from gui.panels.class_stats import ClassCounts
 

@@ -264,7 +264,7 @@ def test_startup_falls_back_to_an_installed_builtin(qtbot, window, checkpoint, m
 def test_the_built_in_model_segments_the_bundled_sample_better_with_refined_edges(qtbot, window):
     from core.resources import sample_images
     from core.samples import ground_truth_path
-    from core.synthetic import mean_iou
+    from core.metrics import mean_iou
 
     sample = sample_images()[0]
     truth = read_mask(ground_truth_path(sample))

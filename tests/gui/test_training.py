@@ -93,6 +93,7 @@ def test_fine_tune_on_saved_masks_then_switch_to_the_new_model(qtbot, window, di
     result = dialog.result_label.text()
     assert "Training finished" in result and str(out) in result and f"{outcome.best_miou:.3f}" in result
     assert "refinement" not in result + log  # nothing was held out, so nothing to fit it on
+    assert "Trained on all 5 images and kept the weights of the latest epoch (2 of 2)" in result  # and why
 
     checkpoint = load_checkpoint(out)
     recipe = checkpoint.metadata["training"]

@@ -1,0 +1,152 @@
+"""Decoded image tiles for the multiresolution view: a byte-bounded cache and a loader thread.
+
+A whole-slide image is never decoded whole: the view asks for the tiles it shows, at the
+pyramid level that matches the zoom, and they are decoded on a background thread.  Requests
+are served newest first (what the user looks at now), and requests that scrolled out of view
+are dropped before they are decoded.  The cache keeps the most recently used tiles up to a
+byte budget (Preferences: tile cache, default 512 MB).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Callable, Hashable
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from core.sources import ImageSource
+
+TILE = 512  # tile side in pixels of its own level
+DEFAULT_CACHE_BYTES = 512 * 1024 * 1024
+MAX_PENDING = 256  # requests kept; older ones (scrolled away) are dropped
+
+TileKey = tuple[int, int, int]  # (level, tile row, tile column)
+
+
+class TileCache:
+    """Most recently used arrays up to ``budget`` bytes (thread-safe)."""
+
+    def __init__(self, budget: int = DEFAULT_CACHE_BYTES):
+        self.budget = int(budget)
+        self.bytes = 0
+        self._items: OrderedDict[Hashable, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> np.ndarray | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: np.ndarray) -> None:
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self.bytes -= old.nbytes
+            self._items[key] = value
+            self.bytes += value.nbytes
+            while self.bytes > self.budget and len(self._items) > 1:
+                _, dropped = self._items.popitem(last=False)
+                self.bytes -= dropped.nbytes
+
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self.bytes = 0
+
+
+def level_factors(source: ImageSource) -> list[float]:
+    """Downsampling factor of each pyramid level against level 0 (1, 2, 4, ... usually)."""
+    w0 = source.levels[0][0]
+    return [w0 / max(1, w) for w, _ in source.levels]
+
+
+def tile_region(source: ImageSource, key: TileKey) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of a tile in its own level's pixels."""
+    level, ty, tx = key
+    w, h = source.levels[level]
+    return ty * TILE, min(h, (ty + 1) * TILE), tx * TILE, min(w, (tx + 1) * TILE)
+
+
+class TileLoader(QObject):
+    """Decodes requested tiles on one daemon thread; ``ready(key)`` arrives in the GUI thread."""
+
+    ready = Signal(object)  # TileKey
+    failed = Signal(str)  # one sentence naming the file and region
+
+    def __init__(self, source: ImageSource, cache: TileCache, parent: QObject | None = None):
+        super().__init__(parent)
+        self.source, self.cache = source, cache
+        self._pending: OrderedDict[TileKey, None] = OrderedDict()
+        self._wake = threading.Condition()
+        self._stopped = False
+        self._failed: set[TileKey] = set()
+        self.decoded = 0  # tiles decoded so far (tests and benchmarks read it)
+        self._thread = threading.Thread(target=self._run, name="tile-loader", daemon=True)
+        self._thread.start()
+
+    def request(self, key: TileKey) -> None:
+        if key in self._failed:
+            return
+        with self._wake:
+            self._pending.pop(key, None)
+            self._pending[key] = None  # newest last: served first
+            while len(self._pending) > MAX_PENDING:
+                self._pending.popitem(last=False)
+            self._wake.notify()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._wake:
+            self._stopped = True
+            self._pending.clear()
+            self._wake.notify()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._stopped:
+                    self._wake.wait()
+                if self._stopped:
+                    return
+                key, _ = self._pending.popitem(last=True)
+            if key in self.cache:
+                continue
+            try:
+                y0, y1, x0, x1 = tile_region(self.source, key)
+                tile = self.source.read(y0, y1, x0, x1, key[0])
+            except Exception as exc:  # noqa: BLE001 - a bad region is reported, never fatal
+                self._failed.add(key)
+                self.failed.emit(str(exc))
+                continue
+            self.cache.put(key, tile)
+            self.decoded += 1
+            if not self._stopped:
+                self.ready.emit(key)
+
+
+def read_sync(source: ImageSource, cache: TileCache, key: TileKey,
+              on_error: Callable[[str], None] | None = None) -> np.ndarray | None:
+    """Decode one tile now (the overview level at open time, so a fallback always exists)."""
+    tile = cache.get(key)
+    if tile is not None:
+        return tile
+    try:
+        y0, y1, x0, x1 = tile_region(source, key)
+        tile = source.read(y0, y1, x0, x1, key[0])
+    except Exception as exc:  # noqa: BLE001
+        if on_error is not None:
+            on_error(str(exc))
+        return None
+    cache.put(key, tile)
+    return tile
