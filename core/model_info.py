@@ -111,7 +111,7 @@ def render_text(info: Mapping[str, Any]) -> str:
 
 
 def quality_lines(quality: Mapping[str, Any], indent: str) -> list[str]:
-    lines = [f"{indent}quality: {quality.get('benchmark', '')}".rstrip()]
+    lines = _wrap(f"quality: {quality.get('benchmark', '')}".rstrip(), indent, hang="  ")
     for row in quality.get("results", []):
         per_class = ", ".join(f"{k} {v:.3f}" for k, v in (row.get("per_class") or {}).items())
         lines.append(f"{indent}  mIoU {row.get('miou', float('nan')):.3f}  {row.get('setting', '')}"
@@ -217,5 +217,5 @@ def _short(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _wrap(text: str, indent: str) -> list[str]:
-    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent) or [indent.rstrip()]
+def _wrap(text: str, indent: str, hang: str = "") -> list[str]:
+    return textwrap.wrap(text, WIDTH, initial_indent=indent, subsequent_indent=indent + hang) or [indent.rstrip()]
