@@ -9,21 +9,27 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+import math
+
 import numpy as np
 from psygnal import Signal
 
 from core import editing
+from core.chunked_labels import ChunkedLabels
 from core.classes import ClassInfo, complete_classes
 from core.editing import EMPTY, Box
 from core.history import History, Step
 
 TOOLS = ("brush", "eraser")
 MIN_BRUSH, MAX_BRUSH = 1, 500
+FILL_LIMIT = 2**26  # a flood fill reads its bound into memory: at most 64 Mpx (one byte each)
 
 
-def _as_labels(labels: np.ndarray) -> np.ndarray:
+def _as_labels(labels):
     """A C-contiguous, writeable uint8 buffer the document may edit in place (decoded PNGs are
-    read-only arrays; those are copied)."""
+    read-only arrays; those are copied), or a ChunkedLabels as it is."""
+    if isinstance(labels, ChunkedLabels):
+        return labels
     arr = np.asarray(labels)
     if arr.ndim != 2:
         raise ValueError(f"labels must be a 2-D array, got shape {arr.shape}")
@@ -54,11 +60,12 @@ class MaskDocument:
                  history: History | None = None):
         self._labels = _as_labels(labels)
         if classes is None:
-            top = int(self._labels.max()) if self._labels.size else 0
+            top = max(self.present_classes(), default=0)
             classes = complete_classes(top=max(1, top))
         self._classes = list(classes)
         self._active = 1 if len(self._classes) > 1 else 0
         self.history = history if history is not None else History()
+        self._bound_groups()
         self.protected: frozenset[int] = frozenset()  # class ids no tool may overwrite
         self._radius = 5.0
         self._stroke: tuple[str, int] | None = None
@@ -66,11 +73,22 @@ class MaskDocument:
         self._preview = False
         self._saved = self.history.position
         self._dirty = False
+        self.last_fill_clipped = False  # did the last fill stop at its bound with more region beyond?
+
+    def _bound_groups(self) -> None:
+        """A chunked mask may receive more than memory holds in one step: bound the open group."""
+        if self.is_chunked and self.history.group_limit is None:
+            self.history.group_limit = self.history.max_bytes
 
     # -- plain state -------------------------------------------------------------------------
     @property
-    def labels(self) -> np.ndarray:
+    def labels(self) -> np.ndarray | ChunkedLabels:
         return self._labels
+
+    @property
+    def is_chunked(self) -> bool:
+        """True when the mask is a ChunkedLabels (whole-array operations are refused)."""
+        return isinstance(self._labels, ChunkedLabels)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -147,7 +165,17 @@ class MaskDocument:
         self._saved = self.history.position
         self._update_dirty()
 
+    @property
+    def is_blank(self) -> bool:
+        """True while every pixel is background (a chunked mask answers from its counts)."""
+        if self.is_chunked:
+            return not self._labels.class_counts()[1:].any()
+        return not self._labels.any()
+
     def present_classes(self) -> list[int]:
+        """Class ids with at least one pixel (a chunked mask answers from its class counts)."""
+        if self.is_chunked:
+            return np.flatnonzero(self._labels.class_counts()).tolist()
         counts = np.bincount(self._labels.ravel(), minlength=256)
         return np.flatnonzero(counts).tolist()
 
@@ -213,9 +241,75 @@ class MaskDocument:
         return self._commit(tool)
 
     # -- one-shot edits ----------------------------------------------------------------------
-    def fill(self, x: float, y: float, connectivity: int = 4) -> Box | None:
-        return self._one_step("fill", lambda: editing.flood_fill(
-            self._labels, x, y, self._active, connectivity, self.protected, before=self._record))
+    def fill(self, x: float, y: float, connectivity: int = 4, bound: Box | None = None) -> Box | None:
+        """Flood fill with the active class.  With ``bound`` (the GUI passes the region in view), or
+        always on a chunked mask, the fill stays inside the bound; ``last_fill_clipped`` then says
+        whether the region went on beyond it (see ``fill_bounded``)."""
+        if bound is None and not self.is_chunked:
+            self.last_fill_clipped = False
+            return self._one_step("fill", lambda: editing.flood_fill(
+                self._labels, x, y, self._active, connectivity, self.protected, before=self._record))
+        return self.fill_bounded(x, y, bound, connectivity)[0]
+
+    def fill_bounded(self, x: float, y: float, bound: Box | None,
+                     connectivity: int = 4) -> tuple[Box | None, bool]:
+        """Flood fill limited to ``bound`` (None: the whole mask, refused above FILL_LIMIT pixels).
+
+        Returns (changed box or None, clipped): clipped is True when the filled region touches
+        the bound where the same class continues outside it, i.e. the fill is incomplete.
+        """
+        if bound is None:
+            bound = Box.full(self.shape)
+        bound = Box(*(int(v) for v in bound)).clip(*self.shape)
+        if bound.area > FILL_LIMIT:
+            raise ValueError(f"a flood fill reads its bound into memory; {bound.width}x{bound.height} is more "
+                             f"than {FILL_LIMIT // 2**20} Mpx: zoom in or pass a smaller bound")
+        clipped = False
+
+        def op() -> Box:
+            nonlocal clipped
+            box, clipped = self._fill_in(x, y, bound, connectivity)
+            return box
+
+        self.last_fill_clipped = False
+        box = self._one_step("fill", op)
+        self.last_fill_clipped = clipped if box is not None else False
+        return box, self.last_fill_clipped
+
+    def _fill_in(self, x: float, y: float, bound: Box, connectivity: int) -> tuple[Box, bool]:
+        i, j = math.floor(y), math.floor(x)
+        if bound.is_empty or not bound.contains(i, j):
+            return EMPTY, False
+        h, w = self.shape
+        outer = Box(bound.y0 - 1, bound.x0 - 1, bound.y1 + 1, bound.x1 + 1).clip(h, w)
+        big = np.array(self._labels[outer.slices])  # a copy: the ring outside the bound stays as is
+        iy, ix = bound.y0 - outer.y0, bound.x0 - outer.x0
+        inner = big[iy:iy + bound.height, ix:ix + bound.width]
+        orig = inner.copy()
+        target = int(orig[i - bound.y0, j - bound.x0])
+
+        def before(b: Box) -> None:
+            self._record(Box(b.y0 + bound.y0, b.x0 + bound.x0, b.y1 + bound.y0, b.x1 + bound.x0))
+
+        box = editing.flood_fill(inner, j - bound.x0, i - bound.y0, self._active, connectivity,
+                                 self.protected, before=before)
+        if box.is_empty:
+            return EMPTY, False
+        changed = Box(box.y0 + bound.y0, box.x0 + bound.x0, box.y1 + bound.y0, box.x1 + bound.x0)
+        self._labels[changed.slices] = inner[box.slices]
+        # clipped: a filled pixel next (4- or 8-connected) to a target pixel outside the bound
+        filled = np.zeros(big.shape, bool)
+        filled[iy:iy + bound.height, ix:ix + bound.width] = inner != orig
+        grown = filled.copy()
+        grown[1:] |= filled[:-1]
+        grown[:-1] |= filled[1:]
+        if connectivity == 8:
+            filled = grown.copy()
+        grown[:, 1:] |= filled[:, :-1]
+        grown[:, :-1] |= filled[:, 1:]
+        ring = np.ones(big.shape, bool)
+        ring[iy:iy + bound.height, ix:ix + bound.width] = False
+        return changed, bool((grown & ring & (big == target)).any())
 
     def fill_polygon(self, points: Iterable[tuple[float, float]]) -> Box | None:
         pts = list(points)
@@ -230,13 +324,19 @@ class MaskDocument:
         return value
 
     def apply_labels(self, new_labels: np.ndarray, label: str = "segment") -> Box | None:
-        """Replace the whole mask as one undo step (also ends a preview: undo goes to before it)."""
+        """Replace the whole mask as one undo step (also ends a preview: undo goes to before it).
+
+        On a chunked mask the new array is compared and written chunk by chunk (its own size is
+        the caller's memory); to keep streamed tiles use paste_region + commit_preview instead.
+        """
         new = np.asarray(new_labels)
         if new.shape != self._labels.shape:
             raise ValueError(f"labels shape {new.shape} != document shape {self._labels.shape}")
         new = _as_labels(new)
         self.end_stroke()
         self._preview = False
+        if self.is_chunked:
+            return self._emit(self._apply_chunked(new, label))
         diff = self._labels != new
         box = editing.mask_box(diff)
         if not box.is_empty:
@@ -245,6 +345,22 @@ class MaskDocument:
         del diff
         self._commit(label)
         return self._emit(box)
+
+    def _apply_chunked(self, new: np.ndarray, label: str) -> Box:
+        labels, box = self._labels, EMPTY
+        cy, cx = labels.chunks
+        h, w = labels.shape
+        for y0 in range(0, h, cy):
+            for x0 in range(0, w, cx):
+                region = Box(y0, x0, min(h, y0 + cy), min(w, x0 + cx))
+                part = new[region.slices]
+                diff = labels[region.slices] != part
+                if diff.any():
+                    self.history.record_before(labels, region, diff)
+                    labels[region.slices] = part
+                    box = box.union(editing.mask_box(diff, (y0, x0)))
+        self._commit(label)
+        return box
 
     # -- history -----------------------------------------------------------------------------
     def undo(self) -> Box | None:
@@ -271,6 +387,7 @@ class MaskDocument:
         self._labels = _as_labels(labels)
         self._stroke, self._last, self._preview = None, None, False
         self.history.clear()
+        self._bound_groups()
         self._saved = self.history.position
         self.reset.emit()
         self.history_changed.emit()
@@ -294,16 +411,37 @@ class MaskDocument:
         self.changed.emit(box)
         return box
 
-    def cancel_preview(self) -> Box | None:
-        """Put back what the pasted regions covered and close the preview."""
+    def commit_preview(self, label: str = "segment") -> Box | None:
+        """Keep what the pasted regions show as one undo step and close the preview (a cancelled
+        segmentation keeps its finished tiles); None when no preview is open."""
         if not self._preview:
             return None
+        self._preview = False
+        step = self._commit(label)
+        return step.box if step is not None else EMPTY
+
+    def cancel_preview(self) -> Box | None:
+        """Put back what the pasted regions covered and close the preview.
+
+        A chunked preview larger than the history's bound kept no original content: it is kept
+        (as ``commit_preview``, not undoable) and EMPTY is returned."""
+        if not self._preview:
+            return None
+        if self.history.overflowed:
+            return self.commit_preview()
         self._preview = False
         box = self.history.rollback(self._labels)
         self.history_changed.emit()
         return self._emit(box)
 
+    def _refuse_whole(self, what: str) -> None:
+        if self.is_chunked:
+            h, w = self.shape
+            raise TypeError(f"{what} would copy the whole {w}x{h} chunked mask; use paste_region with "
+                            "commit_preview or cancel_preview instead")
+
     def snapshot(self) -> np.ndarray:
+        self._refuse_whole("snapshot()")
         return self._labels.copy()
 
     def restore(self, snapshot: np.ndarray) -> None:
@@ -312,6 +450,7 @@ class MaskDocument:
         Meant for a snapshot of the current history position (e.g. taken before a preview);
         anything else would leave undo steps describing a different mask.
         """
+        self._refuse_whole("restore()")
         if snapshot.shape != self._labels.shape:
             raise ValueError(f"snapshot shape {snapshot.shape} != document shape {self._labels.shape}")
         self.end_stroke()

@@ -24,6 +24,9 @@ Protect = Collection[int] | np.ndarray | None
 # Rows per before() call in flood_fill: one call per band keeps history's saved tiles close to
 # the filled shape (a diagonal region does not save its whole bounding box).
 _FILL_BAND = 64
+# fill_polygon rasterises at most this many pixels at a time, so a polygon over a whole slide
+# (a chunked mask) never builds a full-size temporary; masks that fit in memory get one band.
+_POLYGON_BAND_PIXELS = 1 << 26
 
 
 class Box(NamedTuple):
@@ -117,7 +120,10 @@ def _write(labels: np.ndarray, box: Box, mask: np.ndarray, value: int, protect: 
         before(changed)
     local = (slice(changed.y0 - box.y0, changed.y1 - box.y0),
              slice(changed.x0 - box.x0, changed.x1 - box.x0))
-    labels[changed.slices][mask[local]] = value
+    region = sub[local]
+    region[mask[local]] = value
+    if not isinstance(labels, np.ndarray):  # a chunked mask's slice is a copy: write it back
+        labels[changed.slices] = region
     return changed
 
 
@@ -280,11 +286,17 @@ def fill_polygon(labels: np.ndarray, points: Iterable[tuple[float, float]], valu
     if span_rows.size == 0:
         return EMPTY
     box = Box(int(span_rows.min()), int(js.min()), int(span_rows.max()) + 1, int(je.max()))
-    mask = np.zeros((box.height, box.width), dtype=bool)
-    for r, a, b in zip((span_rows - box.y0).tolist(), (js - box.x0).tolist(),
-                       (je - box.x0).tolist()):
-        mask[r, a:b] = True
-    return _write(labels, box, mask, int(value), protect, before)
+    rows_per_band = max(1, _POLYGON_BAND_PIXELS // box.width)
+    changed = EMPTY
+    for y0 in range(box.y0, box.y1, rows_per_band):  # one band unless huge (a slide drawn zoomed out)
+        band = Box(y0, box.x0, min(box.y1, y0 + rows_per_band), box.x1)
+        lo, hi = np.searchsorted(span_rows, [band.y0, band.y1])
+        mask = np.zeros((band.height, band.width), dtype=bool)
+        for r, a, b in zip((span_rows[lo:hi] - band.y0).tolist(), (js[lo:hi] - band.x0).tolist(),
+                           (je[lo:hi] - band.x0).tolist()):
+            mask[r, a:b] = True
+        changed = changed.union(_write(labels, band, mask, int(value), protect, before))
+    return changed
 
 
 def pick(labels: np.ndarray, x: float, y: float) -> int | None:

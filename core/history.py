@@ -54,6 +54,11 @@ class History:
 
     The oldest steps are dropped when a commit exceeds ``max_bytes`` or ``max_steps``; the most
     recent step is always kept so the last action stays undoable even if it alone is too big.
+
+    ``group_limit`` (bytes, None: no limit) bounds ``nbytes`` while a group saves original tiles: a
+    chunked whole-slide mask can receive a segmentation far larger than memory.  A group that
+    passes it stops saving, cannot be rolled back, and its commit clears the history (the action
+    is not undoable, and older steps would no longer describe the mask); ``overflowed`` tells.
     """
 
     def __init__(self, max_bytes: int = 256 * 2**20, max_steps: int = 1000, tile: int = TILE):
@@ -69,6 +74,8 @@ class History:
         self._bytes = 0
         self._next_id = 1
         self._base = 0  # position when the undo stack is empty (id of the last dropped step)
+        self.group_limit: int | None = None
+        self.overflowed = False  # the open group passed group_limit
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -109,6 +116,7 @@ class History:
         self._undo.clear()
         self._redo.clear()
         self.discard()
+        self.overflowed = False
         self._bytes = 0
         self._base = self._next_id
         self._next_id += 1
@@ -118,6 +126,7 @@ class History:
         if self._pending is None:
             self._pending = {}
             self._pending_bytes = 0
+            self.overflowed = False
 
     def record_before(self, labels: np.ndarray, box: Box, mask: np.ndarray | None = None) -> None:
         """Save tiles overlapping ``box`` not yet saved in this group (opens one if needed).
@@ -126,6 +135,8 @@ class History:
         """
         self.begin()
         assert self._pending is not None
+        if self.overflowed:
+            return
         box = box.clip(*labels.shape)
         if box.is_empty:
             return
@@ -145,9 +156,17 @@ class History:
                 tile = labels[ty * t:(ty + 1) * t, tx * t:(tx + 1) * t].copy()
                 pending[(ty, tx)] = tile
                 self._pending_bytes += tile.nbytes
+                if self.group_limit is not None and self._bytes + self._pending_bytes > self.group_limit:
+                    pending.clear()
+                    self._pending_bytes = 0
+                    self.overflowed = True
+                    return
 
     def commit(self, labels: np.ndarray, label: str = "brush") -> Step | None:
         """Close the group as one step of its changed pixels; None (and no step) if nothing did."""
+        if self.overflowed:
+            self.clear()
+            return None
         pending, self._pending, self._pending_bytes = self._pending, None, 0
         if not pending:
             return None
@@ -187,14 +206,16 @@ class History:
 
     def rollback(self, labels: np.ndarray) -> Box:
         """Put back the original content of the open group's tiles and close it."""
+        if self.overflowed:
+            raise RuntimeError("the open group passed group_limit: its original content was not kept")
         pending, self._pending, self._pending_bytes = self._pending, None, 0
         box, t = EMPTY, self.tile
         for (ty, tx), before in (pending or {}).items():
             y0, x0 = ty * t, tx * t
             now = labels[y0:y0 + before.shape[0], x0:x0 + before.shape[1]]
             b = mask_box(now != before, (y0, x0))
-            if not b.is_empty:
-                now[...] = before
+            if not b.is_empty:  # assign through labels: a chunked mask's slice is a copy
+                labels[y0:y0 + before.shape[0], x0:x0 + before.shape[1]] = before
                 box = box.union(b)
         return box
 

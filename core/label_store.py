@@ -172,18 +172,7 @@ class LabelStore:
                 level += 1
                 h, w = -(-h // 2), -(-w // 2)
             attrs = dict(self._group.attrs)
-            attrs["multiscales"] = [{
-                "version": "0.4", "name": name, "type": "nearest",
-                "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
-                "datasets": [{"path": str(i), "coordinateTransformations": [{"type": "scale", "scale": [2.0 ** i] * 2}]}
-                             for i in range(level + 1)],
-            }]
-            attrs["image-label"] = {
-                "version": "0.4",
-                "colors": [{"label-value": int(c.id), "rgba": [*map(int, c.color), 0 if c.id == 0 else 255]}
-                           for c in classes],
-                "properties": [{"label-value": int(c.id), "name": c.name} for c in classes],
-            }
+            attrs.update(ome_label_attrs(level + 1, classes, name))
             attrs["unetseg"] = {k: v for k, v in attrs.get("unetseg", {}).items() if k != "run"}
             self._group.attrs.put(attrs) if hasattr(self._group.attrs, "put") else self._group.attrs.update(attrs)
             if "run" in self._group.attrs.get("unetseg", {}):  # update() merges; make sure it is gone
@@ -205,7 +194,45 @@ class LabelStore:
         for y0 in range(0, nh, dy):
             for x0 in range(0, nw, dx):
                 y1, x1 = min(nh, y0 + dy), min(nw, x0 + dx)
-                dst[y0:y1, x0:x1] = np.asarray(src[2 * y0:2 * y1:2, 2 * x0:2 * x1:2])
+                dst[y0:y1, x0:x1] = level_sample(np.asarray(src[2 * y0:2 * y1, 2 * x0:2 * x1]), 2 * y0, 2 * x0, 2)[2]
+
+
+def pyramid_shapes(height: int, width: int) -> list[tuple[int, int]]:
+    """(height, width) of level 0 and every level ``finish`` builds (halving until <= PYRAMID_MIN)."""
+    shapes = [(height, width)]
+    while max(shapes[-1]) > PYRAMID_MIN:
+        h, w = shapes[-1]
+        shapes.append((-(-h // 2), -(-w // 2)))
+    return shapes
+
+
+def ome_label_attrs(num_levels: int, classes: Sequence = (), name: str = "labels") -> dict:
+    """The NGFF 0.4 multiscales + image-label attributes of a label pyramid (levels "0".."n-1")."""
+    return {
+        "multiscales": [{
+            "version": "0.4", "name": name, "type": "nearest",
+            "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+            "datasets": [{"path": str(i), "coordinateTransformations": [{"type": "scale", "scale": [2.0 ** i] * 2}]}
+                         for i in range(num_levels)],
+        }],
+        "image-label": {
+            "version": "0.4",
+            "colors": [{"label-value": int(c.id), "rgba": [*map(int, c.color), 0 if c.id == 0 else 255]}
+                       for c in classes],
+            "properties": [{"label-value": int(c.id), "name": c.name} for c in classes],
+        },
+    }
+
+
+def level_sample(block: np.ndarray, y0: int, x0: int, factor: int) -> tuple[int, int, np.ndarray]:
+    """The one pyramid rule (nearest neighbour, so every pixel stays a real class id): pixel (i, j) of a
+    level ``factor`` times smaller is pixel (i * factor, j * factor) of the finer one.
+
+    ``block`` is a region of the finer level whose top-left is (y0, x0); returns the coarse pixels it
+    decides as (cy0, cx0, values).  Halving k times equals one step with factor 2**k.
+    """
+    cy0, cx0 = -(-y0 // factor), -(-x0 // factor)
+    return cy0, cx0, block[cy0 * factor - y0::factor, cx0 * factor - x0::factor]
 
 
 def export_ome_tiff(store: LabelStore, target: str | os.PathLike, progress: Callable[[int, int], None] | None = None

@@ -12,7 +12,10 @@ API::
     image_files(outdir, stem, fmt) -> list[Path]     # the files one image gets (may be none)
     collection_files(outdir, fmt) -> list[Path]      # the files all images share (coco.json...)
     output_path(outdir, stem, fmt) -> Path           # the main file: the first of the above
-    default_mask_path(image_path) -> Path            # what Save writes: <stem>_mask.png beside it
+    default_mask_path(image_path, chunked=False) -> Path  # what Save writes: <stem>_mask.png beside it
+                                                     # (chunked: chunked_mask_path(image_path, "ome-zarr"))
+    chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
+    image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
     planned_collisions(outdir, stems, formats, protect) -> list[str]  # overwrites, as sentences
@@ -95,10 +98,38 @@ def output_path(outdir: str | os.PathLike, stem: str, fmt: str) -> Path:
     return (image_files(outdir, stem, fmt) or collection_files(outdir, fmt))[0]
 
 
-def default_mask_path(image_path: str | os.PathLike) -> Path:
-    """The app saves edits as an index PNG beside the image: ``<stem>_mask.png``."""
+COMPOUND_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".zarr")
+
+
+def image_stem(image_path: str | os.PathLike) -> str:
+    """The name outputs are built from: ``slide.ome.tif`` and ``slide.ome.zarr`` give ``slide``."""
+    name = Path(image_path).name
+    for suffix in COMPOUND_SUFFIXES:
+        if name.lower().endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return Path(image_path).stem
+
+
+def default_mask_path(image_path: str | os.PathLike, chunked: bool = False) -> Path:
+    """The app saves edits beside the image: an index PNG ``<stem>_mask.png``, or for an image
+    too large for memory (a chunked mask) an OME-Zarr label image ``<stem>_mask.ome.zarr``."""
     image_path = Path(image_path)
+    if chunked:
+        return chunked_mask_path(image_path, "ome-zarr")
     return image_path.with_name(f"{image_path.stem}_mask.png")
+
+
+CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}
+
+
+def chunked_mask_path(image_path: str | os.PathLike, fmt: str = "ome-zarr") -> Path:
+    """Where the app saves a mask too large for PNG (a chunked whole-slide mask), beside the image:
+    ``<stem>_mask.ome.zarr`` (or ``<stem>_mask.ome.tif``).  ``slide.ome.tif`` has stem ``slide``,
+    as ``unetseg segment`` names its OME outputs."""
+    if fmt not in CHUNKED_MASK_SUFFIXES:
+        raise ValueError(f"a chunked mask is saved as {' or '.join(CHUNKED_MASK_SUFFIXES)}, not {fmt!r}")
+    image_path = Path(image_path)
+    return image_path.with_name(image_stem(image_path) + CHUNKED_MASK_SUFFIXES[fmt])
 
 
 def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLike, fmt: str) -> Path:
@@ -164,7 +195,7 @@ def unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:
     counts: dict[str, int] = {}
     stems = []
     for p in paths:
-        stem = Path(p).stem
+        stem = image_stem(p)
         n = counts.get(stem.lower(), 0) + 1
         counts[stem.lower()] = n
         stems.append(stem if n == 1 else f"{stem}-{n}")

@@ -19,6 +19,7 @@ from PIL import Image
 from core.atomic import atomic_path, short_error, write_text
 from core.classes import ClassInfo, palette_array
 from core.imageio import ImageReadError, file_problem, open_pillow
+from core.mask_naming import CHUNKED_MASK_SUFFIXES, chunked_mask_path  # noqa: F401 - re-exported
 from core.mask_naming import MASK_FORMATS, default_mask_path, format_info  # noqa: F401 - re-exported
 from core.mask_naming import output_path as mask_output_path  # noqa: F401 - the old name
 
@@ -50,7 +51,9 @@ def find_mask_for_image(
 ) -> Path | None:
     """The first existing mask for ``image_path``, searched in this order:
 
-    1. ``<stem>_mask.png`` beside the image (what the app saves);
+    1. ``<stem>_mask.png`` beside the image (what the app saves), then a chunked mask beside it:
+       ``<stem>_mask.ome.zarr`` (a folder), ``<stem>_mask.ome.tif`` (``chunked_mask_path``;
+       open those with ``core.chunked_labels.ChunkedLabels.open``, not ``read_mask``);
     2. in each of ``folders``, in order: ``<stem>.png``, ``<stem>_mask.png``, ``<stem>.tif``,
        ``<stem>.tiff``, ``<stem>.npy``;
     3. beside the image: ``<stem>.mask.png``, ``<stem>_mask.tif``, ``<stem>_mask.tiff``,
@@ -71,7 +74,16 @@ def find_mask_for_image(
     for candidate in candidates:
         if candidate.is_file() and not _same_file(candidate, image_path):
             return candidate
+        if candidate == candidates[0]:
+            for fmt in CHUNKED_MASK_SUFFIXES:
+                chunked = chunked_mask_path(image_path, fmt)
+                if _is_zarr(chunked) or (fmt == "ome-tiff" and chunked.is_file()):
+                    return chunked
     return None
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.is_dir() and any((path / m).exists() for m in (".zgroup", ".zattrs", "zarr.json"))
 
 
 def _same_file(a: Path, b: Path) -> bool:

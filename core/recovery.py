@@ -2,7 +2,9 @@
 
 The GUI snapshots every mask with unsaved edits into the app-data folder (never beside the
 user's files): ``recovery/<session>-<key>.npy`` holds the labels, ``<session>-<key>.json`` the
-manifest (image, mask target, classes, undo position, time).  Both are written atomically,
+manifest (image, mask target, classes, undo position, time).  A chunked whole-slide mask
+(``save_chunked``, kind "chunks") stores only its changed chunks in ``<session>-<key>-<n>.zip``
+(core.chunk_recovery) and restores them over the saved mask the manifest names.  Both are written atomically,
 data first, so a manifest always names complete data; a crash between the two writes leaves
 the previous pair valid.  Each running window holds ``sessions/<session>.lock`` with its pid;
 a lock whose process is gone marks an unclean exit, and the copies of sessions that are not
@@ -18,16 +20,20 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from core.atomic import atomic_path, remove_quietly, short_error, write_text
 from core.classes import ClassInfo, default_classes, normalize_classes
 
+if TYPE_CHECKING:
+    from core.chunked_labels import ChunkedLabels
+
 FORMAT = "unetseg-recovery"
+DATA_SUFFIXES = (".npy", ".zip")
 VERSION = 1
 RECOVERY_DIR = "recovery"
 SESSIONS_DIR = "sessions"
@@ -214,6 +220,10 @@ class Snapshot:
     saved_at: float
     app_version: str
     problem: str | None = None
+    kind: str = "labels"  # "labels": the whole mask (.npy); "chunks": changed chunks (.zip)
+    chunk: tuple[int, int] | None = None  # a "chunks" copy: the mask's chunk size (rows, columns)
+    chunks: list[tuple[int, int]] = field(default_factory=list)  # and its changed chunks
+    base_path: Path | None = None  # a "chunks" copy applies over this saved mask (None: an empty one)
 
     @property
     def name(self) -> str:
@@ -239,7 +249,13 @@ class RecoveryStore:
 
     def save(self, image_path: str | os.PathLike, labels: np.ndarray, classes: Sequence[ClassInfo],
              history_position: int, mask_path: str | os.PathLike | None = None) -> Snapshot:
-        """Write (or replace) this session's copy for ``image_path``; raises WriteError."""
+        """Write (or replace) this session's copy for ``image_path``; raises WriteError.
+
+        A ChunkedLabels is saved as its changed chunks (``save_chunked``)."""
+        from core.chunked_labels import ChunkedLabels
+
+        if isinstance(labels, ChunkedLabels):
+            return self.save_chunked(image_path, labels, classes, history_position, mask_path)
         labels = np.asarray(labels)
         if labels.ndim != 2 or labels.dtype != np.uint8:
             raise ValueError(f"a recovery copy holds an H x W uint8 mask, not {labels.dtype} {labels.shape}")
@@ -249,9 +265,31 @@ class RecoveryStore:
         with atomic_path(data) as tmp:
             with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
                 np.save(f, labels, allow_pickle=False)
+        manifest = self._manifest(image_path, labels.shape, mask_path, classes, history_position, data)
+        return self._write_manifest(key, data, manifest)
+
+    def save_chunked(self, image_path: str | os.PathLike, labels: "ChunkedLabels", classes: Sequence[ClassInfo],
+                     history_position: int, mask_path: str | os.PathLike | None = None) -> Snapshot:
+        """Write (or replace) this session's copy of a chunked mask: only the chunks changed since
+        its last save.  They apply over ``labels.path`` (the file it was opened from or last saved
+        to: the manifest's ``base_path``; None: an empty mask); ``mask_path`` is the save target
+        (default ``labels.path``).  Raises WriteError."""
+        from core.chunk_recovery import data_name, write_chunks
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = self.key_for(image_path)
+        data = self.folder / data_name(key, time.time_ns())
+        keys = write_chunks(data, labels)
+        target = mask_path if mask_path is not None else labels.path
+        manifest = self._manifest(image_path, labels.shape, target, classes, history_position, data)
+        manifest.update({"kind": "chunks", "chunk": list(labels.chunks), "chunks": [list(k) for k in keys],
+                         "base_path": _absolute(labels.path) if labels.path is not None else None})
+        return self._write_manifest(key, data, manifest)
+
+    def _manifest(self, image_path, shape, mask_path, classes, history_position, data: Path) -> dict:
         now = time.time()
-        h, w = labels.shape
-        manifest = {
+        h, w = shape
+        return {
             "format": FORMAT, "version": VERSION, "session": self.session, "pid": os.getpid(),
             "image_path": _absolute(image_path), "image_size": [w, h],
             "mask_path": _absolute(mask_path) if mask_path is not None else None,
@@ -260,16 +298,21 @@ class RecoveryStore:
             "saved_at_text": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)),
             "app_version": self.version, "data": data.name, "shape": [h, w],
         }
+
+    def _write_manifest(self, key: str, data: Path, manifest: dict) -> Snapshot:
         path = self.folder / f"{key}.json"
         try:
             write_text(path, json.dumps(manifest, indent=1))
         except OSError:
             remove_quietly(data)
             raise
-        for old in self.folder.glob(f"{key}-*.npy"):  # earlier data of the same copy
+        for old in self._data_files(key):  # earlier data of the same copy
             if old != data:
                 remove_quietly(old)
         return _parse(path, manifest)
+
+    def _data_files(self, key: str) -> list[Path]:
+        return [p for suffix in DATA_SUFFIXES for p in self.folder.glob(f"{key}-*{suffix}")]
 
     def snapshots(self) -> list[Snapshot]:
         """Every copy in the folder, of any session, oldest first; unreadable ones included
@@ -291,6 +334,9 @@ class RecoveryStore:
         """The saved labels, checked against the manifest (RecoveryError otherwise)."""
         if snap.problem:
             raise RecoveryError(f"{snap.name}: {snap.problem}.")
+        if snap.kind == "chunks":
+            raise RecoveryError(f"{snap.name}: the recovery copy holds a chunked mask's changed chunks; "
+                                "restore it with load_chunked.")
         assert snap.data_path is not None
         try:
             with open(snap.data_path, "rb") as f:
@@ -305,16 +351,53 @@ class RecoveryStore:
                                 f"({labels.dtype} {labels.shape}, expected uint8 {(h, w)}).")
         return labels
 
+    def load_chunked(self, snap: Snapshot, cache_bytes: int | None = None) -> "ChunkedLabels":
+        """The recovered chunked mask: the saved mask the copy applies over (``base_path``; an empty
+        mask if it has none) with the copy's chunks applied; they count as unsaved.  RecoveryError
+        (one sentence) when the copy is damaged or that saved mask is gone or of another size."""
+        from core.chunk_recovery import apply_chunks
+        from core.chunked_labels import DEFAULT_CACHE_BYTES, ChunkedLabels
+        from core.label_store import StoreError
+
+        if snap.problem:
+            raise RecoveryError(f"{snap.name}: {snap.problem}.")
+        if snap.kind != "chunks" or snap.chunk is None or snap.image_size is None:
+            raise RecoveryError(f"{snap.name}: the recovery copy is not a chunked mask's; restore it with load.")
+        assert snap.data_path is not None
+        if not snap.data_path.is_file():
+            raise RecoveryError(f"{snap.name}: the recovery copy's data file is missing.")
+        w, h = snap.image_size
+        cache = cache_bytes or DEFAULT_CACHE_BYTES
+        try:
+            if snap.base_path is not None:
+                if not snap.base_path.exists():
+                    raise RecoveryError(f"{snap.name}: the saved mask it applies over, {snap.base_path}, is gone.")
+                labels = ChunkedLabels.open(snap.base_path, cache_bytes=cache)
+            else:
+                labels = ChunkedLabels.create(h, w, chunk=snap.chunk[0], cache_bytes=cache)
+        except StoreError as exc:
+            raise RecoveryError(f"{snap.name}: the saved mask it applies to cannot be read ({exc})") from None
+        if labels.shape != (h, w):
+            labels.close()
+            raise RecoveryError(f"{snap.name}: the saved mask {snap.base_path} is {labels.width}x{labels.height}, "
+                                f"the recovery copy {w}x{h}.")
+        try:
+            apply_chunks(labels, snap.data_path)
+        except Exception as exc:  # noqa: BLE001 - zipfile and np.load raise many types for a bad file
+            labels.close()
+            raise RecoveryError(f"{snap.name}: the recovery copy is damaged ({short_error(exc)}).") from None
+        return labels
+
     def remove(self, snap: Snapshot) -> None:
         remove_quietly(snap.manifest_path)
-        for data in self.folder.glob(f"{snap.key}-*.npy"):
+        for data in self._data_files(snap.key):
             remove_quietly(data)
 
     def remove_image(self, image_path: str | os.PathLike) -> None:
         """Drop this session's copy for ``image_path`` (saved, or discarded)."""
         key = self.key_for(image_path)
         remove_quietly(self.folder / f"{key}.json")
-        for data in self.folder.glob(f"{key}-*.npy"):
+        for data in self._data_files(key):
             remove_quietly(data)
 
     def remove_own(self) -> None:
@@ -344,6 +427,17 @@ def _parse(path: Path, raw: object) -> Snapshot:
     position = raw.get("history_position")
     saved_at = raw.get("saved_at")
     version = raw.get("app_version")
+    kind = raw.get("kind", "labels")
+    chunk, chunks = raw.get("chunk"), raw.get("chunks")
+    if kind == "chunks":
+        ok = isinstance(chunk, list) and len(chunk) == 2 and all(_is_int(v) and v > 0 for v in chunk) and \
+            isinstance(chunks, list) and all(isinstance(k, list) and len(k) == 2 and all(map(_is_int, k))
+                                             for k in chunks)
+        if not ok:
+            chunk, chunks = None, []
+            problem = problem or "the recovery copy does not record its chunks"
+    elif kind != "labels":
+        problem = problem or f"the recovery copy is of an unknown kind ({kind!r})"
     return Snapshot(
         key=key,
         session=raw.get("session") if isinstance(raw.get("session"), str) else session,
@@ -357,6 +451,10 @@ def _parse(path: Path, raw: object) -> Snapshot:
         saved_at=float(saved_at) if isinstance(saved_at, (int, float)) else _mtime(path),
         app_version=version if isinstance(version, str) else "",
         problem=problem,
+        kind=kind if isinstance(kind, str) else "labels",
+        chunk=(int(chunk[0]), int(chunk[1])) if kind == "chunks" and chunk else None,
+        chunks=[(int(a), int(b)) for a, b in chunks] if kind == "chunks" and chunks else [],
+        base_path=Path(raw["base_path"]) if isinstance(raw.get("base_path"), str) and raw["base_path"] else None,
     )
 
 

@@ -17,7 +17,6 @@ from typing import Callable
 
 from core.label_store import STORE_FORMATS, LabelStore, export_ome_tiff, remove_store
 
-SOURCE_SUFFIXES = (".ome.tiff", ".ome.tif", ".ome.zarr", ".zarr")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,21 +144,11 @@ def expand_source_inputs(inputs) -> list[Path]:
 
 
 def source_stems(paths: list[Path]) -> list[str]:
-    """Output stems: ``a.ome.tif`` and ``a.ome.zarr`` give ``a``; repeats get -2, -3, ..."""
-    counts: dict[str, int] = {}
-    stems = []
-    for p in paths:
-        name = p.name
-        for suffix in SOURCE_SUFFIXES:
-            if name.lower().endswith(suffix):
-                name = name[: -len(suffix)]
-                break
-        else:
-            name = p.stem
-        n = counts.get(name.lower(), 0) + 1
-        counts[name.lower()] = n
-        stems.append(name if n == 1 else f"{name}-{n}")
-    return stems
+    """Output stems: ``a.ome.tif`` and ``a.ome.zarr`` give ``a``; repeats get -2, -3, ... (the one
+    naming rule, core.mask_naming)."""
+    from core.mask_naming import unique_stems
+
+    return unique_stems(paths)
 
 
 def cmd_convert(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from gui.controllers.autosave import Autosave
 from gui.controllers.commands import CommandStates, bind_state_actions
 from gui.controllers.editing import EditCommands, pointer_text
 from gui.controllers.opening import Opener
-from gui.controllers.preferences import bind_settings
+from gui.controllers.preferences import ask_tile_memory, bind_settings
 from gui.controllers.saving import Saver
 from gui.controllers.segment_ui import SegmentUi
 from gui.controllers.training_ui import TrainingUi
@@ -198,6 +198,8 @@ class MainWindow(QMainWindow):
         a.zoom_out.triggered.connect(lambda: c.zoom_by(0.8))
         a.fit.triggered.connect(c.fit)
         a.actual_size.triggered.connect(c.actual_size)
+        a.tile_cache.triggered.connect(lambda: ask_tile_memory(self, self.settings, c.tile_cache))
+        c.tile_cache.budget = self.settings.tile_cache_mb * 1024 * 1024
         a.about.triggered.connect(self._about)
         a.shortcuts.triggered.connect(self._show_shortcuts)
         spin = self.brush_spin

@@ -16,6 +16,7 @@ from gui.canvas.cursor_items import PolygonPreview
 
 if TYPE_CHECKING:
     from core.document import MaskDocument
+    from core.editing import Box
 
 LASSO_START_PX = 5.0  # a drag longer than this (screen pixels) from the first click is a lasso
 LASSO_STEP_PX = 2.0  # lasso vertices are at least this far apart on screen
@@ -98,13 +99,30 @@ class StrokeTool(Tool):
 
 
 class FillTool(Tool):
+    """Flood fill; on a chunked (whole-slide) mask the fill stays within ``bound()`` (the region
+    in view) and ``on_clipped`` is told when the region went on beyond it."""
+
     name = "fill"
+
+    def __init__(self, document, scale, bound: Callable[[], "Box"], on_clipped: Callable[..., None]):
+        super().__init__(document, scale)
+        self._bound, self._on_clipped = bound, on_clipped
 
     def press(self, x: float, y: float) -> None:
         doc = self.doc
         h, w = doc.shape if doc is not None else (0, 0)
-        if doc is not None and 0 <= x < w and 0 <= y < h:
+        if doc is None or not (0 <= x < w and 0 <= y < h):
+            return
+        if not doc.is_chunked:
             doc.fill(x, y)
+            return
+        try:
+            doc.fill(x, y, bound=self._bound())
+        except ValueError:  # the view is too large a region to fill in memory: zoom in
+            self._on_clipped(refused=True)
+            return
+        if doc.last_fill_clipped:
+            self._on_clipped(refused=False)
 
 
 class PickerTool(Tool):

@@ -84,7 +84,7 @@ class Canvas(QGraphicsView):
         self._tools: dict[Tool, ToolHandler] = {
             Tool.BRUSH: StrokeTool("brush", doc, scale),
             Tool.ERASER: StrokeTool("eraser", doc, scale),
-            Tool.FILL: FillTool(doc, scale),
+            Tool.FILL: FillTool(doc, scale, self.visible_box, self._fill_clipped),
             Tool.POLYGON: PolygonTool(doc, scale, self.polygon_preview),
             Tool.PICKER: PickerTool(doc, scale, self.picked.emit),
         }
@@ -234,6 +234,10 @@ class Canvas(QGraphicsView):
         self.tool.cancel()
         self.tool = self._tools[Tool(tool)]
         self._update_cursor()
+
+    def _fill_clipped(self, refused: bool) -> None:
+        self.edit_refused.emit("Zoom in to fill: the view is too large a region to fill at once." if refused
+                               else "The fill stopped at the edge of the view; the region goes on beyond it.")
 
     def cancel_tools(self) -> None:
         """Drop unfinished input (an open polygon, a stroke): before undo, redo, a new job."""

@@ -15,7 +15,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
 from core.batch_writer import BatchResult, BatchWriter, write_batch
-from core.mask_naming import MASK_FORMATS, planned_collisions, suggested_export_path, unique_stems
+from core.imageio import pixel_limit
+from core.mask_naming import MASK_FORMATS, image_stem, planned_collisions, suggested_export_path, unique_stems
 from core.masks import MaskError, read_mask, write_mask
 from gui import dialogs
 from gui.infra.settings import Settings
@@ -61,6 +62,8 @@ class Saver(QObject):
         path = dialogs.ask_save_path(self.parent_widget, entry.save_target)
         if path is None:
             return False
+        if entry.doc.is_chunked and not path.name.lower().endswith((".ome.zarr", ".ome.tif", ".ome.tiff")):
+            path = path.with_name(f"{path.stem}.ome.zarr")  # too large for PNG: a chunked format
         if _same_path(path, entry.path):
             dialogs.show_error(self.parent_widget, "Could Not Save",
                                f"{path.name}: that is the image itself; choose another name.")
@@ -74,7 +77,11 @@ class Saver(QObject):
         doc = entry.doc
         assert doc is not None
         try:
-            write_mask(target, doc.labels, "index", doc.classes)
+            if doc.is_chunked:  # an OME-Zarr beside the image: only the changed chunks are written
+                fmt = "ome-tiff" if target.name.lower().endswith((".ome.tif", ".ome.tiff")) else "ome-zarr"
+                doc.labels.save_to(target, fmt, classes=doc.classes)
+            else:
+                write_mask(target, doc.labels, "index", doc.classes)
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save", str(exc))
             return False
@@ -102,8 +109,10 @@ class Saver(QObject):
     # -- export -------------------------------------------------------------------------------
     def export(self) -> bool:
         entry = self.store.current
-        if entry is None or entry.doc is None or entry.image is None:
+        if entry is None or not entry.shown:
             return False
+        if entry.doc.is_chunked:
+            return self._export_chunked(entry)
         folder = Path(self.settings.last_export_folder or entry.path.parent)
         chosen = dialogs.ask_export_path(self.parent_widget, {fmt: suggested_export_path(entry.path, folder, fmt) for fmt in MASK_FORMATS},
                                          self.last_format)
@@ -118,6 +127,41 @@ class Saver(QObject):
         try:
             write_mask(path, doc.labels, fmt, doc.classes, image=entry.image.rgb,
                        opacity=self.state.opacity / 100, image_name=entry.name)
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.parent_widget, "Could Not Export", str(exc))
+            return False
+        self.last_format = fmt
+        self.settings.last_export_folder = str(path.parent)
+        self.state.message.emit(f"Exported {path}", 5000)
+        return True
+
+    def _export_chunked(self, entry: ImageEntry) -> bool:
+        """A slide's mask: the chunked formats always; the others only when the whole mask fits
+        in memory under the same limit as a decoded image (the dialog says why not)."""
+        doc = entry.doc
+        h, w = doc.shape
+        limit = pixel_limit()
+        fits = limit is None or h * w <= limit
+        folder = Path(self.settings.last_export_folder or entry.path.parent)
+        stem = image_stem(entry.path)
+        suggested = {"ome-zarr": folder / f"{stem}_mask.ome.zarr", "ome-tiff": folder / f"{stem}_mask.ome.tif"}
+        if fits:
+            suggested.update({fmt: suggested_export_path(entry.path, folder, fmt) for fmt in MASK_FORMATS})
+        note = None if fits else (f"the {w}x{h} mask does not fit in memory, so only OME-Zarr and "
+                                  "OME-TIFF (written chunk by chunk) are offered")
+        fmt = self.last_format if self.last_format in suggested else "ome-zarr"
+        chosen = dialogs.ask_export_path(self.parent_widget, suggested, fmt, note)
+        if chosen is None:
+            return False
+        path, fmt = chosen
+        try:
+            if fmt in ("ome-zarr", "ome-tiff"):
+                doc.labels.save_to(path, fmt, classes=doc.classes)  # a full streamed copy
+            else:
+                labels = doc.labels[0:h, 0:w]
+                image = entry.source.read(0, h, 0, w) if fmt == "overlay" else None
+                write_mask(path, labels, fmt, doc.classes, image=image, opacity=self.state.opacity / 100,
+                           image_name=entry.name)
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Export", str(exc))
             return False
@@ -160,7 +204,10 @@ class Saver(QObject):
         jobs, missing = [], 0
         for entry in self.store:
             doc = entry.doc
-            if doc is not None and (doc.dirty or entry.mask_source is not None or doc.labels.any()):
+            if entry.source is not None:  # a slide: one at a time, in a chunked format (Export Mask)
+                missing += 1
+                continue
+            if doc is not None and (doc.dirty or entry.mask_source is not None or not doc.is_blank):
                 jobs.append((entry.path, doc.labels.copy(), None))
                 continue
             mask = find_mask_for_image(entry.path) if doc is None else None

@@ -115,7 +115,7 @@ class SegmentUi(QObject):
             self.state.class_template = tuple(classes)
             doc = self.state.document.doc
             if doc is not None and doc.classes != classes and not doc.preview_active \
-                    and not doc.labels.any():
+                    and doc.is_blank:
                 doc.set_classes(classes)  # an empty mask takes the model's classes right away
         describe = seg.describe()
         self.state.model = ModelStatus(f"Model: {model_label(spec)} · {seg.device}", describe)

@@ -90,16 +90,22 @@ def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
     return path if path.suffix.lower() == ".png" else path.with_name(path.name + ".png")
 
 
+STORE_FILTERS = {"ome-zarr": "OME-Zarr label image (*.ome.zarr)", "ome-tiff": "OME-TIFF label pyramid (*.ome.tif)"}
+
+
 def ask_export_path(parent: QWidget | None, suggested: dict[str, Path],
-                    fmt: str = "index") -> tuple[Path, str] | None:
-    """(path, format) for Export Mask; the file-type filter chooses the format."""
+                    fmt: str = "index", note: str | None = None) -> tuple[Path, str] | None:
+    """(path, format) for Export Mask, among the formats ``suggested`` names; the file-type
+    filter chooses the format; ``note`` says why some formats are not offered."""
     _guard("ask_export_path")
-    dialog = QFileDialog(parent, "Export Mask", str(suggested[fmt].parent))
+    filters = {f: ({**EXPORT_FILTERS, **STORE_FILTERS})[f] for f in suggested}
+    title = "Export Mask" + (f" ({note})" if note else "")
+    dialog = QFileDialog(parent, title, str(suggested[fmt].parent))
     dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-    dialog.setNameFilters(list(EXPORT_FILTERS.values()))
-    dialog.selectNameFilter(EXPORT_FILTERS[fmt])
+    dialog.setNameFilters(list(filters.values()))
+    dialog.selectNameFilter(filters[fmt])
     dialog.selectFile(suggested[fmt].name)
-    by_filter = {v: k for k, v in EXPORT_FILTERS.items()}
+    by_filter = {v: k for k, v in filters.items()}
 
     def on_filter(text: str) -> None:  # keep the suggested name in step with the format
         chosen = by_filter.get(text)
@@ -110,7 +116,11 @@ def ask_export_path(parent: QWidget | None, suggested: dict[str, Path],
     if not dialog.exec() or not dialog.selectedFiles():
         return None
     chosen = by_filter.get(dialog.selectedNameFilter(), fmt)
-    return export_suffix(dialog.selectedFiles()[0], chosen), chosen
+    path = Path(dialog.selectedFiles()[0])
+    if chosen in STORE_FILTERS:
+        suffix = ".ome.zarr" if chosen == "ome-zarr" else ".ome.tif"
+        return (path if path.name.lower().endswith(suffix) else path.with_name(path.name + suffix)), chosen
+    return export_suffix(path, chosen), chosen
 
 
 def ask_export_folder(parent: QWidget | None, folder: str) -> Path | None:
@@ -238,3 +248,13 @@ def ask_recovery(parent: QWidget | None, crashed: bool, items: Sequence[str]) ->
     box.exec()
     clicked = box.clickedButton()
     return "restore" if clicked is restore else "discard" if clicked is discard else "later"
+
+
+def ask_tile_cache_mb(parent: QWidget | None, current: int) -> int | None:
+    """Memory for decoded tiles of large images, in MB; None if cancelled."""
+    _guard("ask_tile_cache_mb")
+    from PySide6.QtWidgets import QInputDialog
+
+    value, ok = QInputDialog.getInt(parent, "Tile Memory", "Memory for decoded tiles of large images (MB):",
+                                    current, 64, 65536, 64)
+    return value if ok else None

@@ -24,6 +24,7 @@ MAX_RECENT = 10
 
 DEFAULT_OPACITY = 50
 DEFAULT_BRUSH = 10
+DEFAULT_TILE_CACHE_MB = 512
 
 
 def open_qsettings() -> QSettings:
@@ -161,6 +162,15 @@ class Settings:
     @brush_size.setter
     def brush_size(self, value: int) -> None:
         self._qs.setValue("edit/brush_size", int(value))
+
+    @property
+    def tile_cache_mb(self) -> int:
+        """Memory for decoded tiles of large images, in MB (default 512)."""
+        return self._int("view/tile_cache_mb", DEFAULT_TILE_CACHE_MB, 64, 65536)
+
+    @tile_cache_mb.setter
+    def tile_cache_mb(self, value: int) -> None:
+        self._qs.setValue("view/tile_cache_mb", int(value))
 
     # -- model --------------------------------------------------------------------------------
     @property

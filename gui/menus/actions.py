@@ -82,6 +82,8 @@ class Actions:
         self.toggle_mask.setChecked(True)
         self.outline = a("outline", "&Outlines Only", "vector-square", _keys("O"),
                          "Draw only the outline of each region", True)
+        self.tile_cache = a("tile_cache", "Tile &Memory for Large Images…", "memory", [],
+                            "How much memory decoded tiles of whole-slide images may use")
         self.opacity_down = a("opacity_down", "Less Opaque Mask", None, _keys(",", "Alt+Down"))
         self.opacity_up = a("opacity_up", "More Opaque Mask", None, _keys(".", "Alt+Up"))
         # segmentation and model

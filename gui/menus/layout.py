@@ -51,6 +51,8 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     view.addActions([a.zoom_in, a.zoom_out, a.fit, a.actual_size])
     view.addSeparator()
     view.addActions([a.toggle_mask, a.outline, a.opacity_down, a.opacity_up])
+    view.addSeparator()
+    view.addAction(a.tile_cache)
 
     segment = bar.addMenu("&Segment")
     segment.addActions([a.segment, a.segment_view, a.segment_all, a.cancel])

@@ -111,7 +111,7 @@ class ImageEntry:
     @property
     def save_target(self) -> Path:
         """Where Save writes: the Save As choice, else the naming rule's default beside the image."""
-        return self.save_path or default_mask_path(self.path)
+        return self.save_path or default_mask_path(self.path, chunked=self.source is not None)
 
 
 class ImageStore:

@@ -1,0 +1,242 @@
+"""Saving and opening chunked masks: OME-Zarr in place (changed chunks only) or copied, OME-TIFF,
+LabelStore output, and failures that name the file and keep the previous one usable."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+import numpy as np
+import pytest
+import tifffile
+import zarr
+
+from core import chunked_labels
+from core.atomic import WriteError
+from core.chunked_labels import ChunkedLabels
+from core.classes import default_classes
+from core.label_store import LabelStore, StoreError
+
+
+def truth(h=700, w=900):
+    y, x = np.mgrid[:h, :w]
+    out = ((x // 37 + y // 53) % 4).astype(np.uint8)
+    out[:, 600:] = 0  # whole chunks of background: never stored
+    return out
+
+
+def painted(h=700, w=900, chunk=128, path=None):
+    c = ChunkedLabels.create(h, w, chunk=chunk, path=path)
+    c[:, :] = truth(h, w)
+    return c
+
+
+def _levels_ok(c, ref):
+    for k in range(c.num_levels):
+        h, w = c.level_shape(k)
+        np.testing.assert_array_equal(c.read_level(k, 0, h, 0, w), ref[::2**k, ::2**k])
+
+
+def test_save_a_new_mask_as_ome_zarr_and_open_it_again(tmp_path):
+    ref = truth()
+    c = painted()
+    target = tmp_path / "slide_mask.ome.zarr"
+    assert c.save_to(target, classes=default_classes(4)) == target
+    assert c.changed_chunks() == [] and c.path == target and c.format == "ome-zarr"
+    group = zarr.open_group(str(target), mode="r")
+    attrs = dict(group.attrs)
+    assert [d["path"] for d in attrs["multiscales"][0]["datasets"]] == ["0", "1"]
+    assert attrs["image-label"]["properties"][1]["label-value"] == 1
+    np.testing.assert_array_equal(group["0"][:], ref)
+    np.testing.assert_array_equal(group["1"][:], ref[::2, ::2])
+    assert not (target / "0" / "0" / "6").exists()  # an all-background chunk is not stored
+    assert LabelStore.open(target).complete  # the layout LabelStore.finish writes
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary copy left
+    c.close()
+    with ChunkedLabels.open(target) as again:
+        assert again.chunks == (128, 128) and again.class_counts_exact
+        np.testing.assert_array_equal(again[:, :], ref)
+        np.testing.assert_array_equal(again.class_counts(), np.bincount(ref.ravel(), minlength=256))
+        _levels_ok(again, ref)
+
+
+def test_saving_in_place_writes_only_the_changed_chunks(tmp_path):
+    target = tmp_path / "m.ome.zarr"
+    painted().save_to(target)
+    c = ChunkedLabels.open(target)
+    for root, _dirs, files in os.walk(target):
+        for name in files:
+            os.utime(os.path.join(root, name), (1, 1))
+    c[130:140, 260:270] = 3  # inside chunk (1, 2)
+    c[0, 899] = 2  # chunk (0, 7)
+    assert c.changed_chunks() == [(1, 2), (0, 7)][::-1]
+    c.save_to(target)
+    touched = sorted(os.path.relpath(os.path.join(r, n), target) for r, _d, fs in os.walk(target) for n in fs
+                     if os.stat(os.path.join(r, n)).st_mtime != 1)
+    assert touched == [".zattrs", ".zgroup", "0/0/7", "0/1/2", "1/0/1"]  # (0, 899) is not on level 1
+    assert c.changed_chunks() == []
+    ref = truth()
+    ref[130:140, 260:270] = 3
+    ref[0, 899] = 2
+    c.close()
+    with ChunkedLabels.open(target) as again:
+        np.testing.assert_array_equal(again[:, :], ref)
+        _levels_ok(again, ref)
+        np.testing.assert_array_equal(again.class_counts(), np.bincount(ref.ravel(), minlength=256))
+
+
+def test_create_with_a_path_writes_an_empty_store_and_a_huge_one_is_free(tmp_path):
+    big = ChunkedLabels.create(100_000, 100_000, path=tmp_path / "big.ome.zarr")
+    assert big.num_levels == 9 and big[99_999, 99_999] == 0
+    big[50_176:50_600, 50_176:50_600] = 1  # inside one chunk of every level, and seen by every level
+    big.save_to(tmp_path / "big.ome.zarr")
+    files = [n for _r, _d, fs in os.walk(tmp_path / "big.ome.zarr") for n in fs if not n.startswith(".")]
+    assert len(files) == 9  # one chunk per level, nothing else
+    big.close()
+    with pytest.raises(StoreError, match="big.ome.zarr: already exists"):
+        ChunkedLabels.create(10, 10, path=tmp_path / "big.ome.zarr")
+
+
+def test_open_what_unetseg_segment_writes(tmp_path):
+    ref = truth(1100, 1300)
+    store = LabelStore.create(tmp_path / "s.ome.zarr", 1100, 1300, (400, 512), {"k": 1})
+    for block in store.blocks():
+        y0, y1, x0, x1 = store.region(block)
+        store.write_block(block, ref[y0:y1, x0:x1])
+    store.finish(default_classes(4))
+    with ChunkedLabels.open(tmp_path / "s.ome.zarr") as c:
+        assert c.shape == (1100, 1300) and c.chunks == (400, 512) and c.num_levels == 3
+        np.testing.assert_array_equal(c.read(300, 900, 100, 1200), ref[300:900, 100:1200])
+        _levels_ok(c, ref)
+        assert c.class_counts_exact  # 1.4 Mpx: counted from level 0 at open
+
+
+def test_counts_are_estimated_from_a_coarse_level_until_counted_exactly(tmp_path, monkeypatch):
+    ref = truth()
+    target = tmp_path / "m.ome.zarr"
+    c = painted()
+    c.save_to(target)
+    c.close()
+    group = zarr.open_group(str(target), mode="r+")
+    attrs = dict(group.attrs)
+    del attrs["unetseg"]["class_counts"]  # as a store from LabelStore: no counts recorded
+    group.attrs.put(attrs)
+    monkeypatch.setattr(chunked_labels, "COUNT_LEVEL_PIXELS", 400 * 500)
+    with ChunkedLabels.open(target) as c:
+        exact = np.bincount(ref.ravel(), minlength=256)
+        estimate = c.class_counts()
+        assert not c.class_counts_exact and estimate.sum() == ref.size
+        assert np.allclose(estimate[:4], exact[:4], rtol=0.05)
+        c[0:10, 0:10] = 9
+        assert c.class_counts()[9] == 100
+        counted = c.count_exactly()
+        ref[0:10, 0:10] = 9
+        np.testing.assert_array_equal(counted, np.bincount(ref.ravel(), minlength=256))
+        assert c.class_counts_exact
+
+
+def test_missing_pyramid_levels_are_built_at_open(tmp_path):
+    ref = truth()
+    store = LabelStore.create(tmp_path / "u.ome.zarr", 700, 900, (256, 256), {"k": 1})
+    for block in store.blocks():  # never finished: level 0 only
+        y0, y1, x0, x1 = store.region(block)
+        store.write_block(block, ref[y0:y1, x0:x1])
+    with ChunkedLabels.open(tmp_path / "u.ome.zarr") as c:
+        _levels_ok(c, ref)
+        c.save_to(tmp_path / "u.ome.zarr")
+    group = zarr.open_group(str(tmp_path / "u.ome.zarr"), mode="r")
+    np.testing.assert_array_equal(group["1"][:], ref[::2, ::2])
+
+
+def test_ome_tiff_save_is_pyramidal_and_opens_lazily(tmp_path):
+    ref = truth()
+    c = painted()
+    target = tmp_path / "m_mask.ome.tif"
+    c.save_to(target, fmt="ome-tiff")
+    assert c.format == "ome-tiff" and c.changed_chunks() == []
+    with tifffile.TiffFile(target) as tif:
+        assert tif.is_ome and tif.pages[0].is_tiled
+        assert [lv.shape for lv in tif.series[0].levels] == [(700, 900), (350, 450)]
+        np.testing.assert_array_equal(tif.series[0].levels[1].asarray(), ref[::2, ::2])
+    c[5:10, 5:10] = 1
+    ref[5:10, 5:10] = 1
+    np.testing.assert_array_equal(c[:, :], ref)  # edits over the TIFF base
+    c.save_to(tmp_path / "again.ome.zarr")  # a full copy from the TIFF base
+    c.close()
+    with ChunkedLabels.open(target) as t:
+        np.testing.assert_array_equal(t[:, :], truth())
+    with ChunkedLabels.open(tmp_path / "again.ome.zarr") as z:
+        np.testing.assert_array_equal(z[:, :], ref)
+
+
+def test_failed_saves_name_the_file_and_keep_the_previous_one(tmp_path, monkeypatch):
+    target = tmp_path / "m.ome.zarr"
+    c = painted()
+    c.save_to(target)
+    c[0:300, 0:300] = 5
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(WriteError, match="afile/m.ome.zarr"):
+        c.save_to(tmp_path / "afile" / "m.ome.zarr")
+    with pytest.raises(WriteError, match="not an OME-Zarr store"):
+        c.save_to(tmp_path / "afile")
+    real = zarr.Array.__setitem__
+    calls = []
+
+    def full_disk(self, key, value):
+        calls.append(1)
+        if len(calls) > 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, key, value)
+
+    monkeypatch.setattr(zarr.Array, "__setitem__", full_disk)
+    with pytest.raises(WriteError, match=r"cannot write .*copy.ome.zarr: the disk is full"):
+        c.save_to(tmp_path / "copy.ome.zarr")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert c.changed_chunks()  # still unsaved
+    calls.clear()
+    with pytest.raises(WriteError, match=r"cannot write .*m.ome.zarr: the disk is full"):
+        c.save_to(target)  # in place: chunks written before the failure are whole chunks
+    monkeypatch.setattr(zarr.Array, "__setitem__", real)
+    with ChunkedLabels.open(target) as old:  # still opens; every chunk is old or new, never torn
+        a = old[0:300, 0:300]
+        assert set(np.unique(a)) <= set(range(6))
+    c.save_to(target)
+    with ChunkedLabels.open(target) as new:
+        assert (new[0:300, 0:300] == 5).all()
+
+
+def test_bad_masks_are_refused_with_the_file_named(tmp_path):
+    with pytest.raises(StoreError, match="nothere.ome.zarr: the mask does not exist"):
+        ChunkedLabels.open(tmp_path / "nothere.ome.zarr")
+    (tmp_path / "junk.ome.zarr").mkdir()
+    with pytest.raises(StoreError, match="junk.ome.zarr: not an OME-Zarr label mask"):
+        ChunkedLabels.open(tmp_path / "junk.ome.zarr")
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((20, 20, 3), np.uint8))
+    with pytest.raises(StoreError, match="rgb.tif: a label mask must be a 2-D uint8 image"):
+        ChunkedLabels.open(tmp_path / "rgb.tif")
+    (tmp_path / "text.tif").write_text("no")
+    with pytest.raises(StoreError, match="text.tif: not a readable TIFF mask"):
+        ChunkedLabels.open(tmp_path / "text.tif")
+
+
+def test_the_app_names_a_chunked_mask_beside_the_image_and_finds_it(tmp_path):
+    from core.masks import find_mask_for_image
+    from core.mask_naming import chunked_mask_path, default_mask_path
+
+    image = tmp_path / "slide.ome.tif"
+    image.write_bytes(b"x")
+    assert chunked_mask_path(image) == tmp_path / "slide_mask.ome.zarr"
+    assert chunked_mask_path(tmp_path / "a.svs", "ome-tiff") == tmp_path / "a_mask.ome.tif"
+    with pytest.raises(ValueError, match="not 'png'"):
+        chunked_mask_path(image, "png")
+    assert find_mask_for_image(image) is None
+    (tmp_path / "slide_mask.ome.zarr").mkdir()  # an empty folder is not a mask
+    assert find_mask_for_image(image) is None
+    (tmp_path / "slide_mask.ome.zarr").rmdir()
+    (tmp_path / "slide_mask.ome.tif").write_bytes(b"x")
+    assert find_mask_for_image(image) == tmp_path / "slide_mask.ome.tif"
+    c = ChunkedLabels.create(10, 10, path=chunked_mask_path(image))
+    c.close()
+    assert find_mask_for_image(image) == tmp_path / "slide_mask.ome.zarr"  # zarr before TIFF
+    default_mask_path(image).write_bytes(b"x")
+    assert find_mask_for_image(image) == default_mask_path(image)  # a PNG the app saved still wins

@@ -1,0 +1,202 @@
+"""Whole-slide images in the app, as a user works with one: a generated 40,000 x 40,000
+pyramidal TIFF (26 MB on disk: its tiles repeat and compress) opened, zoomed, painted, undone,
+segmented in view, segmented whole and stopped, saved, reopened and recovered after a crash."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from PySide6.QtWidgets import QApplication
+
+from core.editing import Box
+from core.mask_naming import default_mask_path
+from tests.gui.helpers import drag
+from tests.large_images import write_repeated_pyramid
+
+SIDE = 40_000
+
+
+@pytest.fixture(scope="module")
+def slide(tmp_path_factory):
+    return write_repeated_pyramid(tmp_path_factory.mktemp("slide") / "slide.ome.tif", SIDE)
+
+
+@pytest.fixture
+def opened(qtbot, window, slide, tmp_path):
+    image = tmp_path / slide.name
+    os.symlink(slide, image)  # the mask is saved beside the image: keep each test's apart
+    assert window.open_images([image]) == 1
+    return image
+
+
+def settle(qtbot, window, timeout=10_000):
+    """Let the loader decode what the view asked for, and the view repaint."""
+    canvas = window.canvas
+    canvas.viewport().repaint()
+    loader = canvas._loader
+    qtbot.waitUntil(lambda: not loader._pending, timeout=timeout)
+    QApplication.processEvents()
+    canvas.viewport().repaint()
+
+
+def look_at(qtbot, window, x, y, scale=1.0):
+    window.canvas.set_scale(scale)
+    window.canvas.center_on_image(x, y)
+    settle(qtbot, window)
+
+
+def test_a_slide_opens_in_tiles_at_the_level_that_matches_the_zoom(qtbot, window, opened):
+    entry = window.current
+    assert entry.source is not None and entry.image is None  # never decoded whole
+    assert window.mask.shape == (SIDE, SIDE)
+    settle(qtbot, window)
+    fitted_level = window.canvas.level_in_use
+    assert fitted_level >= 5  # 40,000 px in a ~1000 px view: a coarse level
+    look_at(qtbot, window, 31_000, 17_000)
+    assert window.canvas.level_in_use == 0
+    # what the screen shows is the image's own pixel there
+    x, y = 31_000, 17_000
+    expected = entry.source.read(y, y + 1, x, x + 1)[0, 0]
+    pos = window.canvas.mapFromScene(x + 0.5, y + 0.5)
+    shown = window.canvas.viewport().grab().toImage().pixelColor(pos)
+    assert (shown.red(), shown.green(), shown.blue()) == tuple(int(v) for v in expected)
+    text = _pointer_text(qtbot, window, x, y)
+    assert text.startswith(("x 31000, y 1700", "x 31001, y 1700")) and "level 0" in text and "RGB" in text
+
+
+def _pointer_text(qtbot, window, x, y) -> str:
+    pos = window.canvas.mapFromScene(x + 0.5, y + 0.5)
+    qtbot.mouseMove(window.canvas.viewport(), pos)
+    return window.status.pointer.text()
+
+
+def test_paint_undo_and_redo_far_into_the_slide(qtbot, window, opened):
+    look_at(qtbot, window, 35_000, 36_000)
+    window.state.brush_size = 20
+    drag(qtbot, window, [(34_990, 36_000), (35_010, 36_000)])
+    region = np.asarray(window.mask[35_980:36_020, 34_970:35_030])
+    assert (region == 1).sum() > 600
+    assert window.document.dirty and window.commands.undo.isEnabled()
+    window.commands.undo.trigger()
+    assert not np.asarray(window.mask[35_980:36_020, 34_970:35_030]).any()
+    window.commands.redo.trigger()
+    assert (np.asarray(window.mask[35_980:36_020, 34_970:35_030]) == region).all()
+    # the stroke shows zoomed out too: the label pyramid was updated for the changed chunks
+    labels = window.document.labels
+    for level in range(1, 4):  # while the 20-px stroke is at least 2 samples wide
+        f = 1 << level
+        assert labels.read_level(level, 36_000 // f - 1, 36_000 // f + 2, 35_000 // f - 1, 35_000 // f + 2).any()
+    window.class_panel.refresh_counts()
+    assert window.class_panel.count_of(1) == int((region == 1).sum())
+
+
+def test_fill_stays_in_view_and_says_it_was_clipped(qtbot, window, opened):
+    look_at(qtbot, window, 20_000, 20_000)
+    window.commands.fill.trigger()
+    view = window.canvas.visible_box()
+    drag(qtbot, window, [(20_000, 20_000)])
+    inside = np.asarray(window.mask[view.y0:view.y1, view.x0:view.x1])
+    assert (inside == 1).all()
+    assert not np.asarray(window.mask[view.y1:view.y1 + 5, view.x0:view.x1]).any()
+    assert "edge of the view" in window.statusBar().currentMessage()
+    labels = window.document.labels  # a region this size shows on every level of the pyramid
+    top = labels.num_levels - 1
+    f = 1 << top
+    assert (labels.read_level(top, 20_000 // f, 20_000 // f + 1, 20_000 // f, 20_000 // f + 1) == 1).all()
+
+
+def test_segment_view_segments_exactly_what_is_in_view(qtbot, window, opened, small_weights):
+    from core.inference import Segmenter
+
+    window.models.set_segmenter(Segmenter.load(small_weights, device="cpu"))
+    look_at(qtbot, window, 12_345, 23_456)
+    view = window.canvas.visible_box()
+    with qtbot.waitSignal(window.segmentation_finished, timeout=120_000):
+        window.commands.segment_view.trigger()
+    doc = window.document
+    inside = np.asarray(window.mask[view.y0:view.y1, view.x0:view.x1])
+    assert inside.any()
+    ring = Box(view.y0 - 64, view.x0 - 64, view.y1 + 64, view.x1 + 64)
+    around = np.asarray(window.mask[ring.y0:ring.y1, ring.x0:ring.x1]).copy()
+    around[64:-64, 64:-64] = 0
+    assert not around.any()  # nothing outside the view changed
+    assert doc.can_undo and doc.history.undo_label == "segment"
+    window.commands.undo.trigger()
+    assert not np.asarray(window.mask[view.y0:view.y1, view.x0:view.x1]).any()
+
+
+def test_stopping_a_whole_slide_segmentation_keeps_its_finished_tiles(qtbot, window, opened, small_weights):
+    from core.inference import Segmenter
+
+    window.models.set_segmenter(Segmenter.load(small_weights, device="cpu"))
+    window.segmentation.tile_size = 256
+    pasted = []
+    window.document.changed.connect(lambda box: pasted.append(box))
+    window.commands.segment.trigger()
+    qtbot.waitUntil(lambda: len(pasted) >= 1, timeout=120_000)
+    with qtbot.waitSignal(window.segmentation_cancelled, timeout=60_000):
+        window.commands.cancel.trigger()
+    first = pasted[0]
+    kept = np.asarray(window.mask[first.y0:first.y1, first.x0:first.x1])
+    assert kept.any() and window.document.dirty
+    assert not np.asarray(window.mask[SIDE - 100:SIDE, SIDE - 100:SIDE]).any()  # never reached
+    window.commands.undo.trigger()  # one step takes the stopped run back
+    assert not np.asarray(window.mask[first.y0:first.y1, first.x0:first.x1]).any()
+
+
+def test_save_writes_a_chunked_mask_beside_the_slide_and_it_comes_back(qtbot, window, opened):
+    look_at(qtbot, window, 8_000, 9_000)
+    window.state.brush_size = 30
+    drag(qtbot, window, [(8_000, 9_000), (8_040, 9_000)])
+    painted = np.asarray(window.mask[8_970:9_030, 7_960:8_080]).copy()
+    window.commands.save.trigger()
+    target = default_mask_path(opened, chunked=True)
+    assert target.exists() and not window.document.dirty
+    window.commands.close_image.trigger()
+    assert window.current is None
+    window.open_images([opened])
+    assert (np.asarray(window.mask[8_970:9_030, 7_960:8_080]) == painted).all()
+    assert "Loaded the mask" in window.statusBar().currentMessage()
+
+
+def test_memory_stays_bounded_while_panning_across_the_slide(qtbot, window, opened):
+    window.canvas.tile_cache.budget = 64 * 1024 * 1024
+    before = _rss_mb()
+    for scale in (1 / 32, 1 / 4, 1.0):
+        for i in range(6):
+            look_at(qtbot, window, 2_000 + i * 6_500, 38_000 - i * 6_000, scale)
+    assert window.canvas.tile_cache.bytes <= 64 * 1024 * 1024
+    assert _rss_mb() - before < 400
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_export_offers_only_chunked_formats_for_a_slide_and_says_why(qtbot, window, dialogs, opened, tmp_path):
+    look_at(qtbot, window, 5_000, 5_000)
+    drag(qtbot, window, [(5_000, 5_000), (5_030, 5_000)])
+    offered = {}
+
+    def answer(parent, suggested, fmt, note=None):
+        offered.update(suggested=dict(suggested), note=note)
+        return tmp_path / "out.ome.zarr", "ome-zarr"
+
+    dialogs.answers["ask_export_path"] = answer
+    window.commands.export.trigger()
+    assert set(offered["suggested"]) == {"ome-zarr", "ome-tiff"} and "does not fit in memory" in offered["note"]
+    from core.chunked_labels import ChunkedLabels
+
+    with ChunkedLabels.open(tmp_path / "out.ome.zarr") as copy:
+        assert (copy[4_990:5_010, 4_990:5_040] == window.mask[4_990:5_010, 4_990:5_040]).all()
+    assert window.document.dirty  # an export is not the image's saved mask
+
+
+def test_tile_memory_is_a_setting_that_bounds_the_cache(qtbot, window, dialogs, opened):
+    dialogs.answers["ask_tile_cache_mb"] = 128
+    window.commands.tile_cache.trigger()
+    assert window.settings.tile_cache_mb == 128 and window.canvas.tile_cache.budget == 128 * 2**20
