@@ -72,8 +72,11 @@ def _missing_library(plugin: Path | None, load: Loader) -> str | None:
         try:
             load(name)
         except OSError as exc:
-            text = str(exc)
-            return text.split(":", 1)[0].strip() if ": cannot open shared object" in text else Path(name).name
+            # the frozen app's ctypes (PyInstaller) re-raises with its own text; the loader's is the cause
+            for text in (str(exc), str(exc.__cause__ or "")):
+                if ": cannot open shared object" in text:
+                    return text.split(":", 1)[0].strip()
+            return Path(name).name
     return None
 
 

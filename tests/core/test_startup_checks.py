@@ -24,6 +24,21 @@ def test_a_missing_xcb_library_is_one_line_naming_it_and_its_package(tmp_path):
     assert "libxkbcommon-x11.so.0" in line and "libxkbcommon-x11-0" in line
 
 
+def test_the_frozen_apps_rewrapped_loader_error_still_names_the_library(tmp_path):
+    plugin = tmp_path / "libqxcb.so"
+    plugin.write_bytes(b"")
+
+    def pyinstaller_cdll(path):  # what PyInstaller's ctypes hook raises in the bundle
+        try:
+            raise OSError("libxcb-icccm.so.4: cannot open shared object file: No such file or directory")
+        except OSError as exc:
+            raise OSError(f"Failed to load dynlib/dll {path!r}. Most likely this dynlib/dll was not found "
+                          "when the application was frozen.") from exc
+
+    line = xcb_problem({"DISPLAY": ":0"}, plugin, load=pyinstaller_cdll, platform="linux")
+    assert "libxcb-icccm.so.4" in line and "sudo apt install libxcb-icccm4" in line
+
+
 def test_no_display_is_explained_and_a_working_setup_passes():
     ok = lambda name: None  # noqa: E731
     assert "no display" in xcb_problem({}, None, load=ok, platform="linux")
