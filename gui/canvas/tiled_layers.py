@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 from PySide6.QtCore import QRectF
-from PySide6.QtGui import QPainter
+from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
 from core.sources import ImageSource
@@ -61,7 +61,7 @@ class TiledImageLayer(_RasterItem):
     def pixel(self, x: int, y: int) -> tuple[int, int, int] | None:
         """The full-resolution colour at (x, y) if its tile is decoded (never decodes)."""
         tile = self.cache.get((0, y // TILE, x // TILE))
-        return None if tile is None else tuple(int(v) for v in tile[y % TILE, x % TILE])
+        return None if tile is None else tuple(int(v) for v in tile[y % TILE, x % TILE, 2::-1])
 
     def _on_ready(self, key) -> None:
         level, ty, tx = key
@@ -95,8 +95,8 @@ class TiledImageLayer(_RasterItem):
 
     def _draw_tile(self, painter: QPainter, tile: np.ndarray, x: float, y: float, f: float, smooth: bool,
                    source_rect: QRectF | None = None) -> None:
-        image, _buffer = raster.rgb_image(tile)
         th, tw = tile.shape[:2]
+        image = QImage(tile.data, tw, th, tw * 4, QImage.Format.Format_RGB32)  # a view: no copy
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)
         painter.setClipRect(self._rect)

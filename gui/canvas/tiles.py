@@ -1,5 +1,7 @@
 """Decoded image tiles for the multiresolution view: a byte-bounded cache and a loader thread.
 
+Tiles are kept as QImage.Format_RGB32 bytes (``as_rgb32``), so a paint only blits them.
+
 A whole-slide image is never decoded whole: the view asks for the tiles it shows, at the
 pyramid level that matches the zoom, and they are decoded on a background thread.  Requests
 are served newest first (what the user looks at now), and requests that scrolled out of view
@@ -65,6 +67,15 @@ class TileCache:
             self.bytes = 0
 
 
+def as_rgb32(rgb: np.ndarray) -> np.ndarray:
+    """H x W x 3 RGB as the bytes of QImage.Format_RGB32 (B, G, R, 255 per pixel): drawn without
+    a per-paint format conversion, on the loader thread's time."""
+    h, w = rgb.shape[:2]
+    out = np.empty((h, w, 4), np.uint8)
+    out[..., 0], out[..., 1], out[..., 2], out[..., 3] = rgb[..., 2], rgb[..., 1], rgb[..., 0], 255
+    return out
+
+
 def level_factors(source: ImageSource) -> list[float]:
     """Downsampling factor of each pyramid level against level 0 (1, 2, 4, ... usually)."""
     w0 = source.levels[0][0]
@@ -124,7 +135,7 @@ class TileLoader(QObject):
                 continue
             try:
                 y0, y1, x0, x1 = tile_region(self.source, key)
-                tile = self.source.read(y0, y1, x0, x1, key[0])
+                tile = as_rgb32(self.source.read(y0, y1, x0, x1, key[0]))
             except Exception as exc:  # noqa: BLE001 - a bad region is reported, never fatal
                 self._failed.add(key)
                 self.failed.emit(str(exc))
@@ -143,7 +154,7 @@ def read_sync(source: ImageSource, cache: TileCache, key: TileKey,
         return tile
     try:
         y0, y1, x0, x1 = tile_region(source, key)
-        tile = source.read(y0, y1, x0, x1, key[0])
+        tile = as_rgb32(source.read(y0, y1, x0, x1, key[0]))
     except Exception as exc:  # noqa: BLE001
         if on_error is not None:
             on_error(str(exc))

@@ -203,7 +203,8 @@ class Autosave(QObject):
         assert image is not None
         if not snap.image_exists:
             raise RecoveryError(f"{snap.name}: the image is gone ({image}).")
-        labels = self.store.load(snap)
+        chunked = snap.kind == "chunks"
+        labels = self.store.load_chunked(snap) if chunked else self.store.load(snap)
         store = self.images
         entry = store.get(image)
         new = entry is None
@@ -221,15 +222,31 @@ class Autosave(QObject):
         except (RecoveryError, ImageReadError, MemoryError):
             if new:
                 store.remove(entry)
+            if chunked:
+                labels.close()
             raise
-        classes = complete_classes(snap.classes, top=int(labels.max()) if labels.size else 0)
+        top = _top_class(labels) if chunked else (int(labels.max()) if labels.size else 0)
+        classes = complete_classes(snap.classes, top=top)
         if classes != doc.classes:
             doc.set_classes(classes)
-        doc.apply_labels(labels, "restore unsaved edits")
-        if snap.mask_path is not None and path_key(snap.mask_path) != path_key(default_mask_path(image)):
+        if chunked:  # only the copy's changed chunks are put back, as one undo step
+            for key in labels.changed_chunks():
+                y0, y1, x0, x1 = labels.chunk_region(key)
+                doc.paste_region(y0, x0, labels[y0:y1, x0:x1])
+            doc.commit_preview("restore unsaved edits")
+            labels.close()
+        else:
+            doc.apply_labels(labels, "restore unsaved edits")
+        if snap.mask_path is not None and path_key(snap.mask_path) != path_key(
+                default_mask_path(image, chunked=chunked)):
             entry.save_path = snap.mask_path  # it was being saved elsewhere (Save As)
         store.trim()
         return entry
+
+
+def _top_class(labels) -> int:
+    counts = labels.class_counts()
+    return int(counts.nonzero()[0].max()) if counts.any() else 0
 
 
 def describe(snap: Snapshot) -> str:

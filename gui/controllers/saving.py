@@ -124,9 +124,14 @@ class Saver(QObject):
                                f"{path.name}: that is the image itself; choose another name.")
             return False
         doc = entry.doc
+        return self._exported(path, fmt, lambda: write_mask(
+            path, doc.labels, fmt, doc.classes, image=entry.image.rgb, opacity=self.state.opacity / 100,
+            image_name=entry.name))
+
+    def _exported(self, path: Path, fmt: str, write) -> bool:
+        """Run ``write``; a failure is one message naming the path, and nothing is remembered."""
         try:
-            write_mask(path, doc.labels, fmt, doc.classes, image=entry.image.rgb,
-                       opacity=self.state.opacity / 100, image_name=entry.name)
+            write()
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Export", str(exc))
             return False
@@ -154,21 +159,16 @@ class Saver(QObject):
         if chosen is None:
             return False
         path, fmt = chosen
-        try:
+
+        def write() -> None:
             if fmt in ("ome-zarr", "ome-tiff"):
                 doc.labels.save_to(path, fmt, classes=doc.classes)  # a full streamed copy
-            else:
-                labels = doc.labels[0:h, 0:w]
-                image = entry.source.read(0, h, 0, w) if fmt == "overlay" else None
-                write_mask(path, labels, fmt, doc.classes, image=image, opacity=self.state.opacity / 100,
-                           image_name=entry.name)
-        except WRITE_ERRORS as exc:
-            dialogs.show_error(self.parent_widget, "Could Not Export", str(exc))
-            return False
-        self.last_format = fmt
-        self.settings.last_export_folder = str(path.parent)
-        self.state.message.emit(f"Exported {path}", 5000)
-        return True
+                return
+            image = entry.source.read(0, h, 0, w) if fmt == "overlay" else None
+            write_mask(path, doc.labels[0:h, 0:w], fmt, doc.classes, image=image,
+                       opacity=self.state.opacity / 100, image_name=entry.name)
+
+        return self._exported(path, fmt, write)
 
     def export_all(self) -> bool:
         """Ask for a folder and formats, then write every listed image's mask on a worker."""

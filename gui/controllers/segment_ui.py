@@ -164,11 +164,8 @@ class SegmentUi(QObject):
     # -- jobs ---------------------------------------------------------------------------------
     def segment(self) -> bool:
         """The whole image: in memory as before, or streamed block by block for a large one."""
-        entry = self.store.current
-        if entry is None or not entry.shown:
-            self.state.message.emit("Open an image to segment.", 5000)
-            return False
-        if self.state.job_running:
+        entry = self._shown_entry()
+        if entry is None:
             return False
         seg = self._segmenter_or_explain(want_later=True)
         if seg is None:
@@ -181,11 +178,8 @@ class SegmentUi(QObject):
     def segment_view(self) -> bool:
         """Only the region in view, at full resolution with exact halos (fast work on one part
         of a slide); one undo step, and Cancel keeps what is done."""
-        entry = self.store.current
-        if entry is None or not entry.shown:
-            self.state.message.emit("Open an image to segment.", 5000)
-            return False
-        if self.state.job_running:
+        entry = self._shown_entry()
+        if entry is None:
             return False
         box = self._view_box()
         if box.is_empty:
@@ -200,6 +194,14 @@ class SegmentUi(QObject):
         self.state.message.emit(f"Segmenting the view: {box.width}x{box.height} pixels at "
                                 f"x {box.x0}, y {box.y0}", 5000)
         return self.controller.segment_source(entry.doc, source, seg, box)
+
+    def _shown_entry(self) -> "ImageEntry | None":
+        """The shown image, when one is shown and no job runs (else says so)."""
+        entry = self.store.current
+        if entry is None or not entry.shown:
+            self.state.message.emit("Open an image to segment.", 5000)
+            return None
+        return None if self.state.job_running else entry
 
     def segment_all(self) -> bool:
         entries = list(self.store)

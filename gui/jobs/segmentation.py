@@ -89,8 +89,12 @@ class SegmentationController(QObject):
                 raise
             return labels, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
 
-        self._doc, self._kind = doc, "segment"
-        task = self._task = start_task(run, "segment")
+        return self._start_one(doc, run, "segment", keep_on_cancel=False)
+
+    def _start_one(self, doc: MaskDocument, run, name: str, keep_on_cancel: bool) -> bool:
+        """Run ``run`` for one document: its tiles are pasted as they come, the end decides."""
+        self._doc, self._kind, self._keep_on_cancel = doc, "segment", keep_on_cancel
+        task = self._task = start_task(run, name)
         task.progress.connect(lambda d, t: self.progress.emit(d, t, "Segmenting: %v/%m tiles"))
         task.item.connect(lambda payload: self._on_tile(task, payload))
         task.finished.connect(lambda result: self._on_finished(task, result))
@@ -142,16 +146,8 @@ class SegmentationController(QObject):
                 raise
             return None, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
 
-        self._doc, self._kind, self._keep_on_cancel = doc, "segment", True
-        task = self._task = start_task(run, "segment-view" if box is not None else "segment-slide")
-        task.progress.connect(lambda d, t: self.progress.emit(d, t, "Segmenting: %v/%m tiles"))
-        task.item.connect(lambda payload: self._on_tile(task, payload))
-        task.finished.connect(lambda result: self._on_finished(task, result))
-        task.failed.connect(lambda message: self._on_failed(task, message))
-        task.cancelled.connect(lambda: self._on_cancelled(task))
-        task.warning.connect(self._warn)
-        self.started.emit("segment")
-        return True
+        return self._start_one(doc, run, "segment-view" if box is not None else "segment-slide",
+                               keep_on_cancel=True)
 
     def _on_tile(self, task: Task, payload) -> None:
         if task is self._task and not task.cancel_requested and self._doc is not None:

@@ -88,3 +88,32 @@ class FakeSegmenter:
             if progress:
                 progress(i + 1, len(boxes))
         return out
+
+
+def run_until_autosaved(script: str, args: list[str], appdata: Path, settings: Path, timeout: float = 60):
+    """Start the app in a subprocess running ``script`` (which prints AUTOSAVED once autosave
+    wrote), wait for that line, and return the still-running process for the test to kill."""
+    import os
+    import queue
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import pytest
+
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", UNETSEG_DATA_DIR=str(appdata),
+               UNETSEG_SETTINGS=str(settings), PYTHONPATH=str(root))
+    proc = subprocess.Popen([sys.executable, "-c", script, *args], cwd=root, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
+    try:
+        deadline = time.monotonic() + timeout
+        while lines.get(timeout=max(0.1, deadline - time.monotonic())).strip() != "AUTOSAVED":
+            pass
+    except queue.Empty:
+        proc.kill()
+        pytest.fail(f"the app never autosaved: {proc.communicate(timeout=30)[1][-2000:]}")
+    return proc

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import queue
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +13,7 @@ import pytest
 from core.classes import default_classes
 from core.masks import default_mask_path, read_mask
 from core.recovery import RecoveryStore, SessionLock
-from tests.gui.helpers import drag, write_image
+from tests.gui.helpers import drag, run_until_autosaved, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -229,19 +225,7 @@ def test_recovery_after_the_process_is_killed(qtbot, dialogs, tmp_path, appdata)
     """A real crash: the app runs in a subprocess, paints, autosaves, and is SIGKILLed."""
     image = write_image(tmp_path / "crash test ü.png")
     expected_file = tmp_path / "painted.npy"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", UNETSEG_DATA_DIR=str(appdata),
-               UNETSEG_SETTINGS=str(tmp_path / "crash.ini"), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-c", CRASHING_SESSION, str(image), str(expected_file)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(ln) for ln in proc.stdout], daemon=True).start()
-    try:
-        deadline = time.monotonic() + 60
-        while lines.get(timeout=max(0.1, deadline - time.monotonic())).strip() != "AUTOSAVED":
-            pass
-    except queue.Empty:
-        proc.kill()
-        pytest.fail(f"the app never autosaved: {proc.communicate(timeout=30)[1][-2000:]}")
+    proc = run_until_autosaved(CRASHING_SESSION, [str(image), str(expected_file)], appdata, tmp_path / "crash.ini")
     alongside = make_window(qtbot)  # a second instance while the first still runs: no crash
     qtbot.wait(50)
     assert dialogs.of("ask_recovery") == [] and not alongside.autosave.crashed
