@@ -28,6 +28,10 @@ API::
         # labels) after each success.  The writer is closed (collections written) at the end,
         # also after a cancel, so they describe exactly the files already written.
 
+A chunked mask (``ChunkedLabels``, a zarr array: anything with ``chunks``) is read chunk by
+chunk when every format can take it so (GeoJSON, ImageJ: ``core.objects.objects_of``); other
+formats need the mask in memory.
+
 ``folder=None`` writes beside each image under the app's save name (``<stem>_mask.png``;
 index format only), which is what Segment All does.
 """
@@ -43,7 +47,7 @@ import numpy as np
 
 from core.classes import ClassInfo
 from core.mask_naming import collection_files, default_mask_path, format_info, image_files
-from core.masks import MaskError
+from core.masks import CHUNKWISE_FORMATS, MaskError, is_chunked
 from core.objects import ObjectOptions
 
 BATCH_ERRORS = (ValueError, OSError, MemoryError)  # MaskError is a ValueError, WriteError an OSError
@@ -110,8 +114,9 @@ class BatchWriter:
         for fmt, path in (targets or {}).items():
             plan[fmt] = [Path(path)]
         try:
-            labels = np.asarray(labels)
-            if labels.ndim != 2:
+            if not (is_chunked(labels) and set(self.formats) <= CHUNKWISE_FORMATS):
+                labels = np.asarray(labels)  # a chunked mask stays on disk for GeoJSON and ImageJ
+            if len(labels.shape) != 2:
                 raise ValueError(f"the mask is not a 2-D array (shape {labels.shape})")
             if self.needs_image and image_rgb is None:
                 raise ValueError("the overlay format needs the image")

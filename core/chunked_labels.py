@@ -15,6 +15,8 @@ assignment writes) but holds only a byte-bounded cache of decoded chunks.  Why e
   opened one's are exact when the file records them (``save_to`` does) and otherwise estimated
   from a coarse pyramid level (``class_counts_exact`` is False) until ``count_exactly()`` runs.
 * **Changed chunks** (since the last save) drive incremental saving and recovery copies.
+* **Threads.**  One lock guards the cache, so a tile worker may ``read_level`` while the GUI
+  thread paints; ``save_to`` and ``count_exactly`` hold it throughout (edits wait for them).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import errno
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 import weakref
 from collections import OrderedDict
@@ -38,6 +41,7 @@ __all__ = ["ChunkedLabels", "ARRAY_LIMIT", "DEFAULT_CACHE_BYTES"]
 
 DEFAULT_CACHE_BYTES = 256 * 2**20
 ARRAY_LIMIT = 2**26  # np.asarray(whole mask) is allowed up to 64 Mpx; larger must be read by region
+SCRATCH_SLACK = 64 * 2**20  # dead bytes the scratch file may hold before it is compacted
 COUNT_LEVEL_PIXELS = 2**22  # an estimated class count decodes one level of at most this many pixels
 Key = tuple[int, int]
 
@@ -113,6 +117,7 @@ class ChunkedLabels:
         self.class_counts_exact = bool(counts_exact)
         self._tmp = Path(tempfile.mkdtemp(prefix="unetseg-mask-"))
         self._scratch = None
+        self._lock = threading.RLock()
         self._closers = list(closers)
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
         self.closed = False
@@ -189,6 +194,10 @@ class ChunkedLabels:
 
     def close(self) -> None:
         """Drop the cache and the scratch store (unsaved edits are lost) and close the base file."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         self._cache.clear()
         self._dirty.clear()
         self._bytes = 0
@@ -252,7 +261,7 @@ class ChunkedLabels:
         return out[0] if yint else out[:, 0] if xint else out
 
     def __setitem__(self, key, value) -> None:
-        (y0, y1, _), (x0, x1, _) = self._index(key)
+        (y0, y1, yint), (x0, x1, xint) = self._index(key)
         if y1 <= y0 or x1 <= x0:
             return
         value = np.asarray(value)
@@ -260,7 +269,9 @@ class ChunkedLabels:
             if value.size and (value.min() < 0 or value.max() > 255):
                 raise ValueError("label values must be within 0..255")
             value = value.astype(np.uint8)
-        block = np.broadcast_to(value if value.ndim != 1 or (y1 - y0) != 1 else value[None, :], (y1 - y0, x1 - x0))
+        if value.ndim == 1 and xint and not yint:
+            value = value[:, None]  # labels[y0:y1, x] = column
+        block = np.broadcast_to(value, (y1 - y0, x1 - x0))
         self.write(y0, x0, block)
 
     def read(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
@@ -291,6 +302,10 @@ class ChunkedLabels:
     # -- writing ------------------------------------------------------------------------------
     def write(self, y0: int, x0: int, block: np.ndarray):
         """Write a uint8 block at (y0, x0) of level 0 (must lie inside); returns the changed Box."""
+        with self._lock:
+            return self._write(y0, x0, block)
+
+    def _write(self, y0: int, x0: int, block: np.ndarray):
         from core.editing import EMPTY, Box
 
         block = np.asarray(block)
@@ -336,9 +351,10 @@ class ChunkedLabels:
         return box
 
     def flush(self) -> None:
-        """Write every dirty cached chunk to the scratch store (the saved file changes only in save_to)."""
-        for ck in list(self._dirty):
-            self._spill(ck)
+        """Write every dirty cached chunk to the scratch file (the saved file changes only in save_to)."""
+        with self._lock:
+            for ck in list(self._dirty):
+                self._spill(ck)
 
     # -- cache ----------------------------------------------------------------------------------
     def _chunk(self, level: int, key: Key) -> np.ndarray:
@@ -375,13 +391,14 @@ class ChunkedLabels:
     def _spill(self, ck: tuple[int, int, int]) -> None:
         """Append one dirty chunk, compressed, to the scratch file.  One open file, not a file or a
         zarr chunk per chunk: creating files costs about a millisecond each.  The file is private
-        (lost with the process on a crash: recovery copies are written elsewhere) and deleted by close;
-        a chunk spilled again is appended again (dead copies are not reclaimed before close)."""
+        (lost with the process on a crash: recovery copies are written elsewhere) and deleted by close.
+        A chunk spilled again is appended again; dead copies are dropped by ``_compact_scratch``."""
         level, by, bx = ck
         lv = self._levels[level]
         try:
             if self._scratch is None:
                 self._scratch = open(self._tmp / "scratch.bin", "w+b")  # noqa: SIM115 - closed by close()
+            self._compact_scratch()
             data = _SCRATCH_CODEC.encode(self._cache[ck])
             offset = self._scratch.seek(0, 2)
             self._scratch.write(data)
@@ -391,6 +408,33 @@ class ChunkedLabels:
                              f"{describe_os_error(exc)}") from None
         self._dirty.discard(ck)
 
+    def _compact_scratch(self) -> None:
+        """Rewrite the scratch file with its live copies only once dead ones pass SCRATCH_SLACK bytes
+        and outweigh them (a long session repainting the same chunks, or everything after a save)."""
+        end = self._scratch.seek(0, 2)
+        entries = [(lv, key, ol) for lv in self._levels for key, ol in lv.in_scratch.items()]
+        live = sum(length for _, _, (_, length) in entries)
+        if end - live <= max(SCRATCH_SLACK, live):
+            return
+        new = open(self._tmp / "scratch.new", "w+b")  # noqa: SIM115 - replaces self._scratch
+        try:
+            for lv, key, (offset, length) in entries:
+                self._scratch.seek(offset)
+                lv.in_scratch[key] = (new.tell(), length)
+                new.write(self._scratch.read(length))
+        except BaseException:
+            new.close()
+            raise
+        self._scratch.close()
+        os.replace(self._tmp / "scratch.new", self._tmp / "scratch.bin")
+        self._scratch = new
+
+    @property
+    def scratch_bytes(self) -> int:
+        """Size of the scratch file (evicted unsaved chunks, compressed; dead copies included)."""
+        with self._lock:
+            return 0 if self._scratch is None else self._scratch.seek(0, 2)
+
     @property
     def cached_bytes(self) -> int:
         """Bytes of decoded chunks held now (kept at or below cache_bytes between operations)."""
@@ -399,10 +443,16 @@ class ChunkedLabels:
     # -- counts and changes -----------------------------------------------------------------------
     def class_counts(self) -> np.ndarray:
         """Pixels per class id (256 values); estimated unless ``class_counts_exact``."""
-        return np.maximum(self._counts, 0)
+        with self._lock:
+            return np.maximum(self._counts, 0)
 
     def count_exactly(self) -> np.ndarray:
-        """Count every level-0 chunk (slow on a whole slide: run it on a worker); makes counts exact."""
+        """Count every level-0 chunk and make the counts exact.  Slow on a whole slide (every chunk
+        is decoded) and edits wait meanwhile: run it on a worker when the user is not painting."""
+        with self._lock:
+            return self._count_exactly()
+
+    def _count_exactly(self) -> np.ndarray:
         counts = np.zeros(256, np.int64)
         lv = self._levels[0]
         gy, gx = lv.grid
@@ -416,7 +466,17 @@ class ChunkedLabels:
 
     def changed_chunks(self) -> list[Key]:
         """(row, column) indices of level-0 chunks changed since the last save (or creation)."""
-        return sorted(self._levels[0].changed)
+        with self._lock:
+            return sorted(self._levels[0].changed)
+
+    @staticmethod
+    def level_box(box, k: int):
+        """The pixels of level k that a level-0 Box (e.g. from MaskDocument.changed) decides: what a
+        tiled view repaints at that zoom."""
+        from core.editing import Box
+
+        s = 2**k
+        return Box(-(-box.y0 // s), -(-box.x0 // s), -(-box.y1 // s), -(-box.x1 // s))
 
     def chunk_region(self, key: Key) -> tuple[int, int, int, int]:
         """(y0, y1, x0, x1) of level-0 chunk ``key``."""
@@ -447,12 +507,13 @@ class ChunkedLabels:
     def _read(self, level: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
         lv = self._levels[level]
         out = np.empty((y1 - y0, x1 - x0), np.uint8)
-        for key in lv.keys(y0, y1, x0, x1):
-            ry0, ry1, rx0, rx1 = lv.region(key)
-            iy0, iy1, ix0, ix1 = max(ry0, y0), min(ry1, y1), max(rx0, x0), min(rx1, x1)
-            chunk = self._chunk(level, key)
-            out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = chunk[iy0 - ry0:iy1 - ry0, ix0 - rx0:ix1 - rx0]
-            self._evict(keep=(level, *key))
+        with self._lock:
+            for key in lv.keys(y0, y1, x0, x1):
+                ry0, ry1, rx0, rx1 = lv.region(key)
+                iy0, iy1, ix0, ix1 = max(ry0, y0), min(ry1, y1), max(rx0, x0), min(rx1, x1)
+                chunk = self._chunk(level, key)
+                out[iy0 - y0:iy1 - y0, ix0 - x0:ix1 - x0] = chunk[iy0 - ry0:iy1 - ry0, ix0 - rx0:ix1 - rx0]
+                self._evict(keep=(level, *key))
         return out
 
     def _build_level(self, k: int) -> None:

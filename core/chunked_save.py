@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from core.atomic import WriteError, describe_os_error
 from core.chunked_labels import (ChunkedLabels, _new_array, _open_tiff, _open_zarr, _write_empty_store,
                                  _zarr, new_temp_name, stored_chunk_keys)
-from core.label_store import export_ome_tiff, ome_label_attrs
+from core.label_store import DONE_DIR, export_ome_tiff, ome_label_attrs
 
 SAVE_FORMATS = ("ome-zarr", "ome-tiff")
 Progress = Callable[[int, int], None] | None
@@ -33,6 +33,11 @@ def save_chunked(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence 
                  progress: Progress = None) -> Path:
     if fmt not in SAVE_FORMATS:
         raise ValueError(f"a chunked mask saves as {' or '.join(SAVE_FORMATS)}, not {fmt!r}")
+    with labels._lock:  # edits (and tile reads) wait: the saved file must be one state of the mask
+        return _save(labels, path, fmt, classes, progress)
+
+
+def _save(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence, progress: Progress) -> Path:
     try:
         if fmt == "ome-tiff":
             _save_tiff(labels, path, progress)
@@ -82,6 +87,7 @@ def _save_in_place(labels: ChunkedLabels, path: Path, classes: Sequence, progres
     attrs.update(ome_label_attrs(len(levels), classes or _old_classes(attrs)))
     attrs["unetseg"] = _unetseg_attrs(labels, attrs.get("unetseg"))
     group.attrs.put(attrs) if hasattr(group.attrs, "put") else group.attrs.update(attrs)
+    shutil.rmtree(path / DONE_DIR, ignore_errors=True)  # a LabelStore run record: the mask is complete now
     _rebind(labels, arrays, path, "ome-zarr", None)
 
 

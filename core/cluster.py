@@ -83,12 +83,16 @@ def segment_on_cluster(client, model: str, device: str, source_path: Path, store
     [plan_future] = client.scatter([plan], broadcast=True)
     futures = {client.submit(run_block, job, plan_future, block, pure=False, key=f"unetseg-block-{block[0]}-{block[1]}-"
                              f"{os.getpid()}-{id(plan)}"): block for block in todo}
+    cancelled: list[Block] = []
     try:
         for future in as_completed(futures):
             block = futures[future]
             try:
                 future.result()
             except Exception as exc:
+                if type(exc).__name__ in ("CancelledError", "FutureCancelledError"):
+                    cancelled.append(block)  # a casualty of another block's failure: that one is named
+                    continue
                 raise _block_error(exc, source_path, store, block) from None
             tiles_done += len(plan.tiles(block))
             y0, y1, x0, x1 = store.region(block)
@@ -99,6 +103,11 @@ def segment_on_cluster(client, model: str, device: str, source_path: Path, store
                 raise Cancelled()
     finally:
         client.cancel(list(futures))
+    if cancelled:
+        y0, y1, x0, x1 = store.region(cancelled[0])
+        raise ClusterError(f"{Path(source_path).name}: block rows {y0}:{y1}, columns {x0}:{x1} and "
+                           f"{len(cancelled) - 1} other(s) were cancelled by the scheduler; the blocks already "
+                           "written are kept (--resume continues)")
     return len(todo)
 
 

@@ -217,7 +217,8 @@ def write_mask(
     """
     format_info(fmt)  # ValueError naming the formats for an unknown one
     path = Path(path)
-    labels = _as_label_array(labels)
+    if not (fmt in CHUNKWISE_FORMATS and is_chunked(labels)):  # those read a chunked mask by chunks
+        labels = _as_label_array(labels)
     if image_name is None and image_path is not None:
         image_name = Path(image_path).name
     options = _options(objects)
@@ -247,6 +248,15 @@ def write_mask(
         else:
             pil.save(tmp, format="PNG")
     return path
+
+
+CHUNKWISE_FORMATS = frozenset({"geojson", "imagej"})  # written from a chunked mask chunk by chunk
+
+
+def is_chunked(labels) -> bool:
+    """A 2-D array-like that is not in memory (``ChunkedLabels``, a zarr array): it has chunks."""
+    return not isinstance(labels, np.ndarray) and getattr(labels, "chunks", None) is not None \
+        and len(getattr(labels, "shape", ())) == 2
 
 
 def write_mask_files(paths: Sequence[str | os.PathLike], labels: np.ndarray, fmt: str,

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import shapely
 from shapely.geometry import mapping, shape as to_shape
 
 from core.atomic import write_text
 from core.classes import ClassInfo
 from core.formats import class_color, class_lookup, class_name, fail, load_json
-from core.objects import ObjectOptions, MaskObject, block_objects, mask_objects, rasterize
+from core.objects import ObjectOptions, MaskObject, objects_of, rasterize
 
 
 def feature(obj: MaskObject, classes: Sequence[ClassInfo]) -> dict:
@@ -42,16 +41,14 @@ def _ints(value):
     return value
 
 
-def geojson_document(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
-                     block: int | None = None) -> dict:
-    """``labels`` may be any 2-D array-like when ``block`` is given (read block by block)."""
-    objects = mask_objects(labels, options) if block is None else block_objects(labels, options, block)
+def geojson_document(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> dict:
+    """``labels`` may be a chunked array-like (``ChunkedLabels``, zarr): read chunk by chunk."""
+    objects = objects_of(labels, options)  # block by block for a chunked mask
     return {"type": "FeatureCollection", "features": [feature(o, classes) for o in objects]}
 
 
-def write_geojson(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
-                  block: int | None = None) -> Path:
-    return write_text(path, json.dumps(geojson_document(labels, classes, options, block)))
+def write_geojson(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
+    return write_text(path, json.dumps(geojson_document(labels, classes, options)))
 
 
 def is_geojson(doc) -> bool:

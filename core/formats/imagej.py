@@ -18,14 +18,13 @@ from shapely.geometry import Polygon
 from core.atomic import atomic_path, short_error
 from core.classes import ClassInfo
 from core.formats import class_color, class_lookup, class_name, fail, needs_shape
-from core.objects import ObjectOptions, block_objects, joined_ring, mask_objects, rasterize
+from core.objects import ObjectOptions, joined_ring, objects_of, rasterize
 
 
-def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
-                block: int | None = None) -> list:
+def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> list:
     import roifile
 
-    objects = mask_objects(labels, options) if block is None else block_objects(labels, options, block)
+    objects = objects_of(labels, options)  # block by block for a chunked mask
     counts: dict[int, int] = {}
     rois = []
     for obj in objects:
@@ -41,11 +40,10 @@ def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = O
     return rois
 
 
-def write_imagej(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
-                 block: int | None = None) -> Path:
+def write_imagej(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
     import roifile
 
-    rois = imagej_rois(labels, classes, options, block)
+    rois = imagej_rois(labels, classes, options)
     with atomic_path(path, suffix=".zip") as tmp:
         if rois:
             roifile.roiwrite(tmp, rois, mode="w")

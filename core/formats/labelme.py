@@ -32,8 +32,8 @@ def labelme_document(labels: np.ndarray, classes: Sequence[ClassInfo], image_pat
         for ring, hole in centre_rings(obj, options.tolerance):
             ring = ring[:-1]
             shapes.append({"label": name, "points": [[float(x), float(y)] for x, y in ring],
-                               "group_id": group, "description": "hole" if hole else "",
-                               "shape_type": "polygon", "flags": {"hole": True} if hole else {}})
+                           "group_id": group, "description": "hole" if hole else "",
+                           "shape_type": "polygon", "flags": {"hole": True} if hole else {}})
     h, w = labels.shape
     return {"version": LABELME_VERSION, "flags": {}, "shapes": shapes, "imagePath": image_path,
             "imageData": None, "imageHeight": int(h), "imageWidth": int(w)}
@@ -79,9 +79,8 @@ def read_labelme(path: Path, classes: Sequence[ClassInfo] | None = None, doc=Non
         kind = shape.get("shape_type") or "polygon"
         if not ((kind == "polygon" and len(points) >= 3) or (kind == "rectangle" and len(points) == 2)):
             raise fail(path, f"shape {i + 1} is a {kind} with {len(points)} points, not a polygon")
-        group = shape.get("group_id")
-        parsed.append((i if group is None else ("g", group), lookup(shape.get("label", "")), kind, points,
-                       _is_hole(shape)))
+        group, cid = shape.get("group_id"), lookup(shape.get("label", ""))
+        parsed.append((i if group is None else ("g", group, cid), cid, kind, points, _is_hole(shape)))
     labels = np.zeros((h, w), np.uint8)
     for cid, shapes_of_object in _objects(parsed):
         _paint_object(labels, cid, shapes_of_object)
@@ -95,7 +94,7 @@ def _is_hole(shape: dict) -> bool:
 
 def _objects(shapes: list[tuple]) -> list[tuple[int, list[tuple]]]:
     """(group, class, kind, points, hole) -> (class, [(kind, points, hole)]) per object,
-    in file order; a shape without a group is an object of its own."""
+    in file order; one object per group id and label, a shape without a group is one alone."""
     groups: dict = {}
     for group, cid, kind, points, hole in shapes:
         groups.setdefault(group, (cid, []))[1].append((kind, points, hole))

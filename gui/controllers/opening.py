@@ -18,7 +18,7 @@ from core.resources import sample_images
 from gui import dialogs
 from gui.infra.settings import Settings
 from gui.state.app_state import AppState
-from gui.state.loading import mark_mask_files, without_masks
+from gui.state.loading import is_zarr_image, mark_mask_files, without_masks
 
 
 class Opener:
@@ -49,11 +49,13 @@ class Opener:
         Returns how many images were added.
         """
         paths = [Path(p) for p in paths]
-        if len(paths) == 1 and paths[0].is_dir():
+        if len(paths) == 1 and paths[0].is_dir() and not is_zarr_image(paths[0]):
             return self.open_folder(paths[0])
         files, errors = [], []
         for p in paths:
-            if p.is_dir():
+            if is_zarr_image(p):  # an OME-Zarr image is a folder: opened lazily, as a slide
+                files.append(p)
+            elif p.is_dir():
                 try:
                     files += without_masks(list_images(p))
                 except ImageReadError as exc:

@@ -24,7 +24,8 @@ from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Job
 from gui.state.image_store import ImageEntry, path_key
 
-WRITE_ERRORS = (OSError, ValueError, MemoryError)  # WriteError is an OSError, MaskError a ValueError
+WRITE_ERRORS = (OSError, ValueError, MemoryError)
+CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -150,10 +151,10 @@ class Saver(QObject):
         folder = Path(self.settings.last_export_folder or entry.path.parent)
         stem = image_stem(entry.path)
         suggested = {"ome-zarr": folder / f"{stem}_mask.ome.zarr", "ome-tiff": folder / f"{stem}_mask.ome.tif"}
-        if fits:
-            suggested.update({fmt: suggested_export_path(entry.path, folder, fmt) for fmt in MASK_FORMATS})
-        note = None if fits else (f"the {w}x{h} mask does not fit in memory, so only OME-Zarr and "
-                                  "OME-TIFF (written chunk by chunk) are offered")
+        streamed = [fmt for fmt in MASK_FORMATS if fits or fmt in CHUNKWISE_FORMATS]
+        suggested.update({fmt: suggested_export_path(entry.path, folder, fmt) for fmt in streamed})
+        note = None if fits else (f"the {w}x{h} mask does not fit in memory, so only the formats written "
+                                  "chunk by chunk are offered: OME-Zarr, OME-TIFF, GeoJSON and ImageJ ROIs")
         fmt = self.last_format if self.last_format in suggested else "ome-zarr"
         chosen = dialogs.ask_export_path(self.parent_widget, suggested, fmt, note)
         if chosen is None:
@@ -165,8 +166,9 @@ class Saver(QObject):
                 doc.labels.save_to(path, fmt, classes=doc.classes)  # a full streamed copy
                 return
             image = entry.source.read(0, h, 0, w) if fmt == "overlay" else None
-            write_mask(path, doc.labels[0:h, 0:w], fmt, doc.classes, image=image,
-                       opacity=self.state.opacity / 100, image_name=entry.name)
+            labels = doc.labels if fmt in CHUNKWISE_FORMATS else doc.labels[0:h, 0:w]
+            write_mask(path, labels, fmt, doc.classes, image=image, opacity=self.state.opacity / 100,
+                       image_name=entry.name, image_path=entry.path)
 
         return self._exported(path, fmt, write)
 

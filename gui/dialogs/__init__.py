@@ -56,8 +56,7 @@ def ask_mask_path(parent: QWidget | None, folder: str) -> Path | None:
     _guard("ask_mask_path")
     name, _ = QFileDialog.getOpenFileName(
         parent, "Import Mask", folder,
-        "Masks (*.png *.tif *.tiff *.npy *.json *.txt *.geojson *.zip *.roi *.bmp *.gif *.webp);;"
-        "All files (*)")
+        "Masks (*.png *.tif *.tiff *.npy *.json *.txt *.geojson *.zip *.roi *.bmp *.gif *.webp);;All files (*)")
     return Path(name) if name else None
 
 

@@ -29,6 +29,11 @@ LARGE_IMAGE_PIXELS = 100 * 1024 * 1024  # above this the image is tiled and its 
 LAZY_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".btf", ".tf8", ".bif", ".qptiff", ".zarr")
 
 
+def is_zarr_image(path: Path) -> bool:
+    """An OME-Zarr (or plain zarr) image folder, which opens as one image, not a folder of them."""
+    return path.suffix.lower() == ".zarr" and path.is_dir()
+
+
 def is_large(path: Path) -> bool:
     """Whether ``path`` opens as a tiled image with a chunked mask (header only)."""
     if path.suffix.lower() not in LAZY_SUFFIXES:

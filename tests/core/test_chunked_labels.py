@@ -314,3 +314,71 @@ def test_a_huge_polygon_is_filled_band_by_band(monkeypatch):
     c = ChunkedLabels.create(300, 400, chunk=64)
     assert editing.fill_polygon(c, pts, 3) == box
     np.testing.assert_array_equal(c[:, :], whole)
+
+
+def test_a_tile_worker_reads_while_the_gui_thread_paints():
+    import threading
+
+    c = ChunkedLabels.create(2000, 2000, chunk=128, cache_bytes=40 * 128 * 128)
+    doc = MaskDocument(c)
+    errors, stop = [], threading.Event()
+
+    def worker():
+        try:
+            while not stop.is_set():
+                for k in range(c.num_levels):
+                    h, w = c.level_shape(k)
+                    tile = c.read_level(k, 0, min(h, 300), 0, min(w, 300))
+                    assert set(np.unique(tile)) <= {0, 1}
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    for i in range(40):
+        doc.begin_stroke()
+        doc.stroke_to(50 * i, 10)
+        doc.stroke_to(50 * i, 1990)
+        doc.end_stroke()
+    stop.set()
+    t.join()
+    assert not errors
+    assert c.cached_bytes <= c.cache_bytes
+    expected = np.zeros((2000, 2000), bool)
+    for i in range(40):
+        expected[:, max(0, 50 * i - 5):50 * i + 5] = True
+    assert (c[:, :] == 1).sum() > 0.9 * expected.sum()
+    _pyramid_ok(c, c[:, :])
+
+
+def test_level_box_maps_a_changed_box_to_each_zoom():
+    assert ChunkedLabels.level_box(Box(5, 8, 9, 17), 0) == Box(5, 8, 9, 17)
+    assert ChunkedLabels.level_box(Box(5, 8, 9, 17), 2) == Box(2, 2, 3, 5)  # rows 8, cols 8, 12, 16
+
+
+def test_rows_and_columns_assign_like_numpy():
+    c = ChunkedLabels.create(100, 100, chunk=32)
+    ref = np.zeros((100, 100), np.uint8)
+    for target in (c, ref):
+        target[3, 10:20] = np.arange(10)
+        target[40:50, 7] = np.arange(10)
+        target[60:62, 0:3] = [1, 2, 3]
+    np.testing.assert_array_equal(c[:, :], ref)
+
+
+def test_the_scratch_file_is_compacted(monkeypatch):
+    monkeypatch.setattr(chunked_labels, "SCRATCH_SLACK", 0)
+    rng = np.random.default_rng(4)
+    c = ChunkedLabels.create(256, 256, chunk=64, cache_bytes=64 * 64)  # one chunk cached: every write spills
+    ref = np.zeros((256, 256), np.uint8)
+    sizes = []
+    for i in range(60):
+        block = rng.integers(0, 4, (64, 64), dtype=np.uint8)
+        y, x = 64 * (i % 2), 64 * (i % 3)
+        c[y:y + 64, x:x + 64] = block
+        ref[y:y + 64, x:x + 64] = block
+        sizes.append(c.scratch_bytes)
+        live = sum(length for _, length in c._levels[0].in_scratch.values())
+        assert c.scratch_bytes <= 2 * live + 5000  # dead copies never outweigh live ones for long
+    assert c.num_levels == 1 and max(sizes) < 100_000  # 6 live chunks of ~4 kB, not 60 spills' 240 kB
+    np.testing.assert_array_equal(c[:, :], ref)

@@ -13,7 +13,6 @@ import shapely
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 from PIL import Image, ImageDraw
 from pycocotools.coco import COCO
 
@@ -21,7 +20,9 @@ from core.batch_writer import BatchWriter
 from core.classes import ClassInfo
 from core.formats.voc import voc_colormap
 from core.masks import MaskError, read_mask, write_coco, write_mask
-from core.objects import ObjectOptions, mask_objects, object_pixels, rasterize
+from core.objects import ObjectOptions, mask_objects, rasterize
+from tests.core.test_masks import mask_error
+from tests.core.test_objects import masks
 
 CLASSES = [ClassInfo(0, "background", (0, 0, 0)), ClassInfo(1, "cell", (250, 10, 10)),
            ClassInfo(2, "nucleus", (10, 240, 20)), ClassInfo(3, "membrane", (30, 40, 230))]
@@ -217,9 +218,8 @@ def test_round_trip_exact_at_tolerance_0_and_close_by_default(tmp_path, fmt):
                 assert iou(back == cid, labels == cid) >= 0.98
 
 
-@settings(max_examples=15, deadline=None)
-@given(arrays(np.uint8, st.tuples(st.integers(1, 16), st.integers(1, 16)), elements=st.integers(0, 3)),
-       st.sampled_from(OBJECT_FORMATS))
+@settings(max_examples=30, deadline=None)
+@given(masks, st.sampled_from(OBJECT_FORMATS))
 def test_any_mask_round_trips_exactly_at_tolerance_0(tmp_path_factory, labels, fmt):
     folder = tmp_path_factory.mktemp(fmt)
     path = write(folder, fmt, labels, EXACT)[0]
@@ -248,14 +248,6 @@ def test_labelme_reads_what_labelme_users_write(tmp_path):
     assert (labels[1:5, 1:6] == 2).all() and (labels[0:3, 7:10] == 1).all() and labels.sum() == 2 * 20 + 9
 
 
-def error_of(path, **kw) -> str:
-    with pytest.raises(MaskError) as info:
-        read_mask(path, **kw)
-    text = str(info.value)
-    assert text.startswith(f"{path.name}: ") and text.endswith(".") and "\n" not in text
-    return text
-
-
 def test_damaged_files_are_one_line_errors(tmp_path):
     def put(name, text):
         (tmp_path / name).write_text(text if isinstance(text, str) else json.dumps(text))
@@ -281,8 +273,71 @@ def test_damaged_files_are_one_line_errors(tmp_path):
         put("r.zip", "not a zip"): "not an ImageJ ROI file",
     }
     for path, reason in cases.items():
-        assert reason in error_of(path, shape=(8, 8), classes=CLASSES), path.name
-    assert "does not record the image size" in error_of(tmp_path / "y.txt")
+        assert reason in mask_error(path, shape=(8, 8), classes=CLASSES), path.name
+    assert "does not record the image size" in mask_error(tmp_path / "y.txt")
     with zipfile.ZipFile(tmp_path / "junk_rois.zip", "w") as z:
         z.writestr("a.roi", b"garbage")
-    assert "not an ImageJ ROI file" in error_of(tmp_path / "junk_rois.zip", shape=(8, 8))
+    assert "not an ImageJ ROI file" in mask_error(tmp_path / "junk_rois.zip", shape=(8, 8))
+
+
+# --- chunked masks -------------------------------------------------------------------------
+
+
+class OnlyChunks:
+    """A chunked 2-D mask that can only be read in blocks of whole chunks, never whole."""
+
+    def __init__(self, array: np.ndarray, chunk: int):
+        self.array, self.chunks, self.shape, self.reads = array, (chunk, chunk), array.shape, []
+
+    def __getitem__(self, key):
+        rows, cols = key
+        assert rows.start % self.chunks[0] == 0 and cols.start % self.chunks[1] == 0
+        block = self.array[key]
+        self.reads.append(block.size)
+        return block
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("read whole")
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "imagej"])
+def test_geojson_and_imagej_from_a_chunked_mask_read_chunk_by_chunk(tmp_path, fmt, monkeypatch):
+    import core.objects
+
+    monkeypatch.setattr(core.objects, "BLOCK", 32)  # blocks of 32 px: many objects cross borders
+    labels = scene(6, 150, 130)
+    chunked = OnlyChunks(labels, 16)
+    whole = write(tmp_path / "whole", fmt, labels)[0]
+    parts = BatchWriter(tmp_path / "chunked", [fmt], CLASSES)
+    [path] = parts.add("img.png", "img", chunked)
+    parts.close()
+    assert max(chunked.reads) <= 32 * 32 and sum(chunked.reads) == labels.size
+    if fmt == "geojson":
+        a, b = (json.loads(p.read_text())["features"] for p in (path, whole))
+        assert [f["properties"] for f in a] == [f["properties"] for f in b]
+        for fa, fb in zip(a, b):  # the same objects; outlines may start at another vertex
+            ga, gb = shapely.geometry.shape(fa["geometry"]), shapely.geometry.shape(fb["geometry"])
+            assert ga.is_valid and ga.symmetric_difference(gb).area <= 0.5 * gb.length
+    else:
+        assert [r.name for r in roifile.roiread(path)] == [r.name for r in roifile.roiread(whole)]
+    np.testing.assert_array_equal(read_mask(path, shape=labels.shape, classes=CLASSES), read_mask(whole, shape=labels.shape, classes=CLASSES))
+
+
+def test_geojson_from_the_apps_chunked_labels(tmp_path):
+    from core.chunked_labels import ChunkedLabels
+
+    labels = scene(8, 200, 170)
+    with ChunkedLabels.create(*labels.shape, chunk=64) as chunked:
+        chunked[:, :] = labels
+        path = write_mask(tmp_path / "c.geojson", chunked, "geojson", CLASSES, objects=EXACT)
+    np.testing.assert_array_equal(read_mask(path, shape=labels.shape, classes=CLASSES), labels)
+
+
+def test_labelme_group_ids_are_per_label(tmp_path):
+    """labelme users number instances per label: one group id under two labels is two objects."""
+    doc = {"shapes": [{"label": "cell", "points": [[0, 0], [2, 0], [2, 2], [0, 2]], "group_id": 1},
+                      {"label": "nucleus", "points": [[4, 0], [5, 0], [5, 1], [4, 1]], "group_id": 1}],
+           "imageHeight": 3, "imageWidth": 6}
+    (tmp_path / "g.json").write_text(json.dumps(doc))
+    labels = read_mask(tmp_path / "g.json", classes=CLASSES)
+    assert (labels[:3, :3] == 1).all() and (labels[:2, 4:6] == 2).all() and labels.sum() == 9 + 2 * 4

@@ -63,7 +63,27 @@ def blobs(seed: int, h: int = 40, w: int = 50) -> np.ndarray:
     return labels
 
 
-masks = arrays(np.uint8, st.tuples(st.integers(1, 24), st.integers(1, 24)), elements=st.integers(0, 3))
+noise = arrays(np.uint8, st.tuples(st.integers(1, 24), st.integers(1, 24)), elements=st.integers(0, 3))
+
+
+@st.composite
+def drawn(draw) -> np.ndarray:
+    """Rectangles with rectangular holes (touching or overlapping each other, on the border or
+    not), plus one-pixel objects."""
+    h, w = draw(st.integers(2, 28)), draw(st.integers(2, 28))
+    labels = np.zeros((h, w), np.uint8)
+    for _ in range(draw(st.integers(1, 6))):
+        y0, x0 = draw(st.integers(0, h - 1)), draw(st.integers(0, w - 1))
+        y1, x1 = draw(st.integers(y0 + 1, h)), draw(st.integers(x0 + 1, w))
+        labels[y0:y1, x0:x1] = draw(st.integers(1, 3))
+        if y1 - y0 > 2 and x1 - x0 > 2 and draw(st.booleans()):
+            labels[draw(st.integers(y0 + 1, y1 - 2)), draw(st.integers(x0 + 1, x1 - 2))] = 0  # a hole
+    for _ in range(draw(st.integers(0, 4))):
+        labels[draw(st.integers(0, h - 1)), draw(st.integers(0, w - 1))] = draw(st.integers(0, 3))
+    return labels
+
+
+masks = st.one_of(noise, drawn())
 
 
 def test_one_object_per_8_connected_component_with_holes():

@@ -9,6 +9,7 @@ import os
 import numpy as np
 import pytest
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from core.editing import Box
@@ -188,7 +189,8 @@ def test_export_offers_only_chunked_formats_for_a_slide_and_says_why(qtbot, wind
 
     dialogs.answers["ask_export_path"] = answer
     window.commands.export.trigger()
-    assert set(offered["suggested"]) == {"ome-zarr", "ome-tiff"} and "does not fit in memory" in offered["note"]
+    assert set(offered["suggested"]) == {"ome-zarr", "ome-tiff", "geojson", "imagej"}
+    assert "does not fit in memory" in offered["note"]
     from core.chunked_labels import ChunkedLabels
 
     with ChunkedLabels.open(tmp_path / "out.ome.zarr") as copy:
@@ -252,3 +254,72 @@ def test_a_slide_mask_is_recovered_after_the_process_is_killed(qtbot, dialogs, s
     assert not np.asarray(window.mask[21_000:21_080, 30_000:30_080]).any()
     dialogs.answers["ask_save_discard_cancel"] = "discard"
     assert window.close()
+
+
+def test_polygon_eraser_and_picker_work_far_into_the_slide(qtbot, window, opened):
+
+    from tests.gui.helpers import click
+
+    look_at(qtbot, window, 38_500, 1_500)
+    window.commands.polygon.trigger()
+    for x, y in ((38_400, 1_400), (38_600, 1_400), (38_600, 1_600)):
+        click(qtbot, window, x, y)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Return)
+    tri = np.asarray(window.mask[1_400:1_600, 38_400:38_600])
+    assert tri[150, 190] == 1 and tri[150, 10] == 0 and 15_000 < (tri == 1).sum() < 25_000
+    window.commands.eraser.trigger()
+    window.state.brush_size = 30
+    drag(qtbot, window, [(38_560, 1_500), (38_580, 1_500)])
+    assert not np.asarray(window.mask[1_495:1_505, 38_565:38_575]).any()
+    window.add_class()  # class 2 active
+    window.commands.picker.trigger()
+    click(qtbot, window, 38_590, 1_560)
+    assert window.state.active_class == 1 == window.document.active_class
+
+
+def test_the_overview_shows_the_view_and_a_click_moves_there(qtbot, window, opened):
+    minimap = window.minimap
+    look_at(qtbot, window, 10_000, 10_000)
+    assert minimap.view.x0 < 10_000 < minimap.view.x1 and minimap._image is not None
+    target = minimap._target()
+    point = target.topLeft() + (target.bottomRight() - target.topLeft()) * 0.75  # (30000, 30000)
+    qtbot.mouseClick(minimap, Qt.MouseButton.LeftButton, pos=point.toPoint())
+    view = window.canvas.visible_box()
+    assert abs((view.x0 + view.x1) / 2 - 30_000) < 200 and abs((view.y0 + view.y1) / 2 - 30_000) < 200
+    assert minimap.view == view
+
+
+def test_an_ome_zarr_image_opens_as_one_slide(qtbot, window, tmp_path):
+    from core.convert import convert
+    from tests.gui.helpers import write_image
+
+    image = write_image(tmp_path / "small.png", 700, 900, seed=3)
+    zarr = convert(image, tmp_path / "small.ome.zarr")
+    assert window.open_images([zarr]) == 1
+    entry = window.current
+    assert entry.source is not None and window.mask.shape == (700, 900)
+    settle(qtbot, window)
+    from PIL import Image
+
+    expected = np.asarray(Image.open(image).convert("RGB"))[350, 450]
+    assert entry.source.read(350, 351, 450, 451)[0, 0].tolist() == expected.tolist()
+
+
+def test_a_chunked_mask_exports_geojson_objects(qtbot, window, dialogs, tmp_path):
+    import json
+
+    from core.convert import convert
+    from tests.gui.helpers import write_image
+
+    zarr = convert(write_image(tmp_path / "tile.png", 700, 900, seed=4), tmp_path / "tile.ome.zarr")
+    window.open_images([zarr])
+    window.document.labels[100:200, 300:650] = 1  # crosses the 512-px chunk border
+    window.document.labels[400:450, 50:90] = 1
+    dialogs.answers["ask_export_path"] = lambda parent, suggested, fmt, note=None: (tmp_path / "o.geojson", "geojson")
+    window.commands.export.trigger()
+    assert dialogs.errors() == []
+    from shapely.geometry import shape
+
+    features = json.loads((tmp_path / "o.geojson").read_text())["features"]
+    # two objects: the one across the chunk border is one, with its exact pixel area
+    assert sorted(round(shape(f["geometry"]).area) for f in features) == [40 * 50, 100 * 350]
