@@ -107,41 +107,58 @@ def _screen_index(count: int, start: int, scale: float) -> np.ndarray:
     return np.minimum(((np.arange(n) + 0.5 + start) / scale).astype(np.int64), count - 1)
 
 
-def region_outline(labels: np.ndarray, region: raster.Region, colors: np.ndarray, width: int,
-                   scale: float, halo: bool = True) -> np.ndarray:
-    """Outline RGBA of ``region`` (sampled every ``region.k`` pixels) at ``scale`` screen pixels
-    per sample (any positive factor: 1.37 gives 1.37 pixels per sample).  Enough neighbours beyond
-    the region are included that edges and halos at its border are what a paint of a larger
-    region draws (no seams between partial repaints at whole-number zooms)."""
-    k = region.k
-    h, w = labels.shape
-    margin = 1 + math.ceil((clamp_width(width) + 1) / scale)  # samples
-    ys, xs = max(0, region.y0 - margin * k), max(0, region.x0 - margin * k)
-    ny, nx = region.sampled_shape
-    ye, xe = min(h, region.y0 + (ny + margin) * k), min(w, region.x0 + (nx + margin) * k)
-    block = labels[ys:ye:k, xs:xe:k]
-    top, left = (region.y0 - ys) // k, (region.x0 - xs) // k
+def margin_samples(width: int, scale: float) -> int:
+    """Samples beyond a region whose labels reach into its band and halo."""
+    return 1 + math.ceil((clamp_width(width) + 1) / scale)
+
+
+def outline_block(block: np.ndarray, top: int, left: int, shape: tuple[int, int], colors: np.ndarray,
+                  width: int, scale: float, halo: bool = True) -> np.ndarray:
+    """Outline RGBA of the ``shape`` (rows, columns) samples that start ``top``/``left`` samples into
+    ``block`` (the rest of ``block`` is context beyond the region), at ``scale`` screen pixels per
+    sample (any positive factor: 1.37 gives 1.37 pixels per sample)."""
+    ny, nx = shape
     t, l = int(round(top * scale)), int(round(left * scale))
     rows, cols = max(1, int(round(ny * scale))), max(1, int(round(nx * scale)))
-    iy = _screen_index(block.shape[0], 0, scale)[: t + rows + margin * int(math.ceil(scale))]
-    ix = _screen_index(block.shape[1], 0, scale)[: l + cols + margin * int(math.ceil(scale))]
+    reach = margin_samples(width, scale) * int(math.ceil(scale))
+    iy = _screen_index(block.shape[0], 0, scale)[: t + rows + reach]
+    ix = _screen_index(block.shape[1], 0, scale)[: l + cols + reach]
     rgba = outline_rgba(np.take(np.take(block, iy, axis=0), ix, axis=1), colors, width, halo)
     return rgba[t:t + rows, l:l + cols]
 
 
-def paint_outline(painter: QPainter, labels: np.ndarray, region: raster.Region, colors: np.ndarray,
-                  width: int, halo: bool = True) -> None:
-    """Draw the outlines of ``region`` with ``painter`` (in image coordinates, as the mask layer).
-    The outline image is made at the screen's resolution and drawn 1:1 on device pixels, so a
-    2-pixel band is 2 pixels at 137% as at 400% (``width`` is in logical pixels on HiDPI)."""
+def region_outline(labels: np.ndarray, region: raster.Region, colors: np.ndarray, width: int,
+                   scale: float, halo: bool = True) -> np.ndarray:
+    """Outline RGBA of ``region`` of ``labels`` (sampled every ``region.k`` pixels).  Enough
+    neighbours beyond the region are included that edges and halos at its border are what a
+    paint of a larger region draws (no seams between partial repaints at whole-number zooms)."""
+    k = region.k
+    h, w = labels.shape
+    margin = margin_samples(width, scale)
+    ys, xs = max(0, region.y0 - margin * k), max(0, region.x0 - margin * k)
+    ny, nx = region.sampled_shape
+    ye, xe = min(h, region.y0 + (ny + margin) * k), min(w, region.x0 + (nx + margin) * k)
+    block = labels[ys:ye:k, xs:xe:k]
+    return outline_block(block, (region.y0 - ys) // k, (region.x0 - xs) // k, (ny, nx), colors, width, scale,
+                         halo)
+
+
+def screen_terms(painter: QPainter, k: int, width: int) -> tuple[float, int]:
+    """(screen pixels per sample, the outline width in device pixels) for this paint (``width`` is
+    in logical pixels, so HiDPI screens get as wide a band as others)."""
     device = painter.device()
     ratio = device.devicePixelRatioF() if device is not None else 1.0
-    k = region.k
+    return screen_scale(raster.device_scale(painter), k), max(1, int(round(clamp_width(width) * ratio)))
+
+
+def draw_outline(painter: QPainter, rgba: np.ndarray, region: raster.Region) -> None:
+    """Draw ``rgba`` (made at the screen's resolution for ``region``) 1:1 on device pixels, so a
+    2-pixel band is 2 pixels at 137% as at 400%."""
+    device = painter.device()
+    ratio = device.devicePixelRatioF() if device is not None else 1.0
     ny, nx = region.sampled_shape
-    target = painter.deviceTransform().mapRect(QRectF(region.x0, region.y0, nx * k, ny * k))
-    scale = screen_scale(raster.device_scale(painter), k)
-    pixels = max(1, int(round(clamp_width(width) * ratio)))
-    rgba = np.ascontiguousarray(region_outline(labels, region, colors, pixels, scale, halo))
+    target = painter.deviceTransform().mapRect(QRectF(region.x0, region.y0, nx * region.k, ny * region.k))
+    rgba = np.ascontiguousarray(rgba)
     rows, cols = rgba.shape[:2]
     image = QImage(rgba.data, cols, rows, cols * 4, QImage.Format.Format_RGBA8888)
     image.setDevicePixelRatio(ratio)
@@ -150,6 +167,13 @@ def paint_outline(painter: QPainter, labels: np.ndarray, region: raster.Region, 
     painter.drawImage(QPointF(round(target.left()) / ratio, round(target.top()) / ratio), image)
     painter.restore()
     del image  # it borrowed rgba's memory; drawn now
+
+
+def paint_outline(painter: QPainter, labels: np.ndarray, region: raster.Region, colors: np.ndarray,
+                  width: int, halo: bool = True) -> None:
+    """Draw the outlines of ``region`` of ``labels`` with ``painter`` (in image coordinates)."""
+    scale, pixels = screen_terms(painter, region.k, width)
+    draw_outline(painter, region_outline(labels, region, colors, pixels, scale, halo), region)
 
 
 def repaint_margin(width: int, device_scale: float) -> float:

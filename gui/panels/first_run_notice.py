@@ -9,6 +9,8 @@ When to show it is gui.controllers.first_run's decision.
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
@@ -23,13 +25,13 @@ class FirstRunNotice(QFrame):
     samples_requested = Signal()
     dismissed = Signal(bool)  # True: "Don't show again" was ticked
 
-    def __init__(self, model_name: str, knows: str, parent: QWidget | None = None):
+    def __init__(self, model_name: str = "The built-in model", knows: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("first_run_notice")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setStyleSheet("#first_run_notice { background: #fff7d6; border: 1px solid #e0c060; "
                            "border-radius: 4px; } #first_run_notice QLabel { color: #3a3000; }")
-        self.title = QLabel(f"<b>{TITLE}.</b> {model_name} {knows}")
+        self.title = QLabel()
         self.title.setObjectName("notice_text")
         self.title.setWordWrap(True)
         self.title.setTextFormat(Qt.TextFormat.RichText)
@@ -69,10 +71,20 @@ class FirstRunNotice(QFrame):
         layout.addWidget(explain)
         layout.addLayout(buttons)
 
+        self.set_model(model_name, knows)
         self.load_button.clicked.connect(lambda: self._go(self.load_weights_requested))
         self.train_button.clicked.connect(lambda: self._go(self.train_requested))
         self.samples_button.clicked.connect(lambda: self._go(self.samples_requested))
         close.clicked.connect(self.dismiss)
+
+    def set_model(self, model_name: str, knows: str) -> None:
+        self.title.setText(f"<b>{TITLE}.</b> {escape(model_name)} {escape(knows)}")
+
+    def offer(self, model_name: str, knows: str) -> None:
+        """Say what ``model_name`` knows and show the notice (unticked "Don't show again")."""
+        self.set_model(model_name, knows)
+        self.never.setChecked(False)
+        self.show()
 
     def _go(self, signal) -> None:
         signal.emit()

@@ -83,3 +83,39 @@ def test_settings_values_are_clamped_and_margins_grow_with_width():
     assert [clamp_width(v) for v in (0, 1, 4, 9, "3", None, "x")] == [1, 1, 4, 4, 3, 2, 2]
     assert screen_scale(0.7, 1) == 0.7 and screen_scale(0.3, 2) == 0.6 and screen_scale(3.2, 1) == 3.2
     assert repaint_margin(4, 1.0) > repaint_margin(1, 1.0) > 0
+
+
+class _Pyramid:
+    """A one-level label pyramid over an array (what a chunked mask offers the tiled layer)."""
+
+    def __init__(self, labels):
+        self.labels, self.shape, self.num_levels = labels, labels.shape, 1
+
+    def read_level(self, level, y0, y1, x0, x1):
+        return self.labels[y0:y1, x0:x1]
+
+
+@pytest.mark.parametrize("zoom", [0.5, 1.37, 3.0])
+def test_the_tiled_mask_layer_draws_the_same_outlines(qapp, zoom):
+    from PySide6.QtCore import QRectF
+    from PySide6.QtWidgets import QStyleOptionGraphicsItem
+
+    from gui.canvas.layers import MaskLayer
+    from gui.canvas.tiled_layers import TiledMaskLayer
+
+    rng = np.random.default_rng(5)
+    labels = np.kron(rng.integers(0, 3, (8, 10)), np.ones((9, 9), np.int64)).astype(np.uint8)
+    images = []
+    for layer in (MaskLayer(lambda: labels, *labels.shape), TiledMaskLayer(_Pyramid(labels))):
+        layer.set_style(CLASSES, 0.8, [], True, 3)
+        target = QImage(200, 200, QImage.Format.Format_ARGB32)
+        target.fill(0xFFFFFFFF)
+        painter = QPainter(target)
+        painter.scale(zoom, zoom)
+        option = QStyleOptionGraphicsItem()
+        option.exposedRect = QRectF(0, 0, labels.shape[1], labels.shape[0])
+        layer.paint(painter, option)
+        painter.end()
+        images.append(target)
+    drawn = sum(images[0].pixel(x, y) != 0xFFFFFFFF for x in range(0, 200, 2) for y in range(0, 200, 2))
+    assert images[0] == images[1] and drawn > 100  # the same outlines, and there are some
