@@ -80,8 +80,8 @@ def segment_on_cluster(client, model: str, device: str, source_path: Path, store
         return 0
     job = {"model": str(model), "device": device, "source": str(Path(source_path).resolve()),
            "store": str(Path(store.path).resolve())}
-    [plan_future] = client.scatter([plan], broadcast=True)
-    futures = {client.submit(run_block, job, plan_future, block, pure=False, key=f"unetseg-block-{block[0]}-{block[1]}-"
+    spec = plan.spec()  # a few numbers: nothing scattered that a dying worker could take with it
+    futures = {client.submit(run_block, job, spec, block, pure=False, key=f"unetseg-block-{block[0]}-{block[1]}-"
                              f"{os.getpid()}-{id(plan)}"): block for block in todo}
     cancelled: list[Block] = []
     try:
@@ -111,10 +111,11 @@ def segment_on_cluster(client, model: str, device: str, source_path: Path, store
     return len(todo)
 
 
-def run_block(job: dict, plan: StreamPlan, block: Block) -> Block:
+def run_block(job: dict, spec: tuple, block: Block) -> Block:
     """The task a worker runs: segment one block and write it into the store (model loaded once per worker)."""
     from core.streaming import segment_blocks
 
+    plan = _worker_cached(("plan", spec), lambda: StreamPlan.from_spec(spec))
     seg = _worker_cached(("model", job["model"], job["device"]), lambda: _load_model(job))
     source = _worker_cached(("source", job["source"]), lambda: _open_source(job["source"]))
     store = _worker_cached(("store", job["store"]), lambda: LabelStore.open(job["store"], mode="r+"))

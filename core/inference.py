@@ -289,6 +289,17 @@ class Segmenter:
     def batch_size(self) -> int:
         return CUDA_BATCH if self._device.type == "cuda" else 1
 
+    def segment_source(self, source, store_path: str | os.PathLike, **options):
+        """Segment a lazy source (core.sources) of any size into an OME-Zarr label store; returns the store.
+
+        Streams window by window with the same tiles as ``segment`` (byte-identical labels);
+        ``options`` are those of ``core.streaming.segment_into_store`` (tile_size, tta, refine,
+        resume, progress, should_cancel).
+        """
+        from core.streaming import segment_into_store
+
+        return segment_into_store(self, source, store_path, **options)
+
     def probabilities(self, image: np.ndarray, tta: bool | None = None, tile_size: int | None = None,
                       should_cancel: ShouldCancel | None = None) -> torch.Tensor:
         """K x H x W class probabilities (float32, CPU) before any refinement, tiled like ``segment``.

@@ -10,7 +10,7 @@ Writes are chunk-atomic: each block is exactly one zarr chunk, and zarr's LocalS
 chunk to a temporary file and renames it, so a crash never leaves half a chunk.  After a
 chunk is written, an empty marker ``.unetseg-done/<row>.<col>`` records it; ``--resume``
 skips recorded chunks (the run's settings are kept in the root attributes and must match).
-``finish`` builds the label pyramid and the multiscales metadata and drops the run record.
+``finish`` builds the label pyramid and the multiscales metadata and drops the done record.
 
 ``export_ome_tiff`` streams a finished store into a tiled, pyramidal OME-TIFF (SubIFDs, zlib),
 written to a temporary file and renamed.
@@ -73,10 +73,6 @@ class LabelStore:
                 raise StoreError(f"{path}: exists and is not a UNetSeg label store; remove it or choose another -o.")
             if resume:
                 previous = existing.get("unetseg", {}).get("run")
-                if previous is None:
-                    store = cls.open(path)
-                    if store.complete:
-                        return store
                 if previous != run:
                     raise StoreError(f"{path}: was started with other settings ({_difference(previous, run)}); "
                                      "run without --resume to start over.")
@@ -109,7 +105,8 @@ class LabelStore:
 
     @property
     def complete(self) -> bool:
-        return "multiscales" in self._group.attrs and "run" not in self._group.attrs.get("unetseg", {})
+        """Finished: every block written and the pyramid built (``finish``)."""
+        return "multiscales" in self._group.attrs
 
     @property
     def run(self) -> dict | None:
@@ -164,7 +161,11 @@ class LabelStore:
 
     # -- finishing
     def finish(self, classes: Sequence = (), name: str = "labels") -> None:
-        """Build the label pyramid (nearest neighbour), write the NGFF metadata, drop the run record."""
+        """Build the label pyramid (nearest neighbour), write the NGFF metadata, drop the done-chunk record.
+
+        The run's settings stay in the attributes, so ``--resume`` on a finished store with
+        other settings is refused rather than returning the old result.
+        """
         try:
             level, h, w = 0, self.height, self.width
             while max(h, w) > PYRAMID_MIN:
@@ -173,10 +174,7 @@ class LabelStore:
                 h, w = -(-h // 2), -(-w // 2)
             attrs = dict(self._group.attrs)
             attrs.update(ome_label_attrs(level + 1, classes, name))
-            attrs["unetseg"] = {k: v for k, v in attrs.get("unetseg", {}).items() if k != "run"}
-            self._group.attrs.put(attrs) if hasattr(self._group.attrs, "put") else self._group.attrs.update(attrs)
-            if "run" in self._group.attrs.get("unetseg", {}):  # update() merges; make sure it is gone
-                self._group.attrs["unetseg"] = attrs["unetseg"]
+            self._group.attrs.update(attrs)
             shutil.rmtree(self.path / DONE_DIR, ignore_errors=True)
         except OSError as exc:
             raise WriteError(exc.errno, f"cannot write {self.path}: {describe_os_error(exc)}") from None

@@ -17,6 +17,8 @@ from typing import Callable
 
 from core.label_store import STORE_FORMATS, LabelStore, export_ome_tiff, remove_store
 
+WHOLE_PASS_PIXELS = 4096 * 4096  # --tile 0 (one pass) is refused above this with the store formats
+SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".bif", ".qptiff", ".btf")  # TIFF-based slides tifffile reads
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +81,9 @@ def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], a
     from core.streaming import BLOCK_TARGET, StreamPlan
 
     with open_source(path) as source:
+        if args.tile == 0 and source.width * source.height > WHOLE_PASS_PIXELS:
+            raise ValueError(f"--tile 0 runs the whole {source.width}x{source.height} image in one pass, which would "
+                             "need memory for all of it; leave --tile out to stream it")
         plan = StreamPlan.make(seg, source.height, source.width, args.tile, args.tta, args.refine,
                                args.chunk or BLOCK_TARGET)
         zarr_target = out_dir / f"{stem}{STORE_FORMATS['ome-zarr']}"
@@ -133,13 +138,19 @@ def _cluster(spec: str | None):
 
 
 def expand_source_inputs(inputs) -> list[Path]:
-    """Like the CLI's inputs, but a ``.zarr`` folder is one image, not a folder of images."""
+    """Like the CLI's inputs, but a ``.zarr`` folder is one image, and folders also yield slides and OME-Zarrs."""
     from core.cli import expand_inputs
 
     out: list[Path] = []
     for raw in inputs:
         path = Path(raw)
-        out.extend([path] if path.suffix.lower() == ".zarr" else expand_inputs([raw]))
+        if path.suffix.lower() == ".zarr":
+            out.append(path)
+            continue
+        out.extend(expand_inputs([raw]))
+        if path.is_dir():
+            out.extend(sorted(p for p in path.iterdir() if not p.name.startswith(".") and
+                              (p.suffix.lower() in SLIDE_SUFFIXES or p.suffix.lower() == ".zarr")))
     return list(dict.fromkeys(out))
 
 

@@ -53,10 +53,19 @@ class StreamPlan:
              refine: Refinement | bool | None = None, block_target: int = BLOCK_TARGET) -> "StreamPlan":
         window, halo, tta, refine = seg.tiling(height, width, tile_size, tta, refine)
         chunks = (_axis_chunk(height, window, halo, block_target), _axis_chunk(width, window, halo, block_target))
-        plan = cls(height, width, window, halo, tta, refine, chunks)
+        return cls.from_spec((height, width, window, halo, tta, refine, chunks))
+
+    @classmethod
+    def from_spec(cls, spec: tuple) -> "StreamPlan":
+        """The plan ``spec()`` describes: a few numbers to send to workers instead of every tile."""
+        height, width, window, halo, tta, refine, chunks = spec
+        plan = cls(height, width, window, halo, tta, refine, tuple(chunks))
         for t in plan_tiles(height, width, window, halo):
-            plan._by_block.setdefault((t.cy0 // chunks[0], t.cx0 // chunks[1]), []).append(t)
+            plan._by_block.setdefault((t.cy0 // plan.chunks[0], t.cx0 // plan.chunks[1]), []).append(t)
         return plan
+
+    def spec(self) -> tuple:
+        return (self.height, self.width, self.window, self.halo, self.tta, self.refine, self.chunks)
 
     def blocks(self) -> list[Block]:
         return list(self._by_block)

@@ -21,7 +21,7 @@ from core.streaming import StreamPlan  # noqa: E402
 from core.synthetic import generate_scene  # noqa: E402
 from tests.large_images import write_pyramid_tiff  # noqa: E402
 
-TILE, BLOCK = 96, 64
+TILE, BLOCK = 128, 64  # 24 one-tile blocks
 
 
 @pytest.fixture(scope="module")
@@ -48,13 +48,23 @@ def run(client, weights, path, store_path, progress=None):
     return store, seg, plan
 
 
-def test_two_workers_give_the_single_process_result_even_when_one_is_killed(client, small_weights, scene,
-                                                                              tmp_path):
-    image, path = scene
-    expected = Segmenter.load(small_weights, device="cpu").segment(image, tile_size=TILE, tta=False, refine=False)
+@pytest.fixture(scope="module")
+def expected(small_weights, scene):
+    return Segmenter.load(small_weights, device="cpu").segment(scene[0], tile_size=TILE, tta=False, refine=False)
+
+
+def test_two_workers_local_or_through_a_tcp_scheduler_give_the_single_process_result(client, small_weights, scene,
+                                                                                      expected, tmp_path):
+    _, path = scene
     store, _, plan = run(client, small_weights, path, tmp_path / "a.ome.zarr")
     assert len(plan.blocks()) >= 20 and np.array_equal(store.read(), expected)
+    with connect(client.scheduler.address) as remote:  # tcp://127.0.0.1:PORT: a running scheduler
+        store, _, _ = run(remote, small_weights, path, tmp_path / "c.ome.zarr")
+    assert np.array_equal(store.read(), expected)
 
+
+def test_a_worker_killed_mid_run_changes_nothing(client, small_weights, scene, expected, tmp_path):
+    _, path = scene
     pids = client.run(os.getpid)
     killed = []
 
@@ -62,13 +72,10 @@ def test_two_workers_give_the_single_process_result_even_when_one_is_killed(clie
         if pixels and not killed:  # mid-run: the first block is in, the others are not
             killed.append(next(iter(pids.values())))
             os.kill(killed[0], signal.SIGKILL)
+            assert done < total
 
     store, _, _ = run(client, small_weights, path, tmp_path / "b.ome.zarr", kill_one_worker)
     assert killed and killed[0] not in client.run(os.getpid).values()  # it really died and was replaced
-    assert np.array_equal(store.read(), expected)
-
-    with connect(client.scheduler.address) as remote:  # tcp://127.0.0.1:PORT: a running scheduler
-        store, _, _ = run(remote, small_weights, path, tmp_path / "c.ome.zarr")
     assert np.array_equal(store.read(), expected)
 
 
@@ -102,8 +109,9 @@ def test_a_worker_dying_on_every_retry_and_a_bad_region_are_named(client, small_
     flag.write_text("")
     client.register_plugin(_DieOnBlock(flag))
     try:
-        with pytest.raises(ClusterError, match=r"scene\.tif: block rows 64:128, columns 64:128: the worker "
-                                               r"running it died on every retry"):
+        # (the block named may be another one that was queued on the dying worker)
+        with pytest.raises(ClusterError, match=r"scene\.tif: block rows \d+:\d+, columns \d+:\d+: the worker "
+                                               r"running it died on every retry; the blocks already written are kept"):
             run(client, small_weights, path, tmp_path / "d.ome.zarr")
     finally:
         flag.unlink()

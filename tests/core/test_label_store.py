@@ -39,7 +39,10 @@ def test_ome_zarr_round_trip_through_zarr_with_a_nearest_pyramid(tmp_path):
     assert np.array_equal(group["0"][:], truth)
     assert np.array_equal(group["1"][:], truth[::2, ::2]) and np.array_equal(group["2"][:], truth[::4, ::4])
     assert attrs["image-label"]["colors"][1]["label-value"] == 1
-    assert "run" not in attrs["unetseg"] and not (tmp_path / "t.ome.zarr" / ".unetseg-done").exists()
+    assert attrs["unetseg"]["run"] == {"k": 1} and not (tmp_path / "t.ome.zarr" / ".unetseg-done").exists()
+    assert LabelStore.create(tmp_path / "t.ome.zarr", *truth.shape, (400, 512), {"k": 1}, resume=True).complete
+    with pytest.raises(StoreError, match="was started with other settings"):  # never the old result silently
+        LabelStore.create(tmp_path / "t.ome.zarr", *truth.shape, (400, 512), {"k": 2}, resume=True)
     assert json.loads((tmp_path / "t.ome.zarr" / "0" / ".zarray").read_text())["dimension_separator"] == "/"
 
 

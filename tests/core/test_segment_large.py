@@ -37,7 +37,7 @@ def test_resume_continues_an_interrupted_run(small_weights, scene_tif, tmp_path,
     import core.label_store as ls
 
     image, path = scene_tif
-    args = ["segment", str(path), "-o", str(tmp_path), "--model", str(small_weights), "--tile", "96", "--chunk", "128",
+    args = ["segment", str(path), "-o", str(tmp_path), "--model", str(small_weights), "--tile", "160", "--chunk", "192",
             "--format", "ome-tiff", "--no-tta", "--no-refine"]
     real = ls.LabelStore.write_block
     count = []
@@ -55,7 +55,7 @@ def test_resume_continues_an_interrupted_run(small_weights, scene_tif, tmp_path,
     work = tmp_path / ".scene.ome.tif.work.zarr"
     assert ls.LabelStore.open(work).done() == set(count)
     assert main(args + ["--resume"]) == 0
-    expected = Segmenter.load(small_weights, device="cpu").segment(image, tile_size=96, tta=False, refine=False)
+    expected = Segmenter.load(small_weights, device="cpu").segment(image, tile_size=160, tta=False, refine=False)
     assert np.array_equal(tifffile.imread(tmp_path / "scene.ome.tif"), expected)
 
 
@@ -124,3 +124,14 @@ except ClusterError as exc:
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "--dask needs dask.distributed: pip install 'unetseg[dask]'" in out.stdout
+
+
+def test_folders_yield_slides_and_ome_zarr_and_stems_drop_the_ome_suffix(tmp_path):
+    from core.segment_large import expand_source_inputs, source_stems
+
+    for name in ("a.png", "b.svs", "c.ome.zarr/.zgroup", "d.txt", ".hidden.svs", "e.ome.tif"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    found = expand_source_inputs([str(tmp_path)])
+    assert sorted(p.name for p in found) == ["a.png", "b.svs", "c.ome.zarr", "e.ome.tif"]
+    assert source_stems([tmp_path / "x.ome.tif", tmp_path / "x.ome.zarr", tmp_path / "y.svs"]) == ["x", "x-2", "y"]

@@ -25,7 +25,7 @@ def odd_image():
 
 @pytest.mark.parametrize("tta, refine", [(False, False), (True, False), (False, True), (True, True)])
 def test_streamed_labels_are_byte_identical_to_segment(seg, odd_image, tmp_path, tta, refine):
-    tile = 2 * seg.tiling(*odd_image.shape[:2], 10**6, tta, refine)[1] + 96  # several tiles and blocks
+    tile = 2 * seg.tiling(*odd_image.shape[:2], 10**6, tta, refine)[1] + 64  # several tiles and blocks
     expected = seg.segment(odd_image, tile_size=tile, tta=tta, refine=refine)
     assert len(np.unique(expected)) >= 2
     source = open_source(write_pyramid_tiff(tmp_path / "odd.ome.tif", odd_image, tile=48))
@@ -90,6 +90,7 @@ def test_segment_into_store_is_the_one_call_and_resumes_after_cancel(seg, odd_im
     with pytest.raises(Cancelled):
         segment_into_store(seg, source, tmp_path / "o.ome.zarr", 2 * seg.halo + 64, block_target=100,
                            should_cancel=lambda: calls.append(1) or len(calls) > 2)
-    store = segment_into_store(seg, source, tmp_path / "o.ome.zarr", 2 * seg.halo + 64, block_target=100, resume=True)
+    store = seg.segment_source(source, tmp_path / "o.ome.zarr", tile_size=2 * seg.halo + 64, block_target=100,
+                               resume=True)
     assert store.complete and store.levels == [(263, 197)]
     assert np.array_equal(store.read(), seg.segment(odd_image, tile_size=2 * seg.halo + 64))
