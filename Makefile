@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint-imports bench dist clean train-models calibrate-models train-models-broad
+.PHONY: install run test test-fast lint-imports bench dist clean train-models calibrate-models describe-models train-models-broad
 
 install: $(STAMP)
 
@@ -64,6 +64,7 @@ train-models: install
 	$(VENV)/bin/unetseg train --images $(DATA)/images --masks $(DATA)/masks --arch large \
 		--epochs 30 --batch 32 --dice --seed 0 -o resources/models/large.safetensors
 	$(MAKE) calibrate-models DATA=$(DATA) WORKERS=$(WORKERS)
+	$(MAKE) describe-models
 
 # Fits each built-in model's edge refinement on 300 scenes of a seed neither training (0) nor
 # bench/quality.py (20261125) uses; rewrites the metadata, not the weights.  About 5 minutes on a CPU.
@@ -73,6 +74,11 @@ calibrate-models: install
 		--images $(DATA)_calibration/images --masks $(DATA)_calibration/masks
 	$(VENV)/bin/unetseg calibrate resources/models/large.safetensors \
 		--images $(DATA)_calibration/images --masks $(DATA)_calibration/masks
+
+# Writes each built-in model's description, menu summary and quality figures (core/builtin_notes.py)
+# into its metadata; the tensors are copied byte for byte.
+describe-models: install
+	$(PY) -m core.builtin_notes
 
 # Broader-appearance recipe (issue 15, core/appearance.py): fine-tune the shipped models on wider
 # backgrounds, colour and camera damage and occlusion, then score the results on the independent set

@@ -22,6 +22,7 @@ from torch import nn
 
 from core.atomic import atomic_path, short_error
 from core.classes import ClassInfo, classes_to_json, normalize_classes
+from core.model_summary import NO_DESCRIPTION, description_of, summary_of  # noqa: F401 - re-exported
 from core.models import ARCHITECTURES, build_model
 from core.refine import Refinement
 
@@ -81,6 +82,17 @@ class Checkpoint:
     tta: bool = False  # segment with 8-fold test-time augmentation by default
     refine: Refinement | None = None  # edge refinement fitted by core.calibration (None: off)
 
+    @property
+    def description(self) -> str:
+        """What the model recognises, what it was trained on and how well it does (people read
+        this before trusting a mask); ``NO_DESCRIPTION`` for checkpoints that carry none."""
+        return description_of(self.metadata)
+
+    @property
+    def summary(self) -> str:
+        """A few words for a menu entry ("demo, synthetic shapes"); see core.model_summary."""
+        return summary_of(self.metadata)
+
     def build(self) -> nn.Module:
         model = build_model(self.arch, self.in_channels, self.num_classes)
         model.load_state_dict(self.state_dict, strict=True)
@@ -101,7 +113,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{name}: the file is empty (0 bytes).")
     suffix = path.suffix.lower()
     if suffix == ".safetensors" or (suffix not in (".pt", ".pth", ".ckpt", ".bin") and _looks_like_safetensors(path)):
-        tensors, meta = _read_safetensors(path)
+        tensors, meta = read_safetensors(path)
     else:
         tensors, meta = _read_torch(path)
     sidecar = _read_sidecar(path)
@@ -134,7 +146,8 @@ def _looks_like_safetensors(path: Path) -> bool:
     return len(head) == 9 and head[8:9] == b"{"
 
 
-def _read_safetensors(path: Path) -> tuple[dict, dict]:
+def read_safetensors(path: Path) -> tuple[dict, dict]:
+    """The tensors as stored and the ``unetseg`` metadata (``{}`` when absent or not JSON)."""
     from safetensors import safe_open
 
     try:

@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="describe a model and the devices this machine offers")
     p.add_argument("model", nargs="?", default=None, help="small, large, or a weights file")
+    p.add_argument("--json", action="store_true", help="print the full metadata as JSON (for scripts)")
 
     from core.training_cli import add_training_commands
 
@@ -221,53 +222,39 @@ def _without_name(text: str, path: Path) -> str:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
+    """A readable summary per model (core.model_info), or with ``--json`` the full metadata."""
     from core.inference import device_report
+    from core.model_info import render_text, to_json
 
-    if args.model is not None:
-        _print_model(args.model)
-    else:
-        from core.resources import BUILTIN_MODELS, builtin_model_path
-
-        for name in BUILTIN_MODELS:
-            if builtin_model_path(name).is_file():
-                _print_model(name)
-            else:
-                print(f"model {name}: not installed ({builtin_model_path(name)} is missing)")
-            print()
+    names = [args.model] if args.model is not None else _installed_builtins()
+    infos = [_model_info(name) for name in names]
+    if getattr(args, "json", False):
+        print(to_json(infos, device_report()))
+        return 0
+    for info in infos:
+        print(info["error"] if "error" in info else render_text(info))
+        print()
     print("devices:")
     for key, value in device_report().items():
         print(f"  {key}: {value}")
     return 0
 
 
-def _print_model(name: str) -> None:
-    import json
+def _installed_builtins() -> list[str]:
+    from core.resources import BUILTIN_MODELS
 
+    return list(BUILTIN_MODELS)
+
+
+def _model_info(name: str) -> dict:
     from core.inference import Segmenter
-    from core.models import count_parameters, flops_per_pixel
+    from core.model_info import model_info
+    from core.resources import BUILTIN_MODELS, builtin_model_path
 
+    if name in BUILTIN_MODELS and not builtin_model_path(name).is_file():
+        return {"name": name, "error": f"model {name}: not installed ({builtin_model_path(name)} is missing)"}
     seg = Segmenter.load(name, device="cpu")
-    model = seg.checkpoint.build()
-    norm = seg.checkpoint.normalization
-    print(f"model {seg.name}: UNet{seg.arch.title()}")
-    print(f"  file: {seg.checkpoint.path}")
-    print(f"  input channels: {seg.in_channels}; classes: {seg.num_classes}")
-    print(f"  parameters: {count_parameters(model):,}; {flops_per_pixel(model) / 1e3:.0f} kFLOP per pixel")
-    if seg.tta:
-        print(f"  test-time augmentation on by default: {8 * flops_per_pixel(model) / 1e3:.0f} kFLOP per pixel")
-    print(f"  edge refinement: {seg.refine or 'off'}" + (" (fitted by `unetseg calibrate`)" if seg.refine else ""))
-    print(f"  receptive-field halo: {seg.halo} px; normalisation: mean {norm.mean}, std {norm.std}, "
-          f"range 0-{norm.value_range:g}")
-    print("  classes:")
-    for c in seg.classes[:40]:
-        print(f"    {c.id:3d}  #{c.color[0]:02x}{c.color[1]:02x}{c.color[2]:02x}  {c.name}")
-    if len(seg.classes) > 40:
-        print(f"    ... and {len(seg.classes) - 40} more")
-    for key, value in seg.metadata.items():
-        if key in ("version", "in_channels", "num_classes"):
-            continue
-        text = value if isinstance(value, str) else json.dumps(value)
-        print(f"  {key}: {text}")
+    return model_info(seg.checkpoint, seg.name)
 
 
 # --------------------------------------------------------------------------- convert-mask

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -97,6 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.path is None:
         print("no checkpoint was written", file=sys.stderr)
         return 1
+    _record_dataset(result.path, "training", args.images, args.masks)
     scored = "val" if result.selection == "held-out" else "train"
     print(f"kept epoch {result.best_epoch}, {scored} mIoU {result.best_miou:.4f}; saved {result.path}")
     return 0
@@ -120,12 +120,22 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         print(f"  {setting}: mIoU {score:.4f}")
     print(result.summary())
     write_calibrated(seg.checkpoint, output, result, command=_command())
+    _record_dataset(output, "calibration", args.images, args.masks)
     print(f"saved {output}")
     return 0
 
 
 def _command() -> str:
-    return "unetseg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    from core.training_record import command_line
+
+    return command_line(sys.argv[1:])
+
+
+def _record_dataset(path: Path, section: str, images: Path, masks: Path) -> None:
+    from core.training import find_pairs
+    from core.training_record import record_dataset
+
+    record_dataset(path, section, find_pairs(images, masks), images.as_posix())
 
 
 def cmd_generate(args: argparse.Namespace) -> int:

@@ -15,24 +15,29 @@ from typing import Iterable
 import numpy as np
 from PySide6.QtCore import QMimeData, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
 
 from core.document import MaskDocument
+from core.resources import sample_images
 from gui import dialogs
 from gui.canvas.view import Canvas
 from gui.controllers.autosave import Autosave
 from gui.controllers.commands import CommandStates, bind_state_actions
 from gui.controllers.editing import EditCommands, pointer_text
+from gui.controllers.first_run import FirstRunGuide
 from gui.controllers.opening import Opener
 from gui.controllers.preferences import ask_tile_memory, bind_settings
 from gui.controllers.saving import Saver
 from gui.controllers.segment_ui import SegmentUi
 from gui.controllers.training_ui import TrainingUi
+from gui.dialogs.getting_started import GettingStartedDialog
 from gui.infra.settings import Settings, restore_geometry
 from gui.menus.actions import Actions
 from gui.menus.layout import build_menus, build_toolbar
+from gui.menus.outline_width_menu import OutlineWidthMenu
 from gui.panels.class_panel import ClassPanel
 from gui.panels.file_panel import FilePanel
+from gui.panels.first_run_notice import FirstRunNotice
 from gui.panels.minimap import MiniMap
 from gui.panels.status_panel import StatusPanel
 from gui.state.app_state import AppState
@@ -61,7 +66,9 @@ class MainWindow(QMainWindow):
         # views
         self.commands = a = Actions(self)
         self.canvas = Canvas(state, self)
-        self.setCentralWidget(self.canvas)
+        self.first_run_notice = FirstRunNotice()
+        self.first_run_notice.hide()
+        self.setCentralWidget(self._central(self.first_run_notice, self.canvas))
         self.class_panel = ClassPanel(state, a.toggle_mask, a.outline)
         self.file_panel = FilePanel(self.store)
         self.class_dock = self._dock("Classes", "dock_classes", self.class_panel,
@@ -77,6 +84,9 @@ class MainWindow(QMainWindow):
         self.menus.view.addActions([self.file_dock.toggleViewAction(), self.overview_dock.toggleViewAction(),
                                      self.class_dock.toggleViewAction()])
         self.toolbar, self.brush_spin = build_toolbar(self, a)
+        self.outline_widths = OutlineWidthMenu(self.menus.outline_width, state.outline_width,
+                                               state.set_outline_width)
+        self.help_dialog: GettingStartedDialog | None = None
 
         # controllers
         self.saver = Saver(state, st, self)
@@ -85,10 +95,23 @@ class MainWindow(QMainWindow):
         self.edit = EditCommands(state, self, self.canvas.cancel_tools)
         self.training = TrainingUi(state, self, a.train, self.seg.models, self.saver.save, self.load_model)
         self.command_states = CommandStates(a, state, self)
+        self.first_run = FirstRunGuide(st, sample_images(), self.first_run_notice.offer)
         self._wire()
         self.autosave = Autosave(state, self)  # recovery copies of unsaved masks; offers old ones
         self._restore_geometry()
         self._on_current(None)
+
+    @staticmethod
+    def _central(notice: QWidget, canvas: QWidget) -> QWidget:
+        """The canvas, with room above it for the first-run notice (hidden until offered)."""
+        central = QWidget()
+        central.setObjectName("central")
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(notice)
+        layout.addWidget(canvas, 1)
+        return central
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -202,6 +225,14 @@ class MainWindow(QMainWindow):
         c.tile_cache.budget = self.settings.tile_cache_mb * 1024 * 1024
         a.about.triggered.connect(self._about)
         a.shortcuts.triggered.connect(self._show_shortcuts)
+        a.getting_started.triggered.connect(self._getting_started)
+        state.events.outline_width.connect(self.outline_widths.show_width)
+        notice, seg = self.first_run_notice, self.seg
+        seg.image_segmented.connect(self.first_run.after_segment)
+        notice.dismissed.connect(self.first_run.dismissed)
+        notice.load_weights_requested.connect(seg.ask_weights)
+        notice.train_requested.connect(a.train.trigger)
+        notice.samples_requested.connect(lambda: o.open_paths(sample_images()))
         spin = self.brush_spin
         spin.setValue(state.brush_size)
         spin.valueChanged.connect(state.set_brush_size)
@@ -257,12 +288,22 @@ class MainWindow(QMainWindow):
                           f"{APP_NAME}: segment images with UNets, then correct the masks by hand.\n\n"
                           "Masks are saved as <image>_mask.png beside each image.")
 
-    def _show_shortcuts(self) -> None:
+    def _shortcut_rows(self) -> list[tuple[str, str]]:
         a = self.commands
-        rows = [(x.text().replace("&", ""), x.shortcut().toString()) for x in
+        return [(x.text().replace("&", ""), x.shortcut().toString()) for x in
                 (a.brush, a.eraser, a.fill, a.polygon, a.picker, a.brush_smaller, a.brush_larger,
                  a.undo, a.redo, a.segment, a.cancel, a.toggle_mask, a.outline, a.opacity_down,
                  a.opacity_up, a.fit, a.actual_size, a.next_image, a.prev_image, a.save)]
+
+    def _getting_started(self) -> None:
+        """Help > Getting Started: the README walkthrough and the shortcuts (non-modal)."""
+        if self.help_dialog is None:
+            self.help_dialog = GettingStartedDialog(self._shortcut_rows(), self)
+        self.help_dialog.show()
+        self.help_dialog.raise_()
+
+    def _show_shortcuts(self) -> None:
+        rows = self._shortcut_rows()
         text = "\n".join(f"{keys:>14}   {name}" for name, keys in rows)
         dialogs.show_info(self, "Keyboard Shortcuts", text + "\n\n      0 - 9   choose the class"
                           "\n Space+drag   pan (or middle-drag)\n      Wheel   zoom at the pointer"

@@ -9,6 +9,12 @@ def main(argv: list[str] | None = None) -> int:
     from core.cli import main as cli_main
 
     def launch_gui(args: list[str]) -> int:
+        from unetseg.startup_checks import prepare_gui_environment
+
+        problem = prepare_gui_environment()  # before Qt loads: Qt's own abort explains nothing
+        if problem:
+            print(problem, file=sys.stderr)
+            return 1
         from gui.app import run_app
 
         return run_app(args)

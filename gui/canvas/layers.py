@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 from core.classes import ClassInfo
 from core.editing import Box
 from core.masks import color_lut
+from gui.canvas import outline as outline_paint
 from gui.infra import raster
 
 
@@ -109,33 +110,31 @@ class MaskLayer(_RasterItem):
         super().__init__(height, width)
         self._labels = labels
         self._table: list[int] = [0] * 256
-        self._outline_table: list[int] = [0] * 256
+        self.outline_colors = np.zeros((256, 4), np.uint8)
         self.outline = False
+        self.outline_width = outline_paint.DEFAULT_WIDTH
         self.setZValue(1)
 
     @property
     def table(self) -> list[int]:
-        """The colour table in use (outline mode draws opaque-ish outlines)."""
-        return self._outline_table if self.outline else self._table
+        """The fill colour table (outline mode draws from ``outline_colors`` instead)."""
+        return self._table
 
     def set_style(self, classes: Sequence[ClassInfo], opacity: float, hidden: Iterable[int],
-                  outline: bool) -> None:
+                  outline: bool, outline_width: int = outline_paint.DEFAULT_WIDTH) -> None:
         hidden = list(hidden)
         alpha = int(round(max(0.0, min(1.0, opacity)) * 255))
         self._table = color_table(classes, alpha, hidden)
-        # thin outlines need more alpha to be seen; still 0 when opacity is 0
-        outline_alpha = 0 if alpha == 0 else min(255, alpha + 96)
-        self._outline_table = color_table(classes, outline_alpha, hidden)
+        self.outline_colors = outline_paint.outline_colors(classes, opacity, hidden)
         self.outline = bool(outline)
+        self.outline_width = outline_paint.clamp_width(outline_width)
         self.update()
 
     def update_box(self, box: Box, scale: float = 1.0) -> None:
-        """Repaint the dirty ``box`` (grown in outline mode: neighbours' outlines change too)."""
+        """Repaint the dirty ``box`` (grown in outline mode: neighbours' bands and halos change too)."""
         if box.is_empty:
             return
-        grow = 0.0
-        if self.outline:
-            grow = 2.0 * raster.sampling_step(scale) + 1
+        grow = outline_paint.repaint_margin(self.outline_width, scale) if self.outline else 0.0
         self.update(QRectF(box.x0 - grow, box.y0 - grow, box.width + 2 * grow, box.height + 2 * grow))
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
@@ -144,10 +143,12 @@ class MaskLayer(_RasterItem):
         region = raster.exposed_region(option, painter, *labels.shape)
         if region is None:
             return
-        if self.outline:
-            block = raster.sampled_outline(labels, region)
-        else:
-            k = region.k
-            block = labels[region.y0:region.y1:k, region.x0:region.x1:k]
+        if self.outline:  # 1-4 screen pixels with a dark halo, at any zoom
+            outline_paint.paint_outline(painter, labels, region, self.outline_colors, self.outline_width)
+            self.paint_count += 1
+            self.painted_pixels += region.sampled_shape[0] * region.sampled_shape[1]
+            return
+        k = region.k
+        block = labels[region.y0:region.y1:k, region.x0:region.x1:k]
         image, _buffer = raster.indexed_image(block, self.table)
         self._draw(painter, region, image)

@@ -18,6 +18,7 @@ from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
 from core.sources import ImageSource
+from gui.canvas import outline as outline_paint
 from gui.infra import raster
 from gui.canvas.layers import MaskLayer, _RasterItem
 from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors, read_sync
@@ -146,18 +147,28 @@ class TiledMaskLayer(MaskLayer):
         level = min(int(math.log2(k)), labels.num_levels - 1)
         step = k >> level  # sampling within the level (beyond the pyramid's top)
         f = 1 << level
-        margin = k if self.outline else 0  # outlines need the neighbours beyond the edge
+        if self.outline:  # outlines need the neighbours beyond the edge (band and halo: gui.canvas.outline)
+            scale, pixels = outline_paint.screen_terms(painter, k, self.outline_width)
+            margin = outline_paint.margin_samples(pixels, scale) * k
+        else:
+            margin = 0
         y0, x0 = max(0, region.y0 - margin), max(0, region.x0 - margin)
         y1, x1 = min(h, region.y1 + margin), min(w, region.x1 + margin)
         lh, lw = -(-h // f), -(-w // f)
         block = labels.read_level(level, y0 // f, min(lh, -(-y1 // f)), x0 // f, min(lw, -(-x1 // f)))
         block = block[::step, ::step]
+        ny, nx = region.sampled_shape
         if self.outline:
             top, left = (region.y0 - y0) // k, (region.x0 - x0) // k
-            ny, nx = region.sampled_shape
-            block = raster.outline_only(block, top, left, max(0, block.shape[0] - top - ny),
-                                        max(0, block.shape[1] - left - nx))
-        ny, nx = region.sampled_shape
+            shape = (min(ny, block.shape[0] - top), min(nx, block.shape[1] - left))
+            if min(shape) <= 0:
+                return
+            rgba = outline_paint.outline_block(block, top, left, shape, self.outline_colors, pixels, scale)
+            outline_paint.draw_outline(painter, rgba, region._replace(y1=region.y0 + shape[0] * k,
+                                                                      x1=region.x0 + shape[1] * k))
+            self.paint_count += 1
+            self.painted_pixels += shape[0] * shape[1]
+            return
         block = np.ascontiguousarray(block[:ny, :nx])
         if block.size == 0:
             return

@@ -95,7 +95,7 @@ class Canvas(QGraphicsView):
         self._fit_mode = True
         self._update_cursor()
         st, ev, docs = self.state, self.state.events, self.state.document
-        for event in (ev.opacity, ev.outline, ev.hidden_classes):
+        for event in (ev.opacity, ev.outline, ev.outline_width, ev.hidden_classes):
             event.connect(self.restyle)
         ev.mask_visible.connect(self._on_mask_visible)
         ev.tool.connect(self._on_tool)
@@ -212,7 +212,7 @@ class Canvas(QGraphicsView):
     def restyle(self, *_) -> None:
         if self.mask_layer is not None and self.document is not None:
             self.mask_layer.set_style(self.document.classes, self.opacity, set(self.hidden_classes),
-                                      self.outline)
+                                      self.outline, self.state.outline_width)
 
     def _on_mask_visible(self, visible: bool) -> None:
         if self.mask_layer is not None:

@@ -10,7 +10,7 @@ from gui import dialogs
 from gui.infra.settings import Settings
 from gui.state.app_state import AppState
 
-PERSISTED = ("opacity", "outline", "brush_size")
+PERSISTED = ("opacity", "outline", "outline_width", "brush_size")
 
 
 def bind_settings(state: AppState, settings: Settings) -> None:

@@ -1,11 +1,13 @@
 """The app's side of segmentation: model choice, Segment / Segment All / Cancel, and what
-the status bar and dialogs say about them.  The work itself is in
+the status bar and dialogs say about them; what the current model is (About This Model, the
+recent weights, and what it knows after each image: ``image_segmented``).  The work itself is in
 gui.jobs.segmentation (the worker) and gui.jobs.model_loader.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, Signal
@@ -13,8 +15,10 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from core.editing import Box
 from core.masks import find_mask_for_image
-from core.resources import BUILTIN_MODELS
+from core.model_summary import description_of, peek_metadata
+from core.resources import BUILTIN_MODELS, builtin_model_path
 from gui import dialogs
+from gui.dialogs.about_model import AboutModelDialog
 from gui.jobs.model_loader import ModelManager
 from gui.state.model_names import builtin_status, model_label
 from gui.jobs.segmentation import SegmentationController
@@ -28,6 +32,11 @@ if TYPE_CHECKING:
     from gui.state.image_store import ImageEntry
 
 
+def display_name(spec: str) -> str:
+    """"Built-in Small", or the weights file's name."""
+    return f"Built-in {spec.title()}" if spec in BUILTIN_MODELS else model_label(spec)
+
+
 class SegmentUi(QObject):
     model_ready = Signal(str)  # describe() of the loaded model
     model_failed = Signal(str)
@@ -36,6 +45,8 @@ class SegmentUi(QObject):
     failed = Signal(str)
     cancelled = Signal()
     segment_all_finished = Signal(int, int)  # images done, images asked
+    # one image segmented: model spec, its display name, description, class names, image path
+    image_segmented = Signal(str, str, str, list, object)
 
     def __init__(self, state: AppState, settings: Settings, parent: QWidget, actions: Actions,
                  model_menu: QMenu, view_box: Callable[[], Box]):
@@ -45,7 +56,10 @@ class SegmentUi(QObject):
         a = actions
         self.models = ModelManager(settings.model, settings.device, self)
         self.controller = SegmentationController(self)
-        self.menu = ModelMenu(model_menu, a.load_weights, parent, self.load_model, self.choose_device)
+        self.recent_weights = settings.recent_weights()
+        self.menu = ModelMenu(model_menu, a.load_weights, parent, self.load_model, self.choose_device,
+                              self.recent_weights, a.about_model)
+        self.about_dialog: AboutModelDialog | None = None
         self.menu.show_device(self.models.device)
         self.menu.tta.toggled.connect(lambda on: setattr(self.controller, "tta", on))
         self.menu.refine.toggled.connect(lambda on: setattr(self.controller, "refine", on))
@@ -59,6 +73,7 @@ class SegmentUi(QObject):
         a.segment_view.triggered.connect(self.segment_view)
         a.segment_all.triggered.connect(self.segment_all)
         a.load_weights.triggered.connect(self.ask_weights)
+        a.about_model.triggered.connect(self.show_about_model)
         m, c = self.models, self.controller
         m.loading.connect(lambda label: setattr(state, "model", ModelStatus(f"Model: loading {label}…")))
         m.ready.connect(self._on_model_ready)
@@ -107,6 +122,8 @@ class SegmentUi(QObject):
         if spec != "custom":
             if self._remember:
                 self.settings.model = spec
+            if spec not in BUILTIN_MODELS:
+                self.recent_weights.add(spec)
             self.menu.show_model(spec)
         self.menu.show_device(self.models.device)
         self.menu.show_model_defaults(seg)
@@ -160,6 +177,38 @@ class SegmentUi(QObject):
             return None
         dialogs.show_error(self.parent_widget, "No Model", self._no_model_text())
         return None
+
+    def model_path(self) -> Path | None:
+        """The current model's weights file (a built-in's, when a test or script set it)."""
+        seg, spec = self.models.segmenter, self.models.spec
+        path = seg.checkpoint.path if seg is not None and seg.checkpoint is not None else None
+        if path is None and spec in BUILTIN_MODELS:
+            path = builtin_model_path(spec)
+        return path
+
+    def model_metadata(self) -> dict:
+        """The current model's metadata, read from its file's header (no torch needed)."""
+        path = self.model_path()
+        return peek_metadata(path) if path is not None else {}
+
+    def show_about_model(self) -> None:
+        """Model > About This Model…: the facts of ``unetseg info``, laid out (non-modal)."""
+        from core.checkpoints import CheckpointError, load_checkpoint
+        from core.model_info import model_info
+
+        seg, path = self.models.segmenter, self.model_path()
+        if seg is None or path is None:
+            self.state.message.emit("No model is loaded from a file, so there is nothing to describe.", 6000)
+            return
+        try:
+            info = model_info(load_checkpoint(path), display_name(self.models.spec), device=seg.device)
+        except CheckpointError as exc:
+            dialogs.show_error(self.parent_widget, "About This Model", str(exc))
+            return
+        if self.about_dialog is not None:
+            self.about_dialog.close()
+        self.about_dialog = AboutModelDialog(info, self.parent_widget)
+        self.about_dialog.show()
 
     # -- jobs ---------------------------------------------------------------------------------
     def segment(self) -> bool:
@@ -245,7 +294,13 @@ class SegmentUi(QObject):
             self.state.job = replace(self.state.job, done=done, total=total, text=text)
 
     def _on_finished(self, seconds: float, device: str) -> None:
+        entry = self._job_entry
         self._release()
+        seg = self.models.segmenter
+        if entry is not None and seg is not None:
+            self.image_segmented.emit(self.models.spec, display_name(self.models.spec),
+                                      description_of(self.model_metadata()), [c.name for c in seg.classes],
+                                      entry.path)
         self.state.message.emit(f"Segmented in {seconds:.2f} s on {device}", 0)
         self.finished.emit(seconds, device)
 

@@ -84,41 +84,6 @@ def rgb_image(rgb: np.ndarray) -> tuple[QImage, np.ndarray]:
     return QImage(buf.data, w, h, stride, QImage.Format.Format_RGB888), buf
 
 
-def outline_only(block: np.ndarray, trim_top: int, trim_left: int, trim_bottom: int,
-                 trim_right: int) -> np.ndarray:
-    """Keep class pixels touching another class (4-neighbourhood), 0 elsewhere.
-
-    ``block`` carries a margin of up to one sample on each side (the trim_* counts), so
-    outlines are right at the edge of the region; the margin is cut off the result.
-    """
-    edge = np.zeros(block.shape, bool)
-    vert = block[1:, :] != block[:-1, :]
-    edge[1:, :] |= vert
-    edge[:-1, :] |= vert
-    horz = block[:, 1:] != block[:, :-1]
-    edge[:, 1:] |= horz
-    edge[:, :-1] |= horz
-    out = np.where(edge, block, np.uint8(0))
-    h, w = out.shape
-    return out[trim_top:h - trim_bottom, trim_left:w - trim_right]
-
-
-def sampled_outline(labels: np.ndarray, region: Region) -> np.ndarray:
-    """Outline of ``labels`` over ``region`` at its sampling step (computed for it alone)."""
-    k = region.k
-    h, w = labels.shape
-    top = k if region.y0 - k >= 0 else 0
-    left = k if region.x0 - k >= 0 else 0
-    ys, xs = region.y0 - top, region.x0 - left
-    ny, nx = region.sampled_shape
-    ye = min(h, region.y0 + ny * k + k)
-    xe = min(w, region.x0 + nx * k + k)
-    block = labels[ys:ye:k, xs:xe:k]
-    bottom = block.shape[0] - (top // k) - ny
-    right = block.shape[1] - (left // k) - nx
-    return outline_only(block, top // k, left // k, max(0, bottom), max(0, right))
-
-
 def build_pyramid(rgb: np.ndarray, min_side: int = 256) -> dict[int, np.ndarray]:
     """Box-filtered 2x, 4x, 8x... reductions of ``rgb`` by step, until the short side < min_side."""
     from PIL import Image

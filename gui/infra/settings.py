@@ -14,6 +14,8 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QCoreApplication, QRect, QSettings, QStandardPaths
 
+from gui.infra.recent_weights import RecentWeights
+
 ORGANIZATION = "UNetSeg"
 APPLICATION = "UNetSeg"
 ENV_FILE = "UNETSEG_SETTINGS"
@@ -24,6 +26,7 @@ MAX_RECENT = 10
 
 DEFAULT_OPACITY = 50
 DEFAULT_BRUSH = 10
+DEFAULT_OUTLINE_WIDTH = 2
 DEFAULT_TILE_CACHE_MB = 512
 
 
@@ -154,6 +157,28 @@ class Settings:
     @outline.setter
     def outline(self, value: bool) -> None:
         self._qs.setValue("view/outline", bool(value))
+
+    @property
+    def outline_width(self) -> int:
+        """Outline width in screen pixels (1-4; gui.canvas.outline draws them)."""
+        return self._int("view/outline_width", DEFAULT_OUTLINE_WIDTH, 1, 4)
+
+    @outline_width.setter
+    def outline_width(self, value: int) -> None:
+        self._qs.setValue("view/outline_width", int(value))
+
+    @property
+    def show_first_run_notice(self) -> bool:
+        """False once the user ticked "Don't show again" on the demo-model notice."""
+        return self._bool("guide/show_first_run_notice", True)
+
+    @show_first_run_notice.setter
+    def show_first_run_notice(self, value: bool) -> None:
+        self._qs.setValue("guide/show_first_run_notice", bool(value))
+
+    def recent_weights(self) -> RecentWeights:
+        """The weights files loaded lately, kept in these settings."""
+        return RecentWeights(self._qs)
 
     @property
     def brush_size(self) -> int:

@@ -77,6 +77,12 @@ def run_training(job: TrainingJob, rep: Reporter) -> TrainingOutcome:
                               refinement=result.calibration.summary() if result.calibration else "",
                               note=result.note)
     if result.path is not None:
+        from core.training_record import record_dataset
+
+        try:  # the model is saved either way; this only adds to what it says about itself
+            record_dataset(result.path, "training", job.pairs, job.source or "images annotated in UNetSeg")
+        except (ValueError, OSError) as exc:
+            rep.item(("log", f"could not record the data set in {result.path.name}: {exc}"))
         outcome.train_images, outcome.val_images = _split_sizes(result.path)
     rep.item(("outcome", outcome))
     return outcome

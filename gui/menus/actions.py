@@ -99,6 +99,10 @@ class Actions:
                               "Load a .safetensors / .pt weights file")
         self.train = a("train", "&Train on Annotated Images…", "school-outline", [],
                        "Fine-tune the model (or train a new one) on the images with saved masks")
+        self.about_model = a("about_model", "About This &Model…", "information-outline", [],
+                             "What the current model knows, how it was trained and how well it does")
+        self.getting_started = a("getting_started", "&Getting Started", "help-circle-outline", [],
+                                 "The five-minute walkthrough and every shortcut")
         self.about = a("about", "&About UNetSeg", None, [])
         self.shortcuts = a("shortcuts", "&Keyboard Shortcuts", None, _keys("F1"))
 

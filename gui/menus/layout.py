@@ -17,6 +17,7 @@ class Menus:
     samples: QMenu
     edit: QMenu
     view: QMenu
+    outline_width: QMenu
     segment: QMenu
     model: QMenu
     help: QMenu
@@ -50,7 +51,9 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     view = bar.addMenu("&View")
     view.addActions([a.zoom_in, a.zoom_out, a.fit, a.actual_size])
     view.addSeparator()
-    view.addActions([a.toggle_mask, a.outline, a.opacity_down, a.opacity_up])
+    view.addActions([a.toggle_mask, a.outline])
+    outline_width = view.addMenu("Outline &Width")
+    view.addActions([a.opacity_down, a.opacity_up])
     view.addSeparator()
     view.addAction(a.tile_cache)
 
@@ -65,8 +68,8 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     train.addAction(a.train)
 
     help_menu = bar.addMenu("&Help")
-    help_menu.addActions([a.shortcuts, a.about])
-    return Menus(file, recent, samples, edit, view, segment, model, help_menu, train=train)
+    help_menu.addActions([a.getting_started, a.shortcuts, a.about])
+    return Menus(file, recent, samples, edit, view, outline_width, segment, model, help_menu, train=train)
 
 
 def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:

@@ -1,4 +1,6 @@
-"""The Model menu: built-in models and a loaded weights file (radio), Load Weights…, Device.
+"""The Model menu: built-in models and a loaded weights file (radio), each with what it is
+("Built-in Small: demo, synthetic shapes"), Load Weights…, Recent Weights, About This Model…,
+Device.
 
 Built-in models whose weights are missing are disabled with the reason as tooltip; devices
 stay disabled ("checking…") until the background loader reports what this machine offers.
@@ -6,13 +8,15 @@ stay disabled ("checking…") until the background loader reports what this mach
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QWidget
 
 from core.resources import BUILTIN_MODELS
+from gui.infra.recent_weights import RecentWeights
+from gui.menus.model_labels import builtin_label, weights_label
+from gui.menus.recent_weights_menu import RecentWeightsMenu
 from gui.state.model_names import builtin_status
 from gui.state.segmenter import SegmenterLike
 
@@ -23,7 +27,8 @@ DEVICE_LABELS = {"auto": "&Automatic", "cpu": "&CPU", "cuda": "CUDA (&NVIDIA GPU
 
 class ModelMenu:
     def __init__(self, menu: QMenu, load_weights: QAction, parent: QWidget,
-                 choose_model: Callable[[str], None], choose_device: Callable[[str], None]):
+                 choose_model: Callable[[str], None], choose_device: Callable[[str], None],
+                 recent: RecentWeights | None = None, about_model: QAction | None = None):
         self.menu = menu
         menu.setToolTipsVisible(True)
         self._choose_model = choose_model
@@ -31,7 +36,7 @@ class ModelMenu:
         self._models = QActionGroup(parent)
         self.model_actions: dict[str, QAction] = {}
         for name in BUILTIN_MODELS:
-            action = QAction(f"Built-in &{name.title()}", parent)
+            action = QAction(builtin_label(name), parent)
             action.setObjectName(f"action_model_{name}")
             action.setCheckable(True)
             action.triggered.connect(lambda _=False, n=name: self._choose_model(n))
@@ -48,6 +53,11 @@ class ModelMenu:
         self._custom_path: str | None = None
         menu.addSeparator()
         menu.addAction(load_weights)
+        self.recent = None
+        if recent is not None:
+            self.recent = RecentWeightsMenu(menu.addMenu("Recent &Weights"), recent, choose_model)
+        if about_model is not None:
+            menu.addAction(about_model)
         menu.addSeparator()
         self.tta = QAction("Test-Time &Augmentation", parent)
         self.tta.setObjectName("action_tta")
@@ -92,7 +102,7 @@ class ModelMenu:
             self.model_actions[spec].setChecked(True)
             return
         self._custom_path = spec
-        self.custom.setText(Path(spec).name)
+        self.custom.setText(weights_label(spec))
         self.custom.setToolTip(spec)
         self.custom.setVisible(True)
         self.custom.setChecked(True)

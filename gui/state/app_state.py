@@ -66,6 +66,7 @@ class AppState:
     opacity: int = 50  # percent
     mask_visible: bool = True
     outline: bool = False
+    outline_width: int = 2  # screen pixels, 1-4 (gui.canvas.outline)
     hidden_classes: frozenset = frozenset()
     model: ModelStatus = ModelStatus()
     job: Job | None = None
@@ -157,6 +158,9 @@ class AppState:
 
     def set_opacity(self, percent: int) -> None:
         self.opacity = max(0, min(100, int(percent)))
+
+    def set_outline_width(self, width: int) -> None:
+        self.outline_width = max(1, min(4, int(width)))
 
     def set_class_visible(self, class_id: int, visible: bool) -> None:
         hidden = set(self.hidden_classes)

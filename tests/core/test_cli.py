@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -102,15 +103,59 @@ def test_info_describes_model_classes_and_devices(small_weights, capsys):
     out = capsys.readouterr().out
     assert "UNetSmall" in out and "parameters: 63," in out and "background" in out
     assert "test-time augmentation" not in out and "edge refinement: off" in out  # neither for this model
+    assert "model small5: UNetSmall (no description)" in out
     assert "cuda:" in out and "mps:" in out and "torch:" in out
 
 
-def test_builtin_models_are_listed(capsys):
+def test_builtin_models_are_listed_readably(capsys):
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "model small: UNetSmall" in out and "model large: UNetLarge" in out
-    assert "ellipse" in out and "val_miou" in out
+    assert "model small: UNetSmall (demo, synthetic shapes)" in out and "model large: UNetLarge" in out
+    assert "Demo model: recognises ellipses" in out and "ellipse" in out
     assert "edge refinement: guided filter, radius 16 px" in out and "edge refinement: guided filter, radius 8 px" in out
+    # the recipe as key = value lines, training time and device, calibration as a radius x eps table
+    assert re.search(r"\n      patch +\= 192\n", out) and "    kept epoch = 20 of 25" in out
+    assert "    time       = 2.5 min on cuda:0, torch 2.11.0+cu130" in out
+    assert "    radius  eps 0.0001   eps 0.001    eps 0.01" in out
+    assert "        16      0.8444      0.8355      0.7847" in out
+    assert not any(len(line) > 300 for line in out.splitlines())  # no raw JSON blobs
+    assert '{"' not in out
+
+
+def test_info_json_is_the_full_metadata_for_scripts(small_weights, capsys):
+    assert main(["info", "small", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    (small,) = data["models"]
+    assert small["name"] == "small" and small["summary"] == "demo, synthetic shapes"
+    meta = small["metadata"]
+    assert meta["calibration"]["candidates"][0] == {"radius": 2, "eps": 0.0001, "miou": 0.8054}
+    assert meta["training"]["init"]["training"]["config"]["epochs"] == 60 and meta["classes"][4]["name"] == "star"
+    assert "cuda" in data["devices"]
+    assert main(["info", str(small_weights), "--json"]) == 0
+    custom = json.loads(capsys.readouterr().out)["models"][0]
+    assert custom["description"] == "no description" and custom["training"] is None
+
+
+def test_train_records_relative_paths_and_the_data_set(tmp_path, monkeypatch):
+    from core.checkpoints import load_checkpoint
+    from core.synthetic import write_dataset
+
+    write_dataset(tmp_path / "data", 4, seed=2, height=48, width=48)
+    monkeypatch.chdir(tmp_path)
+    argv = ["train", "--images", str(tmp_path / "data/images"), "--masks", "data/masks", "--epochs", "1",
+            "--steps-per-epoch", "2", "--batch", "2", "--patch", "32", "--device", "cpu", "--val-fraction", "0.25",
+            "-o", str(tmp_path / "out.safetensors")]
+    monkeypatch.setattr(sys, "argv", ["unetseg", *argv])
+    assert main(argv) == 0
+    ck = load_checkpoint(tmp_path / "out.safetensors")
+    training = ck.metadata["training"]
+    assert ck.summary == "trained on 4 images of images"
+    assert ck.description.startswith("Recognises class 1, class 2, class 3. Trained on 4 annotated images "
+                                      f"from {(tmp_path / 'data/images').as_posix()}. ")
+    assert "mIoU 0." in ck.description  # on held-out images, or (this few) on its own training images
+    assert training["command"].startswith("unetseg train --images data/images --masks data/masks --epochs 1")
+    assert training["command"].endswith("-o out.safetensors")
+    assert training["dataset"]["images"] == 4 and len(training["dataset"]["files_sha256"]) == 16
 
 
 def test_no_command_or_an_image_path_opens_the_app(tmp_path):

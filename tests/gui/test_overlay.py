@@ -84,7 +84,7 @@ def test_outline_mode_draws_only_region_borders(qtbot, window, tmp_path):
     qtbot.keyClick(window.canvas, Qt.Key.Key_O)
     assert window.commands.outline.isChecked() and window.canvas.outline
     red = window.document.classes[1].color
-    edge = screen_color(window, 20.5, 25.5)
+    edge = screen_color(window, 20.1, 25.5)  # the band: 2 screen pixels (the default width) inside the edge
     inside = screen_color(window, 40.5, 25.5)
     assert (edge.red(), edge.green(), edge.blue()) == red
     assert inside != inside_filled and (inside.red(), inside.green(), inside.blue()) != red

@@ -68,34 +68,6 @@ def test_sampling_step_is_a_power_of_two_not_coarser_than_the_screen():
     assert raster.sampling_step(0.1) == 8
 
 
-def full_outline(labels):
-    return raster.outline_only(labels, 0, 0, 0, 0)
-
-
-def test_region_outline_matches_the_whole_image_outline():
-    rng = np.random.default_rng(1)
-    labels = np.zeros((90, 120), np.uint8)
-    for _ in range(12):
-        y, x, h, w = rng.integers(0, 80), rng.integers(0, 110), rng.integers(3, 30), rng.integers(3, 30)
-        labels[y:y + h, x:x + w] = rng.integers(1, 4)
-    whole = full_outline(labels)
-    for box in ((0, 0, 90, 120), (13, 27, 61, 99), (80, 100, 90, 120)):
-        region = raster.Region(box[0], box[1], box[2], box[3], 1)
-        assert (raster.sampled_outline(labels, region) == whole[box[0]:box[2], box[1]:box[3]]).all()
-    region = raster.Region(8, 16, 90, 120, 2)
-    sampled = labels[::2, ::2]
-    expected = full_outline(sampled)[4:, 8:]
-    assert (raster.sampled_outline(labels, region) == expected).all()
-
-
-def test_outline_keeps_only_border_pixels():
-    labels = np.zeros((10, 10), np.uint8)
-    labels[2:8, 2:8] = 1
-    out = full_outline(labels)
-    assert out[2, 4] == 1 and out[4, 2] == 1 and out[4, 4] == 0 and out[0, 0] == 0
-    assert int((out == 1).sum()) == 20
-
-
 def test_indexed_image_odd_widths_and_colours():
     labels = np.arange(35, dtype=np.uint8).reshape(5, 7) % 3
     table = [0xFF000000 | (i * 40) for i in range(256)]

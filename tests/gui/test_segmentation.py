@@ -23,7 +23,7 @@ def test_real_model_segments_on_the_worker(qtbot, window, checkpoint, tmp_path):
     load(qtbot, window, checkpoint)
     assert [c.name for c in doc.classes] == [c.name for c in MODEL_CLASSES]  # empty mask adopts them
     assert window.class_panel.class_list.count() == len(MODEL_CLASSES)
-    assert window.seg.menu.custom.isChecked() and window.seg.menu.custom.text() == checkpoint.name
+    assert window.seg.menu.custom.isChecked() and window.seg.menu.custom.text() == f"{checkpoint.name}: no description"
     with qtbot.waitSignal(window.segmentation_finished, timeout=MODEL_TIMEOUT) as blocker:
         qtbot.keyClick(window.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     seconds, device = blocker.args
@@ -161,7 +161,7 @@ def test_bad_weights_keep_the_previous_model(qtbot, window, dialogs, checkpoint,
     errors = dialogs.errors()
     assert len(errors) == 1 and errors[0].startswith("x.pt")
     assert window.models.segmenter is previous
-    assert window.seg.menu.custom.isChecked() and window.seg.menu.custom.text() == checkpoint.name
+    assert window.seg.menu.custom.isChecked() and window.seg.menu.custom.text() == f"{checkpoint.name}: no description"
 
 
 def test_segment_without_a_model_explains_what_to_do(qtbot, window, dialogs, tmp_path, monkeypatch):

@@ -102,6 +102,9 @@ def test_fine_tune_on_saved_masks_then_switch_to_the_new_model(qtbot, window, di
     assert [c.name for c in checkpoint.classes] == [c.name for c in SHAPE_CLASSES]
     assert checkpoint.classes == SHAPE_CLASSES  # colours too
     assert "scenes" in recipe["command"] and "fine-tune tiny.safetensors" in recipe["command"]
+    assert recipe["dataset"]["images"] == 5 and checkpoint.summary == "trained on 5 images of scenes"
+    assert checkpoint.description.startswith("Recognises ellipse, rectangle, triangle, star. Trained on 5 "
+                                              "annotated images from ")
 
     dialogs.answers["ask_model_save_path"] = tmp_path / "copy.safetensors"
     qtbot.mouseClick(dialog.save_copy_button, LEFT)
@@ -112,7 +115,8 @@ def test_fine_tune_on_saved_masks_then_switch_to_the_new_model(qtbot, window, di
         qtbot.mouseClick(dialog.use_button, LEFT)
     assert window.training.dialog is None
     assert window.models.spec == str(out) and window.settings.model == str(out)
-    assert window.seg.menu.custom.isChecked() and window.seg.menu.custom.text() == out.name
+    assert window.seg.menu.custom.isChecked()
+    assert window.seg.menu.custom.text() == f"{out.name}: trained on 5 images of scenes"
     assert window.models.segmenter.classes == SHAPE_CLASSES
     assert window.seg.menu.refine.isChecked() == (checkpoint.refine is not None)  # its fitted default
     assert dialogs.errors() == []

@@ -97,7 +97,7 @@ def test_bundle_layout(exe):
     """Resources where core.resources looks for them (sys._MEIPASS/resources), nothing heavy unused."""
     res = INTERNAL / "resources"
     for rel in ("models/small.safetensors", "models/large.safetensors", "unetseg.desktop",
-                "icons/unetseg.png", "icons/unetseg.ico", "icons/unetseg.icns"):
+                "icons/unetseg.png", "icons/unetseg.ico", "icons/unetseg.icns", "docs/getting_started.md"):
         assert (res / rel).is_file(), f"{rel} is not bundled in {res}"
     samples = sorted(p.name for p in (res / "samples").glob("*.png"))
     assert samples == sorted(p.name for p in SAMPLES.glob("*.png")) and samples
