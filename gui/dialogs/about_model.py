@@ -67,7 +67,7 @@ def _architecture(info: Mapping[str, Any]) -> list[tuple[str, str]]:
                              f"{info['num_classes']} classes"),
             ("parameters", f"{info['parameters']:,}"),
             ("cost", f"{info['kflop_per_pixel']:.0f} kFLOP per pixel" +
-             (f" (x8 with test-time augmentation)" if info["tta"] else "")),
+             (" (x8 with test-time augmentation)" if info["tta"] else "")),
             ("test-time augmentation", "on by default" if info["tta"] else "off by default"),
             ("edge refinement", str(info["refine_text"])),
             ("receptive field", f"{info['halo']} px"),
