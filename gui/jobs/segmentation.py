@@ -30,6 +30,17 @@ def _meets(region: tuple[int, int, int, int], box: Box) -> bool:
     return not Box(y0, x0, y1, x1).intersect(box).is_empty
 
 
+def _cancellable(work):
+    """``work()``, with the core's Cancelled turned into the worker's TaskCancelled."""
+    try:
+        return work()
+    except TaskCancelled:
+        raise
+    except Exception as exc:
+        _raise_if_cancelled(exc)
+        raise
+
+
 def _raise_if_cancelled(exc: BaseException) -> None:
     """core.inference.Cancelled -> TaskCancelled (imported lazily: it lives beside torch)."""
     from core.inference import Cancelled
@@ -77,16 +88,10 @@ class SegmentationController(QObject):
 
         def run(rep: Reporter):
             t0 = time.perf_counter()
-            try:
-                labels = segmenter.segment(
-                    rgb, tile_size=tile, progress=rep.progress, should_cancel=rep.cancelled,
-                    on_tile=lambda y, x, block: rep.item((y, x, np.array(block, copy=True))),
-                    warn=rep.warn, tta=tta, refine=refine)
-            except TaskCancelled:
-                raise
-            except Exception as exc:
-                _raise_if_cancelled(exc)
-                raise
+            labels = _cancellable(lambda: segmenter.segment(
+                rgb, tile_size=tile, progress=rep.progress, should_cancel=rep.cancelled,
+                on_tile=lambda y, x, block: rep.item((y, x, np.array(block, copy=True))),
+                warn=rep.warn, tta=tta, refine=refine))
             return labels, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
 
         return self._start_one(doc, run, "segment", keep_on_cancel=False)
@@ -137,13 +142,7 @@ class SegmentationController(QObject):
                 rep.item((cut.y0, cut.x0, np.array(labels[cut.y0 - y0:cut.y1 - y0, cut.x0 - x0:cut.x1 - x0])))
 
             rep.progress(0, total)
-            try:
-                segment_blocks(segmenter, source, plan, blocks, write, rep.cancelled, tick)
-            except TaskCancelled:
-                raise
-            except Exception as exc:
-                _raise_if_cancelled(exc)
-                raise
+            _cancellable(lambda: segment_blocks(segmenter, source, plan, blocks, write, rep.cancelled, tick))
             return None, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
 
         return self._start_one(doc, run, "segment-view" if box is not None else "segment-slide",
@@ -232,14 +231,9 @@ class SegmentationController(QObject):
             jobs = [(path, path.stem, segment(i, path), {BATCH_FORMAT: target})
                     for i, (path, target) in enumerate(items)]
             targets = dict(items)
-            try:
-                result = write_batch(writer, jobs, should_cancel=rep.cancelled,
-                                     on_done=lambda path, _paths, labels: rep.item((path, targets[path], labels)))
-            except TaskCancelled:
-                raise
-            except Exception as exc:
-                _raise_if_cancelled(exc)
-                raise
+            result = _cancellable(lambda: write_batch(
+                writer, jobs, should_cancel=rep.cancelled,
+                on_done=lambda path, _paths, labels: rep.item((path, targets[path], labels))))
             if result.cancelled:
                 raise TaskCancelled()
             return (result.done, n, time.perf_counter() - t0, str(segmenter.device),

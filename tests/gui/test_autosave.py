@@ -204,6 +204,7 @@ from gui.app import start_app
 
 app, window, _ = start_app([sys.argv[1]])
 window.autosave.delay_ms = 100
+x0, y0 = int(sys.argv[3]), int(sys.argv[4])  # where to paint (far into a slide, or the corner)
 
 def paint():
     doc = window.document
@@ -211,9 +212,9 @@ def paint():
     doc.set_brush_size(7)
     doc.begin_stroke("brush")
     for x in range(6, 60, 4):
-        doc.stroke_to(x, 12 + x // 3)
+        doc.stroke_to(x0 + x, y0 + 12 + x // 3)
     doc.end_stroke()
-    np.save(sys.argv[2], doc.labels)
+    np.save(sys.argv[2], doc.labels[y0:y0 + 80, x0:x0 + 80])
 
 window.autosave.saved.connect(lambda n: print("AUTOSAVED", flush=True))
 QTimer.singleShot(0, paint)
@@ -225,7 +226,8 @@ def test_recovery_after_the_process_is_killed(qtbot, dialogs, tmp_path, appdata)
     """A real crash: the app runs in a subprocess, paints, autosaves, and is SIGKILLed."""
     image = write_image(tmp_path / "crash test ü.png")
     expected_file = tmp_path / "painted.npy"
-    proc = run_until_autosaved(CRASHING_SESSION, [str(image), str(expected_file)], appdata, tmp_path / "crash.ini")
+    proc = run_until_autosaved(CRASHING_SESSION, [str(image), str(expected_file), "0", "0"], appdata,
+                               tmp_path / "crash.ini")
     alongside = make_window(qtbot)  # a second instance while the first still runs: no crash
     qtbot.wait(50)
     assert dialogs.of("ask_recovery") == [] and not alongside.autosave.crashed

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QApplication
 from core.editing import Box
 from core.mask_naming import default_mask_path
 from tests.gui.helpers import drag, run_until_autosaved
+from tests.gui.test_autosave import CRASHING_SESSION
 from tests.large_images import write_repeated_pyramid
 
 SIDE = 40_000
@@ -204,31 +205,7 @@ def test_tile_memory_is_a_setting_that_bounds_the_cache(qtbot, window, dialogs, 
     assert window.settings.tile_cache_mb == 128 and window.canvas.tile_cache.budget == 128 * 2**20
 
 
-SLIDE_CRASH = r"""
-import sys
-import numpy as np
-from gui.main_window import MainWindow
-MainWindow.start_background_loading = lambda self: None  # no model needed here
-from gui.app import start_app
-from PySide6.QtCore import QTimer
 
-app, window, _ = start_app([sys.argv[1]])
-window.autosave.delay_ms = 100
-
-def paint():
-    doc = window.document
-    doc.set_active_class(1)
-    doc.set_brush_size(9)
-    doc.begin_stroke("brush")
-    for x in range(30_006, 30_060, 4):
-        doc.stroke_to(x, 21_012 + (x - 30_000) // 3)
-    doc.end_stroke()
-    np.save(sys.argv[2], doc.labels[21_000:21_080, 30_000:30_080])
-
-window.autosave.saved.connect(lambda n: print("AUTOSAVED", flush=True))
-QTimer.singleShot(0, paint)
-app.exec()
-"""
 
 
 def test_a_slide_mask_is_recovered_after_the_process_is_killed(qtbot, dialogs, slide, tmp_path):
@@ -237,7 +214,8 @@ def test_a_slide_mask_is_recovered_after_the_process_is_killed(qtbot, dialogs, s
     image = tmp_path / "crashed slide.ome.tif"
     os.symlink(slide, image)
     appdata, painted_file = tmp_path / "appdata", tmp_path / "painted.npy"
-    proc = run_until_autosaved(SLIDE_CRASH, [str(image), str(painted_file)], appdata, tmp_path / "crash.ini", 90)
+    proc = run_until_autosaved(CRASHING_SESSION, [str(image), str(painted_file), "30000", "21000"], appdata,
+                               tmp_path / "crash.ini", 90)
     proc.kill()
     proc.wait(30)
     painted = np.load(painted_file)
