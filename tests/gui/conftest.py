@@ -78,9 +78,8 @@ def dialogs(monkeypatch) -> Dialogs:
     return Dialogs(monkeypatch)
 
 
-@pytest.fixture
-def window(qtbot, dialogs):
-    """A shown main window; closing it at the end discards whatever a test left unsaved."""
+def new_window(qtbot):
+    """A shown 1000x700 main window (tests that need a second one, or a fresh start, call this)."""
     from gui.main_window import MainWindow
 
     win = MainWindow()
@@ -88,6 +87,13 @@ def window(qtbot, dialogs):
     win.resize(1000, 700)
     win.show()
     qtbot.waitExposed(win)
+    return win
+
+
+@pytest.fixture
+def window(qtbot, dialogs):
+    """A shown main window; closing it at the end discards whatever a test left unsaved."""
+    win = new_window(qtbot)
     yield win
     dialogs.answers["ask_save_discard_cancel"] = "discard"
     win.close()

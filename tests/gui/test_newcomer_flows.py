@@ -10,18 +10,9 @@ from PySide6.QtCore import Qt
 from core.resources import sample_images
 from tests.gui.helpers import FakeSegmenter, view_pos, write_image
 
+from tests.gui.conftest import new_window  # noqa: E402
+
 MODEL_TIMEOUT = 60_000
-
-
-def new_window(qtbot):
-    from gui.main_window import MainWindow
-
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.resize(1000, 700)
-    win.show()
-    qtbot.waitExposed(win)
-    return win
 
 
 def close(win, dialogs):
