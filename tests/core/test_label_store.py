@@ -46,6 +46,49 @@ def test_ome_zarr_round_trip_through_zarr_with_a_nearest_pyramid(tmp_path):
     assert json.loads((tmp_path / "t.ome.zarr" / "0" / ".zarray").read_text())["dimension_separator"] == "/"
 
 
+def test_napari_s_ome_zarr_reader_reads_the_label_images(tmp_path):
+    """ome-zarr-py is the reader napari-ome-zarr uses: it must see a label image with its
+    pyramid and class colours, from a streamed store and from an edited chunked mask alike."""
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Label, Multiscales, Reader
+
+    from core.chunked_labels import ChunkedLabels
+
+    truth = labels(700, 900)
+    filled_store(tmp_path / "streamed.ome.zarr", truth, chunks=(256, 256))
+    with ChunkedLabels.create(700, 900, chunk=256) as edited:
+        edited[0:700, 0:900] = truth
+        edited.save_to(tmp_path / "edited.ome.zarr", classes=default_classes(5))
+    for name in ("streamed.ome.zarr", "edited.ome.zarr"):
+        [node] = list(Reader(parse_url(str(tmp_path / name)))())
+        assert {type(s) for s in node.specs} == {Label, Multiscales}
+        assert [d.shape for d in node.data][:2] == [(700, 900), (350, 450)]
+        assert np.array_equal(np.asarray(node.data[0]), truth)
+        classes = default_classes(5)
+        assert node.metadata["color"][3] == [c / 255 for c in classes[3].color] + [1.0]
+        assert node.metadata["properties"][2] == {"name": classes[2].name}
+
+
+def test_ome_tiff_labels_carry_schema_valid_ome_xml(tmp_path):
+    """QuPath and Fiji open OME-TIFF through Bio-Formats, which needs valid OME-XML: checked
+    against the OME schema (ome-types with xmlschema), for the CLI's export and the app's save."""
+    import ome_types
+
+    from core.chunked_labels import ChunkedLabels
+
+    truth = labels(700, 900)
+    store = filled_store(tmp_path / "s.ome.zarr", truth, chunks=(256, 256))
+    export_ome_tiff(store, tmp_path / "cli.ome.tif")
+    with ChunkedLabels.create(700, 900, chunk=256) as edited:
+        edited[0:700, 0:900] = truth
+        edited.save_to(tmp_path / "app.ome.tif", "ome-tiff", classes=default_classes(5))
+    for name in ("cli.ome.tif", "app.ome.tif"):
+        with tifffile.TiffFile(tmp_path / name) as tif:
+            pixels = ome_types.from_xml(tif.ome_metadata, validate=True).images[0].pixels
+            assert (pixels.size_x, pixels.size_y, pixels.type.value) == (900, 700, "uint8")
+            assert len(tif.series[0].levels) >= 2 and np.array_equal(tif.series[0].asarray(), truth)
+
+
 def test_ome_tiff_export_round_trip_through_tifffile(tmp_path):
     truth = labels()
     store = filled_store(tmp_path / "t.ome.zarr", truth)
