@@ -59,6 +59,8 @@ class _RasterItem(QGraphicsItem):
 class ImageLayer(_RasterItem):
     """The RGB image; zoomed out it draws from box-filtered reductions once they exist."""
 
+    level_in_use = 0  # the whole image is in memory: always full resolution
+
     def __init__(self, rgb: np.ndarray, request_pyramid: Callable[["ImageLayer"], None] | None = None):
         super().__init__(rgb.shape[0], rgb.shape[1])
         self.rgb = rgb

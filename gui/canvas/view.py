@@ -171,7 +171,7 @@ class Canvas(QGraphicsView):
     @property
     def level_in_use(self) -> int:
         """The pyramid level the image is drawn from (0 = full resolution)."""
-        return getattr(self.image_layer, "level_in_use", 0)
+        return self.image_layer.level_in_use if self.image_layer is not None else 0
 
     def visible_box(self) -> Box:
         """The image pixels in view, clipped to the image."""
