@@ -28,7 +28,7 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.synthetic import (SUPERSAMPLE, _clip, _composite, _rasterize, scene_seed,  # noqa: E402
+from core.synthetic import (SUPERSAMPLE, _clip, _composite, _rasterize, find_spot, scene_seed,  # noqa: E402
                             shape_vertices)
 
 EARTH = np.array([[120, 98, 76], [168, 150, 120], [90, 96, 84], [200, 184, 160], [140, 120, 110],
@@ -167,29 +167,19 @@ def new_look_scene(seed: int, size: int = 256, look: str = "mixed") -> tuple[np.
         full = int((counts.astype(np.int32) * 2 >= SUPERSAMPLE**2).sum())
         if full == 0:
             continue
-        for _try in range(12):
-            x0, y0 = bx + int(rng.integers(0, w)), by + int(rng.integers(0, h))
-            clipped = _clip(x0, y0, counts, h, w)
-            if clipped is None:
-                continue
-            img_sl, box_sl = clipped
-            on = counts[box_sl].astype(np.int32) * 2 >= SUPERSAMPLE**2
-            if on.sum() * 2 < full:
-                continue
-            lost = np.bincount(instances[img_sl][on], minlength=len(drawn))
-            left, total = np.array(visible) - lost, np.array(drawn)
-            if np.any(left[1:] * 2 < total[1:]):
-                continue
-            if rng.random() < 0.5:
-                _shadow(canvas, x0, y0, counts, rng)
-            alpha = counts[box_sl].astype(np.float32)
-            fill = max((_shape_fill(rng, counts, look) for _ in range(8)),
-                       key=lambda f: _stands_out(f[box_sl], canvas[img_sl], alpha))
-            on = _composite(canvas, labels, x0, y0, counts, fill, class_id)
-            instances[img_sl][on] = len(drawn)
-            visible = list(left) + [int(on.sum())]
-            drawn.append(int(on.sum()))
-            break
+        spot = find_spot(rng, counts, bx, by, full, instances, visible, drawn)  # placement only
+        if spot is None:
+            continue
+        x0, y0, img_sl, box_sl, left = spot
+        if rng.random() < 0.5:
+            _shadow(canvas, x0, y0, counts, rng)
+        alpha = counts[box_sl].astype(np.float32)
+        fill = max((_shape_fill(rng, counts, look) for _ in range(8)),
+                   key=lambda f: _stands_out(f[box_sl], canvas[img_sl], alpha))
+        on = _composite(canvas, labels, x0, y0, counts, fill, class_id)
+        instances[img_sl][on] = len(drawn)
+        visible = list(left) + [int(on.sum())]
+        drawn.append(int(on.sum()))
     return _camera(rng, canvas), labels
 
 

@@ -301,26 +301,40 @@ def generate_scene(
         full = int((counts.astype(np.int32) * 2 >= SUPERSAMPLE**2).sum())
         if full == 0:
             continue
-        for _try in range(12):
-            x0, y0 = bx + int(rng.integers(0, w)), by + int(rng.integers(0, h))
-            clipped = _clip(x0, y0, counts, h, w)
-            if clipped is None:
-                continue
-            img_sl, box_sl = clipped
-            on = counts[box_sl].astype(np.int32) * 2 >= SUPERSAMPLE**2
-            if on.sum() * 2 < full:
-                continue
-            lost = np.bincount(instances[img_sl][on], minlength=len(drawn))
-            left, total = np.array(visible) - lost, np.array(drawn)
-            if np.any((left[1:] * 2 < total[1:])):
-                continue
-            fill = _contrasting_fill(rng, canvas[img_sl], counts, box_sl)
-            on = _composite(canvas, labels, x0, y0, counts, fill, class_id)
-            instances[img_sl][on] = len(drawn)
-            visible = list(left) + [int(on.sum())]
-            drawn.append(int(on.sum()))
-            break
+        spot = find_spot(rng, counts, bx, by, full, instances, visible, drawn)
+        if spot is None:
+            continue
+        x0, y0, img_sl, box_sl, left = spot
+        fill = _contrasting_fill(rng, canvas[img_sl], counts, box_sl)
+        on = _composite(canvas, labels, x0, y0, counts, fill, class_id)
+        instances[img_sl][on] = len(drawn)
+        visible = list(left) + [int(on.sum())]
+        drawn.append(int(on.sum()))
     return _degrade(rng, canvas), labels
+
+
+def find_spot(rng, counts: np.ndarray, bx: int, by: int, full: int, instances: np.ndarray,
+              visible: list, drawn: list):
+    """Up to 12 random tries for where a rasterised shape may go: at least half of it shows,
+    and no earlier shape loses more than half of what it had.  (x0, y0, image slices, box
+    slices, pixels each earlier shape keeps) or None.  Any scene generator places its shapes
+    this way, whatever it draws them with."""
+    h, w = instances.shape
+    for _try in range(12):
+        x0, y0 = bx + int(rng.integers(0, w)), by + int(rng.integers(0, h))
+        clipped = _clip(x0, y0, counts, h, w)
+        if clipped is None:
+            continue
+        img_sl, box_sl = clipped
+        on = counts[box_sl].astype(np.int32) * 2 >= SUPERSAMPLE**2
+        if on.sum() * 2 < full:
+            continue
+        lost = np.bincount(instances[img_sl][on], minlength=len(drawn))
+        left, total = np.array(visible) - lost, np.array(drawn)
+        if np.any((left[1:] * 2 < total[1:])):
+            continue
+        return x0, y0, img_sl, box_sl, left
+    return None
 
 
 def _contrasting_fill(rng, under: np.ndarray, counts: np.ndarray, box_sl) -> np.ndarray:
