@@ -89,6 +89,11 @@ def tile_region(source: ImageSource, key: TileKey) -> tuple[int, int, int, int]:
     return ty * TILE, min(h, (ty + 1) * TILE), tx * TILE, min(w, (tx + 1) * TILE)
 
 
+def decode_tile(source: ImageSource, key: TileKey) -> np.ndarray:
+    y0, y1, x0, x1 = tile_region(source, key)
+    return as_rgb32(source.read(y0, y1, x0, x1, key[0]))
+
+
 class TileLoader(QObject):
     """Decodes requested tiles on one daemon thread; ``ready(key)`` arrives in the GUI thread."""
 
@@ -134,8 +139,7 @@ class TileLoader(QObject):
             if key in self.cache:
                 continue
             try:
-                y0, y1, x0, x1 = tile_region(self.source, key)
-                tile = as_rgb32(self.source.read(y0, y1, x0, x1, key[0]))
+                tile = decode_tile(self.source, key)
             except Exception as exc:  # noqa: BLE001 - a bad region is reported, never fatal
                 self._failed.add(key)
                 self.failed.emit(str(exc))
@@ -153,8 +157,7 @@ def read_sync(source: ImageSource, cache: TileCache, key: TileKey,
     if tile is not None:
         return tile
     try:
-        y0, y1, x0, x1 = tile_region(source, key)
-        tile = as_rgb32(source.read(y0, y1, x0, x1, key[0]))
+        tile = decode_tile(source, key)
     except Exception as exc:  # noqa: BLE001
         if on_error is not None:
             on_error(str(exc))

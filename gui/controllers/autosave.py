@@ -26,7 +26,7 @@ from gui import dialogs
 from gui.infra.settings import app_data_dir
 from gui.state.app_state import AppState
 from gui.state.image_store import ImageEntry, path_key
-from gui.state.loading import load_entry, mark_mask_files
+from gui.state.loading import load_entry, mark_mask_files, top_class
 
 if TYPE_CHECKING:
     from gui.state.app_state import Job
@@ -225,7 +225,7 @@ class Autosave(QObject):
             if chunked:
                 labels.close()
             raise
-        top = _top_class(labels) if chunked else (int(labels.max()) if labels.size else 0)
+        top = top_class(labels) if chunked else (int(labels.max()) if labels.size else 0)
         classes = complete_classes(snap.classes, top=top)
         if classes != doc.classes:
             doc.set_classes(classes)
@@ -242,11 +242,6 @@ class Autosave(QObject):
             entry.save_path = snap.mask_path  # it was being saved elsewhere (Save As)
         store.trim()
         return entry
-
-
-def _top_class(labels) -> int:
-    counts = labels.class_counts()
-    return int(counts.nonzero()[0].max()) if counts.any() else 0
 
 
 def describe(snap: Snapshot) -> str:

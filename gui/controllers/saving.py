@@ -16,7 +16,8 @@ from PySide6.QtWidgets import QWidget
 
 from core.batch_writer import BatchResult, BatchWriter, write_batch
 from core.imageio import pixel_limit
-from core.mask_naming import MASK_FORMATS, image_stem, planned_collisions, suggested_export_path, unique_stems
+from core.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
+                               suggested_export_path, unique_stems)
 from core.masks import MaskError, read_mask, write_mask
 from gui import dialogs
 from gui.infra.settings import Settings
@@ -149,8 +150,7 @@ class Saver(QObject):
         limit = pixel_limit()
         fits = limit is None or h * w <= limit
         folder = Path(self.settings.last_export_folder or entry.path.parent)
-        stem = image_stem(entry.path)
-        suggested = {"ome-zarr": folder / f"{stem}_mask.ome.zarr", "ome-tiff": folder / f"{stem}_mask.ome.tif"}
+        suggested = {fmt: chunked_mask_path(folder / entry.path.name, fmt) for fmt in CHUNKED_MASK_SUFFIXES}
         streamed = [fmt for fmt in MASK_FORMATS if fits or fmt in CHUNKWISE_FORMATS]
         suggested.update({fmt: suggested_export_path(entry.path, folder, fmt) for fmt in streamed})
         note = None if fits else (f"the {w}x{h} mask does not fit in memory, so only the formats written "

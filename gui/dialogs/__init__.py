@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from core.classes import ClassInfo
 from core.imageio import IMAGE_EXTENSIONS
+from core.label_store import STORE_FORMATS
 from core.mask_naming import FORMATS, export_suffix
 
 FORBID_ENV = "UNETSEG_FORBID_DIALOGS"
@@ -117,7 +118,7 @@ def ask_export_path(parent: QWidget | None, suggested: dict[str, Path],
     chosen = by_filter.get(dialog.selectedNameFilter(), fmt)
     path = Path(dialog.selectedFiles()[0])
     if chosen in STORE_FILTERS:
-        suffix = ".ome.zarr" if chosen == "ome-zarr" else ".ome.tif"
+        suffix = STORE_FORMATS[chosen]
         return (path if path.name.lower().endswith(suffix) else path.with_name(path.name + suffix)), chosen
     return export_suffix(path, chosen), chosen
 

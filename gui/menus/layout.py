@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QSizePolicy, QSpinBox, QToolBar, QWidget
 
+from core.document import MAX_BRUSH, MIN_BRUSH
 from gui.menus.actions import Actions
 
 
@@ -86,7 +87,7 @@ def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:
     bar.addActions([a.brush, a.eraser, a.fill, a.polygon, a.picker])
     size = QSpinBox()
     size.setObjectName("brush_size")
-    size.setRange(1, 500)
+    size.setRange(MIN_BRUSH, MAX_BRUSH)
     size.setSuffix(" px")
     size.setToolTip("Brush diameter in image pixels ([ and ] change it)")
     size.setFocusPolicy(Qt.FocusPolicy.ClickFocus)

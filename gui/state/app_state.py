@@ -16,11 +16,11 @@ from typing import Callable
 from psygnal import Signal, evented
 
 from core.classes import ClassInfo, complete_classes, default_classes
+from core.document import MAX_BRUSH, MIN_BRUSH
+from core.imageio import ImageReadError
 from gui.state.current_document import CurrentDocument
 from gui.state.image_store import ImageEntry, ImageStore
 from gui.state.loading import load_entry
-
-MIN_BRUSH, MAX_BRUSH = 1, 500
 
 
 class Tool(str, Enum):
@@ -102,7 +102,7 @@ class AppState:
             note = load_entry(entry, list(self.class_template))
         except MemoryError:
             note, entry.error = None, f"{entry.name}: not enough memory to open it."
-        except ValueError as exc:  # ImageReadError
+        except ImageReadError as exc:
             note, entry.error = None, str(exc)
         else:
             entry.error = None

@@ -97,6 +97,12 @@ def without_masks(paths: list[Path]) -> list[Path]:
     return [p for p in paths if p.stem.lower() not in masks]
 
 
+def top_class(labels) -> int:
+    """The highest class id present in a chunked mask, from its counts (0 when blank)."""
+    counts = labels.class_counts()
+    return int(np.flatnonzero(counts).max()) if counts.any() else 0
+
+
 def _load_large(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
     from core.chunked_labels import ChunkedLabels
     from core.sources import open_source
@@ -119,8 +125,7 @@ def _load_large(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
                 note, labels, mask = f"Found {mask.name} but could not load it: {exc}", None, None
         if labels is None:
             labels = ChunkedLabels.create(source.height, source.width)
-        counts = labels.class_counts()
-        top = int(np.flatnonzero(counts).max()) if counts.any() else 0
+        top = top_class(labels)
         entry.mask_source = mask
         entry.has_mask_file = mask is not None or entry.has_mask_file
         entry.doc = MaskDocument(labels, complete_classes(classes, top=top))
