@@ -17,6 +17,8 @@ defaults (test-time augmentation, edge refinement).  Target: >= 0.90 after.
 from __future__ import annotations
 
 import argparse
+import ast
+import shutil
 import sys
 import tempfile
 import time
@@ -44,21 +46,37 @@ def score(model: str | Path, scenes) -> tuple[float, dict[int, float], float]:
     return acc.mean_iou([1, 2, 3, 4]), acc.per_class_iou(), time.perf_counter() - t0
 
 
+def _override(item: str) -> tuple[str, object]:
+    name, _, text = item.partition("=")
+    try:
+        return name, ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return name, text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default="large", choices=("small", "large"))
     parser.add_argument("--budget", type=float, default=600.0, help="seconds of training at most (0: no limit)")
     parser.add_argument("--look", default="stone", choices=("stone", "mixed"))
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                        help="override one TrainConfig field of the app's defaults (for trying recipes)")
+    parser.add_argument("--skip-before", action="store_true", help="do not score the starting model")
+    parser.add_argument("--save", type=Path, default=None, help="keep the fine-tuned model here")
     args = parser.parse_args()
+    settings = dict(APP_FINE_TUNE, **dict(_override(item) for item in args.set))
     annotated = new_look_set(10, seed=151, look=args.look)
     held_out = new_look_set(40, seed=152, look=args.look)
-    before, per_before, t_eval = score(args.model, held_out)
-    print(f"{args.model} before: mIoU {before:.4f} on 40 held-out '{args.look}' images ({t_eval:.0f} s)", flush=True)
+    before, per_before = float("nan"), {}
+    if not args.skip_before:
+        before, per_before, t_eval = score(args.model, held_out)
+        print(f"{args.model} before: mIoU {before:.4f} on 40 held-out '{args.look}' images ({t_eval:.0f} s)", flush=True)
+    print(f"settings: {settings}", flush=True)
     with tempfile.TemporaryDirectory() as root:
         images, masks = write_set(Path(root) / "data", annotated)
         out = Path(root) / "tuned.safetensors"
         config = TrainConfig(images=images, masks=masks, out=out, arch=args.model, init=args.model, device="cpu",
-                             command=f"bench/retrain.py --model {args.model}", **APP_FINE_TUNE)
+                             command=f"bench/retrain.py --model {args.model}", **settings)
         t0 = time.perf_counter()
         result = train(config, should_cancel=lambda: 0 < args.budget < time.perf_counter() - t0,
                        on_epoch=lambda r: print(f"  epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  "
@@ -66,6 +84,8 @@ def main() -> int:
                        log=lambda m: None)
         seconds = time.perf_counter() - t0
         after, per_after, _ = score(out, held_out)
+        if args.save:
+            shutil.copyfile(out, args.save)
     print(result.note)
     status = "stopped at the budget" if result.stopped_early else "finished"
     print(f"training: {status} after {seconds:.0f} s ({result.epochs_run} of {config.epochs} epochs)")

@@ -8,7 +8,10 @@ drawn elsewhere (issue 15).  This module widens what training sees while keeping
 * backgrounds, half of the rest: core.synthetic's own, or a *collage* of regions with
   irregular, noise-shaped borders, each region filled with another texture (so edges that are
   not shapes are common); or *oriented* textures (sums of random Gabor-like wave packets:
-  grass, hair, fabric); or scattered unlabelled *clutter* blobs;
+  grass, hair, fabric); or scattered unlabelled *clutter* blobs; or a *mosaic* of
+  straight-edged cells (the plane cut by random lines, or a jittered brick/tile grid, with
+  optional grout): fields, roofs, paving and tiles have straight edges too, and a model that
+  calls every contrasting straight-edged region a rectangle or triangle fails on them;
 * on all the rest, stronger camera and colour damage: hue rotation, saturation, gamma,
   per-channel gain, an uneven illumination field, blur up to sigma 2.5, noise up to 20, JPEG
   down to quality 20;
@@ -16,8 +19,8 @@ drawn elsewhere (issue 15).  This module widens what training sees while keeping
   become background; no class loses more than a third of its pixels to them).
 
 Sources deliberately *not* used here, so that bench/new_look.py stays an independent test:
-1/f spectral noise, Voronoi cells, wood grain, weaves, drop shadows, scikit-image's sample
-images.  Every random choice comes from the scene's seed.
+1/f spectral noise, Voronoi cells (nearest-point cells; the mosaic here cuts the plane by lines
+or grids instead), wood grain, weaves, drop shadows, scikit-image's sample images.  Every random choice comes from the scene's seed.
 """
 
 from __future__ import annotations
@@ -73,9 +76,52 @@ def _clutter(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return canvas
 
 
+def _cells(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cell id, distance to the nearest cell edge) of a random line arrangement or brick grid."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+    if rng.random() < 0.5:  # the plane cut by random lines: convex polygons of every shape
+        n = int(rng.integers(3, 12))
+        angles, offsets = rng.uniform(0, np.pi, n), rng.uniform(0, 1, n)
+        ids, edge = np.zeros((h, w), np.int64), np.full((h, w), np.inf, np.float32)
+        for i, (a, t) in enumerate(zip(angles, offsets)):
+            along = xx * math.cos(a) + yy * math.sin(a)
+            signed = along - (along.min() + t * float(np.ptp(along)))
+            ids |= (signed > 0).astype(np.int64) << i
+            edge = np.minimum(edge, np.abs(signed))
+        return np.unique(ids, return_inverse=True)[1].reshape(h, w), edge
+    a = rng.uniform(0, np.pi) if rng.random() < 0.5 else 0.0  # bricks or tiles, maybe turned
+    u, v = xx * math.cos(a) + yy * math.sin(a), -xx * math.sin(a) + yy * math.cos(a)
+    ch, cw = rng.uniform(10, 70), rng.uniform(10, 120)
+    row = np.floor(v / ch)
+    shifted = u + (row % 2) * cw * rng.choice([0.0, 0.5, rng.uniform(0.2, 0.8)])
+    col = np.floor(shifted / cw)
+    edge = np.minimum(np.minimum(v - row * ch, (row + 1) * ch - v),
+                      np.minimum(shifted - col * cw, (col + 1) * cw - shifted))
+    ids = (row - row.min()) * 100_000 + (col - col.min())
+    return np.unique(ids.astype(np.int64), return_inverse=True)[1].reshape(h, w), edge.astype(np.float32)
+
+
+def _mosaic(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    """Straight-edged cells in related or random colours, each slightly textured, maybe grouted."""
+    ids, edge = _cells(rng, h, w)
+    n = int(ids.max()) + 1
+    if rng.random() < 0.5:  # one family of colours (paving, roofs) or any colours (fields, tiles)
+        colors = np.clip(_random_color(rng) + rng.normal(0, rng.uniform(10, 50), (n, 3)), 0, 255)
+    else:
+        colors = np.stack([_random_color(rng) for _ in range(n)])
+    img = colors.astype(np.float32)[ids]
+    img += (_fractal(rng, h, w)[..., None] - 0.5) * rng.uniform(0, 60)
+    if rng.random() < 0.6:
+        width = rng.uniform(0.5, 3.0)
+        grout = np.clip(1 - edge / width, 0, 1)[..., None]
+        img = img * (1 - grout) + _random_color(rng) * grout
+    return np.clip(img, 0, 255)
+
+
 def broad_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    kind = rng.choice(["synthetic", "collage", "oriented", "clutter"], p=[0.5, 0.2, 0.15, 0.15])
-    return {"synthetic": _background, "collage": _collage, "oriented": _oriented, "clutter": _clutter}[kind](rng, h, w)
+    kind = rng.choice(["synthetic", "collage", "oriented", "clutter", "mosaic"], p=[0.4, 0.2, 0.1, 0.1, 0.2])
+    return {"synthetic": _background, "collage": _collage, "oriented": _oriented, "clutter": _clutter,
+            "mosaic": _mosaic}[kind](rng, h, w)
 
 
 def _occlude(rng: np.random.Generator, rgb: np.ndarray, labels: np.ndarray) -> None:

@@ -2,7 +2,8 @@
 
 Data: every image in ``images`` with a mask of the same stem in ``masks`` (any mask format the
 core reads).  Each step draws random crops (images weighted by area), applies one of the 8
-flips/rotations, and minimises class-weighted cross-entropy (optionally + soft Dice) with
+flips/rotations (and, with ``augment``, a random scale and photometric change: core.augment),
+and minimises class-weighted cross-entropy (optionally + soft Dice) with
 AdamW and a warm-up + cosine learning-rate schedule.  After every epoch the mean IoU over the
 foreground classes is measured on whole images, and core.checkpoint_choice decides whether
 that epoch's weights are kept: with fewer than 20 images nothing is held out and the last
@@ -26,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.augment import photometric, random_scale, scaled_crop
 from core.checkpoint_choice import EpochChooser, split_images
 from core.checkpoints import Checkpoint, Normalization, load_checkpoint, save_checkpoint
 from core.classes import ClassInfo, default_classes, normalize_classes
@@ -60,6 +62,7 @@ class TrainConfig:
     seed: int = 0
     dice: bool = False
     lovasz: bool = False  # add the Lovasz-softmax loss, a convex surrogate of the IoU itself
+    augment: bool = False  # random scale and photometric change per crop (core.augment)
     teacher: str | None = None  # distil from this model's soft predictions ("large", or a path)
     kd_weight: float = 1.0
     kd_temperature: float = 2.0
@@ -171,8 +174,9 @@ class CropSampler:
     Normalisation happens on the training device (``Normalizer``) so the CPU only slices.
     """
 
-    def __init__(self, data: list[tuple[np.ndarray, np.ndarray]], patch: int, rng: np.random.Generator):
-        self.data, self.patch, self.rng = data, patch, rng
+    def __init__(self, data: list[tuple[np.ndarray, np.ndarray]], patch: int, rng: np.random.Generator,
+                 augment: bool = False):
+        self.data, self.patch, self.rng, self.augment = data, patch, rng, augment
         areas = np.array([lab.size for _, lab in data], dtype=np.float64)
         self.cumulative = np.cumsum(areas / areas.sum())
 
@@ -184,9 +188,13 @@ class CropSampler:
         y = np.full((size, p, p), IGNORE, np.uint8)  # images smaller than the patch: rest ignored
         for i, (index, (fy, fx), k) in enumerate(zip(picks, offsets, turns)):
             rgb, lab = self.data[index]
-            h, w = lab.shape
-            y0, x0 = int(fy * max(1, h - p + 1)), int(fx * max(1, w - p + 1))
-            img, tgt = rgb[y0:y0 + p, x0:x0 + p], lab[y0:y0 + p, x0:x0 + p]
+            if self.augment:  # core.augment: random scale, then a random photometric change
+                img, tgt = scaled_crop(rgb, lab, p, fy, fx, random_scale(rng), IGNORE)
+                img = photometric(rng, img)
+            else:
+                h, w = lab.shape
+                y0, x0 = int(fy * max(1, h - p + 1)), int(fx * max(1, w - p + 1))
+                img, tgt = rgb[y0:y0 + p, x0:x0 + p], lab[y0:y0 + p, x0:x0 + p]
             img, tgt = np.rot90(img, k % 4), np.rot90(tgt, k % 4)
             if k >= 4:
                 img, tgt = img[:, ::-1], tgt[:, ::-1]
@@ -355,7 +363,7 @@ class _Run:
 
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
         weights = class_weights(self.train_data, self.num_classes).to(device)
-        sampler = CropSampler(self.train_data, config.patch, self.rng)
+        sampler = CropSampler(self.train_data, config.patch, self.rng, augment=config.augment)
         normalize = Normalizer(self.norm, device)
         teacher = self.load_teacher()
         autocast, use_scaler = _autocast(device)

@@ -22,6 +22,9 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dice", action="store_true", help="add a soft Dice term to the cross-entropy")
     p.add_argument("--lovasz", action="store_true", help="add the Lovasz-softmax loss (optimises IoU directly)")
+    p.add_argument("--augment", action="store_true",
+                   help="draw each crop at a random scale (0.7-1.4x) with random contrast, brightness, colour "
+                        "balance, gamma, blur and noise (hue is kept)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="make the saved model average its 8 flips/rotations when segmenting (8x the work; "
                         "default: as the --init model, else off)")
@@ -71,7 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         images=args.images, masks=args.masks, out=args.output, arch=args.arch, init=args.init,
         epochs=args.epochs, patch=args.patch, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
-        seed=args.seed, dice=args.dice, lovasz=args.lovasz, teacher=args.teacher, tta=args.tta,
+        seed=args.seed, dice=args.dice, lovasz=args.lovasz, augment=args.augment, teacher=args.teacher, tta=args.tta,
         calibrate=args.calibrate, device=args.device, steps_per_epoch=args.steps_per_epoch,
         classes_file=args.classes, command=_command(),
     )

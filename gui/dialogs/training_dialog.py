@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase, QPalette
-from PySide6.QtWidgets import (QComboBox, QDialog, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout,
                                QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
                                QVBoxLayout, QWidget)
 
@@ -171,6 +171,11 @@ class TrainingDialog(QDialog):
         self.steps_spin = self._spin("steps_spin", 0, 1_000_000, 10, "",
                                      "Training steps per epoch; Automatic covers the training pixels once")
         self.steps_spin.setSpecialValueText("Automatic")
+        self.augment_check = QCheckBox("Vary scale, contrast and colour balance")
+        self.augment_check.setObjectName("augment_check")
+        self.augment_check.setToolTip("Draw each crop at a random scale (0.7-1.4x) with random contrast, brightness, "
+                                      "colour balance, gamma, blur and noise; hue is never changed.\n"
+                                      "Helps when new images will differ in size or exposure from the annotated ones.")
         self.device_combo = QComboBox()
         self.device_combo.setObjectName("device_combo")
         for key, label in DEVICES.items():
@@ -203,8 +208,10 @@ class TrainingDialog(QDialog):
         advanced.setStyleSheet("font-weight: 600; margin-top: 6px;")
         form.addRow(advanced)
         form.addRow("S&teps per epoch:", self.steps_spin)
+        form.addRow("Augmentation:", self.augment_check)
         self._inputs = [self.mode_combo, self.epochs_spin, self.patch_spin, self.batch_spin, self.lr_spin,
-                        self.steps_spin, self.device_combo, self.output_edit, self.browse_button]
+                        self.steps_spin, self.augment_check, self.device_combo, self.output_edit,
+                        self.browse_button]
         return box
 
     @staticmethod
@@ -293,7 +300,8 @@ class TrainingDialog(QDialog):
                            init=self.context.init if fine else None, epochs=self.epochs_spin.value(),
                            patch=patch, batch=self.batch_spin.value(), lr=self.lr_spin.value(),
                            device=self.device_combo.currentData(),
-                           steps_per_epoch=self.steps_spin.value() or None, source=str(self.context.folder))
+                           steps_per_epoch=self.steps_spin.value() or None, augment=self.augment_check.isChecked(),
+                           source=str(self.context.folder))
 
     def _refuse(self, message: str) -> None:
         self._show_result(message, "alert-circle-outline", error=True)

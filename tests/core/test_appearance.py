@@ -35,3 +35,22 @@ def test_the_dataset_writer_draws_broad_scenes_on_request(tmp_path):
     plain = np.asarray(Image.open(tmp_path / "plain" / "images" / "scene_00000.png"))
     broad = np.asarray(Image.open(tmp_path / "broad" / "images" / "scene_00000.png"))
     assert np.array_equal(broad, broad_scene(scene_seed(4, 0), 64, 64)[0]) and not np.array_equal(plain, broad)
+
+
+def test_mosaic_backgrounds_are_straight_edged_cells_that_carry_no_label():
+    """Cells cut by lines are convex polygons; bricks are rectangles; neither is a shape class."""
+    from shapely.geometry import MultiPoint
+
+    from core.appearance import _cells, _mosaic
+    for seed in range(8):
+        ids, edge = _cells(np.random.default_rng(seed), 96, 96)
+        assert ids.max() >= 1 and edge.min() < 1  # several cells, and their borders cross the image
+        for cell in range(int(ids.max()) + 1):
+            ys, xs = np.nonzero(ids == cell)
+            if len(ys) < 50:
+                continue
+            corners = np.concatenate([np.stack([xs + dx, ys + dy], 1) for dx in (0, 1) for dy in (0, 1)])
+            hull = MultiPoint(corners).convex_hull
+            assert len(ys) >= hull.area - hull.length  # convex up to pixel steps: no holes, no bays
+        rgb, labels = generate_scene(np.random.default_rng(seed), 96, 96, background=_mosaic)
+        assert labels.max() <= 4 and rgb.dtype == np.uint8

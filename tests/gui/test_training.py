@@ -76,6 +76,8 @@ def test_fine_tune_on_saved_masks_then_switch_to_the_new_model(qtbot, window, di
     assert (dialog.epochs_spin.value(), dialog.lr_spin.value()) == (30, 3e-3)
     dialog.set_mode(FINE_TUNE)
     quick(dialog)
+    assert not dialog.augment_check.isChecked()
+    qtbot.mouseClick(dialog.augment_check, LEFT)  # the user wants scale and colour varied
     steps = []
     with qtbot.waitSignal(dialog.run_finished, timeout=RUN_TIMEOUT) as blocker:
         qtbot.mouseClick(dialog.start_button, LEFT)
@@ -98,6 +100,7 @@ def test_fine_tune_on_saved_masks_then_switch_to_the_new_model(qtbot, window, di
     checkpoint = load_checkpoint(out)
     recipe = checkpoint.metadata["training"]
     assert recipe["config"]["init"] == str(tiny_model) and recipe["epochs_planned"] == 2
+    assert recipe["config"]["augment"] is True
     assert recipe["train_images"] + recipe["val_images"] == 5
     assert [c.name for c in checkpoint.classes] == [c.name for c in SHAPE_CLASSES]
     assert checkpoint.classes == SHAPE_CLASSES  # colours too
