@@ -76,12 +76,12 @@ calibrate-models: install
 	$(VENV)/bin/unetseg calibrate resources/models/large.safetensors \
 		--images $(DATA)_calibration/images --masks $(DATA)_calibration/masks
 
-# Writes each built-in model's description, menu summary and quality figures (core/builtin_notes.py)
+# Writes each built-in model's description, menu summary and quality figures (core/model/builtin_notes.py)
 # into its metadata; the tensors are copied byte for byte.
 describe-models: install
-	$(PY) -m core.builtin_notes
+	$(PY) -m core.model.builtin_notes
 
-# Broader-appearance recipe (issue 15, core/appearance.py): fine-tune the shipped models on wider
+# Broader-appearance recipe (issue 15, core/training/appearance.py): fine-tune the shipped models on wider
 # backgrounds, colour and camera damage and occlusion, then score the results on the independent set
 # (bench/independent_quality.py: sources training never uses) and on the generator (bench/quality.py).
 # Writes $(BROAD)/*.safetensors only: copy them over resources/models/ by hand, and only if they beat the

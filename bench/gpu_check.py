@@ -20,10 +20,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.checkpoints import checkpoint_from_state_dict  # noqa: E402
-from core.inference import Segmenter  # noqa: E402
-from core.models import build_model, flops_per_pixel  # noqa: E402
-from core.synthetic import generate_scene  # noqa: E402
+from core.model.checkpoints import checkpoint_from_state_dict  # noqa: E402
+from core.segment.inference import Segmenter  # noqa: E402
+from core.model.networks import build_model, flops_per_pixel  # noqa: E402
+from core.training.synthetic import generate_scene  # noqa: E402
 from tests.helpers import calibrated_model  # noqa: E402
 
 

@@ -4,7 +4,7 @@
 
 Scenes: bench/new_look.py, look "mixed" (1/f noise, Voronoi cells, wood, weave backgrounds; lit,
 textured and shadowed shapes; colour cast, vignetting, blur, noise, JPEG), 256x256.  Neither
-core.synthetic nor core.appearance draws any of these.  IoU pooled over every pixel, mean over
+core.training.synthetic nor core.training.appearance draws any of these.  IoU pooled over every pixel, mean over
 the four shapes, each model with its defaults.  Targets (issue 15): large >= 0.92, small >= 0.82,
 and large never below small.
 """
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from new_look import new_look_set  # noqa: E402
 
-from core.inference import Segmenter  # noqa: E402
+from core.segment.inference import Segmenter  # noqa: E402
 from core.metrics import IoUAccumulator  # noqa: E402
 
 TARGETS = {"large": 0.92, "small": 0.82}

@@ -10,10 +10,10 @@ stated).  In that process, in this order:
   segment the median of the next calls
   batch   the median of calls inside one ``reuse_freed_memory`` block, as `unetseg segment`
           runs a batch of images
-  stream  the median of core.streaming.segment_source runs of the same image (read from an
+  stream  the median of core.segment.streaming.segment_source runs of the same image (read from an
           in-memory source, labels into a store-sized block: the streaming path)
 The float32 2048x2048 matmul is measured before, between and after, and ratios use its median.
-GFLOP of a model = its FLOPs per pixel (2 x multiply-adds of every conv; core.models.flops_per_pixel)
+GFLOP of a model = its FLOPs per pixel (2 x multiply-adds of every conv; core.model.networks.flops_per_pixel)
 x pixels.  Target: Segmenter.segment of UNetLarge on 1024x1024 reaches >= 0.7 of matmul GFLOP/s.
 """
 
@@ -32,11 +32,11 @@ CHILD = r"""
 import json, statistics, sys, time
 import numpy as np, torch
 sys.path.insert(0, sys.argv[1])
-from core.checkpoints import checkpoint_from_state_dict
-from core.inference import Segmenter
-from core.models import UNetLarge, flops_per_pixel
-from core.optimize import reuse_freed_memory
-from core.synthetic import generate_scene
+from core.model.checkpoints import checkpoint_from_state_dict
+from core.segment.inference import Segmenter
+from core.model.networks import UNetLarge, flops_per_pixel
+from core.model.optimize import reuse_freed_memory
+from core.training.synthetic import generate_scene
 
 which, size, repeats = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 
@@ -82,8 +82,8 @@ with reuse_freed_memory():
     seg.segment(image, tta=False, refine=False)
     t_batch = median_time(lambda: seg.segment(image, tta=False, refine=False), repeats)
 mm.append(matmul())
-from core.sources import ArraySource
-from core.streaming import segment_source
+from core.io.sources import ArraySource
+from core.segment.streaming import segment_source
 source = ArraySource(image)
 t_stream = median_time(lambda: segment_source(seg, source, tta=False, refine=False), repeats)
 mm.append(matmul())

@@ -38,7 +38,7 @@ def make_tiff(path: Path, side: int) -> Path:
     """side x side, tiles of 16 scenes in a varied pattern, levels down to <= 1024 (2x2 means)."""
     import tifffile
 
-    from core.synthetic import generate_scene
+    from core.training.synthetic import generate_scene
 
     if path.exists():
         return path
@@ -81,7 +81,7 @@ def make_tiff(path: Path, side: int) -> Path:
 def worker(mode: str, path: str, out: str) -> dict:
     import torch
 
-    from core.inference import Segmenter
+    from core.segment.inference import Segmenter
 
     seg = Segmenter.load("small", device="cpu")
     if mode == "memory":
@@ -93,9 +93,9 @@ def worker(mode: str, path: str, out: str) -> dict:
         labels = seg.segment(image, **OPTS)
         seconds = time.perf_counter() - t
         return {"mode": mode, "pixels": labels.size, "seconds": seconds, "threads": torch.get_num_threads()}
-    from core.label_store import LabelStore
-    from core.sources import open_source
-    from core.streaming import StreamPlan, segment_to_store
+    from core.io.label_store import LabelStore
+    from core.io.sources import open_source
+    from core.segment.streaming import StreamPlan, segment_to_store
 
     with open_source(path) as src:
         plan = StreamPlan.make(seg, src.height, src.width, None, **OPTS)
@@ -103,7 +103,7 @@ def worker(mode: str, path: str, out: str) -> dict:
         seg.segment(np.zeros((512, 512, 3), np.uint8), **OPTS)  # same warm-up as memory
         t = time.perf_counter()
         if mode == "dask":
-            from core.cluster import connect, segment_on_cluster
+            from core.segment.cluster import connect, segment_on_cluster
 
             t0 = time.perf_counter()
             with connect("local:2") as client:
@@ -131,7 +131,7 @@ def run_worker(mode: str, path: Path, out: Path) -> dict:
 
 def resume_check(path: Path, out_dir: Path) -> dict:
     """Kill the CLI at about half its chunks, resume, and count the chunks and time redone."""
-    from core.label_store import DONE_DIR
+    from core.io.label_store import DONE_DIR
 
     cmd = [sys.executable, "-m", "core", "segment", str(path), "-o", str(out_dir), "--format", "ome-zarr",
            "--model", "small", "--no-tta", "--no-refine", "--chunk", "1024"]
@@ -143,7 +143,7 @@ def resume_check(path: Path, out_dir: Path) -> dict:
     full_s = time.perf_counter() - t
     assert full.returncode == 0, full.stderr[-500:]
     reference = _read(store)
-    from core.label_store import LabelStore
+    from core.io.label_store import LabelStore
 
     total = len(LabelStore.open(store).blocks())
     shutil.rmtree(out_dir)

@@ -20,8 +20,8 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from core.inference import Segmenter
-from core.synthetic import generate_scene
+from core.segment.inference import Segmenter
+from core.training.synthetic import generate_scene
 size, model = int(sys.argv[2]), sys.argv[3]
 seg = Segmenter.load(model, device="cpu")
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -1,8 +1,8 @@
 """Shape scenes of a look the built-in models never saw, for evaluation and the retrain bench.
 
-The four shape classes and their geometry are core.synthetic's (what a class *is* must not
-change), but everything else is drawn from sources that neither core.synthetic nor
-core.appearance (the broader training recipe) use:
+The four shape classes and their geometry are core.training.synthetic's (what a class *is* must not
+change), but everything else is drawn from sources that neither core.training.synthetic nor
+core.training.appearance (the broader training recipe) use:
 
 * backgrounds: 1/f ("pink") spectral noise, the statistics of natural photographs; Voronoi
   cells (pebbles, tissue, cobbles); wood grain (warped rings); woven cloth;
@@ -28,7 +28,7 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.synthetic import (SUPERSAMPLE, _clip, _composite, _rasterize, find_spot, scene_seed,  # noqa: E402
+from core.training.synthetic import (SUPERSAMPLE, _clip, _composite, _rasterize, find_spot, scene_seed,  # noqa: E402
                             shape_vertices)
 
 EARTH = np.array([[120, 98, 76], [168, 150, 120], [90, 96, 84], [200, 184, 160], [140, 120, 110],
@@ -188,9 +188,9 @@ def new_look_set(count: int, seed: int, size: int = 256, look: str = "mixed") ->
 
 
 def write_set(out: Path, scenes) -> tuple[Path, Path]:
-    """images/ and masks/ (index PNGs with the shape palette) for core.training."""
-    from core.masks import write_mask
-    from core.synthetic import SHAPE_CLASSES
+    """images/ and masks/ (index PNGs with the shape palette) for core.training.loop."""
+    from core.io.masks import write_mask
+    from core.training.synthetic import SHAPE_CLASSES
 
     images, masks = Path(out) / "images", Path(out) / "masks"
     images.mkdir(parents=True, exist_ok=True)

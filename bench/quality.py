@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.inference import Segmenter  # noqa: E402
+from core.segment.inference import Segmenter  # noqa: E402
 from core.metrics import IoUAccumulator  # noqa: E402
-from core.synthetic import SHAPE_CLASSES, generate_scene, scene_seed  # noqa: E402
+from core.training.synthetic import SHAPE_CLASSES, generate_scene, scene_seed  # noqa: E402
 
 TARGETS = {"large": 0.90, "small": 0.80}
 

@@ -19,8 +19,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.inference import Segmenter  # noqa: E402
-from core.synthetic import generate_scene  # noqa: E402
+from core.segment.inference import Segmenter  # noqa: E402
+from core.training.synthetic import generate_scene  # noqa: E402
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ The look is bench/new_look.py's "stone" (1/f-noise and Voronoi-cell backgrounds 
 colours, lit and shadowed shapes, camera damage): sources the built-in models were not trained
 on.  Training images and held-out images come from different seeds.  Settings are the app's
 "Fine-tune current model" defaults (gui/training_dialog.py: 10 epochs, learning rate 1e-3,
-crops of 128, batch 16, automatic steps per epoch); with 10 images core.checkpoint_choice trains
+crops of 128, batch 16, automatic steps per epoch); with 10 images core.training.checkpoint_choice trains
 on all of them and keeps the last epoch.  ``--budget`` seconds: training is stopped there as
 the Stop button would (the model so far is kept), so "within 10 minutes" is enforced, not hoped.
 mIoU: pooled over the 40 images' pixels, mean over the four shapes, each model with its own
@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from new_look import new_look_set, write_set  # noqa: E402
 
-from core.inference import Segmenter  # noqa: E402
+from core.segment.inference import Segmenter  # noqa: E402
 from core.metrics import IoUAccumulator  # noqa: E402
-from core.training import TrainConfig, train  # noqa: E402
+from core.training.loop import TrainConfig, train  # noqa: E402
 
 TARGET = 0.90
 APP_FINE_TUNE = dict(epochs=10, lr=1e-3, patch=128, batch=16)  # gui/training_dialog.py DEFAULTS + spin boxes

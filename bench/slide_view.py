@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
 
     segment_view = None
     if not args.no_segment:
-        from core.inference import Segmenter
+        from core.segment.inference import Segmenter
 
         window.models.set_segmenter(Segmenter.load("small", device="cpu"))
         canvas.set_scale(1.0)

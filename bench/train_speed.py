@@ -2,16 +2,16 @@
 
     python bench/train_speed.py [--arch large] [--steps 8] [--batch 16] [--patch 128]
 
-The real loop (core.training.train, fine-tuning the built-in model with the app's defaults:
+The real loop (core.training.loop.train, fine-tuning the built-in model with the app's defaults:
 16 crops of 128x128, AdamW) runs on 10 generated 256x256 scenes, in a fresh process per
 variant:
   before  glibc's default heap: every freed activation goes back to the kernel
-  after   as training runs now, inside core.optimize.reuse_freed_memory
+  after   as training runs now, inside core.model.optimize.reuse_freed_memory
 Before each step's timer starts and after it stops, a float32 2048x2048 matmul is timed (in
 the progress callback, outside the step's time), so each step's ratio uses the matmul speed of
 the same moment: the machine is shared and its speed drifts.  The second ratio divides by the
 fastest matmul seen in the process instead, which is the conservative figure on a busy machine.  GFLOP of a step = 3 x the
-forward's (forward, gradient of the input, gradient of the weights; core.models.flops_per_pixel
+forward's (forward, gradient of the input, gradient of the weights; core.model.networks.flops_per_pixel
 x pixels).  Minor page faults per step: ``resource.getrusage(RUSAGE_SELF).ru_minflt``.
 The first two steps are left out.  Target: UNetLarge's ratio >= 0.5.
 """
@@ -32,9 +32,9 @@ import contextlib, json, resource, sys, tempfile, time
 from pathlib import Path
 import torch
 sys.path.insert(0, sys.argv[1])
-import core.training as training
-from core.models import build_model, flops_per_pixel
-from core.synthetic import write_dataset
+import core.training.loop as training
+from core.model.networks import build_model, flops_per_pixel
+from core.training.synthetic import write_dataset
 
 variant, arch, steps, batch, patch = sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6])
 if variant == "before":

@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-SHAPE_CLASS_COUNT = 5  # background + the four shapes of core.synthetic
+SHAPE_CLASS_COUNT = 5  # background + the four shapes of core.training.synthetic
 
 
 class IoUAccumulator:

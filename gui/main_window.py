@@ -17,7 +17,7 @@ from PySide6.QtCore import QMimeData, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QVBoxLayout, QWidget
 
-from core.document import MaskDocument
+from core.document.mask_document import MaskDocument
 from core.resources import sample_images
 from gui import dialogs
 from gui.canvas.view import Canvas

@@ -34,10 +34,10 @@ def main(argv: list[str] | None = None) -> int:
 
     import shutil
 
-    from core.masks import read_mask
+    from core.io.masks import read_mask
     from core.resources import builtin_model_path, sample_images
-    from core.samples import ground_truth_path
-    from core.synthetic import SHAPE_CLASSES
+    from core.training.samples import ground_truth_path
+    from core.training.synthetic import SHAPE_CLASSES
     from gui.main_window import MainWindow
     from gui.infra.settings import ENV_DATA_DIR, ENV_FILE
     from gui.infra.workers import wait_for_workers

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.checkpoints import save_checkpoint
+from core.model.checkpoints import save_checkpoint
 from core.classes import default_classes
-from core.models import build_model
+from core.model.networks import build_model
 
 
 def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, size: int = 96):
@@ -19,7 +19,7 @@ def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, s
     smooth random images spreads the argmax over several classes, so equality tests between
     inference paths have something to compare.
     """
-    from core.synthetic import generate_scene
+    from core.training.synthetic import generate_scene
 
     torch.manual_seed(seed)
     model = build_model(arch, 3, num_classes)
@@ -47,7 +47,7 @@ def simulate_exhausted_gpu(monkeypatch, segmenter) -> None:
     Inference on the real CPU path is untouched, so the Segmenter's fallback can be checked
     on a machine without a GPU.
     """
-    from core.inference import OOM_ERRORS, Segmenter
+    from core.segment.inference import OOM_ERRORS, Segmenter
 
     class ExhaustedGPU(torch.nn.Module):
         conv = None
@@ -64,7 +64,7 @@ def simulate_exhausted_gpu(monkeypatch, segmenter) -> None:
 
 def limit_window(monkeypatch, segmenter, max_side: int) -> None:
     """Make ``segmenter`` run out of memory on any window wider than ``max_side`` pixels."""
-    from core.inference import OOM_ERRORS
+    from core.segment.inference import OOM_ERRORS
 
     net = segmenter._net()
     real = net.features

@@ -6,7 +6,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.cli import main as cli_main
+    from core.cli.main import main as cli_main
 
     def launch_gui(args: list[str]) -> int:
         from unetseg.startup_checks import prepare_gui_environment

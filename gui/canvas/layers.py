@@ -16,8 +16,8 @@ from PySide6.QtGui import QPainter, qRgba
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from core.classes import ClassInfo
-from core.editing import Box
-from core.masks import color_lut
+from core.document.editing import Box
+from core.io.masks import color_lut
 from gui.canvas import outline as outline_paint
 from gui.infra import raster
 

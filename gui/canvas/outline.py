@@ -20,7 +20,7 @@ from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtGui import QImage, QPainter
 
 from core.classes import ClassInfo
-from core.masks import color_lut
+from core.io.masks import color_lut
 from gui.infra import raster
 
 MIN_WIDTH, MAX_WIDTH = 1, 4

@@ -17,7 +17,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 
-from core.sources import ImageSource
+from core.io.sources import ImageSource
 from gui.canvas import outline as outline_paint
 from gui.infra import raster
 from gui.canvas.layers import MaskLayer, _RasterItem
@@ -25,7 +25,7 @@ from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors, read_sy
 
 
 class LabelPyramid(Protocol):
-    """What the mask layer needs of a chunked mask (core.chunked_labels.ChunkedLabels)."""
+    """What the mask layer needs of a chunked mask (core.document.chunked_labels.ChunkedLabels)."""
 
     shape: tuple[int, int]
     num_levels: int

@@ -18,7 +18,7 @@ from typing import Callable, Hashable
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from core.sources import ImageSource
+from core.io.sources import ImageSource
 
 TILE = 512  # tile side in pixels of its own level
 DEFAULT_CACHE_BYTES = 512 * 1024 * 1024

@@ -1,7 +1,7 @@
 """What each edit tool does with pointer events, in image coordinates.
 
 The canvas translates Qt events to ``(x, y)`` image coordinates (pixel (i, j) has its centre
-at (j + 0.5, i + 0.5), as core.editing expects) and forwards them here; the tools only call
+at (j + 0.5, i + 0.5), as core.document.editing expects) and forwards them here; the tools only call
 MaskDocument operations, which own the pixels and the undo history.
 """
 
@@ -15,8 +15,8 @@ from PySide6.QtCore import Qt
 from gui.canvas.cursor_items import PolygonPreview
 
 if TYPE_CHECKING:
-    from core.document import MaskDocument
-    from core.editing import Box
+    from core.document.mask_document import MaskDocument
+    from core.document.editing import Box
 
 LASSO_START_PX = 5.0  # a drag longer than this (screen pixels) from the first click is a lasso
 LASSO_STEP_PX = 2.0  # lasso vertices are at least this far apart on screen

@@ -17,9 +17,9 @@ from PySide6.QtGui import QColor, QKeyEvent, QMouseEvent, QPainter, QTransform, 
 from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QFrame, QGraphicsScene, QGraphicsView,
                                QLineEdit, QPlainTextEdit, QTextEdit, QWidget)
 
-from core.document import MaskDocument
-from core.sources import ImageSource
-from core.editing import Box
+from core.document.mask_document import MaskDocument
+from core.io.sources import ImageSource
+from core.document.editing import Box
 from gui.canvas.cursor_items import BrushCursor, PolygonPreview
 from gui.canvas.layers import ImageLayer, MaskLayer
 from gui.canvas.pyramids import PyramidBuilder

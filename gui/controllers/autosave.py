@@ -1,4 +1,4 @@
-"""Autosave and crash recovery: the window's side of core.recovery.
+"""Autosave and crash recovery: the window's side of core.document.recovery.
 
 Every mask with unsaved edits is copied to the app-data folder a few seconds after the last
 edit (a debounced timer) and whenever the shown image changes; a mask that becomes clean
@@ -19,9 +19,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from core.classes import complete_classes
-from core.imageio import ImageReadError
-from core.mask_naming import default_mask_path
-from core.recovery import RecoveryError, RecoveryStore, SessionLock, Snapshot
+from core.io.images import ImageReadError
+from core.io.mask_naming import default_mask_path
+from core.document.recovery import RecoveryError, RecoveryStore, SessionLock, Snapshot
 from gui import dialogs
 from gui.infra.settings import app_data_dir
 from gui.state.app_state import AppState

@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 
 from PySide6.QtWidgets import QMenu, QWidget
 
-from core.imageio import IMAGE_EXTENSIONS, ImageReadError, is_image_path, list_images, read_image_size
+from core.io.images import IMAGE_EXTENSIONS, ImageReadError, is_image_path, list_images, read_image_size
 from core.resources import sample_images
 from gui import dialogs
 from gui.infra.settings import Settings

@@ -14,11 +14,11 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from core.batch_writer import BatchResult, BatchWriter, write_batch
-from core.imageio import pixel_limit
-from core.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
+from core.segment.batch_writer import BatchResult, BatchWriter, write_batch
+from core.io.images import pixel_limit
+from core.io.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
                                suggested_export_path, unique_stems)
-from core.masks import MaskError, read_mask, write_mask
+from core.io.masks import MaskError, read_mask, write_mask
 from gui import dialogs
 from gui.infra.settings import Settings
 from gui.infra.workers import Task, start_task
@@ -26,7 +26,7 @@ from gui.state.app_state import AppState, Job
 from gui.state.image_store import ImageEntry, path_key
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)
-CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
+CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.io.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -201,7 +201,7 @@ class Saver(QObject):
 
     def _export_jobs(self) -> tuple[list[tuple], int]:
         """(image path, labels or None, mask file or None) for the images with a mask."""
-        from core.masks import find_mask_for_image
+        from core.io.masks import find_mask_for_image
 
         jobs, missing = [], 0
         for entry in self.store:
@@ -227,7 +227,7 @@ class Saver(QObject):
 
         def produce(path: Path, labels, mask):
             def load():
-                from core.imageio import load_image
+                from core.io.images import load_image
 
                 image = load_image(path).rgb if writer.needs_image else None
                 if labels is not None:

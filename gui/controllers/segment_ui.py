@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Callable
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QWidget
 
-from core.editing import Box
-from core.masks import find_mask_for_image
-from core.model_summary import description_of, peek_metadata
+from core.document.editing import Box
+from core.io.masks import find_mask_for_image
+from core.model.summary import description_of, peek_metadata
 from core.resources import BUILTIN_MODELS, builtin_model_path
 from gui import dialogs
 from gui.dialogs.about_model import AboutModelDialog
@@ -193,8 +193,8 @@ class SegmentUi(QObject):
 
     def show_about_model(self) -> None:
         """Model > About This Model…: the facts of ``unetseg info``, laid out (non-modal)."""
-        from core.checkpoints import CheckpointError, load_checkpoint
-        from core.model_info import model_info
+        from core.model.checkpoints import CheckpointError, load_checkpoint
+        from core.model.info import model_info
 
         seg, path = self.models.segmenter, self.model_path()
         if seg is None or path is None:
@@ -236,7 +236,7 @@ class SegmentUi(QObject):
         seg = self._segmenter_or_explain(want_later=False)
         if seg is None:
             return False
-        from core.sources import ArraySource
+        from core.io.sources import ArraySource
 
         source = entry.source if entry.source is not None else ArraySource(entry.image.rgb, entry.path)
         entry.busy, self._job_entry = True, entry

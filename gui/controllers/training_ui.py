@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QWidget
 
-from core.training_stage import annotated_pairs, free_model_path
+from core.training.stage import annotated_pairs, free_model_path
 from gui import dialogs
 from gui.jobs.model_loader import ModelManager
 from gui.state.app_state import AppState

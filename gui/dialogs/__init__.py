@@ -18,14 +18,14 @@ from typing import Sequence
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from core.classes import ClassInfo
-from core.imageio import IMAGE_EXTENSIONS
-from core.label_store import STORE_FORMATS
-from core.mask_naming import FORMATS, export_suffix
+from core.io.images import IMAGE_EXTENSIONS
+from core.io.label_store import STORE_FORMATS
+from core.io.mask_naming import FORMATS, export_suffix
 
 FORBID_ENV = "UNETSEG_FORBID_DIALOGS"
 
 # Export formats as the save dialog's filters and Export All's checkboxes offer them: the
-# one list in core.mask_naming.
+# one list in core.io.mask_naming.
 EXPORT_FILTERS: dict[str, str] = {name: f.filter for name, f in FORMATS.items()}
 FORMAT_LABELS: dict[str, str] = {name: f.label for name, f in FORMATS.items()}
 

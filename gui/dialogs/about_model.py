@@ -1,6 +1,6 @@
 """Model > About This Model…: what ``unetseg info`` prints, laid out for people.
 
-Built from the same ``core.model_info.model_info`` dictionary as the command line, so the two
+Built from the same ``core.model.info.model_info`` dictionary as the command line, so the two
 never disagree: classes with their colours, architecture, parameters, training data and recipe,
 calibration, quality figures, and the device the model runs on.  **Copy as Text** copies the
 ``unetseg info`` text (for a bug report or a lab notebook).
@@ -13,8 +13,8 @@ from typing import Any, Mapping
 
 from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
-from core.model_info import calibration_table, duration, render_text
-from core.model_summary import NO_DESCRIPTION
+from core.model.info import calibration_table, duration, render_text
+from core.model.summary import NO_DESCRIPTION
 
 TABLE = '<table cellspacing="0" cellpadding="3" style="border-collapse: collapse;">'
 

@@ -2,7 +2,7 @@
 log) and what to do with the model it saved.
 
 The run is a gui.infra.workers Task, so it is cancelled and waited for like every other job.
-Cancel sets the flag core.training checks before each step, and training keeps the best
+Cancel sets the flag core.training.loop checks before each step, and training keeps the best
 checkpoint so far.  Closing the dialog during a run asks first, then stops the run and closes
 once the worker has ended: the GUI never blocks waiting for a step to finish.
 """
@@ -411,7 +411,7 @@ class TrainingDialog(QDialog):
             self.accept()
 
     def save_copy(self) -> None:
-        from core.training_stage import copy_model
+        from core.training.stage import copy_model
 
         source = self.saved_model
         if source is None:

@@ -1,6 +1,6 @@
 """Which model segments, loaded off the GUI thread (importing torch takes seconds).
 
-``load`` starts a daemon thread that imports core.inference (and so torch), reports the
+``load`` starts a daemon thread that imports core.segment.inference (and so torch), reports the
 devices this machine offers, then builds the Segmenter; results come back as queued signals.
 A newer request supersedes an older one still loading, and a failed load keeps the previous
 model.  Nothing here imports torch at module import time.
@@ -66,7 +66,7 @@ class ModelManager(QObject):
 
         def work() -> None:
             try:
-                from core import inference
+                from core.segment import inference
 
                 if want_devices:
                     bridge.devices.emit(inference.device_availability())

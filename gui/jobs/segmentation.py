@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from core.document import MaskDocument
-from core.editing import Box
+from core.document.mask_document import MaskDocument
+from core.document.editing import Box
 from gui.infra.workers import Reporter, Task, TaskCancelled, start_task
 
 # Written by Segment All beside each image: the same file Save writes.
@@ -42,8 +42,8 @@ def _cancellable(work):
 
 
 def _raise_if_cancelled(exc: BaseException) -> None:
-    """core.inference.Cancelled -> TaskCancelled (imported lazily: it lives beside torch)."""
-    from core.inference import Cancelled
+    """core.segment.inference.Cancelled -> TaskCancelled (imported lazily: it lives beside torch)."""
+    from core.segment.inference import Cancelled
 
     if isinstance(exc, Cancelled):
         raise TaskCancelled() from None
@@ -122,7 +122,7 @@ class SegmentationController(QObject):
         area = box if box is not None else Box(0, 0, h, w)
 
         def run(rep: Reporter):
-            from core.streaming import StreamPlan, segment_blocks
+            from core.segment.streaming import StreamPlan, segment_blocks
 
             t0 = time.perf_counter()
             plan = StreamPlan.make(segmenter, h, w, tile, tta, refine,
@@ -210,8 +210,8 @@ class SegmentationController(QObject):
         n = len(items)
 
         def run(rep: Reporter):
-            from core.batch_writer import BatchWriter, write_batch
-            from core.imageio import load_image
+            from core.segment.batch_writer import BatchWriter, write_batch
+            from core.io.images import load_image
 
             t0 = time.perf_counter()
             writer = BatchWriter(None, [BATCH_FORMAT], list(segmenter.classes))  # beside each image

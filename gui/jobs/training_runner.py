@@ -1,7 +1,7 @@
 """One training run as a worker-thread job: what to train, the function the task runs, and
 what came out of it.
 
-The job stages the annotated pairs (core.training_stage) and calls core.training.train with
+The job stages the annotated pairs (core.training.stage) and calls core.training.loop.train with
 the task's progress and cancel flag; per-epoch reports, log lines and the final outcome
 travel to the GUI thread as ``Reporter.item`` payloads.  The outcome is sent as an item too,
 because a cancelled task reports only ``cancelled`` and the model kept so far still matters.
@@ -33,7 +33,7 @@ class TrainingJob:
     lr: float
     device: str = "auto"
     steps_per_epoch: int | None = None
-    augment: bool = False  # random scale and photometric change per crop (core.augment)
+    augment: bool = False  # random scale and photometric change per crop (core.training.augment)
     source: str = ""  # where the images came from, for the checkpoint's recipe
 
 
@@ -50,7 +50,7 @@ class TrainingOutcome:
     seconds: float = 0.0
     history: list = field(default_factory=list)
     refinement: str = ""  # what fitting edge refinement on the validation images found
-    note: str = ""  # which epoch was kept and why (core.checkpoint_choice), shown as it is
+    note: str = ""  # which epoch was kept and why (core.training.checkpoint_choice), shown as it is
 
 
 def describe_job(job: TrainingJob) -> str:
@@ -60,8 +60,8 @@ def describe_job(job: TrainingJob) -> str:
 
 def run_training(job: TrainingJob, rep: Reporter) -> TrainingOutcome:
     """The task function: stage, train, report; returns (and sends) the outcome."""
-    from core.training import TrainConfig, train
-    from core.training_stage import staged_pairs
+    from core.training.loop import TrainConfig, train
+    from core.training.stage import staged_pairs
 
     started = time.monotonic()
     with staged_pairs(job.pairs, job.classes) as (images, masks):
@@ -78,7 +78,7 @@ def run_training(job: TrainingJob, rep: Reporter) -> TrainingOutcome:
                               refinement=result.calibration.summary() if result.calibration else "",
                               note=result.note)
     if result.path is not None:
-        from core.training_record import record_dataset
+        from core.training.record import record_dataset
 
         try:  # the model is saved either way; this only adds to what it says about itself
             record_dataset(result.path, "training", job.pairs, job.source or "images annotated in UNetSeg")
@@ -91,7 +91,7 @@ def run_training(job: TrainingJob, rep: Reporter) -> TrainingOutcome:
 
 def _split_sizes(path: Path) -> tuple[int, int]:
     """How many images trained and validated, from the recipe the checkpoint carries."""
-    from core.checkpoints import CheckpointError, load_checkpoint
+    from core.model.checkpoints import CheckpointError, load_checkpoint
 
     try:
         recipe = load_checkpoint(path).metadata.get("training", {})

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QLabel, QMainWindow, QMenu, QSizePolicy, QSpinBox, QToolBar, QWidget
 
-from core.document import MAX_BRUSH, MIN_BRUSH
+from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
 from gui.menus.actions import Actions
 
 

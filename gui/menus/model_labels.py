@@ -1,6 +1,6 @@
 """Model menu texts that say what each model is: "Built-in Small: demo, synthetic shapes".
 
-Read from the weights file's header (core.model_summary), so the menu can say it before torch
+Read from the weights file's header (core.model.summary), so the menu can say it before torch
 has loaded; a file without a description says "no description".
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.model_summary import peek_summary
+from core.model.summary import peek_summary
 from core.resources import builtin_model_path
 
 

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
                                QStyledItemDelegate, QStyleOptionViewItem, QToolButton, QVBoxLayout,
                                QWidget)
 
-from core.document import MaskDocument
-from core.editing import Box
+from core.document.mask_document import MaskDocument
+from core.document.editing import Box
 from gui.infra.icons import icon, swatch
 from gui.panels.class_stats import ClassCounts, StoredCounts, counts_for
 from gui.state.app_state import AppState

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.editing import Box
+from core.document.editing import Box
 
 TILE = 256
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from core.editing import Box
+from core.document.editing import Box
 from gui.infra import raster
 from gui.state.image_store import ImageEntry, ImageStore
 

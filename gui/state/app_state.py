@@ -16,8 +16,8 @@ from typing import Callable
 from psygnal import Signal, evented
 
 from core.classes import ClassInfo, complete_classes, default_classes
-from core.document import MAX_BRUSH, MIN_BRUSH
-from core.imageio import ImageReadError
+from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
+from core.io.images import ImageReadError
 from gui.state.current_document import CurrentDocument
 from gui.state.image_store import ImageEntry, ImageStore
 from gui.state.loading import load_entry

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from psygnal import Signal
 
-from core.document import MaskDocument
-from core.editing import Box
+from core.document.mask_document import MaskDocument
+from core.document.editing import Box
 
 _RELAYED = ("changed", "reset", "dirty_changed", "active_class_changed", "history_changed",
             "classes_changed")

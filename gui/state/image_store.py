@@ -19,10 +19,10 @@ from typing import Iterable
 
 from psygnal import Signal
 
-from core.document import MaskDocument
-from core.imageio import LoadedImage
-from core.sources import ImageSource
-from core.mask_naming import default_mask_path
+from core.document.mask_document import MaskDocument
+from core.io.images import LoadedImage
+from core.io.sources import ImageSource
+from core.io.mask_naming import default_mask_path
 
 
 def path_key(path: str | os.PathLike) -> str:

@@ -2,11 +2,11 @@
 
 Opening reads only headers for every file given and decodes just the image shown; the
 document is created on first view, from an existing mask beside the image when there is one
-(core.masks.find_mask_for_image).
+(core.io.masks.find_mask_for_image).
 
 An image above ``LARGE_IMAGE_PIXELS`` (a whole slide, an orthophoto) is never decoded whole:
-it is opened as a lazy source (core.sources) whose tiles the view decodes as it needs them,
-and its mask is a chunked one (core.chunked_labels) that lives on disk with a bounded cache.
+it is opened as a lazy source (core.io.sources) whose tiles the view decodes as it needs them,
+and its mask is a chunked one (core.document.chunked_labels) that lives on disk with a bounded cache.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Iterable
 import numpy as np
 
 from core.classes import ClassInfo, complete_classes
-from core.document import MaskDocument
-from core.imageio import ImageReadError, load_image, read_image_size
-from core.masks import MaskError, find_mask_for_image, read_mask
+from core.document.mask_document import MaskDocument
+from core.io.images import ImageReadError, load_image, read_image_size
+from core.io.masks import MaskError, find_mask_for_image, read_mask
 
 if TYPE_CHECKING:
     from gui.state.image_store import ImageEntry
@@ -104,8 +104,8 @@ def top_class(labels) -> int:
 
 
 def _load_large(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
-    from core.chunked_labels import ChunkedLabels
-    from core.sources import open_source
+    from core.document.chunked_labels import ChunkedLabels
+    from core.io.sources import open_source
 
     note = None
     if entry.source is None:

@@ -1,4 +1,4 @@
-"""What the GUI needs of a segmenter: core.inference.Segmenter has it, and so do test fakes.
+"""What the GUI needs of a segmenter: core.segment.inference.Segmenter has it, and so do test fakes.
 
 Typed so the controllers call it directly instead of probing with getattr/hasattr.
 """

@@ -1,12 +1,12 @@
-"""The broader training scenes: reproducible, labelled like core.synthetic's, and not the same look."""
+"""The broader training scenes: reproducible, labelled like core.training.synthetic's, and not the same look."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-from core.appearance import _occlude, broad_scene
-from core.synthetic import generate_scene, scene_seed, write_dataset
+from core.training.appearance import _occlude, broad_scene
+from core.training.synthetic import generate_scene, scene_seed, write_dataset
 
 
 def test_a_seed_gives_the_same_scene_and_labels_keep_the_shape_classes():
@@ -41,7 +41,7 @@ def test_mosaic_backgrounds_are_straight_edged_cells_that_carry_no_label():
     """Cells cut by lines are convex polygons; bricks are rectangles; neither is a shape class."""
     from shapely.geometry import MultiPoint
 
-    from core.appearance import _cells, _mosaic
+    from core.training.appearance import _cells, _mosaic
     for seed in range(8):
         ids, edge = _cells(np.random.default_rng(seed), 96, 96)
         assert ids.max() >= 1 and edge.min() < 1  # several cells, and their borders cross the image

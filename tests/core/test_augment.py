@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.augment import photometric, random_scale, scaled_crop, SCALES
-from core.training import IGNORE, CropSampler
+from core.training.augment import photometric, random_scale, scaled_crop, SCALES
+from core.training.loop import IGNORE, CropSampler
 
 
 def _disc_scene(size: int = 200) -> tuple[np.ndarray, np.ndarray]:

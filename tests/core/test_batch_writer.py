@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from core.batch_writer import BatchWriter, write_batch
+from core.segment.batch_writer import BatchWriter, write_batch
 from core.classes import default_classes
-from core.masks import MaskError, read_mask
+from core.io.masks import MaskError, read_mask
 
 CLASSES = default_classes(5)
 

@@ -8,9 +8,9 @@ import pickle
 import pytest
 import torch
 
-from core.checkpoints import CheckpointError, Normalization, load_checkpoint, save_checkpoint
+from core.model.checkpoints import CheckpointError, Normalization, load_checkpoint, save_checkpoint
 from core.classes import ClassInfo, default_classes
-from core.models import UNetLarge, UNetSmall
+from core.model.networks import UNetLarge, UNetSmall
 
 
 @pytest.fixture

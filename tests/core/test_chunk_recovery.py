@@ -8,9 +8,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from core.chunked_labels import ChunkedLabels
+from core.document.chunked_labels import ChunkedLabels
 from core.classes import default_classes
-from core.recovery import RecoveryError, RecoveryStore
+from core.document.recovery import RecoveryError, RecoveryStore
 
 CLASSES = default_classes(4)
 

@@ -7,11 +7,11 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from core import chunked_labels
-from core.chunked_labels import ChunkedLabels
-from core.document import MaskDocument
-from core.editing import Box
-from core.label_store import PYRAMID_MIN, level_sample
+from core.document import chunked_labels
+from core.document.chunked_labels import ChunkedLabels
+from core.document.mask_document import MaskDocument
+from core.document.editing import Box
+from core.io.label_store import PYRAMID_MIN, level_sample
 
 
 def _pyramid_ok(c: ChunkedLabels, ref: np.ndarray) -> None:
@@ -265,7 +265,7 @@ def test_whole_mask_operations_are_refused_or_chunked():
 
 def test_a_preview_larger_than_the_history_bound_is_kept_without_undo():
     """A whole-slide segmentation pasted tile by tile must not hold the slide's old content."""
-    from core.history import History
+    from core.document.history import History
 
     c = ChunkedLabels.create(2048, 2048)
     doc = MaskDocument(c, history=History(max_bytes=1 << 20))
@@ -287,7 +287,7 @@ def test_a_preview_larger_than_the_history_bound_is_kept_without_undo():
 
 
 def test_history_group_limit_refuses_rollback():
-    from core.history import History
+    from core.document.history import History
 
     h = History()
     h.group_limit = 64 * 64
@@ -301,7 +301,7 @@ def test_history_group_limit_refuses_rollback():
 
 
 def test_a_huge_polygon_is_filled_band_by_band(monkeypatch):
-    from core import editing
+    from core.document import editing
 
     monkeypatch.setattr(editing, "_POLYGON_BAND_PIXELS", 1000)  # bands of a few rows
     labels = np.zeros((300, 400), np.uint8)

@@ -11,11 +11,11 @@ import pytest
 import tifffile
 import zarr
 
-from core import chunked_labels
+from core.document import chunked_labels
 from core.atomic import WriteError
-from core.chunked_labels import ChunkedLabels
+from core.document.chunked_labels import ChunkedLabels
 from core.classes import default_classes
-from core.label_store import LabelStore, StoreError
+from core.io.label_store import LabelStore, StoreError
 
 
 def truth(h=700, w=900):
@@ -220,8 +220,8 @@ def test_bad_masks_are_refused_with_the_file_named(tmp_path):
 
 
 def test_the_app_names_a_chunked_mask_beside_the_image_and_finds_it(tmp_path):
-    from core.masks import find_mask_for_image
-    from core.mask_naming import chunked_mask_path, default_mask_path
+    from core.io.masks import find_mask_for_image
+    from core.io.mask_naming import chunked_mask_path, default_mask_path
 
     image = tmp_path / "slide.ome.tif"
     image.write_bytes(b"x")

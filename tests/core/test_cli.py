@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.cli import main
-from core.masks import read_mask
-from core.synthetic import generate_scene
+from core.cli.main import main
+from core.io.masks import read_mask
+from core.training.synthetic import generate_scene
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,7 +71,7 @@ def test_a_bad_model_is_one_line_and_exit_1(images, tmp_path, capsys):
 
 
 def test_tta_flag_changes_how_the_image_is_segmented(images, tmp_path, small_weights):
-    from core.inference import Segmenter
+    from core.segment.inference import Segmenter
 
     seg = Segmenter.load(small_weights, device="cpu")
     image = np.asarray(Image.open(images / "img0.png"))
@@ -137,8 +137,8 @@ def test_info_json_is_the_full_metadata_for_scripts(small_weights, capsys):
 
 
 def test_train_records_relative_paths_and_the_data_set(tmp_path, monkeypatch):
-    from core.checkpoints import load_checkpoint
-    from core.synthetic import write_dataset
+    from core.model.checkpoints import load_checkpoint
+    from core.training.synthetic import write_dataset
 
     write_dataset(tmp_path / "data", 4, seed=2, height=48, width=48)
     monkeypatch.chdir(tmp_path)

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.cli import main
+from core.cli.main import main
 from core.classes import classes_to_json, default_classes
-from core.masks import read_mask, write_mask
-from core.synthetic import generate_scene
-from core.training import find_pairs, load_pairs
+from core.io.masks import read_mask, write_mask
+from core.training.synthetic import generate_scene
+from core.training.loop import find_pairs, load_pairs
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -76,8 +76,8 @@ def test_train_masks_finds_and_reads_any_format_layout(tmp_path):
         rgb, labels = generate_scene(i, 32, 40)[:2]
         Image.fromarray(rgb).save(images / f"im{i}.png")
         expected[f"im{i}"] = labels.astype(np.uint8)
-    from core.batch_writer import BatchWriter
-    from core.objects import ObjectOptions
+    from core.segment.batch_writer import BatchWriter
+    from core.io.objects import ObjectOptions
 
     for fmt in ("yolo", "voc", "labelme", "coco", "geojson"):
         writer = BatchWriter(masks / fmt, [fmt], default_classes(5), objects=ObjectOptions(tolerance=0))

@@ -12,13 +12,13 @@ import pytest
 
 pytest.importorskip("distributed")
 
-from core.cluster import ClusterError, connect, segment_on_cluster  # noqa: E402
-from core.imageio import ImageReadError  # noqa: E402
-from core.inference import Segmenter  # noqa: E402
-from core.label_store import LabelStore  # noqa: E402
-from core.sources import open_source  # noqa: E402
-from core.streaming import StreamPlan  # noqa: E402
-from core.synthetic import generate_scene  # noqa: E402
+from core.segment.cluster import ClusterError, connect, segment_on_cluster  # noqa: E402
+from core.io.images import ImageReadError  # noqa: E402
+from core.segment.inference import Segmenter  # noqa: E402
+from core.io.label_store import LabelStore  # noqa: E402
+from core.io.sources import open_source  # noqa: E402
+from core.segment.streaming import StreamPlan  # noqa: E402
+from core.training.synthetic import generate_scene  # noqa: E402
 from tests.large_images import write_pyramid_tiff  # noqa: E402
 
 TILE, BLOCK = 128, 64  # 24 one-tile blocks
@@ -91,7 +91,7 @@ class _DieOnBlock(WorkerPlugin):
         self.flag = str(flag)
 
     def setup(self, worker):
-        import core.streaming as streaming
+        import core.segment.streaming as streaming
 
         real, flag = streaming.segment_blocks, self.flag
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.checkpoints import CheckpointError, load_checkpoint
-from core.cli import unique_stems
-from core.imageio import ImageReadError, load_image
-from core.masks import MaskError, read_mask
+from core.model.checkpoints import CheckpointError, load_checkpoint
+from core.cli.main import unique_stems
+from core.io.images import ImageReadError, load_image
+from core.io.masks import MaskError, read_mask
 from tests.corpus import (CHECKPOINT_CLASSES, MASK_CLASSES, MASK_SHAPE, PAYLOAD_MARKER, Case,
                           build_corpus, clean_message, record)
 

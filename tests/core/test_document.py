@@ -5,11 +5,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import editing
+from core.document import editing
 from core.classes import default_classes
-from core.document import MaskDocument
-from core.editing import Box
-from core.history import History
+from core.document.mask_document import MaskDocument
+from core.document.editing import Box
+from core.document.history import History
 
 
 class Recorder:
@@ -302,7 +302,7 @@ def test_random_edit_sequences_replay_undo_and_redo(seed, ops):
 
 
 def test_a_read_only_buffer_is_copied_so_edits_work():
-    from core.document import MaskDocument
+    from core.document.mask_document import MaskDocument
 
     frozen = np.zeros((8, 8), np.uint8)
     frozen.flags.writeable = False  # what a mask decoded from a PNG looks like

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.editing import (EMPTY, Box, fill_polygon, flood_fill, mask_box, pick, segment_box,
+from core.document.editing import (EMPTY, Box, fill_polygon, flood_fill, mask_box, pick, segment_box,
                           stamp_segment)
 
 SETTINGS = settings(max_examples=150, deadline=None)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.editing import Box, stamp_segment
-from core.history import History
+from core.document.editing import Box, stamp_segment
+from core.document.history import History
 
 
 def paint(history, labels, box, value, label="brush"):

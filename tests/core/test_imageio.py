@@ -10,7 +10,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from core.imageio import (
+from core.io.images import (
     ImageReadError,
     is_image_path,
     list_images,

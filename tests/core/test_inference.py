@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core.inference import HALO, Cancelled, Segmenter, device_availability, plan_tiles, resolve_device
-from core.models import build_model
-from core.synthetic import generate_scene
+from core.model.networks import HALO
+from core.segment.inference import Cancelled, Segmenter, device_availability, plan_tiles, resolve_device
+from core.model.networks import build_model
+from core.training.synthetic import generate_scene
 from tests.helpers import limit_window, simulate_exhausted_gpu
 
 

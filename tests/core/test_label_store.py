@@ -12,7 +12,7 @@ import zarr
 
 from core.atomic import WriteError
 from core.classes import default_classes
-from core.label_store import LabelStore, StoreError, export_ome_tiff
+from core.io.label_store import LabelStore, StoreError, export_ome_tiff
 
 
 def labels(h=1100, w=1300):
@@ -52,7 +52,7 @@ def test_napari_s_ome_zarr_reader_reads_the_label_images(tmp_path):
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Label, Multiscales, Reader
 
-    from core.chunked_labels import ChunkedLabels
+    from core.document.chunked_labels import ChunkedLabels
 
     truth = labels(700, 900)
     filled_store(tmp_path / "streamed.ome.zarr", truth, chunks=(256, 256))
@@ -74,7 +74,7 @@ def test_ome_tiff_labels_carry_schema_valid_ome_xml(tmp_path):
     against the OME schema (ome-types with xmlschema), for the CLI's export and the app's save."""
     import ome_types
 
-    from core.chunked_labels import ChunkedLabels
+    from core.document.chunked_labels import ChunkedLabels
 
     truth = labels(700, 900)
     store = filled_store(tmp_path / "s.ome.zarr", truth, chunks=(256, 256))

@@ -16,10 +16,10 @@ class NoQt:
             raise ImportError(f'core imported {name}')
 sys.meta_path.insert(0, NoQt())
 import core
-names = [m.name for m in pkgutil.iter_modules(core.__path__, 'core.') if m.name != 'core.__main__']
+names = [m.name for m in pkgutil.walk_packages(core.__path__, 'core.') if m.name != 'core.__main__']
 for name in names:
     importlib.import_module(name)
-from core.cli import main
+from core.cli.main import main
 try:
     main(['--help'])
 except SystemExit as exit:

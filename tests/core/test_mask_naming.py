@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.mask_naming import (
+from core.io.mask_naming import (
     FORMATS,
     MASK_FORMATS,
     collection_files,

@@ -15,11 +15,11 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 from pycocotools import mask as coco_mask
 
-from core import masks
+from core.io import masks
 from core.atomic import WriteError
 from core.classes import ClassInfo, default_classes, default_color
-from core.objects import ObjectOptions
-from core.masks import (
+from core.io.objects import ObjectOptions
+from core.io.masks import (
     MASK_FORMATS,
     MaskError,
     class_histogram,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.metrics import IoUAccumulator, mean_iou
-from core.synthetic import generate_scene, scene_seed
+from core.training.synthetic import generate_scene, scene_seed
 
 
 @pytest.fixture(scope="module")

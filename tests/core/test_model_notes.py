@@ -7,9 +7,9 @@ import json
 import pytest
 from safetensors import safe_open
 
-from core.calibration import Calibration, write_calibrated
-from core.checkpoints import NO_DESCRIPTION, CheckpointError, load_checkpoint
-from core.metadata_edit import read_metadata, update_metadata
+from core.segment.calibration import Calibration, write_calibrated
+from core.model.checkpoints import NO_DESCRIPTION, CheckpointError, load_checkpoint
+from core.model.metadata_edit import read_metadata, update_metadata
 from core.resources import BUILTIN_MODELS, builtin_model_path
 
 
@@ -61,7 +61,7 @@ def test_builtin_models_say_they_are_demos_of_synthetic_shapes(name):
 
 
 def test_the_shipped_notes_are_the_ones_in_builtin_notes():
-    from core.builtin_notes import notes_for
+    from core.model.builtin_notes import notes_for
 
     for name in BUILTIN_MODELS:
         meta = read_metadata(builtin_model_path(name))
@@ -72,14 +72,14 @@ def test_the_menu_summary_is_read_without_torch(small_weights, tmp_path):
     import subprocess
     import sys
 
-    from core.model_summary import peek_metadata, peek_summary
+    from core.model.summary import peek_metadata, peek_summary
 
     assert peek_summary(builtin_model_path("small")) == "demo, synthetic shapes"
     assert peek_summary(small_weights) == NO_DESCRIPTION
     for junk in (b"", b"\xff" * 8, b"\x04\x00\x00\x00\x00\x00\x00\x00nope"):
         (tmp_path / "junk.safetensors").write_bytes(junk)
         assert peek_metadata(tmp_path / "junk.safetensors") == {}
-    code = ("import sys; from core.model_summary import peek_summary; from core.resources import builtin_model_path;"
+    code = ("import sys; from core.model.summary import peek_summary; from core.resources import builtin_model_path;"
             "print(peek_summary(builtin_model_path('large'))); assert 'torch' not in sys.modules")
     root = builtin_model_path("small").parents[2]
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=root)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.models import UNetLarge, UNetSmall, count_parameters, flops_per_pixel
+from core.model.networks import UNetLarge, UNetSmall, count_parameters, flops_per_pixel
 
 # The seed's torchsummary table for UNetSmall on a 3x128x128 input: (layer type, output shape, params).
 SEED_TABLE = [
@@ -88,7 +88,7 @@ def test_any_image_size_gives_logits_of_the_same_size(cls, size):
 def test_padding_is_reflection_so_content_near_the_border_is_not_diluted():
     model = UNetSmall(num_classes=3).eval()
     x = torch.rand(1, 3, 37, 53)
-    from core.models import pad_to_multiple
+    from core.model.networks import pad_to_multiple
 
     padded = pad_to_multiple(x)
     assert padded.shape[-2:] == (40, 56)

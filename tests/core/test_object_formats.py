@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 from pycocotools.coco import COCO
 
-from core.batch_writer import BatchWriter
+from core.segment.batch_writer import BatchWriter
 from core.classes import ClassInfo
-from core.formats.voc import voc_colormap
-from core.masks import MaskError, read_mask, write_coco, write_mask
-from core.objects import ObjectOptions, mask_objects, rasterize
+from core.io.formats.voc import voc_colormap
+from core.io.masks import MaskError, read_mask, write_coco, write_mask
+from core.io.objects import ObjectOptions, mask_objects, rasterize
 from tests.core.test_masks import mask_error
 from tests.core.test_objects import masks
 
@@ -302,9 +302,9 @@ class OnlyChunks:
 
 @pytest.mark.parametrize("fmt", ["geojson", "imagej"])
 def test_geojson_and_imagej_from_a_chunked_mask_read_chunk_by_chunk(tmp_path, fmt, monkeypatch):
-    import core.objects
+    import core.io.objects
 
-    monkeypatch.setattr(core.objects, "BLOCK", 32)  # blocks of 32 px: many objects cross borders
+    monkeypatch.setattr(core.io.objects, "BLOCK", 32)  # blocks of 32 px: many objects cross borders
     labels = scene(6, 150, 130)
     chunked = OnlyChunks(labels, 16)
     whole = write(tmp_path / "whole", fmt, labels)[0]
@@ -324,7 +324,7 @@ def test_geojson_and_imagej_from_a_chunked_mask_read_chunk_by_chunk(tmp_path, fm
 
 
 def test_geojson_from_the_apps_chunked_labels(tmp_path):
-    from core.chunked_labels import ChunkedLabels
+    from core.document.chunked_labels import ChunkedLabels
 
     labels = scene(8, 200, 170)
     with ChunkedLabels.create(*labels.shape, chunk=64) as chunked:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from core.objects import (
+from core.io.objects import (
     ObjectOptions,
     block_objects,
     centre_joined_ring,

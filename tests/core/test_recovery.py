@@ -1,4 +1,4 @@
-"""Recovery copies and session locks (core.recovery): written atomically, listed, restored."""
+"""Recovery copies and session locks (core.document.recovery): written atomically, listed, restored."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 
 from core.atomic import WriteError
 from core.classes import ClassInfo, default_classes
-from core.recovery import (RecoveryError, RecoveryStore, SessionLock, process_alive,
+from core.document.recovery import (RecoveryError, RecoveryStore, SessionLock, process_alive,
                            process_start_token)
 
 CLASSES = default_classes(3)

@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from core.calibration import calibrate, write_calibrated
-from core.checkpoints import load_checkpoint
-from core.cli import main
-from core.inference import DEFAULT_REFINEMENT, Segmenter
-from core.refine import GuidedFilter, Refinement, box_mean
+from core.segment.calibration import calibrate, write_calibrated
+from core.model.checkpoints import load_checkpoint
+from core.cli.main import main
+from core.segment.inference import DEFAULT_REFINEMENT, Segmenter
+from core.model.refine import GuidedFilter, Refinement, box_mean
 from core.metrics import mean_iou
-from core.synthetic import generate_scene, scene_seed, write_dataset
+from core.training.synthetic import generate_scene, scene_seed, write_dataset
 
 
 def reference_guided_filter(guide: np.ndarray, p: np.ndarray, r: int, eps: float) -> np.ndarray:
@@ -237,9 +237,9 @@ def test_tiny_and_thin_images_are_refined_without_error(small_weights, shape):
 
 
 def test_a_grey_model_is_refined_with_a_grey_guide(tmp_path):
-    from core.checkpoints import save_checkpoint
+    from core.model.checkpoints import save_checkpoint
     from core.classes import default_classes
-    from core.models import build_model
+    from core.model.networks import build_model
 
     torch.manual_seed(0)
     path = save_checkpoint(tmp_path / "grey.safetensors", build_model("small", 1, 3).eval(), default_classes(3))

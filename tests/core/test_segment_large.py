@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import tifffile
 
-from core.cli import main
-from core.inference import Segmenter
-from core.sources import open_source
-from core.synthetic import generate_scene
+from core.cli.main import main
+from core.segment.inference import Segmenter
+from core.io.sources import open_source
+from core.training.synthetic import generate_scene
 from tests.large_images import write_pyramid_tiff
 
 
@@ -34,7 +34,7 @@ def test_segment_writes_both_store_formats_equal_to_the_in_memory_mask(small_wei
 
 
 def test_resume_continues_an_interrupted_run(small_weights, scene_tif, tmp_path, monkeypatch, capsys):
-    import core.label_store as ls
+    import core.io.label_store as ls
 
     image, path = scene_tif
     args = ["segment", str(path), "-o", str(tmp_path), "--model", str(small_weights), "--tile", "160", "--chunk", "192",
@@ -110,10 +110,10 @@ class NoDask:
             raise ImportError(f'imported {name}')
 sys.meta_path.insert(0, NoDask())
 import core
-for m in pkgutil.iter_modules(core.__path__, 'core.'):
+for m in pkgutil.walk_packages(core.__path__, 'core.'):
     if m.name != 'core.__main__':
         importlib.import_module(m.name)
-from core.cluster import ClusterError, connect
+from core.segment.cluster import ClusterError, connect
 try:
     with connect('local:2'):
         pass
@@ -127,7 +127,7 @@ except ClusterError as exc:
 
 
 def test_folders_yield_slides_and_ome_zarr_and_stems_drop_the_ome_suffix(tmp_path):
-    from core.segment_large import expand_source_inputs, source_stems
+    from core.cli.segment_large import expand_source_inputs, source_stems
 
     for name in ("a.png", "b.svs", "c.ome.zarr/.zgroup", "d.txt", ".hidden.svs", "e.ome.tif"):
         (tmp_path / name).parent.mkdir(exist_ok=True)

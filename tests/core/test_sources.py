@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from core.imageio import ImageReadError, to_rgb8
-from core.sources import ArraySource, TiffSource, ZarrSource, open_source
-from core.synthetic import generate_scene
+from core.io.images import ImageReadError, to_rgb8
+from core.io.sources import ArraySource, TiffSource, ZarrSource, open_source
+from core.training.synthetic import generate_scene
 from tests.large_images import write_pyramid_tiff, write_repeated_tiff
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.inference import Cancelled, Segmenter
-from core.label_store import LabelStore
-from core.sources import ArraySource, open_source
-from core.streaming import StreamPlan, segment_into_store, segment_source, segment_to_store
-from core.synthetic import generate_scene
+from core.segment.inference import Cancelled, Segmenter
+from core.io.label_store import LabelStore
+from core.io.sources import ArraySource, open_source
+from core.segment.streaming import StreamPlan, segment_into_store, segment_source, segment_to_store
+from core.training.synthetic import generate_scene
 from tests.large_images import write_pyramid_tiff
 
 

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from core.synthetic import (
+from core.training.synthetic import (
     ELLIPSE,
     RECTANGLE,
     SHAPE_CLASSES,

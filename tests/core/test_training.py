@@ -9,14 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
-from core.checkpoint_choice import FEW_IMAGES, EpochChooser, split_images
-from core.checkpoints import load_checkpoint
+from core.training.checkpoint_choice import FEW_IMAGES, EpochChooser, split_images
+from core.model.checkpoints import load_checkpoint
 from core.classes import classes_to_json
-from core.inference import Segmenter
-from core.masks import write_mask
+from core.segment.inference import Segmenter
+from core.io.masks import write_mask
 from core.metrics import IoUAccumulator
-from core.synthetic import SHAPE_CLASSES, write_dataset
-from core.training import TrainConfig, TrainingDataError, lovasz_softmax, train
+from core.training.synthetic import SHAPE_CLASSES, write_dataset
+from core.training.loop import TrainConfig, TrainingDataError, lovasz_softmax, train
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_lovasz_loss_is_one_minus_iou_for_confident_predictions():
 def test_prefetched_batches_keep_their_order_and_the_thread_ends_with_them():
     import threading
 
-    from core.training import _prefetch
+    from core.training.loop import _prefetch
 
     counter = iter(range(1000))
     batches = _prefetch(lambda: next(counter), depth=2)
@@ -150,13 +150,13 @@ def test_prefetched_batches_keep_their_order_and_the_thread_ends_with_them():
     assert not any(t.name == "unetseg-batches" for t in threading.enumerate())
 
 
-# --- which epoch is kept (core.checkpoint_choice) --------------------------------------------
+# --- which epoch is kept (core.training.checkpoint_choice) --------------------------------------------
 
 
 def test_a_handful_of_images_trains_on_all_and_keeps_the_last_epoch(dataset, tmp_path, monkeypatch):
     """With 10 images nothing is held out, so no per-epoch score, however it swings, picks the
     checkpoint: the last epoch is kept, and the result says so in plain words."""
-    import core.training as training
+    import core.training.loop as training
 
     swings = iter([0.99, 0.40, 0.95])  # what one validation image used to do from epoch to epoch
     real = training.IoUAccumulator.mean_iou
@@ -175,8 +175,8 @@ def test_a_handful_of_images_trains_on_all_and_keeps_the_last_epoch(dataset, tmp
 
 
 def test_fine_tuning_without_held_out_images_keeps_the_starting_models_edge_refinement(dataset, tmp_path):
-    from core.calibration import Calibration, write_calibrated
-    from core.refine import Refinement
+    from core.segment.calibration import Calibration, write_calibrated
+    from core.model.refine import Refinement
 
     base = train(config(dataset, tmp_path / "base.safetensors", epochs=1), log=lambda m: None)
     setting = Refinement(4, 1e-3)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from core.training_record import command_line, dataset_identity
+from core.training.record import command_line, dataset_identity
 
 
 def test_paths_in_the_command_are_relative_to_the_working_directory(tmp_path):

@@ -1,4 +1,4 @@
-"""Staging the app's image/mask pairs for core.training: what training sees, and what it keeps."""
+"""Staging the app's image/mask pairs for core.training.loop: what training sees, and what it keeps."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 
 from core.classes import ClassInfo
-from core.masks import default_mask_path, read_mask, write_mask
-from core.synthetic import SHAPE_CLASSES, generate_scene
-from core.training_stage import (StageError, annotated_pairs, copy_model, free_model_path, highest_class_id,
+from core.io.masks import default_mask_path, read_mask, write_mask
+from core.training.synthetic import SHAPE_CLASSES, generate_scene
+from core.training.stage import (StageError, annotated_pairs, copy_model, free_model_path, highest_class_id,
                                  link_or_copy, stage_pairs, staged_pairs, training_classes)
 
 
@@ -40,7 +40,7 @@ def test_annotated_pairs_uses_saved_masks_only(tmp_path):
 
 
 def test_staged_folders_pair_up_for_training(tmp_path):
-    from core.training import find_pairs
+    from core.training.loop import find_pairs
 
     src = tmp_path / "photos"
     src.mkdir()

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-import core.optimize as optimize
+import core.model.optimize as optimize
 
 pytestmark = pytest.mark.skipif(optimize._LIBC is None, reason="glibc only")
 

@@ -118,8 +118,8 @@ def checkpoint(tmp_path_factory) -> Path:
     """A small UNet with random weights whose BatchNorm statistics make varied outputs."""
     import torch
 
-    from core.checkpoints import save_checkpoint
-    from core.models import UNetSmall
+    from core.model.checkpoints import save_checkpoint
+    from core.model.networks import UNetSmall
 
     torch.manual_seed(0)
     model = UNetSmall(num_classes=len(MODEL_CLASSES))

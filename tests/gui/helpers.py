@@ -65,7 +65,7 @@ class FakeSegmenter:
 
     def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None,
                 tta=None, refine=None):
-        from core.inference import Cancelled
+        from core.segment.inference import Cancelled
 
         self.last_tta, self.last_refine = tta, refine
         h, w = rgb.shape[:2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QApplication
 
-from core.checkpoints import load_checkpoint
-from core.model_info import model_info, render_text
+from core.model.checkpoints import load_checkpoint
+from core.model.info import model_info, render_text
 from core.resources import builtin_model_path
 from gui.dialogs.about_model import AboutModelDialog
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from core.classes import default_classes
-from core.masks import default_mask_path, read_mask
-from core.recovery import RecoveryStore, SessionLock
+from core.io.masks import default_mask_path, read_mask
+from core.document.recovery import RecoveryStore, SessionLock
 from tests.gui.helpers import drag, run_until_autosaved, write_image
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.inference import OOM_ERRORS, Segmenter
-from core.synthetic import generate_scene
+from core.segment.inference import OOM_ERRORS, Segmenter
+from core.training.synthetic import generate_scene
 from tests.gui.helpers import FakeSegmenter, drag, label_images, write_image
 from tests.helpers import limit_window, simulate_exhausted_gpu
 

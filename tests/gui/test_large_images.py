@@ -12,8 +12,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from core.editing import Box
-from core.mask_naming import default_mask_path
+from core.document.editing import Box
+from core.io.mask_naming import default_mask_path
 from tests.gui.helpers import drag, run_until_autosaved
 from tests.gui.test_autosave import CRASHING_SESSION
 from tests.large_images import write_repeated_pyramid
@@ -111,7 +111,7 @@ def test_fill_stays_in_view_and_says_it_was_clipped(qtbot, window, opened):
 
 
 def test_segment_view_segments_exactly_what_is_in_view(qtbot, window, opened, small_weights):
-    from core.inference import Segmenter
+    from core.segment.inference import Segmenter
 
     window.models.set_segmenter(Segmenter.load(small_weights, device="cpu"))
     look_at(qtbot, window, 12_345, 23_456)
@@ -131,7 +131,7 @@ def test_segment_view_segments_exactly_what_is_in_view(qtbot, window, opened, sm
 
 
 def test_stopping_a_whole_slide_segmentation_keeps_its_finished_tiles(qtbot, window, opened, small_weights):
-    from core.inference import Segmenter
+    from core.segment.inference import Segmenter
 
     window.models.set_segmenter(Segmenter.load(small_weights, device="cpu"))
     window.segmentation.tile_size = 256
@@ -192,7 +192,7 @@ def test_export_offers_only_chunked_formats_for_a_slide_and_says_why(qtbot, wind
     window.commands.export.trigger()
     assert set(offered["suggested"]) == {"ome-zarr", "ome-tiff", "geojson", "imagej"}
     assert "does not fit in memory" in offered["note"]
-    from core.chunked_labels import ChunkedLabels
+    from core.document.chunked_labels import ChunkedLabels
 
     with ChunkedLabels.open(tmp_path / "out.ome.zarr") as copy:
         assert (copy[4_990:5_010, 4_990:5_040] == window.mask[4_990:5_010, 4_990:5_040]).all()
@@ -268,7 +268,7 @@ def test_the_overview_shows_the_view_and_a_click_moves_there(qtbot, window, open
 
 
 def test_an_ome_zarr_image_opens_as_one_slide(qtbot, window, tmp_path):
-    from core.convert import convert
+    from core.io.convert import convert
     from tests.gui.helpers import write_image
 
     image = write_image(tmp_path / "small.png", 700, 900, seed=3)
@@ -286,7 +286,7 @@ def test_an_ome_zarr_image_opens_as_one_slide(qtbot, window, tmp_path):
 def test_a_chunked_mask_exports_geojson_objects(qtbot, window, dialogs, tmp_path):
     import json
 
-    from core.convert import convert
+    from core.io.convert import convert
     from tests.gui.helpers import write_image
 
     zarr = convert(write_image(tmp_path / "tile.png", 700, 900, seed=4), tmp_path / "tile.ome.zarr")

@@ -8,7 +8,7 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from core.masks import read_mask, write_mask
+from core.io.masks import read_mask, write_mask
 from tests.gui.helpers import drag, write_image
 
 

@@ -6,8 +6,8 @@ import numpy as np
 from PySide6.QtWidgets import QApplication
 
 from core.classes import default_classes
-from core.document import MaskDocument
-from core.editing import Box
+from core.document.mask_document import MaskDocument
+from core.document.editing import Box
 from gui.infra import raster
 from gui.canvas.view import Canvas
 from gui.panels.class_stats import ClassCounts

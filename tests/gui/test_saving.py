@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from core.mask_naming import FORMATS, MASK_FORMATS, output_path
-from core.masks import default_mask_path, read_mask, write_mask
+from core.io.mask_naming import FORMATS, MASK_FORMATS, output_path
+from core.io.masks import default_mask_path, read_mask, write_mask
 from tests.gui.helpers import drag, write_image
 
 

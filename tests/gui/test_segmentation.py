@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from core.masks import default_mask_path, read_mask, write_mask
+from core.io.masks import default_mask_path, read_mask, write_mask
 from tests.gui.helpers import MODEL_CLASSES, FakeSegmenter, drag, write_image
 
 MODEL_TIMEOUT = 60_000
@@ -65,7 +65,7 @@ def test_test_time_augmentation_follows_the_model_and_the_menu(qtbot, window, tm
 
 
 def test_edge_refinement_follows_the_model_and_the_menu(qtbot, window, tmp_path):
-    from core.refine import Refinement
+    from core.model.refine import Refinement
 
     window.open_images([write_image(tmp_path / "cells.png", 32, 32)])
     refine = window.findChild(type(window.commands.segment), "action_refine")
@@ -174,7 +174,7 @@ def test_segment_without_a_model_explains_what_to_do(qtbot, window, dialogs, tmp
 
 def test_startup_load_is_quiet_when_the_builtin_model_is_missing(qtbot, window, dialogs, tmp_path,
                                                                  monkeypatch):
-    for where in ("core.inference.builtin_model_path", "gui.state.model_names.builtin_model_path"):
+    for where in ("core.segment.inference.builtin_model_path", "gui.state.model_names.builtin_model_path"):
         monkeypatch.setattr(where, lambda name: tmp_path / "none.safetensors")
     with qtbot.waitSignal(window.model_failed, timeout=MODEL_TIMEOUT):
         window.start_background_loading()
@@ -249,7 +249,7 @@ def test_segment_while_the_model_loads_runs_when_it_is_ready(qtbot, window, chec
 
 def test_startup_falls_back_to_an_installed_builtin(qtbot, window, checkpoint, monkeypatch, tmp_path):
     paths = {"small": tmp_path / "missing.safetensors", "large": checkpoint}
-    for where in ("core.inference.builtin_model_path", "gui.state.model_names.builtin_model_path"):
+    for where in ("core.segment.inference.builtin_model_path", "gui.state.model_names.builtin_model_path"):
         monkeypatch.setattr(where, lambda name: paths[name])
     assert window.settings.model == "small"
     with qtbot.waitSignal(window.model_ready, timeout=MODEL_TIMEOUT):
@@ -263,7 +263,7 @@ def test_startup_falls_back_to_an_installed_builtin(qtbot, window, checkpoint, m
 
 def test_the_built_in_model_segments_the_bundled_sample_better_with_refined_edges(qtbot, window):
     from core.resources import sample_images
-    from core.samples import ground_truth_path
+    from core.training.samples import ground_truth_path
     from core.metrics import mean_iou
 
     sample = sample_images()[0]

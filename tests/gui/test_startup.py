@@ -22,8 +22,8 @@ window = MainWindow()
 window.show()
 app.processEvents()
 seconds = time.perf_counter() - t0
-loaded = sorted(m for m in ("torch", "core.inference", "core.checkpoints", "core.optimize",
-                            "core.training") if m in sys.modules)
+loaded = sorted(m for m in ("torch", "core.segment.inference", "core.model.checkpoints", "core.model.optimize",
+                            "core.training.loop") if m in sys.modules)
 print(json.dumps({"seconds": seconds, "heavy": loaded}))
 """
 
@@ -67,8 +67,8 @@ def test_no_gui_module_imports_torch_at_import_time(tmp_path):
     code = ("import importlib, json, pkgutil, sys, gui\n"
             "names = [m.name for m in pkgutil.walk_packages(gui.__path__, 'gui.')]\n"
             "for n in names: importlib.import_module(n)\n"
-            "heavy = [m for m in ('torch', 'core.inference', 'core.checkpoints', 'core.optimize',"
-            " 'core.training') if m in sys.modules]\n"
+            "heavy = [m for m in ('torch', 'core.segment.inference', 'core.model.checkpoints', 'core.model.optimize',"
+            " 'core.training.loop') if m in sys.modules]\n"
             "print(json.dumps({'modules': len(names), 'heavy': heavy}))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(tmp_path),
                          capture_output=True, text=True, timeout=60)

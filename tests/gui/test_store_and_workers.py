@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.document import MaskDocument
+from core.document.mask_document import MaskDocument
 from gui.state.image_store import ImageStore
 from gui.infra.workers import TaskCancelled, describe_error, live_threads, start_task, start_thread
 

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from core.checkpoints import load_checkpoint
-from core.masks import default_mask_path, write_mask
-from core.synthetic import SHAPE_CLASSES, generate_scene
+from core.model.checkpoints import load_checkpoint
+from core.io.masks import default_mask_path, write_mask
+from core.training.synthetic import SHAPE_CLASSES, generate_scene
 from gui.jobs.training_runner import FINE_TUNE, NEW_SMALL
 from gui.infra.workers import live_threads
 from tests.helpers import write_checkpoint

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from core.masks import default_mask_path, write_mask
+from core.io.masks import default_mask_path, write_mask
 from tests.gui.helpers import MODEL_CLASSES, FakeSegmenter, label_images, write_image
 
 REASONS = {errno.ENOSPC: "the disk is full", errno.EROFS: "read-only", errno.EACCES: "permission denied"}

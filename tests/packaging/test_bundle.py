@@ -149,7 +149,7 @@ def test_info_lists_the_builtin_models(run):
 
 
 def test_segment_writes_masks_that_match_the_ground_truth(run, tmp_path):
-    from core.masks import mask_output_path
+    from core.io.masks import mask_output_path
 
     out = tmp_path / "masks"
     proc = run("segment", str(SAMPLE), "-o", str(out), "--format", "index", "color")

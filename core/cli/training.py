@@ -1,0 +1,163 @@
+"""``unetseg train``, ``unetseg calibrate``, ``unetseg generate`` and ``unetseg self-test``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_training_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on images and their masks")
+    p.add_argument("--images", required=True, type=Path, help="folder of images")
+    p.add_argument("--masks", required=True, type=Path, help="folder of masks with the same stems")
+    p.add_argument("--arch", choices=("small", "large"), default="small")
+    p.add_argument("--init", default=None, help="start from small, large or a weights file (fine-tuning)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--patch", type=int, default=128, help="crop size in pixels (multiple of 8)")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dice", action="store_true", help="add a soft Dice term to the cross-entropy")
+    p.add_argument("--lovasz", action="store_true", help="add the Lovasz-softmax loss (optimises IoU directly)")
+    p.add_argument("--augment", action="store_true",
+                   help="draw each crop at a random scale (0.7-1.4x) with random contrast, brightness, colour "
+                        "balance, gamma, blur and noise (hue is kept)")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="make the saved model average its 8 flips/rotations when segmenting (8x the work; "
+                        "default: as the --init model, else off)")
+    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
+                   help="afterwards, fit edge refinement on the validation images and keep it if it helps")
+    p.add_argument("--teacher", default=None, help="distil from this model (small, large or a weights file)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--steps-per-epoch", type=int, default=None)
+    p.add_argument("--classes", type=Path, default=None, help="JSON list of class names/colours")
+    p.add_argument("-o", "--output", required=True, type=Path, help="where to write the .safetensors")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("calibrate", help="fit a model's edge refinement on annotated images (weights unchanged)")
+    p.add_argument("model", help="small, large or a weights file")
+    p.add_argument("--images", required=True, type=Path, help="folder of images the model was not trained on")
+    p.add_argument("--masks", required=True, type=Path, help="folder of masks with the same stems")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="score with test-time augmentation (default: the model's own setting)")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="where to write the calibrated .safetensors (default: replace MODEL's file)")
+    p.set_defaults(handler=cmd_calibrate)
+
+    p = sub.add_parser("generate", help="write the synthetic shapes dataset (the built-in models' data)")
+    p.add_argument("-o", "--output", required=True, type=Path)
+    p.add_argument("--count", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="processes to use (same output)")
+    p.add_argument("--appearance", choices=("shapes", "broad"), default="shapes",
+                   help="broad: wider backgrounds, colour and camera damage, occlusion (core/training/appearance.py)")
+    p.set_defaults(handler=cmd_generate)
+
+    p = sub.add_parser("self-test", help="check the built-in models, every export format and the devices")
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.set_defaults(handler=cmd_self_test)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.training.loop import TrainConfig, train
+
+    if args.patch % 8 or args.patch < 16:
+        raise ValueError(f"--patch must be a multiple of 8 and at least 16, got {args.patch}")
+    if args.output.suffix.lower() != ".safetensors":
+        raise ValueError(f"{args.output.name}: the output must be a .safetensors file")
+    config = TrainConfig(
+        images=args.images, masks=args.masks, out=args.output, arch=args.arch, init=args.init,
+        epochs=args.epochs, patch=args.patch, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
+        seed=args.seed, dice=args.dice, lovasz=args.lovasz, augment=args.augment, teacher=args.teacher, tta=args.tta,
+        calibrate=args.calibrate, device=args.device, steps_per_epoch=args.steps_per_epoch,
+        classes_file=args.classes, command=_command(),
+    )
+    bar = tqdm(unit="step", disable=None, file=sys.stderr, dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    def on_epoch(r) -> None:
+        ious = " ".join(f"{c}:{v:.2f}" for c, v in sorted(r.per_class_iou.items()))
+        mark = " *" if r.improved else ""
+        scored = "val" if r.held_out else "train"
+        tqdm.write(f"epoch {r.epoch}/{r.epochs}  loss {r.train_loss:.4f}  {scored} mIoU {r.val_miou:.4f}{mark}  "
+                   f"[{ious}]  {r.seconds:.0f}s", file=sys.stderr)
+        bar.set_postfix(loss=f"{r.train_loss:.3f}", mIoU=f"{r.val_miou:.3f}")
+
+    try:
+        result = train(config, progress=progress, on_epoch=on_epoch, log=lambda m: tqdm.write(m, file=sys.stderr))
+    finally:
+        bar.close()
+    if result.path is None:
+        print("no checkpoint was written", file=sys.stderr)
+        return 1
+    _record_dataset(result.path, "training", args.images, args.masks)
+    scored = "val" if result.selection == "held-out" else "train"
+    print(f"kept epoch {result.best_epoch}, {scored} mIoU {result.best_miou:.4f}; saved {result.path}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.segment.calibration import calibrate, write_calibrated
+    from core.segment.inference import Segmenter
+    from core.training.loop import find_pairs, load_pairs
+
+    seg = Segmenter.load(args.model, device=args.device)
+    output = args.output or seg.checkpoint.path
+    if output.suffix.lower() != ".safetensors":
+        raise ValueError(f"{output.name}: the output must be a .safetensors file (give one with -o)")
+    samples, _ = load_pairs(find_pairs(args.images, args.masks), seg.num_classes, seg.classes)
+    with tqdm(total=len(samples), unit="image", disable=None, file=sys.stderr) as bar:
+        result = calibrate(seg, samples, tta=args.tta, progress=lambda done, total: bar.update(done - bar.n))
+    for setting, score in result.scores.items():
+        print(f"  {setting}: mIoU {score:.4f}")
+    print(result.summary())
+    write_calibrated(seg.checkpoint, output, result, command=_command())
+    _record_dataset(output, "calibration", args.images, args.masks)
+    print(f"saved {output}")
+    return 0
+
+
+def _command() -> str:
+    from core.training.record import command_line
+
+    return command_line(sys.argv[1:])
+
+
+def _record_dataset(path: Path, section: str, images: Path, masks: Path) -> None:
+    from core.training.loop import find_pairs
+    from core.training.record import record_dataset
+
+    record_dataset(path, section, find_pairs(images, masks), images.as_posix())
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from core.atomic import write_text
+    from core.classes import classes_to_json
+    from core.training.synthetic import SHAPE_CLASSES, write_dataset
+
+    with tqdm(total=args.count, unit="scene", disable=None, file=sys.stderr) as bar:
+        images, masks = write_dataset(args.output, args.count, args.seed, workers=args.workers,
+                                      appearance=args.appearance,
+                                      progress=lambda done, total: bar.update(done - bar.n))
+    write_text(args.output / "classes.json", json.dumps(classes_to_json(SHAPE_CLASSES), indent=1))
+    print(f"wrote {args.count} scenes: {images} and {masks}")
+    return 0
+
+
+def cmd_self_test(args: argparse.Namespace) -> int:
+    from core.cli.selftest import run_self_test
+
+    return run_self_test(device=args.device)

@@ -1,0 +1,95 @@
+"""QuPath GeoJSON: a ``FeatureCollection`` with one ``Polygon``/``MultiPolygon`` feature per
+object, in full-resolution pixel coordinates (pixel corners, as QuPath), with
+``properties.objectType: "annotation"`` and ``properties.classification: {name, color}``.
+
+Outlines are simplified with topology kept, so every geometry is valid (shapely checks it).
+Reading accepts a FeatureCollection, a single Feature or a bare list of features (QuPath
+writes all three), takes the class from ``classification.name`` and fills pixel centres.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from shapely.geometry import mapping, shape as to_shape
+
+from core.atomic import write_text
+from core.classes import ClassInfo
+from core.io.formats import class_color, class_lookup, class_name, fail, load_json
+from core.io.objects import ObjectOptions, MaskObject, objects_of, rasterize
+
+
+def feature(obj: MaskObject, classes: Sequence[ClassInfo]) -> dict:
+    geometry = mapping(obj.geometry)
+    return {"type": "Feature", "geometry": _ints(geometry),
+            "properties": {"objectType": "annotation",
+                           "classification": {"name": class_name(classes, obj.class_id),
+                                              "color": list(class_color(classes, obj.class_id))}}}
+
+
+def _ints(value):
+    """Coordinates on pixel corners stay integers in the file (simplification keeps vertices)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_ints(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    return value
+
+
+def geojson_document(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> dict:
+    """``labels`` may be a chunked array-like (``ChunkedLabels``, zarr): read chunk by chunk."""
+    objects = objects_of(labels, options)  # block by block for a chunked mask
+    return {"type": "FeatureCollection", "features": [feature(o, classes) for o in objects]}
+
+
+def write_geojson(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
+    return write_text(path, json.dumps(geojson_document(labels, classes, options)))
+
+
+def is_geojson(doc) -> bool:
+    return (isinstance(doc, dict) and doc.get("type") in ("FeatureCollection", "Feature")) or (
+        isinstance(doc, list) and all(isinstance(f, dict) and f.get("type") == "Feature" for f in doc))
+
+
+def read_geojson(path: Path, shape, classes: Sequence[ClassInfo] | None = None, doc=None) -> np.ndarray:
+    doc = load_json(path) if doc is None else doc
+    if not is_geojson(doc):
+        raise fail(path, "not a GeoJSON feature collection")
+    features = doc if isinstance(doc, list) else doc.get("features", [doc]) if doc["type"] == "FeatureCollection" \
+        else [doc]
+    if not isinstance(features, list):
+        raise fail(path, "its features are not a list")
+    lookup = class_lookup(path, classes)
+    painted = []
+    for n, feat in enumerate(features, start=1):
+        props = feat.get("properties") or {} if isinstance(feat, dict) else {}
+        cls = props.get("classification")
+        name = cls.get("name") if isinstance(cls, dict) else cls
+        if name is None:
+            raise fail(path, f"feature {n} has no classification")
+        try:
+            geometry = to_shape(feat["geometry"])
+        except Exception:  # noqa: BLE001 - shapely raises several types for bad GeoJSON
+            raise fail(path, f"feature {n} has no valid geometry") from None
+        painted.append((lookup(name), geometry))
+    if shape is None:
+        bounds = [g.bounds for _, g in painted if not g.is_empty]
+        if not bounds:
+            raise fail(path, "holds no geometry and does not record the image size; open it with its image")
+        shape = (int(np.ceil(max(b[3] for b in bounds))), int(np.ceil(max(b[2] for b in bounds))))
+    labels = np.zeros(tuple(shape[:2]), np.uint8)
+    for cid, geometry in sorted(painted, key=lambda p: -_box_area(p[1])):  # enclosing objects first
+        rasterize(geometry, labels.shape, labels, cid)
+    return labels
+
+
+def _box_area(geometry) -> float:
+    if geometry.is_empty:
+        return 0.0
+    x0, y0, x1, y1 = geometry.bounds
+    return (x1 - x0) * (y1 - y0)

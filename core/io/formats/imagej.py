@@ -1,0 +1,90 @@
+"""ImageJ/Fiji ROI sets: ``<stem>_rois.zip``, one polygon ROI per object, named
+``<class>-<n>`` (n counts the objects of that class), written and read by ``roifile``.
+
+The polygon is the object's outline on pixel corners (as ImageJ's wand traces it); holes
+and parts touching only at a corner are joined by zero-width cuts, so one ROI is one object.
+The ROI's ``group`` holds the class id as well (ImageJ shows groups in colour), and its
+stroke colour is the class colour.  Reading takes the class from the group, else the name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from shapely.geometry import Polygon
+
+from core.atomic import atomic_path, short_error
+from core.classes import ClassInfo
+from core.io.formats import class_color, class_lookup, class_name, fail, needs_shape
+from core.io.objects import ObjectOptions, joined_ring, objects_of, rasterize
+
+
+def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> list:
+    import roifile
+
+    objects = objects_of(labels, options)  # block by block for a chunked mask
+    counts: dict[int, int] = {}
+    rois = []
+    for obj in objects:
+        counts[obj.class_id] = n = counts.get(obj.class_id, 0) + 1
+        rings = [r for outer, holes in obj.rings() for r in (outer, *holes)]
+        roi = roifile.ImagejRoi.frompoints(joined_ring(rings)[:-1],
+                                           name=f"{class_name(classes, obj.class_id)}-{n}")
+        roi.roitype = roifile.ROI_TYPE.POLYGON  # frompoints makes a freehand ROI
+        roi.group = obj.class_id if obj.class_id <= 255 else 0
+        r, g, b = class_color(classes, obj.class_id)
+        roi.stroke_color = bytes((255, r, g, b))
+        rois.append(roi)
+    return rois
+
+
+def write_imagej(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
+    import roifile
+
+    rois = imagej_rois(labels, classes, options)
+    with atomic_path(path, suffix=".zip") as tmp:
+        if rois:
+            roifile.roiwrite(tmp, rois, mode="w")
+        else:  # an empty set is an empty zip, which ImageJ opens as no ROIs
+            import zipfile
+
+            zipfile.ZipFile(tmp, "w").close()
+    return Path(path)
+
+
+def read_imagej(path: Path, shape, classes: Sequence[ClassInfo] | None = None) -> np.ndarray:
+    import zipfile
+
+    import roifile
+
+    h, w = needs_shape(path, shape, "an ImageJ ROI set")
+    try:
+        if zipfile.is_zipfile(path) and not zipfile.ZipFile(path).namelist():
+            return np.zeros((h, w), np.uint8)
+        rois = roifile.roiread(path)
+    except Exception as exc:  # noqa: BLE001 - roifile raises ValueError, zipfile errors...
+        raise fail(path, f"not an ImageJ ROI file ({short_error(exc)})") from None
+    rois = rois if isinstance(rois, list) else [rois]
+    lookup = class_lookup(path, classes)
+    painted = []
+    for n, roi in enumerate(rois, start=1):
+        if roi.group:
+            cid = int(roi.group)
+        else:
+            name = roi.name or ""
+            cid = lookup(name.rsplit("-", 1)[0] if "-" in name else name)
+        xy = np.asarray(roi.coordinates(), float)
+        if xy.ndim != 2 or len(xy) < 3:
+            raise fail(path, f"ROI {n} ({roi.name or 'unnamed'}) is not a polygon")
+        painted.append((cid, Polygon(xy)))
+    labels = np.zeros((h, w), np.uint8)
+    for cid, polygon in sorted(painted, key=lambda p: -_box_area(p[1])):  # enclosing objects first
+        rasterize(polygon, labels.shape, labels, cid)
+    return labels
+
+
+def _box_area(polygon) -> float:
+    x0, y0, x1, y1 = polygon.bounds
+    return (x1 - x0) * (y1 - y0)

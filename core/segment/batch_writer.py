@@ -1,0 +1,289 @@
+"""The one batch writer behind ``unetseg segment``, Segment All and Export All.
+
+Each image's files are written as soon as it is added (atomically, one file at a time), so a
+crash or a cancel keeps what was finished; files that hold the whole batch (``coco.json``,
+YOLO's ``data.yaml``) are collected in memory as small records, not masks, and written by
+``close()``.  File names come from ``core.io.mask_naming``, the rule the app and the CLI share.
+
+API::
+
+    writer = BatchWriter(folder, formats, classes, opacity=0.5, coco_semantic=False,
+                         objects=ObjectOptions(min_area=1, tolerance=0.5), protect=(),
+                         create_folder=True)  # False: the app's chosen folder must still exist
+    writer.needs_image           # True when a format draws the image (overlay): pass image_rgb
+    writer.add(image, stem, labels, image_rgb=None, targets=None) -> list[Path]
+        # image: the source image's path or file name (COCO file_name, labelme imagePath);
+        # stem: its unique output stem (mask_naming.unique_stems); targets: {fmt: path}
+        # overrides the named file (Segment All saves to each image's own save path).
+        # Raises MaskError("<image name>: <reason>.") and writes nothing more for that image.
+    writer.close() -> list[Path]  # writes the collections; every file written, in order
+    writer.written: list[Path]
+
+    write_batch(writer, jobs, progress=None, should_cancel=None, on_done=None) -> BatchResult
+        # jobs: iterable of (image, stem, produce[, targets]); produce() -> (labels, image_rgb
+        # or None); targets as for add()
+        # loads or segments one image.  A ValueError/OSError/MemoryError from produce or add
+        # is recorded as that image's MaskError and the batch goes on; should_cancel() is
+        # asked before each image; progress(done, total) after each; on_done(image, paths,
+        # labels) after each success.  The writer is closed (collections written) at the end,
+        # also after a cancel, so they describe exactly the files already written.
+
+A chunked mask (``ChunkedLabels``, a zarr array: anything with ``chunks``) is read chunk by
+chunk when every format can take it so (GeoJSON, ImageJ: ``core.io.objects.objects_of``); other
+formats need the mask in memory.
+
+``folder=None`` writes beside each image under the app's save name (``<stem>_mask.png``;
+index format only), which is what Segment All does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from core.classes import ClassInfo
+from core.io.mask_naming import collection_files, default_mask_path, format_info, image_files
+from core.io.masks import CHUNKWISE_FORMATS, MaskError, is_chunked
+from core.io.objects import ObjectOptions
+
+BATCH_ERRORS = (ValueError, OSError, MemoryError)  # MaskError is a ValueError, WriteError an OSError
+NEEDS_IMAGE = frozenset({"overlay"})
+
+
+class BatchWriter:
+    """Write masks of many images into one folder in several formats; see the module doc."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike | None,
+        formats: Sequence[str],
+        classes: Sequence[ClassInfo],
+        *,
+        opacity: float = 0.5,
+        coco_semantic: bool = False,
+        objects: ObjectOptions | None = None,
+        protect: Iterable[str | os.PathLike] = (),
+        create_folder: bool = True,
+    ):
+        self.formats = list(dict.fromkeys(formats))
+        for fmt in self.formats:
+            format_info(fmt)  # ValueError for an unknown one, before anything is written
+        if not self.formats:
+            raise ValueError("no mask format chosen")
+        if folder is None and self.formats != ["index"]:
+            raise ValueError("writing beside each image is for index masks only")
+        self.folder = None if folder is None else Path(folder)
+        self.classes = list(classes)
+        self.opacity = float(opacity)
+        self.coco_semantic = coco_semantic
+        self.objects = objects if objects is not None else ObjectOptions()
+        self.written: list[Path] = []
+        self._protect = {_key(p) for p in protect}
+        self._create = create_folder  # False: a folder that vanished (a USB stick) is an error
+        self._collectors = {fmt: _COLLECTORS[fmt](self) for fmt in self.formats if fmt in _COLLECTORS}
+        self._closed = False
+
+    @property
+    def needs_image(self) -> bool:
+        return any(fmt in NEEDS_IMAGE for fmt in self.formats)
+
+    def targets(self, image: str | os.PathLike, stem: str) -> dict[str, list[Path]]:
+        """The per-image files of each format (empty for collection-only formats)."""
+        if self.folder is None:
+            return {"index": [default_mask_path(image)]}
+        return {fmt: image_files(self.folder, stem, fmt) for fmt in self.formats}
+
+    def add(
+        self,
+        image: str | os.PathLike,
+        stem: str,
+        labels: np.ndarray,
+        image_rgb: np.ndarray | None = None,
+        targets: Mapping[str, str | os.PathLike] | None = None,
+    ) -> list[Path]:
+        from core.io.masks import write_mask_files
+
+        if self._closed:
+            raise RuntimeError("the batch writer is closed")
+        name = Path(image).name
+        plan = self.targets(image, stem)
+        for fmt, path in (targets or {}).items():
+            plan[fmt] = [Path(path)]
+        try:
+            if not (is_chunked(labels) and set(self.formats) <= CHUNKWISE_FORMATS):
+                labels = np.asarray(labels)  # a chunked mask stays on disk for GeoJSON and ImageJ
+            if len(labels.shape) != 2:
+                raise ValueError(f"the mask is not a 2-D array (shape {labels.shape})")
+            if self.needs_image and image_rgb is None:
+                raise ValueError("the overlay format needs the image")
+            for fmt, paths in plan.items():
+                for path in paths:
+                    if _key(path) == _key(image) or _key(path) in self._protect:
+                        raise ValueError(f"the {fmt} mask would overwrite the image itself ({path}); "
+                                         "choose another output folder")
+            done = []
+            if self.folder is not None and self._create and not self.folder.exists():
+                self.folder.mkdir(parents=True)
+            for fmt, paths in plan.items():
+                for path in paths:  # a format's own subfolder (labels/), inside an existing folder
+                    if self.folder is not None and self.folder.is_dir():
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                if paths:
+                    done += write_mask_files(paths, labels, fmt, self.classes, image=image_rgb,
+                                             opacity=self.opacity, image_name=name, image_path=image,
+                                             objects=self.objects)
+            for collector in self._collectors.values():
+                collector.add(name, labels)
+        except BATCH_ERRORS as exc:
+            raise image_error(image, exc) from None
+        self.written += done
+        return done
+
+    def close(self) -> list[Path]:
+        """Write the collection files (those with at least one image); returns all files."""
+        if not self._closed:
+            self._closed = True
+            for fmt, collector in self._collectors.items():
+                if collector.count:
+                    assert self.folder is not None
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                    self.written += collector.write(collection_files(self.folder, fmt))
+        return list(self.written)
+
+    def __enter__(self) -> "BatchWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+
+
+@dataclass
+class BatchResult:
+    done: int = 0
+    total: int = 0
+    written: list[Path] = field(default_factory=list)
+    errors: list[MaskError] = field(default_factory=list)  # failed images first, then collections
+    failed: list[tuple[Any, MaskError]] = field(default_factory=list)  # (image, its error)
+    cancelled: bool = False
+
+
+Job = tuple  # (image, stem, produce) or (image, stem, produce, targets)
+
+
+def write_batch(
+    writer: BatchWriter,
+    jobs: Iterable[Job],
+    *,
+    progress: Callable[[int, int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+    on_done: Callable[[Any, list[Path], np.ndarray], None] | None = None,
+) -> BatchResult:
+    """Produce and write every job; see the module doc.  Other exceptions propagate."""
+    jobs = list(jobs)
+    result = BatchResult(total=len(jobs))
+    for i, (image, stem, produce, *targets) in enumerate(jobs):
+        if should_cancel is not None and should_cancel():
+            result.cancelled = True
+            break
+        try:
+            labels, rgb = produce()
+            paths = writer.add(image, stem, labels, rgb, targets[0] if targets else None)
+        except BATCH_ERRORS as exc:
+            error = image_error(image, exc)
+            result.errors.append(error)
+            result.failed.append((image, error))
+        else:
+            result.done += 1
+            if on_done is not None:
+                on_done(image, paths, labels)
+        if progress is not None:
+            progress(i + 1, len(jobs))
+    try:
+        writer.close()
+    except BATCH_ERRORS as exc:
+        result.errors.append(exc if isinstance(exc, MaskError) else MaskError(_sentence(str(exc))))
+    result.written = list(writer.written)
+    return result
+
+
+def image_error(image: str | os.PathLike, exc: BaseException) -> MaskError:
+    """``exc`` as one sentence that starts with the image's file name (once)."""
+    name, text = Path(image).name, str(exc)
+    for prefix in (f"{image}: ", f"{name}: "):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    return MaskError(_sentence(f"{name}: {text}"))
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    return text if text.endswith(".") else text + "."
+
+
+def _key(path: str | os.PathLike) -> str:
+    return os.path.normcase(os.path.abspath(os.fspath(path)))
+
+
+# --- collections -----------------------------------------------------------------------------
+
+
+class _CocoCollector:
+    """COCO records per image; the masks themselves are not kept (RLE strings are small)."""
+
+    def __init__(self, writer: BatchWriter):
+        self.writer = writer
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.images)
+
+    def add(self, name: str, labels: np.ndarray) -> None:
+        from core.io.formats.coco_objects import object_annotations
+        from core.io.masks import coco_annotations
+
+        image_id, start, classes = len(self.images) + 1, len(self.annotations) + 1, self.writer.classes
+        if self.writer.coco_semantic:
+            anns = coco_annotations(labels, classes, image_id, start)
+        else:
+            anns = object_annotations(np.asarray(labels, np.uint8), classes, image_id, start,
+                                      self.writer.objects)
+        self.images.append({"id": image_id, "file_name": name,
+                            "height": int(labels.shape[0]), "width": int(labels.shape[1])})
+        self.annotations += anns
+
+    def write(self, paths: list[Path]) -> list[Path]:
+        import json
+
+        from core.atomic import write_text
+        from core.io.masks import coco_categories
+
+        doc = {"images": self.images, "annotations": self.annotations,
+               "categories": coco_categories(self.writer.classes)}
+        return [write_text(paths[0], json.dumps(doc))]
+
+
+class _YoloCollector:
+    """``data.yaml``: only the class names, written once the batch has an image."""
+
+    def __init__(self, writer: BatchWriter):
+        self.writer = writer
+        self.count = 0
+
+    def add(self, name: str, labels: np.ndarray) -> None:
+        self.count += 1
+
+    def write(self, paths: list[Path]) -> list[Path]:
+        from core.atomic import write_text
+        from core.io.formats.yolo import data_yaml
+
+        return [write_text(paths[0], data_yaml(self.writer.classes))]
+
+
+_COLLECTORS: dict[str, Callable[[BatchWriter], Any]] = {"coco": _CocoCollector, "yolo": _YoloCollector}
