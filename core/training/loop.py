@@ -184,22 +184,18 @@ class CropSampler:
         p, rng = self.patch, self.rng
         picks = np.minimum(np.searchsorted(self.cumulative, rng.random(size)), len(self.data) - 1)
         offsets, turns = rng.random((size, 2)), rng.integers(0, 8, size)
-        x = np.zeros((size, p, p, 3), np.uint8)
-        y = np.full((size, p, p), IGNORE, np.uint8)  # images smaller than the patch: rest ignored
+        x = np.empty((size, p, p, 3), np.uint8)
+        y = np.empty((size, p, p), np.uint8)
         for i, (index, (fy, fx), k) in enumerate(zip(picks, offsets, turns)):
             rgb, lab = self.data[index]
-            if self.augment:  # core.training.augment: random scale, then a random photometric change
-                img, tgt = scaled_crop(rgb, lab, p, fy, fx, random_scale(rng), IGNORE)
+            # core.training.augment: a random scale, then a random photometric change, when asked
+            img, tgt = scaled_crop(rgb, lab, p, fy, fx, random_scale(rng) if self.augment else 1.0, IGNORE)
+            if self.augment:
                 img = photometric(rng, img)
-            else:
-                h, w = lab.shape
-                y0, x0 = int(fy * max(1, h - p + 1)), int(fx * max(1, w - p + 1))
-                img, tgt = rgb[y0:y0 + p, x0:x0 + p], lab[y0:y0 + p, x0:x0 + p]
             img, tgt = np.rot90(img, k % 4), np.rot90(tgt, k % 4)
             if k >= 4:
                 img, tgt = img[:, ::-1], tgt[:, ::-1]
-            x[i, :img.shape[0], :img.shape[1]] = img
-            y[i, :tgt.shape[0], :tgt.shape[1]] = tgt
+            x[i], y[i] = img, tgt  # scaled_crop pads what lies beyond the image (pixels 0, labels ignored)
         return torch.from_numpy(x), torch.from_numpy(y)
 
 
