@@ -76,20 +76,22 @@ def _clutter(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return canvas
 
 
-def _cells(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-    """(cell id, distance to the nearest cell edge) of a random line arrangement or brick grid."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
-    if rng.random() < 0.5:  # the plane cut by random lines: convex polygons of every shape
-        n = int(rng.integers(3, 12))
-        angles, offsets = rng.uniform(0, np.pi, n), rng.uniform(0, 1, n)
-        ids, edge = np.zeros((h, w), np.int64), np.full((h, w), np.inf, np.float32)
-        for i, (a, t) in enumerate(zip(angles, offsets)):
-            along = xx * math.cos(a) + yy * math.sin(a)
-            signed = along - (along.min() + t * float(np.ptp(along)))
-            ids |= (signed > 0).astype(np.int64) << i
-            edge = np.minimum(edge, np.abs(signed))
-        return np.unique(ids, return_inverse=True)[1].reshape(h, w), edge
-    a = rng.uniform(0, np.pi) if rng.random() < 0.5 else 0.0  # bricks or tiles, maybe turned
+def _line_cells(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The plane cut by random lines: convex polygons of every shape (id: which side of each line)."""
+    n = int(rng.integers(3, 12))
+    angles, offsets = rng.uniform(0, np.pi, n), rng.uniform(0, 1, n)
+    ids, edge = np.zeros(xx.shape, np.int64), np.full(xx.shape, np.inf, np.float32)
+    for i, (a, t) in enumerate(zip(angles, offsets)):
+        along = xx * math.cos(a) + yy * math.sin(a)
+        signed = along - (along.min() + t * float(np.ptp(along)))
+        ids |= (signed > 0).astype(np.int64) << i
+        edge = np.minimum(edge, np.abs(signed))
+    return ids, edge
+
+
+def _grid_cells(rng: np.random.Generator, xx: np.ndarray, yy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bricks or tiles, maybe turned (id: row and column)."""
+    a = rng.uniform(0, np.pi) if rng.random() < 0.5 else 0.0
     u, v = xx * math.cos(a) + yy * math.sin(a), -xx * math.sin(a) + yy * math.cos(a)
     ch, cw = rng.uniform(10, 70), rng.uniform(10, 120)
     row = np.floor(v / ch)
@@ -97,8 +99,14 @@ def _cells(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.nda
     col = np.floor(shifted / cw)
     edge = np.minimum(np.minimum(v - row * ch, (row + 1) * ch - v),
                       np.minimum(shifted - col * cw, (col + 1) * cw - shifted))
-    ids = (row - row.min()) * 100_000 + (col - col.min())
-    return np.unique(ids.astype(np.int64), return_inverse=True)[1].reshape(h, w), edge.astype(np.float32)
+    return ((row - row.min()) * 100_000 + (col - col.min())).astype(np.int64), edge.astype(np.float32)
+
+
+def _cells(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cell id 0..n-1, distance to the nearest cell edge) of a random line arrangement or brick grid."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) + 0.5
+    ids, edge = (_line_cells if rng.random() < 0.5 else _grid_cells)(rng, xx, yy)
+    return np.unique(ids, return_inverse=True)[1].reshape(h, w), edge
 
 
 def _mosaic(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
