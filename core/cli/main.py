@@ -181,12 +181,24 @@ def cmd_segment(args: argparse.Namespace) -> int:
             result = write_batch(writer, jobs, progress=lambda done, total: bar.update(1))
     for image, error in result.failed:
         tqdm.write(f"{image}: {_without_name(str(error), image)}", file=sys.stderr)
-    for error in result.errors[len(result.failed):]:  # a collection file that could not be written
+    for image, _fmt, error in result.format_failed:
+        tqdm.write(f"{image}: {_without_name(str(error), image)}", file=sys.stderr)
+    for error in result.collection_errors:  # a collection file that could not be written
         tqdm.write(str(error), file=sys.stderr)
     failures = result.total - result.done
-    print(f"segmented {result.done} of {len(inputs)} image(s) into {out_dir}" + (f"; {failures} failed" if failures else ""),
-          file=sys.stderr)
+    print(f"segmented {result.done} of {len(inputs)} image(s) into {out_dir}" + (f"; {failures} failed" if failures else "")
+          + format_failures(result.format_failed), file=sys.stderr)
     return 1 if result.errors else 0
+
+
+def format_failures(format_failed) -> str:
+    """The summary's tail: per format, on how many images (and which) it was not written."""
+    by_format: dict[str, list[str]] = {}
+    for image, fmt, _error in format_failed:
+        by_format.setdefault(fmt, []).append(Path(image).name)
+    parts = [f"{fmt} not written for {len(names)} image(s): {', '.join(names[:3])}"
+             + (f" and {len(names) - 3} more" if len(names) > 3 else "") for fmt, names in by_format.items()]
+    return "".join(f"; {p}" for p in parts)
 
 
 def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:

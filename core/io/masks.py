@@ -116,7 +116,7 @@ def color_lut(classes: Sequence[ClassInfo]) -> np.ndarray:
 
 
 def render_color(labels: np.ndarray, classes: Sequence[ClassInfo]) -> np.ndarray:
-    labels = _as_label_array(labels)
+    labels = as_label_array(labels)
     lut = color_lut(classes)
     out = np.empty(labels.shape + (3,), np.uint8)
     for rows in _row_chunks(labels.shape):
@@ -136,7 +136,7 @@ def render_overlay(
     Works in row chunks with uint16 integer arithmetic, so an 8192 x 8192 image costs the
     output plus a few MB, not several float copies.
     """
-    labels = _as_label_array(labels)
+    labels = as_label_array(labels)
     image_rgb = np.asarray(image_rgb)
     if image_rgb.dtype != np.uint8 or image_rgb.ndim != 3 or image_rgb.shape[2] != 3:
         raise ValueError(f"an overlay needs an H x W x 3 uint8 image, not {image_rgb.dtype} "
@@ -170,7 +170,8 @@ def _row_chunks(shape: tuple[int, ...]) -> Iterable[slice]:
     return (slice(r, r + step) for r in range(0, shape[0], step))
 
 
-def _as_label_array(labels: np.ndarray) -> np.ndarray:
+def as_label_array(labels: np.ndarray) -> np.ndarray:
+    """``labels`` as a 2-D uint8 array of class ids; ValueError (one sentence) when it cannot be one."""
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"a mask must be a 2-D array of class ids, not shape {labels.shape}")
@@ -218,7 +219,7 @@ def write_mask(
     format_info(fmt)  # ValueError naming the formats for an unknown one
     path = Path(path)
     if not (fmt in CHUNKWISE_FORMATS and is_chunked(labels)):  # those read a chunked mask by chunks
-        labels = _as_label_array(labels)
+        labels = as_label_array(labels)
     if image_name is None and image_path is not None:
         image_name = Path(image_path).name
     options = _options(objects)
@@ -265,7 +266,7 @@ def write_mask_files(paths: Sequence[str | os.PathLike], labels: np.ndarray, fmt
     if fmt == "voc":
         from core.io.formats.voc import write_voc
 
-        return write_voc(paths, _as_label_array(labels), _options(kwargs.get("objects")))
+        return write_voc(paths, as_label_array(labels), _options(kwargs.get("objects")))
     return [write_mask(p, labels, fmt, classes, **kwargs) for p in paths]
 
 
@@ -319,7 +320,7 @@ def coco_annotations(
     """
     from pycocotools import mask as coco_mask
 
-    labels = _as_label_array(labels)
+    labels = as_label_array(labels)
     known = {c.id for c in classes}
     annotations = []
     for cid in np.flatnonzero(class_histogram(labels)[1:]) + 1:
@@ -362,7 +363,7 @@ def coco_document(
         if semantic:
             annotations += coco_annotations(labels, classes, image_id, len(annotations) + 1)
         else:
-            annotations += object_annotations(_as_label_array(labels), classes, image_id,
+            annotations += object_annotations(as_label_array(labels), classes, image_id,
                                               len(annotations) + 1, _options(objects))
     return {"images": images, "annotations": annotations, "categories": coco_categories(classes)}
 

@@ -15,7 +15,12 @@ API::
         # image: the source image's path or file name (COCO file_name, labelme imagePath);
         # stem: its unique output stem (mask_naming.unique_stems); targets: {fmt: path}
         # overrides the named file (Segment All saves to each image's own save path).
-        # Raises MaskError("<image name>: <reason>.") and writes nothing more for that image.
+        # What fails every format (the mask, the image, the folder) raises
+        # MaskError("<image name>: <reason>.") before anything is written.  A format's own
+        # failure (VOC's 254 objects, a full disk) fails that format alone: the others are
+        # still written, then FormatErrors (a MaskError; .failures {fmt: error}, .written) is
+        # raised, each error "<image name>: <fmt> not written: <reason>.".  With one format,
+        # its failure is the image's (a plain MaskError).
     writer.close() -> list[Path]  # writes the collections; every file written, in order
     writer.written: list[Path]
 
@@ -23,7 +28,9 @@ API::
         # jobs: iterable of (image, stem, produce[, targets]); produce() -> (labels, image_rgb
         # or None); targets as for add()
         # loads or segments one image.  A ValueError/OSError/MemoryError from produce or add
-        # is recorded as that image's MaskError and the batch goes on; should_cancel() is
+        # is recorded as that image's MaskError (result.failed), a format's own failure as
+        # (image, fmt, error) in result.format_failed (the image counts as done when another
+        # format was written), and the batch goes on; should_cancel() is
         # asked before each image; progress(done, total) after each; on_done(image, paths,
         # labels) after each success.  The writer is closed (collections written) at the end,
         # also after a cancel, so they describe exactly the files already written.
@@ -105,42 +112,68 @@ class BatchWriter:
         image_rgb: np.ndarray | None = None,
         targets: Mapping[str, str | os.PathLike] | None = None,
     ) -> list[Path]:
-        from core.io.masks import write_mask_files
-
         if self._closed:
             raise RuntimeError("the batch writer is closed")
-        name = Path(image).name
         plan = self.targets(image, stem)
         for fmt, path in (targets or {}).items():
             plan[fmt] = [Path(path)]
         try:
-            if not (is_chunked(labels) and set(self.formats) <= CHUNKWISE_FORMATS):
-                labels = np.asarray(labels)  # a chunked mask stays on disk for GeoJSON and ImageJ
-            if len(labels.shape) != 2:
-                raise ValueError(f"the mask is not a 2-D array (shape {labels.shape})")
-            if self.needs_image and image_rgb is None:
-                raise ValueError("the overlay format needs the image")
-            for fmt, paths in plan.items():
-                for path in paths:
-                    if _key(path) == _key(image) or _key(path) in self._protect:
-                        raise ValueError(f"the {fmt} mask would overwrite the image itself ({path}); "
-                                         "choose another output folder")
-            done = []
-            if self.folder is not None and self._create and not self.folder.exists():
-                self.folder.mkdir(parents=True)
-            for fmt, paths in plan.items():
-                for path in paths:  # a format's own subfolder (labels/), inside an existing folder
-                    if self.folder is not None and self.folder.is_dir():
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                if paths:
-                    done += write_mask_files(paths, labels, fmt, self.classes, image=image_rgb,
-                                             opacity=self.opacity, image_name=name, image_path=image,
-                                             objects=self.objects)
-            for collector in self._collectors.values():
-                collector.add(name, labels)
+            labels = self._checked(image, labels, image_rgb, plan)
         except BATCH_ERRORS as exc:
             raise image_error(image, exc) from None
+        done: list[Path] = []
+        failures: dict[str, MaskError] = {}
+        for fmt in self.formats:  # each format on its own: one's limit never stops the others
+            try:
+                done += self._write_format(fmt, image, labels, image_rgb, plan.get(fmt, []))
+            except BATCH_ERRORS as exc:
+                failures[fmt] = format_error(image, fmt, exc)
+                if len(self.formats) == 1:  # the format is the image's only output: the image failed
+                    raise image_error(image, exc) from None
         self.written += done
+        if failures:
+            raise FormatErrors(image, failures, done)
+        return done
+
+    def _checked(self, image, labels, image_rgb, plan: dict[str, list[Path]]):
+        """What fails every format alike (the mask, the image, the folder), before anything is written."""
+        from core.io.masks import as_label_array
+
+        if not (is_chunked(labels) and set(self.formats) <= CHUNKWISE_FORMATS):
+            labels = as_label_array(labels)  # a chunked mask stays on disk for GeoJSON and ImageJ
+        if len(labels.shape) != 2:
+            raise ValueError(f"the mask is not a 2-D array (shape {labels.shape})")
+        if self.needs_image and image_rgb is None:
+            raise ValueError("the overlay format needs the image")
+        for fmt, paths in plan.items():
+            for path in paths:
+                if _key(path) == _key(image) or _key(path) in self._protect:
+                    raise ValueError(f"the {fmt} mask would overwrite the image itself ({path}); "
+                                     "choose another output folder")
+        if self.folder is not None and not self.folder.exists():
+            if not self._create:  # the app's chosen folder vanished (a USB stick): no format can be written
+                import errno
+
+                from core.atomic import WriteError
+
+                first = next((p for paths in plan.values() for p in paths), self.folder)
+                raise WriteError(errno.ENOENT, f"cannot write {first}: the folder does not exist")
+            self.folder.mkdir(parents=True)
+        return labels
+
+    def _write_format(self, fmt: str, image, labels, image_rgb, paths: list[Path]) -> list[Path]:
+        """One format's files of one image, then its collection record (COCO, YOLO's data.yaml)."""
+        from core.io.masks import write_mask_files
+
+        done = []
+        for path in paths:  # a format's own subfolder (labels/), inside an existing folder
+            if self.folder is not None and self.folder.is_dir():
+                path.parent.mkdir(parents=True, exist_ok=True)
+        if paths:
+            done = write_mask_files(paths, labels, fmt, self.classes, image=image_rgb, opacity=self.opacity,
+                                    image_name=Path(image).name, image_path=image, objects=self.objects)
+        if fmt in self._collectors:
+            self._collectors[fmt].add(Path(image).name, labels)
         return done
 
     def close(self) -> list[Path]:
@@ -162,14 +195,29 @@ class BatchWriter:
             self.close()
 
 
+class FormatErrors(MaskError):
+    """Some formats of one image failed, each for its own reason; the image's other formats were written."""
+
+    def __init__(self, image: str | os.PathLike, failures: Mapping[str, MaskError], written: list[Path]):
+        super().__init__(" ".join(str(e) for e in failures.values()))
+        self.image, self.failures, self.written = image, dict(failures), list(written)
+
+
 @dataclass
 class BatchResult:
-    done: int = 0
+    done: int = 0  # images with at least one format written
     total: int = 0
     written: list[Path] = field(default_factory=list)
-    errors: list[MaskError] = field(default_factory=list)  # failed images first, then collections
-    failed: list[tuple[Any, MaskError]] = field(default_factory=list)  # (image, its error)
+    errors: list[MaskError] = field(default_factory=list)  # in batch order, then the collections'
+    failed: list[tuple[Any, MaskError]] = field(default_factory=list)  # (image, its error): nothing written
+    format_failed: list[tuple[Any, str, MaskError]] = field(default_factory=list)  # (image, format, error)
     cancelled: bool = False
+
+    @property
+    def collection_errors(self) -> list[MaskError]:
+        """The errors of files that hold the whole batch (coco.json, data.yaml)."""
+        per_image = {id(e) for _, e in self.failed} | {id(e) for _, _, e in self.format_failed}
+        return [e for e in self.errors if id(e) not in per_image]
 
 
 Job = tuple  # (image, stem, produce) or (image, stem, produce, targets)
@@ -190,14 +238,21 @@ def write_batch(
         if should_cancel is not None and should_cancel():
             result.cancelled = True
             break
+        paths = None
         try:
             labels, rgb = produce()
             paths = writer.add(image, stem, labels, rgb, targets[0] if targets else None)
+        except FormatErrors as exc:
+            for fmt, error in exc.failures.items():
+                result.errors.append(error)
+                result.format_failed.append((image, fmt, error))
+            if len(exc.failures) < len(writer.formats):  # some formats were written: the image is done
+                paths = exc.written
         except BATCH_ERRORS as exc:
             error = image_error(image, exc)
             result.errors.append(error)
             result.failed.append((image, error))
-        else:
+        if paths is not None:
             result.done += 1
             if on_done is not None:
                 on_done(image, paths, labels)
@@ -209,6 +264,12 @@ def write_batch(
         result.errors.append(exc if isinstance(exc, MaskError) else MaskError(_sentence(str(exc))))
     result.written = list(writer.written)
     return result
+
+
+def format_error(image: str | os.PathLike, fmt: str, exc: BaseException) -> MaskError:
+    """``exc`` as one sentence naming the image and the format it stopped: "<name>: <fmt> not written: ..."."""
+    reason = str(image_error(image, exc))[len(Path(image).name) + 2:]
+    return MaskError(f"{Path(image).name}: {fmt} not written: {reason}")
 
 
 def image_error(image: str | os.PathLike, exc: BaseException) -> MaskError:

@@ -117,3 +117,30 @@ def test_a_full_disk_on_a_collection_is_reported_not_raised(tmp_path):
     result = write_batch(BatchWriter(tmp_path, ["coco"], CLASSES), [("a.png", "a", lambda: (labels(0), None))])
     assert result.done == 1 and len(result.errors) == 1 and "coco.json" in str(result.errors[0])
     assert result.failed == []
+
+
+def test_a_formats_own_failure_fails_that_format_alone_and_collections_hold_only_what_was_written(tmp_path):
+    """Finding 9: a class id missing from the class list stops COCO and GeoJSON (which name classes) for
+    that image only; index and the other image are written; coco.json holds only the images it got; a
+    folder blocking every format of an image leaves that image failed, not done."""
+    four = default_classes(4)  # ids 0-3: labels(0) holds id 4, ``small`` does not
+    small = np.random.default_rng(1).integers(0, 4, (4, 4)).astype(np.uint8)
+    (tmp_path / "c.geojson").mkdir()  # c's GeoJSON name is taken by a folder
+    (tmp_path / "c.png").mkdir()  # and so is its index name
+    jobs = [("a.png", "a", lambda: (labels(0), None)), ("b.png", "b", lambda: (small, None)),
+            ("c.png", "c", lambda: (small, None))]
+    result = write_batch(BatchWriter(tmp_path, ["index", "coco", "geojson"], four),
+                         jobs[:2])
+    assert result.done == 2 and result.failed == []
+    assert [(image, fmt) for image, fmt, _ in result.format_failed] == [("a.png", "coco"), ("a.png", "geojson")]
+    assert [str(e) for _, _, e in result.format_failed] == [
+        f"a.png: {fmt} not written: the mask contains class id 4, which is not in the class list."
+        for fmt in ("coco", "geojson")]
+    assert (read_mask(tmp_path / "a.png") == labels(0)).all() and not (tmp_path / "a.geojson").exists()
+    assert (read_mask(tmp_path / "b.geojson", shape=(4, 4)) == small).all()
+    doc = json.loads((tmp_path / "coco.json").read_text())
+    assert [im["file_name"] for im in doc["images"]] == ["b.png"]
+
+    result = write_batch(BatchWriter(tmp_path, ["index", "geojson"], four), jobs[2:])
+    assert result.done == 0 and result.failed == [] and len(result.format_failed) == 2
+    assert all(str(e).startswith(f"c.png: {fmt} not written: cannot write ") for _, fmt, e in result.format_failed)

@@ -88,3 +88,46 @@ def test_train_masks_finds_and_reads_any_format_layout(tmp_path):
         data, _needed = load_pairs(pairs, None, default_classes(5))
         for (image, _mask), (_rgb, labels) in zip(pairs, data):
             np.testing.assert_array_equal(labels, expected[image.stem])
+
+
+def dots(h: int, w: int, step: int = 4) -> np.ndarray:
+    """One-pixel objects: class 1 every ``step`` pixels, class 2 in every other gap between them."""
+    labels = np.zeros((h, w), np.uint8)
+    labels[::step, ::step] = 1
+    labels[::step, 2::step * 2] = 2
+    return labels
+
+
+def test_one_formats_limit_fails_that_format_alone_and_the_others_are_written(tmp_path, small_weights,
+                                                                                monkeypatch, capsys):
+    """Finding 9: VOC's 254-object limit on one image fails VOC for that image only; GeoJSON and
+    ImageJ (after VOC in the list) and every format of the other image are still written, and the
+    exit code and summary name the format and the image."""
+    from core.io.objects import mask_objects
+    from core.segment.inference import Segmenter
+
+    images = tmp_path / "in"
+    images.mkdir()
+    many, few = dots(80, 80), dots(12, 12)  # 600 objects, 15 objects
+    assert len(mask_objects(many)) == 600 and len(mask_objects(few)) == 15
+    for name, labels in (("many.png", many), ("few.png", few)):
+        Image.fromarray(np.full(labels.shape + (3,), 128, np.uint8)).save(images / name)
+    # the network's output is not under test here: the mask of each image is the dot grid of its size
+    monkeypatch.setattr(Segmenter, "segment", lambda self, rgb, **kw: dots(*rgb.shape[:2]))
+    out = tmp_path / "out"
+    rc = main(["segment", str(images / "many.png"), str(images / "few.png"), "-o", str(out), "--model",
+               str(small_weights), "--tolerance", "0",
+               "--format", "index", "coco", "yolo", "labelme", "voc", "geojson", "imagej"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "Traceback" not in err
+    assert f"{images / 'many.png'}: voc not written: the mask has 600 objects; a VOC object PNG holds at most 254" \
+        in err, err
+    assert "segmented 2 of 2 image(s)" in err and "voc not written for 1 image(s): many.png" in err, err
+    for stem, labels in (("many", many), ("few", few)):
+        for name in (f"{stem}.png", f"labels/{stem}.txt", f"{stem}.json", f"{stem}.geojson", f"{stem}_rois.zip"):
+            np.testing.assert_array_equal(read_mask(out / name, shape=labels.shape), labels)
+        np.testing.assert_array_equal(read_mask(out / "coco.json", image_name=f"{stem}.png"), labels)
+    assert (out / "SegmentationClass" / "few.png").is_file() and (out / "SegmentationObject" / "few.png").is_file()
+    assert not (out / "SegmentationClass" / "many.png").exists()  # nothing half of a failed format
+    assert not (out / "SegmentationObject" / "many.png").exists()
