@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from core.io.label_store import STORE_FORMATS, LabelStore, export_ome_tiff, remove_store
+from core.io.label_store import STORE_FORMATS, export_ome_tiff, remove_store
 
 WHOLE_PASS_PIXELS = 4096 * 4096  # --tile 0 (one pass) is refused above this with the store formats
 SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".bif", ".qptiff", ".btf")  # TIFF-based slides tifffile reads
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]
     with _cluster(args.dask) as client:
         for path, stem in zip(inputs, source_stems(inputs)):
             try:
-                segment_one(seg, path, stem, out_dir, formats, args, client)
+                segment_one(seg, path, stem, out_dir, formats, args, client, warn)
             except EXPECTED_ERRORS as exc:
                 failures += 1
                 tqdm.write(str(image_error(path, exc)), file=sys.stderr)
@@ -75,10 +75,11 @@ def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]
     return status
 
 
-def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], args, client=None) -> list[Path]:
+def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], args, client=None,
+                warn: Callable[[str], None] | None = None) -> list[Path]:
     """Segment one source into the requested store formats; returns the files written."""
     from core.io.sources import open_source
-    from core.segment.streaming import BLOCK_TARGET, StreamPlan
+    from core.segment.streaming import BLOCK_TARGET, StreamPlan, create_store
 
     with open_source(path) as source:
         if args.tile == 0 and source.width * source.height > WHOLE_PASS_PIXELS:
@@ -88,8 +89,7 @@ def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], a
                                args.chunk or BLOCK_TARGET)
         zarr_target = out_dir / f"{stem}{STORE_FORMATS['ome-zarr']}"
         store_path = zarr_target if "ome-zarr" in formats else out_dir / f".{stem}.ome.tif.work.zarr"
-        store = LabelStore.create(store_path, source.height, source.width, plan.chunks,
-                                  plan.run_record(seg, source), resume=args.resume)
+        store = create_store(seg, source, store_path, plan, args.resume, warn)
         if not store.complete:
             _segment(seg, source, store, plan, path, args, client)
             store.finish(seg.classes, name=stem)

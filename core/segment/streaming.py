@@ -16,6 +16,7 @@ blocks are skipped) and of distribution (core.segment.cluster runs ``segment_blo
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from core.segment.inference import MULTIPLE, Segmenter, ShouldCancel, Tile, plan_tiles, window_rows_cols
-from core.io.label_store import Block, LabelStore
+from core.io.fingerprint import file_fingerprint
+from core.io.label_store import Block, LabelStore, StoreError
 from core.model.optimize import reuse_freed_memory
 from core.model.refine import Refinement
 from core.io.sources import ImageSource
@@ -84,11 +86,42 @@ class StreamPlan:
     def run_record(self, seg: Segmenter, source: ImageSource) -> dict:
         """What a resumed run must share with the first one to give the identical result."""
         return {
-            "source": source.path.name, "size": [self.height, self.width], "model": model_fingerprint(seg),
+            "source": source.path.name, "content": file_fingerprint(source.path), "size": [self.height, self.width],
+            "model": model_fingerprint(seg),
             "window": self.window, "halo": self.halo, "tta": self.tta,
             "refine": None if self.refine is None else [self.refine.radius, self.refine.eps],
             "chunks": list(self.chunks),
         }
+
+
+def create_store(seg: Segmenter, source: ImageSource, store_path: str | Path, plan: StreamPlan, resume: bool = False,
+                 warn: Callable[[str], None] | None = None) -> LabelStore:
+    """``LabelStore.create`` for this run.  With ``resume``, a store whose image has changed since (same
+    name and settings, other content: ``run_record``'s fingerprint) is started over, with a warning,
+    instead of finishing the new image with the old one's blocks."""
+    run = json.loads(json.dumps(plan.run_record(seg, source)))  # as the store keeps it
+    if resume and _source_changed(Path(store_path), run):
+        if warn is not None:
+            warn(f"{source.path.name}: the image is not the one the interrupted run segmented (its content "
+                 "differs); segmenting it again from the start")
+        resume = False
+    return LabelStore.create(store_path, source.height, source.width, plan.chunks, run, resume=resume)
+
+
+def _source_changed(store_path: Path, run: dict) -> bool:
+    if not store_path.exists():
+        return False
+    try:
+        previous = LabelStore.open(store_path).run
+    except StoreError:
+        return False  # not a store of ours: LabelStore.create says so
+    if not isinstance(previous, dict):
+        return False
+
+    def settings(record: dict) -> dict:
+        return {k: v for k, v in record.items() if k != "content"}
+
+    return settings(previous) == settings(run) and previous.get("content") != run["content"]
 
 
 def _axis_chunk(size: int, window: int, halo: int, target: int) -> int:
@@ -252,8 +285,7 @@ def segment_into_store(seg: Segmenter, source: ImageSource, store_path: str | Pa
     ``should_cancel()`` between tiles (Cancelled leaves the finished blocks recorded for ``resume``).
     """
     plan = StreamPlan.make(seg, source.height, source.width, tile_size, tta, refine, block_target)
-    store = LabelStore.create(store_path, source.height, source.width, plan.chunks, plan.run_record(seg, source),
-                              resume=resume)
+    store = create_store(seg, source, store_path, plan, resume)
     if not store.complete:
         segment_to_store(seg, source, store, plan, progress, should_cancel)
         store.finish(seg.classes, name=name or source.path.stem)

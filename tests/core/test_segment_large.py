@@ -135,3 +135,64 @@ def test_folders_yield_slides_and_ome_zarr_and_stems_drop_the_ome_suffix(tmp_pat
     found = expand_source_inputs([str(tmp_path)])
     assert sorted(p.name for p in found) == ["a.png", "b.svs", "c.ome.zarr", "e.ome.tif"]
     assert source_stems([tmp_path / "x.ome.tif", tmp_path / "x.ome.zarr", tmp_path / "y.svs"]) == ["x", "x-2", "y"]
+
+
+def test_resume_segments_again_when_another_image_took_the_name(small_weights, tmp_path, monkeypatch, capsys):
+    """Finding 10: an interrupted run, then another image of the same name, pixel size, file size and
+    modification time: ``--resume`` must not finish it with the first image's blocks."""
+    import os
+
+    import core.io.label_store as ls
+
+    first, second = generate_scene(4, 200, 260)[0], generate_scene(9, 200, 260)[0]
+    path = tmp_path / "scene.tif"
+    tifffile.imwrite(path, first, tile=(64, 64), photometric="rgb")  # uncompressed: same file size for both
+    args = ["segment", str(path), "-o", str(tmp_path / "out"), "--model", str(small_weights), "--tile", "160",
+            "--chunk", "96", "--format", "ome-tiff", "--no-tta", "--no-refine"]
+    real = ls.LabelStore.write_block
+
+    def dies_after_one(self, block, labels):
+        if ls.LabelStore.open(self.path).done():
+            raise KeyboardInterrupt
+        real(self, block, labels)
+
+    monkeypatch.setattr(ls.LabelStore, "write_block", dies_after_one)
+    assert main(args) == 130
+    monkeypatch.undo()
+    before = path.stat()
+    tifffile.imwrite(path, second, tile=(64, 64), photometric="rgb")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size and path.stat().st_mtime_ns == before.st_mtime_ns
+    capsys.readouterr()
+    assert main(args + ["--resume"]) == 0
+    expected = Segmenter.load(small_weights, device="cpu").segment(second, tile_size=160, tta=False, refine=False)
+    assert np.array_equal(tifffile.imread(tmp_path / "out" / "scene.ome.tif"), expected)
+    assert "scene.tif: the image is not the one the interrupted run segmented" in capsys.readouterr().err
+
+
+def test_fingerprint_reads_small_files_whole_and_samples_large_ones(tmp_path, monkeypatch):
+    import os
+
+    import core.io.fingerprint as fp
+
+    path = tmp_path / "a.bin"
+    data = bytearray(np.random.default_rng(0).integers(0, 256, 300_000, np.uint8).tobytes())
+    path.write_bytes(data)
+    small = fp.file_fingerprint(path)
+    os.utime(path, ns=(1, 2_000_000_000))
+    assert fp.file_fingerprint(path) == small  # whole file: the bytes decide, not the time
+    data[150_000] ^= 1
+    path.write_bytes(data)
+    os.utime(path, ns=(1, 2_000_000_000))
+    assert fp.file_fingerprint(path) != small  # one bit in the middle
+    monkeypatch.setattr(fp, "WHOLE_FILE_LIMIT", 1000)  # the sampled way, on a small file
+    monkeypatch.setattr(fp, "SAMPLE_BYTES", 100)
+    sampled = fp.file_fingerprint(path)
+    data[-1] ^= 1  # the last byte is always sampled
+    path.write_bytes(data)
+    os.utime(path, ns=(1, 2_000_000_000))
+    assert fp.file_fingerprint(path) != sampled
+    changed = fp.file_fingerprint(path)
+    os.utime(path, ns=(1, 3_000_000_000))
+    assert fp.file_fingerprint(path) != changed  # between samples only the time can tell
+    assert fp.file_fingerprint(tmp_path / "missing") == ""
