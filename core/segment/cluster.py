@@ -5,7 +5,11 @@
 
 Each task runs ``core.segment.streaming.segment_blocks`` for one block, on the same tiles as a single
 process, so the store ends up byte-identical.  A worker loads the model, opens the source and
-the store once and keeps them for its later tasks.  A worker that dies has its tasks re-run by
+the store once and keeps them for its later tasks, keyed by what they hold, not by path: the model
+and the source by their content fingerprint (``core.io.fingerprint``, taken once per run by the
+client), the store by the run, so a weights file, an image or a store replaced under the same path
+is read again by the next run.  A worker keeps the last ``KEEP_PER_KIND`` of each kind (two runs
+sharing a cluster do not evict each other) and closes the one it drops.  A worker that dies has its tasks re-run by
 Dask's scheduler; one that dies on every retry ends the run with one message naming the block.
 Blocks already written stay recorded, so ``--resume`` continues from there.
 
@@ -17,6 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -25,7 +32,9 @@ from core.io.label_store import Block, LabelStore
 from core.segment.streaming import StreamPlan
 
 CONNECT_TIMEOUT_S = 10
-_WORKER_STATE: dict = {}
+KEEP_PER_KIND = 2
+_WORKER_STATE: dict[str, "OrderedDict"] = {}
+_WORKER_LOCK = threading.Lock()
 
 
 class ClusterError(RuntimeError):
@@ -78,8 +87,13 @@ def segment_on_cluster(client, model: str, device: str, source_path: Path, store
         progress(tiles_done, total, 0)
     if not todo:
         return 0
+    from core.io.fingerprint import file_fingerprint
+
     job = {"model": str(model), "device": device, "source": str(Path(source_path).resolve()),
-           "store": str(Path(store.path).resolve())}
+           "store": str(Path(store.path).resolve()),
+           # what the workers' caches are keyed by: a file changed under the same path is read again
+           "model_key": file_fingerprint(model) if Path(model).exists() else str(model),
+           "source_key": file_fingerprint(source_path), "store_key": uuid.uuid4().hex}
     spec = plan.spec()  # a few numbers: nothing scattered that a dying worker could take with it
     futures = {client.submit(run_block, job, spec, block, pure=False, key=f"unetseg-block-{block[0]}-{block[1]}-"
                              f"{os.getpid()}-{id(plan)}"): block for block in todo}
@@ -115,10 +129,11 @@ def run_block(job: dict, spec: tuple, block: Block) -> Block:
     """The task a worker runs: segment one block and write it into the store (model loaded once per worker)."""
     from core.segment.streaming import segment_blocks
 
-    plan = _worker_cached(("plan", spec), lambda: StreamPlan.from_spec(spec))
-    seg = _worker_cached(("model", job["model"], job["device"]), lambda: _load_model(job))
-    source = _worker_cached(("source", job["source"]), lambda: _open_source(job["source"]))
-    store = _worker_cached(("store", job["store"]), lambda: LabelStore.open(job["store"], mode="r+"))
+    plan = _worker_cached("plan", spec, lambda: StreamPlan.from_spec(spec))
+    seg = _worker_cached("model", (job["model"], job["model_key"], job["device"]), lambda: _load_model(job))
+    source = _worker_cached("source", (job["source"], job["source_key"]), lambda: _open_source(job["source"]))
+    store = _worker_cached("store", (job["store"], job["store_key"]),
+                           lambda: LabelStore.open(job["store"], mode="r+"))
     segment_blocks(seg, source, plan, [block], store.write_block)
     return block
 
@@ -141,10 +156,19 @@ def _open_source(path: str):
     return open_source(path)
 
 
-def _worker_cached(key, make):
-    if key not in _WORKER_STATE:
-        _WORKER_STATE[key] = make()
-    return _WORKER_STATE[key]
+def _worker_cached(kind: str, key, make):
+    """The worker's ``kind`` object for ``key``, made once; the oldest beyond ``KEEP_PER_KIND`` is closed."""
+    with _WORKER_LOCK:
+        held = _WORKER_STATE.setdefault(kind, OrderedDict())
+        if key in held:
+            held.move_to_end(key)
+            return held[key]
+        value = held[key] = make()
+        while len(held) > KEEP_PER_KIND:
+            _key, dropped = held.popitem(last=False)
+            with contextlib.suppress(Exception):
+                getattr(dropped, "close", lambda: None)()
+        return value
 
 
 def _block_error(exc: BaseException, source_path: Path, store: LabelStore, block: Block) -> BaseException:

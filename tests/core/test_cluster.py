@@ -140,3 +140,31 @@ def test_an_unreachable_scheduler_is_one_clear_message():
     with pytest.raises(ClusterError, match="local:N or the scheduler's address"):
         with connect("somewhere"):
             pass
+
+
+
+@pytest.mark.parametrize("replaced", ["model", "image", "store"])
+def test_workers_read_a_model_image_or_store_again_when_replaced_under_the_same_path(client, tmp_path, replaced):
+    """Finding 10: the workers' cached model, source and store are keyed by content (and the run), not by
+    path: new weights, another image, or a store made again with other chunks, under the old path, give
+    the new result on the same warm workers."""
+    from tests.helpers import write_checkpoint
+
+    weights, path, store_path = tmp_path / "w.safetensors", tmp_path / "src.tif", tmp_path / "s.ome.zarr"
+    for run_no in range(2):
+        new = run_no if replaced == "model" else 0
+        image = generate_scene(3 + 8 * (run_no if replaced == "image" else 0), 130, 190)[0]
+        block = BLOCK * (1 + (run_no if replaced == "store" else 0))
+        fresh = tmp_path / f"new{run_no}"
+        fresh.mkdir()
+        write_checkpoint(fresh / "w.safetensors", "small", 5, seed=new)
+        write_pyramid_tiff(fresh / "src.tif", image, levels=1, tile=32)
+        os.replace(fresh / "w.safetensors", weights)  # a new file (inode) under the old path, as a save does
+        os.replace(fresh / "src.tif", path)
+        seg = Segmenter.load(weights, device="cpu")
+        with open_source(path) as src:
+            plan = StreamPlan.make(seg, src.height, src.width, TILE, False, False, block_target=block)
+            store = LabelStore.create(store_path, src.height, src.width, plan.chunks, plan.run_record(seg, src))
+        segment_on_cluster(client, str(weights), "cpu", path, store, plan)
+        expected = seg.segment(image, tile_size=TILE, tta=False, refine=False)
+        assert np.array_equal(LabelStore.open(store_path).read(), expected), f"run {run_no + 1}"
