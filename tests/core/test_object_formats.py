@@ -341,3 +341,48 @@ def test_labelme_group_ids_are_per_label(tmp_path):
     (tmp_path / "g.json").write_text(json.dumps(doc))
     labels = read_mask(tmp_path / "g.json", classes=CLASSES)
     assert (labels[:3, :3] == 1).all() and (labels[:2, 4:6] == 2).all() and labels.sum() == 9 + 2 * 4
+
+
+def holed_rings(h: int, w: int) -> np.ndarray:
+    """Rings with holes (one as tall as the image, whose runs go on from column to column), on
+    the borders and inside, among ``scene``'s objects."""
+    labels = scene(9, h, w)
+    labels[:, 3:9] = 1
+    labels[10:14, 5:7] = 0  # a full-height object with a hole
+    labels[h - 12:h, w - 12:w] = 2
+    labels[h - 9:h - 3, w - 9:w - 3] = 3  # a hole filled by another object
+    labels[20:30, 30:42] = 3
+    labels[23:26, 33:35] = 0
+    labels[27, 38] = 0
+    return labels
+
+
+@pycoco_decode
+@pytest.mark.parametrize("shape", [(48, 60), (61, 47)])
+def test_coco_objects_with_holes_are_encoded_from_their_box_as_from_the_whole_image(shape, monkeypatch):
+    """Finding 10: the RLE of an object with holes is the one pycocotools encodes from an image-sized
+    canvas, byte for byte, but every array rasterised is the object's box, never the image."""
+    from pycocotools import mask as coco_mask
+
+    import core.io.formats.coco_objects as coco_objects
+    import core.io.objects as objects
+    from core.io.formats.coco_objects import object_annotations
+
+    labels = holed_rings(*shape)
+    holed = [o for o in mask_objects(labels, EXACT) if o.has_holes]
+    assert len(holed) >= 3 and any(o.bbox[3] == shape[0] for o in holed)
+    before = [coco_mask.encode(np.asfortranarray(rasterize(o.exact, labels.shape)))["counts"].decode("ascii")
+              for o in holed]  # what the export wrote until now
+    shapes = []
+    real = objects.rasterize
+
+    def spy(geometry, shape, *args, **kwargs):
+        shapes.append(tuple(shape))
+        return real(geometry, shape, *args, **kwargs)
+
+    monkeypatch.setattr(objects, "rasterize", spy)
+    monkeypatch.setattr(coco_objects, "rasterize", spy, raising=False)
+    anns = [a for a in object_annotations(labels, CLASSES, 1, 1, EXACT) if isinstance(a["segmentation"], dict)]
+    assert [a["segmentation"]["counts"] for a in anns] == before
+    assert all(a["segmentation"]["size"] == list(shape) for a in anns)
+    assert sorted(shapes) == sorted((o.bbox[3], o.bbox[2]) for o in holed)  # each object's box, once
