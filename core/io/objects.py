@@ -18,6 +18,8 @@ API::
         # block by block (numpy, zarr, a memmap); objects crossing block borders are merged
     objects_of(labels, options) -> list[MaskObject]  # mask_objects for a numpy array, else
         # block_objects in blocks of the array's own chunks (ChunkedLabels, zarr)
+    iter_objects(labels, options) -> Iterator[MaskObject]  # the same, yielded band by band as
+        # they are finished (iter_block_objects): memory holds the objects still open, not all
     rasterize(geometry, shape, labels=None, value=1) -> np.ndarray  # pixel-centre sampling
     centre_ring(ring, hole=False) -> (N, 2) array  # an exact ring through boundary-pixel centres
     centre_rings(obj, tolerance) -> [(ring, is_hole)]  # simplified, checked with Pillow's fill
@@ -35,7 +37,7 @@ centres of the boundary pixels instead: ``centre_ring``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import shapely
@@ -92,9 +94,19 @@ def mask_objects(labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -
 def objects_of(labels, options: ObjectOptions = ObjectOptions()) -> list[MaskObject]:
     if isinstance(labels, np.ndarray):
         return mask_objects(labels, options)
+    return block_objects(labels, options, block=_chunk_block(labels))
+
+
+def iter_objects(labels, options: ObjectOptions = ObjectOptions()) -> Iterator[MaskObject]:
+    """``objects_of``'s objects, yielded as they are finished (see ``iter_block_objects``)."""
+    if isinstance(labels, np.ndarray):
+        return iter(mask_objects(labels, options))
+    return iter_block_objects(labels, options, block=_chunk_block(labels))
+
+
+def _chunk_block(labels) -> int:
     chunks = getattr(labels, "chunks", None) or (BLOCK, BLOCK)
-    step = max(1, BLOCK // max(chunks)) * max(chunks)  # whole chunks, about BLOCK pixels a side
-    return block_objects(labels, options, block=int(step))
+    return int(max(1, BLOCK // max(chunks)) * max(chunks))  # whole chunks, about BLOCK pixels a side
 
 
 BLOCK = 2048  # a block of labels costs BLOCK**2 bytes plus the outlines
@@ -104,19 +116,31 @@ def block_objects(array, options: ObjectOptions = ObjectOptions(), block: int = 
     """Objects of a 2-D array-like read ``block`` x ``block`` at a time (``array[r0:r1, c0:c1]``).
 
     Memory is one block of labels plus the outlines; parts in neighbouring blocks that share
-    an edge or a corner are unioned into one object.
+    an edge or a corner are unioned into one object.  Ordered by class, then top-left.
     """
+    return sorted(iter_block_objects(array, options, block), key=lambda o: (o.class_id, o.bbox[1], o.bbox[0]))
+
+
+def iter_block_objects(array, options: ObjectOptions = ObjectOptions(), block: int = 1024) -> Iterator[MaskObject]:
+    """``block_objects``, yielded one band of blocks at a time: after each band, the objects that do
+    not reach its bottom edge are finished (nothing below can join them) and yielded, by class, then
+    top-left within the band.  Memory holds one block of labels and the outlines of the objects still
+    open at the band's edge, not every object of the mask, so a writer can stream them (GeoJSON)."""
     h, w = array.shape[:2]
-    parts: dict[int, list] = {}
+    one_block = h <= block and w <= block  # its pieces are whole objects already
+    open_parts: dict[int, list] = {}
     for r0 in range(0, h, block):
         for c0 in range(0, w, block):
             tile = np.asarray(array[r0 : r0 + block, c0 : c0 + block])
             for cid, geoms in _class_parts(tile, r0, c0).items():
-                parts.setdefault(cid, []).extend(geoms)
-    one_block = h <= block and w <= block  # its pieces are whole objects already
-    found = [(cid, exact) for cid in sorted(parts)
-             for exact in (_in_reading_order(parts[cid]) if one_block else _connected(parts[cid]))]
-    return _make_objects(found, options)
+                open_parts.setdefault(cid, []).extend(geoms)
+        edge = r0 + block  # a part reaching this row's top may join one in the next band
+        found = []
+        for cid in sorted(open_parts):
+            groups = _in_reading_order(open_parts[cid]) if one_block else _connected(open_parts[cid])
+            found += [(cid, g) for g in groups if edge >= h or g.bounds[3] < edge]
+            open_parts[cid] = [g for g in groups if edge < h and g.bounds[3] >= edge]
+        yield from _make_objects(found, options)
 
 
 def _in_reading_order(geoms: list) -> list:

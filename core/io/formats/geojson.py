@@ -3,6 +3,7 @@ object, in full-resolution pixel coordinates (pixel corners, as QuPath), with
 ``properties.objectType: "annotation"`` and ``properties.classification: {name, color}``.
 
 Outlines are simplified with topology kept, so every geometry is valid (shapely checks it).
+Writing streams the features (a slide's mask may hold millions of objects).
 Reading accepts a FeatureCollection, a single Feature or a bare list of features (QuPath
 writes all three), takes the class from ``classification.name`` and fills pixel centres.
 """
@@ -16,10 +17,10 @@ from typing import Sequence
 import numpy as np
 from shapely.geometry import mapping, shape as to_shape
 
-from core.atomic import write_text
+from core.atomic import atomic_path
 from core.classes import ClassInfo
 from core.io.formats import class_color, class_lookup, class_name, fail, load_json
-from core.io.objects import ObjectOptions, MaskObject, objects_of, rasterize
+from core.io.objects import ObjectOptions, MaskObject, iter_objects, rasterize
 
 
 def feature(obj: MaskObject, classes: Sequence[ClassInfo]) -> dict:
@@ -41,14 +42,17 @@ def _ints(value):
     return value
 
 
-def geojson_document(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> dict:
-    """``labels`` may be a chunked array-like (``ChunkedLabels``, zarr): read chunk by chunk."""
-    objects = objects_of(labels, options)  # block by block for a chunked mask
-    return {"type": "FeatureCollection", "features": [feature(o, classes) for o in objects]}
-
-
 def write_geojson(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
-    return write_text(path, json.dumps(geojson_document(labels, classes, options)))
+    """Streamed: each feature is written as its object is finished (``iter_objects``: band by band for a
+    chunked mask), so memory holds the objects still open, never the whole document.  The file is
+    written beside ``path`` and renamed over it when complete (``atomic_path``): an interrupted or
+    failed write leaves the previous file, or none, never half a document."""
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write('{"type": "FeatureCollection", "features": [')
+        for n, obj in enumerate(iter_objects(labels, options)):
+            f.write((",\n" if n else "\n") + json.dumps(feature(obj, classes)))
+        f.write("\n]}\n")
+    return Path(path)
 
 
 def is_geojson(doc) -> bool:
