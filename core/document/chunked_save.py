@@ -132,7 +132,7 @@ def _save_copy(labels: ChunkedLabels, path: Path, classes: Sequence, progress: P
         os.rename(tmp, path)
     except BaseException as exc:
         _undo_swap(path, tmp, old)
-        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+        if isinstance(exc, OSError):  # named by the target, not the hidden copy
             raise WriteError(exc.errno or errno.EIO, f"cannot write {path}: {describe_os_error(exc)}") from None
         raise
     if old is not None:
