@@ -115,3 +115,38 @@ def test_a_restore_whose_saved_mask_is_gone_is_refused_naming_it(qtbot, dialogs,
     assert len(list((appdata / "recovery").glob("*.json"))) == 1  # kept for the next start
     dialogs.answers["ask_save_discard_cancel"] = "discard"
     assert window.close()
+
+
+@pytest.mark.parametrize("edited", [False, True])
+def test_a_restore_onto_a_slide_already_open_on_another_mask(qtbot, dialogs, slide, tmp_path, edited):
+    """A clean document on the default mask is reopened on the copy's base; unsaved edits are never
+    replaced (the copy is refused, naming why, and kept)."""
+    appdata = tmp_path / "appdata"
+    default = default_mask_path(slide, chunked=True)
+    elsewhere = tmp_path / "mine.ome.zarr"
+    for path, value in ((default, 4), (elsewhere, 1)):
+        mask = ChunkedLabels.create(SIDE, SIDE)
+        mask[0:200, 0:200] = value
+        mask.save_to(path)
+        if path == elsewhere:
+            mask[1200:1300, 1200:1300] = 2
+            expected = mask[:, :].copy()
+            leave_copy(appdata, slide, mask, classes=default_classes(5))
+        mask.close()
+    dialogs.answers["ask_recovery"] = "later"
+    window = make_window(qtbot)
+    qtbot.waitUntil(lambda: bool(dialogs.of("ask_recovery")), timeout=10_000)
+    assert window.open_images([slide]) == 1 and window.document.labels.path == default
+    if edited:
+        paint(window.document, 700, 700, 3)
+    dialogs.answers["confirm"] = False
+    restored = window.autosave.restore(window.autosave.store.recoverable(set()))
+    if edited:
+        assert restored == [] and "unsaved edits on another mask" in dialogs.of("confirm")[0][2]
+        assert window.document.labels.path == default and window.mask[800, 800] == 3
+    else:
+        assert window.document.labels.path.resolve() == elsewhere.resolve()
+        assert (np.asarray(window.mask[:, :]) == expected).all() and window.document.dirty
+    dialogs.answers["ask_save_discard_cancel"] = "discard"
+    assert window.close()
+    assert on_disk(default)[100, 100] == 4  # the default-named mask is untouched either way
