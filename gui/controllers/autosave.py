@@ -260,8 +260,8 @@ class Autosave(QObject):
         doc = entry.doc
         if doc is None:
             return
-        path = getattr(doc.labels, "path", None)
-        if (path is None) == (snap.base_path is None) and (path is None or path_key(path) == path_key(snap.base_path)):
+        now, recorded = (None if p is None else path_key(p) for p in (getattr(doc.labels, "path", None), snap.base_path))
+        if now == recorded:
             return
         if doc.dirty:
             raise RecoveryError(f"{snap.name}: the image is open with unsaved edits on another mask; "
