@@ -149,7 +149,10 @@ class ChunkedLabels:
         Raises StoreError naming the file when it is missing, unreadable or not 2-D uint8.
         Pyramid levels the file lacks are built now into the scratch store (one pass over level 0).
         """
+        from core.document.chunked_save import recover_swap
+
         path = Path(path)
+        recover_swap(path)  # a save killed between its renames: the old store goes back first
         if not path.exists():
             raise StoreError(f"{path}: the mask does not exist.")
         if path.is_dir():
@@ -549,6 +552,15 @@ class ChunkedLabels:
         from core.document.chunked_save import save_chunked
 
         return save_chunked(self, Path(path), fmt, classes, progress)
+
+    def export_to(self, path: str | os.PathLike, fmt: str = "ome-zarr", classes: Sequence = (),
+                  progress: Callable[[int, int], None] | None = None) -> Path:
+        """Write a full copy as OME-Zarr or OME-TIFF and change nothing about this mask: its base,
+        changed chunks and scratch copies stay (deleting the copy later loses nothing).  The
+        mask's own file is refused: that is Save."""
+        from core.document.chunked_save import save_chunked
+
+        return save_chunked(self, Path(path), fmt, classes, progress, export=True)
 
 
 # --------------------------------------------------------------------------- zarr helpers

@@ -9,7 +9,13 @@ Every path is safe against a crash or a full disk: zarr writes each chunk to a t
 renames it (chunk-atomic); a copy is built in a hidden folder beside the target and swapped in by
 rename; the TIFF is written to a temporary file and renamed.  Failures raise WriteError naming the
 target, and the previous file stays usable.  After a save the written file becomes the mask's base
-and ``changed_chunks()`` is empty.
+and ``changed_chunks()`` is empty.  An export (``export=True``) writes the same copy and changes
+nothing about the mask: its base, changed chunks and scratch copies stay, so only Save As moves
+the base.
+
+The copy's swap is two renames (the old store aside under a recorded name, then the new one into
+place); ``recover_swap`` finds what a killed save left and puts the old store back (or finishes
+the swap), so the path always holds one complete mask.  It runs before every save and open.
 """
 
 from __future__ import annotations
@@ -17,34 +23,43 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
 from core.atomic import WriteError, describe_os_error
 from core.document.chunked_labels import (ChunkedLabels, _new_array, _open_tiff, _open_zarr, _write_empty_store,
-                                 _zarr, new_temp_name, stored_chunk_keys)
+                                 _zarr, stored_chunk_keys)
+from core.document.recovery import process_alive
 from core.io.label_store import DONE_DIR, export_ome_tiff, ome_label_attrs
 
 SAVE_FORMATS = ("ome-zarr", "ome-tiff")
 Progress = Callable[[int, int], None] | None
+ASIDE, NEW = "old", "tmp"  # a copy-save's hidden names: .<name>.old-<pid>-<hex>, .<name>.tmp-<pid>-<hex>
 
 
 def save_chunked(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence = (),
-                 progress: Progress = None) -> Path:
+                 progress: Progress = None, export: bool = False) -> Path:
     if fmt not in SAVE_FORMATS:
         raise ValueError(f"a chunked mask saves as {' or '.join(SAVE_FORMATS)}, not {fmt!r}")
     with labels._lock:  # edits (and tile reads) wait: the saved file must be one state of the mask
-        return _save(labels, path, fmt, classes, progress)
+        return _save(labels, path, fmt, classes, progress, export)
 
 
-def _save(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence, progress: Progress) -> Path:
+def _save(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence, progress: Progress,
+          export: bool = False) -> Path:
+    is_base = labels.path is not None and _same(labels.path, path)
+    if export and is_base:
+        raise WriteError(errno.EEXIST, f"cannot export to {path}: it is the mask being edited; "
+                                       "save it with Save, or export under another name")
     try:
+        recover_swap(path)
         if fmt == "ome-tiff":
-            _save_tiff(labels, path, progress)
-        elif labels.format == "ome-zarr" and labels.path is not None and _same(labels.path, path):
+            _save_tiff(labels, path, progress, rebind=not export)
+        elif labels.format == "ome-zarr" and is_base:
             _save_in_place(labels, path, classes, progress)
         else:
-            _save_copy(labels, path, classes, progress)
+            _save_copy(labels, path, classes, progress, rebind=not export)
     except WriteError:
         raise
     except OSError as exc:
@@ -91,11 +106,13 @@ def _save_in_place(labels: ChunkedLabels, path: Path, classes: Sequence, progres
     _rebind(labels, arrays, path, "ome-zarr", None)
 
 
-def _save_copy(labels: ChunkedLabels, path: Path, classes: Sequence, progress: Progress) -> None:
-    """A new OME-Zarr store built beside ``path`` and renamed over it, holding only stored chunks."""
+def _save_copy(labels: ChunkedLabels, path: Path, classes: Sequence, progress: Progress,
+               rebind: bool = True) -> None:
+    """A new OME-Zarr store built beside ``path`` and renamed over it, holding only stored chunks.
+    ``rebind`` False (an export): the mask keeps its base, changed chunks and scratch copies."""
     if path.exists() and not (path.is_dir() and any((path / m).exists() for m in (".zgroup", ".zattrs", "zarr.json"))):
         raise WriteError(errno.EEXIST, f"cannot write {path}: something that is not an OME-Zarr store has that name")
-    tmp = new_temp_name(path, "tmp")
+    tmp, old = _swap_name(path, NEW), None
     try:
         arrays = _write_empty_store(tmp, *labels.shape, labels.chunks, classes, _unetseg_attrs(labels))
         plan = [(k, sorted(_stored_keys(labels, k))) for k in range(labels.num_levels)]
@@ -109,25 +126,97 @@ def _save_copy(labels: ChunkedLabels, path: Path, classes: Sequence, progress: P
                 done += 1
                 if progress:
                     progress(done, total)
-        old = None
         if path.exists():
-            old = new_temp_name(path, "old")
+            old = _swap_name(path, ASIDE)
             os.rename(path, old)
         os.rename(tmp, path)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise WriteError(exc.errno or errno.EIO, f"cannot write {path}: {describe_os_error(exc)}") from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as exc:
+        _undo_swap(path, tmp, old)
+        if isinstance(exc, OSError):  # named by the target, not the hidden copy
+            raise WriteError(exc.errno or errno.EIO, f"cannot write {path}: {describe_os_error(exc)}") from None
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
-    arrays = _open_zarr(path)[:-1]
-    _rebind(labels, arrays, path, "ome-zarr", [])
+    if rebind:
+        _rebind(labels, _open_zarr(path)[:-1], path, "ome-zarr", [])
 
 
-def _save_tiff(labels: ChunkedLabels, path: Path, progress: Progress) -> None:
-    """A tiled pyramidal OME-TIFF streamed band by band (export_ome_tiff reads through ``read``)."""
+def _swap_name(path: Path, tag: str) -> Path:
+    """A hidden name beside ``path`` that ``recover_swap`` recognises, with the writer's pid."""
+    return path.with_name(f".{path.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _undo_swap(path: Path, tmp: Path, old: Path | None) -> None:
+    """A copy-save failed: drop the new copy and put the old store back if it was moved aside."""
+    if old is not None and not path.exists():
+        try:
+            os.rename(old, path)
+        except OSError:
+            pass  # left under its recorded name: recover_swap puts it back at the next save or open
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def recover_swap(path: str | os.PathLike) -> Path | None:
+    """Repair what a copy-save killed between its steps left beside ``path``; returns the store
+    put back at ``path`` (None when there was nothing to put back).
+
+    A store set aside (``.<name>.old-<pid>-…``) goes back to ``path`` when ``path`` is missing
+    (killed between the two renames) and is deleted when ``path`` holds the new store (killed
+    after them: the new one was complete before it was renamed).  An unfinished new copy
+    (``.<name>.tmp-<pid>-…``) is deleted.  Names left by a process that still runs (another window
+    saving now) are not touched."""
+    path = Path(path)
+    try:
+        entries = list(path.parent.iterdir())
+    except OSError:
+        return None
+    olds, news = [], []
+    for entry in entries:
+        tag = _swap_tag(path, entry)
+        if tag is not None:
+            (olds if tag == ASIDE else news).append(entry)
+    restored = None
+    if olds and not path.exists():
+        newest = max(olds, key=_mtime)
+        try:
+            os.rename(newest, path)
+        except OSError:
+            return None  # kept under its recorded name; the next save or open tries again
+        olds.remove(newest)
+        restored = path
+    for leftover in olds + news:
+        shutil.rmtree(leftover, ignore_errors=True)
+    return restored
+
+
+def _swap_tag(path: Path, entry: Path) -> str | None:
+    """ASIDE or NEW when ``entry`` is a copy-save's hidden name for ``path`` from a process that is
+    not running (older versions wrote no pid: ``.<name>.old-<hex>``)."""
+    for tag in (ASIDE, NEW):
+        prefix = f".{path.name}.{tag}-"
+        if not entry.name.startswith(prefix):
+            continue
+        fields = entry.name[len(prefix):].split("-")
+        if len(fields) == 2 and fields[0].isdigit():
+            pid = int(fields[0])
+            if pid != os.getpid() and process_alive(pid):
+                return None
+        elif len(fields) != 1:
+            return None
+        return tag
+    return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _save_tiff(labels: ChunkedLabels, path: Path, progress: Progress, rebind: bool = True) -> None:
+    """A tiled pyramidal OME-TIFF streamed band by band (export_ome_tiff reads through ``read``);
+    ``rebind`` False (an export) leaves the mask as it was."""
 
     class _View:  # what export_ome_tiff needs of a LabelStore
         levels = labels.levels
@@ -140,6 +229,8 @@ def _save_tiff(labels: ChunkedLabels, path: Path, progress: Progress) -> None:
 
     _View.path = path
     export_ome_tiff(_View(), path, progress)
+    if not rebind:
+        return
     arrays, closers = _open_tiff(path)
     _rebind(labels, arrays, path, "ome-tiff", closers)
 

@@ -22,6 +22,7 @@ from core.classes import complete_classes
 from core.io.images import ImageReadError
 from core.io.mask_naming import default_mask_path
 from core.document.recovery import RecoveryError, RecoveryStore, SessionLock, Snapshot
+from core.io.label_store import StoreError
 from gui import dialogs
 from gui.infra.settings import app_data_dir
 from gui.state.app_state import AppState
@@ -212,13 +213,22 @@ class Autosave(QObject):
             entry = store.add([image])[0]
             mark_mask_files([entry])
         try:
-            load_entry(entry, list(self.state.class_template))
+            if chunked:  # its chunks apply over the saved mask the copy records, not the one beside the image
+                self._onto_base(entry, snap)
+                load_entry(entry, list(self.state.class_template), chunked_base=snap.base_path)
+            else:
+                load_entry(entry, list(self.state.class_template))
             doc = entry.doc
             assert doc is not None
             if doc.shape != labels.shape:
                 h, w = doc.shape
                 raise RecoveryError(f"{snap.name}: the image is now {w}x{h}, not the size of its "
                                     f"recovery copy ({labels.shape[1]}x{labels.shape[0]}).")
+        except StoreError as exc:
+            if new:
+                store.remove(entry)
+            labels.close()
+            raise RecoveryError(f"{snap.name}: the saved mask it applies over cannot be read ({exc})") from None
         except (RecoveryError, ImageReadError, MemoryError):
             if new:
                 store.remove(entry)
@@ -242,6 +252,21 @@ class Autosave(QObject):
             entry.save_path = snap.mask_path  # it was being saved elsewhere (Save As)
         store.trim()
         return entry
+
+    @staticmethod
+    def _onto_base(entry: ImageEntry, snap: Snapshot) -> None:
+        """Drop an open, clean document that is not on the copy's saved mask (it is reopened on
+        that one); one with unsaved edits is never replaced."""
+        doc = entry.doc
+        if doc is None:
+            return
+        now, recorded = (None if p is None else path_key(p) for p in (getattr(doc.labels, "path", None), snap.base_path))
+        if now == recorded:
+            return
+        if doc.dirty:
+            raise RecoveryError(f"{snap.name}: the image is open with unsaved edits on another mask; "
+                                "save or discard them, then restore this copy.")
+        entry.doc, entry.mask_source = None, None
 
 
 def describe(snap: Snapshot) -> str:

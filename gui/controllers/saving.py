@@ -163,7 +163,7 @@ class Saver(QObject):
 
         def write() -> None:
             if fmt in ("ome-zarr", "ome-tiff"):
-                doc.labels.save_to(path, fmt, classes=doc.classes)  # a full streamed copy
+                doc.labels.export_to(path, fmt, classes=doc.classes)  # a copy: the mask keeps its file
                 return
             image = entry.source.read(0, h, 0, w) if fmt == "overlay" else None
             labels = doc.labels if fmt in CHUNKWISE_FORMATS else doc.labels[0:h, 0:w]

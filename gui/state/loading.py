@@ -47,13 +47,18 @@ def is_large(path: Path) -> bool:
     return w * h > LARGE_IMAGE_PIXELS
 
 
-def load_entry(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
+FIND = object()  # load_entry's default: the mask found beside the image (find_mask_for_image)
+
+
+def load_entry(entry: "ImageEntry", template: list[ClassInfo], chunked_base=FIND) -> str | None:
     """Decode the image and create the document if needed; returns a note for the status bar.
 
-    Raises ImageReadError when the image cannot be shown.
+    ``chunked_base`` (a slide's mask only; a crash restore): open exactly that saved mask, or a new
+    empty one for None, instead of looking for one.  Raises ImageReadError when the image cannot
+    be shown, StoreError when that ``chunked_base`` cannot be read.
     """
     if entry.source is not None or (entry.image is None and is_large(entry.path)):
-        return _load_large(entry, template)
+        return _load_large(entry, template, chunked_base)
     note = None
     if entry.image is None:
         image = load_image(entry.path)
@@ -103,8 +108,10 @@ def top_class(labels) -> int:
     return int(np.flatnonzero(counts).max()) if counts.any() else 0
 
 
-def _load_large(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
+def _load_large(entry: "ImageEntry", template: list[ClassInfo], base=FIND) -> str | None:
     from core.document.chunked_labels import ChunkedLabels
+    from core.document.chunked_save import recover_swap
+    from core.io.mask_naming import chunked_mask_path
     from core.io.sources import open_source
 
     note = None
@@ -112,8 +119,12 @@ def _load_large(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
         entry.source = open_source(entry.path)
     if entry.doc is None:
         source, classes = entry.source, list(template)
-        labels, mask = None, find_mask_for_image(entry.path)
-        if mask is not None:
+        if base is FIND:
+            recover_swap(chunked_mask_path(entry.path))  # a save killed mid-swap: the old mask goes back
+            labels, mask = None, find_mask_for_image(entry.path)
+        else:
+            labels, mask = (ChunkedLabels.open(base) if base is not None else None), base
+        if mask is not None and base is FIND:
             try:
                 labels = ChunkedLabels.open(mask)
                 if labels.shape != (source.height, source.width):
