@@ -416,18 +416,26 @@ class ChunkedLabels:
         live = sum(length for _, _, (_, length) in entries)
         if end - live <= max(SCRATCH_SLACK, live):
             return
-        new = open(self._tmp / "scratch.new", "w+b")  # noqa: SIM115 - replaces self._scratch
+        # The index moves to the new file only once that file is complete and renamed: a failed copy
+        # (a full temporary disk) leaves the old file and every entry pointing into it.
+        new_path = self._tmp / "scratch.new"
+        new = open(new_path, "w+b")  # noqa: SIM115 - replaces self._scratch
+        moved = []
         try:
             for lv, key, (offset, length) in entries:
                 self._scratch.seek(offset)
-                lv.in_scratch[key] = (new.tell(), length)
+                moved.append((lv, key, (new.tell(), length)))
                 new.write(self._scratch.read(length))
+            new.flush()
+            os.replace(new_path, self._tmp / "scratch.bin")
         except BaseException:
             new.close()
+            new_path.unlink(missing_ok=True)
             raise
         self._scratch.close()
-        os.replace(self._tmp / "scratch.new", self._tmp / "scratch.bin")
         self._scratch = new
+        for lv, key, entry in moved:
+            lv.in_scratch[key] = entry
 
     @property
     def scratch_bytes(self) -> int:
