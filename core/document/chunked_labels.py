@@ -635,22 +635,36 @@ def _open_tiff(path: Path) -> tuple[list, list]:
     return arrays, [store.close, tif.close]
 
 
-def stored_chunk_keys(array) -> set[Key] | None:
-    """Keys of the chunks a local zarr v2 array has on disk, or None when they cannot be listed."""
+def stored_chunk_keys(array, chunks: tuple[int, int]) -> set[Key] | None:
+    """Keys of the chunks a local zarr v2 array has on disk, when its chunk grid is ``chunks``.
+
+    None when they cannot be listed on that grid: a TIFF, a zarr v3 / NGFF 0.5 store ("c/<y>/<x>"
+    keys, perhaps sharded), another chunk grid (chunks under 64, a coarse level chunked otherwise).
+    The caller then copies every chunk: reading a missing one costs little, losing one a user's work.
+    """
     try:
+        from zarr.storage import LocalStore
+
+        meta = array.metadata
+        if not isinstance(array.store, LocalStore) or getattr(meta, "zarr_format", None) != 2:
+            return None
+        if tuple(int(c) for c in array.chunks) != tuple(chunks):
+            return None
+        separator = meta.dimension_separator or "."
         root = Path(array.store.root) / array.path
-    except AttributeError:
+    except (AttributeError, ImportError, TypeError, ValueError):
         return None
     if not root.is_dir():
         return set()
-    keys = set()
-    for dirpath, _dirs, files in os.walk(root):
-        rel = Path(dirpath).relative_to(root).parts
-        for name in files:
-            parts = (*rel, name) if len(rel) == 1 else tuple(name.split("."))
-            if len(parts) == 2 and all(p.isdigit() for p in parts):
-                keys.add((int(parts[0]), int(parts[1])))
-    return keys
+
+    def key(parts) -> Key | None:
+        return (int(parts[0]), int(parts[1])) if len(parts) == 2 and all(p.isdigit() for p in parts) else None
+
+    if separator == ".":
+        found = (key(name.split(".")) for name in os.listdir(root))
+    else:
+        found = (key((row.name, name)) for row in root.iterdir() if row.is_dir() for name in os.listdir(row))
+    return {k for k in found if k is not None}
 
 
 def new_temp_name(path: Path, tag: str) -> Path:

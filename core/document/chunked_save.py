@@ -41,7 +41,8 @@ def _save(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence, progre
     try:
         if fmt == "ome-tiff":
             _save_tiff(labels, path, progress)
-        elif labels.format == "ome-zarr" and labels.path is not None and _same(labels.path, path):
+        elif labels.format == "ome-zarr" and labels.path is not None and _same(labels.path, path) \
+                and _zarr_v2(labels._levels[0].base):
             _save_in_place(labels, path, classes, progress)
         else:
             _save_copy(labels, path, classes, progress)
@@ -166,12 +167,18 @@ def _stored_keys(labels: ChunkedLabels, k: int) -> set:
     lv = labels._levels[k]
     keys = set(lv.in_scratch) | set(lv.changed) | {(by, bx) for (lk, by, bx) in labels._cache if lk == k}
     if lv.base is not None:
-        stored = stored_chunk_keys(lv.base)
-        if stored is None:  # a TIFF: every chunk
+        stored = stored_chunk_keys(lv.base, lv.chunks)
+        if stored is None:  # not the layout save_to writes (a TIFF, zarr v3, another grid): every chunk
             gy, gx = lv.grid
             stored = {(by, bx) for by in range(gy) for bx in range(gx)}
         keys |= stored
     return keys
+
+
+def _zarr_v2(array) -> bool:
+    """The layout save_to writes (zarr v2, NGFF 0.4), updated in place; another one (zarr v3 /
+    NGFF 0.5) is rewritten whole in this layout, as a copy renamed over it."""
+    return getattr(getattr(array, "metadata", None), "zarr_format", None) == 2
 
 
 def _old_classes(attrs: dict) -> list:

@@ -240,3 +240,52 @@ def test_the_app_names_a_chunked_mask_beside_the_image_and_finds_it(tmp_path):
     assert find_mask_for_image(image) == tmp_path / "slide_mask.ome.zarr"  # zarr before TIFF
     default_mask_path(image).write_bytes(b"x")
     assert find_mask_for_image(image) == default_mask_path(image)  # a PNG the app saved still wins
+
+
+def _foreign_store(path, ref, zarr_format, chunks, coarse_chunks=None):
+    """A label pyramid written by zarr-python itself (not by UNetSeg): zarr v3 with NGFF 0.5's "ome"
+    attributes and "c/<y>/<x>" chunk keys, or zarr v2 with another chunk grid per level."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
+    levels = [ref, ref[::2, ::2]]
+    for k, data in enumerate(levels):
+        a = group.create_array(str(k), shape=data.shape, dtype="uint8", fill_value=0,
+                               chunks=chunks if k == 0 else (coarse_chunks or chunks))
+        a[:, :] = data
+    ms = [{"version": "0.4", "axes": [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}],
+           "datasets": [{"path": str(k), "coordinateTransformations": [{"type": "scale", "scale": [2.0**k] * 2}]}
+                        for k in range(len(levels))]}]
+    image_label = {"colors": [{"label-value": 3, "rgba": [1, 2, 3, 255]}],
+                   "properties": [{"label-value": 3, "name": "gland"}]}
+    if zarr_format == 3:
+        group.attrs.update({"ome": {"version": "0.5", "multiscales": ms, "image-label": image_label}})
+    else:
+        group.attrs.update({"multiscales": ms, "image-label": image_label})
+
+
+@pytest.mark.parametrize("zarr_format, chunks, coarse", [
+    (3, (128, 128), None),  # NGFF 0.5: "c/<y>/<x>" keys the v2 listing never saw
+    (2, (32, 32), None),  # chunks under 64: the in-memory grid is coarser than the file's
+    (2, (128, 128), (64, 96)),  # a coarse level chunked otherwise than level 0
+])
+def test_a_store_in_another_layout_is_saved_whole(tmp_path, zarr_format, chunks, coarse):
+    ref = truth()
+    source = tmp_path / "theirs.ome.zarr"
+    _foreign_store(source, ref, zarr_format, chunks, coarse)
+    c = ChunkedLabels.open(source)
+    np.testing.assert_array_equal(c[:, :], ref)
+    c[650:700, 850:900] = 5  # one edit far from the others
+    edited = ref.copy()
+    edited[650:700, 850:900] = 5
+    c.save_to(tmp_path / "copy.ome.zarr")  # Save As: a copy of every chunk that may hold a label
+    with ChunkedLabels.open(tmp_path / "copy.ome.zarr") as copy:
+        np.testing.assert_array_equal(copy[:, :], edited)
+        _levels_ok(copy, edited)
+    c.close()
+    c = ChunkedLabels.open(source)
+    c[0:10, 0:10] = 6
+    ref[0:10, 0:10] = 6
+    c.save_to(source)  # in place
+    c.close()
+    with ChunkedLabels.open(source) as again:
+        np.testing.assert_array_equal(again[:, :], ref)
+        _levels_ok(again, ref)
