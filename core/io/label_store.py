@@ -6,10 +6,10 @@ downsampled by nearest neighbour so every pixel stays a real class id).  It open
 napari (ome-zarr plugin) and QuPath as an image and as a label image ("image-label" metadata
 carries the class colours and names).
 
-Writes are chunk-atomic: each block is exactly one zarr chunk, and zarr's LocalStore writes a
-chunk to a temporary file and renames it, so a crash never leaves half a chunk.  After a
-chunk is written, an empty marker ``.unetseg-done/<row>.<col>`` records it; ``--resume``
-skips recorded chunks (the run's settings are kept in the root attributes and must match).
+Writes are chunk-atomic: each block is exactly one zarr chunk, and zarr's LocalStore (from
+zarr 3.1.3, the version pyproject.toml requires) writes a chunk to a temporary file and renames
+it, so a crash never leaves half a chunk.  After a chunk is written and fsynced, an empty marker
+``.unetseg-done/<row>.<col>`` records it; ``--resume`` skips recorded chunks (the run's settings are kept in the root attributes and must match).
 ``finish`` builds the label pyramid and the multiscales metadata and drops the done record.
 
 ``export_ome_tiff`` streams a finished store into a tiled, pyramidal OME-TIFF (SubIFDs, zlib),
@@ -27,7 +27,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from core.atomic import WriteError, atomic_path, describe_os_error
+from core.atomic import WriteError, atomic_path, describe_os_error, fsync
 
 STORE_FORMATS = {"ome-zarr": ".ome.zarr", "ome-tiff": ".ome.tif"}
 DONE_DIR = ".unetseg-done"
@@ -136,6 +136,8 @@ class LabelStore:
             raise ValueError(f"block {block} is {y1 - y0}x{x1 - x0}, got labels of shape {labels.shape}")
         try:
             self.array[y0:y1, x0:x1] = labels
+            chunk = self.path / "0" / str(block[0]) / str(block[1])
+            fsync(chunk, chunk.parent, chunk.parent.parent)  # on disk before --resume trusts the marker
             marker = self.path / DONE_DIR / f"{block[0]}.{block[1]}"
             with atomic_path(marker) as tmp:
                 tmp.write_bytes(b"")
