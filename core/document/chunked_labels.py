@@ -153,6 +153,7 @@ class ChunkedLabels:
         if not path.exists():
             raise StoreError(f"{path}: the mask does not exist.")
         if path.is_dir():
+            _finish_interrupted_save(path)
             arrays, fmt, attrs, closers = _open_zarr(path), "ome-zarr", None, []
             attrs = arrays.pop()
         else:
@@ -595,6 +596,17 @@ def _write_empty_store(path: Path, height: int, width: int, chunk: tuple[int, in
     except OSError as exc:
         raise WriteError(exc.errno or errno.EIO, f"cannot write {path}: {describe_os_error(exc)}") from None
     return arrays
+
+
+def _finish_interrupted_save(path: Path) -> None:
+    """A save killed after its commit is finished now, one killed before it dropped (save_journal)."""
+    from core.document.save_journal import finish_interrupted_save
+
+    try:
+        finish_interrupted_save(path)
+    except Exception as exc:  # noqa: BLE001 - a read-only folder, a damaged journal: one sentence
+        raise StoreError(f"{path}: a save of this mask was interrupted and cannot be finished here "
+                         f"({short_error(exc)}); open it where it can be written.") from None
 
 
 def _open_zarr(path: Path) -> list:

@@ -23,7 +23,7 @@ from typing import Callable, Sequence
 from core.atomic import WriteError, describe_os_error
 from core.document.chunked_labels import (ChunkedLabels, _new_array, _open_tiff, _open_zarr, _write_empty_store,
                                  _zarr, new_temp_name, stored_chunk_keys)
-from core.io.label_store import DONE_DIR, export_ome_tiff, ome_label_attrs
+from core.io.label_store import export_ome_tiff, ome_label_attrs
 
 SAVE_FORMATS = ("ome-zarr", "ome-tiff")
 Progress = Callable[[int, int], None] | None
@@ -62,34 +62,48 @@ def _unetseg_attrs(labels: ChunkedLabels, old: dict | None = None) -> dict:
 
 
 def _save_in_place(labels: ChunkedLabels, path: Path, classes: Sequence, progress: Progress) -> None:
-    """Write the changed chunks of every level into the store the mask was opened from."""
+    """Write the changed chunks of every level into the store the mask was opened from, through a
+    journal (``core.document.save_journal``): a kill or a full disk leaves the old mask or the new."""
+    from core.document.save_journal import Journal, finish_interrupted_save, new_level_name
+
+    finish_interrupted_save(path)  # an earlier save that failed after its commit: finished first
     group = _zarr().open_group(str(path), mode="r+", zarr_format=2)
     levels = labels._levels
-    arrays, todo = [], []
+    whole, todo = [], []
     for k, lv in enumerate(levels):
         name = str(k)
         if name in group and tuple(group[name].shape) == lv.shape and lv.base is not None:
-            arrays.append(group[name])
             todo.append(sorted(lv.changed))
-        else:  # a level the file lacked (built at open): written whole
-            arrays.append(_new_array(group, name, lv.shape, lv.chunks))
+        else:  # a level the file lacked (built at open): written whole beside the old one
+            whole.append(k)
             gy, gx = lv.grid
             todo.append([(by, bx) for by in range(gy) for bx in range(gx)])
     total, done = sum(map(len, todo)), 0
-    for k, (lv, array, keys) in enumerate(zip(levels, arrays, todo)):
-        for key in keys:
-            y0, y1, x0, x1 = lv.region(key)
-            array[y0:y1, x0:x1] = labels._chunk(k, key)
-            labels._evict()
-            done += 1
-            if progress:
-                progress(done, total)
-    attrs = dict(group.attrs)
-    attrs.update(ome_label_attrs(len(levels), classes or _old_classes(attrs)))
-    attrs["unetseg"] = _unetseg_attrs(labels, attrs.get("unetseg"))
-    group.attrs.put(attrs) if hasattr(group.attrs, "put") else group.attrs.update(attrs)
-    shutil.rmtree(path / DONE_DIR, ignore_errors=True)  # a LabelStore run record: the mask is complete now
-    _rebind(labels, arrays, path, "ome-zarr", None)
+    journal = Journal(path)
+    try:
+        for k, (lv, keys) in enumerate(zip(levels, todo)):
+            array = _new_array(group, new_level_name(k), lv.shape, lv.chunks) if k in whole else None
+            for key in keys:
+                chunk = labels._chunk(k, key)
+                if array is None:
+                    journal.add(k, key, lv.chunks, chunk)
+                else:
+                    y0, y1, x0, x1 = lv.region(key)
+                    array[y0:y1, x0:x1] = chunk
+                labels._evict()
+                done += 1
+                if progress:
+                    progress(done, total)
+        attrs = dict(group.attrs)
+        attrs.update(ome_label_attrs(len(levels), classes or _old_classes(attrs)))
+        attrs["unetseg"] = _unetseg_attrs(labels, attrs.get("unetseg"))
+        journal.commit(attrs, whole)
+    except BaseException:
+        journal.discard()
+        raise
+    finish_interrupted_save(path)  # on failure the committed journal stays: opening the store finishes it
+    group = _zarr().open_group(str(path), mode="r", zarr_format=2)
+    _rebind(labels, [group[str(k)] for k in range(len(levels))], path, "ome-zarr", None)
 
 
 def _save_copy(labels: ChunkedLabels, path: Path, classes: Sequence, progress: Progress) -> None:
