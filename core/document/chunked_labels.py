@@ -43,6 +43,8 @@ DEFAULT_CACHE_BYTES = 256 * 2**20
 ARRAY_LIMIT = 2**26  # np.asarray(whole mask) is allowed up to 64 Mpx; larger must be read by region
 SCRATCH_SLACK = 64 * 2**20  # dead bytes the scratch file may hold before it is compacted
 COUNT_LEVEL_PIXELS = 2**22  # an estimated class count decodes one level of at most this many pixels
+COUNT_BAND = 2**18  # pixels bincounted at once (np.bincount makes an int64 copy: 8 bytes a pixel)
+CHUNK_MIN, CHUNK_MAX = 64, 1024  # in-memory chunk sides, whatever the file's chunking (a strip: its width)
 Key = tuple[int, int]
 
 
@@ -92,6 +94,23 @@ class _Level:
         for by in range(y0 // cy, -(-y1 // cy)):
             for bx in range(x0 // cx, -(-x1 // cx)):
                 yield by, bx
+
+
+def _class_counts(block: np.ndarray) -> np.ndarray:
+    """Pixels per class id of a uint8 block, counted in bands of COUNT_BAND pixels."""
+    flat, counts = block.ravel(), np.zeros(256, np.int64)
+    for i in range(0, flat.size, COUNT_BAND):
+        counts += np.bincount(flat[i:i + COUNT_BAND], minlength=256)
+    return counts
+
+
+def _memory_chunk(side: int) -> int:
+    """The in-memory chunk side for a file's chunk side: within CHUNK_MIN..CHUNK_MAX, and a whole
+    fraction of a larger one, so reading one decodes at most one file chunk across (a TIFF of
+    whole-width strips, or one strip, is never read whole for a small region)."""
+    if side <= CHUNK_MIN:
+        return CHUNK_MIN
+    return -(-side // -(-side // CHUNK_MAX))
 
 
 def _level_chunks(chunk: tuple[int, int], shape: tuple[int, int]) -> tuple[int, int]:
@@ -165,8 +184,7 @@ class ChunkedLabels:
             for close in closers:
                 close()
             raise StoreError(f"{path}: a label mask must be a 2-D uint8 image, not {base0.dtype} {shape}.")
-        chunk = tuple(int(c) for c in getattr(base0, "chunks", (512, 512)))
-        chunk = (max(chunk[0], 64), max(chunk[1], 64))
+        chunk = tuple(_memory_chunk(int(c)) for c in getattr(base0, "chunks", (512, 512)))
         levels, missing = [], []
         for k, s in enumerate(pyramid_shapes(*shape)):
             base = arrays[k] if k < len(arrays) and tuple(arrays[k].shape) == s else None
@@ -468,7 +486,7 @@ class ChunkedLabels:
         for by in range(gy):
             for bx in range(gx):
                 y0, y1, x0, x1 = lv.region((by, bx))
-                counts += np.bincount(self._read(0, y0, y1, x0, x1).ravel(), minlength=256)
+                counts += _class_counts(self._read(0, y0, y1, x0, x1))
                 self._evict()
         self._counts, self.class_counts_exact = counts, True
         return self.class_counts()
@@ -542,8 +560,9 @@ class ChunkedLabels:
                  len(self._levels) - 1)
         h, w = self._levels[k].shape
         counts = np.zeros(256, np.int64)
-        for y0 in range(0, h, 1024):
-            counts += np.bincount(self._read(k, y0, min(h, y0 + 1024), 0, w).ravel(), minlength=256)
+        rows = max(1, COUNT_BAND // w)
+        for y0 in range(0, h, rows):
+            counts += _class_counts(self._read(k, y0, min(h, y0 + rows), 0, w))
         if k == 0:
             self._counts, self.class_counts_exact = counts, True
             return
@@ -638,6 +657,9 @@ def _open_tiff(path: Path) -> tuple[list, list]:
         raise StoreError(f"{path}: not a readable TIFF mask ({short_error(exc)}).") from None
     try:
         series = tif.series[0]
+        mapped = _memmap_levels(path, len(series.levels))
+        if mapped is not None:
+            return mapped, [tif.close]
         store = series.aszarr()
         root = zarr.open(store, mode="r")
         arrays = [root] if hasattr(root, "shape") else [root[str(i)] for i in range(len(series.levels))]
@@ -647,12 +669,24 @@ def _open_tiff(path: Path) -> tuple[list, list]:
     return arrays, [store.close, tif.close]
 
 
-def stored_chunk_keys(array, chunks: tuple[int, int]) -> set[Key] | None:
-    """Keys of the chunks a local zarr v2 array has on disk, when its chunk grid is ``chunks``.
+def _memmap_levels(path: Path, count: int) -> list | None:
+    """An uncompressed TIFF's levels as read-only memory maps (plain ``tifffile.imwrite`` writes one
+    strip, which its zarr store would decode whole for every read); None when it is not mappable."""
+    import tifffile
 
-    None when they cannot be listed on that grid: a TIFF, a zarr v3 / NGFF 0.5 store ("c/<y>/<x>"
-    keys, perhaps sharded), another chunk grid (chunks under 64, a coarse level chunked otherwise).
-    The caller then copies every chunk: reading a missing one costs little, losing one a user's work.
+    try:
+        return [tifffile.memmap(path, level=k, mode="r") for k in range(count)]
+    except (ValueError, OSError, TypeError):
+        return None
+
+
+def stored_chunk_keys(array, chunks: tuple[int, int]) -> set[Key] | None:
+    """Keys, on the in-memory grid ``chunks``, of the chunks that hold what a local zarr v2 array
+    stores on disk (each stored file chunk marks every in-memory chunk it overlaps).
+
+    None when they cannot be listed: a TIFF, a zarr v3 / NGFF 0.5 store ("c/<y>/<x>" keys, perhaps
+    sharded), another store.  The caller then copies every chunk: reading a missing one costs
+    little, losing one costs a user's work.
     """
     try:
         from zarr.storage import LocalStore
@@ -660,23 +694,25 @@ def stored_chunk_keys(array, chunks: tuple[int, int]) -> set[Key] | None:
         meta = array.metadata
         if not isinstance(array.store, LocalStore) or getattr(meta, "zarr_format", None) != 2:
             return None
-        if tuple(int(c) for c in array.chunks) != tuple(chunks):
-            return None
+        fy, fx = (int(c) for c in array.chunks)
         separator = meta.dimension_separator or "."
         root = Path(array.store.root) / array.path
     except (AttributeError, ImportError, TypeError, ValueError):
         return None
     if not root.is_dir():
         return set()
-
-    def key(parts) -> Key | None:
-        return (int(parts[0]), int(parts[1])) if len(parts) == 2 and all(p.isdigit() for p in parts) else None
-
     if separator == ".":
-        found = (key(name.split(".")) for name in os.listdir(root))
+        names = [name.split(".") for name in os.listdir(root)]
     else:
-        found = (key((row.name, name)) for row in root.iterdir() if row.is_dir() for name in os.listdir(row))
-    return {k for k in found if k is not None}
+        names = [(row.name, name) for row in root.iterdir() if row.is_dir() for name in os.listdir(row)]
+    (cy, cx), (h, w), keys = chunks, array.shape, set()
+    for parts in names:
+        if len(parts) == 2 and all(p.isdigit() for p in parts):
+            by, bx = int(parts[0]), int(parts[1])
+            for y in range(by * fy // cy, -(-min(h, (by + 1) * fy) // cy)):
+                for x in range(bx * fx // cx, -(-min(w, (bx + 1) * fx) // cx)):
+                    keys.add((y, x))
+    return keys
 
 
 def new_temp_name(path: Path, tag: str) -> Path:

@@ -269,12 +269,17 @@ def _foreign_store(path, ref, zarr_format, chunks, coarse_chunks=None):
     (3, (128, 128), None),  # NGFF 0.5: "c/<y>/<x>" keys the v2 listing never saw
     (2, (32, 32), None),  # chunks under 64: the in-memory grid is coarser than the file's
     (2, (128, 128), (64, 96)),  # a coarse level chunked otherwise than level 0
+    (2, (128, 512), "cap"),  # chunks over CHUNK_MAX: split in memory, three per file chunk
 ])
-def test_a_store_in_another_layout_is_saved_whole(tmp_path, zarr_format, chunks, coarse):
+def test_a_store_in_another_layout_is_saved_whole(tmp_path, monkeypatch, zarr_format, chunks, coarse):
+    if coarse == "cap":
+        monkeypatch.setattr(chunked_labels, "CHUNK_MAX", 192)
+        coarse = None
     ref = truth()
     source = tmp_path / "theirs.ome.zarr"
     _foreign_store(source, ref, zarr_format, chunks, coarse)
     c = ChunkedLabels.open(source)
+    assert max(c.chunks) <= chunked_labels.CHUNK_MAX
     np.testing.assert_array_equal(c[:, :], ref)
     c[650:700, 850:900] = 5  # one edit far from the others
     edited = ref.copy()
@@ -429,3 +434,38 @@ def test_a_full_disk_at_any_byte_of_an_in_place_save_leaves_the_old_mask_or_the_
     c.close()
     with ChunkedLabels.open(target) as again:
         np.testing.assert_array_equal(again[:, :], new)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_a_strip_tiff_mask_is_read_and_exported_in_bounded_chunks(tmp_path, monkeypatch, compression):
+    import tracemalloc
+
+    from core.io import objects
+
+    ref = np.zeros((4096, 4096), np.uint8)
+    ref[1000:1100, 2000:2300] = 3
+    ref[4000:4096, 0:50] = 1
+    path = tmp_path / "plain_mask.tif"
+    tifffile.imwrite(path, ref, compression=compression)  # one strip of 16 MB, or strips of 64 whole rows
+    tracemalloc.start()
+    try:
+        c = ChunkedLabels.open(path, cache_bytes=2**20)  # builds its pyramid: one pass over level 0
+        assert c.read(1050, 1060, 2100, 2110).tolist() == [[3] * 10] * 10
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert max(c.chunks) <= chunked_labels.CHUNK_MAX and min(c.chunks) >= 64  # not the file's whole strip
+    assert peak < ref.nbytes // 2  # the 16 MB strip is never decoded whole
+    blocks = []
+    real = objects.block_objects
+
+    def spy(array, options=objects.ObjectOptions(), block=1024):
+        blocks.append(block)
+        return real(array, options, block)
+
+    monkeypatch.setattr(objects, "block_objects", spy)
+    found = objects.objects_of(c)
+    assert blocks and max(blocks) <= objects.BLOCK  # object exports read blocks of whole capped chunks
+    assert sorted((o.class_id, o.bbox, o.area) for o in found) == [(1, (0, 4000, 50, 96), 4800),
+                                                                    (3, (2000, 1000, 300, 100), 30000)]
+    c.close()
