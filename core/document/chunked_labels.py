@@ -36,6 +36,7 @@ import numpy as np
 
 from core.atomic import WriteError, describe_os_error, short_error
 from core.io.label_store import StoreError, level_sample, ome_label_attrs, pyramid_shapes
+from core.io.label_store import class_counts as block_counts
 
 __all__ = ["ChunkedLabels", "ARRAY_LIMIT", "DEFAULT_CACHE_BYTES"]
 
@@ -43,7 +44,6 @@ DEFAULT_CACHE_BYTES = 256 * 2**20
 ARRAY_LIMIT = 2**26  # np.asarray(whole mask) is allowed up to 64 Mpx; larger must be read by region
 SCRATCH_SLACK = 64 * 2**20  # dead bytes the scratch file may hold before it is compacted
 COUNT_LEVEL_PIXELS = 2**22  # an estimated class count decodes one level of at most this many pixels
-COUNT_BAND = 2**18  # pixels bincounted at once (np.bincount makes an int64 copy: 8 bytes a pixel)
 CHUNK_MIN, CHUNK_MAX = 64, 1024  # in-memory chunk sides, whatever the file's chunking (a strip: its width)
 Key = tuple[int, int]
 
@@ -96,14 +96,6 @@ class _Level:
                 yield by, bx
 
 
-def _class_counts(block: np.ndarray) -> np.ndarray:
-    """Pixels per class id of a uint8 block, counted in bands of COUNT_BAND pixels."""
-    flat, counts = block.ravel(), np.zeros(256, np.int64)
-    for i in range(0, flat.size, COUNT_BAND):
-        counts += np.bincount(flat[i:i + COUNT_BAND], minlength=256)
-    return counts
-
-
 def _memory_chunk(side: int) -> int:
     """The in-memory chunk side for a file's chunk side: within CHUNK_MIN..CHUNK_MAX, and a whole
     fraction of a larger one, so reading one decodes at most one file chunk across (a TIFF of
@@ -140,6 +132,7 @@ class ChunkedLabels:
         self._closers = list(closers)
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
         self.closed = False
+        self.classes: list = []  # the classes (ClassInfo) the file names, with their colours
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -195,6 +188,7 @@ class ChunkedLabels:
         counts[0] = shape[0] * shape[1]
         self = cls(levels, path=path, fmt=fmt, cache_bytes=cache_bytes, counts=counts, counts_exact=False,
                    closers=closers)
+        self.classes = stored_classes(attrs or {})
         try:
             for k in missing:
                 self._build_level(k)
@@ -486,7 +480,7 @@ class ChunkedLabels:
         for by in range(gy):
             for bx in range(gx):
                 y0, y1, x0, x1 = lv.region((by, bx))
-                counts += _class_counts(self._read(0, y0, y1, x0, x1))
+                counts += block_counts(self._read(0, y0, y1, x0, x1))
                 self._evict()
         self._counts, self.class_counts_exact = counts, True
         return self.class_counts()
@@ -560,9 +554,9 @@ class ChunkedLabels:
                  len(self._levels) - 1)
         h, w = self._levels[k].shape
         counts = np.zeros(256, np.int64)
-        rows = max(1, COUNT_BAND // w)
+        rows = max(1, 2**18 // w)
         for y0 in range(0, h, rows):
-            counts += _class_counts(self._read(k, y0, min(h, y0 + rows), 0, w))
+            counts += block_counts(self._read(k, y0, min(h, y0 + rows), 0, w))
         if k == 0:
             self._counts, self.class_counts_exact = counts, True
             return
@@ -615,6 +609,25 @@ def _write_empty_store(path: Path, height: int, width: int, chunk: tuple[int, in
     except OSError as exc:
         raise WriteError(exc.errno or errno.EIO, f"cannot write {path}: {describe_os_error(exc)}") from None
     return arrays
+
+
+def stored_classes(attrs: dict) -> list:
+    """Classes (ClassInfo) named in a store's image-label metadata: NGFF 0.4 at the top level, 0.5
+    under "ome".  Loading keeps them, so a save does not replace them with the app's defaults."""
+    from core.classes import ClassInfo
+
+    label = attrs.get("image-label") or (attrs.get("ome") or {}).get("image-label") or {}
+    names = {p.get("label-value"): p.get("name") for p in label.get("properties", []) if isinstance(p, dict)}
+    out = []
+    for c in label.get("colors", []):
+        try:
+            cid = int(c["label-value"])
+            if 0 <= cid <= 255:
+                color = tuple(int(v) for v in c["rgba"][:3])
+                out.append(ClassInfo(cid, str(names.get(cid) or f"class {cid}"), color))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 def _finish_interrupted_save(path: Path) -> None:

@@ -33,8 +33,12 @@ def save_chunked(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence 
                  progress: Progress = None) -> Path:
     if fmt not in SAVE_FORMATS:
         raise ValueError(f"a chunked mask saves as {' or '.join(SAVE_FORMATS)}, not {fmt!r}")
+    classes = list(classes) or list(labels.classes)  # none given: keep the names and colours the file had
     with labels._lock:  # edits (and tile reads) wait: the saved file must be one state of the mask
-        return _save(labels, path, fmt, classes, progress)
+        _save(labels, path, fmt, classes, progress)
+        if labels.path is not None and _same(labels.path, path):  # the file is the mask's base now
+            labels.classes = classes
+        return path
 
 
 def _save(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence, progress: Progress) -> Path:
@@ -95,7 +99,7 @@ def _save_in_place(labels: ChunkedLabels, path: Path, classes: Sequence, progres
                 if progress:
                     progress(done, total)
         attrs = dict(group.attrs)
-        attrs.update(ome_label_attrs(len(levels), classes or _old_classes(attrs)))
+        attrs.update(ome_label_attrs(len(levels), classes))
         attrs["unetseg"] = _unetseg_attrs(labels, attrs.get("unetseg"))
         journal.commit(attrs, whole)
     except BaseException:
@@ -193,22 +197,6 @@ def _zarr_v2(array) -> bool:
     """The layout save_to writes (zarr v2, NGFF 0.4), updated in place; another one (zarr v3 /
     NGFF 0.5) is rewritten whole in this layout, as a copy renamed over it."""
     return getattr(getattr(array, "metadata", None), "zarr_format", None) == 2
-
-
-def _old_classes(attrs: dict) -> list:
-    """Classes recorded in a store's image-label metadata (kept when saving without new ones)."""
-    from core.classes import ClassInfo
-
-    label = attrs.get("image-label") or {}
-    names = {p.get("label-value"): p.get("name") for p in label.get("properties", []) if isinstance(p, dict)}
-    out = []
-    for c in label.get("colors", []):
-        try:
-            cid = int(c["label-value"])
-            out.append(ClassInfo(cid, str(names.get(cid, f"class {cid}")), tuple(int(v) for v in c["rgba"][:3])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return out
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -469,3 +469,29 @@ def test_a_strip_tiff_mask_is_read_and_exported_in_bounded_chunks(tmp_path, monk
     assert sorted((o.class_id, o.bbox, o.area) for o in found) == [(1, (0, 4000, 50, 96), 4800),
                                                                     (3, (2000, 1000, 300, 100), 30000)]
     c.close()
+
+
+def test_a_mask_from_unetseg_segment_keeps_its_classes_and_knows_a_rare_class(tmp_path, monkeypatch):
+    from core.classes import ClassInfo
+
+    monkeypatch.setattr(chunked_labels, "COUNT_LEVEL_PIXELS", 100)  # an estimate would read the coarsest level
+    ref = truth(1100, 1300)
+    ref[1001, 1001] = 7  # one pixel of a rare class, off every coarse level's grid
+    classes = [ClassInfo(0, "background", (0, 0, 0)), ClassInfo(1, "gland", (10, 20, 30)),
+               ClassInfo(2, "stroma", (40, 50, 60)), ClassInfo(3, "fat", (70, 80, 90)),
+               ClassInfo(7, "mitosis", (200, 0, 0))]
+    path = tmp_path / "s.ome.zarr"
+    store = LabelStore.create(path, 1100, 1300, (400, 512), {"k": 1})
+    for block in store.blocks():
+        y0, y1, x0, x1 = store.region(block)
+        store.write_block(block, ref[y0:y1, x0:x1])
+    store.finish(classes)
+    with ChunkedLabels.open(path) as c:
+        assert c.class_counts_exact and c.class_counts()[7] == 1  # counted by finish, not estimated
+        np.testing.assert_array_equal(c.class_counts(), np.bincount(ref.ravel(), minlength=256))
+        assert c.classes == classes  # the file's names and colours
+        c[0:10, 0:10] = 2
+        c.save_to(path)  # in place, as the app's Save without a class list
+    label = dict(zarr.open_group(str(path), mode="r").attrs)["image-label"]
+    assert [(p["label-value"], p["name"]) for p in label["properties"]] == [(c.id, c.name) for c in classes]
+    assert label["colors"][-1] == {"label-value": 7, "rgba": [200, 0, 0, 255]}
