@@ -297,6 +297,7 @@ def test_a_store_in_another_layout_is_saved_whole(tmp_path, monkeypatch, zarr_fo
     with ChunkedLabels.open(source) as again:
         np.testing.assert_array_equal(again[:, :], ref)
         _levels_ok(again, ref)
+        assert [(k.id, k.name, k.color) for k in again.classes] == [(3, "gland", (1, 2, 3))]  # kept
 
 
 _KILLED_SAVE = r"""
