@@ -85,12 +85,12 @@ def finish_interrupted_save(path: Path) -> bool:
             os.rename(new, old)
     fsync(path)
     group = _zarr().open_group(str(path), mode="r+", zarr_format=2)
-    written = []
+    written, arrays = [], {}
     for name in sorted(os.listdir(journal)):
         if name == _META:
             continue
         level, by, bx = (int(v) for v in name.split("."))
-        array = group[str(level)]
+        array = arrays.get(level) or arrays.setdefault(level, group[str(level)])
         cy, cx = meta["chunks"][str(level)]
         (h, w), y0, x0 = array.shape, by * cy, bx * cx
         y1, x1 = min(h, y0 + cy), min(w, x0 + cx)
