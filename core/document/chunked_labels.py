@@ -7,6 +7,8 @@ assignment writes) but holds only a byte-bounded cache of decoded chunks.  Why e
   the read-only *base*; chunks evicted from the cache while dirty go to a private *scratch*
   zarr store in a temporary folder.  So the user's file changes only in ``save_to`` and a
   crash mid-edit never damages it.  Untouched chunks are never stored anywhere (fill value 0).
+* **Chunk size.**  In-memory chunks follow the file's but stay within CHUNK_MIN..CHUNK_MAX (a TIFF
+  strip spans the whole width; an uncompressed one is memory-mapped), so a read decodes little.
 * **Label pyramid.**  Level k is 2**k times smaller, by the nearest-neighbour rule of
   ``core.io.label_store.level_sample``.  Every write updates the coarse pixels it decides at every
   level at once (they are a strided sample of the written block), so an edit shows at every zoom

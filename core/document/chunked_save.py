@@ -2,11 +2,12 @@
 
 Why three paths: re-saving the mask a slide was opened from must cost what was edited, not the
 slide (a 100k x 100k mask is 40,000 chunks); a new file is a streamed copy of the stored chunks
-only (never-written chunks stay absent, zarr's fill value is 0); OME-TIFF cannot be updated in
+only (never-written chunks stay absent, zarr's fill value is 0; a store in another layout, such as
+zarr v3, is copied whole, and saved in place it is rewritten that way); OME-TIFF cannot be updated in
 place, so it is streamed whole through ``core.io.label_store.export_ome_tiff``.
 
-Every path is safe against a crash or a full disk: zarr writes each chunk to a temporary file and
-renames it (chunk-atomic); a copy is built in a hidden folder beside the target and swapped in by
+Every path is safe against a crash or a full disk: an in-place save goes through a journal
+(``core.document.save_journal``: the old mask or the new one, never a mix); a copy is built in a hidden folder beside the target and swapped in by
 rename; the TIFF is written to a temporary file and renamed.  Failures raise WriteError naming the
 target, and the previous file stays usable.  After a save the written file becomes the mask's base
 and ``changed_chunks()`` is empty.
