@@ -90,6 +90,13 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
+def fsync(*paths: str | os.PathLike) -> None:
+    """Flush files' or folders' data to disk (a folder: the names in it), in that order; what the
+    OS cannot sync (a missing file, a file system without fsync) is skipped."""
+    for path in paths:
+        _fsync(Path(path))
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

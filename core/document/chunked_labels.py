@@ -7,6 +7,8 @@ assignment writes) but holds only a byte-bounded cache of decoded chunks.  Why e
   the read-only *base*; chunks evicted from the cache while dirty go to a private *scratch*
   zarr store in a temporary folder.  So the user's file changes only in ``save_to`` and a
   crash mid-edit never damages it.  Untouched chunks are never stored anywhere (fill value 0).
+* **Chunk size.**  In-memory chunks follow the file's but stay within CHUNK_MIN..CHUNK_MAX (a TIFF
+  strip spans the whole width; an uncompressed one is memory-mapped), so a read decodes little.
 * **Label pyramid.**  Level k is 2**k times smaller, by the nearest-neighbour rule of
   ``core.io.label_store.level_sample``.  Every write updates the coarse pixels it decides at every
   level at once (they are a strided sample of the written block), so an edit shows at every zoom
@@ -36,6 +38,7 @@ import numpy as np
 
 from core.atomic import WriteError, describe_os_error, short_error
 from core.io.label_store import StoreError, level_sample, ome_label_attrs, pyramid_shapes
+from core.io.label_store import class_counts as block_counts
 
 __all__ = ["ChunkedLabels", "ARRAY_LIMIT", "DEFAULT_CACHE_BYTES"]
 
@@ -43,6 +46,7 @@ DEFAULT_CACHE_BYTES = 256 * 2**20
 ARRAY_LIMIT = 2**26  # np.asarray(whole mask) is allowed up to 64 Mpx; larger must be read by region
 SCRATCH_SLACK = 64 * 2**20  # dead bytes the scratch file may hold before it is compacted
 COUNT_LEVEL_PIXELS = 2**22  # an estimated class count decodes one level of at most this many pixels
+CHUNK_MIN, CHUNK_MAX = 64, 1024  # in-memory chunk sides, whatever the file's chunking (a strip: its width)
 Key = tuple[int, int]
 
 
@@ -94,6 +98,15 @@ class _Level:
                 yield by, bx
 
 
+def _memory_chunk(side: int) -> int:
+    """The in-memory chunk side for a file's chunk side: within CHUNK_MIN..CHUNK_MAX, and a whole
+    fraction of a larger one, so reading one decodes at most one file chunk across (a TIFF of
+    whole-width strips, or one strip, is never read whole for a small region)."""
+    if side <= CHUNK_MIN:
+        return CHUNK_MIN
+    return -(-side // -(-side // CHUNK_MAX))
+
+
 def _level_chunks(chunk: tuple[int, int], shape: tuple[int, int]) -> tuple[int, int]:
     return min(chunk[0], shape[0]), min(chunk[1], shape[1])
 
@@ -121,6 +134,7 @@ class ChunkedLabels:
         self._closers = list(closers)
         self._finalizer = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
         self.closed = False
+        self.classes: list = []  # the classes (ClassInfo) the file names, with their colours
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
@@ -156,6 +170,7 @@ class ChunkedLabels:
         if not path.exists():
             raise StoreError(f"{path}: the mask does not exist.")
         if path.is_dir():
+            _finish_interrupted_save(path)
             arrays, fmt, attrs, closers = _open_zarr(path), "ome-zarr", None, []
             attrs = arrays.pop()
         else:
@@ -167,8 +182,7 @@ class ChunkedLabels:
             for close in closers:
                 close()
             raise StoreError(f"{path}: a label mask must be a 2-D uint8 image, not {base0.dtype} {shape}.")
-        chunk = tuple(int(c) for c in getattr(base0, "chunks", (512, 512)))
-        chunk = (max(chunk[0], 64), max(chunk[1], 64))
+        chunk = tuple(_memory_chunk(int(c)) for c in getattr(base0, "chunks", (512, 512)))
         levels, missing = [], []
         for k, s in enumerate(pyramid_shapes(*shape)):
             base = arrays[k] if k < len(arrays) and tuple(arrays[k].shape) == s else None
@@ -179,6 +193,7 @@ class ChunkedLabels:
         counts[0] = shape[0] * shape[1]
         self = cls(levels, path=path, fmt=fmt, cache_bytes=cache_bytes, counts=counts, counts_exact=False,
                    closers=closers)
+        self.classes = stored_classes(attrs or {})
         try:
             for k in missing:
                 self._build_level(k)
@@ -419,18 +434,26 @@ class ChunkedLabels:
         live = sum(length for _, _, (_, length) in entries)
         if end - live <= max(SCRATCH_SLACK, live):
             return
-        new = open(self._tmp / "scratch.new", "w+b")  # noqa: SIM115 - replaces self._scratch
+        # The index moves to the new file only once that file is complete and renamed: a failed copy
+        # (a full temporary disk) leaves the old file and every entry pointing into it.
+        new_path = self._tmp / "scratch.new"
+        new = open(new_path, "w+b")  # noqa: SIM115 - replaces self._scratch
+        moved = []
         try:
             for lv, key, (offset, length) in entries:
                 self._scratch.seek(offset)
-                lv.in_scratch[key] = (new.tell(), length)
+                moved.append((lv, key, (new.tell(), length)))
                 new.write(self._scratch.read(length))
+            new.flush()
+            os.replace(new_path, self._tmp / "scratch.bin")
         except BaseException:
             new.close()
+            new_path.unlink(missing_ok=True)
             raise
         self._scratch.close()
-        os.replace(self._tmp / "scratch.new", self._tmp / "scratch.bin")
         self._scratch = new
+        for lv, key, entry in moved:
+            lv.in_scratch[key] = entry
 
     @property
     def scratch_bytes(self) -> int:
@@ -462,7 +485,7 @@ class ChunkedLabels:
         for by in range(gy):
             for bx in range(gx):
                 y0, y1, x0, x1 = lv.region((by, bx))
-                counts += np.bincount(self._read(0, y0, y1, x0, x1).ravel(), minlength=256)
+                counts += block_counts(self._read(0, y0, y1, x0, x1))
                 self._evict()
         self._counts, self.class_counts_exact = counts, True
         return self.class_counts()
@@ -536,8 +559,9 @@ class ChunkedLabels:
                  len(self._levels) - 1)
         h, w = self._levels[k].shape
         counts = np.zeros(256, np.int64)
-        for y0 in range(0, h, 1024):
-            counts += np.bincount(self._read(k, y0, min(h, y0 + 1024), 0, w).ravel(), minlength=256)
+        rows = max(1, 2**18 // w)
+        for y0 in range(0, h, rows):
+            counts += block_counts(self._read(k, y0, min(h, y0 + rows), 0, w))
         if k == 0:
             self._counts, self.class_counts_exact = counts, True
             return
@@ -601,6 +625,36 @@ def _write_empty_store(path: Path, height: int, width: int, chunk: tuple[int, in
     return arrays
 
 
+def stored_classes(attrs: dict) -> list:
+    """Classes (ClassInfo) named in a store's image-label metadata: NGFF 0.4 at the top level, 0.5
+    under "ome".  Loading keeps them, so a save does not replace them with the app's defaults."""
+    from core.classes import ClassInfo
+
+    label = attrs.get("image-label") or (attrs.get("ome") or {}).get("image-label") or {}
+    names = {p.get("label-value"): p.get("name") for p in label.get("properties", []) if isinstance(p, dict)}
+    out = []
+    for c in label.get("colors", []):
+        try:
+            cid = int(c["label-value"])
+            if 0 <= cid <= 255:
+                color = tuple(int(v) for v in c["rgba"][:3])
+                out.append(ClassInfo(cid, str(names.get(cid) or f"class {cid}"), color))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+def _finish_interrupted_save(path: Path) -> None:
+    """A save killed after its commit is finished now, one killed before it dropped (save_journal)."""
+    from core.document.save_journal import finish_interrupted_save
+
+    try:
+        finish_interrupted_save(path)
+    except Exception as exc:  # noqa: BLE001 - a read-only folder, a damaged journal: one sentence
+        raise StoreError(f"{path}: a save of this mask was interrupted and cannot be finished here "
+                         f"({short_error(exc)}); open it where it can be written.") from None
+
+
 def _open_zarr(path: Path) -> list:
     """Level arrays of an OME-Zarr label image (multiscales order, else "0", "1"...), then its attrs."""
     zarr = _zarr()
@@ -630,6 +684,9 @@ def _open_tiff(path: Path) -> tuple[list, list]:
         raise StoreError(f"{path}: not a readable TIFF mask ({short_error(exc)}).") from None
     try:
         series = tif.series[0]
+        mapped = _memmap_levels(path, len(series.levels))
+        if mapped is not None:
+            return mapped, [tif.close]
         store = series.aszarr()
         root = zarr.open(store, mode="r")
         arrays = [root] if hasattr(root, "shape") else [root[str(i)] for i in range(len(series.levels))]
@@ -639,21 +696,49 @@ def _open_tiff(path: Path) -> tuple[list, list]:
     return arrays, [store.close, tif.close]
 
 
-def stored_chunk_keys(array) -> set[Key] | None:
-    """Keys of the chunks a local zarr v2 array has on disk, or None when they cannot be listed."""
+def _memmap_levels(path: Path, count: int) -> list | None:
+    """An uncompressed TIFF's levels as read-only memory maps (plain ``tifffile.imwrite`` writes one
+    strip, which its zarr store would decode whole for every read); None when it is not mappable."""
+    import tifffile
+
     try:
+        return [tifffile.memmap(path, level=k, mode="r") for k in range(count)]
+    except (ValueError, OSError, TypeError):
+        return None
+
+
+def stored_chunk_keys(array, chunks: tuple[int, int]) -> set[Key] | None:
+    """Keys, on the in-memory grid ``chunks``, of the chunks that hold what a local zarr v2 array
+    stores on disk (each stored file chunk marks every in-memory chunk it overlaps).
+
+    None when they cannot be listed: a TIFF, a zarr v3 / NGFF 0.5 store ("c/<y>/<x>" keys, perhaps
+    sharded), another store.  The caller then copies every chunk: reading a missing one costs
+    little, losing one costs a user's work.
+    """
+    try:
+        from zarr.storage import LocalStore
+
+        meta = array.metadata
+        if not isinstance(array.store, LocalStore) or getattr(meta, "zarr_format", None) != 2:
+            return None
+        fy, fx = (int(c) for c in array.chunks)
+        separator = meta.dimension_separator or "."
         root = Path(array.store.root) / array.path
-    except AttributeError:
+    except (AttributeError, ImportError, TypeError, ValueError):
         return None
     if not root.is_dir():
         return set()
-    keys = set()
-    for dirpath, _dirs, files in os.walk(root):
-        rel = Path(dirpath).relative_to(root).parts
-        for name in files:
-            parts = (*rel, name) if len(rel) == 1 else tuple(name.split("."))
-            if len(parts) == 2 and all(p.isdigit() for p in parts):
-                keys.add((int(parts[0]), int(parts[1])))
+    if separator == ".":
+        names = [name.split(".") for name in os.listdir(root)]
+    else:
+        names = [(row.name, name) for row in root.iterdir() if row.is_dir() for name in os.listdir(row)]
+    (cy, cx), (h, w), keys = chunks, array.shape, set()
+    for parts in names:
+        if len(parts) == 2 and all(p.isdigit() for p in parts):
+            by, bx = int(parts[0]), int(parts[1])
+            for y in range(by * fy // cy, -(-min(h, (by + 1) * fy) // cy)):
+                for x in range(bx * fx // cx, -(-min(w, (bx + 1) * fx) // cx)):
+                    keys.add((y, x))
     return keys
 
 

@@ -2,11 +2,12 @@
 
 Why three paths: re-saving the mask a slide was opened from must cost what was edited, not the
 slide (a 100k x 100k mask is 40,000 chunks); a new file is a streamed copy of the stored chunks
-only (never-written chunks stay absent, zarr's fill value is 0); OME-TIFF cannot be updated in
+only (never-written chunks stay absent, zarr's fill value is 0; a store in another layout, such as
+zarr v3, is copied whole, and saved in place it is rewritten that way); OME-TIFF cannot be updated in
 place, so it is streamed whole through ``core.io.label_store.export_ome_tiff``.
 
-Every path is safe against a crash or a full disk: zarr writes each chunk to a temporary file and
-renames it (chunk-atomic); a copy is built in a hidden folder beside the target and swapped in by
+Every path is safe against a crash or a full disk: an in-place save goes through a journal
+(``core.document.save_journal``: the old mask or the new one, never a mix); a copy is built in a hidden folder beside the target and swapped in by
 rename; the TIFF is written to a temporary file and renamed.  Failures raise WriteError naming the
 target, and the previous file stays usable.  After a save the written file becomes the mask's base
 and ``changed_chunks()`` is empty.  An export (``export=True``) writes the same copy and changes
@@ -31,7 +32,7 @@ from core.atomic import WriteError, describe_os_error
 from core.document.chunked_labels import (ChunkedLabels, _new_array, _open_tiff, _open_zarr, _write_empty_store,
                                  _zarr, stored_chunk_keys)
 from core.document.recovery import process_alive
-from core.io.label_store import DONE_DIR, export_ome_tiff, ome_label_attrs
+from core.io.label_store import export_ome_tiff, ome_label_attrs
 
 SAVE_FORMATS = ("ome-zarr", "ome-tiff")
 Progress = Callable[[int, int], None] | None
@@ -42,8 +43,12 @@ def save_chunked(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence 
                  progress: Progress = None, export: bool = False) -> Path:
     if fmt not in SAVE_FORMATS:
         raise ValueError(f"a chunked mask saves as {' or '.join(SAVE_FORMATS)}, not {fmt!r}")
+    classes = list(classes) or list(labels.classes)  # none given: keep the names and colours the file had
     with labels._lock:  # edits (and tile reads) wait: the saved file must be one state of the mask
-        return _save(labels, path, fmt, classes, progress, export)
+        _save(labels, path, fmt, classes, progress, export)
+        if not export and labels.path is not None and _same(labels.path, path):  # the file is the mask's base now
+            labels.classes = classes
+        return path
 
 
 def _save(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence, progress: Progress,
@@ -56,7 +61,7 @@ def _save(labels: ChunkedLabels, path: Path, fmt: str, classes: Sequence, progre
         recover_swap(path)
         if fmt == "ome-tiff":
             _save_tiff(labels, path, progress, rebind=not export)
-        elif labels.format == "ome-zarr" and is_base:
+        elif labels.format == "ome-zarr" and is_base and _zarr_v2(labels._levels[0].base):
             _save_in_place(labels, path, classes, progress)
         else:
             _save_copy(labels, path, classes, progress, rebind=not export)
@@ -76,34 +81,48 @@ def _unetseg_attrs(labels: ChunkedLabels, old: dict | None = None) -> dict:
 
 
 def _save_in_place(labels: ChunkedLabels, path: Path, classes: Sequence, progress: Progress) -> None:
-    """Write the changed chunks of every level into the store the mask was opened from."""
+    """Write the changed chunks of every level into the store the mask was opened from, through a
+    journal (``core.document.save_journal``): a kill or a full disk leaves the old mask or the new."""
+    from core.document.save_journal import Journal, finish_interrupted_save, new_level_name
+
+    finish_interrupted_save(path)  # an earlier save that failed after its commit: finished first
     group = _zarr().open_group(str(path), mode="r+", zarr_format=2)
     levels = labels._levels
-    arrays, todo = [], []
+    whole, todo = [], []
     for k, lv in enumerate(levels):
         name = str(k)
         if name in group and tuple(group[name].shape) == lv.shape and lv.base is not None:
-            arrays.append(group[name])
             todo.append(sorted(lv.changed))
-        else:  # a level the file lacked (built at open): written whole
-            arrays.append(_new_array(group, name, lv.shape, lv.chunks))
+        else:  # a level the file lacked (built at open): written whole beside the old one
+            whole.append(k)
             gy, gx = lv.grid
             todo.append([(by, bx) for by in range(gy) for bx in range(gx)])
     total, done = sum(map(len, todo)), 0
-    for k, (lv, array, keys) in enumerate(zip(levels, arrays, todo)):
-        for key in keys:
-            y0, y1, x0, x1 = lv.region(key)
-            array[y0:y1, x0:x1] = labels._chunk(k, key)
-            labels._evict()
-            done += 1
-            if progress:
-                progress(done, total)
-    attrs = dict(group.attrs)
-    attrs.update(ome_label_attrs(len(levels), classes or _old_classes(attrs)))
-    attrs["unetseg"] = _unetseg_attrs(labels, attrs.get("unetseg"))
-    group.attrs.put(attrs) if hasattr(group.attrs, "put") else group.attrs.update(attrs)
-    shutil.rmtree(path / DONE_DIR, ignore_errors=True)  # a LabelStore run record: the mask is complete now
-    _rebind(labels, arrays, path, "ome-zarr", None)
+    journal = Journal(path)
+    try:
+        for k, (lv, keys) in enumerate(zip(levels, todo)):
+            array = _new_array(group, new_level_name(k), lv.shape, lv.chunks) if k in whole else None
+            for key in keys:
+                chunk = labels._chunk(k, key)
+                if array is None:
+                    journal.add(k, key, lv.chunks, chunk)
+                else:
+                    y0, y1, x0, x1 = lv.region(key)
+                    array[y0:y1, x0:x1] = chunk
+                labels._evict()
+                done += 1
+                if progress:
+                    progress(done, total)
+        attrs = dict(group.attrs)
+        attrs.update(ome_label_attrs(len(levels), classes))
+        attrs["unetseg"] = _unetseg_attrs(labels, attrs.get("unetseg"))
+        journal.commit(attrs, whole)
+    except BaseException:
+        journal.discard()
+        raise
+    finish_interrupted_save(path)  # on failure the committed journal stays: opening the store finishes it
+    group = _zarr().open_group(str(path), mode="r", zarr_format=2)
+    _rebind(labels, [group[str(k)] for k in range(len(levels))], path, "ome-zarr", None)
 
 
 def _save_copy(labels: ChunkedLabels, path: Path, classes: Sequence, progress: Progress,
@@ -257,28 +276,18 @@ def _stored_keys(labels: ChunkedLabels, k: int) -> set:
     lv = labels._levels[k]
     keys = set(lv.in_scratch) | set(lv.changed) | {(by, bx) for (lk, by, bx) in labels._cache if lk == k}
     if lv.base is not None:
-        stored = stored_chunk_keys(lv.base)
-        if stored is None:  # a TIFF: every chunk
+        stored = stored_chunk_keys(lv.base, lv.chunks)
+        if stored is None:  # not the layout save_to writes (a TIFF, zarr v3, another grid): every chunk
             gy, gx = lv.grid
             stored = {(by, bx) for by in range(gy) for bx in range(gx)}
         keys |= stored
     return keys
 
 
-def _old_classes(attrs: dict) -> list:
-    """Classes recorded in a store's image-label metadata (kept when saving without new ones)."""
-    from core.classes import ClassInfo
-
-    label = attrs.get("image-label") or {}
-    names = {p.get("label-value"): p.get("name") for p in label.get("properties", []) if isinstance(p, dict)}
-    out = []
-    for c in label.get("colors", []):
-        try:
-            cid = int(c["label-value"])
-            out.append(ClassInfo(cid, str(names.get(cid, f"class {cid}")), tuple(int(v) for v in c["rgba"][:3])))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return out
+def _zarr_v2(array) -> bool:
+    """The layout save_to writes (zarr v2, NGFF 0.4), updated in place; another one (zarr v3 /
+    NGFF 0.5) is rewritten whole in this layout, as a copy renamed over it."""
+    return getattr(getattr(array, "metadata", None), "zarr_format", None) == 2
 
 
 def _same(a: Path, b: Path) -> bool:

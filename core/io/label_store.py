@@ -6,11 +6,12 @@ downsampled by nearest neighbour so every pixel stays a real class id).  It open
 napari (ome-zarr plugin) and QuPath as an image and as a label image ("image-label" metadata
 carries the class colours and names).
 
-Writes are chunk-atomic: each block is exactly one zarr chunk, and zarr's LocalStore writes a
-chunk to a temporary file and renames it, so a crash never leaves half a chunk.  After a
-chunk is written, an empty marker ``.unetseg-done/<row>.<col>`` records it; ``--resume``
-skips recorded chunks (the run's settings are kept in the root attributes and must match).
-``finish`` builds the label pyramid and the multiscales metadata and drops the done record.
+Writes are chunk-atomic: each block is exactly one zarr chunk, and zarr's LocalStore (from
+zarr 3.1.3, the version pyproject.toml requires) writes a chunk to a temporary file and renames
+it, so a crash never leaves half a chunk.  After a chunk is written and fsynced, an empty marker
+``.unetseg-done/<row>.<col>`` records it; ``--resume`` skips recorded chunks (the run's settings are kept in the root attributes and must match).
+``finish`` builds the label pyramid and the multiscales metadata, records the exact class counts
+(read on the way) and drops the done record.
 
 ``export_ome_tiff`` streams a finished store into a tiled, pyramidal OME-TIFF (SubIFDs, zlib),
 written to a temporary file and renamed.
@@ -27,7 +28,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from core.atomic import WriteError, atomic_path, describe_os_error
+from core.atomic import WriteError, atomic_path, describe_os_error, fsync
 
 STORE_FORMATS = {"ome-zarr": ".ome.zarr", "ome-tiff": ".ome.tif"}
 DONE_DIR = ".unetseg-done"
@@ -136,6 +137,8 @@ class LabelStore:
             raise ValueError(f"block {block} is {y1 - y0}x{x1 - x0}, got labels of shape {labels.shape}")
         try:
             self.array[y0:y1, x0:x1] = labels
+            chunk = self.path / "0" / str(block[0]) / str(block[1])
+            fsync(chunk, chunk.parent, chunk.parent.parent)  # on disk before --resume trusts the marker
             marker = self.path / DONE_DIR / f"{block[0]}.{block[1]}"
             with atomic_path(marker) as tmp:
                 tmp.write_bytes(b"")
@@ -168,18 +171,24 @@ class LabelStore:
         """
         try:
             level, h, w = 0, self.height, self.width
+            counts = np.zeros(256, np.int64)
             while max(h, w) > PYRAMID_MIN:
-                self._downsample(level)
+                self._downsample(level, counts if level == 0 else None)
                 level += 1
                 h, w = -(-h // 2), -(-w // 2)
+            if level == 0:
+                counts += class_counts(self.read())
             attrs = dict(self._group.attrs)
             attrs.update(ome_label_attrs(level + 1, classes, name))
+            # exact counts: an opened mask then knows every class present, a rare one included
+            attrs["unetseg"] = {**attrs.get("unetseg", {}), "class_counts": counts.tolist()}
             self._group.attrs.update(attrs)
             shutil.rmtree(self.path / DONE_DIR, ignore_errors=True)
         except OSError as exc:
             raise WriteError(exc.errno, f"cannot write {self.path}: {describe_os_error(exc)}") from None
 
-    def _downsample(self, level: int) -> None:
+    def _downsample(self, level: int, counts: np.ndarray | None = None) -> None:
+        """Build level + 1 from ``level``; ``counts`` (when given) gains the classes of every pixel read."""
         src = self._group[str(level)]
         h, w = src.shape
         nh, nw = -(-h // 2), -(-w // 2)
@@ -192,7 +201,19 @@ class LabelStore:
         for y0 in range(0, nh, dy):
             for x0 in range(0, nw, dx):
                 y1, x1 = min(nh, y0 + dy), min(nw, x0 + dx)
-                dst[y0:y1, x0:x1] = level_sample(np.asarray(src[2 * y0:2 * y1, 2 * x0:2 * x1]), 2 * y0, 2 * x0, 2)[2]
+                block = np.asarray(src[2 * y0:2 * y1, 2 * x0:2 * x1])
+                if counts is not None:
+                    counts += class_counts(block)
+                dst[y0:y1, x0:x1] = level_sample(block, 2 * y0, 2 * x0, 2)[2]
+
+
+def class_counts(block: np.ndarray) -> np.ndarray:
+    """Pixels per class id (256 values) of a uint8 block, bincounted in bands of 2**18 pixels
+    (np.bincount copies to int64: 8 bytes a pixel)."""
+    flat, counts = block.ravel(), np.zeros(256, np.int64)
+    for i in range(0, flat.size, 2**18):
+        counts += np.bincount(flat[i:i + 2**18], minlength=256)
+    return counts
 
 
 def pyramid_shapes(height: int, width: int) -> list[tuple[int, int]]:

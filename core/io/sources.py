@@ -353,5 +353,9 @@ def require_zarr():
         import zarr
     except ImportError:
         raise RuntimeError("tiled sources and label stores need the zarr package (Python 3.11+): "
-                           "pip install 'zarr>=3'") from None
+                           "pip install 'zarr>=3.1.3'") from None
+    version = tuple(int(p) if p.isdigit() else 0 for p in zarr.__version__.split(".")[:3])
+    if version < (3, 1, 3):  # earlier LocalStores write chunks in place: a crash tears a saved mask
+        raise RuntimeError(f"label stores need zarr 3.1.3 or newer, whose chunk writes are atomic (this is "
+                           f"{zarr.__version__}): pip install 'zarr>=3.1.3'")
     return zarr

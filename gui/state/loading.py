@@ -139,5 +139,6 @@ def _load_large(entry: "ImageEntry", template: list[ClassInfo], base=FIND) -> st
         top = top_class(labels)
         entry.mask_source = mask
         entry.has_mask_file = mask is not None or entry.has_mask_file
-        entry.doc = MaskDocument(labels, complete_classes(classes, top=top))
+        # the names and colours the mask file records come first: a save then writes them back
+        entry.doc = MaskDocument(labels, complete_classes(labels.classes, classes, top=top))
     return note

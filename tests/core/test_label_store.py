@@ -128,13 +128,58 @@ def test_a_full_disk_names_the_store_and_region_and_keeps_earlier_chunks(tmp_pat
     store.write_block((0, 0), truth[:128, :128])
     import zarr.storage._local as local
 
-    def full(path, value, exclusive=False):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    seen = []
+
+    def full(path, value, exclusive=False):  # zarr's own chunk writer, the disk full halfway through
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with local._atomic_write(path, "wb", exclusive=exclusive) as f:
+            data = bytes(value.as_buffer_like())
+            f.write(data[:len(data) // 2])
+            f.flush()
+            seen.extend(path.parent.glob("*.partial"))  # the half chunk exists, under another name
+            raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(local, "_put", full)
     with pytest.raises(WriteError, match=r"cannot write .*f\.ome\.zarr \(rows 0:128, columns 128:256\): the disk is full"):
         store.write_block((0, 1), truth[:128, 128:])
     monkeypatch.undo()
-    assert store.done() == {(0, 0)}
-    assert np.array_equal(LabelStore.open(tmp_path / "f.ome.zarr").read(0, 128, 0, 128), truth[:128, :128])
-    assert not list((tmp_path / "f.ome.zarr").rglob("*.partial"))  # no half-written chunk
+    assert not (tmp_path / "f.ome.zarr" / "0" / "0" / "1").exists()  # no half-written chunk under its name
+    assert seen and store.done() == {(0, 0)}
+    again = LabelStore.open(tmp_path / "f.ome.zarr")
+    assert np.array_equal(again.read(0, 128, 0, 128), truth[:128, :128])
+    assert not (again.read(0, 128, 128, 256)).any()  # the chunk reads as never written
+    assert not list((tmp_path / "f.ome.zarr").rglob("*.partial"))  # and its half copy is gone
+
+
+def test_a_block_is_on_disk_before_it_is_marked_done(tmp_path, monkeypatch):
+    import os
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst, **kwargs):
+        events.append(("rename", str(dst)))
+        return real_replace(src, dst, **kwargs)
+
+    store = LabelStore.create(tmp_path / "d.ome.zarr", 300, 300, (128, 128), {})
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    store.write_block((1, 2), labels(300, 300)[128:256, 256:300])
+    chunk = str(tmp_path / "d.ome.zarr" / "0" / "1" / "2")
+    marker = str(tmp_path / "d.ome.zarr" / ".unetseg-done" / "1.2")
+    assert ("fsync", chunk) in events and ("rename", marker) in events
+    assert events.index(("fsync", chunk)) < events.index(("rename", marker))  # --resume trusts only synced data
+
+
+def test_a_zarr_without_atomic_chunk_writes_is_refused(monkeypatch, tmp_path):
+    from core.io.sources import require_zarr
+
+    monkeypatch.setattr(zarr, "__version__", "3.1.2")  # chunks written in place: a crash tears them
+    with pytest.raises(RuntimeError, match=r"zarr 3\.1\.3 or newer.*this is 3\.1\.2"):
+        LabelStore.create(tmp_path / "old.ome.zarr", 10, 10, (10, 10), {})
+    monkeypatch.setattr(zarr, "__version__", "3.1.3")
+    assert require_zarr() is zarr

@@ -301,3 +301,42 @@ def test_a_chunked_mask_exports_geojson_objects(qtbot, window, dialogs, tmp_path
     features = json.loads((tmp_path / "o.geojson").read_text())["features"]
     # two objects: the one across the chunk border is one, with its exact pixel area
     assert sorted(round(shape(f["geometry"]).area) for f in features) == [40 * 50, 100 * 350]
+
+
+def test_a_segmented_slide_mask_keeps_its_classes_through_save_and_exports_a_rare_class(
+        qtbot, window, dialogs, tmp_path, monkeypatch):
+    import json
+
+    from core.classes import ClassInfo
+    from core.document import chunked_labels
+    from core.io.convert import convert
+    from core.io.label_store import LabelStore
+    from core.io.mask_naming import chunked_mask_path
+    from tests.gui.helpers import write_image
+
+    monkeypatch.setattr(chunked_labels, "COUNT_LEVEL_PIXELS", 100)  # as on a whole slide: estimates are coarse
+    image = convert(write_image(tmp_path / "tile.png", 700, 900, seed=4), tmp_path / "tile.ome.zarr")
+    ref = np.zeros((700, 900), np.uint8)
+    ref[100:300, 100:300] = 1
+    ref[601, 601] = 9  # one pixel of a rare class that no coarse level samples
+    classes = [ClassInfo(0, "background", (0, 0, 0)), ClassInfo(1, "tumour", (250, 10, 10)),
+               ClassInfo(9, "mitosis", (10, 250, 10))]
+    store = LabelStore.create(chunked_mask_path(image), 700, 900, (256, 256), {"k": 1})  # as `unetseg segment`
+    for block in store.blocks():
+        y0, y1, x0, x1 = store.region(block)
+        store.write_block(block, ref[y0:y1, x0:x1])
+    store.finish(classes)
+    window.open_images([image])
+    assert "Loaded the mask" in window.statusBar().currentMessage()
+    named = {c.id: (c.name, c.color) for c in window.document.classes}
+    assert named[1] == ("tumour", (250, 10, 10)) and named[9] == ("mitosis", (10, 250, 10))
+    window.document.labels[500:520, 500:520] = 1
+    window.commands.save.trigger()
+    assert dialogs.errors() == [] and not window.document.dirty
+    label = json.loads((chunked_mask_path(image) / ".zattrs").read_text())["image-label"]
+    assert {p["label-value"]: p["name"] for p in label["properties"]}[9] == "mitosis"  # not "class 9"
+    dialogs.answers["ask_export_path"] = lambda parent, suggested, fmt, note=None: (tmp_path / "o.geojson", "geojson")
+    window.commands.export.trigger()
+    assert dialogs.errors() == []
+    features = json.loads((tmp_path / "o.geojson").read_text())["features"]
+    assert "mitosis" in json.dumps([f["properties"] for f in features])
