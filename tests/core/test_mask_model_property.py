@@ -18,7 +18,7 @@ from core.classes import default_classes
 from core.document.chunked_labels import ChunkedLabels
 from core.document.recovery import RecoveryStore
 
-H, W, CHUNK = 150, 170, 64  # a 32 chunk is re-gridded to 64 on open: that is finding 4 (stored_chunk_keys)
+H, W, CHUNK = 150, 170, 32  # under the 64 minimum: stores reopen re-gridded (finding 4)
 CLASSES = default_classes(6)
 SUFFIX = {"ome-zarr": ".ome.zarr", "ome-tiff": ".ome.tif"}
 
