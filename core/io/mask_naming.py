@@ -15,6 +15,7 @@ API::
     default_mask_path(image_path, chunked=False) -> Path  # what Save writes: <stem>_mask.png beside it
                                                      # (chunked: chunked_mask_path(image_path, "ome-zarr"))
     chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
+    strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -117,6 +118,17 @@ def default_mask_path(image_path: str | os.PathLike, chunked: bool = False) -> P
     if chunked:
         return chunked_mask_path(image_path, "ome-zarr")
     return image_path.with_name(f"{image_path.stem}_mask.png")
+
+
+STROKES_SUFFIX = "_strokes.png"
+
+
+def strokes_path(image_path: str | os.PathLike) -> Path:
+    """Where the app saves an image's annotation strokes (Live Training), beside the image: an
+    index PNG ``<stem>_strokes.png`` with 255 where nothing is annotated, a sparse mask that
+    ``unetseg train --masks`` reads like any index mask."""
+    image_path = Path(image_path)
+    return image_path.with_name(image_stem(image_path) + STROKES_SUFFIX)
 
 
 CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}
