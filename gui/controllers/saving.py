@@ -49,6 +49,11 @@ class Saver(QObject):
         entry = entry or self.store.current
         if entry is None or entry.doc is None:
             return False
+        if not entry.doc.dirty and entry.strokes is not None and entry.strokes.dirty:
+            saved = self._write_strokes(entry)  # only the strokes changed: no blank mask file
+            if saved:
+                self.state.message.emit(f"Saved {strokes_path(entry.path)}", 5000)
+            return saved
         target = entry.save_target
         loaded = entry.mask_source is not None and _same_path(entry.mask_source, target)
         if target.exists() and not loaded and entry.save_path is None:
