@@ -248,6 +248,7 @@ class LiveTrainingUi(QObject):
             return False
         self.trainer.roll_back(row.snapshot)
         self.live.current = row.index
+        self.preview.forget()  # a prediction of a later checkpoint would not show this one
         self._say(f"Rolled back to checkpoint #{row.index}; training continues from it." if self.trainer.running
                   else f"Rolled back to checkpoint #{row.index}.")
         self.refresh_view()
@@ -280,8 +281,9 @@ class LiveTrainingUi(QObject):
 
     def _on_prediction(self, prediction: Prediction, seconds: float) -> None:
         entry = self.store.current
-        if entry is None or entry.path != prediction.image or prediction.box.intersect(self._view()[0]).is_empty:
-            self.preview.dropped += 1  # no longer in view
+        if entry is None or entry.path != prediction.image or prediction.box.intersect(self._view()[0]).is_empty \
+                or prediction.snapshot > self.live.current:
+            self.preview.dropped += 1  # no longer in view, or from beyond a roll back
             return
         self.preview_seconds.append(seconds)
         self.live.prediction = prediction

@@ -1,0 +1,131 @@
+"""Live Training as a user meets it: strokes of two classes, one action, the view shows what the
+model learned, a roll back, Apply to Image (one undo step) and Save Model."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from core.model.checkpoints import load_checkpoint
+from tests.gui.helpers import drag
+
+FAST = dict(snapshot_every=0.4, patch=32, batch=4, threads=1, augment=False)
+
+
+def two_halves(path, h=64, w=64, seed=0):
+    """Dark textured left half, bright right half: a task a few strokes teach in seconds."""
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(20, 70, (h, w, 3), dtype=np.uint8)
+    rgb[:, w // 2:] = rng.integers(170, 230, (h, w - w // 2, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def stroke(qtbot, window, class_id, points):
+    window.select_class(class_id)
+    window.commands.stroke.trigger()
+    drag(qtbot, window, points)
+
+
+def agreement(labels, factor=1):
+    """Share of predicted pixels that match the halves (0 on the left, 1 on the right)."""
+    w = labels.shape[1]
+    truth = np.zeros(labels.shape, np.uint8)
+    truth[:, (32 + factor - 1) // factor:] = 1
+    return float((labels == truth).mean()) if w else 0.0
+
+
+def test_live_training_flow(qtbot, window, dialogs, tmp_path):
+    image = two_halves(tmp_path / "halves.png")
+    window.open_images([image])
+    window.state.set_brush_size(4)
+    stroke(qtbot, window, 1, [(40, 10), (56, 20), (44, 50)])
+    stroke(qtbot, window, 0, [(8, 12), (24, 22), (12, 52)])
+    live, panel, state = window.live, window.live_panel, window.state.live
+    assert window.canvas.prediction_layer.labels is None  # nothing predicted before it starts
+    live.config_changes = dict(FAST)
+    window.commands.live_training.trigger()
+    assert state.on and window.live_dock.isVisible() and live.trainer.running
+
+    # the view comes first: a prediction of the region in view, from checkpoints, that learns the halves
+    shown = []
+    live.preview_shown.connect(shown.append)
+    qtbot.waitUntil(lambda: bool(shown) and agreement(shown[-1].labels) > 0.9, timeout=60_000)
+    first = shown[0]
+    # ... and refreshes from each newer checkpoint
+    qtbot.waitUntil(lambda: shown[-1].snapshot >= first.snapshot + 2, timeout=30_000)
+    assert window.canvas.prediction_layer.labels is shown[-1].labels
+    assert shown[-1].box.height == 64 and shown[-1].box.width == 64  # the whole image is in view
+    assert len(state.history) >= 2 and panel.history.count() == len(state.history)
+    assert "held-out" in panel.history.item(0).text()
+
+    # uncertainty, toggled with its key
+    qtbot.keyClick(window.canvas, Qt.Key.Key_U)
+    assert state.show_uncertainty and window.canvas.prediction_layer.show_uncertainty
+    qtbot.keyClick(window.canvas, Qt.Key.Key_U)
+    assert not state.show_uncertainty
+
+    # pause holds training within a second; resume goes on
+    panel.pause.click()
+    assert state.held and panel.pause.text() == "Resume"
+    qtbot.wait(1000)
+    kept = len(state.history)
+    qtbot.wait(1000)
+    assert len(state.history) == kept
+    panel.pause.click()
+    qtbot.waitUntil(lambda: len(state.history) > kept, timeout=10_000)
+
+    # stop, then roll back one checkpoint: the view shows that checkpoint's prediction
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
+    newest = state.history[-1].index
+    older = state.history[-2].index
+    panel.history.setCurrentRow(1)  # newest first: row 1 is one checkpoint back
+    shown.clear()
+    panel.roll_back.click()
+    qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
+    assert state.current == older != newest and [p.snapshot for p in shown] == [older]
+    assert window.canvas.prediction_layer.labels is shown[0].labels
+    assert panel.history.item(1).text().startswith("▶")
+    assert first.snapshot <= older
+
+    # apply to image: the mask takes the prediction as one undo step
+    before = window.mask.copy()
+    with qtbot.waitSignal(live.applied, timeout=20_000):
+        panel.apply.click()
+    applied = window.mask.copy()
+    assert not np.array_equal(applied, before) and agreement(applied) > 0.8
+    window.commands.brush.trigger()
+    window.commands.undo.trigger()
+    assert np.array_equal(window.mask, before)
+    window.commands.redo.trigger()
+    assert np.array_equal(window.mask, applied)
+
+    # save the model: it loads, knows its classes and what trained it
+    target = tmp_path / "live.safetensors"
+    dialogs.answers["ask_model_save_path"] = target
+    panel.save.click()
+    ckpt = load_checkpoint(target)
+    record = ckpt.metadata["live_training"]
+    strokes = window.current.strokes
+    assert record["images"] == [{"image": "halves.png", "annotated_pixels": strokes.annotated_pixels}]
+    assert record["snapshot"] == older and record["annotated_pixels"] > 0
+    assert {c.id for c in ckpt.classes} >= {0, 1}
+
+
+def test_one_class_of_strokes_gets_one_clear_message(qtbot, window, tmp_path):
+    image = two_halves(tmp_path / "halves.png")
+    window.open_images([image])
+    stroke(qtbot, window, 1, [(40, 10), (56, 20)])
+    window.commands.live_training.trigger()
+    assert not window.state.live.on and not window.commands.live_training.isChecked()
+    assert not window.live.trainer.running
+    status = window.state.live.status
+    assert status.startswith("Live Training cannot start:") and "two classes" in status
+
+
+def test_no_strokes_says_how_to_paint_them(qtbot, window, tmp_path):
+    window.open_images([two_halves(tmp_path / "halves.png")])
+    window.commands.live_training.trigger()
+    assert not window.state.live.on and "Stroke tool (S)" in window.state.live.status
