@@ -4,11 +4,14 @@ model learned, a roll back, Apply to Image (one undo step) and Save Model."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 from PySide6.QtCore import Qt
 
+from core.document.editing import Box
 from core.model.checkpoints import load_checkpoint
 from tests.gui.helpers import drag
+from tests.gui.test_large_images import SIDE, slide  # noqa: F401 - a fixture
 
 FAST = dict(snapshot_every=0.4, patch=32, batch=4, threads=1, augment=False)
 
@@ -129,3 +132,34 @@ def test_no_strokes_says_how_to_paint_them(qtbot, window, tmp_path):
     window.open_images([two_halves(tmp_path / "halves.png")])
     window.commands.live_training.trigger()
     assert not window.state.live.on and "Stroke tool (S)" in window.state.live.status
+
+
+@pytest.mark.slow
+def test_the_view_of_a_whole_slide_is_predicted_at_the_shown_level(qtbot, window, tmp_path, slide):
+    """Strokes on an image of the folder train the model; the slide's view is read from the
+    pyramid level it is shown at, and zooming in predicts the new view at full resolution."""
+    image = two_halves(tmp_path / "halves.png")
+    window.open_images([image, slide])
+    window.show_entry(window.store.get(image))
+    window.state.set_brush_size(4)
+    stroke(qtbot, window, 1, [(40, 10), (56, 20), (44, 50)])
+    stroke(qtbot, window, 0, [(8, 12), (24, 22), (12, 52)])
+    live = window.live
+    live.config_changes = dict(FAST)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: len(window.state.live.history) >= 1, timeout=30_000)
+    shown = []
+    live.preview_shown.connect(shown.append)
+    window.show_entry(window.store.get(slide))
+    qtbot.waitUntil(lambda: bool(shown), timeout=30_000)
+    whole = shown[-1]
+    assert whole.image == slide and whole.factor >= 16  # fitted: a coarse level, not 1.6 Gpx
+    assert whole.box.width > SIDE * 0.9 and whole.labels.shape[1] == -(-whole.box.width // whole.factor)
+    shown.clear()
+    window.canvas.set_scale(1.0)
+    window.canvas.center_on_image(31_000, 17_000)
+    qtbot.waitUntil(lambda: bool(shown) and shown[-1].factor == 1, timeout=30_000)
+    near = shown[-1]
+    assert near.box.intersect(Box(17_000, 31_000, 17_001, 31_001)) == Box(17_000, 31_000, 17_001, 31_001)
+    assert near.box.width <= 1100 and near.labels.shape == (near.box.height, near.box.width)
+    window.commands.live_training.trigger()
