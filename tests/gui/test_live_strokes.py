@@ -4,7 +4,6 @@ unlike it, saved beside the image by the naming rule, and recovered after a cras
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtGui import QImage, QPainter
 
 from core.document.strokes import UNANNOTATED, read_strokes
 from core.io.mask_naming import default_mask_path, strokes_path
@@ -47,11 +46,9 @@ def test_strokes_are_drawn_solid_over_a_translucent_mask(qtbot, window, image):
     window.canvas.center_on_image(30, 20)
     drag(qtbot, window, [(20, 14), (40, 14)])  # mask, class 1 (red at 50%)
     stroke(qtbot, window, 1, [(20, 26), (40, 26)])  # a stroke of the same class
-    shot = QImage(window.canvas.viewport().size(), QImage.Format.Format_RGB32)
-    painter = QPainter(shot)
-    window.canvas.render(painter)
-    painter.end()
-    pixel = lambda x, y: shot.pixelColor(window.canvas.mapFromScene(x, y))  # noqa: E731
+    shot = window.grab().toImage()  # the window as a screenshot shows it (the canvas is offset in it)
+    vp = window.canvas.viewport()
+    pixel = lambda x, y: shot.pixelColor(vp.mapTo(window, window.canvas.mapFromScene(x, y)))  # noqa: E731
     red = window.document.classes[1].color
     solid, mixed = pixel(30, 26), pixel(30, 14)
     assert (solid.red(), solid.green(), solid.blue()) == tuple(red)  # full opacity: the class colour itself
