@@ -56,6 +56,7 @@ class LiveTrainingUi(QObject):
         self._apply_task: Task | None = None
         self._disk: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # strokes of images not in memory
         self._default_known = False
+        self._top = 0  # the highest class id the running trainer knows
         self._toggle, self._uncertainty = toggle, uncertainty
         self._strokes_timer = self._timer(STROKES_DELAY_MS, self._send_strokes)
         self._view_timer = self._timer(VIEW_DELAY_MS, self.refresh_view)
@@ -115,7 +116,10 @@ class LiveTrainingUi(QObject):
             if not items:
                 raise ValueError("There are no strokes to learn from: choose the Stroke tool (S) and paint a "
                                  "few strokes of at least two classes.")
-            self.trainer.start(config, self.state.known_classes(), items)
+            top = max(int(labels[labels != 255].max()) for _, labels in items)
+            classes = [c for c in self.state.known_classes() if c.id <= top]  # the annotated ids decide
+            self._top = top
+            self.trainer.start(config, classes, items, [name for name, _ in used])
         except (ValueError, RuntimeError, OSError, MemoryError) as exc:
             self.live.on = False
             self._toggle.setChecked(False)
@@ -225,7 +229,11 @@ class LiveTrainingUi(QObject):
             return
         try:
             items, used = self.training_items()
-            self.trainer.set_data(items)
+            top = max((int(labels[labels != 255].max()) for _, labels in items), default=0)
+            if top > self._top:
+                raise ValueError(f"class {top} is new since Live Training started; turn it off and on again "
+                                 "to learn it")
+            self.trainer.set_data(items, [name for name, _ in used])
         except (ValueError, OSError) as exc:
             self._say(f"Training continues on the earlier strokes: {exc}")
             return

@@ -38,7 +38,8 @@ class LiveRunner(QObject):
     def running(self) -> bool:
         return self._task is not None
 
-    def start(self, config: Any, classes: Sequence[ClassInfo] | None, items: list[Item]) -> None:
+    def start(self, config: Any, classes: Sequence[ClassInfo] | None, items: list[Item],
+              names: list[str] | None = None) -> None:
         """Start training on ``items``; raises the trainer's TrainingDataError (one sentence, e.g.
         fewer than two classes annotated) before any thread starts."""
         from core.training.live import LiveTrainer
@@ -46,7 +47,7 @@ class LiveRunner(QObject):
         if self._task is not None:
             return
         trainer = LiveTrainer(config, list(classes) if classes else None)
-        trainer.set_data(items)
+        trainer.set_data(items, names)
         self._trainer, hold = trainer, self._hold
         hold.clear()
 
@@ -59,10 +60,10 @@ class LiveRunner(QObject):
         task.finished.connect(lambda _last: self._end(task))
         task.cancelled.connect(lambda: self._end(task))
 
-    def set_data(self, items: list[Item]) -> None:
+    def set_data(self, items: list[Item], names: list[str] | None = None) -> None:
         """New strokes while training runs (raises TrainingDataError as ``start`` does)."""
         if self._trainer is not None:
-            self._trainer.set_data(items)
+            self._trainer.set_data(items, names)
 
     def hold(self, on: bool) -> None:
         """Pause (the trainer stops stepping within 1 s) or resume."""

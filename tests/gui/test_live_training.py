@@ -63,6 +63,11 @@ def test_live_training_flow(qtbot, window, dialogs, tmp_path):
     assert len(state.history) >= 2 and panel.history.count() == len(state.history)
     assert "held-out" in panel.history.item(0).text()
 
+    # strokes painted while it trains reach the trainer a moment later
+    trained_on = state.history[-1].snapshot.annotated_pixels
+    stroke(qtbot, window, 1, [(50, 56), (60, 60)])
+    qtbot.waitUntil(lambda: state.history[-1].snapshot.annotated_pixels > trained_on, timeout=20_000)
+
     # uncertainty, toggled with its key
     qtbot.keyClick(window.canvas, Qt.Key.Key_U)
     assert state.show_uncertainty and window.canvas.prediction_layer.show_uncertainty
@@ -88,7 +93,8 @@ def test_live_training_flow(qtbot, window, dialogs, tmp_path):
     shown.clear()
     panel.roll_back.click()
     qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
-    assert state.current == older != newest and [p.snapshot for p in shown] == [older]
+    assert state.current == older != newest
+    assert {p.snapshot for p in shown} == {older}  # nothing of the later checkpoints shows any more
     assert window.canvas.prediction_layer.labels is shown[0].labels
     assert panel.history.item(1).text().startswith("▶")
     assert first.snapshot <= older
