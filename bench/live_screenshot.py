@@ -62,13 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     window.canvas.fit()
     pump(app, 10, lambda: window.state.live.prediction is not None and window.state.live.prediction.snapshot ==
          window.state.live.current)
-    window.live.hold(True)  # hold still for the two pictures
-    pump(app, 1.0)
+    pump(app, 0.5)
     window.state.message.emit(f"{annotated} annotated pixels ({100 * annotated / truth.size:.2f}% of the image)", 0)
     out.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(out / "live_training.png"))
-    window.commands.uncertainty.trigger()
-    pump(app, 0.3)
+    window.commands.uncertainty.trigger()  # the key U
+    pump(app, 0.5)
     ok = window.grab().save(str(out / "live_training_uncertainty.png")) and ok
     window.commands.live_training.trigger()
     wait_for_workers(30, cancel=True)

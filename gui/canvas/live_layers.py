@@ -115,11 +115,12 @@ class PredictionLayer(_RasterItem):
 
 
 def heat_table() -> list[int]:
-    """Uncertainty 0..255 -> transparent where sure, through orange to opaque magenta-white where
-    the model cannot tell the classes apart."""
+    """Uncertainty 0..255 -> transparent where the model is sure, through orange to opaque
+    magenta where it cannot tell the classes apart (visible from a quarter of the way up)."""
     u = np.linspace(0.0, 1.0, 256)
-    r = np.clip(255 * (0.9 + 0.1 * u), 0, 255)
-    g = np.clip(255 * (0.75 - 0.65 * u), 0, 255)
-    b = np.clip(255 * (0.1 + 0.8 * u ** 2), 0, 255)
-    a = np.clip(255 * (u ** 0.8) * 0.9, 0, 255)
+    strength = np.clip(u * 2.0, 0.0, 1.0) ** 0.7
+    r = np.full(256, 255.0)
+    g = 190 * (1 - strength)
+    b = 40 + 200 * strength
+    a = 235 * strength
     return [qRgba(int(r[i]), int(g[i]), int(b[i]), int(a[i])) for i in range(256)]

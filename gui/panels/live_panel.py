@@ -42,8 +42,10 @@ class LivePanel(QWidget):
         self.pause.setToolTip("Stop training steps (within a second) without losing anything")
         self.history = QListWidget()
         self.history.setObjectName("live_history")
-        self.history.setToolTip("Checkpoints kept while training: time, annotated pixels, held-out score. "
-                                "Double-click (or Roll Back) to continue from one.")
+        self.history.setToolTip("Checkpoints kept while training: training time, annotated pixels and images "
+                                "it learned from, and the mIoU on strokes held out of training (– until "
+                                "there are enough strokes to hold some out). Double-click (or Roll Back) to "
+                                "continue from one.")
         self.roll_back = QPushButton("Roll Back")
         self.roll_back.setObjectName("live_roll_back")
         self.apply = QPushButton("Apply to Image")

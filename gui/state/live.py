@@ -42,10 +42,8 @@ class HistoryRow:
     def text(self) -> str:
         s = self.snapshot
         minutes, seconds = divmod(int(round(s.seconds)), 60)
-        score = "held-out score: too few strokes" if s.held_out_miou is None else \
-            f"held-out mIoU {s.held_out_miou:.2f}"
-        return (f"#{s.index}  {minutes}:{seconds:02d}  {s.annotated_pixels} px in {s.images} image(s)"
-                f"  {score}")
+        score = "–" if s.held_out_miou is None else f"{s.held_out_miou:.2f}"
+        return f"#{s.index}  {minutes}:{seconds:02d}  {s.annotated_pixels} px, {s.images} img  held-out {score}"
 
 
 FROM_SCRATCH, FROM_MODEL = "scratch", "model"
