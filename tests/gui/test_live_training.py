@@ -169,3 +169,15 @@ def test_the_view_of_a_whole_slide_is_predicted_at_the_shown_level(qtbot, window
     assert near.box.intersect(Box(17_000, 31_000, 17_001, 31_001)) == Box(17_000, 31_000, 17_001, 31_001)
     assert near.box.width <= 1100 and near.labels.shape == (near.box.height, near.box.width)
     window.commands.live_training.trigger()
+
+
+def test_the_view_is_read_at_its_scale_with_a_sample_per_factor_pixels():
+    from gui.jobs.live_preview import read_view, view_request
+
+    rgb = np.random.default_rng(1).integers(0, 255, (300, 500, 3), dtype=np.uint8)
+    req = view_request(None, rgb, None, Box(13, 21, 290, 470), 0.3, (300, 500))
+    assert req.factor == 4 and (req.box.y0, req.box.x0) == (12, 20)  # a sample covers 1.2 screen px
+    pixels = read_view(rgb, req.box, req.factor)
+    assert pixels.shape == (-(-req.box.height // 4), -(-req.box.width // 4), 3)
+    assert abs(float(pixels[5, 7].mean()) - float(rgb[32:36, 48:52].mean())) < 1  # box-filtered
+    assert view_request(None, rgb, None, Box(0, 0, 300, 500), 1.5, (300, 500)).factor == 1
