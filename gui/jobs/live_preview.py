@@ -128,6 +128,7 @@ class PreviewRunner(QObject):
         cached = self._segmenter
 
         def run(rep: Reporter):
+            from core.model.optimize import release_heap
             from core.segment.inference import Cancelled, Segmenter
 
             seg = cached[1] if cached is not None and cached[0] == req.snapshot.index else None
@@ -140,6 +141,10 @@ class PreviewRunner(QObject):
                 labels, uncertainty = predict(seg, pixels, rep.cancelled)
             except Cancelled:
                 raise TaskCancelled() from None
+            finally:
+                # previews come every few seconds, each on a new thread: a heap kept warm for
+                # 30 s (core.model.optimize) in each thread's arena would add up to gigabytes
+                release_heap()
             return Prediction(req.image, req.box, req.factor, labels, uncertainty, int(req.snapshot.index))
 
         self._running = req
