@@ -306,7 +306,7 @@ class LiveTrainer:
                     cols = np.flatnonzero((mask != IGNORE).any(0))
                     y0, y1 = max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + 1 + margin)
                     x0, x1 = max(0, cols[0] - margin), min(mask.shape[1], cols[-1] + 1 + margin)
-                    window = np.ascontiguousarray(pixels[y0:y1, x0:x1])
+                    window = np.array(pixels[y0:y1, x0:x1])  # a writable copy for torch
                     x = self.normalize(torch.from_numpy(window)[None].to(self.device)).contiguous()
                     acc.update(self.model(x).argmax(1)[0].cpu().numpy(), mask[y0:y1, x0:x1])
         finally:
