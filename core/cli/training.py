@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -132,7 +133,8 @@ def _train_timed(args: argparse.Namespace) -> int:
     live = LiveConfig()
     live = replace(live, arch=args.arch, init=args.init or live.init, patch=_given(args.patch, live.patch),
                    batch=_given(args.batch, live.batch), lr=_given(args.lr, live.lr),
-                   augment=_given(args.augment, live.augment), seed=args.seed, device=args.device)
+                   augment=_given(args.augment, live.augment), seed=args.seed, device=args.device,
+                   threads=os.cpu_count() or 1)  # no window to keep responsive: every core trains
     classes = _read_classes_file(TrainConfig(images=args.images, masks=args.masks, out=args.output,
                                              classes_file=args.classes))
 
