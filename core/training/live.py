@@ -53,8 +53,9 @@ class LiveConfig:
     lr: float = 1e-2
     threads: int = field(default_factory=default_threads)  # torch threads for training; a core stays free
     snapshot_every: float = 3.0  # seconds of training between published snapshots
-    augment: bool = True  # random scale and photometric change per crop (core.training.augment)
+    augment: bool = False  # random scale and photometric change per crop (core.training.augment): hurt here
     weight_decay: float = 1e-4
+    average: float = 0.9  # >0: publish a moving average of the weights over about 1 / (1 - average) steps
     seed: int = 0
     device: str = "auto"
 
@@ -105,6 +106,7 @@ class LiveTrainer:
         self._rollback: LiveSnapshot | None = None
         self._data: _Data | None = None
         self._steps, self._seconds = 0, 0.0
+        self._average: dict[str, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ any thread
     def set_data(self, items: list[tuple[np.ndarray, np.ndarray]], names: list[str] | None = None) -> None:
@@ -191,7 +193,25 @@ class LiveTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.config.average > 0:
+            self._update_average()
         return float(loss.detach())
+
+    def _update_average(self) -> None:
+        """Polyak averaging: high-lr steps jitter the weights, their average predicts more steadily."""
+        state = self.model.state_dict()
+        if self._average is None:
+            self._average = {k: v.detach().clone() for k, v in state.items()}
+            self._averaged = 0
+            return
+        self._averaged += 1
+        decay = min(self.config.average, (1 + self._averaged) / (10 + self._averaged))  # short memory at first
+        with torch.no_grad():
+            for key, value in state.items():
+                if value.is_floating_point():
+                    self._average[key].mul_(decay).add_(value, alpha=1 - decay)
+                else:
+                    self._average[key].copy_(value)
 
     def _after_oom(self) -> bool:
         """Back to the last good weights with half the batch; False when nothing smaller is left."""
@@ -257,6 +277,7 @@ class LiveTrainer:
                 state = {k: v for k, v in state.items() if not k.startswith("conv.")}
             model.load_state_dict(state, strict=False)
         self.model = model.to(self.device).train()
+        self._average = None
         names = self.named or (self.init.classes if self.init is not None else None)
         self.classes = normalize_classes(names, needed) if names else default_classes(needed)
         self.normalize = Normalizer(self.norm, self.device)
@@ -272,13 +293,15 @@ class LiveTrainer:
                 merged[:state[key].shape[0]] = state[key]
                 state[key] = merged
         self.model.load_state_dict(state, strict=True)
+        self._average = None
         for group_state in self.optimizer.state.values():  # fresh moments: the old ones belong elsewhere
             group_state.clear()
 
     # ------------------------------------------------------------------ snapshots
     def _snapshot(self, losses: list[float]) -> LiveSnapshot:
         data = self._data
-        state = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        weights = self._average if self._average is not None else self.model.state_dict()
+        state = {k: v.detach().to("cpu", copy=True) for k, v in weights.items()}
         trained = int(sum(int((m != IGNORE).sum()) for _, m in data.train))
         record = {"training": {
             "live": True, "config": {k: v for k, v in vars(self.config).items()},
@@ -287,30 +310,28 @@ class LiveTrainer:
         checkpoint = Checkpoint(self.config.arch, self.model.in_channels, self.model.num_classes, state,
                                 list(self.classes), self.norm, record)
         snap = LiveSnapshot(len(self.snapshots), self._seconds, self._steps, trained, len(data.train),
-                            float(np.mean(losses)) if losses else math.nan, self._held_out_score(), checkpoint)
+                            float(np.mean(losses)) if losses else math.nan, self._held_out_score(checkpoint),
+                            checkpoint)
         self.snapshots.append(snap)
         return snap
 
-    def _held_out_score(self) -> float | None:
-        """mIoU over the held-out strokes' classes, predicted around each image's held-out strokes."""
+    def _held_out_score(self, checkpoint: Checkpoint) -> float | None:
+        """The snapshot's mIoU over the held-out strokes' classes, predicted around each image's held-out strokes."""
         held = self._data.held if self._data else None
         if not held:
             return None
-        acc = IoUAccumulator(self.model.num_classes)
+        acc = IoUAccumulator(checkpoint.num_classes)
         margin = HALO[self.config.arch]
-        self.model.eval()
-        try:
-            with torch.inference_mode():
-                for pixels, mask in held:
-                    rows = np.flatnonzero((mask != IGNORE).any(1))
-                    cols = np.flatnonzero((mask != IGNORE).any(0))
-                    y0, y1 = max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + 1 + margin)
-                    x0, x1 = max(0, cols[0] - margin), min(mask.shape[1], cols[-1] + 1 + margin)
-                    window = np.ascontiguousarray(pixels[y0:y1, x0:x1])
-                    x = self.normalize(torch.from_numpy(window)[None].to(self.device)).contiguous()
-                    acc.update(self.model(x).argmax(1)[0].cpu().numpy(), mask[y0:y1, x0:x1])
-        finally:
-            self.model.train()
+        model = checkpoint.build().to(self.device).eval()
+        with torch.inference_mode():
+            for pixels, mask in held:
+                rows = np.flatnonzero((mask != IGNORE).any(1))
+                cols = np.flatnonzero((mask != IGNORE).any(0))
+                y0, y1 = max(0, rows[0] - margin), min(mask.shape[0], rows[-1] + 1 + margin)
+                x0, x1 = max(0, cols[0] - margin), min(mask.shape[1], cols[-1] + 1 + margin)
+                window = np.array(pixels[y0:y1, x0:x1])  # a writable copy for torch
+                x = self.normalize(torch.from_numpy(window)[None].to(self.device)).contiguous()
+                acc.update(model(x).argmax(1)[0].cpu().numpy(), mask[y0:y1, x0:x1])
         present = [int(c) for c in np.flatnonzero(acc.confusion.sum(1))]
         return acc.mean_iou(present)
 

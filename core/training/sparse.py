@@ -159,7 +159,7 @@ def strokes_of(mask: np.ndarray) -> list[tuple[int, np.ndarray]]:
 
 
 def hold_out(masks: list[np.ndarray], rng: np.random.Generator, share: float = 0.2,
-             min_strokes: int = 3) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
+             min_strokes: int = 5) -> tuple[list[np.ndarray], list[np.ndarray]] | None:
     """Split annotations into (training masks, held-out masks) by whole strokes.
 
     Only when every annotated class has at least ``min_strokes`` strokes: then about ``share`` of

@@ -214,3 +214,18 @@ def test_bad_strokes_get_one_clear_message():
                                                                    names=["a.png", "b.png"])
     found = stroke_set([(img, strokes()), (img, np.full(img.shape[:2], IGNORE, np.uint8))], ["a.png", "empty.png"])
     assert found.skipped == ["empty.png"] and found.names == ["a.png"] and found.needed_classes == 2
+
+
+def test_published_weights_are_the_running_average_of_the_training_weights():
+    img, _ = two_halves()
+    averaged = LiveTrainer(config(average=0.9))
+    averaged.set_data([(img, strokes())])
+    snap = averaged.run(lambda s: None, lambda: False, time_budget=0.8)
+    raw = averaged.model.state_dict()
+    # the average lags the last steps: close to the weights trained, but not equal to them
+    assert not torch.equal(snap.checkpoint.state_dict["conv.weight"], raw["conv.weight"])
+    assert torch.allclose(snap.checkpoint.state_dict["conv.weight"], raw["conv.weight"], atol=0.5)
+    plain = LiveTrainer(config(average=0.0))
+    plain.set_data([(img, strokes())])
+    snap = plain.run(lambda s: None, lambda: False, time_budget=0.8)
+    assert all(torch.equal(v, plain.model.state_dict()[k]) for k, v in snap.checkpoint.state_dict.items())
