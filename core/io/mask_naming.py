@@ -192,13 +192,15 @@ def planned_collisions(
 
 def mask_candidates(folder: str | os.PathLike, stem: str) -> list[Path]:
     """The files a mask of ``stem`` has in ``folder`` in each readable format's layout (what
-    ``unetseg segment -o folder`` writes), per-image files first, shared ones (coco.json) last."""
+    ``unetseg segment -o folder`` writes), per-image files first, then the app's strokes
+    (``<stem>_strokes.png``, a sparse index mask), shared ones (coco.json) last."""
     per_image, shared = [], []
     for fmt in FORMATS:
         if fmt != "overlay":  # an overlay is a picture, not a mask
             per_image += image_files(folder, stem, fmt)[:1]
             shared += collection_files(folder, fmt)[:1] if fmt == "coco" else []
-    return list(dict.fromkeys(per_image + shared))
+    strokes = [Path(folder) / (stem + STROKES_SUFFIX)]
+    return list(dict.fromkeys(per_image + strokes + shared))
 
 
 def unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:

@@ -64,3 +64,17 @@ def test_strokes_file_beside_the_image_round_trips(tmp_path):
     assert np.array_equal(read_strokes(path, (30, 50)), labels)
     with pytest.raises(MaskError, match="slide 1_strokes.png"):
         read_strokes(path, (31, 50))  # not the image's size: one message naming the file
+
+
+def test_the_command_line_finds_the_apps_strokes_beside_the_images(tmp_path):
+    """``unetseg train --images DIR --masks DIR`` on the folder the app saved strokes in."""
+    from PIL import Image
+
+    from core.training.timed import stroke_pairs
+
+    Image.fromarray(np.zeros((30, 50, 3), np.uint8)).save(tmp_path / "cells.png")
+    labels = np.full((30, 50), UNANNOTATED, np.uint8)
+    labels[3:6, 4:20], labels[20:25, 30:40] = 1, 0
+    write_strokes(strokes_path(tmp_path / "cells.png"), labels, default_classes(2))
+    pairs, _missing = stroke_pairs(tmp_path, tmp_path)
+    assert (tmp_path / "cells.png", tmp_path / "cells_strokes.png") in pairs
