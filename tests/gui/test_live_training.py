@@ -39,6 +39,7 @@ def agreement(labels, factor=1):
     return float((labels == truth).mean()) if w else 0.0
 
 
+@pytest.mark.slow  # trains for several seconds (CI runs it)
 def test_live_training_flow(qtbot, window, dialogs, tmp_path):
     image = two_halves(tmp_path / "halves.png")
     window.open_images([image])
@@ -181,3 +182,25 @@ def test_the_view_is_read_at_its_scale_with_a_sample_per_factor_pixels():
     assert pixels.shape == (-(-req.box.height // 4), -(-req.box.width // 4), 3)
     assert abs(float(pixels[5, 7].mean()) - float(rgb[32:36, 48:52].mean())) < 1  # box-filtered
     assert view_request(None, rgb, None, Box(0, 0, 300, 500), 1.5, (300, 500)).factor == 1
+
+
+def test_start_from_the_current_model(qtbot, window, tmp_path, checkpoint):
+    """The panel's choice: the loaded weights file is where training starts, with its classes."""
+    from gui.state.live import FROM_MODEL
+
+    with qtbot.waitSignal(window.model_ready, timeout=60_000):
+        window.load_model(checkpoint)
+    window.open_images([two_halves(tmp_path / "halves.png")])
+    window.state.set_brush_size(4)
+    stroke(qtbot, window, 1, [(40, 10), (56, 20), (44, 50)])
+    stroke(qtbot, window, 0, [(8, 12), (24, 22), (12, 52)])
+    panel = window.live_panel
+    panel.start.setCurrentIndex(panel.start.findData(FROM_MODEL))
+    panel.start.activated.emit(panel.start.currentIndex())  # as a user's choice arrives
+    window.live.config_changes = dict(FAST)
+    window.commands.live_training.trigger()
+    assert window.state.live.on and "from the current model" in window.state.live.status
+    qtbot.waitUntil(lambda: bool(window.state.live.history), timeout=30_000)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not window.live.trainer.running, timeout=10_000)
+    assert panel.start.isEnabled()  # the choice is open again once it is off
