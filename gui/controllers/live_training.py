@@ -55,6 +55,7 @@ class LiveTrainingUi(QObject):
         self.preview_seconds: list[float] = []  # request-to-view latencies of shown predictions
         self._apply_task: Task | None = None
         self._disk: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # strokes of images not in memory
+        self._images: dict[str, np.ndarray] = {}  # pixels of images with strokes the store dropped
         self._default_known = False
         self._top = 0  # the highest class id the running trainer knows
         self._toggle, self._uncertainty = toggle, uncertainty
@@ -110,6 +111,8 @@ class LiveTrainingUi(QObject):
         if not self._default_known:
             self._default_known = True
             self.live.start_from = self.default_start()
+        self._disk.clear()  # files are read once per session: strokes saved since are read again
+        self._images.clear()
         try:
             config = self._config()
             items, used = self.training_items()
@@ -211,14 +214,19 @@ class LiveTrainingUi(QObject):
             if not path.is_file():
                 return None
             if key not in self._disk:
-                from core.io.images import load_image
-
-                rgb = load_image(entry.path).rgb
+                rgb = self._pixels(entry)
                 self._disk[key] = (rgb, read_strokes(path, rgb.shape[:2]))
             return self._disk[key]
-        from core.io.images import load_image  # strokes in memory, image dropped from the cache
+        return self._pixels(entry), strokes.labels.copy()  # strokes in memory, image dropped from the cache
 
-        return load_image(entry.path).rgb, strokes.labels.copy()
+    def _pixels(self, entry: ImageEntry) -> np.ndarray:
+        """An image the store no longer holds, decoded once per Live Training session."""
+        from core.io.images import load_image
+
+        key = path_key(entry.path)
+        if key not in self._images:
+            self._images[key] = load_image(entry.path).rgb
+        return self._images[key]
 
     def _on_strokes(self) -> None:
         if self.trainer.running:

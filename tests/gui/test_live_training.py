@@ -204,3 +204,26 @@ def test_start_from_the_current_model(qtbot, window, tmp_path, checkpoint):
     window.commands.live_training.trigger()
     qtbot.waitUntil(lambda: not window.live.trainer.running, timeout=10_000)
     assert panel.start.isEnabled()  # the choice is open again once it is off
+
+
+def test_the_other_images_of_the_folder_with_strokes_train_too(qtbot, window, tmp_path):
+    from core.classes import default_classes
+    from core.document.strokes import write_strokes
+    from core.io.mask_naming import strokes_path
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    saved, shown = two_halves(folder / "a.png"), two_halves(folder / "b.png", seed=1)
+    labels = np.full((64, 64), 255, np.uint8)
+    labels[10:14, 5:25], labels[30:34, 40:60] = 0, 1
+    write_strokes(strokes_path(saved), labels, default_classes(2))  # strokes saved in an earlier session
+    window.open_folder(folder)
+    window.show_entry(window.store.get(shown))
+    assert window.current.strokes.is_blank
+    items, used = window.live.training_items()
+    assert used == [("a.png", int((labels != 255).sum()))] and np.array_equal(items[0][1], labels)
+    window.live.config_changes = dict(FAST)
+    window.commands.live_training.trigger()
+    assert window.state.live.on and "in 1 image(s)" in window.state.live.status
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not window.live.trainer.running, timeout=10_000)
