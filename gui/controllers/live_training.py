@@ -97,9 +97,10 @@ class LiveTrainingUi(QObject):
         self.live.start_from = start_from
 
     def set_on(self, on: bool) -> None:
-        if on == self.live.on or (on == self.trainer.running):
+        if on == self.live.on:
             return
         if on:
+            self.trainer.shutdown()  # turned off a moment ago: its last step ends first
             self.start()
         else:
             self.stop()

@@ -226,4 +226,8 @@ def test_the_other_images_of_the_folder_with_strokes_train_too(qtbot, window, tm
     window.commands.live_training.trigger()
     assert window.state.live.on and "in 1 image(s)" in window.state.live.status
     window.commands.live_training.trigger()
+    window.commands.live_training.trigger()  # off and at once on again: it restarts
+    assert window.state.live.on and window.live.trainer.running and window.commands.live_training.isChecked()
+    window.commands.live_training.trigger()
     qtbot.waitUntil(lambda: not window.live.trainer.running, timeout=10_000)
+    assert not window.commands.live_training.isChecked()
