@@ -36,6 +36,7 @@ from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, Prediction
 KEEP_CHECKPOINTS = 30  # the history keeps this many (each is a full copy of the weights)
 STROKES_DELAY_MS = 400  # new strokes reach the trainer this long after the last one
 VIEW_DELAY_MS = 250  # a moved view is predicted once it rests this long
+APPLY_VIEW_PIXELS = 16 * 10**6  # Apply on a whole slide writes the view: at most this many pixels
 
 
 class LiveTrainingUi(QObject):
@@ -308,30 +309,38 @@ class LiveTrainingUi(QObject):
 
     # -- finishing ----------------------------------------------------------------------------
     def apply(self) -> bool:
-        """Segment the shown image with the marked checkpoint; the mask takes it as one undo step."""
+        """Segment the shown image with the marked checkpoint; the mask takes it as one undo step.
+        On a whole slide, the region in view is segmented at full resolution (up to APPLY_VIEW_PIXELS)."""
         row, entry = self._current_row(), self.store.current
         if row is None or entry is None or entry.doc is None or self._apply_task is not None:
             return False
+        doc, checkpoint, box = entry.doc, row.snapshot.checkpoint, None
         if entry.source is not None:
-            self._say("Apply to Image works on images that fit in memory; save the model and use Segment "
-                      "for a whole slide.")
-            return False
-        rgb, doc, checkpoint = entry.image.rgb, entry.doc, row.snapshot.checkpoint
+            box, source = self._view()[0], entry.source
+            if box.area > APPLY_VIEW_PIXELS:
+                self._say(f"Zoom in to apply: on a whole slide Apply writes the region in view, and this one "
+                          f"is {box.width}x{box.height} pixels (at most {APPLY_VIEW_PIXELS // 10**6} Mpx).")
+                return False
+            read = lambda: source.read(box.y0, box.y1, box.x0, box.x1)  # noqa: E731
+        else:
+            rgb = entry.image.rgb
+            read = lambda: rgb  # noqa: E731
 
         def run(_rep):
             from core.segment.inference import Segmenter
 
             seg = Segmenter(checkpoint, device="cpu")
-            return seg.segment(rgb, tta=False, refine=False), list(seg.classes)
+            return seg.segment(read(), tta=False, refine=False), list(seg.classes)
 
         task = self._apply_task = start_task(run, "live-apply")
-        task.finished.connect(lambda result: self._applied(task, doc, result))
-        task.failed.connect(lambda text: self._applied(task, doc, None, text))
-        task.cancelled.connect(lambda: self._applied(task, doc, None))
-        self._say(f"Applying checkpoint #{row.index} to {entry.name}…", 4000)
+        task.finished.connect(lambda result: self._applied(task, doc, result, box))
+        task.failed.connect(lambda text: self._applied(task, doc, None, None, text))
+        task.cancelled.connect(lambda: self._applied(task, doc, None, None))
+        where = entry.name if box is None else f"the view of {entry.name}"
+        self._say(f"Applying checkpoint #{row.index} to {where}…", 4000)
         return True
 
-    def _applied(self, task: Task, doc, result, message: str | None = None) -> None:
+    def _applied(self, task: Task, doc, result, box: Box | None, message: str | None = None) -> None:
         if task is not self._apply_task:
             return
         self._apply_task = None
@@ -343,7 +352,11 @@ class LiveTrainingUi(QObject):
         merged = complete_classes(doc.classes, classes, top=int(labels.max()) if labels.size else 0)
         if merged != doc.classes:
             doc.set_classes(merged)
-        doc.apply_labels(labels, "live training")
+        if box is None:
+            doc.apply_labels(labels, "live training")
+        else:  # a chunked mask: the view's region, one undo step
+            doc.paste_region(box.y0, box.x0, labels)
+            doc.commit_preview("live training")
         self._say("The prediction is now the mask (Undo takes it back).")
         self.applied.emit()
 

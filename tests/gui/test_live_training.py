@@ -169,6 +169,17 @@ def test_the_view_of_a_whole_slide_is_predicted_at_the_shown_level(qtbot, window
     near = shown[-1]
     assert near.box.intersect(Box(17_000, 31_000, 17_001, 31_001)) == Box(17_000, 31_000, 17_001, 31_001)
     assert near.box.width <= 1100 and near.labels.shape == (near.box.height, near.box.width)
+    # Apply on a slide writes the region in view at full resolution, one undo step
+    box = window.canvas.visible_box()
+    with qtbot.waitSignal(live.applied, timeout=60_000):
+        window.live_panel.apply.click()
+    doc = window.document
+    assert doc.history.undo_label == "live training"
+    written = np.asarray(doc.labels[box.y0:box.y1, box.x0:box.x1])
+    assert written.any() and not np.asarray(doc.labels[0:200, 0:200]).any()  # only the view
+    window.commands.brush.trigger()
+    window.commands.undo.trigger()
+    assert not np.asarray(doc.labels[box.y0:box.y1, box.x0:box.x1]).any()
     window.commands.live_training.trigger()
 
 
