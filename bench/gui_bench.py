@@ -72,6 +72,13 @@ def make_image(path: Path, size: int) -> None:
 
 def brush_moves(window, app, n: int, center: tuple[float, float], span: float) -> tuple[float, int]:
     """Median seconds per synthetic move event (sent, processed, painted); mask paints done."""
+    times, paints = brush_move_times(window, app, n, center, span)
+    return statistics.median(times), paints
+
+
+def brush_move_times(window, app, n: int, center: tuple[float, float], span: float) -> tuple[list[float], int]:
+    """Seconds of each synthetic move event of one stroke (sent, processed, painted) with the
+    current tool, and the mask paints done."""
     from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
 
@@ -101,7 +108,7 @@ def brush_moves(window, app, n: int, center: tuple[float, float], span: float) -
     app.sendEvent(vp, event(QEvent.Type.MouseButtonRelease, x, y, Qt.MouseButton.LeftButton,
                             Qt.MouseButton.NoButton))
     app.processEvents()
-    return statistics.median(times), layer.paint_count - paints_before
+    return times, layer.paint_count - paints_before
 
 
 def opacity_changes(window, app, n: int) -> tuple[float, int]:

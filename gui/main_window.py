@@ -25,6 +25,7 @@ from gui.controllers.autosave import Autosave
 from gui.controllers.commands import CommandStates, bind_state_actions
 from gui.controllers.editing import EditCommands, pointer_text
 from gui.controllers.first_run import FirstRunGuide
+from gui.controllers.live_training import LiveTrainingUi
 from gui.controllers.opening import Opener
 from gui.controllers.preferences import ask_tile_memory, bind_settings
 from gui.controllers.saving import Saver
@@ -37,6 +38,7 @@ from gui.menus.layout import build_menus, build_toolbar
 from gui.menus.outline_width_menu import OutlineWidthMenu
 from gui.panels.class_panel import ClassPanel
 from gui.panels.file_panel import FilePanel
+from gui.panels.live_panel import LivePanel
 from gui.panels.first_run_notice import FirstRunNotice
 from gui.panels.minimap import MiniMap
 from gui.panels.status_panel import StatusPanel
@@ -75,6 +77,10 @@ class MainWindow(QMainWindow):
                                      Qt.DockWidgetArea.RightDockWidgetArea)
         self.file_dock = self._dock("Images", "dock_images", self.file_panel,
                                     Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.live_panel = LivePanel(state.live)
+        self.live_dock = self._dock("Live Training", "dock_live", self.live_panel,
+                                    Qt.DockWidgetArea.RightDockWidgetArea)
+        self.live_dock.hide()  # shown when Live Training is first turned on
         self.minimap = MiniMap(self.store)
         self.overview_dock = self._dock("Overview", "dock_overview", self.minimap,
                                         Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -82,7 +88,7 @@ class MainWindow(QMainWindow):
         self.menus = build_menus(self, a)
         self.menus.view.addSeparator()
         self.menus.view.addActions([self.file_dock.toggleViewAction(), self.overview_dock.toggleViewAction(),
-                                     self.class_dock.toggleViewAction()])
+                                     self.class_dock.toggleViewAction(), self.live_dock.toggleViewAction()])
         self.toolbar, self.brush_spin = build_toolbar(self, a)
         self.outline_widths = OutlineWidthMenu(self.menus.outline_width, state.outline_width,
                                                state.set_outline_width)
@@ -94,6 +100,8 @@ class MainWindow(QMainWindow):
         self.opener = Opener(state, st, self, self.saver.resolve_unsaved, self.seg.controller.shutdown)
         self.edit = EditCommands(state, self, self.canvas.cancel_tools)
         self.training = TrainingUi(state, self, a.train, self.seg.models, self.saver.save, self.load_model)
+        self.live = LiveTrainingUi(state, self, a.live_training, a.uncertainty, self.seg.models,
+                                   lambda: (self.canvas.visible_box(), self.canvas.scale_factor))
         self.command_states = CommandStates(a, state, self)
         self.first_run = FirstRunGuide(st, sample_images(), self.first_run_notice.offer)
         self._wire()
@@ -249,6 +257,14 @@ class MainWindow(QMainWindow):
         c.picked.connect(e.picked)
         c.edit_refused.connect(lambda text: state.message.emit(text, 4000))
         self.store.current_changed.connect(self._on_current)
+        lp, live = self.live_panel, self.live
+        lp.start_from_chosen.connect(live.choose_start)
+        lp.hold_toggled.connect(live.hold)
+        lp.roll_back_requested.connect(live.roll_back)
+        lp.apply_requested.connect(live.apply)
+        lp.save_requested.connect(lambda: live.save())
+        c.view_changed.connect(live.view_moved)
+        state.live.events.on.connect(lambda on: on and self.live_dock.show())
         self.store.entry_changed.connect(lambda entry: entry is self.store.current and self._update_title())
 
     def _restore_geometry(self) -> None:
@@ -291,7 +307,8 @@ class MainWindow(QMainWindow):
     def _shortcut_rows(self) -> list[tuple[str, str]]:
         a = self.commands
         return [(x.text().replace("&", ""), x.shortcut().toString()) for x in
-                (a.brush, a.eraser, a.fill, a.polygon, a.picker, a.brush_smaller, a.brush_larger,
+                (a.brush, a.eraser, a.fill, a.polygon, a.picker, a.stroke, a.stroke_eraser,
+                 a.live_training, a.uncertainty, a.brush_smaller, a.brush_larger,
                  a.undo, a.redo, a.segment, a.cancel, a.toggle_mask, a.outline, a.opacity_down,
                  a.opacity_up, a.fit, a.actual_size, a.next_image, a.prev_image, a.save)]
 
@@ -326,6 +343,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.training.shutdown()
+        self.live.shutdown()
         self.seg.controller.shutdown()
         self.saver.stop()
         if not self.saver.resolve_all_unsaved():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,16 +16,21 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", choices=("small", "large"), default="small")
     p.add_argument("--init", default=None, help="start from small, large or a weights file (fine-tuning)")
     p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--patch", type=int, default=128, help="crop size in pixels (multiple of 8)")
-    p.add_argument("--batch", type=int, default=16)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="learn from strokes (255 = not annotated) or masks for at most this wall time, with the "
+                        "live-training defaults, keep the best weights and write them (--epochs is then unused)")
+    p.add_argument("--patch", type=int, default=None, help="crop size in pixels (multiple of 8; default 128, "
+                                                           "with --time-budget the live-training default)")
+    p.add_argument("--batch", type=int, default=None, help="crops per step (default 16, or the live default)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-3, or the live default)")
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dice", action="store_true", help="add a soft Dice term to the cross-entropy")
     p.add_argument("--lovasz", action="store_true", help="add the Lovasz-softmax loss (optimises IoU directly)")
-    p.add_argument("--augment", action="store_true",
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
                    help="draw each crop at a random scale (0.7-1.4x) with random contrast, brightness, colour "
-                        "balance, gamma, blur and noise (hue is kept)")
+                        "balance, gamma, blur and noise (hue is kept; default off, with --time-budget the "
+                        "live default)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="make the saved model average its 8 flips/rotations when segmenting (8x the work; "
                         "default: as the --init model, else off)")
@@ -67,14 +73,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from core.training.loop import TrainConfig, train
 
-    if args.patch % 8 or args.patch < 16:
+    if args.patch is not None and (args.patch % 8 or args.patch < 16):
         raise ValueError(f"--patch must be a multiple of 8 and at least 16, got {args.patch}")
     if args.output.suffix.lower() != ".safetensors":
         raise ValueError(f"{args.output.name}: the output must be a .safetensors file")
+    if args.time_budget is not None:
+        return _train_timed(args)
+    defaults = TrainConfig(images=args.images, masks=args.masks, out=args.output)
     config = TrainConfig(
         images=args.images, masks=args.masks, out=args.output, arch=args.arch, init=args.init,
-        epochs=args.epochs, patch=args.patch, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
-        seed=args.seed, dice=args.dice, lovasz=args.lovasz, augment=args.augment, teacher=args.teacher, tta=args.tta,
+        epochs=args.epochs, patch=_given(args.patch, defaults.patch), batch=_given(args.batch, defaults.batch),
+        lr=_given(args.lr, defaults.lr), val_fraction=args.val_fraction, seed=args.seed, dice=args.dice,
+        lovasz=args.lovasz, augment=bool(args.augment), teacher=args.teacher, tta=args.tta,
         calibrate=args.calibrate, device=args.device, steps_per_epoch=args.steps_per_epoch,
         classes_file=args.classes, command=_command(),
     )
@@ -102,6 +112,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     _record_dataset(result.path, "training", args.images, args.masks)
     scored = "val" if result.selection == "held-out" else "train"
     print(f"kept epoch {result.best_epoch}, {scored} mIoU {result.best_miou:.4f}; saved {result.path}")
+    return 0
+
+
+def _given(value, default):
+    return default if value is None else value
+
+
+def _train_timed(args: argparse.Namespace) -> int:
+    """``--time-budget``: the live trainer's recipe (core.training.timed), for at most that wall time."""
+    from dataclasses import replace
+
+    from core.training.live import LiveConfig
+    from core.training.loop import TrainConfig, _read_classes_file
+    from core.training.record import record_dataset
+    from core.training.timed import stroke_pairs, train_timed
+
+    if args.time_budget <= 0:
+        raise ValueError(f"--time-budget must be a positive number of seconds, got {args.time_budget:g}")
+    live = LiveConfig()
+    live = replace(live, arch=args.arch, init=args.init or live.init, patch=_given(args.patch, live.patch),
+                   batch=_given(args.batch, live.batch), lr=_given(args.lr, live.lr),
+                   augment=_given(args.augment, live.augment), seed=args.seed, device=args.device,
+                   threads=os.cpu_count() or 1)  # no window to keep responsive: every core trains
+    classes = _read_classes_file(TrainConfig(images=args.images, masks=args.masks, out=args.output,
+                                             classes_file=args.classes))
+
+    def shown(snap) -> None:
+        held = "" if snap.held_out_miou is None else f"  held-out mIoU {snap.held_out_miou:.3f}"
+        print(f"{snap.seconds:6.1f} s  step {snap.steps}  loss {snap.loss:.4f}{held}", file=sys.stderr)
+
+    result = train_timed(args.images, args.masks, args.output, args.time_budget, live, classes,
+                         log=lambda m: print(m, file=sys.stderr), on_snapshot=shown,
+                         extra={"command": _command()})
+    record_dataset(result.path, "training", stroke_pairs(args.images, args.masks)[0], args.images.as_posix())
+    kept = result.kept
+    why = (f"held-out mIoU {kept.held_out_miou:.4f}" if kept.held_out_miou is not None
+           else "the newest; too few strokes to hold some out")
+    print(f"kept snapshot {kept.index} of {result.snapshots} ({kept.seconds:.0f} s of training, {kept.steps} steps, "
+          f"{why}) from {kept.annotated_pixels} annotated pixels in {kept.images} image"
+          f"{'s' if kept.images != 1 else ''}; {len(result.skipped)} skipped; saved {result.path}")
     return 0
 
 

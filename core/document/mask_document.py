@@ -55,6 +55,7 @@ class MaskDocument:
     history_changed = Signal()
     classes_changed = Signal()
     brush_size_changed = Signal(int)
+    erase_value = 0  # what the eraser paints (a strokes document: "not annotated")
 
     def __init__(self, labels: np.ndarray, classes: Sequence[ClassInfo] | None = None, *,
                  history: History | None = None):
@@ -213,13 +214,13 @@ class MaskDocument:
 
     # -- strokes -----------------------------------------------------------------------------
     def begin_stroke(self, tool: str = "brush", value: int | None = None) -> None:
-        """Start one undo step; the eraser paints 0, the brush ``value`` or the active class."""
+        """Start one undo step; the eraser paints ``erase_value``, the brush ``value`` or the active class."""
         if tool not in TOOLS:
             raise ValueError(f"tool must be one of {TOOLS}, not {tool!r}")
         if self._preview:
             return
         self.end_stroke()
-        paint = 0 if tool == "eraser" else int(self._active if value is None else value)
+        paint = self.erase_value if tool == "eraser" else int(self._active if value is None else value)
         self._stroke, self._last = (tool, paint), None
         self.history.begin()
 

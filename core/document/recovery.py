@@ -36,6 +36,7 @@ FORMAT = "unetseg-recovery"
 DATA_SUFFIXES = (".npy", ".zip")
 VERSION = 1
 RECOVERY_DIR = "recovery"
+STROKES_DIR = "recovery-strokes"  # Live Training's strokes (core.document.strokes): the same copies, apart
 SESSIONS_DIR = "sessions"
 
 
@@ -238,8 +239,8 @@ class RecoveryStore:
     """Reads and writes recovery copies in ``<data_dir>/recovery`` for one session."""
 
     def __init__(self, data_dir: str | os.PathLike, session: str | None = None,
-                 version: str | None = None):
-        self.folder = Path(data_dir) / RECOVERY_DIR
+                 version: str | None = None, folder: str = RECOVERY_DIR):
+        self.folder = Path(data_dir) / folder
         self.session = session or new_session_id()
         self.version = version or app_version()
 

@@ -15,6 +15,7 @@ API::
     default_mask_path(image_path, chunked=False) -> Path  # what Save writes: <stem>_mask.png beside it
                                                      # (chunked: chunked_mask_path(image_path, "ome-zarr"))
     chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
+    strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -119,6 +120,17 @@ def default_mask_path(image_path: str | os.PathLike, chunked: bool = False) -> P
     return image_path.with_name(f"{image_path.stem}_mask.png")
 
 
+STROKES_SUFFIX = "_strokes.png"
+
+
+def strokes_path(image_path: str | os.PathLike) -> Path:
+    """Where the app saves an image's annotation strokes (Live Training), beside the image: an
+    index PNG ``<stem>_strokes.png`` with 255 where nothing is annotated, a sparse mask that
+    ``unetseg train --masks`` reads like any index mask."""
+    image_path = Path(image_path)
+    return image_path.with_name(image_stem(image_path) + STROKES_SUFFIX)
+
+
 CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}
 
 
@@ -180,13 +192,15 @@ def planned_collisions(
 
 def mask_candidates(folder: str | os.PathLike, stem: str) -> list[Path]:
     """The files a mask of ``stem`` has in ``folder`` in each readable format's layout (what
-    ``unetseg segment -o folder`` writes), per-image files first, shared ones (coco.json) last."""
+    ``unetseg segment -o folder`` writes), per-image files first, then the app's strokes
+    (``<stem>_strokes.png``, a sparse index mask), shared ones (coco.json) last."""
     per_image, shared = [], []
     for fmt in FORMATS:
         if fmt != "overlay":  # an overlay is a picture, not a mask
             per_image += image_files(folder, stem, fmt)[:1]
             shared += collection_files(folder, fmt)[:1] if fmt == "coco" else []
-    return list(dict.fromkeys(per_image + shared))
+    strokes = [Path(folder) / (stem + STROKES_SUFFIX)]
+    return list(dict.fromkeys(per_image + strokes + shared))
 
 
 def unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:

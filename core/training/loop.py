@@ -158,7 +158,7 @@ def load_pairs(pairs: list[tuple[Path, Path]], num_classes: int | None,
             rgb, labels = future.result()
         except (ImageReadError, MaskError) as exc:
             raise TrainingDataError(str(exc)) from None
-        top = int(labels.max())
+        top = highest_annotated(labels)
         if num_classes is not None and top >= num_classes:
             raise TrainingDataError(
                 f"{mask_path.name}: contains class id {top} but the model has {num_classes} classes (0-{num_classes - 1})."
@@ -166,6 +166,12 @@ def load_pairs(pairs: list[tuple[Path, Path]], num_classes: int | None,
         highest = max(highest, top)
         data.append((rgb, labels))
     return data, max(highest + 1, 2)
+
+
+def highest_annotated(labels: np.ndarray) -> int:
+    """The largest class id in a mask, not counting IGNORE (255 = not annotated); 0 if none."""
+    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256)[:IGNORE])
+    return int(present[-1]) if present.size else 0
 
 
 class CropSampler:
@@ -180,10 +186,15 @@ class CropSampler:
         areas = np.array([lab.size for _, lab in data], dtype=np.float64)
         self.cumulative = np.cumsum(areas / areas.sum())
 
+    def positions(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Which image each crop comes from and its relative offset (fy, fx) in [0, 1)."""
+        picks = np.minimum(np.searchsorted(self.cumulative, self.rng.random(size)), len(self.data) - 1)
+        return picks, self.rng.random((size, 2))
+
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         p, rng = self.patch, self.rng
-        picks = np.minimum(np.searchsorted(self.cumulative, rng.random(size)), len(self.data) - 1)
-        offsets, turns = rng.random((size, 2)), rng.integers(0, 8, size)
+        picks, offsets = self.positions(size)
+        turns = rng.integers(0, 8, size)
         x = np.empty((size, p, p, 3), np.uint8)
         y = np.empty((size, p, p), np.uint8)
         for i, (index, (fy, fx), k) in enumerate(zip(picks, offsets, turns)):

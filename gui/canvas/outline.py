@@ -157,14 +157,16 @@ def draw_outline(painter: QPainter, rgba: np.ndarray, region: raster.Region) -> 
     device = painter.device()
     ratio = device.devicePixelRatioF() if device is not None else 1.0
     ny, nx = region.sampled_shape
-    target = painter.deviceTransform().mapRect(QRectF(region.x0, region.y0, nx * region.k, ny * region.k))
+    # the world transform, not the device's: rendering into a parent (QWidget.grab, a window
+    # screenshot) adds the widget's offset outside it, which resetTransform would drop
+    target = painter.worldTransform().mapRect(QRectF(region.x0, region.y0, nx * region.k, ny * region.k))
     rgba = np.ascontiguousarray(rgba)
     rows, cols = rgba.shape[:2]
     image = QImage(rgba.data, cols, rows, cols * 4, QImage.Format.Format_RGBA8888)
     image.setDevicePixelRatio(ratio)
     painter.save()
     painter.resetTransform()
-    painter.drawImage(QPointF(round(target.left()) / ratio, round(target.top()) / ratio), image)
+    painter.drawImage(QPointF(round(target.left() * ratio) / ratio, round(target.top() * ratio) / ratio), image)
     painter.restore()
     del image  # it borrowed rgba's memory; drawn now
 

@@ -22,6 +22,7 @@ from core.io.sources import ImageSource
 from core.document.editing import Box
 from gui.canvas.cursor_items import BrushCursor, PolygonPreview
 from gui.canvas.layers import ImageLayer, MaskLayer
+from gui.canvas.live_layers import PredictionLayer, StrokeLayer
 from gui.canvas.pyramids import PyramidBuilder
 from gui.canvas.tiled_layers import TiledImageLayer, TiledMaskLayer
 from gui.canvas.tiles import TileCache, TileLoader
@@ -65,6 +66,9 @@ class Canvas(QGraphicsView):
         self.document: MaskDocument | None = None
         self.image_layer: ImageLayer | None = None
         self.mask_layer: MaskLayer | None = None
+        self.strokes_document: MaskDocument | None = None  # Live Training's strokes of the shown image
+        self.stroke_layer: StrokeLayer | None = None
+        self.prediction_layer: PredictionLayer | None = None
         self.brush_cursor = BrushCursor()
         self.brush_cursor.setVisible(False)
         self.polygon_preview = PolygonPreview()
@@ -80,6 +84,7 @@ class Canvas(QGraphicsView):
         self.verticalScrollBar().valueChanged.connect(self._emit_view)
 
         doc = lambda: self.document  # noqa: E731
+        strokes = lambda: self.strokes_document  # noqa: E731
         scale = lambda: self.scale_factor  # noqa: E731
         self._tools: dict[Tool, ToolHandler] = {
             Tool.BRUSH: StrokeTool("brush", doc, scale),
@@ -87,6 +92,8 @@ class Canvas(QGraphicsView):
             Tool.FILL: FillTool(doc, scale, self.visible_box, self._fill_clipped),
             Tool.POLYGON: PolygonTool(doc, scale, self.polygon_preview),
             Tool.PICKER: PickerTool(doc, scale, self.picked.emit),
+            Tool.STROKE: StrokeTool("brush", strokes, scale),
+            Tool.STROKE_ERASER: StrokeTool("eraser", strokes, scale),
         }
         self.tool: ToolHandler = self._tools[self.state.tool]
         self._active_tool: ToolHandler | None = None  # the tool that got the press (Alt: picker)
@@ -104,6 +111,11 @@ class Canvas(QGraphicsView):
         docs.changed.connect(self._on_changed)
         docs.reset.connect(self._on_reset)
         docs.classes_changed.connect(self.restyle)
+        st.strokes.changed.connect(self._on_strokes_changed)
+        st.strokes.reset.connect(lambda: self.stroke_layer is not None and self.stroke_layer.update())
+        st.live.events.prediction.connect(self._show_prediction)
+        st.live.events.show_uncertainty.connect(
+            lambda on: self.prediction_layer is not None and self.prediction_layer.set_show_uncertainty(on))
         self.brush_cursor.set_radius(st.brush_size / 2)
 
     # -- what the state says ------------------------------------------------------------------
@@ -139,6 +151,12 @@ class Canvas(QGraphicsView):
             self.image_layer.levels = levels
         self._show_layers(self.image_layer, MaskLayer(lambda: doc.labels, rgb.shape[0], rgb.shape[1]),
                           same_size)
+        strokes = self.state.strokes.doc
+        if strokes is not None and strokes.shape == doc.shape:
+            self.strokes_document = strokes
+            self.stroke_layer = StrokeLayer(lambda: strokes.labels, *strokes.shape)
+            self._scene.addItem(self.stroke_layer)
+            self.restyle()
 
     def set_source(self, source: ImageSource, doc: MaskDocument) -> None:
         """Show an image of any size from its lazy ``source`` with a chunked mask ``doc``."""
@@ -157,6 +175,9 @@ class Canvas(QGraphicsView):
         self._scene.addItem(image)
         self._scene.addItem(mask)
         rect = image.boundingRect()
+        self.prediction_layer = PredictionLayer(int(rect.height()), int(rect.width()))
+        self.prediction_layer.set_show_uncertainty(self.state.live.show_uncertainty)
+        self._scene.addItem(self.prediction_layer)
         self._scene.setSceneRect(rect)
         self._shown_size = (int(rect.height()), int(rect.width()))
         self.restyle()
@@ -191,11 +212,11 @@ class Canvas(QGraphicsView):
     def clear(self) -> None:
         for tool in self._tools.values():
             tool.cancel()
-        self.document = None
-        for item in (self.image_layer, self.mask_layer):
+        self.document = self.strokes_document = None
+        for item in (self.image_layer, self.mask_layer, self.stroke_layer, self.prediction_layer):
             if item is not None:
                 self._scene.removeItem(item)
-        self.image_layer = self.mask_layer = None
+        self.image_layer = self.mask_layer = self.stroke_layer = self.prediction_layer = None
         if self._loader is not None:
             self._loader.stop()
             self._loader = None
@@ -211,8 +232,26 @@ class Canvas(QGraphicsView):
     # -- overlay look -------------------------------------------------------------------------
     def restyle(self, *_) -> None:
         if self.mask_layer is not None and self.document is not None:
-            self.mask_layer.set_style(self.document.classes, self.opacity, set(self.hidden_classes),
-                                      self.outline, self.state.outline_width)
+            classes, hidden = self.document.classes, set(self.hidden_classes)
+            self.mask_layer.set_style(classes, self.opacity, hidden, self.outline, self.state.outline_width)
+            if self.stroke_layer is not None:
+                self.stroke_layer.set_style(classes, hidden=hidden)
+            if self.prediction_layer is not None:
+                self.prediction_layer.set_style(classes, self.opacity, hidden)
+
+    def _on_strokes_changed(self, box: Box) -> None:
+        if self.stroke_layer is not None and self.strokes_document is self.state.strokes.doc:
+            self.stroke_layer.update_box(box, self.scale_factor)
+
+    def _show_prediction(self, prediction) -> None:
+        """Draw Live Training's prediction of a region of the shown image (None: none)."""
+        layer, current = self.prediction_layer, self.state.current
+        if layer is None:
+            return
+        if prediction is None or current is None or prediction.image != current.path:
+            layer.set_prediction(None, None, None)
+        else:
+            layer.set_prediction(prediction.box, prediction.labels, prediction.uncertainty)
 
     def _on_mask_visible(self, visible: bool) -> None:
         if self.mask_layer is not None:

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import QWidget
 
 from core.classes import complete_classes
 from core.io.images import ImageReadError
-from core.io.mask_naming import default_mask_path
-from core.document.recovery import RecoveryError, RecoveryStore, SessionLock, Snapshot
+from core.io.mask_naming import default_mask_path, strokes_path
+from core.document.recovery import STROKES_DIR, RecoveryError, RecoveryStore, SessionLock, Snapshot
 from core.io.label_store import StoreError
 from gui import dialogs
 from gui.infra.settings import app_data_dir
@@ -47,11 +47,13 @@ class Autosave(QObject):
         self.folder = Path(data_dir) if data_dir is not None else app_data_dir()
         self.lock = SessionLock(self.folder)
         self.store = RecoveryStore(self.folder, session=self.lock.session)
+        self.strokes_store = RecoveryStore(self.folder, session=self.lock.session, folder=STROKES_DIR)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.flush)
         self.delay_ms = delay_ms
         self._written: dict[str, tuple[Path, tuple]] = {}  # path key -> (image, what was written)
+        self._written_strokes: dict[str, tuple[Path, tuple]] = {}  # the same for Live Training's strokes
         self._closed = False
         self._last_error = ""
         self.crashed, live = self._start_session()
@@ -62,6 +64,8 @@ class Autosave(QObject):
         doc.history_changed.connect(self._poke)
         doc.classes_changed.connect(self._poke)
         doc.dirty_changed.connect(self._on_dirty)
+        state.strokes.history_changed.connect(self._poke)
+        state.strokes.dirty_changed.connect(self._on_dirty)
         if self.pending:
             QTimer.singleShot(0, self, self.offer)  # once the window is up
 
@@ -108,30 +112,36 @@ class Autosave(QObject):
         if self._closed or not self.lock.held:
             return 0
         self._timer.stop()
-        dirty = {path_key(e.path): e for e in self.images if e.doc is not None and e.doc.dirty}
-        written = 0
-        for key, entry in dirty.items():
-            doc = entry.doc
-            assert doc is not None
-            if doc.preview_active or doc.stroke_active:
-                self._timer.start()  # a segmentation preview is not an edit: try again later
-                continue
-            state = (id(doc), doc.history.position, tuple(doc.classes))
-            if key in self._written and self._written[key][1] == state:
-                continue
-            try:
-                self.store.save(entry.path, doc.labels, doc.classes, doc.history.position,
-                                entry.save_target)
-            except (OSError, ValueError) as exc:
-                self._report(f"Autosave failed: {exc}")
-                continue
-            self._written[key] = (entry.path, state)
-            written += 1
-        for key in [k for k in self._written if k not in dirty]:
-            self.store.remove_image(self._written.pop(key)[0])
+        masks = {path_key(e.path): (e, e.doc, e.save_target) for e in self.images
+                 if e.doc is not None and e.doc.dirty}
+        strokes = {path_key(e.path): (e, e.strokes, strokes_path(e.path)) for e in self.images
+                   if e.doc is not None and e.strokes is not None and e.strokes.dirty}
+        written = self._copy(self.store, self._written, masks) + \
+            self._copy(self.strokes_store, self._written_strokes, strokes)
         if written:
             self._last_error = ""
             self.saved.emit(written)
+        return written
+
+    def _copy(self, store: RecoveryStore, done: dict, dirty: dict) -> int:
+        """Copy each dirty document not yet copied in its state; drop copies of clean ones."""
+        written = 0
+        for key, (entry, doc, target) in dirty.items():
+            if doc.preview_active or doc.stroke_active:
+                self._timer.start()  # a segmentation preview is not an edit: try again later
+                continue
+            state = (id(doc), doc.history.position, tuple(entry.doc.classes))
+            if key in done and done[key][1] == state:
+                continue
+            try:
+                store.save(entry.path, doc.labels, entry.doc.classes, doc.history.position, target)
+            except (OSError, ValueError) as exc:
+                self._report(f"Autosave failed: {exc}")
+                continue
+            done[key] = (entry.path, state)
+            written += 1
+        for key in [k for k in done if k not in dirty]:
+            store.remove_image(done.pop(key)[0])
         return written
 
     def _report(self, message: str) -> None:
@@ -148,6 +158,7 @@ class Autosave(QObject):
         self._timer.stop()
         if self.lock.held:
             self.store.remove_own()
+            self.strokes_store.remove_own()
             self.lock.release()
 
     # -- recovery -----------------------------------------------------------------------------
@@ -157,7 +168,7 @@ class Autosave(QObject):
             live, _ = self.lock.survey()
         except OSError:
             live = set()
-        snaps = self.store.recoverable(live)
+        snaps = self.store.recoverable(live) + self.strokes_store.recoverable(live)
         self.pending = []
         if not snaps or self._closed:
             return None
@@ -165,7 +176,7 @@ class Autosave(QObject):
         log.info("recovery of %d mask(s): %s", len(snaps), answer)
         if answer == "discard":
             for snap in snaps:
-                self.store.remove(snap)
+                self._store_of(snap).remove(snap)
         elif answer == "restore":
             self.restore(snaps)
         return answer
@@ -180,7 +191,7 @@ class Autosave(QObject):
             except (RecoveryError, ImageReadError, MemoryError) as exc:
                 problems.append((snap, str(exc)))
                 continue
-            self.store.remove(snap)
+            self._store_of(snap).remove(snap)
             restored.append(entry)
         if restored:
             self.state.show(restored[0])
@@ -194,8 +205,11 @@ class Autosave(QObject):
                                f"{lines}\n\nDiscard these recovery copies? (Cancel keeps them "
                                "for the next start.)", "Discard Them"):
                 for snap, _ in problems:
-                    self.store.remove(snap)
+                    self._store_of(snap).remove(snap)
         return restored
+
+    def _store_of(self, snap: Snapshot) -> RecoveryStore:
+        return self.strokes_store if is_strokes(snap) else self.store
 
     def _restore_one(self, snap: Snapshot) -> ImageEntry:
         if snap.problem:
@@ -205,6 +219,8 @@ class Autosave(QObject):
         if not snap.image_exists:
             raise RecoveryError(f"{snap.name}: the image is gone ({image}).")
         chunked = snap.kind == "chunks"
+        if is_strokes(snap):
+            return self._restore_strokes(snap)
         labels = self.store.load_chunked(snap) if chunked else self.store.load(snap)
         store = self.images
         entry = store.get(image)
@@ -268,11 +284,37 @@ class Autosave(QObject):
                                 "save or discard them, then restore this copy.")
         entry.doc, entry.mask_source = None, None
 
+    def _restore_strokes(self, snap: Snapshot) -> ImageEntry:
+        """Live Training's strokes of an image that fits in memory, as one undo step of its strokes."""
+        labels = self.strokes_store.load(snap)
+        image = snap.image_path
+        entry = self.images.get(image)
+        new = entry is None
+        if entry is None:
+            entry = self.images.add([image])[0]
+            mark_mask_files([entry])
+        try:
+            load_entry(entry, list(self.state.class_template))
+            if entry.strokes is None or entry.strokes.shape != labels.shape:
+                raise RecoveryError(f"{snap.name}: the image is no longer the size of its strokes' recovery copy.")
+        except (RecoveryError, ImageReadError, MemoryError):
+            if new:
+                self.images.remove(entry)
+            raise
+        entry.strokes.apply_labels(labels, "restore unsaved strokes")
+        self.images.trim()
+        return entry
+
+
+def is_strokes(snap: Snapshot) -> bool:
+    """A copy of Live Training's strokes (kept in their own folder), not of a mask."""
+    return snap.manifest_path.parent.name == STROKES_DIR
+
 
 def describe(snap: Snapshot) -> str:
     """One line of the recovery dialog: image name, time, and what is wrong with it."""
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.saved_at)) if snap.saved_at else "?"
-    text = f"{snap.name}, edited {when}"
+    text = f"{snap.name}, {'strokes ' if is_strokes(snap) else ''}edited {when}"
     if snap.problem:
         return f"{text} ({snap.problem})"
     if not snap.image_exists:

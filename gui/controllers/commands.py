@@ -41,7 +41,8 @@ class CommandStates(QObject):
         self.a, self.state = actions, state
         store, doc = state.store, state.document
         for signal in (store.added, store.removed, store.reordered, store.current_changed,
-                       doc.history_changed, doc.document_changed, state.events.job):
+                       doc.history_changed, doc.document_changed, state.events.job,
+                       state.strokes.history_changed, state.strokes.document_changed, state.events.tool):
             signal.connect(self.update)
         self.update()
 
@@ -50,11 +51,14 @@ class CommandStates(QObject):
         doc, job = state.document.doc, state.job
         running = job is not None
         segmenting = running and job.blocks_editing
-        editable = doc is not None and not segmenting
-        a.undo.setEnabled(editable and doc.can_undo)
-        a.redo.setEnabled(editable and doc.can_redo)
-        undo_label = doc.history.undo_label if doc is not None else None
-        redo_label = doc.history.redo_label if doc is not None else None
+        target = state.edit_target  # the strokes while a stroke tool is chosen
+        editable = target is not None and not segmenting
+        a.undo.setEnabled(editable and target.can_undo)
+        a.redo.setEnabled(editable and target.can_redo)
+        undo_label = target.history.undo_label if target is not None else None
+        redo_label = target.history.redo_label if target is not None else None
+        if target is not None and target is not doc:
+            undo_label, redo_label = (f"{x} strokes" if x else x for x in (undo_label, redo_label))
         a.undo.setText(f"&Undo {undo_label}" if undo_label else "&Undo")
         a.redo.setText(f"&Redo {redo_label}" if redo_label else "&Redo")
         has = doc is not None

@@ -21,8 +21,9 @@ class EditCommands:
         self._cancel_tools = cancel_tools
 
     def _editable(self):
+        """What undo/redo act on: the strokes while a stroke tool is chosen, else the mask."""
         job = self.state.job
-        doc = self.state.document.doc
+        doc = self.state.edit_target
         return doc if doc is not None and (job is None or not job.blocks_editing) else None
 
     def undo(self) -> None:

@@ -16,8 +16,9 @@ from PySide6.QtWidgets import QWidget
 
 from core.segment.batch_writer import BatchResult, BatchWriter, write_batch
 from core.io.images import pixel_limit
+from core.document.strokes import write_strokes
 from core.io.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
-                               suggested_export_path, unique_stems)
+                               strokes_path, suggested_export_path, unique_stems)
 from core.io.masks import MaskError, read_mask, write_mask
 from gui import dialogs
 from gui.infra.settings import Settings
@@ -48,6 +49,11 @@ class Saver(QObject):
         entry = entry or self.store.current
         if entry is None or entry.doc is None:
             return False
+        if not entry.doc.dirty and entry.strokes is not None and entry.strokes.dirty:
+            saved = self._write_strokes(entry)  # only the strokes changed: no blank mask file
+            if saved:
+                self.state.message.emit(f"Saved {strokes_path(entry.path)}", 5000)
+            return saved
         target = entry.save_target
         loaded = entry.mask_source is not None and _same_path(entry.mask_source, target)
         if target.exists() and not loaded and entry.save_path is None:
@@ -89,7 +95,23 @@ class Saver(QObject):
             return False
         doc.mark_saved()
         entry.mask_source, entry.has_mask_file = target, True
+        if not self._write_strokes(entry):
+            return False
         self.state.message.emit(f"Saved {target}", 5000)
+        return True
+
+    def _write_strokes(self, entry: ImageEntry) -> bool:
+        """Live Training's strokes go with the mask, to ``<stem>_strokes.png`` beside the image."""
+        strokes = entry.strokes
+        if strokes is None or not strokes.dirty:
+            return True
+        path = strokes_path(entry.path)
+        try:
+            write_strokes(path, strokes.labels, entry.doc.classes if entry.doc is not None else strokes.classes)
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.parent_widget, "Could Not Save the Strokes", str(exc))
+            return False
+        strokes.mark_saved()
         return True
 
     # -- unsaved edits ------------------------------------------------------------------------

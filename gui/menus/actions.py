@@ -61,8 +61,13 @@ class Actions:
                          True)
         self.picker = a("picker", "&Class Picker", "eyedropper", _keys("I"),
                         "Take the class under the click (Alt+click with any tool)", True)
+        self.stroke = a("stroke", "&Stroke (Live Training)", "draw", _keys("S"),
+                        "Paint annotation strokes of the active class for Live Training", True)
+        self.stroke_eraser = a("stroke_eraser", "Erase S&trokes", "eraser-variant", _keys("Shift+S"),
+                               "Un-annotate: remove Live Training strokes", True)
         self.tool_actions = {Tool.BRUSH: self.brush, Tool.ERASER: self.eraser, Tool.FILL: self.fill,
-                             Tool.POLYGON: self.polygon, Tool.PICKER: self.picker}
+                             Tool.POLYGON: self.polygon, Tool.PICKER: self.picker,
+                             Tool.STROKE: self.stroke, Tool.STROKE_ERASER: self.stroke_eraser}
         self.tools = QActionGroup(parent)
         self.tools.setExclusive(True)
         for tool in self.tool_actions.values():
@@ -99,6 +104,11 @@ class Actions:
                               "Load a .safetensors / .pt weights file")
         self.train = a("train", "&Train on Annotated Images…", "school-outline", [],
                        "Fine-tune the model (or train a new one) on the images with saved masks")
+        self.live_training = a("live_training", "&Live Training", "motion-play-outline", _keys("Ctrl+T"),
+                               "Train a model from your strokes while you paint; the view shows what it "
+                               "has learned every few seconds", True)
+        self.uncertainty = a("uncertainty", "Show &Uncertainty", "help-rhombus-outline", _keys("U"),
+                             "Show where the live model is unsure (paint strokes there next)", True)
         self.about_model = a("about_model", "About This &Model…", "information-outline", [],
                              "What the current model knows, how it was trained and how well it does")
         self.getting_started = a("getting_started", "&Getting Started", "help-circle-outline", [],

@@ -45,7 +45,7 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     edit = bar.addMenu("&Edit")
     edit.addActions([a.undo, a.redo])
     edit.addSeparator()
-    edit.addActions([a.brush, a.eraser, a.fill, a.polygon, a.picker])
+    edit.addActions([a.brush, a.eraser, a.fill, a.polygon, a.picker, a.stroke, a.stroke_eraser])
     edit.addSeparator()
     edit.addActions([a.brush_smaller, a.brush_larger, a.add_class])
 
@@ -55,6 +55,7 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     view.addActions([a.toggle_mask, a.outline])
     outline_width = view.addMenu("Outline &Width")
     view.addActions([a.opacity_down, a.opacity_up])
+    view.addAction(a.uncertainty)
     view.addSeparator()
     view.addAction(a.tile_cache)
 
@@ -67,6 +68,8 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     train = bar.addMenu("&Train")
     train.setObjectName("menu_train")
     train.addAction(a.train)
+    train.addSeparator()
+    train.addActions([a.live_training, a.stroke, a.stroke_eraser, a.uncertainty])
 
     help_menu = bar.addMenu("&Help")
     help_menu.addActions([a.getting_started, a.shortcuts, a.about])
@@ -103,6 +106,11 @@ def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:
     bar.addAction(a.cancel)
     bar.addSeparator()
     bar.addActions([a.toggle_mask, a.outline])
+    bar.addSeparator()
+    bar.addActions([a.stroke, a.stroke_eraser, a.live_training, a.uncertainty])
+    live = bar.widgetForAction(a.live_training)
+    if live is not None:
+        live.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
     bar.addSeparator()
     bar.addActions([a.zoom_in, a.zoom_out, a.fit, a.actual_size])
     spacer = QWidget()

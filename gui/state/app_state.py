@@ -20,6 +20,7 @@ from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
 from core.io.images import ImageReadError
 from gui.state.current_document import CurrentDocument
 from gui.state.image_store import ImageEntry, ImageStore
+from gui.state.live import LiveState
 from gui.state.loading import load_entry
 
 
@@ -31,6 +32,13 @@ class Tool(str, Enum):
     FILL = "fill"
     POLYGON = "polygon"
     PICKER = "picker"
+    STROKE = "stroke"  # Live Training: paint annotation strokes of the active class
+    STROKE_ERASER = "stroke_eraser"  # un-annotate strokes
+
+    @property
+    def edits_strokes(self) -> bool:
+        """The tool paints the strokes document, not the mask (undo and redo follow it)."""
+        return self in (Tool.STROKE, Tool.STROKE_ERASER)
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,8 @@ class AppState:
     def __post_init__(self) -> None:
         self.store = ImageStore()
         self.document = CurrentDocument()
+        self.strokes = CurrentDocument()  # the shown image's annotation strokes (Live Training)
+        self.live = LiveState()
         self.store.current_changed.connect(self._on_current)
         self.events.brush_size.connect(self._push_brush)
         self.events.active_class.connect(self._push_active_class)
@@ -126,18 +136,27 @@ class AppState:
             if any(c.id == self.active_class for c in doc.classes):
                 doc.set_active_class(self.active_class)
         self.document.bind(doc)
+        strokes = entry.strokes if doc is not None else None
+        if strokes is not None:
+            strokes.set_brush_size(self.brush_size)
+            strokes.set_classes(doc.classes)
+        self.strokes.bind(strokes)
         if doc is not None:
             self.active_class = doc.active_class
+            self._push_active_class(doc.active_class)
 
     # -- the shown document follows the state, and the state the document ----------------------
     def _push_brush(self, size: int) -> None:
-        if self.document.doc is not None:
-            self.document.doc.set_brush_size(size)
+        for doc in (self.document.doc, self.strokes.doc):
+            if doc is not None:
+                doc.set_brush_size(size)
 
     def _push_active_class(self, class_id: int) -> None:
         doc = self.document.doc
         if doc is not None and doc.active_class != class_id and any(c.id == class_id for c in doc.classes):
             doc.set_active_class(class_id)
+        if self.strokes.doc is not None and doc is not None and doc.active_class == class_id:
+            self.strokes.doc.set_active_class(class_id)
 
     def _pull_active_class(self, class_id: int) -> None:
         self.active_class = class_id
@@ -145,6 +164,13 @@ class AppState:
     def _pull_classes(self) -> None:
         if self.document.doc is not None:
             self.class_template = tuple(self.document.doc.classes)
+            if self.strokes.doc is not None:  # the strokes name the mask's classes
+                self.strokes.doc.set_classes(self.document.doc.classes)
+
+    @property
+    def edit_target(self):
+        """The document the tools and undo/redo act on: the strokes while a stroke tool is chosen."""
+        return self.strokes.doc if Tool(self.tool).edits_strokes else self.document.doc
 
     # -- commands on state ----------------------------------------------------------------------
     def set_brush_size(self, size: int) -> None:

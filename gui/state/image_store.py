@@ -20,6 +20,7 @@ from typing import Iterable
 from psygnal import Signal
 
 from core.document.mask_document import MaskDocument
+from core.document.strokes import StrokeDocument
 from core.io.images import LoadedImage
 from core.io.sources import ImageSource
 from core.io.mask_naming import default_mask_path
@@ -46,6 +47,7 @@ class ImageEntry:
         self.levels: dict = {}  # zoomed-out reductions of the image (gui.infra.raster)
         self.note: str | None = None
         self._doc: MaskDocument | None = None
+        self._strokes: StrokeDocument | None = None  # Live Training's annotation strokes
         self._error: str | None = None
         self._busy = False
         self._has_mask_file = False
@@ -83,6 +85,22 @@ class ImageEntry:
             doc.dirty_changed.connect(self._on_dirty)
         self.changed.emit()
 
+    @property
+    def strokes(self) -> StrokeDocument | None:
+        """The annotation strokes (core.document.strokes), made when the image is shown."""
+        return self._strokes
+
+    @strokes.setter
+    def strokes(self, strokes: StrokeDocument | None) -> None:
+        if strokes is self._strokes:
+            return
+        if self._strokes is not None:
+            self._strokes.dirty_changed.disconnect(self._on_dirty)
+        self._strokes = strokes
+        if strokes is not None:
+            strokes.dirty_changed.connect(self._on_dirty)
+        self.changed.emit()
+
     def _on_dirty(self, _dirty: bool) -> None:
         self.changed.emit()
 
@@ -106,7 +124,8 @@ class ImageEntry:
 
     @property
     def dirty(self) -> bool:
-        return self._doc is not None and self._doc.dirty
+        """Unsaved edits of the mask or of the strokes."""
+        return (self._doc is not None and self._doc.dirty) or (self._strokes is not None and self._strokes.dirty)
 
     @property
     def save_target(self) -> Path:
@@ -238,7 +257,7 @@ class ImageStore:
             if entry is self._current or entry.busy or entry.dirty:
                 continue
             entry.image, entry.mask_source, entry.levels = None, None, {}
-            entry.doc = None
+            entry.doc = entry.strokes = None
             self._recent.pop(key, None)
             dropped.append(entry)
             excess -= 1

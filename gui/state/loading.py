@@ -19,6 +19,7 @@ import numpy as np
 from core.classes import ClassInfo, complete_classes
 from core.document.mask_document import MaskDocument
 from core.io.images import ImageReadError, load_image, read_image_size
+from core.io.mask_naming import strokes_path
 from core.io.masks import MaskError, find_mask_for_image, read_mask
 
 if TYPE_CHECKING:
@@ -82,7 +83,30 @@ def load_entry(entry: "ImageEntry", template: list[ClassInfo], chunked_base=FIND
         entry.mask_source = source
         entry.has_mask_file = source is not None or entry.has_mask_file
         entry.doc = MaskDocument(labels, classes)
+    if entry.strokes is None:
+        strokes_note = load_strokes(entry)
+        note = f"{note} {strokes_note}" if note and strokes_note else note or strokes_note
     return note
+
+
+def load_strokes(entry: "ImageEntry") -> str | None:
+    """The image's annotation strokes: from ``<stem>_strokes.png`` beside it, else none yet;
+    returns a note when the file was found (read, or why not)."""
+    from core.document.strokes import StrokeDocument, read_strokes
+
+    doc = entry.doc
+    assert doc is not None
+    path = strokes_path(entry.path)
+    if path.is_file():
+        try:
+            strokes = StrokeDocument(read_strokes(path, doc.shape), doc.classes)
+        except (MaskError, ValueError, OSError) as exc:
+            entry.strokes = StrokeDocument.blank(doc.shape, doc.classes)
+            return f"Found {path.name} but could not load its strokes: {exc}"
+        entry.strokes = strokes
+        return f"Loaded {strokes.annotated_pixels} annotated pixels from {path.name}."
+    entry.strokes = StrokeDocument.blank(doc.shape, doc.classes)
+    return None
 
 
 def mark_mask_files(entries: Iterable["ImageEntry"]) -> None:
@@ -91,12 +115,13 @@ def mark_mask_files(entries: Iterable["ImageEntry"]) -> None:
         entry.has_mask_file = find_mask_for_image(entry.path) is not None
 
 
-_MASK_NAMES = ("{}_mask", "{}.mask", "{}_label", "{}_labels")
+_MASK_NAMES = ("{}_mask", "{}.mask", "{}_label", "{}_labels", "{}_strokes")
 
 
 def without_masks(paths: list[Path]) -> list[Path]:
-    """Drop files that are the masks of other listed images (``cells_mask.png`` beside
-    ``cells.png``): list_images returns every image file, masks included."""
+    """Drop files that are the masks (or Live Training strokes) of other listed images
+    (``cells_mask.png``, ``cells_strokes.png`` beside ``cells.png``): list_images returns every
+    image file, masks included."""
     stems = {p.stem.lower() for p in paths}
     masks = {pattern.format(stem) for stem in stems for pattern in _MASK_NAMES}
     return [p for p in paths if p.stem.lower() not in masks]

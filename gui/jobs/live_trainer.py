@@ -1,0 +1,117 @@
+"""Live Training's trainer on a worker thread (core.training.live.LiveTrainer), and saving one
+of its snapshots as a weights file.
+
+The trainer runs until stopped; each published snapshot reaches the GUI thread as the task's
+``item``.  Strokes painted while it runs are handed over with ``set_data`` (the trainer takes
+them between steps), pause is an event the trainer polls (it takes effect within 1 s), and a
+roll back makes training continue from an earlier snapshot.  torch is imported on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from core.classes import ClassInfo
+from gui.infra.workers import Reporter, Task, start_task
+
+Item = tuple[np.ndarray, np.ndarray]  # (pixels H x W x C, strokes H x W uint8, 255 = not annotated)
+
+
+class LiveRunner(QObject):
+    snapshot = Signal(object)  # core.training.live.LiveSnapshot
+    failed = Signal(str)
+    ended = Signal()  # stopped, finished or failed: the worker is gone
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._task: Task | None = None
+        self._trainer: Any = None
+        self._hold = threading.Event()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None
+
+    def start(self, config: Any, classes: Sequence[ClassInfo] | None, items: list[Item],
+              names: list[str] | None = None) -> None:
+        """Start training on ``items``; raises the trainer's TrainingDataError (one sentence, e.g.
+        fewer than two classes annotated) before any thread starts."""
+        from core.training.live import LiveTrainer
+
+        if self._task is not None:
+            return
+        trainer = LiveTrainer(config, list(classes) if classes else None)
+        trainer.set_data(items, names)
+        self._trainer, hold = trainer, self._hold
+        hold.clear()
+
+        def run(rep: Reporter):
+            return trainer.run(on_snapshot=rep.item, should_stop=rep.cancelled, is_paused=hold.is_set)
+
+        task = self._task = start_task(run, "live-training")
+        task.item.connect(lambda snap: task is self._task and self.snapshot.emit(snap))
+        task.failed.connect(lambda message: self._end(task, message))
+        task.finished.connect(lambda _last: self._end(task))
+        task.cancelled.connect(lambda: self._end(task))
+
+    def set_data(self, items: list[Item], names: list[str] | None = None) -> None:
+        """New strokes while training runs (raises TrainingDataError as ``start`` does)."""
+        if self._trainer is not None:
+            self._trainer.set_data(items, names)
+
+    def hold(self, on: bool) -> None:
+        """Pause (the trainer stops stepping within 1 s) or resume."""
+        (self._hold.set if on else self._hold.clear)()
+
+    def roll_back(self, snapshot: Any) -> None:
+        if self._trainer is not None:
+            self._trainer.roll_back(snapshot)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._hold.clear()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Stop and wait for the worker (the window closes, or Live Training is turned off)."""
+        task = self._task
+        if task is not None:
+            self.stop()
+            task.wait(timeout_ms)
+            self._end(task)
+
+    def _end(self, task: Task, message: str | None = None) -> None:
+        if task is not self._task:
+            return
+        self._task = self._trainer = None
+        if message:
+            self.failed.emit(message)
+        self.ended.emit()
+
+
+def save_snapshot(snapshot: Any, path: Path, images: Sequence[tuple[str, int]], seconds: float | None = None) -> Path:
+    """Write ``snapshot``'s model with its classes and a record of what trained it: each image's
+    name and annotated pixel count, the steps, the time and the held-out score."""
+    from core.model.checkpoints import save_checkpoint
+
+    ckpt = snapshot.checkpoint
+    keep = {k: v for k, v in ckpt.metadata.items()
+            if k not in ("format", "version", "arch", "in_channels", "num_classes", "classes", "normalization")}
+    record = {
+        "mode": "live training from strokes in the UNetSeg app",
+        "images": [{"image": name, "annotated_pixels": int(n)} for name, n in images],
+        "annotated_pixels": int(sum(n for _, n in images)),
+        "steps": int(snapshot.steps),
+        "seconds": round(float(snapshot.seconds if seconds is None else seconds), 1),
+        "held_out_miou": snapshot.held_out_miou,
+        "snapshot": int(snapshot.index),
+        "saved": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    return save_checkpoint(path, ckpt.build(), list(ckpt.classes), ckpt.normalization,
+                           {**keep, "live_training": record})
