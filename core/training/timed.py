@@ -16,7 +16,8 @@ from typing import Callable
 
 from core.model.checkpoints import save_checkpoint
 from core.training.live import LiveConfig, LiveSnapshot, LiveTrainer
-from core.training.loop import TrainingDataError, _mask_in, load_pairs
+from core.io.mask_naming import find_mask
+from core.training.loop import TrainingDataError, load_pairs
 
 # the budget is wall time: loading, the last snapshot and writing the file are paid out of it
 RESERVE = 0.15  # share of the budget kept for them (at least MIN_RESERVE seconds)
@@ -45,7 +46,7 @@ def stroke_pairs(images: Path, masks: Path) -> tuple[list[tuple[Path, Path]], li
         raise TrainingDataError(f"{images}: the images folder holds no images.")
     pairs, missing = [], []
     for image in found:
-        mask = _mask_in(Path(masks), image)
+        mask = find_mask(Path(masks), image)
         if mask is None:
             missing.append(image.name)
         else:
