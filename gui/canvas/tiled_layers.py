@@ -21,7 +21,7 @@ from core.io.sources import ImageSource
 from gui.canvas import outline as outline_paint
 from gui.infra import raster
 from gui.canvas.layers import MaskLayer, _RasterItem
-from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors, read_sync
+from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors
 
 
 class LabelPyramid(Protocol):
@@ -57,12 +57,17 @@ class TiledImageLayer(_RasterItem):
         if overview > 0 or w * h <= TILE * TILE * 16:  # a pyramid's top, or a small image
             for ty in range(-(-h // TILE)):
                 for tx in range(-(-w // TILE)):
-                    read_sync(source, cache, (overview, ty, tx))
+                    loader.load_now((overview, ty, tx))
 
     def pixel(self, x: int, y: int) -> tuple[int, int, int] | None:
         """The full-resolution colour at (x, y) if its tile is decoded (never decodes)."""
         tile = self.cache.get((0, y // TILE, x // TILE))
         return None if tile is None else tuple(int(v) for v in tile[y % TILE, x % TILE, 2::-1])
+
+    def set_compositor(self, compositor) -> None:
+        """A new channel display: the tiles in view re-render from their raw pixels."""
+        self.loader.set_compositor(compositor)
+        self.update()
 
     def _on_ready(self, key) -> None:
         level, ty, tx = key
@@ -89,6 +94,8 @@ class TiledImageLayer(_RasterItem):
                     self._draw_fallback(painter, level, ty, tx)
                 else:
                     self._draw_tile(painter, tile, tx * TILE * f, ty * TILE * f, f, smooth)
+                    if not self.loader.is_current((level, ty, tx)):
+                        missing.append((ty, tx))  # drawn as it was; re-rendered for the new display
         # centre first: the loader serves the newest request first
         cy, cx = (ty0 + ty1) / 2, (tx0 + tx1) / 2
         for ty, tx in sorted(missing, key=lambda t: -math.hypot(t[0] - cy, t[1] - cx)):

@@ -75,6 +75,7 @@ class Canvas(QGraphicsView):
         self.pyramids = PyramidBuilder()
         self.tile_cache = TileCache()
         self._loader: TileLoader | None = None
+        self._display_key: str | None = None  # the image whose display the layers draw with
         self._shown_size = (0, 0)
         self.horizontalScrollBar().valueChanged.connect(self._emit_view)
         self.verticalScrollBar().valueChanged.connect(self._emit_view)
@@ -104,6 +105,7 @@ class Canvas(QGraphicsView):
         docs.changed.connect(self._on_changed)
         docs.reset.connect(self._on_reset)
         docs.classes_changed.connect(self.restyle)
+        st.display.events.view.connect(self._on_display)
         self.brush_cursor.set_radius(st.brush_size / 2)
 
     # -- what the state says ------------------------------------------------------------------
@@ -128,13 +130,15 @@ class Canvas(QGraphicsView):
     def scale_factor(self) -> float:
         return self.transform().m11()
 
-    def set_content(self, rgb: np.ndarray, doc: MaskDocument, levels: dict | None = None) -> None:
-        """Show ``rgb`` with ``doc``'s mask (keeps the zoom when the size is unchanged)."""
-        same_size = self._shown_size == rgb.shape[:2]
+    def set_content(self, pixels: np.ndarray, doc: MaskDocument, levels: dict | None = None) -> None:
+        """Show ``pixels`` with ``doc``'s mask (keeps the zoom when the size is unchanged): 8-bit
+        RGB, or raw channels drawn with the state's display (gui.state.display)."""
+        same_size = self._shown_size == pixels.shape[:2]
         self.clear()
         self.state.document.bind(doc)  # already bound when the state showed it
         self.document = doc
-        self.image_layer = ImageLayer(rgb, self._on_pyramid_request)
+        self._display_key = self.state.display.view.key
+        self.image_layer = ImageLayer(pixels, self._on_pyramid_request, self.state.display.view.compositor())
         if levels:
             self.image_layer.levels = levels
         self._show_layers(self.image_layer, MaskLayer(lambda: doc.labels, rgb.shape[0], rgb.shape[1]),
@@ -148,6 +152,8 @@ class Canvas(QGraphicsView):
         self.document = doc
         self._loader = TileLoader(source, self.tile_cache, self)
         self._loader.failed.connect(self.tile_failed)
+        self._display_key = self.state.display.view.key
+        self._loader.set_compositor(self.state.display.view.compositor())
         self.image_layer = TiledImageLayer(source, self.tile_cache, self._loader)
         self._show_layers(self.image_layer, TiledMaskLayer(doc.labels), same_size)
 
@@ -196,6 +202,7 @@ class Canvas(QGraphicsView):
             if item is not None:
                 self._scene.removeItem(item)
         self.image_layer = self.mask_layer = None
+        self._display_key = None
         if self._loader is not None:
             self._loader.stop()
             self._loader = None
@@ -213,6 +220,12 @@ class Canvas(QGraphicsView):
         if self.mask_layer is not None and self.document is not None:
             self.mask_layer.set_style(self.document.classes, self.opacity, set(self.hidden_classes),
                                       self.outline, self.state.outline_width)
+
+    def _on_display(self, view, *_) -> None:
+        """The channel display changed: redraw from the raw pixels (not when it is another
+        image's: the state sets the new image's display before the window shows it)."""
+        if self.image_layer is not None and view.key == self._display_key and not view.photo:
+            self.image_layer.set_compositor(view.compositor())
 
     def _on_mask_visible(self, visible: bool) -> None:
         if self.mask_layer is not None:

@@ -84,15 +84,28 @@ def rgb_image(rgb: np.ndarray) -> tuple[QImage, np.ndarray]:
     return QImage(buf.data, w, h, stride, QImage.Format.Format_RGB888), buf
 
 
-def build_pyramid(rgb: np.ndarray, min_side: int = 256) -> dict[int, np.ndarray]:
-    """Box-filtered 2x, 4x, 8x... reductions of ``rgb`` by step, until the short side < min_side."""
+def build_pyramid(pixels: np.ndarray, min_side: int = 256) -> dict[int, np.ndarray]:
+    """Box-filtered 2x, 4x, 8x... reductions of ``pixels`` by step, until the short side < min_side
+    (Pillow for 8-bit RGB; any dtype and channel count in NumPy, keeping the dtype)."""
     from PIL import Image
 
     levels: dict[int, np.ndarray] = {}
-    current = Image.fromarray(np.ascontiguousarray(rgb))
+    rgb = pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
+    current = Image.fromarray(np.ascontiguousarray(pixels)) if rgb else pixels
     step = 1
-    while min(current.size) >= 2 * min_side:
-        current = current.reduce(2)
+    while min(_size(current)) >= 2 * min_side:
+        current = current.reduce(2) if rgb else _halve(current)
         step *= 2
         levels[step] = np.asarray(current)
     return levels
+
+
+def _size(image) -> tuple[int, int]:
+    return image.shape[:2] if isinstance(image, np.ndarray) else image.size
+
+
+def _halve(a: np.ndarray) -> np.ndarray:
+    """2x2 box means; an odd last row or column is dropped (the paint pads the edge)."""
+    h, w = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
+    mean = a[:h, :w].reshape(h // 2, 2, w // 2, 2, *a.shape[2:]).mean(axis=(1, 3))
+    return (np.rint(mean) if np.issubdtype(a.dtype, np.integer) else mean).astype(a.dtype)

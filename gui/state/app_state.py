@@ -17,9 +17,11 @@ from psygnal import Signal, evented
 
 from core.classes import ClassInfo, complete_classes, default_classes
 from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
+from core.io.display import sample_values, source_sample
 from core.io.images import ImageReadError
 from gui.state.current_document import CurrentDocument
-from gui.state.image_store import ImageEntry, ImageStore
+from gui.state.display import DisplaySettings
+from gui.state.image_store import ImageEntry, ImageStore, path_key
 from gui.state.loading import load_entry
 
 
@@ -79,7 +81,8 @@ class AppState:
     def __post_init__(self) -> None:
         self.store = ImageStore()
         self.document = CurrentDocument()
-        self.store.current_changed.connect(self._on_current)
+        self.display = DisplaySettings()  # how the shown image is drawn (the channel panel edits it)
+        self.store.current_changed.connect(self._on_current)  # first: views then find it set
         self.events.brush_size.connect(self._push_brush)
         self.events.active_class.connect(self._push_active_class)
         self.document.active_class_changed.connect(self._pull_active_class)
@@ -120,6 +123,7 @@ class AppState:
         return None
 
     def _on_current(self, entry: ImageEntry | None) -> None:
+        self._show_display(entry)
         doc = entry.doc if entry is not None and not entry.error else None
         if doc is not None:
             doc.set_brush_size(self.brush_size)
@@ -128,6 +132,18 @@ class AppState:
         self.document.bind(doc)
         if doc is not None:
             self.active_class = doc.active_class
+
+    def _show_display(self, entry: ImageEntry | None) -> None:
+        if entry is None or not entry.shown:
+            self.display.clear()
+            return
+        key = path_key(entry.path)
+        if entry.image is not None:
+            image = entry.image
+            self.display.show(key, image.pixels.dtype, image.channel_names, lambda: sample_values(image.pixels))
+        else:
+            source = entry.source
+            self.display.show(key, source.dtype, source.channel_names, lambda: source_sample(source))
 
     # -- the shown document follows the state, and the state the document ----------------------
     def _push_brush(self, size: int) -> None:
