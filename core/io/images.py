@@ -1,4 +1,9 @@
-"""Reading images from disk into the 8-bit RGB arrays the models take.
+"""Reading images from disk: the raw pixels (every channel, the file's dtype) and an 8-bit RGB view.
+
+``LoadedImage.pixels`` is H x W x C in the file's own dtype with all its channels (rules:
+core.io.channels; a multi-page TIFF of grey planes, OME or not, is one image with a channel per
+page), and ``.channel_names`` names them.  ``.rgb`` is the 8-bit RGB view, as it always was: for
+a stack it shows page ``page``.
 
 PNG, JPEG, BMP, WebP and GIF (first frame unless ``page`` says otherwise) are read with
 Pillow, TIFF with tifffile (16-bit, float and multi-page files; Pillow is the fallback for a
@@ -34,7 +39,7 @@ import os
 import re
 import stat
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -42,6 +47,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.atomic import describe_os_error, short_error
+from core.io.channels import as_hwc, channel_layout, default_names, nan_note, ome_channel_names, without_nan
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -60,6 +66,20 @@ class LoadedImage:
     source_mode: str
     pages: int = 1
     conversion: str = ""
+    pixels: np.ndarray | None = None  # H x W x C, the file's dtype, every channel (None: the rgb view)
+    channel_names: list[str] = field(default_factory=list)
+    nan_count: int = 0  # NaN/inf values in the file, set to 0 in ``pixels``
+
+    def __post_init__(self) -> None:
+        if self.pixels is None:
+            self.pixels = self.rgb
+        self.pixels = as_hwc(self.pixels)
+        if len(self.channel_names) != self.channels:
+            self.channel_names = default_names(self.channels, rgb=self.pixels.dtype == np.uint8)
+
+    @property
+    def channels(self) -> int:
+        return int(self.pixels.shape[2])
 
     @property
     def width(self) -> int:
@@ -222,8 +242,27 @@ def _load_pillow(path: Path, page: int) -> LoadedImage:
         ):
             notes.append(f"{im.mode} -> RGB")
             im = im.convert("RGB")
-        rgb, more = _to_rgb8(np.asarray(im))
-    return LoadedImage(rgb, path, source_mode, pages, ", ".join(notes + more))
+        array = np.asarray(im)
+        rgb, more = _to_rgb8(array)
+        pixels = _pillow_pixels(path, im.mode, array)
+    pixels, nans = without_nan(pixels)
+    notes += [nan_note(nans)] if nans else []
+    names = default_names(pixels.shape[2], rgb=pixels.shape[2] == 3)
+    return LoadedImage(rgb, path, source_mode, pages, ", ".join(notes + more), pixels, names, nans)
+
+
+def _pillow_pixels(path: Path, mode: str, array: np.ndarray) -> np.ndarray:
+    """The decoded frame without alpha; a 16-bit colour PNG (which Pillow cuts to 8 bits) re-read whole."""
+    if mode in ("RGB", "RGBA") and _png_bit_depth(path) == 16:
+        import imagecodecs
+
+        with contextlib.suppress(Exception):  # Pillow's 8-bit reading stands if libpng refuses
+            wide = np.asarray(imagecodecs.png_decode(path.read_bytes()))
+            if wide.shape[:2] == array.shape[:2] and wide.ndim == 3:
+                array = wide
+    if mode in ("LA", "RGBA", "RGBX", "PA") or (array.ndim == 3 and mode.endswith("A")):
+        array = array[..., :-1]
+    return as_hwc(array)
 
 
 def _load_tiff(path: Path, page: int) -> LoadedImage:
@@ -244,14 +283,17 @@ def _load_tiff(path: Path, page: int) -> LoadedImage:
             arr = p.asarray()
             if p.planarconfig == tifffile.PLANARCONFIG.SEPARATE and arr.ndim == 3:
                 arr = np.moveaxis(arr, 0, -1)
+            pixels, names = _tiff_pixels(path, tif, page, p, arr)
             notes, mode = [], f"{arr.dtype} TIFF"
             if p.photometric == tifffile.PHOTOMETRIC.PALETTE and p.colormap is not None:
                 cmap = np.asarray(p.colormap)
                 cmap = (cmap >> 8) if cmap.max() > 255 else cmap
                 arr, notes = cmap.astype(np.uint8).T[arr], ["palette -> RGB"]
+                pixels, names = arr, None
             elif p.photometric == tifffile.PHOTOMETRIC.MINISWHITE:
                 arr = ~arr if arr.dtype == bool else _invert(arr)
                 notes.append("white-is-zero inverted")
+                pixels = arr if pixels.shape[:2] == arr.shape[:2] and arr.ndim == 2 else pixels
     except ImageReadError:
         raise
     except MemoryError:
@@ -267,7 +309,40 @@ def _load_tiff(path: Path, page: int) -> LoadedImage:
         rgb, more = _to_rgb8(arr)
     except ValueError as exc:
         raise _error(path, str(exc)) from None
-    return LoadedImage(rgb, path, mode, pages, ", ".join(notes + more))
+    pixels, nans = without_nan(as_hwc(pixels))
+    notes += [nan_note(nans)] if nans else []
+    return LoadedImage(rgb, path, mode, pages, ", ".join(notes + more), pixels, names or [], nans)
+
+
+def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
+    """Every channel of the image page ``page`` belongs to (rules: core.io.channels), and OME names.
+
+    A page asked for explicitly (``page`` > 0) is one image; page 0 of a series whose pages are
+    the planes of one channel axis brings the whole stack.
+    """
+    import tifffile
+
+    series = tif.series[0]
+    try:
+        axis = channel_layout(path.name, series.axes, series.shape)
+    except ValueError as exc:
+        raise ImageReadError(f"{exc}.") from None
+    extra = tuple(p.extrasamples or ())
+    alpha = any(int(e) in (1, 2) for e in extra)
+    if page == 0 and axis in ("C", "I", "Q") and len(series.pages) > 1 and p.samplesperpixel == 1:
+        stack = series.asarray()
+        keep = [i for i, a in enumerate(series.axes) if a in "YX" or a == axis]
+        stack = stack.reshape([series.shape[i] for i in keep])
+        kept = [series.axes[i] for i in keep]
+        pixels = np.transpose(stack, (kept.index("Y"), kept.index("X"), kept.index(axis)))
+    else:
+        pixels = as_hwc(arr)
+        if alpha and pixels.shape[2] in (2, 4):
+            pixels = pixels[..., :-1]
+    names = ome_channel_names(tif.ome_metadata, pixels.shape[2]) if tif.is_ome else None
+    if names is None:
+        names = default_names(pixels.shape[2], rgb=p.photometric == tifffile.PHOTOMETRIC.RGB)
+    return pixels, names
 
 
 # --- conversion ----------------------------------------------------------------------------
@@ -397,6 +472,17 @@ def _orientation(im: Image.Image) -> int:
         return int(im.getexif().get(_ORIENTATION, 1))
     except Exception:  # noqa: BLE001 - unreadable EXIF means "no orientation"
         return 1
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(25)
+    except OSError:
+        return None
+    if len(head) == 25 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
+        return head[24]
+    return None
 
 
 def _png_header_size(path: Path) -> tuple[int, int] | None:

@@ -2,7 +2,9 @@
 
     with open_source("slide.svs") as src:
         src.width, src.height, src.levels          # levels: [(width, height), ...], full size first
-        rgb = src.read(y0, y1, x0, x1, level=0)    # H x W x 3 uint8
+        rgb = src.read(y0, y1, x0, x1, level=0)    # H x W x 3 uint8, the default view
+        raw = src.read_raw(y0, y1, x0, x1, level=0)  # H x W x src.channels, in src.dtype
+        src.channel_names                          # from OME metadata, else "Channel 1"...
 
 * TIFF (tiled or stripped, BigTIFF, OME-TIFF, SVS, NDPI, SCN... whatever tifffile reads as a
   series with levels): regions come from tifffile's ``aszarr()`` store, which decodes only the
@@ -12,7 +14,8 @@
   strip) are loaded by ``core.io.images.load_image`` and keep its decompression-bomb guard; the
   message then says how to convert the file to a tiled one (``unetseg convert``).
 
-Pixels become 8-bit RGB by the rules of ``core.io.images`` (channel selection, bool, float 0..1,
+``read_raw`` keeps every channel and the file's dtype (rules: core.io.channels: alpha dropped,
+NaN -> 0, a time or Z axis of more than one plane refused).  ``read`` pixels become 8-bit RGB by the rules of ``core.io.images`` (channel selection, bool, float 0..1,
 percentile stretch); the stretch range is measured once on the smallest level, so every region
 of every level converts the same way.  Every failure is an ``ImageReadError`` naming the file
 (and the region and level, for a region that cannot be decoded).
@@ -27,6 +30,7 @@ from typing import Callable
 import numpy as np
 
 from core.atomic import short_error
+from core.io.channels import as_hwc, channel_layout, default_names, ome_channel_names, omero_channel_names, without_nan
 from core.io.images import ImageReadError, check_pixel_count, file_problem, load_image
 
 ZARR_SUFFIXES = (".zarr",)
@@ -40,6 +44,14 @@ class ImageSource:
     path: Path
     levels: list[tuple[int, int]]  # (width, height) per pyramid level, level 0 = full resolution
     kind: str = ""
+    channels: int = 3  # what read_raw returns: its channel count and dtype, and the channels' names
+    dtype: np.dtype = np.dtype(np.uint8)
+    channel_names: list[str]
+    _alpha: bool = False  # the last raw channel is alpha (dropped by read_raw)
+    _first_plane: bool = False  # the channels are a generic page stack: the 8-bit view shows page 0
+
+    def _view(self, raw: np.ndarray) -> np.ndarray:
+        return raw[..., 0] if self._first_plane and raw.ndim == 3 else raw
 
     @property
     def width(self) -> int:
@@ -51,11 +63,21 @@ class ImageSource:
 
     def read(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
         """Rows y0:y1 and columns x0:x1 of ``level`` as a C-contiguous (y1-y0) x (x1-x0) x 3 uint8."""
+        return self._convert(self._view(self._region(y0, y1, x0, x1, level)))
+
+    def read_raw(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
+        """The same region as H x W x ``channels`` in ``dtype``: every channel, no conversion but NaN -> 0."""
+        raw = as_hwc(self._region(y0, y1, x0, x1, level))
+        if self._alpha:
+            raw = raw[..., :-1]
+        return np.ascontiguousarray(without_nan(raw)[0])
+
+    def _region(self, y0: int, y1: int, x0: int, x1: int, level: int) -> np.ndarray:
         w, h = self._level_size(level)
         if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
             raise ValueError(f"{self.path.name}: region y {y0}:{y1}, x {x0}:{x1} is outside level {level} ({w}x{h})")
         try:
-            raw = self._read_raw(y0, y1, x0, x1, level)
+            return self._read_raw(y0, y1, x0, x1, level)
         except ImageReadError:
             raise
         except MemoryError:
@@ -65,7 +87,6 @@ class ImageSource:
                 f"{self.path.name}: region y {y0}:{y1}, x {x0}:{x1} of level {level} cannot be read "
                 f"({short_error(exc)})."
             ) from None
-        return self._convert(raw)
 
     def read_level(self, level: int) -> np.ndarray:
         w, h = self._level_size(level)
@@ -108,25 +129,54 @@ class ImageSource:
             sample = self._read_raw(y0, min(h, y0 + side), x0, min(w, x0 + side), level)
         else:
             sample = self._read_raw(0, h, 0, w, level)
+        sample = self._view(sample)
         self._convert = rgb8_converter(sample)
 
     def _convert(self, raw: np.ndarray) -> np.ndarray:
         return rgb8_converter(raw)(raw)
 
+    def _describe_channels(self, name: str, axes: str, shape, alpha: bool, names: list[str] | None,
+                           rgb: bool) -> None:
+        """Set ``channels``, ``dtype``, ``channel_names`` from level 0's axes and shape."""
+        colour = self._index["colour"]
+        count = int(shape[axes.index(colour)]) if colour else 1
+        self._alpha = alpha and count in (2, 4)
+        self._first_plane = colour in ("I", "Q")
+        self.channels = count - self._alpha
+        self.dtype = np.dtype(self._arrays[0].dtype)
+        self.channel_names = names if names and len(names) == self.channels else \
+            default_names(self.channels, rgb=rgb and self.channels == 3)
+
 
 class ArraySource(ImageSource):
-    """An image already in memory (what whole-decode formats become; also handy in tests)."""
+    """An image already in memory (what whole-decode formats become; also handy in tests).
 
-    def __init__(self, rgb: np.ndarray, path: str | os.PathLike = "image", kind: str = "in memory"):
+    ``rgb`` is what ``read`` returns (any array, converted by core.io.images.to_rgb8); ``pixels``
+    what ``read_raw`` returns (default: ``rgb`` as given).
+    """
+
+    def __init__(self, rgb: np.ndarray, path: str | os.PathLike = "image", kind: str = "in memory",
+                 pixels: np.ndarray | None = None, channel_names: list[str] | None = None):
         from core.io.images import to_rgb8
 
         self.path = Path(path)
         self.kind = kind
         self._rgb = to_rgb8(rgb)
+        self._pixels = without_nan(as_hwc(rgb if pixels is None else pixels))[0]
         self.levels = [(int(self._rgb.shape[1]), int(self._rgb.shape[0]))]
+        self.channels, self.dtype = int(self._pixels.shape[2]), self._pixels.dtype
+        self.channel_names = list(channel_names) if channel_names and len(channel_names) == self.channels else \
+            default_names(self.channels, rgb=self.dtype == np.uint8)
 
     def _read_raw(self, y0, y1, x0, x1, level):
         return self._rgb[y0:y1, x0:x1]
+
+    def read_raw(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
+        self._level_size(level)
+        w, h = self.levels[0]
+        if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
+            raise ValueError(f"{self.path.name}: region y {y0}:{y1}, x {x0}:{x1} is outside level {level} ({w}x{h})")
+        return np.ascontiguousarray(self._pixels[y0:y1, x0:x1])
 
     def _convert(self, raw: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(raw)
@@ -147,6 +197,15 @@ class TiffSource(ImageSource):
         self._arrays = [root] if len(self._levels) == 1 and not hasattr(root, "group_keys") else \
             [root[str(i)] for i in range(len(self._levels))]
         self._index, self.levels = _yx_layout(path, series.axes, [a.shape for a in self._arrays])
+        import tifffile
+
+        page = series.levels[0].keyframe
+        colour = self._index["colour"]
+        count = int(self._arrays[0].shape[series.axes.upper().index(colour)]) if colour else 1
+        names = ome_channel_names(tif.ome_metadata, count) if tif.is_ome else None
+        alpha = any(int(e) in (1, 2) for e in tuple(page.extrasamples or ()))
+        self._describe_channels(path.name, series.axes.upper(), self._arrays[0].shape, alpha, names,
+                                rgb=page.photometric == tifffile.PHOTOMETRIC.RGB)
         self._setup_conversion()
 
     def _read_raw(self, y0, y1, x0, x1, level):
@@ -183,6 +242,11 @@ class ZarrSource(ImageSource):
             axes = "".join(n.upper()[0] for n in names) if names else _guess_axes(self._arrays[0].ndim)
             self.kind = "OME-Zarr"
         self._index, self.levels = _yx_layout(path, axes, [a.shape for a in self._arrays])
+        colour = self._index["colour"]
+        count = int(self._arrays[0].shape[axes.index(colour)]) if colour else 1
+        labels = omero_channel_names(dict(node.attrs), count) if not hasattr(node, "shape") else None
+        self._describe_channels(path.name, axes, self._arrays[0].shape, False, labels,
+                                rgb=colour == "S" or (count == 3 and np.dtype(self._arrays[0].dtype) == np.uint8))
         self._setup_conversion()
 
     def _read_raw(self, y0, y1, x0, x1, level):
@@ -205,7 +269,8 @@ def open_source(path: str | os.PathLike) -> ImageSource:
         if source is not None:
             return source
     image = load_image(path)  # whole decode, bomb guard included
-    return ArraySource(image.rgb, path, kind=image.source_mode)
+    return ArraySource(image.rgb, path, kind=image.source_mode, pixels=image.pixels,
+                       channel_names=image.channel_names)
 
 
 def _open_tiff(path: Path) -> ImageSource | None:
@@ -267,12 +332,21 @@ def _guess_axes(ndim: int) -> str:
 def _yx_layout(path: Path, axes: str, shapes: list[tuple[int, ...]]):
     """An index that picks Y, X and the colour axis, and each level's (width, height), checked.
 
-    Axes other than Y, X and the samples/channel axis (time, z, ...) are fixed at 0.
+    The colour axis is the one channel axis with more than one plane (core.io.channels); other
+    axes of one plane are fixed at 0, and a time or Z axis of more than one plane is refused.
     """
     axes = axes.upper()
     if "Y" not in axes or "X" not in axes:
         raise ImageReadError(f"{path.name}: the image has no Y and X axes (axes {axes!r}).")
-    colour = "S" if "S" in axes else ("C" if "C" in axes else None)
+    if shapes and len(shapes[0]) == len(axes):
+        try:
+            colour = channel_layout(path.name, axes, shapes[0])
+        except ValueError as exc:
+            raise ImageReadError(f"{exc}.") from None
+    else:
+        colour = None
+    if colour is None:  # one plane: keep a declared colour axis, as the 8-bit view always did
+        colour = "S" if "S" in axes else ("C" if "C" in axes else None)
     index = {"axes": axes, "colour": colour}
     levels = []
     for i, shape in enumerate(shapes):
