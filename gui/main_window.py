@@ -246,9 +246,10 @@ class MainWindow(QMainWindow):
         state.events.brush_size.connect(lambda size: spin.setValue(size))
         self.class_panel.edit_requested.connect(e.edit_class)
         self.class_panel.add_requested.connect(e.add_class)
+        self.channel_panel.color_requested.connect(e.ask_channel_color)
         self.file_panel.activated.connect(state.show)
         c.pointer_moved.connect(lambda pos: self.status.set_pointer(
-            pointer_text(state, pos, c.rgb_at, c.level_in_use)))
+            pointer_text(state, pos, c.rgb_at, c.level_in_use, c.values_at)))
         c.zoom_changed.connect(self.status.set_zoom)
         c.view_changed.connect(self.minimap.set_view)
         c.tile_failed.connect(lambda text: state.message.emit(text, 10000))

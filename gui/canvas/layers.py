@@ -88,6 +88,9 @@ class ImageLayer(_RasterItem):
     def pixel(self, x: int, y: int) -> tuple[int, int, int] | None:
         return tuple(int(v) for v in self.render(self.pixels[y:y + 1, x:x + 1])[0, 0])
 
+    def values(self, x: int, y: int) -> tuple:
+        return tuple(self.pixels[y, x].reshape(-1).tolist())
+
     def set_compositor(self, compositor: Compositor | None) -> None:
         self.compositor = compositor
         self.update()

@@ -21,7 +21,7 @@ from core.io.sources import ImageSource
 from gui.canvas import outline as outline_paint
 from gui.infra import raster
 from gui.canvas.layers import MaskLayer, _RasterItem
-from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors
+from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors, raw_key
 
 
 class LabelPyramid(Protocol):
@@ -63,6 +63,11 @@ class TiledImageLayer(_RasterItem):
         """The full-resolution colour at (x, y) if its tile is decoded (never decodes)."""
         tile = self.cache.get((0, y // TILE, x // TILE))
         return None if tile is None else tuple(int(v) for v in tile[y % TILE, x % TILE, 2::-1])
+
+    def values(self, x: int, y: int) -> tuple | None:
+        """The raw channel values at (x, y) if its raw tile is cached (never decodes)."""
+        raw = self.cache.get(raw_key((0, y // TILE, x // TILE)))
+        return None if raw is None else tuple(raw[y % TILE, x % TILE].reshape(-1).tolist())
 
     def set_compositor(self, compositor) -> None:
         """A new channel display: the tiles in view re-render from their raw pixels."""

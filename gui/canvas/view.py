@@ -141,7 +141,7 @@ class Canvas(QGraphicsView):
         self.image_layer = ImageLayer(pixels, self._on_pyramid_request, self.state.display.view.compositor())
         if levels:
             self.image_layer.levels = levels
-        self._show_layers(self.image_layer, MaskLayer(lambda: doc.labels, rgb.shape[0], rgb.shape[1]),
+        self._show_layers(self.image_layer, MaskLayer(lambda: doc.labels, pixels.shape[0], pixels.shape[1]),
                           same_size)
 
     def set_source(self, source: ImageSource, doc: MaskDocument) -> None:
@@ -173,6 +173,10 @@ class Canvas(QGraphicsView):
 
     def rgb_at(self, x: int, y: int) -> tuple[int, int, int] | None:
         return self.image_layer.pixel(x, y) if self.image_layer is not None else None
+
+    def values_at(self, x: int, y: int) -> tuple | None:
+        """The raw channel values at (x, y) when at hand (a slide's tile may not be decoded)."""
+        return self.image_layer.values(x, y) if self.image_layer is not None else None
 
     @property
     def level_in_use(self) -> int:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QGridLayout, QHBoxLayout, QLabel, QMenu,
                                QScrollArea, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
 
 from core.io.display import COLORS, ChannelDisplay, ChannelStats
-from gui import dialogs
 from gui.infra.icons import swatch
 from gui.state.display import DisplaySettings, ImageDisplay
 
@@ -111,6 +110,8 @@ class Histogram(QWidget):
 class ChannelRow(QWidget):
     """One channel's controls; every change goes to the display model at once."""
 
+    color_requested = Signal(int)  # "Other Colour…": a controller asks for it
+
     def __init__(self, display: DisplaySettings, index: int, integer: bool, parent: QWidget | None = None):
         super().__init__(parent)
         self.display, self.index = display, index
@@ -129,7 +130,7 @@ class ChannelRow(QWidget):
         for name, rgb in COLORS.items():
             menu.addAction(swatch(rgb), name.capitalize(), lambda rgb=rgb: display.set_color(index, rgb))
         menu.addSeparator()
-        menu.addAction("Other Colour…", self.ask_color)
+        menu.addAction("Other Colour…", lambda: self.color_requested.emit(index))
         self.color.setMenu(menu)
         self.histogram = Histogram(lambda lo, hi: display.set_limits(index, lo, hi))
         self.low, self.high = self._spin("Lower contrast limit", integer), self._spin("Upper contrast limit", integer)
@@ -173,14 +174,9 @@ class ChannelRow(QWidget):
             widget.blockSignals(False)
         self.histogram.set_data(stats, channel.limits, channel.color)
 
-    def ask_color(self) -> None:
-        channel = self.display.view.channels[self.index]
-        color = dialogs.ask_color(self, channel.color, f"Colour of {channel.name}")
-        if color is not None:
-            self.display.set_color(self.index, (color.red(), color.green(), color.blue()))
-
-
 class ChannelPanel(QWidget):
+    color_requested = Signal(int)  # the channel whose colour to ask for (any colour)
+
     def __init__(self, display: DisplaySettings, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("channel_panel")
@@ -235,6 +231,7 @@ class ChannelPanel(QWidget):
         integer = np.issubdtype(np.dtype(view.dtype), np.integer)
         self.rows = [ChannelRow(self.display, i, integer) for i in range(len(view.channels))]
         for row in self.rows:
+            row.color_requested.connect(self.color_requested)
             layout.addWidget(row)
         layout.addStretch(1)
         self.scroll.setWidget(box)  # the old rows go with the old box

@@ -16,7 +16,8 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 from psygnal import evented
 
-from core.io.display import ChannelDisplay, ChannelStats, Compositor, channel_stats, default_display
+from core.io.display import (ChannelDisplay, ChannelStats, Compositor, channel_stats, default_display,
+                             sample_values)
 
 RGB_NAMES = (("Red", "Green", "Blue"), ("Red", "Green", "Blue", "Alpha"))
 
@@ -81,10 +82,7 @@ class DisplaySettings:
         except (OSError, ValueError):  # an unreadable sample: the view's tiles will say why
             values = np.zeros((1, 1, len(names)), dtype)
         stats = tuple(channel_stats(values))
-        channels = default_display(names, stats)
-        saved = self.memory.load(key)
-        if saved is not None and len(saved) == len(channels):
-            channels = [replace(s, name=c.name) for s, c in zip(saved, channels)]
+        channels = chosen_channels(names, stats, self.memory.load(key))
         self.view = ImageDisplay(key, False, np.dtype(dtype).name, tuple(channels), stats)
 
     def clear(self) -> None:
@@ -127,6 +125,24 @@ class DisplaySettings:
         if view.key:
             self.memory.save(view.key, channels)
 
+
+
+def chosen_channels(names: Sequence[str], stats: Sequence[ChannelStats],
+                    saved: Sequence[ChannelDisplay] | None) -> list[ChannelDisplay]:
+    """The remembered settings when they fit the channels, else the defaults (auto-contrast)."""
+    channels = default_display(names, stats)
+    if saved is not None and len(saved) == len(channels):
+        channels = [replace(s, name=c.name) for s, c in zip(saved, channels)]
+    return channels
+
+
+def rendered_rgb(image, saved: Sequence[ChannelDisplay] | None = None) -> np.ndarray:
+    """A loaded image (core.io.images.LoadedImage) as the app draws it when shown with the
+    remembered settings ``saved`` (or the defaults): what an overlay export draws under the mask."""
+    if is_photo(image.pixels.dtype, image.channel_names):
+        return image.rgb
+    stats = channel_stats(sample_values(image.pixels))
+    return Compositor(chosen_channels(image.channel_names, stats, saved), image.pixels.dtype).rgb(image.pixels)
 
 
 def shown_pixels(image, view: ImageDisplay) -> np.ndarray:
