@@ -56,7 +56,8 @@ class ChannelDisplay:
 
 @dataclass(frozen=True)
 class ChannelStats:
-    """What the channel panel shows of a channel's data: its range and a histogram over it."""
+    """What the channel panel shows of a channel's data: a histogram over [low, high] (the data's
+    range, cut at twice the auto-contrast span so that outliers do not squash it)."""
 
     low: float
     high: float
@@ -137,6 +138,7 @@ def channel_stats(sample: np.ndarray, bins: int = HISTOGRAM_BINS,
             out.append(ChannelStats(0.0, 1.0, (0,) * bins, auto))
             continue
         low, high = float(values.min()), float(values.max())
+        high = min(high, auto[1] + (auto[1] - auto[0]))  # a hot pixel does not squash the histogram
         if high <= low:
             high = low + 1.0
         counts, _ = np.histogram(values, bins=bins, range=(low, high))

@@ -50,6 +50,7 @@ class TiledImageLayer(_RasterItem):
         self.factors = level_factors(source)
         self.level_in_use = 0
         self.fallbacks = 0  # tiles drawn from a coarser level while their own was loading
+        self.waiting = 0  # tiles in view at the last paint still loading or drawn with an old display
         self.setZValue(0)
         loader.ready.connect(self._on_ready)
         overview = len(self.factors) - 1
@@ -101,6 +102,7 @@ class TiledImageLayer(_RasterItem):
                     self._draw_tile(painter, tile, tx * TILE * f, ty * TILE * f, f, smooth)
                     if not self.loader.is_current((level, ty, tx)):
                         missing.append((ty, tx))  # drawn as it was; re-rendered for the new display
+        self.waiting = len(missing)
         # centre first: the loader serves the newest request first
         cy, cx = (ty0 + ty1) / 2, (tx0 + tx1) / 2
         for ty, tx in sorted(missing, key=lambda t: -math.hypot(t[0] - cy, t[1] - cx)):

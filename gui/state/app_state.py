@@ -17,6 +17,7 @@ from psygnal import Signal, evented
 
 from core.classes import ClassInfo, complete_classes, default_classes
 from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
+from core.io.channels import nan_note
 from core.io.display import sample_values, source_sample
 from core.io.images import ImageReadError
 from gui.state.current_document import CurrentDocument
@@ -115,7 +116,13 @@ class AppState:
             return entry.error
         width, height = entry.size
         info = f"{entry.name}: {width}x{height}"
-        if entry.image is not None and entry.image.conversion:
+        view = self.display.view
+        if not view.photo:  # drawn through the channel display: the 8-bit view's rule is beside the point
+            nans = getattr(entry.image, "nan_count", 0)
+            info += f", {len(view.channels)} channel(s) of {view.dtype}" + (f" ({nan_note(nans)})" if nans else "")
+            if entry.source is not None:
+                info += f", {len(entry.source.levels)} pyramid level(s), shown in tiles"
+        elif entry.image is not None and entry.image.conversion:
             info += f" ({entry.image.conversion})"
         elif entry.source is not None:
             info += f", {len(entry.source.levels)} pyramid level(s), shown in tiles"
