@@ -161,3 +161,23 @@ def test_compositor_matches_composite_for_an_image_read_from_disk(fluo):
     channels = default_display(NAMES, channel_stats(sample_values(pixels)))
     np.testing.assert_array_equal(Compositor(channels, pixels.dtype).rgb32(pixels)[..., 2::-1],
                                   composite(pixels, channels))
+
+
+def test_any_colour_and_export_all_draws_each_image_as_it_was_left(qtbot, window, fluo, dialogs, tmp_path):
+    from PySide6.QtGui import QColor
+
+    window.open_images([fluo])
+    dialogs.answers["ask_color"] = QColor(250, 120, 10)
+    other = next(a for a in window.channel_panel.rows[2].color.menu().actions() if a.text().startswith("Other"))
+    other.trigger()
+    assert window.state.display.view.channels[2].color == (250, 120, 10)
+    window.document.apply_labels(np.ones(window.document.shape, np.uint8))
+    window.state.opacity = 0
+    out = tmp_path / "out"
+    out.mkdir()
+    dialogs.answers["ask_export_folder"] = out
+    dialogs.answers["ask_export_formats"] = ["overlay"]
+    with qtbot.waitSignal(window.export_all_finished, timeout=20_000):
+        window.commands.export_all.trigger()
+    exported = np.asarray(Image.open(next(out.glob("*_overlay.png"))).convert("RGB"))
+    np.testing.assert_array_equal(exported, composite(window.current.image.pixels, window.state.display.view.channels))
