@@ -11,6 +11,7 @@ image shows it as it was left.  Qt-free.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Callable, Protocol, Sequence
 
 import numpy as np
@@ -52,7 +53,12 @@ class ImageDisplay:
     stats: tuple[ChannelStats, ...] = ()
 
     def compositor(self) -> Compositor | None:
-        """The renderer of raw pixels, or None for a photograph (its 8-bit RGB is shown)."""
+        """The renderer of raw pixels, or None for a photograph (its 8-bit RGB is shown); built
+        once per display (its tables take a few ms) and shared by the canvas, Overview and export."""
+        return self._compositor
+
+    @cached_property
+    def _compositor(self) -> Compositor | None:
         return None if self.photo or not self.channels else Compositor(self.channels, self.dtype)
 
 

@@ -8,8 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from core.io.display import (ChannelDisplay, Compositor, channel_stats, composite, default_display,
-                             robust_limits, sample_values)
+from core.io.display import ChannelDisplay, Compositor, channel_stats, composite, default_display, robust_limits
 from core.io.overview import direct_overview, load_cached, save_cached, stream_overview
 
 RNG = np.random.default_rng(11)
