@@ -181,3 +181,22 @@ def test_any_colour_and_export_all_draws_each_image_as_it_was_left(qtbot, window
         window.commands.export_all.trigger()
     exported = np.asarray(Image.open(next(out.glob("*_overlay.png"))).convert("RGB"))
     np.testing.assert_array_equal(exported, composite(window.current.image.pixels, window.state.display.view.channels))
+
+
+def test_dragging_a_limit_on_the_histogram_and_auto(qtbot, window, fluo):
+    from PySide6.QtCore import Qt
+
+    window.open_images([fluo])
+    row = window.channel_panel.rows[0]
+    histogram, display = row.histogram, window.state.display
+    auto = display.view.stats[0].auto
+    lo, hi = display.view.channels[0].limits
+    start = QPoint(round(histogram._x(hi)), histogram.height() // 2)
+    qtbot.mousePress(histogram, Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(histogram, QPoint(start.x() - 30, start.y()))
+    qtbot.mouseRelease(histogram, Qt.MouseButton.LeftButton, pos=QPoint(start.x() - 30, start.y()))
+    new_lo, new_hi = display.view.channels[0].limits
+    assert new_lo == lo and lo < new_hi < hi  # the upper limit moved left, the lower one stayed
+    assert row.high.value() == pytest.approx(new_hi, abs=0.5)  # the numbers follow
+    qtbot.mouseClick(row.auto, Qt.MouseButton.LeftButton)
+    assert display.view.channels[0].limits == auto
