@@ -35,6 +35,7 @@ class TrainingJob:
     steps_per_epoch: int | None = None
     augment: bool = False  # random scale and photometric change per crop (core.training.augment)
     source: str = ""  # where the images came from, for the checkpoint's recipe
+    channels: list[int] | None = None  # the image channels the model sees, in order (None: all)
 
 
 @dataclass
