@@ -104,8 +104,18 @@ def _size(image) -> tuple[int, int]:
     return image.shape[:2] if isinstance(image, np.ndarray) else image.size
 
 
-def _halve(a: np.ndarray) -> np.ndarray:
-    """2x2 box means; an odd last row or column is dropped (the paint pads the edge)."""
-    h, w = a.shape[0] // 2 * 2, a.shape[1] // 2 * 2
-    mean = a[:h, :w].reshape(h // 2, 2, w // 2, 2, *a.shape[2:]).mean(axis=(1, 3))
-    return (np.rint(mean) if np.issubdtype(a.dtype, np.integer) else mean).astype(a.dtype)
+def _halve(a: np.ndarray, band: int = 256) -> np.ndarray:
+    """2x2 box means, keeping the dtype; an odd last row or column is dropped (the paint pads the
+    edge).  Done in bands of rows, so the temporary floats stay small whatever the image size."""
+    h, w = a.shape[0] // 2, a.shape[1] // 2
+    out = np.empty((h, w) + a.shape[2:], a.dtype)
+    integer = np.issubdtype(a.dtype, np.integer)
+    for y in range(0, h, band):
+        rows = a[2 * y:2 * min(h, y + band), :2 * w]
+        total = rows[0::2, 0::2].astype(np.float32)
+        total += rows[1::2, 0::2]
+        total += rows[0::2, 1::2]
+        total += rows[1::2, 1::2]
+        total *= 0.25
+        out[y:y + band] = np.rint(total) if integer else total
+    return out
