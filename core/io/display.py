@@ -5,9 +5,7 @@ The rendering is a view computed per tile from ``ChannelDisplay`` settings; the 
 they are.  A channel value ``v`` becomes a level ``round(clip((v - lo) / (hi - lo), 0, 1) * 255)``,
 the level is tinted by the channel's colour (``round(level * c / 255)`` per component), and the
 visible channels are summed and clipped at 255.  For 8- and 16-bit data that whole chain is one
-table look-up per channel: a ``Compositor`` builds, per channel, a table from value to the
-three tinted components packed in 16-bit fields of a uint64, so the composite is one gather and
-one add per channel, then an unpack (about 3 ms for a 512 x 512 tile of four 16-bit channels).
+table look-up per channel (``Compositor``): one gather and one add per channel.
 
 Auto-contrast uses robust percentiles (0.1-99.9 by default) of a sample, so a hot pixel does
 not black out the view.
@@ -28,7 +26,6 @@ AUTO_PERCENTILES = (0.1, 99.9)
 HISTOGRAM_BINS = 64
 SAMPLE_VALUES = 1 << 20  # values per channel the statistics look at, at most
 _LUT_DTYPES = (np.uint8, np.uint16, np.int8, np.int16, np.bool_)
-_FIELD = 16  # bits per colour component in the packed tables (up to 257 channels never overflow)
 
 
 @dataclass(frozen=True)
@@ -157,29 +154,46 @@ def auto_contrast(channel: ChannelDisplay, stats: ChannelStats) -> ChannelDispla
 
 
 class Compositor:
-    """Renders H x W x C raw pixels with fixed channel settings (immutable; build once per change)."""
+    """Renders H x W x C raw pixels with fixed channel settings (immutable; build once per change).
+
+    Each shown channel gets a table from value (or, for other dtypes, 0-255 level) to its tinted
+    components packed in one integer, so compositing is one ``np.take`` and one add per channel.
+    When no colour component can exceed 255 whatever the values (distinct pure colours, as the
+    defaults for one to three channels), the sum is already a QImage RGB32 pixel; otherwise the
+    components sit in 10-bit fields (up to four channels, uint32) or 16-bit fields (uint64) and
+    are clipped at 255 when unpacked.
+    """
 
     def __init__(self, channels: Sequence[ChannelDisplay], dtype) -> None:
         self.channels = tuple(channels)
         self.dtype = np.dtype(dtype)
         self._shown = [i for i, c in enumerate(self.channels) if c.visible and any(c.color)]
-        self._tables: dict[int, np.ndarray] = {}
-        if self.dtype.type in _LUT_DTYPES:
-            values = _table_values(self.dtype)
-            for i in self._shown:
-                self._tables[i] = _packed(_levels(values, *self.channels[i].limits), self.channels[i].color)
+        peaks = [sum(self.channels[i].color[k] for i in self._shown) for k in range(3)]
+        if max(peaks) <= 255:  # never saturates: the sum is the pixel (0xffRRGGBB)
+            self._direct, self._word, self._shifts = True, np.uint32, (16, 8, 0)
+        elif len(self._shown) <= 4:  # 4 x 255 < 1024
+            self._direct, self._word, self._shifts = False, np.uint32, (0, 10, 20)
         else:
-            levels = np.arange(256, dtype=np.float64)
-            for i in self._shown:
-                self._tables[i] = _packed(levels, self.channels[i].color)
+            self._direct, self._word, self._shifts = False, np.uint64, (0, 16, 32)
+        self._tables: dict[int, np.ndarray] = {}
+        values = _table_values(self.dtype) if self.dtype.type in _LUT_DTYPES else None
+        for i in self._shown:
+            c = self.channels[i]
+            levels = _levels(values, *c.limits) if values is not None else np.arange(256, dtype=np.float64)
+            self._tables[i] = _packed(levels, c.color, self._shifts, self._word)
+        if self._direct and self._shown:
+            self._tables[self._shown[0]] |= np.uint32(0xFF000000)  # RGB32's opaque alpha, added once
 
     def _sum(self, raw: np.ndarray) -> np.ndarray:
         raw = as_channels(raw)
         if raw.shape[2] != len(self.channels):
             raise ValueError(f"the display has {len(self.channels)} channel(s), the pixels {raw.shape[2]}")
-        total = np.zeros(raw.shape[:2], np.uint64)
-        for i in self._shown:
-            total += self._tables[i][self._index(raw[..., i], i)]
+        if not self._shown:
+            return np.full(raw.shape[:2], 0xFF000000 if self._direct else 0, self._word)
+        first, *rest = self._shown
+        total = np.take(self._tables[first], self._index(raw[..., first], first))
+        for i in rest:
+            total += np.take(self._tables[i], self._index(raw[..., i], i))
         return total
 
     def _index(self, values: np.ndarray, i: int) -> np.ndarray:
@@ -193,22 +207,32 @@ class Compositor:
         lo, hi = self.channels[i].limits
         return _levels(values, lo, hi).astype(np.uint8)
 
+    def _component(self, total: np.ndarray, k: int) -> np.ndarray:
+        field = total >> self._word(self._shifts[k])
+        if self._direct:
+            return field.astype(np.uint8)  # the cast keeps the low byte
+        field &= self._word(0xFFFF if self._word is np.uint64 else 0x3FF)
+        np.minimum(field, self._word(255), out=field)
+        return field.astype(np.uint8)
+
     def rgb(self, raw: np.ndarray) -> np.ndarray:
         """H x W x 3 uint8."""
         total = self._sum(raw)
         out = np.empty(total.shape + (3,), np.uint8)
         for k in range(3):
-            out[..., k] = _component(total, k)
+            out[..., k] = self._component(total, k)
         return out
 
     def rgb32(self, raw: np.ndarray) -> np.ndarray:
-        """H x W x 4 uint8 in QImage.Format_RGB32 byte order (B, G, R, 255): a tile ready to blit."""
+        """H x W x 4 uint8 holding QImage.Format_RGB32 pixels (0xffRRGGBB, native byte order):
+        a tile ready to blit."""
         total = self._sum(raw)
-        out = np.empty(total.shape + (4,), np.uint8)
-        for k in range(3):
-            out[..., 2 - k] = _component(total, k)
-        out[..., 3] = 255
-        return out
+        if self._direct:
+            return total.view(np.uint8).reshape(total.shape + (4,))
+        pixel = np.full(total.shape, 0xFF000000, np.uint32)
+        for k, shift in enumerate((16, 8, 0)):
+            pixel |= self._component(total, k).astype(np.uint32) << np.uint32(shift)
+        return pixel.view(np.uint8).reshape(total.shape + (4,))
 
 
 def composite(raw: np.ndarray, channels: Sequence[ChannelDisplay]) -> np.ndarray:
@@ -228,26 +252,22 @@ def _table_values(dtype: np.dtype) -> np.ndarray:
 
 
 def _levels(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """0..255 levels (float, rounded) of ``values`` between the limits; NaN is level 0."""
+    """0..255 levels (float, rounded) of ``values`` between the limits; NaN is level 0.  A table
+    (float64 values) is exact; pixels of other dtypes are scaled in float32, for speed."""
+    values = np.asarray(values)
+    real = np.float64 if values.dtype == np.float64 else np.float32
     span = float(hi) - float(lo)
-    scale = 255.0 / span if span > 0 else 0.0
     with np.errstate(invalid="ignore", over="ignore"):
-        t = (np.asarray(values, np.float32) - np.float32(lo)) * np.float32(scale)
+        t = (values.astype(real, copy=False) - real(lo)) / real(span) * real(255) if span > 0 else \
+            np.where(values > lo, 255.0, 0.0).astype(real)
     t = np.nan_to_num(t, nan=0.0, posinf=255.0, neginf=0.0)
-    if span <= 0:
-        t = np.where(np.asarray(values) > lo, 255.0, 0.0).astype(np.float32)
     return np.rint(np.clip(t, 0, 255))
 
 
-def _packed(levels: np.ndarray, color: tuple[int, int, int]) -> np.ndarray:
-    """Per level, the tinted components packed in 16-bit fields of a uint64 (R low)."""
-    out = np.zeros(levels.shape, np.uint64)
-    for k, c in enumerate(color):
-        component = np.rint(levels.astype(np.float64) * (int(c) / 255.0)).astype(np.uint64)
-        out |= component << np.uint64(_FIELD * k)
+def _packed(levels: np.ndarray, color: tuple[int, int, int], shifts: tuple[int, int, int], word) -> np.ndarray:
+    """Per level, the tinted components (R, G, B) at bit offsets ``shifts`` of one ``word``."""
+    out = np.zeros(levels.shape, word)
+    for c, shift in zip(color, shifts):
+        component = np.rint(levels.astype(np.float64) * (int(c) / 255.0)).astype(word)
+        out |= component << word(shift)
     return out
-
-
-def _component(total: np.ndarray, k: int) -> np.ndarray:
-    field = (total >> np.uint64(_FIELD * k)) & np.uint64(0xFFFF)
-    return np.minimum(field, np.uint64(255)).astype(np.uint8)

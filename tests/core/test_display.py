@@ -26,16 +26,27 @@ def reference(raw: np.ndarray, channels) -> np.ndarray:
     return np.minimum(out, 255).astype(np.uint8)
 
 
+COLOUR_SETS = {  # the compositor's three layouts: sums that cannot saturate, 10-bit and 16-bit fields
+    "direct": [(255, 0, 0), (0, 200, 255), (255, 255, 255)],
+    "fields": [(255, 0, 0), (0, 200, 255), (255, 255, 0)],
+    "wide": [(255, 255, 255)] * 3 + [(255, 0, 255), (0, 255, 0), (9, 9, 9)],
+}
+
+
+@pytest.mark.parametrize("colours", COLOUR_SETS)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int8, np.float32, np.int32])
-def test_composite_follows_limits_colours_and_visibility_for_every_dtype(dtype):
+def test_composite_follows_limits_colours_and_visibility_for_every_dtype(dtype, colours):
     info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
     lo_v, hi_v = (info.min, info.max) if info else (-5.0, 5.0)
-    raw = RNG.uniform(lo_v, hi_v, (37, 53, 3)).astype(dtype)
+    colours = COLOUR_SETS[colours]
+    raw = RNG.uniform(lo_v, hi_v, (37, 53, len(colours))).astype(dtype)
     span = float(hi_v) - float(lo_v)
-    channels = [ChannelDisplay("a", True, (255, 0, 0), (lo_v + span * 0.2, lo_v + span * 0.7)),
-                ChannelDisplay("b", True, (0, 200, 255), (lo_v + span * 0.4, lo_v + span * 0.5)),
-                ChannelDisplay("c", False, (255, 255, 255), (lo_v, hi_v))]
-    np.testing.assert_array_equal(composite(raw, channels), reference(raw, channels))
+    channels = [ChannelDisplay(str(i), i != 2, c, (lo_v + span * (0.1 + 0.05 * i), lo_v + span * (0.5 + 0.06 * i)))
+                for i, c in enumerate(colours)]  # the third channel hidden
+    expected = reference(raw, channels)
+    comp = Compositor(channels, raw.dtype)
+    np.testing.assert_array_equal(comp.rgb(raw), expected)
+    np.testing.assert_array_equal(comp.rgb32(raw)[..., 2::-1], expected)
 
 
 def test_additive_channels_saturate_instead_of_wrapping():
