@@ -54,7 +54,7 @@ def measure(window, app, path: Path) -> dict:
     window.canvas.viewport().repaint()
     app.processEvents()
     result = {"open_s": time.perf_counter() - t0}
-    window.canvas.pyramids.wait()  # the zoomed-out levels, built in the background
+    window.canvas.pyramids.wait()  # an RGB image's zoomed-out levels, built in the background
     app.processEvents()
     channels = not window.state.display.view.photo
     for name, scale in (("1:1", 1.0), ("fit", None)):

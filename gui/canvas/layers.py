@@ -17,7 +17,6 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from core.classes import ClassInfo
 from core.document.editing import Box
-from core.io.display import Compositor
 from core.io.masks import color_lut
 from gui.canvas import outline as outline_paint
 from gui.infra import raster
@@ -58,42 +57,24 @@ class _RasterItem(QGraphicsItem):
 
 
 class ImageLayer(_RasterItem):
-    """The image; zoomed out it draws from box-filtered reductions once they exist.
-
-    ``pixels`` is 8-bit RGB (a photograph), or the raw H x W x C pixels drawn through
-    ``compositor`` (core.io.display): each paint composites only the sampled exposed block, so a
-    display change is a repaint, never a whole-image conversion.
-    """
+    """The RGB image; zoomed out it draws from box-filtered reductions once they exist."""
 
     level_in_use = 0  # the whole image is in memory: always full resolution
 
-    def __init__(self, pixels: np.ndarray, request_pyramid: Callable[["ImageLayer"], None] | None = None,
-                 compositor: Compositor | None = None):
-        super().__init__(pixels.shape[0], pixels.shape[1])
-        self.pixels = pixels
-        self.compositor = compositor
+    def __init__(self, rgb: np.ndarray, request_pyramid: Callable[["ImageLayer"], None] | None = None):
+        super().__init__(rgb.shape[0], rgb.shape[1])
+        self.rgb = rgb
         self.levels: dict[int, np.ndarray] = {}
         self._request_pyramid = request_pyramid
         self._requested = False
         self.setZValue(0)
 
-    @property
-    def rgb(self) -> np.ndarray:
-        """The pixels (8-bit RGB unless a compositor draws them)."""
-        return self.pixels
-
-    def render(self, block: np.ndarray) -> np.ndarray:
-        return block if self.compositor is None else self.compositor.rgb(block)
-
     def pixel(self, x: int, y: int) -> tuple[int, int, int] | None:
-        return tuple(int(v) for v in self.render(self.pixels[y:y + 1, x:x + 1])[0, 0])
+        return tuple(int(v) for v in self.rgb[y, x])
 
-    def values(self, x: int, y: int) -> tuple:
-        return tuple(self.pixels[y, x].reshape(-1).tolist())
-
-    def set_compositor(self, compositor: Compositor | None) -> None:
-        self.compositor = compositor
-        self.update()
+    def values(self, x: int, y: int) -> None:
+        """Raw channel values: none for a photograph (its colour is its value)."""
+        return None
 
     def set_levels(self, levels: dict[int, np.ndarray]) -> None:
         self.levels = dict(levels)
@@ -101,12 +82,12 @@ class ImageLayer(_RasterItem):
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem,
               widget: QWidget | None = None) -> None:
-        h, w = self.pixels.shape[:2]
+        h, w = self.rgb.shape[:2]
         region = raster.exposed_region(option, painter, h, w, margin=2)
         if region is None:
             return
         k = region.k
-        source, factor = self.pixels, 1
+        source, factor = self.rgb, 1
         if k > 1:
             if not self.levels and not self._requested and self._request_pyramid is not None:
                 self._requested = True
@@ -118,7 +99,7 @@ class ImageLayer(_RasterItem):
         stride = k // factor
         y0, x0 = region.y0 // factor, region.x0 // factor
         ny, nx = region.sampled_shape
-        block = self.render(source[y0:y0 + ny * stride:stride, x0:x0 + nx * stride:stride])
+        block = source[y0:y0 + ny * stride:stride, x0:x0 + nx * stride:stride]
         if block.shape[0] < ny or block.shape[1] < nx:  # a reduction's edge rounds down
             padded = np.zeros((ny, nx, 3), np.uint8)
             padded[:block.shape[0], :block.shape[1]] = block

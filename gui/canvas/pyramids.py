@@ -14,15 +14,14 @@ class PyramidBuilder:
         self._tasks: set[Task] = set()
 
     def request(self, layer: ImageLayer, entry: ImageEntry | None) -> None:
-        pixels = layer.pixels
-        task = start_task(lambda _rep: build_pyramid(pixels), "pyramid")
+        rgb = layer.rgb
+        task = start_task(lambda _rep: build_pyramid(rgb), "pyramid")
         self._tasks.add(task)
 
         def done(levels) -> None:
             self._tasks.discard(task)
             layer.set_levels(levels)
-            image = entry.image if entry is not None else None
-            if image is not None and (image.rgb is pixels or image.pixels is pixels):
+            if entry is not None and entry.image is not None and entry.image.rgb is rgb:
                 entry.levels.update(levels)
 
         task.finished.connect(done)

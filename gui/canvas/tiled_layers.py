@@ -44,6 +44,8 @@ def level_for(factors: list[float], k: int) -> int:
 
 
 class TiledImageLayer(_RasterItem):
+    """A slide (core.io.sources), or a multi-channel image in memory (gui.canvas.memory_source)."""
+
     def __init__(self, source: ImageSource, cache: TileCache, loader: TileLoader):
         super().__init__(source.height, source.width)
         self.source, self.cache, self.loader = source, cache, loader
@@ -52,7 +54,6 @@ class TiledImageLayer(_RasterItem):
         self.fallbacks = 0  # tiles drawn from a coarser level while their own was loading
         self.waiting = 0  # tiles in view at the last paint still loading or drawn with an old display
         self.setZValue(0)
-        loader.ready.connect(self._on_ready)
         overview = len(self.factors) - 1
         w, h = source.levels[overview]
         if overview > 0 or w * h <= TILE * TILE * 16:  # a pyramid's top, or a small image
@@ -67,6 +68,8 @@ class TiledImageLayer(_RasterItem):
 
     def values(self, x: int, y: int) -> tuple | None:
         """The raw channel values at (x, y) if its raw tile is cached (never decodes)."""
+        if getattr(self.source, "in_memory", False):
+            return tuple(self.source.read_raw(y, y + 1, x, x + 1).reshape(-1).tolist())
         raw = self.cache.get(raw_key((0, y // TILE, x // TILE)))
         return None if raw is None else tuple(raw[y % TILE, x % TILE].reshape(-1).tolist())
 
@@ -75,7 +78,9 @@ class TiledImageLayer(_RasterItem):
         self.loader.set_compositor(compositor)
         self.update()
 
-    def _on_ready(self, key) -> None:
+    def tile_ready(self, key) -> None:
+        """Tile ``key`` is in the cache: repaint where it goes (the canvas forwards the loader's
+        ``ready`` here while this layer is shown)."""
         level, ty, tx = key
         f = self.factors[level]
         self.update(QRectF(tx * TILE * f, ty * TILE * f, TILE * f, TILE * f))

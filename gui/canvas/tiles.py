@@ -147,6 +147,8 @@ class TileLoader(QObject):
         generation, compositor = self.generation, self.compositor
         if compositor is None:
             tile = decode_tile(self.source, key)
+        elif getattr(self.source, "in_memory", False):  # a slice of an array: nothing to cache
+            tile = compositor.rgb32(self.source.read_raw(*tile_region(self.source, key), level=key[0]))
         else:
             raw = self.cache.get(raw_key(key))
             if raw is None:

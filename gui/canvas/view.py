@@ -22,6 +22,7 @@ from core.io.sources import ImageSource
 from core.document.editing import Box
 from gui.canvas.cursor_items import BrushCursor, PolygonPreview
 from gui.canvas.layers import ImageLayer, MaskLayer
+from gui.canvas.memory_source import MemorySource
 from gui.canvas.pyramids import PyramidBuilder
 from gui.canvas.tiled_layers import TiledImageLayer, TiledMaskLayer
 from gui.canvas.tiles import TileCache, TileLoader
@@ -132,17 +133,19 @@ class Canvas(QGraphicsView):
 
     def set_content(self, pixels: np.ndarray, doc: MaskDocument, levels: dict | None = None) -> None:
         """Show ``pixels`` with ``doc``'s mask (keeps the zoom when the size is unchanged): 8-bit
-        RGB, or raw channels drawn with the state's display (gui.state.display)."""
+        RGB as it is, or raw channels rendered per tile with the state's display (gui.state.display)."""
         same_size = self._shown_size == pixels.shape[:2]
         self.clear()
         self.state.document.bind(doc)  # already bound when the state showed it
         self.document = doc
-        self._display_key = self.state.display.view.key
-        self.image_layer = ImageLayer(pixels, self._on_pyramid_request, self.state.display.view.compositor())
+        mask = MaskLayer(lambda: doc.labels, pixels.shape[0], pixels.shape[1])
+        if self.state.display.view.compositor() is not None:
+            self._show_layers(self._tiled(MemorySource(pixels)), mask, same_size)
+            return
+        self.image_layer = ImageLayer(pixels, self._on_pyramid_request)
         if levels:
             self.image_layer.levels = levels
-        self._show_layers(self.image_layer, MaskLayer(lambda: doc.labels, pixels.shape[0], pixels.shape[1]),
-                          same_size)
+        self._show_layers(self.image_layer, mask, same_size)
 
     def set_source(self, source: ImageSource, doc: MaskDocument) -> None:
         """Show an image of any size from its lazy ``source`` with a chunked mask ``doc``."""
@@ -150,12 +153,17 @@ class Canvas(QGraphicsView):
         self.clear()
         self.state.document.bind(doc)
         self.document = doc
-        self._loader = TileLoader(source, self.tile_cache, self)
-        self._loader.failed.connect(self.tile_failed)
+        self._show_layers(self._tiled(source), TiledMaskLayer(doc.labels), same_size)
+
+    def _tiled(self, source) -> TiledImageLayer:
+        """The tiled image layer of ``source``, its tiles rendered with the state's display."""
+        self._loader = loader = TileLoader(source, self.tile_cache, self)
+        loader.failed.connect(self.tile_failed)
+        loader.ready.connect(lambda key: self._tile_ready(loader, key))
         self._display_key = self.state.display.view.key
         self._loader.set_compositor(self.state.display.view.compositor())
         self.image_layer = TiledImageLayer(source, self.tile_cache, self._loader)
-        self._show_layers(self.image_layer, TiledMaskLayer(doc.labels), same_size)
+        return self.image_layer
 
     def _show_layers(self, image, mask, same_size: bool) -> None:
         self.mask_layer = mask
@@ -209,6 +217,7 @@ class Canvas(QGraphicsView):
         self._display_key = None
         if self._loader is not None:
             self._loader.stop()
+            self._loader.deleteLater()  # tiles it still announces are ignored (_tile_ready)
             self._loader = None
             self.tile_cache.clear()
         self._shown_size = (0, 0)
@@ -224,6 +233,11 @@ class Canvas(QGraphicsView):
         if self.mask_layer is not None and self.document is not None:
             self.mask_layer.set_style(self.document.classes, self.opacity, set(self.hidden_classes),
                                       self.outline, self.state.outline_width)
+
+    def _tile_ready(self, loader: TileLoader, key) -> None:
+        """A decoded tile, delivered after the image may have changed: only the shown layer's."""
+        if loader is self._loader and isinstance(self.image_layer, TiledImageLayer):
+            self.image_layer.tile_ready(key)
 
     def _on_display(self, view, *_) -> None:
         """The channel display changed: redraw from the raw pixels (not when it is another

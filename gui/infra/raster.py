@@ -84,38 +84,15 @@ def rgb_image(rgb: np.ndarray) -> tuple[QImage, np.ndarray]:
     return QImage(buf.data, w, h, stride, QImage.Format.Format_RGB888), buf
 
 
-def build_pyramid(pixels: np.ndarray, min_side: int = 256) -> dict[int, np.ndarray]:
-    """Box-filtered 2x, 4x, 8x... reductions of ``pixels`` by step, until the short side < min_side
-    (Pillow for 8-bit RGB; any dtype and channel count in NumPy, keeping the dtype)."""
+def build_pyramid(rgb: np.ndarray, min_side: int = 256) -> dict[int, np.ndarray]:
+    """Box-filtered 2x, 4x, 8x... reductions of ``rgb`` by step, until the short side < min_side."""
     from PIL import Image
 
     levels: dict[int, np.ndarray] = {}
-    rgb = pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
-    current = Image.fromarray(np.ascontiguousarray(pixels)) if rgb else pixels
+    current = Image.fromarray(np.ascontiguousarray(rgb))
     step = 1
-    while min(_size(current)) >= 2 * min_side:
-        current = current.reduce(2) if rgb else _halve(current)
+    while min(current.size) >= 2 * min_side:
+        current = current.reduce(2)
         step *= 2
         levels[step] = np.asarray(current)
     return levels
-
-
-def _size(image) -> tuple[int, int]:
-    return image.shape[:2] if isinstance(image, np.ndarray) else image.size
-
-
-def _halve(a: np.ndarray, band: int = 256) -> np.ndarray:
-    """2x2 box means, keeping the dtype; an odd last row or column is dropped (the paint pads the
-    edge).  Done in bands of rows, so the temporary floats stay small whatever the image size."""
-    h, w = a.shape[0] // 2, a.shape[1] // 2
-    out = np.empty((h, w) + a.shape[2:], a.dtype)
-    integer = np.issubdtype(a.dtype, np.integer)
-    for y in range(0, h, band):
-        rows = a[2 * y:2 * min(h, y + band), :2 * w]
-        total = rows[0::2, 0::2].astype(np.float32)
-        total += rows[1::2, 0::2]
-        total += rows[0::2, 1::2]
-        total += rows[1::2, 1::2]
-        total *= 0.25
-        out[y:y + band] = np.rint(total) if integer else total
-    return out

@@ -4,6 +4,8 @@ overlay export follow, and the settings come back when the image is opened again
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from core.io.display import Compositor, composite
 from core.io.images import load_image
+from gui.canvas.layers import ImageLayer
 from tests.channel_images import NAMES, blobs, write_ome_tiff, write_repeated_ome_zarr
 from tests.gui.conftest import new_window
 
@@ -22,8 +25,14 @@ def fluo(tmp_path):
 
 
 def screen_rgb(window, x: int, y: int) -> tuple[int, int, int]:
-    """The colour the canvas shows at image pixel (x, y) (zoomed in: no filtering)."""
+    """The colour the canvas shows at image pixel (x, y) (zoomed in: no filtering), once the
+    tiles in view are rendered with the display in force (multi-channel images are tiled)."""
     canvas = window.canvas
+    deadline = time.monotonic() + 10
+    while canvas._loader is not None and not _rendered(window):
+        assert time.monotonic() < deadline, "the tiles in view were never rendered"
+        QApplication.processEvents()
+        time.sleep(0.005)
     canvas.viewport().repaint()
     QApplication.processEvents()
     pos = canvas.mapFromScene(x + 0.5, y + 0.5)
@@ -99,7 +108,7 @@ def test_an_rgb_photograph_keeps_the_simple_view(window, image):
     window.open_images([image])
     assert window.state.display.view.photo and window.channel_panel.scroll.isHidden()
     assert window.channel_panel.note.text().startswith("RGB")
-    assert window.canvas.image_layer.compositor is None
+    assert isinstance(window.canvas.image_layer, ImageLayer)  # drawn as it is, not through tiles
     rgb = np.asarray(Image.open(image).convert("RGB"))
     window.canvas.set_scale(4)
     window.canvas.center_on_image(10, 10)
@@ -200,3 +209,15 @@ def test_dragging_a_limit_on_the_histogram_and_auto(qtbot, window, fluo):
     assert row.high.value() == pytest.approx(new_hi, abs=0.5)  # the numbers follow
     qtbot.mouseClick(row.auto, Qt.MouseButton.LeftButton)
     assert display.view.channels[0].limits == auto
+
+
+def test_switching_images_while_tiles_render_draws_only_the_new_one(qtbot, window, fluo, image):
+    window.open_images([fluo, image])
+    for _ in range(3):  # back and forth before the loader has finished the tiles in view
+        window.show_entry(window.store.get(fluo))
+        window.canvas.set_scale(4)
+        window.show_entry(window.store.get(image))
+    qtbot.wait(300)  # tiles of the earlier views arrive now: they are dropped, not drawn
+    assert isinstance(window.canvas.image_layer, ImageLayer) and window.canvas._loader is None
+    rgb = np.asarray(Image.open(image).convert("RGB"))
+    assert screen_rgb(window, 10, 10) == tuple(int(v) for v in rgb[10, 10])

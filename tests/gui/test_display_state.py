@@ -61,12 +61,3 @@ class _DictStore:
 
 
 
-
-def test_zoomed_out_levels_of_raw_channels_are_box_means_in_their_dtype():
-    from gui.infra.raster import build_pyramid
-
-    pixels = RNG.integers(0, 65535, (1100, 1030, 4), dtype=np.uint16)
-    levels = build_pyramid(pixels)
-    assert sorted(levels) == [2, 4] and all(level.dtype == np.uint16 for level in levels.values())
-    means = pixels[:1100, :1030].reshape(550, 2, 515, 2, 4).astype(np.float64).mean(axis=(1, 3))
-    np.testing.assert_array_equal(levels[2], np.rint(means))
