@@ -12,7 +12,7 @@ from core.classes import default_classes
 from core.model.networks import build_model
 
 
-def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, size: int = 96):
+def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, size: int = 96, in_channels: int = 3):
     """Random weights whose BatchNorm statistics come from real-looking input.
 
     A freshly initialised UNet predicts one class everywhere; recomputing BN statistics on
@@ -22,11 +22,12 @@ def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, s
     from core.training.synthetic import generate_scene
 
     torch.manual_seed(seed)
-    model = build_model(arch, 3, num_classes)
+    model = build_model(arch, in_channels, num_classes)
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None  # cumulative average over the calibration batches
     batch = np.stack([generate_scene(seed + i, size, size)[0] for i in range(4)])
+    batch = batch[..., [c % 3 for c in range(in_channels)]]
     x = torch.from_numpy(batch).permute(0, 3, 1, 2).float().div(255).sub(0.45).div(0.25)
     model.train()
     with torch.no_grad():
@@ -39,6 +40,16 @@ def calibrated_model(arch: str = "small", num_classes: int = 5, seed: int = 0, s
 def write_checkpoint(path: Path, arch: str = "small", num_classes: int = 5, seed: int = 0) -> Path:
     model = calibrated_model(arch, num_classes, seed)
     return save_checkpoint(path, model, default_classes(num_classes))
+
+
+def write_raw_checkpoint(path: Path, channels: int = 2, num_classes: int = 4, seed: int = 0,
+                         names: list[str] | None = None, picked: list[int] | None = None) -> Path:
+    """A model that reads ``channels`` raw channels (per-channel percentile normalisation)."""
+    from core.model.checkpoints import Normalization
+
+    model = calibrated_model("small", num_classes, seed, in_channels=channels)
+    norm = Normalization.for_raw_channels(channels, channels=picked, names=names)
+    return save_checkpoint(path, model, default_classes(num_classes), norm)
 
 
 def simulate_exhausted_gpu(monkeypatch, segmenter) -> None:

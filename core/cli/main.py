@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from core.io.channels import channels_option
 from core.io.mask_naming import unique_stems  # noqa: F401 - where callers have imported it from
 
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, RuntimeError, MemoryError)
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opacity", type=float, default=0.5, help="mask opacity for the overlay format (0-1)")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="average the 8 flips/rotations (8x the work; default: the model's own setting)")
+    p.add_argument("--channels", type=channels_option, default=None, metavar="I,J,...",
+                   help="the image channels the model reads, in order, e.g. 0,2 (default: all of them, or "
+                        "those the model was trained on)")
     p.add_argument("--refine", action=argparse.BooleanOptionalAction, default=None,
                    help="snap mask edges to the image's edges with a guided filter "
                         "(default: the model's calibrated setting; see `unetseg calibrate`)")
@@ -195,10 +199,13 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
     def produce():
         from tqdm import tqdm
 
+        from core.io.channels import nan_note
         from core.io.images import load_image
 
         bar.set_postfix_str(path.name[:40])
         image = load_image(path)
+        if image.nan_count:
+            tqdm.write(f"warning: {path.name}: {nan_note(image.nan_count)}", file=sys.stderr)
         with tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20]) as tiles:
 
             def progress(done: int, total: int) -> None:
@@ -206,11 +213,23 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
                 tiles.n = done
                 tiles.refresh()
 
-            labels = seg.segment(image.rgb, tile_size=args.tile, progress=progress, tta=args.tta,
-                                 refine=args.refine)
+            labels = seg.segment(seg.image_of(image), tile_size=args.tile, progress=progress, tta=args.tta,
+                                 refine=args.refine, stats=_file_statistics(seg, path, args.channels),
+                                 channels=args.channels)
         return labels, image.rgb
 
     return produce
+
+
+def _file_statistics(seg, path: Path, channels):
+    """A raw-channel model scales a file by the statistics its streamed run would use (a pyramid's
+    coarse level), so `segment` gives the same mask whatever the output format; None otherwise."""
+    if not seg.reads_raw:
+        return None
+    from core.io.sources import open_source
+
+    with open_source(path) as source:
+        return seg.source_statistics(source, channels)
 
 
 def _without_name(text: str, path: Path) -> str:

@@ -85,7 +85,7 @@ def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], a
             raise ValueError(f"--tile 0 runs the whole {source.width}x{source.height} image in one pass, which would "
                              "need memory for all of it; leave --tile out to stream it")
         plan = StreamPlan.make(seg, source.height, source.width, args.tile, args.tta, args.refine,
-                               args.chunk or BLOCK_TARGET)
+                               args.chunk or BLOCK_TARGET, source, getattr(args, "channels", None))
         zarr_target = out_dir / f"{stem}{STORE_FORMATS['ome-zarr']}"
         store_path = zarr_target if "ome-zarr" in formats else out_dir / f".{stem}.ome.tif.work.zarr"
         store = LabelStore.create(store_path, source.height, source.width, plan.chunks,

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from core.io.channels import channels_option
+
 
 def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on images and their masks")
@@ -34,6 +36,9 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--steps-per-epoch", type=int, default=None)
     p.add_argument("--classes", type=Path, default=None, help="JSON list of class names/colours")
+    p.add_argument("--channels", type=channels_option, default=None, metavar="I,J,...",
+                   help="train on these image channels, in this order (e.g. 0,2); the model gets one input per "
+                        "channel and reads the raw values (default: 8-bit RGB for photos, else every channel)")
     p.add_argument("-o", "--output", required=True, type=Path, help="where to write the .safetensors")
     p.set_defaults(handler=cmd_train)
 
@@ -76,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, patch=args.patch, batch=args.batch, lr=args.lr, val_fraction=args.val_fraction,
         seed=args.seed, dice=args.dice, lovasz=args.lovasz, augment=args.augment, teacher=args.teacher, tta=args.tta,
         calibrate=args.calibrate, device=args.device, steps_per_epoch=args.steps_per_epoch,
-        classes_file=args.classes, command=_command(),
+        classes_file=args.classes, command=_command(), channels=args.channels,
     )
     bar = tqdm(unit="step", disable=None, file=sys.stderr, dynamic_ncols=True)
 
@@ -116,7 +121,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     output = args.output or seg.checkpoint.path
     if output.suffix.lower() != ".safetensors":
         raise ValueError(f"{output.name}: the output must be a .safetensors file (give one with -o)")
-    samples, _ = load_pairs(find_pairs(args.images, args.masks), seg.num_classes, seg.classes)
+    samples, _ = load_pairs(find_pairs(args.images, args.masks), seg.num_classes, seg.classes, raw=seg.reads_raw)
     with tqdm(total=len(samples), unit="image", disable=None, file=sys.stderr) as bar:
         result = calibrate(seg, samples, tta=args.tta, progress=lambda done, total: bar.update(done - bar.n))
     for setting, score in result.scores.items():

@@ -15,6 +15,7 @@ RGB view they have always given.  The rules, in one place:
 
 from __future__ import annotations
 
+import argparse
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Sequence
@@ -98,7 +99,7 @@ def omero_channel_names(attrs: dict, count: int) -> list[str] | None:
     return names
 
 
-def pick_channels(pixels: np.ndarray, channels: Sequence[int] | None, name: str | Path = "image") -> np.ndarray:
+def pick_channels(pixels: np.ndarray, channels: Sequence[int] | None, name: str | Path | None = None) -> np.ndarray:
     """``pixels[..., channels]`` in that order (None: all); an index out of range is one sentence."""
     pixels = as_hwc(pixels)
     if channels is None:
@@ -107,12 +108,13 @@ def pick_channels(pixels: np.ndarray, channels: Sequence[int] | None, name: str 
     return pixels[..., list(channels)]
 
 
-def check_channels(channels: Sequence[int], count: int, name: str | Path = "image") -> None:
-    label = Path(name).name if isinstance(name, Path) else str(name)
+def check_channels(channels: Sequence[int], count: int, name: str | Path | None = None) -> None:
+    """A ValueError for a channel index the image does not have (``name`` starts the sentence)."""
+    label = "" if name is None else f"{Path(name).name if isinstance(name, Path) else name}: "
     for c in channels:
         if not 0 <= int(c) < count:
             have = "1 channel (channel 0)" if count == 1 else f"{count} channels (0-{count - 1})"
-            raise ValueError(f"{label}: channel {c} does not exist, the image has {have}.")
+            raise ValueError(f"{label}channel {c} does not exist, the image has {have}.")
 
 
 def parse_channels(text: str | None) -> list[int] | None:
@@ -128,3 +130,11 @@ def parse_channels(text: str | None) -> list[int] | None:
     if len(set(picked)) != len(picked):
         raise ValueError(f"--channels {text!r}: a channel is named twice")
     return picked
+
+
+def channels_option(text: str) -> list[int] | None:
+    """``--channels 0,2`` for argparse, whose message then names the option."""
+    try:
+        return parse_channels(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from None

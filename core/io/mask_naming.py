@@ -20,6 +20,7 @@ API::
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
     planned_collisions(outdir, stems, formats, protect) -> list[str]  # overwrites, as sentences
     mask_candidates(folder, stem) -> list[Path]      # where any format's mask of stem would be
+    find_mask(folder, image_path) -> Path | None     # the mask `unetseg train` pairs with an image
     unique_stems(paths) -> list[str]                 # batch stems that never collide
 
 ``stem`` is the image's file stem made unique within a batch (``unique_stems``: a repeated
@@ -187,6 +188,24 @@ def mask_candidates(folder: str | os.PathLike, stem: str) -> list[Path]:
             per_image += image_files(folder, stem, fmt)[:1]
             shared += collection_files(folder, fmt)[:1] if fmt == "coco" else []
     return list(dict.fromkeys(per_image + shared))
+
+
+TRAINING_MASK_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".gif", ".webp")
+
+
+def find_mask(folder: str | os.PathLike, image_path: str | os.PathLike) -> Path | None:
+    """The mask of ``image_path`` in ``folder``: ``<stem>.<ext>`` or ``<stem>_mask.<ext>``, else the
+    file any mask format writes for the stem (``labels/<stem>.txt``, ``coco.json``...); never the
+    image itself.  The stem is ``image_stem``'s (``t0.ome.tif`` -> ``t0``, as `segment` names
+    that image's mask), then the plain file stem (``t0.ome``) as before."""
+    folder, image_path = Path(folder), Path(image_path)
+    stems = list(dict.fromkeys((image_stem(image_path), image_path.stem)))
+    names = [folder / f"{name}{suffix}" for stem in stems for name in (stem, f"{stem}_mask")
+             for suffix in TRAINING_MASK_SUFFIXES]
+    for candidate in names + [c for stem in stems for c in mask_candidates(folder, stem)]:
+        if candidate.is_file() and not _same(candidate, image_path):
+            return candidate
+    return None
 
 
 def unique_stems(paths: Sequence[str | os.PathLike]) -> list[str]:

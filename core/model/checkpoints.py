@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,6 +25,8 @@ from core.atomic import atomic_path, short_error
 from core.classes import ClassInfo, classes_to_json, normalize_classes
 from core.model.summary import NO_DESCRIPTION, description_of, summary_of  # noqa: F401 - re-exported
 from core.model.networks import ARCHITECTURES, build_model
+from core.model.normalize import (DEFAULT_PERCENTILES, FIXED, PERCENTILE, ChannelStats, channel_statistics,
+                                  scale_by_percentiles)
 from core.model.refine import Refinement
 
 FORMAT = "unetseg-checkpoint"
@@ -40,14 +43,53 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Normalization:
-    """How uint8 pixels become network input: ``(x / value_range - mean) / std``."""
+    """How pixels become network input: the one rule training and every inference path apply.
+
+    ``mode == "fixed"`` (built-in models, every checkpoint made before raw channels, any model
+    trained on 8-bit RGB): uint8 pixels, ``(x / value_range - mean) / std``.
+    ``mode == "percentile"`` (models trained on raw channels): each channel of the raw pixels
+    scaled by its own ``percentiles`` measured per image (core.model.normalize), then
+    ``(x - mean) / std``.  ``channels``: the image channels the model reads, in order (None: all
+    of them as they come); ``channel_names``: what they were called in the training images.
+    """
 
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
     value_range: float = 255.0
+    mode: str = FIXED
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES
+    channels: tuple[int, ...] | None = None
+    channel_names: tuple[str, ...] = ()
+
+    @classmethod
+    def for_raw_channels(cls, count: int, percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+                         channels: list[int] | None = None, names: list[str] | None = None) -> "Normalization":
+        """Per-channel percentile scaling to about 0..1 (no further mean/std), as CSBDeep does."""
+        return cls((0.0,) * count, (1.0,) * count, 1.0, PERCENTILE, tuple(float(p) for p in percentiles),
+                   None if channels is None else tuple(int(c) for c in channels), tuple(names or ()))
+
+    @property
+    def reads_raw(self) -> bool:
+        """True: the model reads the image's raw channels (not its 8-bit RGB view)."""
+        return self.mode == PERCENTILE
+
+    def statistics(self, pixels: np.ndarray) -> ChannelStats | None:
+        """The per-image statistics ``apply`` needs (None in fixed mode: nothing to measure)."""
+        return channel_statistics(pixels, self.percentiles) if self.reads_raw else None
+
+    def apply(self, pixels: np.ndarray, stats: ChannelStats) -> np.ndarray:
+        """Raw H x W x C pixels -> float32 network input (percentile mode; elementwise)."""
+        return scale_by_percentiles(pixels, stats, self.mean, self.std)
 
     def to_json(self) -> dict:
-        return {"mean": list(self.mean), "std": list(self.std), "value_range": self.value_range}
+        out = {"mean": list(self.mean), "std": list(self.std), "value_range": self.value_range}
+        if self.reads_raw:
+            out.update(mode=self.mode, percentiles=list(self.percentiles))
+        if self.channels is not None:
+            out["channels"] = list(self.channels)
+        if self.channel_names:
+            out["channel_names"] = list(self.channel_names)
+        return out
 
     @classmethod
     def from_json(cls, raw: Any, channels: int) -> "Normalization":
@@ -60,7 +102,29 @@ class Normalization:
             mean, std, value_range = default.mean, default.std, default.value_range
         if len(mean) != channels or len(std) != channels or min(std) <= 0 or value_range <= 0:
             mean, std, value_range = _default_norm(channels)
-        return cls(mean, std, value_range)
+        extra = _raw_channel_fields(raw, channels)
+        return cls(mean, std, value_range, **extra)
+
+
+def _raw_channel_fields(raw: Any, channels: int) -> dict:
+    """mode, percentiles, channels and channel_names from a checkpoint's JSON; absent -> fixed mode."""
+    if not isinstance(raw, Mapping):
+        return {}
+    out: dict = {}
+    try:
+        if raw.get("mode") == PERCENTILE:
+            lo, hi = (float(v) for v in raw.get("percentiles", DEFAULT_PERCENTILES))
+            if 0 <= lo < hi <= 100:
+                out.update(mode=PERCENTILE, percentiles=(lo, hi))
+        picked = raw.get("channels")
+        if isinstance(picked, list) and len(picked) == channels and all(int(c) >= 0 for c in picked):
+            out["channels"] = tuple(int(c) for c in picked)
+        names = raw.get("channel_names")
+        if isinstance(names, list) and len(names) == channels:
+            out["channel_names"] = tuple(str(n) for n in names)
+    except (TypeError, ValueError):
+        return out
+    return out
 
 
 def _default_norm(channels: int) -> tuple[tuple[float, ...], tuple[float, ...], float]:

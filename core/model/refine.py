@@ -159,5 +159,9 @@ def _inverse(m: torch.Tensor) -> torch.Tensor:
 
 
 def guide_from_pixels(pixels: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
-    """H x W x C uint8 pixels (any view, even read-only) -> the guide: C x H x W float in 0..1."""
-    return torch.from_numpy(np.array(pixels)).to(device).permute(2, 0, 1).float() / 255.0
+    """H x W x C uint8 pixels (any view, even read-only) -> the guide: C x H x W float in 0..1.
+
+    Float pixels are a raw-channel model's input, already scaled to about 0..1, and kept as they are.
+    """
+    t = torch.from_numpy(np.array(pixels)).to(device).permute(2, 0, 1).float()
+    return t if np.asarray(pixels).dtype.kind == "f" else t / 255.0

@@ -25,7 +25,9 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from core.io.channels import as_hwc, check_channels
 from core.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
+from core.model.normalize import ChannelStats, sample_statistics, source_sample
 from core.classes import ClassInfo
 from core.model.networks import HALO, MULTIPLE, pad_mode
 from core.model.optimize import add_probabilities, argmax_into, prepare_for_inference, reuse_freed_memory
@@ -202,7 +204,8 @@ class Segmenter:
         self._model = checkpoint.build().eval()  # float32 on the CPU: the source for every device
         self._prepared: dict[str, torch.nn.Module] = {}
         self._set_device(resolve_device(device))
-        norm = checkpoint.normalization
+        norm = self.normalization = checkpoint.normalization
+        self.reads_raw = norm.reads_raw  # True: the raw channels, scaled per image (core.model.normalize)
         self._scale = torch.tensor([1.0 / (norm.value_range * s) for s in norm.std])
         self._shift = torch.tensor([-m / s for m, s in zip(norm.mean, norm.std)])
 
@@ -242,8 +245,10 @@ class Segmenter:
     def segment(self, image: np.ndarray, tile_size: int | None = None, progress: Progress | None = None,
                 should_cancel: ShouldCancel | None = None, on_tile: TileCallback | None = None,
                 warn: Warn | None = None, tta: bool | None = None,
-                refine: Refinement | bool | None = None) -> np.ndarray:
-        """HxW uint8 class ids for an HxWx3 uint8 image (HxW grey and HxWx4 RGBA are converted).
+                refine: Refinement | bool | None = None, stats: ChannelStats | None = None,
+                channels: Sequence[int] | None = None) -> np.ndarray:
+        """HxW uint8 class ids for an HxWx3 uint8 image (HxW grey and HxWx4 RGBA are converted),
+        or, for a model trained on raw channels, for the image's raw H x W x C pixels.
 
         ``tile_size``: side of the square windows fed to the network (None: the device default,
         0: the whole image at once). ``progress(done, total)`` is called per tile,
@@ -252,8 +257,9 @@ class Segmenter:
         over the 8 flips/rotations (8x the work; None: the model's own default, see ``tta``).
         ``refine``: edge refinement (core.model.refine) of the probabilities before the argmax; None:
         the model's fitted default (``refine``), False: off, True: the fitted or generic setting.
+        ``stats``/``channels``: see ``as_input``.
         """
-        pixels = self.as_input(image)
+        pixels = self.as_input(image, stats, channels)
         h, w = pixels.shape[:2]
         warn = warn or self.warn or (lambda message: None)
         out = np.zeros((h, w), dtype=np.uint8)
@@ -298,12 +304,12 @@ class Segmenter:
         return segment_into_store(self, source, store_path, **options)
 
     def probabilities(self, image: np.ndarray, tta: bool | None = None, tile_size: int | None = None,
-                      should_cancel: ShouldCancel | None = None) -> torch.Tensor:
+                      should_cancel: ShouldCancel | None = None, stats: ChannelStats | None = None) -> torch.Tensor:
         """K x H x W class probabilities (float32, CPU) before any refinement, tiled like ``segment``.
 
         For fitting inference settings (core.segment.calibration) and for anyone who wants soft output.
         """
-        pixels = self.as_input(image)
+        pixels = self.as_input(image, stats)
         h, w = pixels.shape[:2]
         tta = self.tta if tta is None else bool(tta)
         probs = torch.zeros(self.num_classes, h, w)
@@ -443,25 +449,80 @@ class Segmenter:
         return torch.autocast("cpu", enabled=False)
 
     def _tensor(self, hwc: np.ndarray) -> torch.Tensor:
-        """uint8 HxWxC -> normalised float CxHxW (a channels_last view of the HWC buffer)."""
+        """uint8 HxWxC -> normalised float CxHxW (a channels_last view of the HWC buffer);
+        a raw-channel model's windows come already scaled (``as_input``)."""
         t = torch.from_numpy(hwc.astype(np.float32))  # a fresh, writable copy
-        t = t.mul_(self._scale).add_(self._shift)
+        if not self.reads_raw:
+            t = t.mul_(self._scale).add_(self._shift)
         return t.permute(2, 0, 1)
 
-    def as_input(self, image: np.ndarray) -> np.ndarray:
-        """``image`` as the H x W x C uint8 pixels this model reads (grey, RGBA... converted)."""
+    def as_input(self, image: np.ndarray, stats: ChannelStats | None = None,
+                 channels: Sequence[int] | None = None) -> np.ndarray:
+        """``image`` as the H x W x C pixels this model reads.
+
+        8-bit RGB models: uint8 (grey, RGBA, 16-bit... converted to 8-bit RGB as core.io.images
+        shows them).  Raw-channel models: the channels they read (``channels``, else those the
+        checkpoint recorded when the image has more), scaled by ``stats`` (default: measured on
+        this image; pass the whole image's or slide's for a part of it) into float32.
+        """
         from core.io.images import to_rgb8
 
         image = np.asarray(image)
+        if self.reads_raw:
+            raw = self.input_channels(image, channels)
+            return self.normalization.apply(raw, stats or self.normalization.statistics(raw))
         if image.ndim == 3 and image.shape[2] == self.in_channels and image.dtype == np.uint8:
             return image
+        if channels is not None:
+            image = self.input_channels(image, channels)
         rgb = to_rgb8(image)
         if self.in_channels == 3:
             return rgb
         if self.in_channels == 1:
             grey = (rgb.astype(np.uint16) @ np.array([77, 150, 29], np.uint16)) >> 8
             return grey.astype(np.uint8)[..., None]
-        raise ValueError(f"the model expects {self.in_channels}-channel images, got shape {image.shape}")
+        count = image.shape[2] if image.ndim == 3 else 1
+        raise ValueError(f"the model reads {self.in_channels} channels but the image has {count}")
+
+    def image_of(self, loaded) -> np.ndarray:
+        """What to pass to ``segment`` for a core.io.images.LoadedImage: its raw pixels for a
+        raw-channel model, its 8-bit RGB view for any other."""
+        return loaded.pixels if self.reads_raw else loaded.rgb
+
+    def input_channels(self, image: np.ndarray, channels: Sequence[int] | None = None) -> np.ndarray:
+        """The image's channels this model reads, in order: ``channels`` if given, all of them when
+        the count matches, else the ones its training images were cut to (``--channels``)."""
+        image = as_hwc(image)
+        count = image.shape[2]
+        picks = self.channel_picks(count, channels)
+        return image if picks is None else image[..., picks]
+
+    def channel_picks(self, count: int, channels: Sequence[int] | None = None) -> list[int] | None:
+        """Which of an image's ``count`` channels the model reads (None: all, as they are); one
+        sentence naming both counts when they cannot fit."""
+        recorded = self.normalization.channels
+        if channels is not None:
+            check_channels(channels, count)
+            if len(channels) != self.in_channels:
+                raise ValueError(f"the model reads {self.in_channels} channels but {len(channels)} were picked "
+                                 f"({', '.join(str(c) for c in channels)})")
+            return list(channels)
+        if count == self.in_channels:
+            return None
+        if recorded is not None and max(recorded) < count:
+            return list(recorded)
+        names = f" ({', '.join(self.normalization.channel_names)})" if self.normalization.channel_names else ""
+        raise ValueError(f"the model reads {self.in_channels} channels{names} but the image has {count}; "
+                         f"pick {self.in_channels} with --channels (e.g. --channels "
+                         f"{','.join(str(i) for i in range(self.in_channels))})")
+
+    def source_statistics(self, source, channels: Sequence[int] | None = None) -> ChannelStats | None:
+        """The statistics every window of ``source`` is scaled by (None for 8-bit RGB models):
+        measured on one sample of a coarse level (core.model.normalize), so tiles have no seams."""
+        if not self.reads_raw:
+            return None
+        picks = self.channel_picks(source.channels, channels)
+        return sample_statistics(source_sample(source, picks), self.normalization.percentiles)
 
     def describe(self) -> str:
         return f"{self.name} (UNet{self.arch.title()}, {self.num_classes} classes) on {self.device}"

@@ -46,26 +46,36 @@ class StreamPlan:
     tta: bool
     refine: Refinement | None
     chunks: tuple[int, int]
+    raw_input: tuple | None = None  # raw-channel models: (channel picks or None, ChannelStats of the source)
     _by_block: dict[Block, list[Tile]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def make(cls, seg: Segmenter, height: int, width: int, tile_size: int | None = None, tta: bool | None = None,
-             refine: Refinement | bool | None = None, block_target: int = BLOCK_TARGET) -> "StreamPlan":
+             refine: Refinement | bool | None = None, block_target: int = BLOCK_TARGET,
+             source: ImageSource | None = None, channels: Sequence[int] | None = None) -> "StreamPlan":
+        """``source`` (needed for a raw-channel model): its statistics are measured here, once,
+        so every block, on whichever worker, scales its pixels the same way."""
         window, halo, tta, refine = seg.tiling(height, width, tile_size, tta, refine)
         chunks = (_axis_chunk(height, window, halo, block_target), _axis_chunk(width, window, halo, block_target))
-        return cls.from_spec((height, width, window, halo, tta, refine, chunks))
+        raw_input = None
+        if seg.reads_raw:
+            if source is None:
+                raise ValueError("a model trained on raw channels needs the source to plan a streamed run")
+            picks = seg.channel_picks(source.channels, channels)
+            raw_input = (None if picks is None else tuple(picks), seg.source_statistics(source, picks))
+        return cls.from_spec((height, width, window, halo, tta, refine, chunks, raw_input))
 
     @classmethod
     def from_spec(cls, spec: tuple) -> "StreamPlan":
         """The plan ``spec()`` describes: a few numbers to send to workers instead of every tile."""
-        height, width, window, halo, tta, refine, chunks = spec
-        plan = cls(height, width, window, halo, tta, refine, tuple(chunks))
+        height, width, window, halo, tta, refine, chunks, *rest = spec
+        plan = cls(height, width, window, halo, tta, refine, tuple(chunks), rest[0] if rest else None)
         for t in plan_tiles(height, width, window, halo):
             plan._by_block.setdefault((t.cy0 // plan.chunks[0], t.cx0 // plan.chunks[1]), []).append(t)
         return plan
 
     def spec(self) -> tuple:
-        return (self.height, self.width, self.window, self.halo, self.tta, self.refine, self.chunks)
+        return (self.height, self.width, self.window, self.halo, self.tta, self.refine, self.chunks, self.raw_input)
 
     def blocks(self) -> list[Block]:
         return list(self._by_block)
@@ -88,6 +98,9 @@ class StreamPlan:
             "window": self.window, "halo": self.halo, "tta": self.tta,
             "refine": None if self.refine is None else [self.refine.radius, self.refine.eps],
             "chunks": list(self.chunks),
+            **({} if self.raw_input is None else {"input": {
+                "channels": None if self.raw_input[0] is None else list(self.raw_input[0]),
+                "statistics": self.raw_input[1].to_json()}}),
         }
 
 
@@ -111,13 +124,14 @@ def model_fingerprint(seg: Segmenter) -> str:
     return digest.hexdigest()[:16]
 
 
-def read_window(source: ImageSource, t: Tile, channels: int = 3) -> np.ndarray:
-    """Tile ``t``'s window from ``source`` (level 0), reflect-padded past the edge like ``segment``."""
+def read_window(source: ImageSource, t: Tile, channels: int = 3, raw: bool = False) -> np.ndarray:
+    """Tile ``t``'s window from ``source`` (level 0), reflect-padded past the edge like ``segment``;
+    ``raw``: every channel in the file's dtype (``read_raw``) instead of the 8-bit RGB view."""
     h, w = source.height, source.width
     rows, cols = window_rows_cols(t, h, w)
     r0, r1 = _span(rows)
     c0, c1 = _span(cols)
-    region = source.read(r0, r1, c0, c1)
+    region = (source.read_raw if raw else source.read)(r0, r1, c0, c1)
     if not isinstance(rows, slice):
         region = region[rows - r0]
     if not isinstance(cols, slice):
@@ -167,7 +181,11 @@ def segment_blocks(seg: Segmenter, source: ImageSource, plan: StreamPlan, blocks
     """
     blocks = list(blocks)
     order = [t for b in blocks for t in plan.tiles(b)]
-    pixels_of = (lambda t: seg.as_input(read_window(source, t)))
+    if plan.raw_input is not None:
+        picks, stats = plan.raw_input
+        pixels_of = (lambda t: seg.as_input(read_window(source, t, raw=True), stats, picks))
+    else:
+        pixels_of = (lambda t: seg.as_input(read_window(source, t)))
     reader = _ReadAhead(order, pixels_of)
     try:
         with reuse_freed_memory():  # a warm heap across tiles, as in a CLI batch
@@ -221,7 +239,7 @@ def segment_to_store(seg: Segmenter, source: ImageSource, store: LabelStore, pla
 def segment_source(seg: Segmenter, source: ImageSource, tile_size: int | None = None, tta: bool | None = None,
                    refine: Refinement | bool | None = None, block_target: int = BLOCK_TARGET) -> np.ndarray:
     """The whole label image of a source that fits in memory, streamed (for tests and small sources)."""
-    plan = StreamPlan.make(seg, source.height, source.width, tile_size, tta, refine, block_target)
+    plan = StreamPlan.make(seg, source.height, source.width, tile_size, tta, refine, block_target, source)
     out = np.zeros((source.height, source.width), np.uint8)
 
     def write(block: Block, labels: np.ndarray) -> None:
@@ -251,7 +269,7 @@ def segment_into_store(seg: Segmenter, source: ImageSource, store_path: str | Pa
     The one call an app needs: ``progress(tiles_done, tiles_total, pixels_written)``, and
     ``should_cancel()`` between tiles (Cancelled leaves the finished blocks recorded for ``resume``).
     """
-    plan = StreamPlan.make(seg, source.height, source.width, tile_size, tta, refine, block_target)
+    plan = StreamPlan.make(seg, source.height, source.width, tile_size, tta, refine, block_target, source)
     store = LabelStore.create(store_path, source.height, source.width, plan.chunks, plan.run_record(seg, source),
                               resume=resume)
     if not store.complete:

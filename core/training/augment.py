@@ -24,15 +24,24 @@ def scaled_crop(rgb: np.ndarray, labels: np.ndarray, patch: int, fy: float, fx: 
     side = max(8, int(round(patch / scale)))
     h, w = labels.shape
     y0, x0 = int(fy * max(1, h - side + 1)), int(fx * max(1, w - side + 1))
-    img = np.zeros((side, side, 3), np.uint8)
+    img = np.zeros((side, side, rgb.shape[2]), rgb.dtype)
     tgt = np.full((side, side), ignore, np.uint8)
     part = rgb[y0:y0 + side, x0:x0 + side]
     img[:part.shape[0], :part.shape[1]] = part
     tgt[:part.shape[0], :part.shape[1]] = labels[y0:y0 + side, x0:x0 + side]
     if side != patch:
-        img = np.asarray(Image.fromarray(img).resize((patch, patch), Image.BILINEAR))
+        img = _resize(img, patch)
         tgt = np.asarray(Image.fromarray(tgt).resize((patch, patch), Image.NEAREST))
     return img, tgt
+
+
+def _resize(img: np.ndarray, patch: int) -> np.ndarray:
+    """Bilinear resize: 8-bit RGB by Pillow as always; any other channels one float plane at a time."""
+    if img.dtype == np.uint8 and img.shape[2] == 3:
+        return np.asarray(Image.fromarray(img).resize((patch, patch), Image.BILINEAR))
+    planes = [np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c], np.float32), "F")
+                         .resize((patch, patch), Image.BILINEAR)) for c in range(img.shape[2])]
+    return np.stack(planes, axis=2).astype(img.dtype)
 
 
 def random_scale(rng: np.random.Generator) -> float:
@@ -41,7 +50,13 @@ def random_scale(rng: np.random.Generator) -> float:
 
 
 def photometric(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
-    """One random contrast/brightness/gain/gamma change, maybe blur, maybe noise (uint8 in and out)."""
+    """One random contrast/brightness/gain/gamma change, maybe blur, maybe noise (uint8 in and out).
+
+    Raw channels (float32, scaled to about 0..1 per channel) get the same kinds of change per
+    channel, without blur, gamma or clipping (``_photometric_scaled``).
+    """
+    if img.dtype != np.uint8:
+        return _photometric_scaled(rng, img)
     if rng.random() < 0.25:
         img = np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.5))))
     x = img.astype(np.float32)
@@ -53,3 +68,13 @@ def photometric(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     if rng.random() < 0.3:
         x += rng.standard_normal(x.shape).astype(np.float32) * rng.uniform(2, 12)
     return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def _photometric_scaled(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
+    x = img.astype(np.float32)
+    mean = x.mean(axis=(0, 1))
+    x = (x - mean) * np.float32(rng.uniform(0.6, 1.4)) + mean + np.float32(rng.uniform(-0.12, 0.12))
+    x *= rng.uniform(0.85, 1.15, x.shape[2]).astype(np.float32)
+    if rng.random() < 0.3:
+        x += rng.standard_normal(x.shape).astype(np.float32) * np.float32(rng.uniform(0.01, 0.05))
+    return x.astype(img.dtype)

@@ -27,7 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.training import raw_input
 from core.training.augment import photometric, random_scale, scaled_crop
+from core.training.raw_input import TrainingImage
 from core.training.checkpoint_choice import EpochChooser, split_images
 from core.model.checkpoints import Checkpoint, Normalization, load_checkpoint, save_checkpoint
 from core.classes import ClassInfo, default_classes, normalize_classes
@@ -72,6 +74,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None  # default: enough crops to cover the training pixels once
     classes_file: Path | None = None
     command: str = ""
+    channels: list[int] | None = None  # image channels the model reads, in order (--channels 0,2; None: all)
 
 
 @dataclass
@@ -104,7 +107,9 @@ class TrainResult:
 
 
 def find_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
+    """Each image with its mask, found by the app's naming rule (core.io.mask_naming.find_mask)."""
     from core.io.images import list_images
+    from core.io.mask_naming import find_mask, image_stem
 
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     for folder, what in ((images_dir, "images"), (masks_dir, "masks")):
@@ -115,47 +120,44 @@ def find_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
         raise TrainingDataError(f"{images_dir}: the images folder holds no images.")
     pairs = []
     for image in images:
-        mask = _mask_in(masks_dir, image)
+        mask = find_mask(masks_dir, image)
         if mask is None:
-            raise TrainingDataError(f"{image.name}: has no mask named {image.stem}.* in {masks_dir}.")
+            raise TrainingDataError(f"{image.name}: has no mask named {image_stem(image)}.* in {masks_dir}.")
         pairs.append((image, mask))
     return pairs
 
 
-MASK_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".gif", ".webp")
-
-
-def _mask_in(folder: Path, image: Path) -> Path | None:
-    """``<stem>.<ext>`` or ``<stem>_mask.<ext>`` in ``folder``, else the file any mask format
-    writes for the stem there (``labels/<stem>.txt``, ``coco.json``...); never the image."""
-    from core.io.mask_naming import mask_candidates
-
-    names = [folder / f"{name}{suffix}" for name in (image.stem, f"{image.stem}_mask") for suffix in MASK_SUFFIXES]
-    for candidate in names + mask_candidates(folder, image.stem):  # then any format's layout
-        if candidate.is_file() and candidate.resolve() != image.resolve():
-            return candidate
-    return None
-
-
 def load_pairs(pairs: list[tuple[Path, Path]], num_classes: int | None,
-               classes: list[ClassInfo] | None = None) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
-    """Decode and validate every pair; returns the arrays and the class count they need."""
+               classes: list[ClassInfo] | None = None,
+               raw: bool = False) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """Decode and validate every pair; returns the arrays and the class count they need.
+
+    ``raw``: each image's raw pixels (every channel, its dtype) instead of its 8-bit RGB view.
+    """
+    images, labels, needed = read_pairs(pairs, num_classes, classes)
+    return [(im.pixels if raw else im.rgb, lab) for im, lab in zip(images, labels)], needed
+
+
+def read_pairs(pairs: list[tuple[Path, Path]], num_classes: int | None,
+               classes: list[ClassInfo] | None = None) -> tuple[list[TrainingImage], list[np.ndarray], int]:
+    """Decode and validate every pair: the images (both views), their labels, the class count needed."""
     from core.io.images import ImageReadError, load_image
     from core.io.masks import MaskError, read_mask
 
-    def read(pair: tuple[Path, Path]) -> tuple[np.ndarray, np.ndarray]:
+    def read(pair: tuple[Path, Path]) -> tuple[TrainingImage, np.ndarray]:
         image_path, mask_path = pair
-        rgb = load_image(image_path).rgb
-        return rgb, read_mask(mask_path, shape=rgb.shape[:2], classes=classes, image_name=image_path.name)
+        im = load_image(image_path)
+        image = TrainingImage(image_path, im.rgb, im.pixels, im.channel_names, im.nan_count)
+        return image, read_mask(mask_path, shape=im.rgb.shape[:2], classes=classes, image_name=image_path.name)
 
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:  # decoding releases the GIL
         futures = [pool.submit(read, pair) for pair in pairs]
-    data, highest = [], 0
+    images, masks, highest = [], [], 0
     for (image_path, mask_path), future in zip(pairs, futures):
         try:
-            rgb, labels = future.result()
+            image, labels = future.result()
         except (ImageReadError, MaskError) as exc:
             raise TrainingDataError(str(exc)) from None
         top = int(labels.max())
@@ -164,14 +166,16 @@ def load_pairs(pairs: list[tuple[Path, Path]], num_classes: int | None,
                 f"{mask_path.name}: contains class id {top} but the model has {num_classes} classes (0-{num_classes - 1})."
             )
         highest = max(highest, top)
-        data.append((rgb, labels))
-    return data, max(highest + 1, 2)
+        images.append(image)
+        masks.append(labels)
+    return images, masks, max(highest + 1, 2)
 
 
 class CropSampler:
     """Random patch x patch crops with a random dihedral transform, as one uint8 batch.
 
-    Normalisation happens on the training device (``Normalizer``) so the CPU only slices.
+    Normalisation happens on the training device (``Normalizer``) so the CPU only slices;
+    raw-channel images arrive already scaled (core.training.raw_input) and stay float32.
     """
 
     def __init__(self, data: list[tuple[np.ndarray, np.ndarray]], patch: int, rng: np.random.Generator,
@@ -184,7 +188,8 @@ class CropSampler:
         p, rng = self.patch, self.rng
         picks = np.minimum(np.searchsorted(self.cumulative, rng.random(size)), len(self.data) - 1)
         offsets, turns = rng.random((size, 2)), rng.integers(0, 8, size)
-        x = np.empty((size, p, p, 3), np.uint8)
+        first = self.data[0][0]
+        x = np.empty((size, p, p, first.shape[2]), first.dtype)  # uint8 RGB, or scaled raw channels (float32)
         y = np.empty((size, p, p), np.uint8)
         for i, (index, (fy, fx), k) in enumerate(zip(picks, offsets, turns)):
             rgb, lab = self.data[index]
@@ -200,13 +205,20 @@ class CropSampler:
 
 
 class Normalizer:
-    """uint8 NHWC batch -> normalised float NCHW (channels_last memory, which is free from NHWC)."""
+    """uint8 NHWC batch -> normalised float NCHW (channels_last memory, which is free from NHWC).
+
+    A raw-channel model's batches are scaled already (per image, core.training.raw_input): only
+    the layout changes.
+    """
 
     def __init__(self, norm: Normalization, device: torch.device):
+        self.raw = norm.reads_raw
         self.mean = torch.tensor(norm.mean, device=device) * norm.value_range
         self.inv_std = 1.0 / (torch.tensor(norm.std, device=device) * norm.value_range)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.raw:
+            return x.float().permute(0, 3, 1, 2)
         return ((x.float() - self.mean) * self.inv_std).permute(0, 3, 1, 2)
 
 
@@ -319,22 +331,27 @@ class _Run:
             "model": str(config.init), "training": init.metadata.get("training")}
         named = _read_classes_file(config)
         classes = named or (init.classes if init else None)
-        data, needed = load_pairs(find_pairs(config.images, config.masks), len(named) if named else None, classes)
+        images, labels, needed = read_pairs(find_pairs(config.images, config.masks), len(named) if named else None,
+                                            classes)
         if classes is None or needed > len(classes):
             classes = normalize_classes(classes or [], needed) if classes else default_classes(needed)
         self.classes, self.num_classes = list(classes), len(classes)
+        data, raw, self.norm = self.network_inputs(images, labels, init)
         train_idx, val_idx = split_images(len(data), config.val_fraction, self.rng)
         self.train_data = [data[i] for i in train_idx]
         self.val_data = [data[i] for i in val_idx]
+        self.val_raw = [raw[i] for i in val_idx]  # what Segmenter is given when calibrating
         self.chooser = EpochChooser(len(self.train_data), len(self.val_data))
         # until refinement is fitted on held-out images, a fine-tuned model keeps its starting one's
         self.refine = init.refine.to_json() if init is not None and init.refine else None
-        self.norm = init.normalization if init else Normalization()
-        self.model = build_model(config.arch, 3, self.num_classes)
+        self.model = build_model(config.arch, data[0][0].shape[2], self.num_classes)
         if init is not None:
+            own = self.model.state_dict()
             state = dict(init.state_dict)
             if init.num_classes != self.num_classes:  # new class list: keep features, fresh classifier
                 state = {k: v for k, v in state.items() if not k.startswith("conv.")}
+            # other input channels: keep every layer but the first
+            state = {k: v for k, v in state.items() if k not in own or own[k].shape == v.shape}
             self.model.load_state_dict(state, strict=False)
         self.channels_last = self.device.type == "cuda"
         if self.channels_last:
@@ -343,6 +360,23 @@ class _Run:
         self.model.to(self.device)
         self.tta = bool(init.tta if config.tta is None and init else config.tta)
         self.result = TrainResult(None, -1.0, 0, 0, False, selection=self.chooser.rule)
+
+    def network_inputs(self, images: list[TrainingImage], labels: list[np.ndarray], init: Checkpoint | None):
+        """(scaled image, labels) pairs the crops come from, the images as Segmenter takes them,
+        and the normalisation: 8-bit RGB as always, or the raw channels (core.training.raw_input)."""
+        channels = self.config.channels
+        if not raw_input.wants_raw(images, channels, init):
+            rgb = [(im.rgb, lab) for im, lab in zip(images, labels)]
+            return rgb, rgb, init.normalization if init else Normalization()
+        for message in raw_input.nan_messages(images):
+            self.log(message)
+        pixels = raw_input.picked_pixels(images, channels, TrainingDataError)
+        norm = raw_input.raw_normalization(images, channels, init, pixels[0].shape[2])
+        self.log(f"training on raw channels: {', '.join(norm.channel_names) or pixels[0].shape[2]} "
+                 f"({images[0].pixels.dtype}), each scaled by its {norm.percentiles[0]:g}-"
+                 f"{norm.percentiles[1]:g} percentiles per image")
+        scaled = [(raw_input.scaled(px, norm), lab) for px, lab in zip(pixels, labels)]
+        return scaled, list(zip(pixels, labels)), norm
 
     def fit(self, progress, on_epoch, should_cancel) -> TrainResult:
         config, device, model = self.config, self.device, self.model
@@ -434,7 +468,7 @@ class _Run:
         self.log(f"fitting edge refinement on {len(self.val_data)} validation images")
         seg = Segmenter.load(self.result.path, device=self.device)
         try:
-            found = calibrate(seg, self.val_data, should_cancel=should_cancel)
+            found = calibrate(seg, self.val_raw, should_cancel=should_cancel)
         except Cancelled:
             self.log("edge refinement not fitted (cancelled); the trained model is kept as it is")
             return

@@ -222,7 +222,7 @@ class SegmentUi(QObject):
         entry.busy, self._job_entry = True, entry
         if entry.source is not None:
             return self.controller.segment_source(entry.doc, entry.source, seg)
-        return self.controller.segment(entry.doc, entry.image.rgb, seg)
+        return self.controller.segment(entry.doc, seg.image_of(entry.image), seg)
 
     def segment_view(self) -> bool:
         """Only the region in view, at full resolution with exact halos (fast work on one part
@@ -238,7 +238,8 @@ class SegmentUi(QObject):
             return False
         from core.io.sources import ArraySource
 
-        source = entry.source if entry.source is not None else ArraySource(entry.image.rgb, entry.path)
+        source = entry.source if entry.source is not None else \
+            ArraySource(entry.image.rgb, entry.path, pixels=entry.image.pixels)
         entry.busy, self._job_entry = True, entry
         self.state.message.emit(f"Segmenting the view: {box.width}x{box.height} pixels at "
                                 f"x {box.x0}, y {box.y0}", 5000)

@@ -126,7 +126,7 @@ class SegmentationController(QObject):
 
             t0 = time.perf_counter()
             plan = StreamPlan.make(segmenter, h, w, tile, tta, refine,
-                                   block_target=VIEW_BLOCK if box is not None else WHOLE_BLOCK)
+                                   block_target=VIEW_BLOCK if box is not None else WHOLE_BLOCK, source=source)
             blocks = [b for b in plan.blocks() if _meets(plan.region(b), area)]
             total = sum(len(plan.tiles(b)) for b in blocks)
             done = 0
@@ -222,7 +222,8 @@ class SegmentationController(QObject):
 
                 def produce():
                     rep.progress(i * 1000, n * 1000)
-                    labels = segmenter.segment(load_image(path).rgb, tile_size=tile, progress=tiles,
+                    image = segmenter.image_of(load_image(path))
+                    labels = segmenter.segment(image, tile_size=tile, progress=tiles,
                                                should_cancel=rep.cancelled, warn=rep.warn, tta=tta,
                                                refine=refine)
                     return labels, None

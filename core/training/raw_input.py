@@ -1,0 +1,83 @@
+"""Training on raw channels: which images need it, which channels, and the network input they become.
+
+8-bit RGB (and 8-bit grey) photographs train exactly as before: the 8-bit RGB view, the fixed
+``x / 255`` normalisation.  Anything else (16-bit, float, 2 or 4+ channels), or any run with
+``channels`` picked (``--channels 0,2``), trains on the raw channels with per-channel percentile
+normalisation (core.model.normalize), measured per image as ``segment`` will measure it, and the
+checkpoint records the channels, their names and the percentile range.  The scaled images are
+made once, so crops are plain slices, and the network input of a crop equals that of the
+same pixels at inference.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from core.io.channels import nan_note
+from core.model.checkpoints import Checkpoint, Normalization
+
+
+@dataclass
+class TrainingImage:
+    """One decoded training image: its 8-bit RGB view and its raw pixels (core.io.images)."""
+
+    path: Path
+    rgb: np.ndarray
+    pixels: np.ndarray
+    channel_names: list[str]
+    nan_count: int = 0
+
+
+def wants_raw(images: Sequence[TrainingImage], channels: Sequence[int] | None, init: Checkpoint | None) -> bool:
+    """True unless every image is an 8-bit grey or RGB picture and nothing asks for raw channels."""
+    if channels is not None or (init is not None and init.normalization.reads_raw):
+        return True
+    return any(im.pixels.dtype != np.uint8 or im.pixels.shape[2] not in (1, 3) for im in images)
+
+
+def picked_pixels(images: Sequence[TrainingImage], channels: Sequence[int] | None,
+                  error: Callable[[str], Exception]) -> list[np.ndarray]:
+    """Each image's channels ``channels`` (all when None), checked to be there and to agree in number."""
+    from core.io.channels import check_channels
+
+    out = []
+    for im in images:
+        if channels is not None:
+            try:
+                check_channels(channels, im.pixels.shape[2], im.path)
+            except ValueError as exc:
+                raise error(str(exc)) from None
+        out.append(im.pixels if channels is None else im.pixels[..., list(channels)])
+    first = images[0]
+    for im, px in zip(images, out):
+        if px.shape[2] != out[0].shape[2]:
+            raise error(f"{im.path.name}: has {px.shape[2]} channels but {first.path.name} has {out[0].shape[2]}; "
+                        "train on images with the same channels, or pick them with --channels.")
+    return out
+
+
+def raw_normalization(images: Sequence[TrainingImage], channels: Sequence[int] | None,
+                      init: Checkpoint | None, count: int) -> Normalization:
+    """The normalisation a raw-channel model is trained with (a raw init's own, when it fits)."""
+    if init is not None and init.normalization.reads_raw and init.in_channels == count and channels is None:
+        return init.normalization
+    names = images[0].channel_names
+    picked = [names[c] for c in channels] if channels is not None else list(names)
+    percentiles = init.normalization.percentiles if init is not None and init.normalization.reads_raw else None
+    norm = Normalization.for_raw_channels(count, channels=channels, names=picked)
+    if percentiles:
+        norm.percentiles = percentiles
+    return norm
+
+
+def scaled(pixels: np.ndarray, norm: Normalization) -> np.ndarray:
+    """One image as its float32 network input, scaled by its own statistics (as ``segment`` does)."""
+    return norm.apply(pixels, norm.statistics(pixels))
+
+
+def nan_messages(images: Sequence[TrainingImage]) -> list[str]:
+    return [f"{im.path.name}: {nan_note(im.nan_count)}" for im in images if im.nan_count]
