@@ -56,3 +56,29 @@ def test_rgb_photographs_have_no_channel_choice(window, dialogs, tmp_path):
     assert dialog.context.channel_names == [] and not dialog.channels_edit.isVisibleTo(dialog)
     assert dialog.make_job().channels is None
     dialog.reject()
+
+
+@pytest.mark.slow  # a real (two-step) training run: about 7 s on the 2-core CPU
+def test_a_model_trained_from_the_app_reads_the_channels_picked(qtbot, window, dialogs, fluo_folder):
+    from PySide6.QtCore import Qt
+
+    from core.model.checkpoints import load_checkpoint
+    from gui.jobs.training_runner import NEW_SMALL
+
+    window.open_folder(fluo_folder)
+    window.commands.train.trigger()
+    dialog = window.training.dialog
+    dialog.set_mode(NEW_SMALL)
+    dialog.epochs_spin.setValue(1)
+    dialog.steps_spin.setValue(2)
+    dialog.patch_spin.setValue(32)
+    dialog.batch_spin.setValue(2)
+    dialog.device_combo.setCurrentIndex(dialog.device_combo.findData("cpu"))
+    dialog.channels_edit.setText("2,0")
+    with qtbot.waitSignal(dialog.run_finished, timeout=90_000) as blocker:
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+    checkpoint = load_checkpoint(blocker.args[0].path)
+    assert checkpoint.in_channels == 2
+    assert checkpoint.normalization.channels == (2, 0)
+    assert checkpoint.normalization.channel_names == ("mCherry", "DAPI")
+    dialog.reject()
