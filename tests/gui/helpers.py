@@ -63,6 +63,10 @@ class FakeSegmenter:
     def describe(self) -> str:
         return "fake segmenter on cpu"
 
+    def image_of(self, loaded):
+        """What the app passes to ``segment`` (core.segment.inference.Segmenter.image_of): an RGB model's."""
+        return loaded.rgb
+
     def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None,
                 tta=None, refine=None):
         from core.segment.inference import Cancelled
