@@ -46,7 +46,8 @@ class DisplayMemory:
         key = self._key(image_key)
         self._store.setValue(key, json.dumps({"image": image_key, "channels": [c.to_json() for c in channels]}))
         order = self._read(f"{GROUP}/order")
-        order = [k for k in (order if isinstance(order, list) else []) if isinstance(k, str) and k != key]
+        order = [order] if isinstance(order, str) else order if isinstance(order, list) else []  # INI: 1 item is a str
+        order = [k for k in order if isinstance(k, str) and k and k != key]
         order.append(key)
         for old in order[:-self._limit]:
             self._store.setValue(old, "")

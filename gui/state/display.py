@@ -17,10 +17,9 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 from psygnal import evented
 
+from core.io.channels import RGB_NAMES
 from core.io.display import (ChannelDisplay, ChannelStats, Compositor, channel_stats, default_display,
                              sample_values)
-
-RGB_NAMES = (("Red", "Green", "Blue"), ("Red", "Green", "Blue", "Alpha"))
 
 
 class DisplayMemory(Protocol):
@@ -63,8 +62,9 @@ class ImageDisplay:
 
 
 def is_photo(dtype, names: Sequence[str]) -> bool:
-    """8-bit pixels whose channels are a photograph's (grey, RGB, RGBA) keep the simple view."""
-    return np.dtype(dtype) == np.uint8 and (len(names) == 1 or tuple(names) in RGB_NAMES)
+    """8-bit pixels whose channels are a photograph's (grey, or RGB: alpha is dropped on reading)
+    keep the simple view."""
+    return np.dtype(dtype) == np.uint8 and (len(names) == 1 or tuple(names) == RGB_NAMES)
 
 
 @evented
