@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,8 +71,13 @@ def main(argv: list[str] | None = None) -> int:
     lo, hi = display.view.channels[1].limits
     display.set_limits(1, lo, hi * 0.8)  # the cytoplasm a little brighter
     window.resizeDocks([window.class_dock, window.channel_dock], [200, 560], Qt.Orientation.Vertical)
-    for _ in range(5):
+    canvas = window.canvas
+    for _ in range(2000):  # until every tile in view is rendered with these colours
+        canvas.viewport().repaint()
         app.processEvents()
+        if not canvas._loader._pending and canvas.image_layer.waiting == 0:
+            break
+        time.sleep(0.005)
     out.parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(out))
     window.close()
