@@ -19,7 +19,7 @@ from core.io.overview import direct_overview, strided
 from gui.infra import raster
 from gui.jobs.overview import OverviewBuilder
 from gui.state.display import DisplaySettings, ImageDisplay, shown_pixels
-from gui.state.image_store import ImageEntry, ImageStore
+from gui.state.image_store import ImageEntry, ImageStore, path_key
 
 def thumbnail(entry: ImageEntry, view: ImageDisplay) -> np.ndarray | None:
     """A small picture of the whole image, in the pixels ``view`` draws (8-bit RGB for a
@@ -51,6 +51,7 @@ class MiniMap(QWidget):
         self._image: QImage | None = None
         self._buffer: np.ndarray | None = None
         self._thumb: np.ndarray | None = None  # what is drawn, before the display renders it
+        self._key: str | None = None  # the image the thumbnail is of (gui.state.image_store.path_key)
         self._size = (1, 1)  # image (height, width)
         self.message = "No overview"  # what the dock says when there is no thumbnail
         self.view = Box(0, 0, 0, 0)
@@ -65,6 +66,7 @@ class MiniMap(QWidget):
 
     def _on_current(self, entry: ImageEntry | None) -> None:
         shown = entry is not None and entry.shown
+        self._key = path_key(entry.path) if shown else None
         self._thumb = thumbnail(entry, self.display.view) if shown else None
         if shown and self._thumb is None and entry.source is not None:
             entry.overview = self.builder.cached(entry)
@@ -87,6 +89,8 @@ class MiniMap(QWidget):
     def _render(self, *_) -> None:
         """Draw the thumbnail with the current display (the overview follows the channel panel)."""
         thumb, view = self._thumb, self.display.view
+        if thumb is not None and view.key != self._key:
+            return  # the next image's display, set before this dock heard of the image
         if thumb is None:
             self._image, self._buffer = None, None
         else:

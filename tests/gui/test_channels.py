@@ -211,12 +211,18 @@ def test_dragging_a_limit_on_the_histogram_and_auto(qtbot, window, fluo):
     assert display.view.channels[0].limits == auto
 
 
-def test_switching_images_while_tiles_render_draws_only_the_new_one(qtbot, window, fluo, image):
-    window.open_images([fluo, image])
-    for _ in range(3):  # back and forth before the loader has finished the tiles in view
+def test_switching_images_while_tiles_render_draws_only_the_new_one(qtbot, window, fluo, image, tmp_path):
+    grey16 = tmp_path / "grey16.png"
+    Image.fromarray(blobs(50, 70, 1)[..., 0]).save(grey16)  # one 16-bit channel: another display
+    window.open_images([fluo, image, grey16])
+    for _ in range(2):  # back and forth before the loader has finished the tiles in view
         window.show_entry(window.store.get(fluo))
         window.canvas.set_scale(4)
+        window.show_entry(window.store.get(grey16))
         window.show_entry(window.store.get(image))
+        window.show_entry(window.store.get(grey16))
+        window.show_entry(window.store.get(image))
+    assert window.minimap._image.width() == 80  # the Overview shows the image shown
     qtbot.wait(300)  # tiles of the earlier views arrive now: they are dropped, not drawn
     assert isinstance(window.canvas.image_layer, ImageLayer) and window.canvas._loader is None
     rgb = np.asarray(Image.open(image).convert("RGB"))
