@@ -76,15 +76,21 @@ def render_text(info: Mapping[str, Any]) -> str:
         lines += _wrap(info["description"], "  ")
     if info.get("file"):
         lines.append(f"  file: {info['file']}")
-    lines.append(f"  input channels: {info['in_channels']}; classes: {info['num_classes']}")
+    norm = info["normalization"]
+    names = f" ({', '.join(norm['channel_names'])})" if norm.get("channel_names") else ""
+    picked = f", image channels {','.join(str(c) for c in norm['channels'])}" if norm.get("channels") else ""
+    lines.append(f"  input channels: {info['in_channels']}{names}{picked}; classes: {info['num_classes']}")
     lines.append(f"  parameters: {info['parameters']:,}; {info['kflop_per_pixel']:.0f} kFLOP per pixel")
     if info["tta"]:
         lines.append(f"  test-time augmentation on by default: {8 * info['kflop_per_pixel']:.0f} kFLOP per pixel")
     fitted = " (fitted by `unetseg calibrate`)" if info["refine"] else ""
     lines.append(f"  edge refinement: {info['refine_text']}{fitted}")
-    norm = info["normalization"]
-    lines.append(f"  receptive-field halo: {info['halo']} px; normalisation: mean {tuple(norm['mean'])}, "
-                 f"std {tuple(norm['std'])}, range 0-{norm['value_range']:g}")
+    if norm.get("mode") == "percentile":
+        low, high = norm["percentiles"]
+        rule = f"raw channels, each scaled by its {low:g}-{high:g} percentiles per image"
+    else:
+        rule = f"mean {tuple(norm['mean'])}, std {tuple(norm['std'])}, range 0-{norm['value_range']:g}"
+    lines.append(f"  receptive-field halo: {info['halo']} px; normalisation: {rule}")
     if info.get("device"):
         lines.append(f"  device: {info['device']}")
     lines.append("  classes:")
