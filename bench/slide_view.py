@@ -1,9 +1,12 @@
 """Whole-slide viewing and editing in the app, measured in a fresh process (so peak RSS is the
-slide's alone): ``python bench/slide_view.py --side 100000 [--no-segment]`` prints JSON.
+slide's alone): ``python bench/slide_view.py --side 100000 [--no-segment] [--channels 4]`` prints JSON.
 
-Run by ``bench/gui_bench.py --slide-side N``, which prints the table against the targets of
-the whole-slide issue.  The slide is generated (tests.large_images.write_repeated_pyramid):
-a pyramidal tiled OME-TIFF of repeated, pre-compressed tiles.
+Run by ``bench/gui_bench.py --slide-side N [--slide-channels C]``, which prints the table against
+the targets of the whole-slide issue.  The slide is generated: a pyramidal tiled OME-TIFF of
+repeated, pre-compressed RGB tiles (tests.large_images.write_repeated_pyramid), or with
+``--channels C`` a C-channel 16-bit OME-Zarr of repeated fluorescence-like chunks
+(tests.channel_images.write_repeated_ome_zarr), drawn through the channel display; then a channel's
+colour and contrast are changed and the time until every tile in view is redrawn is measured.
 """
 
 from __future__ import annotations
@@ -50,6 +53,24 @@ def frame_times(window, app, steps: int) -> list[float]:
     return times
 
 
+def display_change(window, app) -> float:
+    """Seconds from a channel's new colour and contrast to every tile in view redrawn with them
+    (the old rendering stays on screen meanwhile: each frame only blits)."""
+    display, canvas = window.state.display, window.canvas
+    loader = canvas._loader
+    lo, hi = display.view.channels[0].limits
+    t0 = time.perf_counter()
+    display.set_color(0, (255, 128, 0))
+    display.set_limits(0, lo, hi * 2)
+    while True:
+        canvas.viewport().repaint()  # a paint asks for the stale tiles in view
+        app.processEvents()
+        if not loader._pending and canvas.image_layer.waiting == 0:
+            break
+        time.sleep(0.002)
+    return time.perf_counter() - t0
+
+
 def brush_times(window, app, x0: float, y0: float, n: int) -> list[float]:
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtGui import QMouseEvent
@@ -80,13 +101,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--side", type=int, default=100_000)
     parser.add_argument("--slide", type=Path, default=None, help="an existing slide (default: generate one)")
     parser.add_argument("--no-segment", action="store_true", help="skip Segment View (minutes on a CPU)")
+    parser.add_argument("--channels", type=int, default=0,
+                        help="a 16-bit OME-Zarr with this many channels instead of an RGB TIFF (0)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     tmp = Path(tempfile.mkdtemp(prefix="unetseg-slide-"))
     os.environ["UNETSEG_SETTINGS"] = str(tmp / "settings.ini")
     os.environ["UNETSEG_DATA_DIR"] = str(tmp / "data")
     slide = args.slide
-    if slide is None:
+    if slide is None and args.channels:
+        from tests.channel_images import write_repeated_ome_zarr
+
+        slide = write_repeated_ome_zarr(tmp / "slide.ome.zarr", args.side, channels=args.channels)
+    elif slide is None:
         from tests.large_images import write_repeated_pyramid
 
         slide = write_repeated_pyramid(tmp / "slide.ome.tif", args.side)
@@ -113,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     settle(window, app)
     frame_times(window, app, 20)  # warm: the tiles around get cached
     frames = frame_times(window, app, 100)
+    restyle = display_change(window, app) if args.channels else None
 
     # pan across the whole image at three zoom levels, then paint 100 strokes
     for scale in (1 / 64, 1 / 8, 1.0):
@@ -157,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "tiles_decoded": canvas._loader.decoded if canvas._loader else 0,
         "mask_cache_mb": window.document.labels.cached_bytes / 2**20,
         "history_mb": window.document.history.nbytes / 2**20,
-        "segment_view": segment_view,
+        "segment_view": segment_view, "channels": args.channels, "display_change_s": restyle,
     }
     window.document.mark_saved()
     window.close()

@@ -32,10 +32,12 @@ from gui.controllers.saving import Saver
 from gui.controllers.segment_ui import SegmentUi
 from gui.controllers.training_ui import TrainingUi
 from gui.dialogs.getting_started import GettingStartedDialog
-from gui.infra.settings import Settings, restore_geometry
+from gui.infra.settings import Settings, app_data_dir, restore_geometry
+from gui.jobs.overview import OverviewBuilder
 from gui.menus.actions import Actions
 from gui.menus.layout import build_menus, build_toolbar
 from gui.menus.outline_width_menu import OutlineWidthMenu
+from gui.panels.channel_panel import ChannelPanel
 from gui.panels.class_panel import ClassPanel
 from gui.panels.file_panel import FilePanel
 from gui.panels.live_panel import LivePanel
@@ -43,6 +45,7 @@ from gui.panels.first_run_notice import FirstRunNotice
 from gui.panels.minimap import MiniMap
 from gui.panels.status_panel import StatusPanel
 from gui.state.app_state import AppState
+from gui.state.display import shown_pixels
 from gui.state.image_store import ImageEntry
 
 APP_NAME = "UNetSeg"
@@ -81,14 +84,19 @@ class MainWindow(QMainWindow):
         self.live_dock = self._dock("Live Training", "dock_live", self.live_panel,
                                     Qt.DockWidgetArea.RightDockWidgetArea)
         self.live_dock.hide()  # shown when Live Training is first turned on
-        self.minimap = MiniMap(self.store)
+        self.overviews = OverviewBuilder(app_data_dir() / "overviews", self)
+        self.minimap = MiniMap(self.store, state.display, self.overviews)
         self.overview_dock = self._dock("Overview", "dock_overview", self.minimap,
                                         Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.channel_panel = ChannelPanel(state.display)
+        self.channel_dock = self._dock("Channels", "dock_channels", self.channel_panel,
+                                       Qt.DockWidgetArea.RightDockWidgetArea)
         self.status = StatusPanel(self.statusBar(), a.cancel, state)
         self.menus = build_menus(self, a)
         self.menus.view.addSeparator()
         self.menus.view.addActions([self.file_dock.toggleViewAction(), self.overview_dock.toggleViewAction(),
-                                     self.class_dock.toggleViewAction(), self.live_dock.toggleViewAction()])
+                                     self.class_dock.toggleViewAction(), self.channel_dock.toggleViewAction(),
+                                     self.live_dock.toggleViewAction()])
         self.toolbar, self.brush_spin = build_toolbar(self, a)
         self.outline_widths = OutlineWidthMenu(self.menus.outline_width, state.outline_width,
                                                state.set_outline_width)
@@ -247,9 +255,10 @@ class MainWindow(QMainWindow):
         state.events.brush_size.connect(lambda size: spin.setValue(size))
         self.class_panel.edit_requested.connect(e.edit_class)
         self.class_panel.add_requested.connect(e.add_class)
+        self.channel_panel.color_requested.connect(e.ask_channel_color)
         self.file_panel.activated.connect(state.show)
         c.pointer_moved.connect(lambda pos: self.status.set_pointer(
-            pointer_text(state, pos, c.rgb_at, c.level_in_use)))
+            pointer_text(state, pos, c.rgb_at, c.level_in_use, c.values_at)))
         c.zoom_changed.connect(self.status.set_zoom)
         c.view_changed.connect(self.minimap.set_view)
         c.tile_failed.connect(lambda text: state.message.emit(text, 10000))
@@ -276,6 +285,7 @@ class MainWindow(QMainWindow):
             self.restoreState(st.window_state)
         else:
             self.resizeDocks([self.file_dock, self.class_dock], [220, 270], Qt.Orientation.Horizontal)
+            self.resizeDocks([self.class_dock, self.channel_dock], [420, 300], Qt.Orientation.Vertical)
             self.resizeDocks([self.file_dock, self.overview_dock], [420, 200], Qt.Orientation.Vertical)
 
     # -- the shown image ----------------------------------------------------------------------
@@ -283,7 +293,7 @@ class MainWindow(QMainWindow):
         if entry is not None and entry.shown and entry.source is not None:
             self.canvas.set_source(entry.source, entry.doc)
         elif entry is not None and entry.shown:
-            self.canvas.set_content(entry.image.rgb, entry.doc, entry.levels)
+            self.canvas.set_content(shown_pixels(entry.image, self.state.display.view), entry.doc, entry.levels)
         else:
             self.canvas.clear()
             self.canvas.placeholder = (f"Cannot show {entry.name}\n\n{entry.error}" if entry is not None
@@ -350,6 +360,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.canvas.pyramids.wait()
+        self.overviews.stop()
         self.autosave.close_session()  # all saved or discarded: no recovery copies, no lock
         self.settings.geometry = self.saveGeometry()
         self.settings.window_state = self.saveState()

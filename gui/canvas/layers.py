@@ -72,6 +72,10 @@ class ImageLayer(_RasterItem):
     def pixel(self, x: int, y: int) -> tuple[int, int, int] | None:
         return tuple(int(v) for v in self.rgb[y, x])
 
+    def values(self, x: int, y: int) -> None:
+        """Raw channel values: none for a photograph (its colour is its value)."""
+        return None
+
     def set_levels(self, levels: dict[int, np.ndarray]) -> None:
         self.levels = dict(levels)
         self.update()

@@ -21,7 +21,7 @@ from core.io.sources import ImageSource
 from gui.canvas import outline as outline_paint
 from gui.infra import raster
 from gui.canvas.layers import MaskLayer, _RasterItem
-from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors, read_sync
+from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors, raw_key
 
 
 class LabelPyramid(Protocol):
@@ -44,27 +44,43 @@ def level_for(factors: list[float], k: int) -> int:
 
 
 class TiledImageLayer(_RasterItem):
+    """A slide (core.io.sources), or a multi-channel image in memory (gui.canvas.memory_source)."""
+
     def __init__(self, source: ImageSource, cache: TileCache, loader: TileLoader):
         super().__init__(source.height, source.width)
         self.source, self.cache, self.loader = source, cache, loader
         self.factors = level_factors(source)
         self.level_in_use = 0
         self.fallbacks = 0  # tiles drawn from a coarser level while their own was loading
+        self.waiting = 0  # tiles in view at the last paint still loading or drawn with an old display
         self.setZValue(0)
-        loader.ready.connect(self._on_ready)
         overview = len(self.factors) - 1
         w, h = source.levels[overview]
         if overview > 0 or w * h <= TILE * TILE * 16:  # a pyramid's top, or a small image
             for ty in range(-(-h // TILE)):
                 for tx in range(-(-w // TILE)):
-                    read_sync(source, cache, (overview, ty, tx))
+                    loader.load_now((overview, ty, tx))
 
     def pixel(self, x: int, y: int) -> tuple[int, int, int] | None:
         """The full-resolution colour at (x, y) if its tile is decoded (never decodes)."""
         tile = self.cache.get((0, y // TILE, x // TILE))
         return None if tile is None else tuple(int(v) for v in tile[y % TILE, x % TILE, 2::-1])
 
-    def _on_ready(self, key) -> None:
+    def values(self, x: int, y: int) -> tuple | None:
+        """The raw channel values at (x, y) if its raw tile is cached (never decodes)."""
+        if getattr(self.source, "in_memory", False):
+            return tuple(self.source.read_raw(y, y + 1, x, x + 1).reshape(-1).tolist())
+        raw = self.cache.get(raw_key((0, y // TILE, x // TILE)))
+        return None if raw is None else tuple(raw[y % TILE, x % TILE].reshape(-1).tolist())
+
+    def set_compositor(self, compositor) -> None:
+        """A new channel display: the tiles in view re-render from their raw pixels."""
+        self.loader.set_compositor(compositor)
+        self.update()
+
+    def tile_ready(self, key) -> None:
+        """Tile ``key`` is in the cache: repaint where it goes (the canvas forwards the loader's
+        ``ready`` here while this layer is shown)."""
         level, ty, tx = key
         f = self.factors[level]
         self.update(QRectF(tx * TILE * f, ty * TILE * f, TILE * f, TILE * f))
@@ -89,6 +105,9 @@ class TiledImageLayer(_RasterItem):
                     self._draw_fallback(painter, level, ty, tx)
                 else:
                     self._draw_tile(painter, tile, tx * TILE * f, ty * TILE * f, f, smooth)
+                    if not self.loader.is_current((level, ty, tx)):
+                        missing.append((ty, tx))  # drawn as it was; re-rendered for the new display
+        self.waiting = len(missing)
         # centre first: the loader serves the newest request first
         cy, cx = (ty0 + ty1) / 2, (tx0 + tx1) / 2
         for ty, tx in sorted(missing, key=lambda t: -math.hypot(t[0] - cy, t[1] - cx)):

@@ -1,6 +1,9 @@
 """Decoded image tiles for the multiresolution view: a byte-bounded cache and a loader thread.
 
-Tiles are kept as QImage.Format_RGB32 bytes (``as_rgb32``), so a paint only blits them.
+Tiles are kept as QImage.Format_RGB32 bytes (``as_rgb32``), so a paint only blits them.  An
+image with a channel display (16-bit, multi-channel: core.io.display) is rendered from its raw
+tiles, which stay in the same cache: a display change re-renders the tiles in view from them
+on the loader thread (no decoding), while the paint keeps drawing the previous rendering.
 
 A whole-slide image is never decoded whole: the view asks for the tiles it shows, at the
 pyramid level that matches the zoom, and they are decoded on a background thread.  Requests
@@ -13,11 +16,12 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Callable, Hashable
+from typing import Hashable
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from core.io.display import Compositor
 from core.io.sources import ImageSource
 
 TILE = 512  # tile side in pixels of its own level
@@ -94,6 +98,10 @@ def decode_tile(source: ImageSource, key: TileKey) -> np.ndarray:
     return as_rgb32(source.read(y0, y1, x0, x1, key[0]))
 
 
+def raw_key(key: TileKey) -> tuple:
+    return ("raw",) + tuple(key)
+
+
 class TileLoader(QObject):
     """Decodes requested tiles on one daemon thread; ``ready(key)`` arrives in the GUI thread."""
 
@@ -107,6 +115,9 @@ class TileLoader(QObject):
         self._wake = threading.Condition()
         self._stopped = False
         self._failed: set[TileKey] = set()
+        self.compositor: Compositor | None = None  # None: the source's 8-bit RGB, as it reads
+        self.generation = 0  # display changes so far
+        self._rendered: dict[TileKey, int] = {}  # the generation each cached tile was rendered in
         self.decoded = 0  # tiles decoded so far (tests and benchmarks read it)
         self._thread = threading.Thread(target=self._run, name="tile-loader", daemon=True)
         self._thread.start()
@@ -120,6 +131,43 @@ class TileLoader(QObject):
             while len(self._pending) > MAX_PENDING:
                 self._pending.popitem(last=False)
             self._wake.notify()
+
+    def set_compositor(self, compositor: Compositor | None) -> None:
+        """A new display: cached tiles become stale (still drawn until re-rendered)."""
+        with self._wake:
+            self.compositor = compositor
+            self.generation += 1
+
+    def is_current(self, key: TileKey) -> bool:
+        """The cached tile was rendered with the display in force."""
+        return self._rendered.get(key) == self.generation
+
+    def render(self, key: TileKey) -> np.ndarray:
+        """Decode (or take from the cache the raw pixels of) tile ``key``, render it and cache it."""
+        generation, compositor = self.generation, self.compositor
+        if compositor is None:
+            tile = decode_tile(self.source, key)
+        elif getattr(self.source, "in_memory", False):  # a slice of an array: nothing to cache
+            tile = compositor.rgb32(self.source.read_raw(*tile_region(self.source, key), level=key[0]))
+        else:
+            raw = self.cache.get(raw_key(key))
+            if raw is None:
+                raw = self.source.read_raw(*tile_region(self.source, key), level=key[0])
+                self.cache.put(raw_key(key), raw)
+            tile = compositor.rgb32(raw)
+        self.cache.put(key, tile)
+        self._rendered[key] = generation
+        return tile
+
+    def load_now(self, key: TileKey) -> np.ndarray | None:
+        """Render one tile on the calling thread (the overview level at open time, so a fallback
+        always exists); a failure is reported through ``failed``."""
+        try:
+            return self.render(key)
+        except Exception as exc:  # noqa: BLE001
+            self._failed.add(key)
+            self.failed.emit(str(exc))
+            return None
 
     def stop(self, timeout: float = 5.0) -> None:
         with self._wake:
@@ -136,31 +184,15 @@ class TileLoader(QObject):
                 if self._stopped:
                     return
                 key, _ = self._pending.popitem(last=True)
-            if key in self.cache:
+            if key in self.cache and self.is_current(key):
                 continue
             try:
-                tile = decode_tile(self.source, key)
+                self.render(key)
             except Exception as exc:  # noqa: BLE001 - a bad region is reported, never fatal
                 self._failed.add(key)
                 self.failed.emit(str(exc))
                 continue
-            self.cache.put(key, tile)
             self.decoded += 1
             if not self._stopped:
                 self.ready.emit(key)
 
-
-def read_sync(source: ImageSource, cache: TileCache, key: TileKey,
-              on_error: Callable[[str], None] | None = None) -> np.ndarray | None:
-    """Decode one tile now (the overview level at open time, so a fallback always exists)."""
-    tile = cache.get(key)
-    if tile is not None:
-        return tile
-    try:
-        tile = decode_tile(source, key)
-    except Exception as exc:  # noqa: BLE001
-        if on_error is not None:
-            on_error(str(exc))
-        return None
-    cache.put(key, tile)
-    return tile

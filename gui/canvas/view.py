@@ -23,6 +23,7 @@ from core.document.editing import Box
 from gui.canvas.cursor_items import BrushCursor, PolygonPreview
 from gui.canvas.layers import ImageLayer, MaskLayer
 from gui.canvas.live_layers import PredictionLayer, StrokeLayer
+from gui.canvas.memory_source import MemorySource
 from gui.canvas.pyramids import PyramidBuilder
 from gui.canvas.tiled_layers import TiledImageLayer, TiledMaskLayer
 from gui.canvas.tiles import TileCache, TileLoader
@@ -79,6 +80,7 @@ class Canvas(QGraphicsView):
         self.pyramids = PyramidBuilder()
         self.tile_cache = TileCache()
         self._loader: TileLoader | None = None
+        self._display_key: str | None = None  # the image whose display the layers draw with
         self._shown_size = (0, 0)
         self.horizontalScrollBar().valueChanged.connect(self._emit_view)
         self.verticalScrollBar().valueChanged.connect(self._emit_view)
@@ -116,6 +118,7 @@ class Canvas(QGraphicsView):
         st.live.events.prediction.connect(self._show_prediction)
         st.live.events.show_uncertainty.connect(
             lambda on: self.prediction_layer is not None and self.prediction_layer.set_show_uncertainty(on))
+        st.display.events.view.connect(self._on_display)
         self.brush_cursor.set_radius(st.brush_size / 2)
 
     # -- what the state says ------------------------------------------------------------------
@@ -140,17 +143,21 @@ class Canvas(QGraphicsView):
     def scale_factor(self) -> float:
         return self.transform().m11()
 
-    def set_content(self, rgb: np.ndarray, doc: MaskDocument, levels: dict | None = None) -> None:
-        """Show ``rgb`` with ``doc``'s mask (keeps the zoom when the size is unchanged)."""
-        same_size = self._shown_size == rgb.shape[:2]
+    def set_content(self, pixels: np.ndarray, doc: MaskDocument, levels: dict | None = None) -> None:
+        """Show ``pixels`` with ``doc``'s mask (keeps the zoom when the size is unchanged): 8-bit
+        RGB as it is, or raw channels rendered per tile with the state's display (gui.state.display)."""
+        same_size = self._shown_size == pixels.shape[:2]
         self.clear()
         self.state.document.bind(doc)  # already bound when the state showed it
         self.document = doc
-        self.image_layer = ImageLayer(rgb, self._on_pyramid_request)
-        if levels:
-            self.image_layer.levels = levels
-        self._show_layers(self.image_layer, MaskLayer(lambda: doc.labels, rgb.shape[0], rgb.shape[1]),
-                          same_size)
+        mask = MaskLayer(lambda: doc.labels, pixels.shape[0], pixels.shape[1])
+        if self.state.display.view.compositor() is not None:
+            self._show_layers(self._tiled(MemorySource(pixels)), mask, same_size)
+        else:
+            self.image_layer = ImageLayer(pixels, self._on_pyramid_request)
+            if levels:
+                self.image_layer.levels = levels
+            self._show_layers(self.image_layer, mask, same_size)
         strokes = self.state.strokes.doc
         if strokes is not None and strokes.shape == doc.shape:
             self.strokes_document = strokes
@@ -164,10 +171,17 @@ class Canvas(QGraphicsView):
         self.clear()
         self.state.document.bind(doc)
         self.document = doc
-        self._loader = TileLoader(source, self.tile_cache, self)
-        self._loader.failed.connect(self.tile_failed)
+        self._show_layers(self._tiled(source), TiledMaskLayer(doc.labels), same_size)
+
+    def _tiled(self, source) -> TiledImageLayer:
+        """The tiled image layer of ``source``, its tiles rendered with the state's display."""
+        self._loader = loader = TileLoader(source, self.tile_cache, self)
+        loader.failed.connect(self.tile_failed)
+        loader.ready.connect(lambda key: self._tile_ready(loader, key))
+        self._display_key = self.state.display.view.key
+        self._loader.set_compositor(self.state.display.view.compositor())
         self.image_layer = TiledImageLayer(source, self.tile_cache, self._loader)
-        self._show_layers(self.image_layer, TiledMaskLayer(doc.labels), same_size)
+        return self.image_layer
 
     def _show_layers(self, image, mask, same_size: bool) -> None:
         self.mask_layer = mask
@@ -188,6 +202,10 @@ class Canvas(QGraphicsView):
 
     def rgb_at(self, x: int, y: int) -> tuple[int, int, int] | None:
         return self.image_layer.pixel(x, y) if self.image_layer is not None else None
+
+    def values_at(self, x: int, y: int) -> tuple | None:
+        """The raw channel values at (x, y) when at hand (a slide's tile may not be decoded)."""
+        return self.image_layer.values(x, y) if self.image_layer is not None else None
 
     @property
     def level_in_use(self) -> int:
@@ -217,8 +235,10 @@ class Canvas(QGraphicsView):
             if item is not None:
                 self._scene.removeItem(item)
         self.image_layer = self.mask_layer = self.stroke_layer = self.prediction_layer = None
+        self._display_key = None
         if self._loader is not None:
             self._loader.stop()
+            self._loader.deleteLater()  # tiles it still announces are ignored (_tile_ready)
             self._loader = None
             self.tile_cache.clear()
         self._shown_size = (0, 0)
@@ -252,6 +272,17 @@ class Canvas(QGraphicsView):
             layer.set_prediction(None, None, None)
         else:
             layer.set_prediction(prediction.box, prediction.labels, prediction.uncertainty)
+
+    def _tile_ready(self, loader: TileLoader, key) -> None:
+        """A decoded tile, delivered after the image may have changed: only the shown layer's."""
+        if loader is self._loader and isinstance(self.image_layer, TiledImageLayer):
+            self.image_layer.tile_ready(key)
+
+    def _on_display(self, view, *_) -> None:
+        """The channel display changed: redraw from the raw pixels (not when it is another
+        image's: the state sets the new image's display before the window shows it)."""
+        if self.image_layer is not None and view.key == self._display_key and not view.photo:
+            self.image_layer.set_compositor(view.compositor())
 
     def _on_mask_visible(self, visible: bool) -> None:
         if self.mask_layer is not None:

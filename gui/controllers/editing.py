@@ -69,23 +69,45 @@ class EditCommands:
         if new is not None and new != info:
             doc.set_classes([new if c.id == class_id else c for c in doc.classes])
 
+    def ask_channel_color(self, index: int) -> None:
+        """Channels dock > colour > Other Colour…: any colour for channel ``index``."""
+        display = self.state.display
+        channels = display.view.channels
+        if not 0 <= index < len(channels):
+            return
+        color = dialogs.ask_color(self.parent, channels[index].color, f"Colour of {channels[index].name}")
+        if color is not None:
+            display.set_color(index, (color.red(), color.green(), color.blue()))
+
     def picked(self, class_id: int) -> None:
         self.state.message.emit(f"Picked {self.state.class_name(class_id)}", 3000)
 
 
 def pointer_text(state: AppState, pos: tuple[float, float] | None,
-                 rgb_at: Callable[[int, int], tuple[int, int, int] | None], level: int = 0) -> str:
-    """"x, y (full resolution), class and colour under the pointer", or "" off the image;
-    the pyramid level in use for a tiled image."""
+                 rgb_at: Callable[[int, int], tuple[int, int, int] | None], level: int = 0,
+                 values_at: Callable[[int, int], tuple | None] | None = None) -> str:
+    """"x, y (full resolution), class and colour under the pointer", or "" off the image; an
+    image with channels shows each channel's raw value instead of the colour; the pyramid level
+    in use for a tiled image."""
     doc = state.document.doc
     if pos is None or doc is None:
         return ""
     x, y = int(pos[0]), int(pos[1])
     cid = int(np.asarray(doc.labels[y, x]))
     text = f"x {x}, y {y}   {state.class_name(cid)}"
-    rgb = rgb_at(x, y)
-    if rgb is not None:
-        text += "   RGB {}, {}, {}".format(*rgb)
+    view = state.display.view
+    values = values_at(x, y) if values_at is not None and not view.photo else None
+    if values is not None and len(values) == len(view.channels):
+        text += "   " + ", ".join(f"{c.name} {_number(v)}" for c, v in zip(view.channels, values))
+    else:
+        rgb = rgb_at(x, y)
+        if rgb is not None:
+            text += "   RGB {}, {}, {}".format(*rgb)
     if state.current is not None and state.current.source is not None:
         text += f"   level {level}"
     return text
+
+
+def _number(value) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:.4g}"

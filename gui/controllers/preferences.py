@@ -14,6 +14,7 @@ PERSISTED = ("opacity", "outline", "outline_width", "brush_size")
 
 
 def bind_settings(state: AppState, settings: Settings) -> None:
+    state.display.memory = settings.display_memory()  # each image's channel display, remembered
     for name in PERSISTED:
         setattr(state, name, getattr(settings, name))
         getattr(state.events, name).connect(lambda value, *_, n=name: setattr(settings, n, value))

@@ -24,6 +24,7 @@ from gui import dialogs
 from gui.infra.settings import Settings
 from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Job
+from gui.state.display import rendered_rgb
 from gui.state.image_store import ImageEntry, path_key
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)
@@ -149,8 +150,18 @@ class Saver(QObject):
             return False
         doc = entry.doc
         return self._exported(path, fmt, lambda: write_mask(
-            path, doc.labels, fmt, doc.classes, image=entry.image.rgb, opacity=self.state.opacity / 100,
-            image_name=entry.name))
+            path, doc.labels, fmt, doc.classes, image=self._shown_rgb(entry) if fmt == "overlay" else None,
+            opacity=self.state.opacity / 100, image_name=entry.name))
+
+    def _shown_rgb(self, entry: ImageEntry):
+        """The shown image as the view draws it now (its channel display): an overlay's background."""
+        view = self.state.display.view
+        compositor = view.compositor() if view.key == path_key(entry.path) else None
+        if entry.image is not None:
+            return entry.image.rgb if compositor is None else compositor.rgb(entry.image.pixels)
+        h, w = entry.doc.shape
+        return entry.source.read(0, h, 0, w) if compositor is None else \
+            compositor.rgb(entry.source.read_raw(0, h, 0, w))
 
     def _exported(self, path: Path, fmt: str, write) -> bool:
         """Run ``write``; a failure is one message naming the path, and nothing is remembered."""
@@ -187,7 +198,7 @@ class Saver(QObject):
             if fmt in ("ome-zarr", "ome-tiff"):
                 doc.labels.export_to(path, fmt, classes=doc.classes)  # a copy: the mask keeps its file
                 return
-            image = entry.source.read(0, h, 0, w) if fmt == "overlay" else None
+            image = self._shown_rgb(entry) if fmt == "overlay" else None
             labels = doc.labels if fmt in CHUNKWISE_FORMATS else doc.labels[0:h, 0:w]
             write_mask(path, labels, fmt, doc.classes, image=image, opacity=self.state.opacity / 100,
                        image_name=entry.name, image_path=entry.path)
@@ -244,6 +255,8 @@ class Saver(QObject):
     def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
                       missing: int, sources: list[Path]) -> None:
         classes = self.state.known_classes()
+        memory = self.state.display.memory
+        saved = {path: memory.load(path_key(path)) for path, *_ in jobs}  # read here, not on the worker
         writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources,
                              create_folder=False)
 
@@ -251,7 +264,7 @@ class Saver(QObject):
             def load():
                 from core.io.images import load_image
 
-                image = load_image(path).rgb if writer.needs_image else None
+                image = rendered_rgb(load_image(path), saved[path]) if writer.needs_image else None
                 if labels is not None:
                     return labels, image
                 shape = image.shape[:2] if image is not None else None

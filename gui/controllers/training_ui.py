@@ -100,7 +100,26 @@ class TrainingUi:
         return TrainingContext(pairs, missing, folder, self.state.known_classes(),
                                free_model_path(folder),
                                model_label(init) if init else None, init, arch, reason,
-                               dict(models.devices) if models.devices else None)
+                               dict(models.devices) if models.devices else None,
+                               self._channel_names(pairs[0][0]))
+
+    def _channel_names(self, path: Path) -> list[str]:
+        """The channels of the images to train on (the first one's), or [] for RGB photographs."""
+        from core.io.sources import open_source
+        from gui.state.display import is_photo
+
+        entry = self.store.get(path)
+        if entry is not None and entry.image is not None:
+            dtype, names = entry.image.pixels.dtype, list(entry.image.channel_names)
+        elif entry is not None and entry.source is not None:
+            dtype, names = entry.source.dtype, list(entry.source.channel_names)
+        else:
+            try:
+                with open_source(path) as source:  # headers for tiled files; small images decode
+                    dtype, names = source.dtype, list(source.channel_names)
+            except (OSError, ValueError):
+                return []
+        return [] if is_photo(dtype, names) else names
 
     def _use_model(self, path: str) -> None:
         """Load the trained weights like Model > Load Weights (and remember them for next start)."""

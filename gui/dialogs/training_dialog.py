@@ -9,7 +9,7 @@ once the worker has ended: the GUI never blocks waiting for a step to finish.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDoubleSpinBox, QF
                                QVBoxLayout, QWidget)
 
 from core.classes import ClassInfo
+from core.io.channels import check_channels, parse_channels
 from gui import dialogs
 from gui.infra.icons import icon
 from gui.dialogs.training_plot import TrainingPlot
@@ -49,6 +50,7 @@ class TrainingContext:
     arch: str | None = None
     no_fine_tune_reason: str = "No model is loaded."
     devices: dict[str, tuple[bool, str]] | None = None
+    channel_names: list[str] = field(default_factory=list)  # the images' channels; empty: RGB photographs
 
 
 class TrainingDialog(QDialog):
@@ -184,6 +186,13 @@ class TrainingDialog(QDialog):
             if not ok:
                 self.device_combo.model().item(self.device_combo.count() - 1).setEnabled(False)
                 self.device_combo.setItemData(self.device_combo.count() - 1, why, Qt.ItemDataRole.ToolTipRole)
+        self.channels_edit = QLineEdit()
+        self.channels_edit.setObjectName("channels_edit")
+        names = self.context.channel_names
+        listed = ", ".join(f"{i} {n}" for i, n in enumerate(names))
+        self.channels_edit.setPlaceholderText("all" + (f" ({', '.join(names)})" if names else ""))
+        self.channels_edit.setToolTip("The channels the model sees, in that order, e.g. 0,2 (empty: all of "
+                                      f"them); the model gets one input per channel.\n{listed}")
         self.output_edit = QLineEdit(str(self.context.output))
         self.output_edit.setObjectName("output_edit")
         self.output_edit.setToolTip("The trained model (.safetensors); the best epoch is written here")
@@ -201,6 +210,8 @@ class TrainingDialog(QDialog):
         form.addRow("&Batch size:", self.batch_spin)
         form.addRow("&Learning rate:", self.lr_spin)
         form.addRow("&Device:", self.device_combo)
+        if self.context.channel_names:  # RGB photographs keep today's three inputs: no choice to make
+            form.addRow("C&hannels:", self.channels_edit)
         output_label = QLabel("&Save model to:")
         output_label.setBuddy(self.output_edit)
         form.addRow(output_label, output)
@@ -210,7 +221,7 @@ class TrainingDialog(QDialog):
         form.addRow("S&teps per epoch:", self.steps_spin)
         form.addRow("Augmentation:", self.augment_check)
         self._inputs = [self.mode_combo, self.epochs_spin, self.patch_spin, self.batch_spin, self.lr_spin,
-                        self.steps_spin, self.augment_check, self.device_combo, self.output_edit,
+                        self.steps_spin, self.augment_check, self.device_combo, self.channels_edit, self.output_edit,
                         self.browse_button]
         return box
 
@@ -292,6 +303,12 @@ class TrainingDialog(QDialog):
                                                 "Replace"):
             return None
         self.output_edit.setText(str(out))
+        try:
+            channels = parse_channels(self.channels_edit.text())
+            if channels is not None:
+                check_channels(channels, len(self.context.channel_names), self.context.pairs[0][0])
+        except ValueError as exc:
+            return self._refuse(str(exc).replace("--channels", "Channels"))
         patch = max(16, self.patch_spin.value() // 8 * 8)
         self.patch_spin.setValue(patch)
         fine = self.mode == FINE_TUNE
@@ -301,7 +318,7 @@ class TrainingDialog(QDialog):
                            patch=patch, batch=self.batch_spin.value(), lr=self.lr_spin.value(),
                            device=self.device_combo.currentData(),
                            steps_per_epoch=self.steps_spin.value() or None, augment=self.augment_check.isChecked(),
-                           source=str(self.context.folder))
+                           source=str(self.context.folder), channels=channels)
 
     def _refuse(self, message: str) -> None:
         self._show_result(message, "alert-circle-outline", error=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QCoreApplication, QRect, QSettings, QStandardPaths
 
+from gui.infra.display_memory import DisplayMemory
 from gui.infra.recent_weights import RecentWeights
 
 ORGANIZATION = "UNetSeg"
@@ -179,6 +180,10 @@ class Settings:
     def recent_weights(self) -> RecentWeights:
         """The weights files loaded lately, kept in these settings."""
         return RecentWeights(self._qs)
+
+    def display_memory(self) -> DisplayMemory:
+        """Each image's channel display, kept in these settings."""
+        return DisplayMemory(self._qs)
 
     @property
     def brush_size(self) -> int:

@@ -35,6 +35,7 @@ class TrainingJob:
     steps_per_epoch: int | None = None
     augment: bool = False  # random scale and photometric change per crop (core.training.augment)
     source: str = ""  # where the images came from, for the checkpoint's recipe
+    channels: list[int] | None = None  # the image channels the model sees, in order (None: all)
 
 
 @dataclass
@@ -69,7 +70,7 @@ def run_training(job: TrainingJob, rep: Reporter) -> TrainingOutcome:
         config = TrainConfig(images=images, masks=masks, out=job.out, arch=job.arch, init=job.init,
                              epochs=job.epochs, patch=job.patch, batch=job.batch, lr=job.lr,
                              device=job.device, steps_per_epoch=job.steps_per_epoch,
-                             augment=job.augment, command=describe_job(job))
+                             augment=job.augment, channels=job.channels, command=describe_job(job))
         result = train(config, progress=rep.progress, on_epoch=lambda r: rep.item(("epoch", r)),
                        should_cancel=rep.cancelled, log=lambda line: rep.item(("log", str(line))))
     outcome = TrainingOutcome(result.path, result.best_miou, result.best_epoch, result.epochs_run,

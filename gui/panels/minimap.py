@@ -1,5 +1,10 @@
 """The Overview dock: a thumbnail of the whole image with the part in view outlined; a click
-or a drag there moves the view (what a slide viewer's mini-map does)."""
+or a drag there moves the view (what a slide viewer's mini-map does).
+
+Every slide has one: when its pyramid has no small level, the thumbnail is built in the
+background (gui.jobs.overview) and cached; meanwhile the dock says so.  The thumbnail keeps the
+raw channels, so it is drawn with the same channel display as the view.
+"""
 
 from __future__ import annotations
 
@@ -9,39 +14,35 @@ from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from core.document.editing import Box
+from core.io.images import to_rgb8
+from core.io.overview import direct_overview, strided
 from gui.infra import raster
-from gui.state.image_store import ImageEntry, ImageStore
+from gui.jobs.overview import OverviewBuilder
+from gui.state.display import DisplaySettings, ImageDisplay, shown_pixels
+from gui.state.image_store import ImageEntry, ImageStore, path_key
 
-THUMB_SIDE = 512  # the thumbnail's longer side, in pixels
-
-
-def thumbnail(entry: ImageEntry) -> np.ndarray | None:
-    """A small RGB picture of the whole image: the pyramid's top level, or a strided sample."""
+def thumbnail(entry: ImageEntry, view: ImageDisplay) -> np.ndarray | None:
+    """A small picture of the whole image, in the pixels ``view`` draws (8-bit RGB for a
+    photograph, else raw channels): strided from memory, a pyramid's small top level, or the
+    overview built in the background; None when a slide has none yet."""
     if entry.image is not None:
-        rgb = entry.image.rgb
-        step = max(1, -(-max(rgb.shape[:2]) // THUMB_SIDE))
-        return np.ascontiguousarray(rgb[::step, ::step])
+        return strided(shown_pixels(entry.image, view))
     source = entry.source
     if source is None:
         return None
-    for level in range(len(source.levels) - 1, -1, -1):
-        w, h = source.levels[level]
-        if max(w, h) >= THUMB_SIDE // 2 or level == 0:
-            if w * h > 4 * THUMB_SIDE * THUMB_SIDE * 16:
-                return None  # no small level: no overview rather than decoding gigapixels
-            try:
-                rgb = source.read(0, h, 0, w, level)
-            except Exception:  # noqa: BLE001 - no overview is better than an error here
-                return None
-            step = max(1, -(-max(w, h) // THUMB_SIDE))
-            return np.ascontiguousarray(rgb[::step, ::step])
-    return None
+    if entry.overview is not None:
+        return entry.overview
+    try:
+        return direct_overview(source)
+    except Exception:  # noqa: BLE001 - no overview is better than an error here
+        return None
 
 
 class MiniMap(QWidget):
     jump_requested = Signal(float, float)  # image coordinates to centre the view on
 
-    def __init__(self, store: ImageStore, parent: QWidget | None = None):
+    def __init__(self, store: ImageStore, display: DisplaySettings, builder: OverviewBuilder,
+                 parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("minimap")
         self.setMinimumSize(160, 120)
@@ -49,21 +50,53 @@ class MiniMap(QWidget):
         self.setToolTip("The whole image; the rectangle is the part in view. Click or drag to move there.")
         self._image: QImage | None = None
         self._buffer: np.ndarray | None = None
+        self._thumb: np.ndarray | None = None  # what is drawn, before the display renders it
+        self._key: str | None = None  # the image the thumbnail is of (gui.state.image_store.path_key)
         self._size = (1, 1)  # image (height, width)
+        self.message = "No overview"  # what the dock says when there is no thumbnail
         self.view = Box(0, 0, 0, 0)
+        self.store, self.display, self.builder = store, display, builder
         store.current_changed.connect(self._on_current)
+        display.events.view.connect(self._render)
+        builder.built.connect(lambda entry: entry is store.current and self._on_current(entry))
+        builder.failed.connect(self._on_failed)
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt override
         return QSize(240, 180)
 
     def _on_current(self, entry: ImageEntry | None) -> None:
-        thumb = thumbnail(entry) if entry is not None and entry.shown else None
+        shown = entry is not None and entry.shown
+        self._key = path_key(entry.path) if shown else None
+        self._thumb = thumbnail(entry, self.display.view) if shown else None
+        if shown and self._thumb is None and entry.source is not None:
+            entry.overview = self.builder.cached(entry)
+            self._thumb = entry.overview
+            if self._thumb is None:
+                self.builder.request(entry)
+        building = shown and self._thumb is None and self.builder.building(entry)
+        self.message = "Building the overview…" if building else "No overview"
+        if shown:
+            w, h = entry.size
+            self._size = (h, w)
+        self._render()
+
+    def _on_failed(self, entry: ImageEntry, message: str) -> None:
+        if entry is self.store.current:
+            self.message = "No overview"
+            self.setToolTip(message)
+            self.update()
+
+    def _render(self, *_) -> None:
+        """Draw the thumbnail with the current display (the overview follows the channel panel)."""
+        thumb, view = self._thumb, self.display.view
+        if thumb is not None and view.key != self._key:
+            return  # the next image's display, set before this dock heard of the image
         if thumb is None:
             self._image, self._buffer = None, None
         else:
-            self._image, self._buffer = raster.rgb_image(thumb)
-            w, h = entry.size
-            self._size = (h, w)
+            compositor = view.compositor()
+            rgb = compositor.rgb(thumb) if compositor is not None else to_rgb8(thumb)
+            self._image, self._buffer = raster.rgb_image(np.ascontiguousarray(rgb))
         self.update()
 
     def set_view(self, box: Box) -> None:
@@ -81,7 +114,7 @@ class MiniMap(QWidget):
         painter.fillRect(self.rect(), QColor(38, 40, 43))
         if self._image is None:
             painter.setPen(QColor(150, 150, 150))
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No overview")
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.message)
             return
         target = self._target()
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)

@@ -17,9 +17,12 @@ from psygnal import Signal, evented
 
 from core.classes import ClassInfo, complete_classes, default_classes
 from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
+from core.io.channels import nan_note
+from core.io.display import sample_values, source_sample
 from core.io.images import ImageReadError
 from gui.state.current_document import CurrentDocument
-from gui.state.image_store import ImageEntry, ImageStore
+from gui.state.display import DisplaySettings
+from gui.state.image_store import ImageEntry, ImageStore, path_key
 from gui.state.live import LiveState
 from gui.state.loading import load_entry
 
@@ -89,7 +92,8 @@ class AppState:
         self.document = CurrentDocument()
         self.strokes = CurrentDocument()  # the shown image's annotation strokes (Live Training)
         self.live = LiveState()
-        self.store.current_changed.connect(self._on_current)
+        self.display = DisplaySettings()  # how the shown image is drawn (the channel panel edits it)
+        self.store.current_changed.connect(self._on_current)  # first: views then find it set
         self.events.brush_size.connect(self._push_brush)
         self.events.active_class.connect(self._push_active_class)
         self.document.active_class_changed.connect(self._pull_active_class)
@@ -122,7 +126,13 @@ class AppState:
             return entry.error
         width, height = entry.size
         info = f"{entry.name}: {width}x{height}"
-        if entry.image is not None and entry.image.conversion:
+        view = self.display.view
+        if not view.photo:  # drawn through the channel display: the 8-bit view's rule is beside the point
+            nans = getattr(entry.image, "nan_count", 0)
+            info += f", {len(view.channels)} channel(s) of {view.dtype}" + (f" ({nan_note(nans)})" if nans else "")
+            if entry.source is not None:
+                info += f", {len(entry.source.levels)} pyramid level(s), shown in tiles"
+        elif entry.image is not None and entry.image.conversion:
             info += f" ({entry.image.conversion})"
         elif entry.source is not None:
             info += f", {len(entry.source.levels)} pyramid level(s), shown in tiles"
@@ -130,6 +140,7 @@ class AppState:
         return None
 
     def _on_current(self, entry: ImageEntry | None) -> None:
+        self._show_display(entry)
         doc = entry.doc if entry is not None and not entry.error else None
         if doc is not None:
             doc.set_brush_size(self.brush_size)
@@ -144,6 +155,18 @@ class AppState:
         if doc is not None:
             self.active_class = doc.active_class
             self._push_active_class(doc.active_class)
+
+    def _show_display(self, entry: ImageEntry | None) -> None:
+        if entry is None or not entry.shown:
+            self.display.clear()
+            return
+        key = path_key(entry.path)
+        if entry.image is not None:
+            image = entry.image
+            self.display.show(key, image.pixels.dtype, image.channel_names, lambda: sample_values(image.pixels))
+        else:
+            source = entry.source
+            self.display.show(key, source.dtype, source.channel_names, lambda: source_sample(source))
 
     # -- the shown document follows the state, and the state the document ----------------------
     def _push_brush(self, size: int) -> None:

@@ -45,6 +45,7 @@ class ImageEntry:
         self.save_path: Path | None = None  # chosen with Save As; None: the default beside the image
         self.mask_source: Path | None = None  # the mask file the document was loaded from
         self.levels: dict = {}  # zoomed-out reductions of the image (gui.infra.raster)
+        self.overview = None  # a slide's raw thumbnail when built in the background (gui.jobs.overview)
         self.note: str | None = None
         self._doc: MaskDocument | None = None
         self._strokes: StrokeDocument | None = None  # Live Training's annotation strokes
