@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,7 +15,9 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", required=True, type=Path, help="folder of images")
     p.add_argument("--masks", required=True, type=Path, help="folder of masks with the same stems")
     p.add_argument("--arch", choices=("small", "large"), default="small")
-    p.add_argument("--init", default=None, help="start from small, large or a weights file (fine-tuning)")
+    p.add_argument("--init", default=None, help="start from small, large or a weights file (fine-tuning); with "
+                                                "--time-budget the default is the built-in --arch model, and none "
+                                                "starts from scratch")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="learn from strokes (255 = not annotated) or masks for at most this wall time, with the "
@@ -136,10 +137,11 @@ def _train_timed(args: argparse.Namespace) -> int:
     if args.time_budget <= 0:
         raise ValueError(f"--time-budget must be a positive number of seconds, got {args.time_budget:g}")
     live = LiveConfig()
-    live = replace(live, arch=args.arch, init=args.init or live.init, patch=_given(args.patch, live.patch),
+    # default: the built-in model of the chosen architecture (as the live default); "none": from scratch
+    init = None if str(args.init).lower() == "none" else args.init or (args.arch if live.init else None)
+    live = replace(live, arch=args.arch, init=init, patch=_given(args.patch, live.patch),
                    batch=_given(args.batch, live.batch), lr=_given(args.lr, live.lr),
-                   augment=_given(args.augment, live.augment), seed=args.seed, device=args.device,
-                   threads=os.cpu_count() or 1)  # no window to keep responsive: every core trains
+                   augment=_given(args.augment, live.augment), seed=args.seed, device=args.device)
     classes = _read_classes_file(TrainConfig(images=args.images, masks=args.masks, out=args.output,
                                              classes_file=args.classes))
 
