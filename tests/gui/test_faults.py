@@ -201,15 +201,15 @@ def test_closing_during_segmentation_asks_then_cancels_cleanly(qtbot, window, di
 
 
 def test_closing_during_export_all_cancels_it(qtbot, window, dialogs, folder, tmp_path, monkeypatch):
-    import gui.controllers.saving
+    import core.io.masks
 
-    real = gui.controllers.saving.write_mask
+    real = core.io.masks.write_mask_files  # what Export All's batch writer calls for each file
 
     def slow(*args, **kwargs):
         time.sleep(0.1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(gui.controllers.saving, "write_mask", slow)
+    monkeypatch.setattr(core.io.masks, "write_mask_files", slow)
     window.open_folder(folder)
     label_images(window, folder, 4)
     out = tmp_path / "out"
