@@ -38,6 +38,7 @@ from core.metrics import IoUAccumulator
 from core.model.checkpoints import Checkpoint, Normalization
 from core.model.networks import HALO, build_model
 from core.segment.inference import device_label, resolve_device
+from core.training import raw_input
 from core.training.loop import IGNORE, Normalizer, TrainingDataError, _resolve_checkpoint, class_weights
 from core.training.sparse import StrokeSampler, StrokeSet, hold_out, stroke_set
 
@@ -253,16 +254,38 @@ class LiveTrainer:
         return strokes is not None or rollback is not None
 
     def _use(self, strokes: StrokeSet) -> None:
-        split = hold_out([m for _, m in strokes.items], np.random.default_rng(self.config.seed))
+        items = self._network_inputs(strokes.items)
+        split = hold_out([m for _, m in items], np.random.default_rng(self.config.seed))
         if split is None:
-            train, held = strokes.items, None
+            train, held = items, None
         else:
-            train = [(px, m) for (px, _), m in zip(strokes.items, split[0])]
-            held = [(px, m) for (px, _), m in zip(strokes.items, split[1]) if (m != IGNORE).any()]
-        self._ensure_model(strokes.needed_classes, strokes.items[0][0].shape[2])
+            train = [(px, m) for (px, _), m in zip(items, split[0])]
+            held = [(px, m) for (px, _), m in zip(items, split[1]) if (m != IGNORE).any()]
+        self._ensure_model(strokes.needed_classes, items[0][0].shape[2])
         self._data = _Data(strokes, train, held)
         self.sampler = StrokeSampler(train, self.config.patch, self.rng, augment=self.config.augment)
         self.weights = class_weights(train, self.num_classes).to(self.device)
+
+    def _network_inputs(self, items: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The epoch trainer's rule (core.training.raw_input): 8-bit grey/RGB photos as they are, with
+        the fixed normalisation; anything else (16-bit, float, 2 or 4+ channels, or a raw-channel
+        start model) as its raw channels, each image scaled once by its own percentiles, the
+        normalisation recorded in every snapshot so Segmenter scales new images the same way."""
+        init_raw = self.init is not None and self.init.normalization.reads_raw
+        if not init_raw and all(raw_input.is_photo(px) for px, _ in items):
+            norm = self.init.normalization if self.init else Normalization()
+        else:
+            counts = {px.shape[2] for px, _ in items}
+            if len(counts) > 1:
+                raise TrainingDataError(f"the images with strokes have {' and '.join(map(str, sorted(counts)))} "
+                                        "channels; live training needs images with the same channels.")
+            norm = raw_input.raw_normalization([], None, self.init, counts.pop())
+            items = [(raw_input.scaled(px, norm), m) for px, m in items]
+        if self.model is not None and (norm != self.norm or self.model.in_channels != items[0][0].shape[2]):
+            self.log("the images' channels changed: training starts again on them")
+            self.model = None
+        self.norm = norm
+        return items
 
     @property
     def num_classes(self) -> int:

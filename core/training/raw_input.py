@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from core.io.channels import nan_note
+from core.io.channels import default_names, nan_note
 from core.model.checkpoints import Checkpoint, Normalization
 
 
@@ -36,7 +36,12 @@ def wants_raw(images: Sequence[TrainingImage], channels: Sequence[int] | None, i
     """True unless every image is an 8-bit grey or RGB picture and nothing asks for raw channels."""
     if channels is not None or (init is not None and init.normalization.reads_raw):
         return True
-    return any(im.pixels.dtype != np.uint8 or im.pixels.shape[2] not in (1, 3) for im in images)
+    return not all(is_photo(im.pixels) for im in images)
+
+
+def is_photo(pixels: np.ndarray) -> bool:
+    """An 8-bit grey or RGB picture: trained on its 8-bit RGB view with the fixed normalisation."""
+    return pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] in (1, 3)
 
 
 def picked_pixels(images: Sequence[TrainingImage], channels: Sequence[int] | None,
@@ -65,7 +70,7 @@ def raw_normalization(images: Sequence[TrainingImage], channels: Sequence[int] |
     """The normalisation a raw-channel model is trained with (a raw init's own, when it fits)."""
     if init is not None and init.normalization.reads_raw and init.in_channels == count and channels is None:
         return init.normalization
-    names = images[0].channel_names
+    names = images[0].channel_names if images else default_names(count, rgb=False)
     picked = [names[c] for c in channels] if channels is not None else list(names)
     percentiles = init.normalization.percentiles if init is not None and init.normalization.reads_raw else None
     norm = Normalization.for_raw_channels(count, channels=channels, names=picked)

@@ -17,7 +17,8 @@ from typing import Callable
 from core.model.checkpoints import save_checkpoint
 from core.training.live import LiveConfig, LiveSnapshot, LiveTrainer
 from core.io.mask_naming import find_mask
-from core.training.loop import TrainingDataError, load_pairs
+from core.training import raw_input
+from core.training.loop import TrainingDataError, read_pairs
 
 # the budget is wall time: loading, the last snapshot and writing the file are paid out of it
 RESERVE = 0.15  # share of the budget kept for them (at least MIN_RESERVE seconds)
@@ -63,7 +64,10 @@ def train_timed(images: Path, masks: Path, out: Path, budget: float, config: Liv
     pairs, missing = stroke_pairs(images, masks)
     if not pairs:
         raise TrainingDataError(f"{masks}: holds no mask for any of the {len(missing)} images.")
-    data, _ = load_pairs(pairs, len(classes) if classes else None, classes)
+    images_read, labels, _ = read_pairs(pairs, len(classes) if classes else None, classes)
+    # 8-bit photos as their RGB view; anything else as its raw channels (the trainer scales them)
+    raw = raw_input.wants_raw(images_read, None, None)
+    data = [(im.pixels if raw else im.rgb, lab) for im, lab in zip(images_read, labels)]
     reserve = max(MIN_RESERVE, RESERVE * budget)
     wall_end = started + budget - reserve
     remaining = wall_end - time.perf_counter()
