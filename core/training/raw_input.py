@@ -86,3 +86,9 @@ def scaled(pixels: np.ndarray, norm: Normalization) -> np.ndarray:
 
 def nan_messages(images: Sequence[TrainingImage]) -> list[str]:
     return [f"{im.path.name}: {nan_note(im.nan_count)}" for im in images if im.nan_count]
+
+
+def training_pixels(loaded) -> np.ndarray:
+    """What a trainer learns from for a core.io.images.LoadedImage: an 8-bit photo's RGB view
+    (today's path), any other image's raw pixels (the trainer then scales them, as above)."""
+    return loaded.rgb if is_photo(loaded.pixels) else loaded.pixels

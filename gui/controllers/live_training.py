@@ -24,6 +24,7 @@ from core.classes import complete_classes
 from core.document.editing import Box
 from core.document.strokes import read_strokes
 from core.io.mask_naming import strokes_path
+from core.training.raw_input import training_pixels
 from gui import dialogs
 from gui.infra.workers import Task, start_task
 from gui.jobs.live_preview import PreviewRunner, view_request
@@ -207,7 +208,7 @@ class LiveTrainingUi(QObject):
             return None  # a whole slide: strokes are painted on images that fit in memory
         strokes = entry.strokes
         if strokes is not None and entry.image is not None:
-            return entry.image.rgb, strokes.labels.copy()
+            return training_pixels(entry.image), strokes.labels.copy()
         if strokes is not None and strokes.is_blank:
             return None
         key = path_key(entry.path)
@@ -227,7 +228,7 @@ class LiveTrainingUi(QObject):
 
         key = path_key(entry.path)
         if key not in self._images:
-            self._images[key] = load_image(entry.path).rgb
+            self._images[key] = training_pixels(load_image(entry.path))
         return self._images[key]
 
     def _on_strokes(self) -> None:
@@ -290,7 +291,7 @@ class LiveTrainingUi(QObject):
         row, entry = self._current_row(), self.store.current
         if row is None or entry is None or not entry.shown:
             return
-        pixels = entry.source if entry.source is not None else entry.image.rgb
+        pixels = entry.source if entry.source is not None else entry.image  # the preview picks the view (image_of)
         size = (entry.source.height, entry.source.width) if entry.source is not None else entry.image.rgb.shape[:2]
         box, scale = self._view()
         request = view_request(entry.path, pixels, row.snapshot, box, scale, size)
@@ -321,16 +322,19 @@ class LiveTrainingUi(QObject):
                 self._say(f"Zoom in to apply: on a whole slide Apply writes the region in view, and this one "
                           f"is {box.width}x{box.height} pixels (at most {APPLY_VIEW_PIXELS // 10**6} Mpx).")
                 return False
-            read = lambda: source.read(box.y0, box.y1, box.x0, box.x1)  # noqa: E731
+            read = lambda seg: (source.read_raw if seg.reads_raw else source.read)(  # noqa: E731
+                box.y0, box.y1, box.x0, box.x1)
+            stats = lambda seg: seg.source_statistics(source)  # noqa: E731
         else:
-            rgb = entry.image.rgb
-            read = lambda: rgb  # noqa: E731
+            image = entry.image
+            read = lambda seg: seg.image_of(image)  # noqa: E731
+            stats = lambda seg: None  # noqa: E731
 
         def run(_rep):
             from core.segment.inference import Segmenter
 
             seg = Segmenter(checkpoint, device="cpu")
-            return seg.segment(read(), tta=False, refine=False), list(seg.classes)
+            return seg.segment(read(seg), tta=False, refine=False, stats=stats(seg)), list(seg.classes)
 
         task = self._apply_task = start_task(run, "live-apply")
         task.finished.connect(lambda result: self._applied(task, doc, result, box))

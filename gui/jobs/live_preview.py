@@ -34,7 +34,7 @@ class PreviewRequest:
     image: Path
     box: Box  # image pixels, aligned to ``factor``
     factor: int  # image pixels per predicted pixel (a power of two)
-    pixels: Any  # an H x W x C array (an image in memory) or an ImageSource (a slide)
+    pixels: Any  # a LoadedImage (Segmenter.image_of picks its view), an H x W x C array, or an ImageSource (a slide)
     snapshot: Any  # core.training.live.LiveSnapshot
     asked: float = 0.0  # time.perf_counter() when asked (latency figures)
 
@@ -52,7 +52,7 @@ def view_request(image: Path, pixels: Any, snapshot: Any, visible: Box, scale: f
     return PreviewRequest(image, box, factor, pixels, snapshot, time.perf_counter())
 
 
-def read_view(pixels: Any, box: Box, factor: int) -> np.ndarray:
+def read_view(pixels: Any, box: Box, factor: int, raw: bool = False) -> np.ndarray:
     """The pixels of ``box`` reduced ``factor`` times: from the slide's coarsest level that is not
     coarser than ``factor`` (then box-filtered the rest of the way), or from the array."""
     from PIL import Image
@@ -67,7 +67,7 @@ def read_view(pixels: Any, box: Box, factor: int) -> np.ndarray:
         lw, lh = source.levels[level]
         y0, x0 = box.y0 // have, box.x0 // have
         y1, x1 = min(lh, max(y0 + 1, -(-box.y1 // have))), min(lw, max(x0 + 1, -(-box.x1 // have)))
-        crop = source.read(y0, y1, x0, x1, level)
+        crop = (source.read_raw if raw else source.read)(y0, y1, x0, x1, level)  # raw: every channel, its dtype
     rest = max(1, factor // have)
     if rest > 1 and crop.ndim == 3 and crop.shape[2] in (1, 3, 4) and crop.dtype == np.uint8:
         crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).reduce(rest))
@@ -82,11 +82,23 @@ def read_view(pixels: Any, box: Box, factor: int) -> np.ndarray:
     return np.ascontiguousarray(crop)
 
 
-def predict(segmenter: Any, pixels: np.ndarray, should_cancel=None) -> tuple[np.ndarray, np.ndarray]:
+def whole_image_statistics(segmenter: Any, pixels: Any) -> Any:
+    """What a raw-channel model scales every view by: the whole image's (or slide's) statistics,
+    as training and ``segment`` measure them, so the preview of a region matches Apply (None for
+    8-bit RGB models)."""
+    if not segmenter.reads_raw:
+        return None
+    if hasattr(pixels, "rgb"):  # an image in memory (core.io.images.LoadedImage)
+        raw = segmenter.input_channels(segmenter.image_of(pixels))
+        return segmenter.normalization.statistics(raw)
+    return segmenter.source_statistics(pixels) if not isinstance(pixels, np.ndarray) else None
+
+
+def predict(segmenter: Any, pixels: np.ndarray, should_cancel=None, stats: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """(class ids, uncertainty as uint8 normalised entropy: 255 = all classes equally likely)."""
     whole = pixels.shape[0] * pixels.shape[1] <= WHOLE_PASS_PIXELS
     probs = segmenter.probabilities(pixels, tta=False, tile_size=0 if whole else None,
-                                    should_cancel=should_cancel).numpy()
+                                    should_cancel=should_cancel, stats=stats).numpy()
     k = probs.shape[0]
     index = probs.argmax(axis=0)
     ids = np.array([c.id for c in segmenter.classes], np.uint8)
@@ -132,14 +144,17 @@ class PreviewRunner(QObject):
             from core.model.optimize import release_heap
             from core.segment.inference import Cancelled, Segmenter
 
-            seg = cached[1] if cached is not None and cached[0] == req.snapshot.index else None
+            key = (req.snapshot.index, req.image)
+            seg, stats = cached[1:] if cached is not None and cached[0] == key else (None, None)
             if seg is None:
                 seg = Segmenter(req.snapshot.checkpoint, device="cpu")
-            rep.item((req.snapshot.index, seg))
-            pixels = read_view(req.pixels, req.box, req.factor)
+                stats = whole_image_statistics(seg, req.pixels)
+                rep.item((key, seg, stats))
+            pixels = read_view(seg.image_of(req.pixels) if hasattr(req.pixels, "rgb") else req.pixels,
+                               req.box, req.factor, raw=seg.reads_raw)
             rep.check()
             try:
-                labels, uncertainty = predict(seg, pixels, rep.cancelled)
+                labels, uncertainty = predict(seg, pixels, rep.cancelled, stats)
             except Cancelled:
                 raise TaskCancelled() from None
             finally:
