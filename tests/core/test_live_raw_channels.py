@@ -52,7 +52,7 @@ def test_live_training_learns_a_faint_16bit_channel_the_8bit_view_flattens():
     assert (mask != IGNORE).mean() < 0.01
     trainer = LiveTrainer(config())
     trainer.set_data([(img, mask)])
-    best = trainer.run(lambda s: None, lambda: False, time_budget=4.0)
+    best = trainer.run(lambda s: None, lambda: False, time_budget=2.0)
     ck = best.checkpoint
     assert ck.in_channels == 2 and ck.normalization.reads_raw and ck.normalization.mode == "percentile"
     pred = Segmenter(ck, device="cpu").segment(img)
@@ -77,7 +77,7 @@ def test_time_budget_trains_on_the_raw_channels_of_a_16bit_tiff(tmp_path):
     # the 8-bit view the app shows: the faint signal is (nearly) gone from it
     rgb = load_image(images / "a.tif").rgb.astype(float)
     assert abs(rgb[:, SIZE // 2:].mean() - rgb[:, :SIZE // 2].mean()) < 8
-    result = train_timed(images, masks, tmp_path / "m.safetensors", 5.0, config(), log=lambda m: None)
+    result = train_timed(images, masks, tmp_path / "m.safetensors", 3.0, config(), log=lambda m: None)
     ck = load_checkpoint(result.path)
     assert ck.in_channels == 2 and ck.normalization.reads_raw
     seg = Segmenter.load(result.path, device="cpu")
