@@ -132,7 +132,8 @@ class LiveTrainingUi(QObject):
             self._say(f"Live Training cannot start: {exc}", 12000)
             return False
         self.live.on, self.live.held = True, False
-        where = "the current model" if config.init else "scratch"
+        where = ("scratch" if not config.init else "the current model" if self.models.segmenter is not None
+                 else f"the built-in model {Path(config.init).name}")
         self._say(f"Training from {where} on {sum(n for _, n in used)} annotated pixels in {len(used)} "
                   "image(s)… the view updates with each checkpoint.")
         if self.state.tool not in (Tool.STROKE, Tool.STROKE_ERASER):
@@ -146,8 +147,10 @@ class LiveTrainingUi(QObject):
         init = None
         if self.live.start_from == FROM_MODEL:
             seg = self.models.segmenter
-            if seg is None:
-                raise ValueError("no model is loaded to start from; load one, or start from scratch")
+            if seg is None:  # nothing loaded: the start LiveConfig measured best (a built-in model)
+                if config.init is None:
+                    raise ValueError("no model is loaded to start from; load one, or start from scratch")
+                return dataclasses.replace(config, **self.config_changes) if self.config_changes else config
             path = seg.checkpoint.path if seg.checkpoint is not None else None
             init = self.models.spec if self.models.spec != "custom" else (str(path) if path else None)
             if init is None:

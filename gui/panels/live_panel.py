@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QLis
 
 from gui.state.live import FROM_MODEL, FROM_SCRATCH, LiveState
 
-_STARTS = ((FROM_SCRATCH, "Start from scratch"), (FROM_MODEL, "Start from the current model"))
+_STARTS = ((FROM_SCRATCH, "Start from scratch"), (FROM_MODEL, "Start from the current model (none loaded: built-in small)"))
 
 
 class LivePanel(QWidget):
