@@ -24,7 +24,6 @@ from core.classes import complete_classes
 from core.document.editing import Box
 from core.document.strokes import read_strokes
 from core.io.mask_naming import strokes_path
-from core.training.raw_input import training_pixels
 from gui import dialogs
 from gui.infra.workers import Task, start_task
 from gui.jobs.live_preview import PreviewRunner, view_request
@@ -211,6 +210,8 @@ class LiveTrainingUi(QObject):
             return None  # a whole slide: strokes are painted on images that fit in memory
         strokes = entry.strokes
         if strokes is not None and entry.image is not None:
+            from core.training.raw_input import training_pixels  # torch: imported when training starts
+
             return training_pixels(entry.image), strokes.labels.copy()
         if strokes is not None and strokes.is_blank:
             return None
@@ -231,6 +232,8 @@ class LiveTrainingUi(QObject):
 
         key = path_key(entry.path)
         if key not in self._images:
+            from core.training.raw_input import training_pixels
+
             self._images[key] = training_pixels(load_image(entry.path))
         return self._images[key]
 
