@@ -23,17 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-
-def pan_median(window, app, steps: int = 40) -> float:
-    bar = window.canvas.horizontalScrollBar()
-    times = []
-    for i in range(steps):
-        t0 = time.perf_counter()
-        bar.setValue(bar.value() + (40 if (i // 10) % 2 == 0 else -40))
-        window.canvas.viewport().repaint()
-        app.processEvents()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from bench.slide_view import frame_times  # noqa: E402
 
 
 def change_median(window, steps: int = 10) -> float:
@@ -62,7 +52,7 @@ def measure(window, app, path: Path) -> dict:
             window.canvas.set_scale(scale)
         else:
             window.canvas.fit()
-        result[f"pan_{name}_ms"] = pan_median(window, app) * 1000
+        result[f"pan_{name}_ms"] = statistics.median(frame_times(window, app, 40)) * 1000
         if channels:
             result[f"change_{name}_ms"] = change_median(window) * 1000
     return result
