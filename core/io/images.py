@@ -474,24 +474,24 @@ def _orientation(im: Image.Image) -> int:
         return 1
 
 
-def _png_bit_depth(path: Path) -> int | None:
+def _png_ihdr(path: Path) -> bytes | None:
+    """The first 25 bytes of a PNG (signature, IHDR length and type, width, height, bit depth)."""
     try:
         with open(path, "rb") as f:
             head = f.read(25)
     except OSError:
         return None
     if len(head) == 25 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return head[24]
+        return head
     return None
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    head = _png_ihdr(path)
+    return None if head is None else head[24]
 
 
 def _png_header_size(path: Path) -> tuple[int, int] | None:
     """Width and height from a PNG's IHDR, so a bomb fails before Pillow parses further."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except OSError:
-        return None
-    if len(head) == 24 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":
-        return struct.unpack(">II", head[16:24])
-    return None
+    head = _png_ihdr(path)
+    return None if head is None else struct.unpack(">II", head[16:24])
