@@ -37,12 +37,12 @@ from core.classes import ClassInfo, default_classes, normalize_classes
 from core.metrics import IoUAccumulator
 from core.model.checkpoints import Checkpoint, Normalization
 from core.model.networks import HALO, build_model
-from core.segment.inference import device_label, resolve_device
+from core.segment.inference import OOM_ERRORS as DEVICE_OOM_ERRORS, device_label, resolve_device
 from core.training import raw_input
 from core.training.loop import IGNORE, Normalizer, TrainingDataError, _resolve_checkpoint, class_weights
 from core.training.sparse import StrokeSampler, StrokeSet, hold_out, stroke_set
 
-OOM_ERRORS = (torch.OutOfMemoryError, MemoryError)
+OOM_ERRORS = DEVICE_OOM_ERRORS + (MemoryError,)  # the device's (as inference catches them) and the host's
 SCORE_TILE = 256  # held-out strokes are scored tile by tile (with the receptive-field margin)
 
 
