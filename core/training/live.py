@@ -22,6 +22,7 @@ and the last good snapshot is what ``run`` returns.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import threading
@@ -71,9 +72,13 @@ class LiveConfig:
     device: str = "auto"
 
 
+_UIDS = itertools.count(1)  # checkpoint identities, unique for the process (never reused across runs)
+_RUNS = itertools.count(1)  # one number per LiveTrainer: a restart is a new run
+
+
 @dataclass
 class LiveSnapshot:
-    index: int
+    index: int  # its place in its own run (0, 1, ...): shown to the user with the run
     seconds: float  # training time when taken (pauses not counted)
     steps: int
     annotated_pixels: int  # annotated pixels trained on (held-out strokes not counted)
@@ -81,6 +86,9 @@ class LiveSnapshot:
     loss: float  # mean training loss since the previous snapshot
     held_out_miou: float | None  # None when too few strokes to hold some out
     checkpoint: Checkpoint  # a complete model (weights copied), usable by core.segment.inference.Segmenter
+    run: int = 0  # the LiveTrainer.run_id that made it
+    uid: int = field(default_factory=lambda: next(_UIDS))  # unique for the session: what the app keys on
+    held_out_set: int | None = None  # which held-out set the score was taken on (same number: comparable)
 
 
 @dataclass
@@ -107,6 +115,7 @@ class LiveTrainer:
                                     f"cannot initialise UNet{self.config.arch.title()}.")
         self.norm = self.init.normalization if self.init else Normalization()
         self.rng = np.random.default_rng(self.config.seed)
+        self.run_id = next(_RUNS)
         self.snapshots: list[LiveSnapshot] = []
         self.skipped: list[str] = []  # images of the latest set_data without any stroke
         self.model: torch.nn.Module | None = None
@@ -345,7 +354,7 @@ class LiveTrainer:
                                 list(self.classes), self.norm, record)
         snap = LiveSnapshot(len(self.snapshots), self._seconds, self._steps, trained, len(data.train),
                             float(np.mean(losses)) if losses else math.nan, self._held_out_score(checkpoint),
-                            checkpoint)
+                            checkpoint, run=self.run_id)
         self.snapshots.append(snap)
         return snap
 
