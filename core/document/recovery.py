@@ -28,6 +28,7 @@ import numpy as np
 
 from core.atomic import atomic_path, remove_quietly, short_error, write_text
 from core.classes import ClassInfo, default_classes, normalize_classes
+from core.document.owners import process_alive, process_start_token
 
 if TYPE_CHECKING:
     from core.document.chunked_labels import ChunkedLabels
@@ -55,72 +56,6 @@ def app_version() -> str:
 
 def new_session_id() -> str:
     return uuid.uuid4().hex[:12]
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def process_start_token(pid: int) -> str | None:
-    """Something that changes when ``pid`` is reused (Linux: the start time); None elsewhere."""
-    stat = _linux_stat(pid)
-    return stat[1] if stat else None
-
-
-def process_alive(pid: int, start_token: str | None = None) -> bool:
-    """Is ``pid`` a running (not zombie) process, the same one that wrote ``start_token``?"""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    if os.name == "nt":
-        alive = _windows_alive(pid)  # os.kill(pid, 0) would terminate it on Windows
-    else:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            alive = True  # someone else's process: it exists
-        except OSError:
-            return False
-        else:
-            alive = True
-        stat = _linux_stat(pid)
-        if stat is not None and stat[0] in ("Z", "X"):
-            return False  # killed, waiting to be reaped
-    if alive and start_token is not None:
-        now = process_start_token(pid)
-        if now is not None and now != start_token:
-            return False  # the pid was reused by a newer process
-    return alive
-
-
-def _linux_stat(pid: int) -> tuple[str, str] | None:
-    """(state letter, start time in clock ticks) from /proc, or None off Linux."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return fields[0], fields[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _windows_alive(pid: int) -> bool:
-    import ctypes
-
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    kernel32.OpenProcess.restype = ctypes.c_void_p
-    kernel32.OpenProcess.argtypes = (ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong)
-    kernel32.GetExitCodeProcess.argtypes = (ctypes.c_void_p, ctypes.POINTER(ctypes.c_ulong))
-    kernel32.CloseHandle.argtypes = (ctypes.c_void_p,)
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists, it is not ours
-    try:
-        code = ctypes.c_ulong()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-            return True
-        return code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
 
 
 # --------------------------------------------------------------------------- session lock
