@@ -450,20 +450,22 @@ class ChunkedLabels:
             return np.maximum(self._counts, 0)
 
     def count_exactly(self) -> np.ndarray:
-        """Count every level-0 chunk and make the counts exact.  Slow on a whole slide (every chunk
-        is decoded) and edits wait meanwhile: run it on a worker when the user is not painting."""
+        """Count every level-0 chunk that may hold content (``chunks_with_content``; the others hold
+        ``fill``) and make the counts exact.  Slow on a whole slide whose chunks are all stored
+        (every one is decoded) and edits wait meanwhile: run it on a worker when the user is not painting."""
         with self._lock:
             return self._count_exactly()
 
     def _count_exactly(self) -> np.ndarray:
         counts = np.zeros(256, np.int64)
+        counts[self.fill] = self.size
         lv = self._levels[0]
-        gy, gx = lv.grid
-        for by in range(gy):
-            for bx in range(gx):
-                y0, y1, x0, x1 = lv.region((by, bx))
-                counts += block_counts(self._read(0, y0, y1, x0, x1))
-                self._evict()
+        for key in sorted(self._level_state(0).stored_keys()):
+            y0, y1, x0, x1 = lv.region(key)
+            block = self._read(0, y0, y1, x0, x1)
+            counts += block_counts(block)
+            counts[self.fill] -= block.size
+            self._evict()
         self._counts, self.class_counts_exact = counts, True
         return self.class_counts()
 

@@ -45,6 +45,15 @@ class RecoveryError(ValueError):
     """A recovery copy that cannot be used; ``str()`` says which and why in one sentence."""
 
 
+class BaseChangedError(RecoveryError):
+    """A chunked copy's saved mask was saved again (or replaced) after the copy was taken: its
+    chunks would land on another mask.  The app may ask, then ``load_chunked(..., base_changed_ok=True)``."""
+
+    def __init__(self, message: str, base_path: Path):
+        super().__init__(message)
+        self.base_path = base_path
+
+
 def app_version() -> str:
     try:
         from importlib.metadata import version
@@ -160,6 +169,8 @@ class Snapshot:
     chunk: tuple[int, int] | None = None  # a "chunks" copy: the mask's chunk size (rows, columns)
     chunks: list[tuple[int, int]] = field(default_factory=list)  # and its changed chunks
     base_path: Path | None = None  # a "chunks" copy applies over this saved mask (None: an empty one)
+    base_fingerprint: str | None = None  # that mask's core.io.fingerprint when the copy was taken
+    fill: int = 0  # a "chunks" copy: what unwritten pixels hold (255 in a strokes file)
 
     @property
     def name(self) -> str:
@@ -168,6 +179,18 @@ class Snapshot:
     @property
     def image_exists(self) -> bool:
         return self.image_path is not None and self.image_path.is_file()
+
+    def base_changed(self) -> str | None:
+        """One sentence naming the saved mask when it changed since this chunked copy was taken
+        (restoring would mix two masks: ask before ``load_chunked(..., base_changed_ok=True)``);
+        None when it is as it was, or when the copy records no fingerprint (older versions)."""
+        if self.kind != "chunks" or self.base_path is None or not self.base_fingerprint:
+            return None
+        from core.document.mask_files import mask_fingerprint
+
+        if mask_fingerprint(self.base_path) == self.base_fingerprint:
+            return None
+        return _changed_message(self)
 
 
 class RecoveryStore:
@@ -219,7 +242,9 @@ class RecoveryStore:
         target = mask_path if mask_path is not None else labels.path
         manifest = self._manifest(image_path, labels.shape, target, classes, history_position, data)
         manifest.update({"kind": "chunks", "chunk": list(labels.chunks), "chunks": [list(k) for k in keys],
-                         "base_path": _absolute(labels.path) if labels.path is not None else None})
+                         "base_path": _absolute(labels.path) if labels.path is not None else None,
+                         "base_fingerprint": labels.base_fingerprint if labels.path is not None else None,
+                         "fill": labels.fill})
         return self._write_manifest(key, data, manifest)
 
     def _manifest(self, image_path, shape, mask_path, classes, history_position, data: Path) -> dict:
@@ -287,10 +312,13 @@ class RecoveryStore:
                                 f"({labels.dtype} {labels.shape}, expected uint8 {(h, w)}).")
         return labels
 
-    def load_chunked(self, snap: Snapshot, cache_bytes: int | None = None) -> "ChunkedLabels":
+    def load_chunked(self, snap: Snapshot, cache_bytes: int | None = None,
+                     base_changed_ok: bool = False) -> "ChunkedLabels":
         """The recovered chunked mask: the saved mask the copy applies over (``base_path``; an empty
         mask if it has none) with the copy's chunks applied; they count as unsaved.  RecoveryError
-        (one sentence) when the copy is damaged or that saved mask is gone or of another size."""
+        (one sentence) when the copy is damaged or that saved mask is gone or of another size;
+        BaseChangedError when that mask changed since the copy was taken, unless ``base_changed_ok``
+        (the user was asked, ``Snapshot.base_changed``, and chose to restore anyway)."""
         from core.document.chunk_recovery import apply_chunks
         from core.document.chunked_labels import DEFAULT_CACHE_BYTES, ChunkedLabels
         from core.io.label_store import StoreError
@@ -310,13 +338,21 @@ class RecoveryStore:
                     raise RecoveryError(f"{snap.name}: the saved mask it applies over, {snap.base_path}, is gone.")
                 labels = ChunkedLabels.open(snap.base_path, cache_bytes=cache)
             else:
-                labels = ChunkedLabels.create(h, w, chunk=snap.chunk[0], cache_bytes=cache)
+                labels = ChunkedLabels.create(h, w, chunk=snap.chunk[0], cache_bytes=cache, fill=snap.fill)
         except StoreError as exc:
             raise RecoveryError(f"{snap.name}: the saved mask it applies to cannot be read ({exc})") from None
         if labels.shape != (h, w):
             labels.close()
             raise RecoveryError(f"{snap.name}: the saved mask {snap.base_path} is {labels.width}x{labels.height}, "
                                 f"the recovery copy {w}x{h}.")
+        if snap.base_path is not None and snap.base_fingerprint and not base_changed_ok \
+                and labels.base_fingerprint != snap.base_fingerprint:
+            labels.close()
+            raise BaseChangedError(_changed_message(snap), snap.base_path)
+        if labels.fill != snap.fill:
+            labels.close()
+            raise RecoveryError(f"{snap.name}: the saved mask {snap.base_path} is not of the recovery copy's kind "
+                                f"(unwritten pixels {labels.fill}, the copy's {snap.fill}).")
         try:
             apply_chunks(labels, snap.data_path)
         except Exception as exc:  # noqa: BLE001 - zipfile and np.load raise many types for a bad file
@@ -391,7 +427,15 @@ def _parse(path: Path, raw: object) -> Snapshot:
         chunk=(int(chunk[0]), int(chunk[1])) if kind == "chunks" and chunk else None,
         chunks=[(int(a), int(b)) for a, b in chunks] if kind == "chunks" and chunks else [],
         base_path=Path(raw["base_path"]) if isinstance(raw.get("base_path"), str) and raw["base_path"] else None,
+        base_fingerprint=raw["base_fingerprint"] if isinstance(raw.get("base_fingerprint"), str) else None,
+        fill=int(raw["fill"]) if _is_int(raw.get("fill")) and 0 <= raw["fill"] <= 255 else 0,
     )
+
+
+def _changed_message(snap: Snapshot) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.saved_at))
+    return (f"{snap.name}: the saved mask {snap.base_path} was changed after this recovery copy was taken "
+            f"({when}); restoring the copy over it would mix the two masks.")
 
 
 def _classes(raw: object) -> list[ClassInfo]:
