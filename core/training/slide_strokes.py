@@ -101,9 +101,9 @@ class SlideStrokes:
         total = sum((y1 - y0) * (x1 - x0) for y0, y1, x0, x1 in regions)
         if total > self.max_pixels:
             raise TrainingDataError(
-                f"{self.name}: the strokes cover {total / 2**20:.0f} Mpx at level {self.level} "
-                f"(with the image around them), more than the {self.max_pixels / 2**20:.0f} Mpx Live Training "
-                "reads; train at a coarser level, or erase strokes far from the others.")
+                f"{self.name}: the strokes cover {total / 1e6:.1f} million pixels at level {self.level} (with the "
+                f"image around them), more than the {self.max_pixels / 1e6:.1f} million Live Training reads; "
+                "train at a coarser level, or erase strokes far from the others.")
         wl, t = self.level_width, self.tile
         tile_of = (cells // wl // t) * (-(-wl // t)) + (cells % wl) // t
         all_tiles = np.concatenate([tiles for _, tiles in groups]) if groups else np.zeros(0, np.int64)
