@@ -4,9 +4,11 @@
 assignment writes) but holds only a byte-bounded cache of decoded chunks.  Why each part:
 
 * **Copy on write.**  The saved mask (an OME-Zarr label image, or an OME-TIFF read lazily) is
-  the read-only *base*; chunks evicted from the cache while dirty go to a private *scratch*
-  zarr store in a temporary folder.  So the user's file changes only in ``save_to`` and a
-  crash mid-edit never damages it.  Untouched chunks are never stored anywhere (fill value 0).
+  the read-only *base*; chunks evicted from the cache while dirty go to a private *scratch* file
+  in a temporary folder, made at the first spill and removed with the mask or its process
+  (core.document.scratch_folders).  So the user's file changes only in ``save_to`` and a crash
+  mid-edit never damages it.  Untouched chunks are never stored anywhere: they hold ``fill``
+  (0, background; 255 in a strokes file, "not annotated").
 * **Chunk size.**  In-memory chunks follow the file's but stay within CHUNK_MIN..CHUNK_MAX (a TIFF
   strip spans the whole width; an uncompressed one is memory-mapped), so a read decodes little.
 * **Label pyramid.**  Level k is 2**k times smaller, by the nearest-neighbour rule of
@@ -19,6 +21,10 @@ assignment writes) but holds only a byte-bounded cache of decoded chunks.  Why e
 * **Changed chunks** (since the last save) drive incremental saving and recovery copies.
 * **Threads.**  One lock guards the cache, so a tile worker may ``read_level`` while the GUI
   thread paints; ``save_to`` and ``count_exactly`` hold it throughout (edits wait for them).
+
+This is the document layer: it knows chunks, edits and scratch.  Files, layouts, the save journal
+and the swap are the store's (``core.document.chunked_save`` and below), which ``open`` and
+``save_to`` call; recovery copies (``core.document.recovery``) sit above both.
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@ The GUI snapshots every mask with unsaved edits into the app-data folder (never 
 user's files): ``recovery/<session>-<key>.npy`` holds the labels, ``<session>-<key>.json`` the
 manifest (image, mask target, classes, undo position, time).  A chunked whole-slide mask
 (``save_chunked``, kind "chunks") stores only its changed chunks in ``<session>-<key>-<n>.zip``
-(core.document.chunk_recovery) and restores them over the saved mask the manifest names.  Both are written atomically,
+(core.document.chunk_recovery) and restores them over the saved mask the manifest names, whose
+fingerprint it records: a mask saved again or replaced since would receive another mask's chunks,
+so that is refused (``BaseChangedError``, naming the file) unless the user was asked and agreed
+(``Snapshot.base_changed``, ``load_chunked(..., base_changed_ok=True)``).  Both are written atomically,
 data first, so a manifest always names complete data; a crash between the two writes leaves
 the previous pair valid.  Each running window holds ``sessions/<session>.lock`` with its pid;
 a lock whose process is gone marks an unclean exit, and the copies of sessions that are not
