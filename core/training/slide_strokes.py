@@ -142,10 +142,12 @@ class SlideStrokes:
             y0, y1, x0, x1 = strokes.chunk_region(key)
             block = strokes.read(y0, y1, x0, x1)
             decoded += 1
-            ys, xs = np.nonzero(block != IGNORE)
-            if ys.size == 0:
+            flat = block.ravel()
+            where = np.flatnonzero(flat != IGNORE)
+            if where.size == 0:
                 continue
-            values = block[ys, xs].astype(np.int64)
+            ys, xs = np.divmod(where, block.shape[1])
+            values = flat[where].astype(np.int64)
             cell = ((ys + y0) * hl // h0) * wl + (xs + x0) * wl // w0
             keys, n = np.unique(cell * 256 + values, return_counts=True)
             parts.append((keys, n))
