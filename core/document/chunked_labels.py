@@ -4,9 +4,11 @@
 assignment writes) but holds only a byte-bounded cache of decoded chunks.  Why each part:
 
 * **Copy on write.**  The saved mask (an OME-Zarr label image, or an OME-TIFF read lazily) is
-  the read-only *base*; chunks evicted from the cache while dirty go to a private *scratch*
-  zarr store in a temporary folder.  So the user's file changes only in ``save_to`` and a
-  crash mid-edit never damages it.  Untouched chunks are never stored anywhere (fill value 0).
+  the read-only *base*; chunks evicted from the cache while dirty go to a private *scratch* file
+  in a temporary folder, made at the first spill and removed with the mask or its process
+  (core.document.scratch_folders).  So the user's file changes only in ``save_to`` and a crash
+  mid-edit never damages it.  Untouched chunks are never stored anywhere: they hold ``fill``
+  (0, background; 255 in a strokes file, "not annotated").
 * **Chunk size.**  In-memory chunks follow the file's but stay within CHUNK_MIN..CHUNK_MAX (a TIFF
   strip spans the whole width; an uncompressed one is memory-mapped), so a read decodes little.
 * **Label pyramid.**  Level k is 2**k times smaller, by the nearest-neighbour rule of
@@ -19,16 +21,18 @@ assignment writes) but holds only a byte-bounded cache of decoded chunks.  Why e
 * **Changed chunks** (since the last save) drive incremental saving and recovery copies.
 * **Threads.**  One lock guards the cache, so a tile worker may ``read_level`` while the GUI
   thread paints; ``save_to`` and ``count_exactly`` hold it throughout (edits wait for them).
+
+This is the document layer: it knows chunks, edits and scratch.  Files, layouts, the save journal
+and the swap are the store's (``core.document.chunked_save`` and below), which ``open`` and
+``save_to`` call; recovery copies (``core.document.recovery``) sit above both.
 """
 
 from __future__ import annotations
 
 import errno
 import os
-import shutil
 import tempfile
 import threading
-import uuid
 import weakref
 from collections import OrderedDict
 from pathlib import Path
@@ -37,7 +41,11 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from core.atomic import WriteError, describe_os_error, short_error
-from core.io.label_store import StoreError, level_sample, ome_label_attrs, pyramid_shapes
+from core.document.chunked_save import SAVE_FORMATS, LevelState, Opened, SaveJob, open_store, save_store
+from core.document.mask_files import (CHUNK_CODEC, fill_value, level_chunks, mask_fingerprint, stored_classes,
+                                      write_empty_store)
+from core.document.scratch_folders import ScratchFolder
+from core.io.label_store import StoreError, level_sample, pyramid_shapes
 from core.io.label_store import class_counts as block_counts
 
 __all__ = ["ChunkedLabels", "ARRAY_LIMIT", "DEFAULT_CACHE_BYTES"]
@@ -48,29 +56,6 @@ SCRATCH_SLACK = 64 * 2**20  # dead bytes the scratch file may hold before it is 
 COUNT_LEVEL_PIXELS = 2**22  # an estimated class count decodes one level of at most this many pixels
 CHUNK_MIN, CHUNK_MAX = 64, 1024  # in-memory chunk sides, whatever the file's chunking (a strip: its width)
 Key = tuple[int, int]
-
-
-class _Codec:
-    """Blosc lz4 for scratch chunks: fast enough that evicting a dirty chunk costs well under a ms."""
-
-    def __init__(self):
-        self._codec = None
-
-    def _get(self):
-        if self._codec is None:
-            from numcodecs import Blosc
-
-            self._codec = Blosc(cname="lz4", clevel=1, shuffle=Blosc.NOSHUFFLE)
-        return self._codec
-
-    def encode(self, arr: np.ndarray) -> bytes:
-        return bytes(self._get().encode(np.ascontiguousarray(arr)))
-
-    def decode(self, data: bytes) -> bytes:
-        return bytes(self._get().decode(data))
-
-
-_SCRATCH_CODEC = _Codec()
 
 
 class _Level:
@@ -107,10 +92,6 @@ def _memory_chunk(side: int) -> int:
     return -(-side // -(-side // CHUNK_MAX))
 
 
-def _level_chunks(chunk: tuple[int, int], shape: tuple[int, int]) -> tuple[int, int]:
-    return min(chunk[0], shape[0]), min(chunk[1], shape[1])
-
-
 class ChunkedLabels:
     """A uint8 (height, width) label array backed by chunks; see the module docstring."""
 
@@ -118,42 +99,52 @@ class ChunkedLabels:
     dtype = np.dtype(np.uint8)
 
     def __init__(self, levels: list[_Level], *, path: Path | None, fmt: str | None, cache_bytes: int,
-                 counts: np.ndarray, counts_exact: bool, closers: Sequence[Callable[[], None]] = ()):
+                 counts: np.ndarray, counts_exact: bool, closers: Sequence[Callable[[], None]] = (), fill: int = 0):
         self._levels = levels
         self.path = path  # the saved mask this one is read from (None: not saved yet)
         self.format = fmt  # "ome-zarr", "ome-tiff" or None
+        self.fill = int(fill)  # what a pixel nobody wrote holds: 0 (background), a strokes file's 255
+        self.base_fingerprint = ""  # core.io.fingerprint of the file at ``path`` when it became the base
         self.cache_bytes = int(cache_bytes)
         self._cache: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
         self._dirty: set[tuple[int, int, int]] = set()
         self._bytes = 0
         self._counts = counts.astype(np.int64)
         self.class_counts_exact = bool(counts_exact)
-        self._tmp = Path(tempfile.mkdtemp(prefix="unetseg-mask-"))
+        self._folder = ScratchFolder()  # made at the first spill (core.document.scratch_folders)
         self._scratch = None
         self._lock = threading.RLock()
         self._closers = list(closers)
-        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self._tmp), True)
+        self._finalizer = weakref.finalize(self, self._folder.remove)
         self.closed = False
         self.classes: list = []  # the classes (ClassInfo) the file names, with their colours
+
+    @property
+    def _tmp(self) -> Path | None:
+        """The private scratch folder (None until the first chunk is spilled)."""
+        return self._folder.path
 
     # -- opening ------------------------------------------------------------------------------
     @classmethod
     def create(cls, height: int, width: int, chunk: int = 512, path: str | os.PathLike | None = None,
-               cache_bytes: int = DEFAULT_CACHE_BYTES, classes: Sequence = ()) -> "ChunkedLabels":
-        """An all-background mask.  ``path`` None keeps it in a private temporary store (deleted by
-        ``close``) until ``save_to``; with a path an empty OME-Zarr label image is written there now."""
-        height, width, chunk = int(height), int(width), int(chunk)
+               cache_bytes: int = DEFAULT_CACHE_BYTES, classes: Sequence = (), fill: int = 0) -> "ChunkedLabels":
+        """A mask whose every pixel is ``fill`` (0, background; a strokes file: 255, not annotated).
+        ``path`` None keeps it in memory and a private scratch file (deleted by ``close``) until
+        ``save_to``; with a path an empty OME-Zarr label image is written there now."""
+        height, width, chunk, fill = int(height), int(width), int(chunk), int(fill)
         if height < 1 or width < 1 or chunk < 16:
             raise ValueError(f"a mask needs height, width >= 1 and chunk >= 16, not {height}x{width}/{chunk}")
+        if not 0 <= fill <= 255:
+            raise ValueError(f"the fill value must be within 0..255, not {fill}")
         if path is not None:
             if Path(path).exists():
                 raise StoreError(f"{path}: already exists; open it, or save a new mask elsewhere.")
-            _write_empty_store(Path(path), height, width, (chunk, chunk), classes)
+            write_empty_store(Path(path), height, width, (chunk, chunk), classes, fill=fill)
             return cls.open(path, cache_bytes=cache_bytes)
-        levels = [_Level(s, _level_chunks((chunk, chunk), s)) for s in pyramid_shapes(height, width)]
+        levels = [_Level(s, level_chunks((chunk, chunk), s)) for s in pyramid_shapes(height, width)]
         counts = np.zeros(256, np.int64)
-        counts[0] = height * width
-        return cls(levels, path=None, fmt=None, cache_bytes=cache_bytes, counts=counts, counts_exact=True)
+        counts[fill] = height * width
+        return cls(levels, path=None, fmt=None, cache_bytes=cache_bytes, counts=counts, counts_exact=True, fill=fill)
 
     @classmethod
     def open(cls, path: str | os.PathLike, cache_bytes: int = DEFAULT_CACHE_BYTES) -> "ChunkedLabels":
@@ -163,19 +154,9 @@ class ChunkedLabels:
         Raises StoreError naming the file when it is missing, unreadable or not 2-D uint8.
         Pyramid levels the file lacks are built now into the scratch store (one pass over level 0).
         """
-        from core.document.chunked_save import recover_swap
-
         path = Path(path)
-        recover_swap(path)  # a save killed between its renames: the old store goes back first
-        if not path.exists():
-            raise StoreError(f"{path}: the mask does not exist.")
-        if path.is_dir():
-            _finish_interrupted_save(path)
-            arrays, fmt, attrs, closers = _open_zarr(path), "ome-zarr", None, []
-            attrs = arrays.pop()
-        else:
-            arrays, closers = _open_tiff(path)
-            fmt, attrs = "ome-tiff", {}
+        opened = open_store(path)
+        arrays, closers = opened.arrays, opened.closers
         base0 = arrays[0]
         shape = tuple(int(n) for n in base0.shape)
         if len(shape) != 2 or np.dtype(base0.dtype) != np.uint8:
@@ -188,16 +169,18 @@ class ChunkedLabels:
             base = arrays[k] if k < len(arrays) and tuple(arrays[k].shape) == s else None
             if base is None and k > 0:
                 missing.append(k)
-            levels.append(_Level(s, _level_chunks(chunk, s), base))
+            levels.append(_Level(s, level_chunks(chunk, s), base))
+        fill = fill_value(base0)
         counts = np.zeros(256, np.int64)
-        counts[0] = shape[0] * shape[1]
-        self = cls(levels, path=path, fmt=fmt, cache_bytes=cache_bytes, counts=counts, counts_exact=False,
-                   closers=closers)
-        self.classes = stored_classes(attrs or {})
+        counts[fill] = shape[0] * shape[1]
+        self = cls(levels, path=path, fmt=opened.fmt, cache_bytes=cache_bytes, counts=counts, counts_exact=False,
+                   closers=closers, fill=fill)
+        self.classes = stored_classes(opened.attrs)
         try:
+            self.base_fingerprint = mask_fingerprint(path)
             for k in missing:
                 self._build_level(k)
-            recorded = (attrs or {}).get("unetseg", {}).get("class_counts")
+            recorded = opened.attrs.get("unetseg", {}).get("class_counts")
             if isinstance(recorded, list) and len(recorded) == 256 and sum(recorded) == shape[0] * shape[1]:
                 self._counts, self.class_counts_exact = np.asarray(recorded, np.int64), True
             else:
@@ -386,12 +369,12 @@ class ChunkedLabels:
         if key in lv.in_scratch:
             offset, length = lv.in_scratch[key]
             self._scratch.seek(offset)
-            raw = _SCRATCH_CODEC.decode(self._scratch.read(length))
+            raw = CHUNK_CODEC.decode(self._scratch.read(length))
             arr = np.frombuffer(raw, np.uint8).reshape(y1 - y0, x1 - x0).copy()
         elif lv.base is not None:
             arr = np.array(lv.base[y0:y1, x0:x1], dtype=np.uint8)
         else:
-            arr = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            arr = np.full((y1 - y0, x1 - x0), self.fill, np.uint8)
         self._cache[ck] = arr
         self._bytes += arr.nbytes
         return arr
@@ -415,14 +398,14 @@ class ChunkedLabels:
         lv = self._levels[level]
         try:
             if self._scratch is None:
-                self._scratch = open(self._tmp / "scratch.bin", "w+b")  # noqa: SIM115 - closed by close()
+                self._scratch = open(self._folder.make() / "scratch.bin", "w+b")  # noqa: SIM115 - closed by close()
             self._compact_scratch()
-            data = _SCRATCH_CODEC.encode(self._cache[ck])
+            data = CHUNK_CODEC.encode(self._cache[ck])
             offset = self._scratch.seek(0, 2)
             self._scratch.write(data)
             lv.in_scratch[(by, bx)] = (offset, len(data))
         except OSError as exc:
-            raise WriteError(exc.errno or errno.EIO, f"cannot write the working copy in {self._tmp}: "
+            raise WriteError(exc.errno or errno.EIO, f"cannot write the working copy in {self._tmp or tempfile.gettempdir()}: "
                              f"{describe_os_error(exc)}") from None
         self._dirty.discard(ck)
 
@@ -473,20 +456,22 @@ class ChunkedLabels:
             return np.maximum(self._counts, 0)
 
     def count_exactly(self) -> np.ndarray:
-        """Count every level-0 chunk and make the counts exact.  Slow on a whole slide (every chunk
-        is decoded) and edits wait meanwhile: run it on a worker when the user is not painting."""
+        """Count every level-0 chunk that may hold content (``chunks_with_content``; the others hold
+        ``fill``) and make the counts exact.  Slow on a whole slide whose chunks are all stored
+        (every one is decoded) and edits wait meanwhile: run it on a worker when the user is not painting."""
         with self._lock:
             return self._count_exactly()
 
     def _count_exactly(self) -> np.ndarray:
         counts = np.zeros(256, np.int64)
+        counts[self.fill] = self.size
         lv = self._levels[0]
-        gy, gx = lv.grid
-        for by in range(gy):
-            for bx in range(gx):
-                y0, y1, x0, x1 = lv.region((by, bx))
-                counts += block_counts(self._read(0, y0, y1, x0, x1))
-                self._evict()
+        for key in sorted(self._level_state(0).stored_keys()):
+            y0, y1, x0, x1 = lv.region(key)
+            block = self._read(0, y0, y1, x0, x1)
+            counts += block_counts(block)
+            counts[self.fill] -= block.size
+            self._evict()
         self._counts, self.class_counts_exact = counts, True
         return self.class_counts()
 
@@ -569,178 +554,78 @@ class ChunkedLabels:
         scaled[int(np.argmax(counts))] += self.size - int(scaled.sum())
         self._counts, self.class_counts_exact = scaled, False
 
-    # -- saving (in chunked_save) ---------------------------------------------------------------
+    # -- saving (through the store layer, core.document.chunked_save) -----------------------------
     def save_to(self, path: str | os.PathLike, fmt: str = "ome-zarr", classes: Sequence = (),
                 progress: Callable[[int, int], None] | None = None) -> Path:
         """Save as OME-Zarr (in place: changed chunks only) or OME-TIFF; the file becomes the base."""
-        from core.document.chunked_save import save_chunked
-
-        return save_chunked(self, Path(path), fmt, classes, progress)
+        return self._save(Path(path), fmt, classes, progress, export=False)
 
     def export_to(self, path: str | os.PathLike, fmt: str = "ome-zarr", classes: Sequence = (),
                   progress: Callable[[int, int], None] | None = None) -> Path:
         """Write a full copy as OME-Zarr or OME-TIFF and change nothing about this mask: its base,
         changed chunks and scratch copies stay (deleting the copy later loses nothing).  The
         mask's own file is refused: that is Save."""
-        from core.document.chunked_save import save_chunked
+        return self._save(Path(path), fmt, classes, progress, export=True)
 
-        return save_chunked(self, Path(path), fmt, classes, progress, export=True)
+    def _save(self, path: Path, fmt: str, classes: Sequence, progress, export: bool) -> Path:
+        if fmt not in SAVE_FORMATS:
+            raise ValueError(f"a chunked mask saves as {' or '.join(SAVE_FORMATS)}, not {fmt!r}")
+        classes = list(classes) or list(self.classes)  # none given: keep the names and colours the file had
+        with self._lock:  # edits (and tile reads) wait: the saved file must be one state of the mask
+            is_base = self.path is not None and _same(self.path, path)
+            if export and is_base:
+                raise WriteError(errno.EEXIST, f"cannot export to {path}: it is the mask being edited; "
+                                               "save it with Save, or export under another name")
+            attrs = {"class_counts": self.class_counts().tolist()} if self.class_counts_exact else {}
+            job = SaveJob([self._level_state(k) for k in range(len(self._levels))], self._save_chunk,
+                          self._save_region, attrs, self.fill, classes, progress)
+            opened = save_store(path, fmt, job, in_place=is_base and self.format == "ome-zarr", reopen=not export)
+            if opened is not None:
+                self._bind(opened, path)
+                self.classes = classes
+        return path
+
+    def _level_state(self, k: int) -> LevelState:
+        lv = self._levels[k]
+        held = set(lv.in_scratch) | {(by, bx) for (lk, by, bx) in self._cache if lk == k}
+        return LevelState(lv.shape, lv.chunks, lv.base, sorted(lv.changed), held)
+
+    def _save_chunk(self, k: int, key: Key) -> np.ndarray:
+        chunk = self._chunk(k, key)
+        self._evict()
+        return chunk
+
+    def _save_region(self, y0: int, y1: int, x0: int, x1: int, level: int) -> np.ndarray:
+        out = self.read(y0, y1, x0, x1, level)
+        self._evict()
+        return out
+
+    def _bind(self, opened: Opened, path: Path) -> None:
+        """The saved file is now the base: nothing counts as changed, scratch copies are not needed."""
+        for lv, array in zip(self._levels, opened.arrays):
+            lv.base = array
+            lv.changed.clear()
+            lv.in_scratch.clear()
+        self._dirty.clear()
+        for close in self._closers:
+            try:
+                close()
+            except Exception:  # noqa: BLE001
+                pass
+        self._closers = list(opened.closers)
+        self.path, self.format = path, opened.fmt
+        self.base_fingerprint = mask_fingerprint(path)
+
+    def chunks_with_content(self) -> list[Key]:
+        """Level-0 chunks that may hold a pixel other than ``fill`` (a superset: stored in the file,
+        changed, spilled or cached), without decoding any: on a strokes file of a whole slide, the
+        few chunks under the strokes."""
+        with self._lock:
+            return sorted(self._level_state(0).stored_keys())
 
 
-# --------------------------------------------------------------------------- zarr helpers
-
-
-def _zarr():
-    from core.io.sources import require_zarr
-
-    return require_zarr()
-
-
-def _compressor():
-    from numcodecs import Blosc
-
-    return Blosc(cname="zstd", clevel=3, shuffle=Blosc.BITSHUFFLE)
-
-
-def _new_array(group, name: str, shape: tuple[int, int], chunks: tuple[int, int]):
-    """A uint8 level array as LabelStore writes them; all-0 chunks are never stored."""
-    return group.create_array(name, shape=shape, chunks=chunks, dtype="uint8", fill_value=0, overwrite=True,
-                              chunk_key_encoding={"name": "v2", "separator": "/"}, compressors=_compressor(),
-                              config={"write_empty_chunks": False})
-
-
-def _write_empty_store(path: Path, height: int, width: int, chunk: tuple[int, int], classes: Sequence,
-                       attrs: dict | None = None) -> list:
-    """An OME-Zarr label image with every level present and empty; returns the level arrays."""
-    zarr = _zarr()
+def _same(a: Path, b: Path) -> bool:
     try:
-        group = zarr.open_group(str(path), mode="w", zarr_format=2)
-        shapes = pyramid_shapes(height, width)
-        arrays = [_new_array(group, str(k), s, _level_chunks(chunk, s)) for k, s in enumerate(shapes)]
-        meta = ome_label_attrs(len(shapes), classes)
-        meta["unetseg"] = attrs or {}
-        group.attrs.update(meta)
-    except OSError as exc:
-        raise WriteError(exc.errno or errno.EIO, f"cannot write {path}: {describe_os_error(exc)}") from None
-    return arrays
-
-
-def stored_classes(attrs: dict) -> list:
-    """Classes (ClassInfo) named in a store's image-label metadata: NGFF 0.4 at the top level, 0.5
-    under "ome".  Loading keeps them, so a save does not replace them with the app's defaults."""
-    from core.classes import ClassInfo
-
-    label = attrs.get("image-label") or (attrs.get("ome") or {}).get("image-label") or {}
-    names = {p.get("label-value"): p.get("name") for p in label.get("properties", []) if isinstance(p, dict)}
-    out = []
-    for c in label.get("colors", []):
-        try:
-            cid = int(c["label-value"])
-            if 0 <= cid <= 255:
-                color = tuple(int(v) for v in c["rgba"][:3])
-                out.append(ClassInfo(cid, str(names.get(cid) or f"class {cid}"), color))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return out
-
-
-def _finish_interrupted_save(path: Path) -> None:
-    """A save killed after its commit is finished now, one killed before it dropped (save_journal)."""
-    from core.document.save_journal import finish_interrupted_save
-
-    try:
-        finish_interrupted_save(path)
-    except Exception as exc:  # noqa: BLE001 - a read-only folder, a damaged journal: one sentence
-        raise StoreError(f"{path}: a save of this mask was interrupted and cannot be finished here "
-                         f"({short_error(exc)}); open it where it can be written.") from None
-
-
-def _open_zarr(path: Path) -> list:
-    """Level arrays of an OME-Zarr label image (multiscales order, else "0", "1"...), then its attrs."""
-    zarr = _zarr()
-    try:
-        node = zarr.open(str(path), mode="r")
-        if hasattr(node, "shape"):
-            return [node, {}]
-        attrs = dict(node.attrs)
-        ms = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
-        names = [d["path"] for d in ms[0]["datasets"]] if ms else \
-            [str(k) for k in range(64) if str(k) in node][:64]
-        if not names:
-            raise KeyError("no level 0")
-        return [node[n] for n in names] + [attrs]
-    except Exception as exc:  # noqa: BLE001
-        raise StoreError(f"{path}: not an OME-Zarr label mask ({short_error(exc)}).") from None
-
-
-def _open_tiff(path: Path) -> tuple[list, list]:
-    """Level arrays of a (pyramidal) TIFF of class ids, read lazily through tifffile's zarr store."""
-    import tifffile
-
-    zarr = _zarr()
-    try:
-        tif = tifffile.TiffFile(path)
-    except Exception as exc:  # noqa: BLE001
-        raise StoreError(f"{path}: not a readable TIFF mask ({short_error(exc)}).") from None
-    try:
-        series = tif.series[0]
-        mapped = _memmap_levels(path, len(series.levels))
-        if mapped is not None:
-            return mapped, [tif.close]
-        store = series.aszarr()
-        root = zarr.open(store, mode="r")
-        arrays = [root] if hasattr(root, "shape") else [root[str(i)] for i in range(len(series.levels))]
-    except Exception as exc:  # noqa: BLE001
-        tif.close()
-        raise StoreError(f"{path}: not a readable TIFF mask ({short_error(exc)}).") from None
-    return arrays, [store.close, tif.close]
-
-
-def _memmap_levels(path: Path, count: int) -> list | None:
-    """An uncompressed TIFF's levels as read-only memory maps (plain ``tifffile.imwrite`` writes one
-    strip, which its zarr store would decode whole for every read); None when it is not mappable."""
-    import tifffile
-
-    try:
-        return [tifffile.memmap(path, level=k, mode="r") for k in range(count)]
-    except (ValueError, OSError, TypeError):
-        return None
-
-
-def stored_chunk_keys(array, chunks: tuple[int, int]) -> set[Key] | None:
-    """Keys, on the in-memory grid ``chunks``, of the chunks that hold what a local zarr v2 array
-    stores on disk (each stored file chunk marks every in-memory chunk it overlaps).
-
-    None when they cannot be listed: a TIFF, a zarr v3 / NGFF 0.5 store ("c/<y>/<x>" keys, perhaps
-    sharded), another store.  The caller then copies every chunk: reading a missing one costs
-    little, losing one costs a user's work.
-    """
-    try:
-        from zarr.storage import LocalStore
-
-        meta = array.metadata
-        if not isinstance(array.store, LocalStore) or getattr(meta, "zarr_format", None) != 2:
-            return None
-        fy, fx = (int(c) for c in array.chunks)
-        separator = meta.dimension_separator or "."
-        root = Path(array.store.root) / array.path
-    except (AttributeError, ImportError, TypeError, ValueError):
-        return None
-    if not root.is_dir():
-        return set()
-    if separator == ".":
-        names = [name.split(".") for name in os.listdir(root)]
-    else:
-        names = [(row.name, name) for row in root.iterdir() if row.is_dir() for name in os.listdir(row)]
-    (cy, cx), (h, w), keys = chunks, array.shape, set()
-    for parts in names:
-        if len(parts) == 2 and all(p.isdigit() for p in parts):
-            by, bx = int(parts[0]), int(parts[1])
-            for y in range(by * fy // cy, -(-min(h, (by + 1) * fy) // cy)):
-                for x in range(bx * fx // cx, -(-min(w, (bx + 1) * fx) // cx)):
-                    keys.add((y, x))
-    return keys
-
-
-def new_temp_name(path: Path, tag: str) -> Path:
-    return path.with_name(f".{path.name}.{tag}-{uuid.uuid4().hex[:8]}")
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)

@@ -4,7 +4,10 @@ The GUI snapshots every mask with unsaved edits into the app-data folder (never 
 user's files): ``recovery/<session>-<key>.npy`` holds the labels, ``<session>-<key>.json`` the
 manifest (image, mask target, classes, undo position, time).  A chunked whole-slide mask
 (``save_chunked``, kind "chunks") stores only its changed chunks in ``<session>-<key>-<n>.zip``
-(core.document.chunk_recovery) and restores them over the saved mask the manifest names.  Both are written atomically,
+(core.document.chunk_recovery) and restores them over the saved mask the manifest names, whose
+fingerprint it records: a mask saved again or replaced since would receive another mask's chunks,
+so that is refused (``BaseChangedError``, naming the file) unless the user was asked and agreed
+(``Snapshot.base_changed``, ``load_chunked(..., base_changed_ok=True)``).  Both are written atomically,
 data first, so a manifest always names complete data; a crash between the two writes leaves
 the previous pair valid.  Each running window holds ``sessions/<session>.lock`` with its pid;
 a lock whose process is gone marks an unclean exit, and the copies of sessions that are not
@@ -28,6 +31,7 @@ import numpy as np
 
 from core.atomic import atomic_path, remove_quietly, short_error, write_text
 from core.classes import ClassInfo, default_classes, normalize_classes
+from core.document.owners import process_alive, process_start_token
 
 if TYPE_CHECKING:
     from core.document.chunked_labels import ChunkedLabels
@@ -44,6 +48,15 @@ class RecoveryError(ValueError):
     """A recovery copy that cannot be used; ``str()`` says which and why in one sentence."""
 
 
+class BaseChangedError(RecoveryError):
+    """A chunked copy's saved mask was saved again (or replaced) after the copy was taken: its
+    chunks would land on another mask.  The app may ask, then ``load_chunked(..., base_changed_ok=True)``."""
+
+    def __init__(self, message: str, base_path: Path):
+        super().__init__(message)
+        self.base_path = base_path
+
+
 def app_version() -> str:
     try:
         from importlib.metadata import version
@@ -55,72 +68,6 @@ def app_version() -> str:
 
 def new_session_id() -> str:
     return uuid.uuid4().hex[:12]
-
-
-# --------------------------------------------------------------------------- processes
-
-
-def process_start_token(pid: int) -> str | None:
-    """Something that changes when ``pid`` is reused (Linux: the start time); None elsewhere."""
-    stat = _linux_stat(pid)
-    return stat[1] if stat else None
-
-
-def process_alive(pid: int, start_token: str | None = None) -> bool:
-    """Is ``pid`` a running (not zombie) process, the same one that wrote ``start_token``?"""
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    if os.name == "nt":
-        alive = _windows_alive(pid)  # os.kill(pid, 0) would terminate it on Windows
-    else:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            alive = True  # someone else's process: it exists
-        except OSError:
-            return False
-        else:
-            alive = True
-        stat = _linux_stat(pid)
-        if stat is not None and stat[0] in ("Z", "X"):
-            return False  # killed, waiting to be reaped
-    if alive and start_token is not None:
-        now = process_start_token(pid)
-        if now is not None and now != start_token:
-            return False  # the pid was reused by a newer process
-    return alive
-
-
-def _linux_stat(pid: int) -> tuple[str, str] | None:
-    """(state letter, start time in clock ticks) from /proc, or None off Linux."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return fields[0], fields[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _windows_alive(pid: int) -> bool:
-    import ctypes
-
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
-    kernel32.OpenProcess.restype = ctypes.c_void_p
-    kernel32.OpenProcess.argtypes = (ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong)
-    kernel32.GetExitCodeProcess.argtypes = (ctypes.c_void_p, ctypes.POINTER(ctypes.c_ulong))
-    kernel32.CloseHandle.argtypes = (ctypes.c_void_p,)
-    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
-    if not handle:
-        return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists, it is not ours
-    try:
-        code = ctypes.c_ulong()
-        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
-            return True
-        return code.value == 259  # STILL_ACTIVE
-    finally:
-        kernel32.CloseHandle(handle)
 
 
 # --------------------------------------------------------------------------- session lock
@@ -225,6 +172,8 @@ class Snapshot:
     chunk: tuple[int, int] | None = None  # a "chunks" copy: the mask's chunk size (rows, columns)
     chunks: list[tuple[int, int]] = field(default_factory=list)  # and its changed chunks
     base_path: Path | None = None  # a "chunks" copy applies over this saved mask (None: an empty one)
+    base_fingerprint: str | None = None  # that mask's core.io.fingerprint when the copy was taken
+    fill: int = 0  # a "chunks" copy: what unwritten pixels hold (255 in a strokes file)
 
     @property
     def name(self) -> str:
@@ -233,6 +182,18 @@ class Snapshot:
     @property
     def image_exists(self) -> bool:
         return self.image_path is not None and self.image_path.is_file()
+
+    def base_changed(self) -> str | None:
+        """One sentence naming the saved mask when it changed since this chunked copy was taken
+        (restoring would mix two masks: ask before ``load_chunked(..., base_changed_ok=True)``);
+        None when it is as it was, or when the copy records no fingerprint (older versions)."""
+        if self.kind != "chunks" or self.base_path is None or not self.base_fingerprint:
+            return None
+        from core.document.mask_files import mask_fingerprint
+
+        if mask_fingerprint(self.base_path) == self.base_fingerprint:
+            return None
+        return _changed_message(self)
 
 
 class RecoveryStore:
@@ -284,7 +245,9 @@ class RecoveryStore:
         target = mask_path if mask_path is not None else labels.path
         manifest = self._manifest(image_path, labels.shape, target, classes, history_position, data)
         manifest.update({"kind": "chunks", "chunk": list(labels.chunks), "chunks": [list(k) for k in keys],
-                         "base_path": _absolute(labels.path) if labels.path is not None else None})
+                         "base_path": _absolute(labels.path) if labels.path is not None else None,
+                         "base_fingerprint": labels.base_fingerprint if labels.path is not None else None,
+                         "fill": labels.fill})
         return self._write_manifest(key, data, manifest)
 
     def _manifest(self, image_path, shape, mask_path, classes, history_position, data: Path) -> dict:
@@ -352,10 +315,13 @@ class RecoveryStore:
                                 f"({labels.dtype} {labels.shape}, expected uint8 {(h, w)}).")
         return labels
 
-    def load_chunked(self, snap: Snapshot, cache_bytes: int | None = None) -> "ChunkedLabels":
+    def load_chunked(self, snap: Snapshot, cache_bytes: int | None = None,
+                     base_changed_ok: bool = False) -> "ChunkedLabels":
         """The recovered chunked mask: the saved mask the copy applies over (``base_path``; an empty
         mask if it has none) with the copy's chunks applied; they count as unsaved.  RecoveryError
-        (one sentence) when the copy is damaged or that saved mask is gone or of another size."""
+        (one sentence) when the copy is damaged or that saved mask is gone or of another size;
+        BaseChangedError when that mask changed since the copy was taken, unless ``base_changed_ok``
+        (the user was asked, ``Snapshot.base_changed``, and chose to restore anyway)."""
         from core.document.chunk_recovery import apply_chunks
         from core.document.chunked_labels import DEFAULT_CACHE_BYTES, ChunkedLabels
         from core.io.label_store import StoreError
@@ -375,13 +341,21 @@ class RecoveryStore:
                     raise RecoveryError(f"{snap.name}: the saved mask it applies over, {snap.base_path}, is gone.")
                 labels = ChunkedLabels.open(snap.base_path, cache_bytes=cache)
             else:
-                labels = ChunkedLabels.create(h, w, chunk=snap.chunk[0], cache_bytes=cache)
+                labels = ChunkedLabels.create(h, w, chunk=snap.chunk[0], cache_bytes=cache, fill=snap.fill)
         except StoreError as exc:
             raise RecoveryError(f"{snap.name}: the saved mask it applies to cannot be read ({exc})") from None
         if labels.shape != (h, w):
             labels.close()
             raise RecoveryError(f"{snap.name}: the saved mask {snap.base_path} is {labels.width}x{labels.height}, "
                                 f"the recovery copy {w}x{h}.")
+        if snap.base_path is not None and snap.base_fingerprint and not base_changed_ok \
+                and labels.base_fingerprint != snap.base_fingerprint:
+            labels.close()
+            raise BaseChangedError(_changed_message(snap), snap.base_path)
+        if labels.fill != snap.fill:
+            labels.close()
+            raise RecoveryError(f"{snap.name}: the saved mask {snap.base_path} is not of the recovery copy's kind "
+                                f"(unwritten pixels {labels.fill}, the copy's {snap.fill}).")
         try:
             apply_chunks(labels, snap.data_path)
         except Exception as exc:  # noqa: BLE001 - zipfile and np.load raise many types for a bad file
@@ -456,7 +430,15 @@ def _parse(path: Path, raw: object) -> Snapshot:
         chunk=(int(chunk[0]), int(chunk[1])) if kind == "chunks" and chunk else None,
         chunks=[(int(a), int(b)) for a, b in chunks] if kind == "chunks" and chunks else [],
         base_path=Path(raw["base_path"]) if isinstance(raw.get("base_path"), str) and raw["base_path"] else None,
+        base_fingerprint=raw["base_fingerprint"] if isinstance(raw.get("base_fingerprint"), str) else None,
+        fill=int(raw["fill"]) if _is_int(raw.get("fill")) and 0 <= raw["fill"] <= 255 else 0,
     )
+
+
+def _changed_message(snap: Snapshot) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.saved_at))
+    return (f"{snap.name}: the saved mask {snap.base_path} was changed after this recovery copy was taken "
+            f"({when}); restoring the copy over it would mix the two masks.")
 
 
 def _classes(raw: object) -> list[ClassInfo]:

@@ -6,6 +6,12 @@ state are the mask document's own; only the eraser differs: it un-annotates.  Th
 sparse index mask the trainer takes as it is (core.training.loop.IGNORE is the same 255), and
 its file is an index PNG ``<stem>_strokes.png`` beside the image (core.io.mask_naming), which
 ``unetseg train --masks`` reads as any index mask.
+
+On a whole slide the strokes are a ChunkedLabels whose fill is 255 (``blank_chunked``): the
+slide's chunked layout at full resolution, where unpainted chunks cost nothing, with the same
+brush, eraser and undo.  It is saved beside the slide as ``<stem>_strokes.ome.zarr`` (an OME-Zarr
+label image whose fill value is 255, written by ``ChunkedLabels.save_to``) and reopened with
+``open_chunked_strokes``; its recovery copies are the chunked mask's (changed chunks only).
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from core.classes import ClassInfo
+from core.document.chunked_labels import DEFAULT_CACHE_BYTES, ChunkedLabels
 from core.document.mask_document import MaskDocument
 
 UNANNOTATED = 255  # equals core.training.loop.IGNORE (document may not import training)
@@ -28,6 +35,13 @@ class StrokeDocument(MaskDocument):
     @classmethod
     def blank(cls, shape: tuple[int, int], classes: Sequence[ClassInfo]) -> "StrokeDocument":
         return cls(np.full(tuple(shape), UNANNOTATED, np.uint8), list(classes))
+
+    @classmethod
+    def blank_chunked(cls, shape: tuple[int, int], classes: Sequence[ClassInfo], chunk: int = 512,
+                      cache_bytes: int = DEFAULT_CACHE_BYTES) -> "StrokeDocument":
+        """No strokes on a slide of ``shape`` (rows, columns): chunks of 255 that are never stored."""
+        h, w = shape
+        return cls(ChunkedLabels.create(h, w, chunk=chunk, cache_bytes=cache_bytes, fill=UNANNOTATED), list(classes))
 
     def begin_stroke(self, tool: str = "brush", value: int | None = None) -> None:
         paint = self.active_class if value is None else int(value)
@@ -41,11 +55,14 @@ class StrokeDocument(MaskDocument):
 
     @property
     def annotated_pixels(self) -> int:
-        return int(np.count_nonzero(self.labels != UNANNOTATED))
+        return sum(self.class_pixels().values())
 
     def class_pixels(self) -> dict[int, int]:
-        """Annotated pixels per class id (only ids with strokes)."""
-        counts = np.bincount(self.labels.ravel(), minlength=256)[:UNANNOTATED]
+        """Annotated pixels per class id (only ids with strokes); a slide's from its exact counts."""
+        if self.is_chunked:
+            counts = self.labels.class_counts()[:UNANNOTATED]
+        else:
+            counts = np.bincount(self.labels.ravel(), minlength=256)[:UNANNOTATED]
         return {int(i): int(counts[i]) for i in np.flatnonzero(counts)}
 
     def present_classes(self) -> list[int]:
@@ -68,3 +85,24 @@ def write_strokes(path: str | os.PathLike, labels: np.ndarray, classes: Sequence
     from core.io.masks import write_mask
 
     return write_mask(path, np.asarray(labels), "index", classes)
+
+
+def open_chunked_strokes(path: str | os.PathLike, shape: tuple[int, int] | None = None,
+                         cache_bytes: int = DEFAULT_CACHE_BYTES) -> ChunkedLabels:
+    """A slide's saved strokes (``<stem>_strokes.ome.zarr``), read lazily.  StoreError naming the
+    file when it is not a strokes file (its unwritten pixels are not 255, so it is a mask) or not
+    of the slide's ``shape`` (rows, columns)."""
+    from core.io.label_store import StoreError
+
+    labels = ChunkedLabels.open(path, cache_bytes=cache_bytes)
+    problem = None
+    if labels.fill != UNANNOTATED:
+        problem = f"not a strokes file (its unpainted pixels are {labels.fill}, not {UNANNOTATED}: a mask?)"
+    elif shape is not None and labels.shape != tuple(shape):
+        problem = f"the strokes are {labels.width}x{labels.height}, the image {shape[1]}x{shape[0]}"
+    if problem:
+        labels.close()
+        raise StoreError(f"{path}: {problem}.")
+    if not labels.class_counts_exact:  # a file saved elsewhere: count once, so the strokes' pixels are exact
+        labels.count_exactly()
+    return labels

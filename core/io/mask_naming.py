@@ -16,6 +16,7 @@ API::
                                                      # (chunked: chunked_mask_path(image_path, "ome-zarr"))
     chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
     strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
+    chunked_strokes_path(image_path) -> Path         # a whole slide's strokes: <stem>_strokes.ome.zarr
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -130,6 +131,17 @@ def strokes_path(image_path: str | os.PathLike) -> Path:
     ``unetseg train --masks`` reads like any index mask."""
     image_path = Path(image_path)
     return image_path.with_name(image_stem(image_path) + STROKES_SUFFIX)
+
+
+CHUNKED_STROKES_SUFFIX = "_strokes.ome.zarr"
+
+
+def chunked_strokes_path(image_path: str | os.PathLike) -> Path:
+    """Where the app saves a whole slide's strokes, beside the slide: an OME-Zarr label image
+    ``<stem>_strokes.ome.zarr`` in the slide's chunked layout, 255 (its fill value) where nothing
+    is annotated, so unpainted chunks are never stored."""
+    image_path = Path(image_path)
+    return image_path.with_name(image_stem(image_path) + CHUNKED_STROKES_SUFFIX)
 
 
 CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}

@@ -22,6 +22,7 @@ from core.classes import complete_classes
 from core.io.images import ImageReadError
 from core.io.mask_naming import default_mask_path, strokes_path
 from core.document.recovery import STROKES_DIR, RecoveryError, RecoveryStore, SessionLock, Snapshot
+from core.document.scratch_folders import sweep as sweep_scratch_folders
 from core.io.label_store import StoreError
 from gui import dialogs
 from gui.infra.settings import app_data_dir
@@ -78,6 +79,7 @@ class Autosave(QObject):
         self._timer.setInterval(max(0, int(value)))
 
     def _start_session(self) -> tuple[bool, set[str]]:
+        sweep_scratch_folders()  # slide masks' temporary folders that killed runs left (issue 25)
         try:
             live, stale = self.lock.survey()
             self.lock.acquire()
