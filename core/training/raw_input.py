@@ -44,6 +44,16 @@ def is_photo(pixels: np.ndarray) -> bool:
     return pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] in (1, 3)
 
 
+def start_picks(init: Checkpoint | None, counts: Sequence[int]) -> list[int] | None:
+    """The channels a raw-channel start model reads, in its recorded order, when every image has
+    them (``Normalization.recorded_picks``): fine-tuning it without ``--channels`` trains on the
+    channels in the order it learnt them, and records that order again."""
+    if init is None or not init.normalization.reads_raw or not counts:
+        return None
+    picks = [init.normalization.recorded_picks(int(n)) for n in counts]
+    return picks[0] if picks[0] is not None and all(p == picks[0] for p in picks) else None
+
+
 def picked_pixels(images: Sequence[TrainingImage], channels: Sequence[int] | None,
                   error: Callable[[str], Exception]) -> list[np.ndarray]:
     """Each image's channels ``channels`` (all when None), checked to be there and to agree in number."""
@@ -67,8 +77,10 @@ def picked_pixels(images: Sequence[TrainingImage], channels: Sequence[int] | Non
 
 def raw_normalization(images: Sequence[TrainingImage], channels: Sequence[int] | None,
                       init: Checkpoint | None, count: int) -> Normalization:
-    """The normalisation a raw-channel model is trained with (a raw init's own, when it fits)."""
-    if init is not None and init.normalization.reads_raw and init.in_channels == count and channels is None:
+    """The normalisation a raw-channel model is trained with (a raw init's own, when it fits:
+    its channel count, and its recorded channels or none picked)."""
+    if init is not None and init.normalization.reads_raw and init.in_channels == count and (
+            channels is None or tuple(channels) == init.normalization.channels):
         return init.normalization
     names = images[0].channel_names if images else default_names(count, rgb=False)
     picked = [names[c] for c in channels] if channels is not None else list(names)
