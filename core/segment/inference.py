@@ -27,7 +27,7 @@ import torch
 
 from core.io.channels import as_hwc, check_channels
 from core.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
-from core.model.normalize import ChannelStats, sample_statistics, source_sample
+from core.model.normalize import ChannelStats, source_statistics
 from core.classes import ClassInfo
 from core.model.networks import HALO, MULTIPLE, pad_mode
 from core.model.optimize import add_probabilities, argmax_into, prepare_for_inference, reuse_freed_memory
@@ -520,11 +520,12 @@ class Segmenter:
 
     def source_statistics(self, source, channels: Sequence[int] | None = None) -> ChannelStats | None:
         """The statistics every window of ``source`` is scaled by (None for 8-bit RGB models):
-        measured on one sample of a coarse level (core.model.normalize), so tiles have no seams."""
+        measured once per source on one bounded sample (core.model.normalize), so tiles have no seams."""
         if not self.reads_raw:
             return None
         picks = self.channel_picks(source.channels, channels)
-        return sample_statistics(source_sample(source, picks), self.normalization.percentiles)
+        stats = source_statistics(source, self.normalization.percentiles)
+        return stats if picks is None else stats.pick(picks)
 
     def describe(self) -> str:
         return f"{self.name} (UNet{self.arch.title()}, {self.num_classes} classes) on {self.device}"

@@ -85,12 +85,16 @@ def read_view(pixels: Any, box: Box, factor: int, raw: bool = False) -> np.ndarr
 def whole_image_statistics(segmenter: Any, pixels: Any) -> Any:
     """What a raw-channel model scales every view by: the whole image's (or slide's) statistics,
     as training and ``segment`` measure them, so the preview of a region matches Apply (None for
-    8-bit RGB models)."""
+    8-bit RGB models).  Measured once per image: the next checkpoint reuses them."""
+    from core.model.normalize import array_sample, kept_statistics
+
     if not segmenter.reads_raw:
         return None
     if hasattr(pixels, "rgb"):  # an image in memory (core.io.images.LoadedImage)
-        raw = segmenter.input_channels(segmenter.image_of(pixels))
-        return segmenter.normalization.statistics(raw)
+        raw = segmenter.image_of(pixels)
+        stats = kept_statistics(pixels, segmenter.normalization.percentiles, lambda: array_sample(raw))
+        picks = segmenter.channel_picks(raw.shape[2])
+        return stats if picks is None else stats.pick(picks)
     return segmenter.source_statistics(pixels) if not isinstance(pixels, np.ndarray) else None
 
 

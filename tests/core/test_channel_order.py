@@ -30,7 +30,7 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def image_file(tmp_path_factory):
-    image = two_channel_image(7, 176, 208)
+    image = two_channel_image(7, 112, 136)
     path = tmp_path_factory.mktemp("img") / "cells.ome.tif"
     tifffile.imwrite(path, np.moveaxis(image, 2, 0), tile=(64, 64), metadata={"axes": "CYX"})
     return image, path
