@@ -33,10 +33,19 @@ class TrainingImage:
 
 
 def wants_raw(images: Sequence[TrainingImage], channels: Sequence[int] | None, init: Checkpoint | None) -> bool:
-    """True unless every image is an 8-bit grey or RGB picture and nothing asks for raw channels."""
+    """True unless every image is an 8-bit grey or RGB picture and nothing asks for raw channels:
+    the rule is the set's, so an 8-bit grey image beside a 16-bit one is one raw channel too."""
     if channels is not None or (init is not None and init.normalization.reads_raw):
         return True
     return not all(is_photo(im.pixels) for im in images)
+
+
+def trainer_pixels(images: Sequence, start_reads_raw: bool = False) -> list[np.ndarray]:
+    """What a trainer given decoded images (core.io.images.LoadedImage: Live Training) learns from,
+    by ``wants_raw``'s rule for the whole set: every 8-bit RGB view when all are photographs and
+    the start model reads 8-bit RGB, else every image's raw pixels."""
+    raw = start_reads_raw or not all(is_photo(im.pixels) for im in images)
+    return [im.pixels if raw else im.rgb for im in images]
 
 
 def is_photo(pixels: np.ndarray) -> bool:
@@ -98,9 +107,3 @@ def scaled(pixels: np.ndarray, norm: Normalization) -> np.ndarray:
 
 def nan_messages(images: Sequence[TrainingImage]) -> list[str]:
     return [f"{im.path.name}: {nan_note(im.nan_count)}" for im in images if im.nan_count]
-
-
-def training_pixels(loaded) -> np.ndarray:
-    """What a trainer learns from for a core.io.images.LoadedImage: an 8-bit photo's RGB view
-    (today's path), any other image's raw pixels (the trainer then scales them, as above)."""
-    return loaded.rgb if is_photo(loaded.pixels) else loaded.pixels

@@ -69,8 +69,11 @@ def read_view(pixels: Any, box: Box, factor: int, raw: bool = False) -> np.ndarr
         y1, x1 = min(lh, max(y0 + 1, -(-box.y1 // have))), min(lw, max(x0 + 1, -(-box.x1 // have)))
         crop = (source.read_raw if raw else source.read)(y0, y1, x0, x1, level)  # raw: every channel, its dtype
     rest = max(1, factor // have)
-    if rest > 1 and crop.ndim == 3 and crop.shape[2] in (1, 3, 4) and crop.dtype == np.uint8:
+    if rest > 1 and crop.dtype == np.uint8 and crop.ndim == 3 and crop.shape[2] == 3:
         crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).reduce(rest))
+    elif rest > 1 and crop.dtype == np.uint8:  # 1, 2, 4+ channels, none of them alpha: a plane at a time
+        crop = np.dstack([np.asarray(Image.fromarray(np.ascontiguousarray(crop[..., c])).reduce(rest))
+                          for c in range(crop.shape[2])])
     elif rest > 1:
         crop = crop[::rest, ::rest]
     # one sample per ``factor`` pixels, a partial one at the far edges too (reduce drops those)
