@@ -159,7 +159,7 @@ def source_statistics(source, percentiles: Sequence[float] = DEFAULT_PERCENTILES
 def kept_statistics(owner, percentiles: Sequence[float], sample) -> ChannelStats:
     """Every channel's statistics of ``sample()`` (an H x W x C sample of ``owner``: an open source,
     an image in memory), measured the first time and kept while ``owner`` lives."""
-    key = (tuple(float(p) for p in percentiles), STATS_PIXELS)
+    key = (tuple(float(p) for p in percentiles), STATS_PIXELS, REGION_SIDE)
     with _MEASURED_LOCK:
         held = _MEASURED.get(id(owner))
         known = held[1].get(key) if held is not None and held[0]() is owner else None

@@ -44,7 +44,7 @@ def trainer_pixels(images: Sequence, start_reads_raw: bool = False) -> list[np.n
     """What a trainer given decoded images (core.io.images.LoadedImage: Live Training) learns from,
     by ``wants_raw``'s rule for the whole set: every 8-bit RGB view when all are photographs and
     the start model reads 8-bit RGB, else every image's raw pixels."""
-    raw = start_reads_raw or not all(is_photo(im.pixels) for im in images)
+    raw = start_reads_raw or wants_raw(images, None, None)
     return [im.pixels if raw else im.rgb for im in images]
 
 
