@@ -1,6 +1,7 @@
 """A model trained with ``--channels 1,0`` on 2-channel images reads them in that order on every
 path: whole, tiled, streamed, on Dask and from the command line; fine-tuning it without
-``--channels`` keeps the order (the app's path: tests/gui/test_channel_order.py)."""
+``--channels``, or Live Training from it, keeps the order (the app's path:
+tests/gui/test_channel_order.py)."""
 
 from __future__ import annotations
 
@@ -122,4 +123,28 @@ def test_fine_tuning_without_channels_trains_in_the_recorded_order(models, tmp_p
     reference = tune(models[1], *folder("swapped", swap=True), "reference.safetensors")
     assert tuned.normalization.channels == (1, 0)
     assert tuned.state_dict.keys() == reference.state_dict.keys()
+    assert all(torch.equal(tuned.state_dict[k], reference.state_dict[k]) for k in tuned.state_dict)
+
+
+def test_live_training_from_such_a_model_learns_in_its_order(models):
+    """Live Training started from the 1,0 model on strokes of a file-order image takes the same
+    steps as the same weights, reading the file's order, on the image with its channels swapped."""
+    from core.training.live import LiveConfig, LiveTrainer
+
+    pixels = two_channel_image(30, 64, 64)
+    strokes = np.full((64, 64), 255, np.uint8)
+    strokes[8:12, 4:60], strokes[40:44, 4:60] = 0, 1
+
+    def steps(init, image):
+        config = LiveConfig(init=str(init), patch=32, batch=2, threads=1, snapshot_every=0.0, average=0.0,
+                            device="cpu")
+        trainer, published = LiveTrainer(config), []
+        trainer.set_data([(image, strokes)])
+        torch.manual_seed(0)  # the new classifier for the strokes' two classes starts alike
+        trainer.run(published.append, should_stop=lambda: len(published) >= 2)
+        return published[-1].checkpoint
+
+    tuned = steps(models[0], pixels)
+    reference = steps(models[1], np.ascontiguousarray(pixels[..., ::-1]))
+    assert tuned.normalization.channels == (1, 0)
     assert all(torch.equal(tuned.state_dict[k], reference.state_dict[k]) for k in tuned.state_dict)
