@@ -288,8 +288,10 @@ class LiveTrainer:
             if len(counts) > 1:
                 raise TrainingDataError(f"the images with strokes have {' and '.join(map(str, sorted(counts)))} "
                                         "channels; live training needs images with the same channels.")
-            norm = raw_input.raw_normalization([], None, self.init, counts.pop())
-            items = [(raw_input.scaled(px, norm), m) for px, m in items]
+            count = counts.pop()
+            picks = raw_input.start_picks(self.init, [count])  # a start model's recorded channel order
+            norm = raw_input.raw_normalization([], picks, self.init, count if picks is None else len(picks))
+            items = [(raw_input.scaled(px if picks is None else px[..., picks], norm), m) for px, m in items]
         if self.model is not None and (norm != self.norm or self.model.in_channels != items[0][0].shape[2]):
             self.log("the images' channels changed: training starts again on them")
             self.model = None

@@ -55,8 +55,8 @@ class LiveTrainingUi(QObject):
         self.preview = PreviewRunner(self)
         self.preview_seconds: list[float] = []  # request-to-view latencies of shown predictions
         self._apply_task: Task | None = None
-        self._disk: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # strokes of images not in memory
-        self._images: dict[str, np.ndarray] = {}  # pixels of images with strokes the store dropped
+        self._disk: dict[str, tuple[Any, np.ndarray]] = {}  # strokes of images not in memory
+        self._images: dict[str, Any] = {}  # images with strokes the store dropped (LoadedImage)
         self._default_known = False
         self._top = 0  # the highest class id the running trainer knows
         self._toggle, self._uncertainty = toggle, uncertainty
@@ -194,7 +194,10 @@ class LiveTrainingUi(QObject):
     # -- what it learns from ------------------------------------------------------------------
     def training_items(self) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[str, int]]]:
         """(pixels, strokes) of each listed image with strokes, and (name, annotated pixels) of
-        each: the shown image's strokes as painted, the others' from memory or their files."""
+        each: the shown image's strokes as painted, the others' from memory or their files.  The
+        pixels follow the training rule for the whole set (core.training.raw_input)."""
+        from core.training.raw_input import trainer_pixels  # torch: imported when training starts
+
         items, used = [], []
         for entry in self.store:
             pair = self._item(entry)
@@ -203,16 +206,19 @@ class LiveTrainingUi(QObject):
                 if n:
                     items.append(pair)
                     used.append((entry.name, n))
-        return items, used
+        pixels = trainer_pixels([image for image, _ in items], self._start_reads_raw())
+        return [(px, labels) for px, (_, labels) in zip(pixels, items)], used
 
-    def _item(self, entry: ImageEntry) -> tuple[np.ndarray, np.ndarray] | None:
+    def _start_reads_raw(self) -> bool:
+        seg = self.models.segmenter
+        return self.live.start_from == FROM_MODEL and seg is not None and bool(getattr(seg, "reads_raw", False))
+
+    def _item(self, entry: ImageEntry) -> tuple[Any, np.ndarray] | None:
         if entry.source is not None:
             return None  # a whole slide: strokes are painted on images that fit in memory
         strokes = entry.strokes
         if strokes is not None and entry.image is not None:
-            from core.training.raw_input import training_pixels  # torch: imported when training starts
-
-            return training_pixels(entry.image), strokes.labels.copy()
+            return entry.image, strokes.labels.copy()
         if strokes is not None and strokes.is_blank:
             return None
         key = path_key(entry.path)
@@ -221,20 +227,18 @@ class LiveTrainingUi(QObject):
             if not path.is_file():
                 return None
             if key not in self._disk:
-                rgb = self._pixels(entry)
-                self._disk[key] = (rgb, read_strokes(path, rgb.shape[:2]))
+                image = self._pixels(entry)
+                self._disk[key] = (image, read_strokes(path, image.pixels.shape[:2]))
             return self._disk[key]
         return self._pixels(entry), strokes.labels.copy()  # strokes in memory, image dropped from the cache
 
-    def _pixels(self, entry: ImageEntry) -> np.ndarray:
+    def _pixels(self, entry: ImageEntry):
         """An image the store no longer holds, decoded once per Live Training session."""
         from core.io.images import load_image
 
         key = path_key(entry.path)
         if key not in self._images:
-            from core.training.raw_input import training_pixels
-
-            self._images[key] = training_pixels(load_image(entry.path))
+            self._images[key] = load_image(entry.path)
         return self._images[key]
 
     def _on_strokes(self) -> None:

@@ -69,8 +69,11 @@ def read_view(pixels: Any, box: Box, factor: int, raw: bool = False) -> np.ndarr
         y1, x1 = min(lh, max(y0 + 1, -(-box.y1 // have))), min(lw, max(x0 + 1, -(-box.x1 // have)))
         crop = (source.read_raw if raw else source.read)(y0, y1, x0, x1, level)  # raw: every channel, its dtype
     rest = max(1, factor // have)
-    if rest > 1 and crop.ndim == 3 and crop.shape[2] in (1, 3, 4) and crop.dtype == np.uint8:
+    if rest > 1 and crop.dtype == np.uint8 and crop.ndim == 3 and crop.shape[2] == 3:
         crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).reduce(rest))
+    elif rest > 1 and crop.dtype == np.uint8:  # 1, 2, 4+ channels, none of them alpha: a plane at a time
+        crop = np.dstack([np.asarray(Image.fromarray(np.ascontiguousarray(crop[..., c])).reduce(rest))
+                          for c in range(crop.shape[2])])
     elif rest > 1:
         crop = crop[::rest, ::rest]
     # one sample per ``factor`` pixels, a partial one at the far edges too (reduce drops those)
@@ -85,12 +88,16 @@ def read_view(pixels: Any, box: Box, factor: int, raw: bool = False) -> np.ndarr
 def whole_image_statistics(segmenter: Any, pixels: Any) -> Any:
     """What a raw-channel model scales every view by: the whole image's (or slide's) statistics,
     as training and ``segment`` measure them, so the preview of a region matches Apply (None for
-    8-bit RGB models)."""
+    8-bit RGB models).  Measured once per image: the next checkpoint reuses them."""
+    from core.model.normalize import array_sample, kept_statistics
+
     if not segmenter.reads_raw:
         return None
     if hasattr(pixels, "rgb"):  # an image in memory (core.io.images.LoadedImage)
-        raw = segmenter.input_channels(segmenter.image_of(pixels))
-        return segmenter.normalization.statistics(raw)
+        raw = segmenter.image_of(pixels)
+        stats = kept_statistics(pixels, segmenter.normalization.percentiles, lambda: array_sample(raw))
+        picks = segmenter.channel_picks(raw.shape[2])
+        return stats if picks is None else stats.pick(picks)
     return segmenter.source_statistics(pixels) if not isinstance(pixels, np.ndarray) else None
 
 

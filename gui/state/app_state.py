@@ -18,8 +18,9 @@ from psygnal import Signal, evented
 from core.classes import ClassInfo, complete_classes, default_classes
 from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
 from core.io.channels import nan_note
-from core.io.display import sample_values, source_sample
+from core.io.display import sample_values
 from core.io.images import ImageReadError
+from core.model.normalize import source_sample
 from gui.state.current_document import CurrentDocument
 from gui.state.display import DisplaySettings
 from gui.state.image_store import ImageEntry, ImageStore, path_key
@@ -166,7 +167,8 @@ class AppState:
             self.display.show(key, image.pixels.dtype, image.channel_names, lambda: sample_values(image.pixels))
         else:
             source = entry.source
-            self.display.show(key, source.dtype, source.channel_names, lambda: source_sample(source))
+            self.display.show(key, source.dtype, source.channel_names,
+                              lambda: sample_values(source_sample(source)))  # what a model measures
 
     # -- the shown document follows the state, and the state the document ----------------------
     def _push_brush(self, size: int) -> None:
