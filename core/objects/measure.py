@@ -181,6 +181,16 @@ def _classes_of(seq: np.ndarray, n: int, class_mask: np.ndarray | None) -> np.nd
         return out
     cls = np.asarray(class_mask)
     k = int(cls.max()) + 1 if cls.size else 1
+    if (n + 1) * k > 2**22:  # many objects and high class ids: count the pairs that occur, not a table
+        both = (seq > 0) & (cls > 0)
+        keys, counts = np.unique(seq[both].astype(np.int64) * k + cls[both], return_counts=True)
+        obj, cid = np.divmod(keys, k)
+        order = np.lexsort((cid, -counts, obj))  # per object: most pixels first, then the lower class id
+        first = order[np.r_[True, obj[order][1:] != obj[order][:-1]]] if len(order) else order
+        best = np.ones(n + 1, np.int64)
+        best[obj[first]] = cid[first]
+        best[0] = 0
+        return best
     counts = np.bincount(seq.ravel().astype(np.int64) * k + cls.ravel(), minlength=(n + 1) * k).reshape(n + 1, k)
     counts[:, 0] = 0  # background does not vote
     best = counts.argmax(axis=1)  # ties: the lower class id
@@ -199,7 +209,22 @@ def majority_classes(instances: np.ndarray, class_mask: np.ndarray | None) -> tu
 
 
 def _dense(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``block`` relabelled 1..n (0 stays 0) as int32, and the ids: label k is ``ids[k]`` (ids[0] = 0)."""
+    """``block`` relabelled 1..n (0 stays 0) as int32, and the ids: label k is ``ids[k]`` (ids[0] = 0).
+
+    Through a lookup table over the block's id range when that is not much larger than the block
+    (a sort of every pixel costs ten times more), else ``np.unique``."""
+    if block.size:
+        lo, hi = int(block.min()), int(block.max())
+        if hi - lo <= 4 * block.size + 1024:
+            shifted = block.astype(np.int64) - (lo - 1)  # id lo at index 1; index 0 is background
+            present = np.zeros(hi - lo + 2, bool)
+            present[shifted.ravel()] = True
+            present[0], present[1] = True, present[1] and lo != 0
+            values = np.flatnonzero(present)
+            lut = np.cumsum(present, dtype=np.int64).astype(np.int32) - 1
+            seq = lut[shifted]
+            ids = np.concatenate([[0], values[1:] - 1 + lo]).astype(np.int64)
+            return seq, ids
     ids, inverse = np.unique(block, return_inverse=True)
     inverse = inverse.reshape(block.shape).astype(np.int32)
     if ids[0] != 0:
