@@ -225,6 +225,7 @@ class Snapshot:
     chunk: tuple[int, int] | None = None  # a "chunks" copy: the mask's chunk size (rows, columns)
     chunks: list[tuple[int, int]] = field(default_factory=list)  # and its changed chunks
     base_path: Path | None = None  # a "chunks" copy applies over this saved mask (None: an empty one)
+    objects_path: Path | None = None  # the document's object ids (core.document.objects), when it had any
 
     @property
     def name(self) -> str:
@@ -249,9 +250,11 @@ class RecoveryStore:
         return f"{self.session}-{digest[:16]}"
 
     def save(self, image_path: str | os.PathLike, labels: np.ndarray, classes: Sequence[ClassInfo],
-             history_position: int, mask_path: str | os.PathLike | None = None) -> Snapshot:
+             history_position: int, mask_path: str | os.PathLike | None = None,
+             objects: np.ndarray | None = None) -> Snapshot:
         """Write (or replace) this session's copy for ``image_path``; raises WriteError.
 
+        ``objects``: the document's object ids, copied beside the labels (``load_objects``).
         A ChunkedLabels is saved as its changed chunks (``save_chunked``)."""
         from core.document.chunked_labels import ChunkedLabels
 
@@ -267,7 +270,17 @@ class RecoveryStore:
             with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
                 np.save(f, labels, allow_pickle=False)
         manifest = self._manifest(image_path, labels.shape, mask_path, classes, history_position, data)
-        return self._write_manifest(key, data, manifest)
+        keep = ()
+        if objects is not None:
+            ids = np.asarray(objects)
+            if ids.shape != labels.shape or ids.dtype != np.uint32:
+                raise ValueError(f"a recovery copy's objects are H x W uint32 ids like the mask, not {ids.dtype} {ids.shape}")
+            keep = (data.with_name(data.stem + ".objects.npy"),)
+            with atomic_path(keep[0]) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, ids, allow_pickle=False)
+            manifest["objects"] = keep[0].name
+        return self._write_manifest(key, data, manifest, keep)
 
     def save_chunked(self, image_path: str | os.PathLike, labels: "ChunkedLabels", classes: Sequence[ClassInfo],
                      history_position: int, mask_path: str | os.PathLike | None = None) -> Snapshot:
@@ -300,15 +313,17 @@ class RecoveryStore:
             "app_version": self.version, "data": data.name, "shape": [h, w],
         }
 
-    def _write_manifest(self, key: str, data: Path, manifest: dict) -> Snapshot:
+    def _write_manifest(self, key: str, data: Path, manifest: dict, keep: Sequence[Path] = ()) -> Snapshot:
         path = self.folder / f"{key}.json"
         try:
             write_text(path, json.dumps(manifest, indent=1))
         except OSError:
             remove_quietly(data)
+            for extra in keep:
+                remove_quietly(extra)
             raise
         for old in self._data_files(key):  # earlier data of the same copy
-            if old != data:
+            if old != data and old not in keep:
                 remove_quietly(old)
         return _parse(path, manifest)
 
@@ -351,6 +366,23 @@ class RecoveryStore:
             raise RecoveryError(f"{snap.name}: the recovery copy is damaged "
                                 f"({labels.dtype} {labels.shape}, expected uint8 {(h, w)}).")
         return labels
+
+    def load_objects(self, snap: Snapshot) -> np.ndarray | None:
+        """The copy's object ids (None: it has none), checked like ``load``'s labels."""
+        if snap.objects_path is None:
+            return None
+        try:
+            with open(snap.objects_path, "rb") as f:
+                ids = np.load(f, allow_pickle=False)
+        except FileNotFoundError:
+            raise RecoveryError(f"{snap.name}: the recovery copy's objects file is missing.") from None
+        except Exception as exc:  # noqa: BLE001 - np.load raises many types for a bad file
+            raise RecoveryError(f"{snap.name}: the recovery copy's objects are damaged ({short_error(exc)}).") from None
+        w, h = snap.image_size or (-1, -1)
+        if ids.ndim != 2 or ids.dtype != np.uint32 or ids.shape != (h, w):
+            raise RecoveryError(f"{snap.name}: the recovery copy's objects are damaged "
+                                f"({ids.dtype} {ids.shape}, expected uint32 {(h, w)}).")
+        return ids
 
     def load_chunked(self, snap: Snapshot, cache_bytes: int | None = None) -> "ChunkedLabels":
         """The recovered chunked mask: the saved mask the copy applies over (``base_path``; an empty
@@ -456,6 +488,8 @@ def _parse(path: Path, raw: object) -> Snapshot:
         chunk=(int(chunk[0]), int(chunk[1])) if kind == "chunks" and chunk else None,
         chunks=[(int(a), int(b)) for a, b in chunks] if kind == "chunks" and chunks else [],
         base_path=Path(raw["base_path"]) if isinstance(raw.get("base_path"), str) and raw["base_path"] else None,
+        objects_path=path.with_name(raw["objects"]) if isinstance(raw.get("objects"), str)
+        and raw["objects"] == Path(raw["objects"]).name else None,
     )
 
 

@@ -16,6 +16,7 @@ API::
                                                      # (chunked: chunked_mask_path(image_path, "ome-zarr"))
     chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
     strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
+    instances_path(image_path) -> Path               # the app's objects: <stem>_instances.tif beside it
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -130,6 +131,17 @@ def strokes_path(image_path: str | os.PathLike) -> Path:
     ``unetseg train --masks`` reads like any index mask."""
     image_path = Path(image_path)
     return image_path.with_name(image_stem(image_path) + STROKES_SUFFIX)
+
+
+INSTANCES_SUFFIX = "_instances.tif"
+
+
+def instances_path(image_path: str | os.PathLike) -> Path:
+    """Where the app saves an image's objects, beside the image: ``<stem>_instances.tif``, a label
+    image of object ids (0 = none; uint16, or uint32 from id 65535 on), the name ``unetseg
+    segment --format instances`` gives its output."""
+    image_path = Path(image_path)
+    return image_path.with_name(image_stem(image_path) + INSTANCES_SUFFIX)
 
 
 CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}

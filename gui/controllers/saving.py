@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QWidget
 from core.segment.batch_writer import BatchResult, BatchWriter, write_batch
 from core.io.images import pixel_limit
 from core.document.strokes import write_strokes
+from core.io.instance_files import write_instances
 from core.io.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
-                               strokes_path, suggested_export_path, unique_stems)
+                               instances_path, strokes_path, suggested_export_path, unique_stems)
 from core.io.masks import MaskError, read_mask, write_mask
 from gui import dialogs
 from gui.infra.settings import Settings
@@ -94,11 +95,27 @@ class Saver(QObject):
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save", str(exc))
             return False
+        if not self._write_objects(entry):
+            return False
         doc.mark_saved()
         entry.mask_source, entry.has_mask_file = target, True
         if not self._write_strokes(entry):
             return False
         self.state.message.emit(f"Saved {target}", 5000)
+        return True
+
+    def _write_objects(self, entry: ImageEntry) -> bool:
+        """The objects go with the mask, to ``<stem>_instances.tif`` beside the image (once the
+        object layer is in use; an emptied layer empties a file that was there)."""
+        objects = entry.doc.objects if entry.doc is not None else None
+        path = instances_path(entry.path)
+        if objects is None or not objects.allocated or (objects.is_empty and not path.exists()):
+            return True
+        try:
+            write_instances(path, objects.labels)
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.parent_widget, "Could Not Save the Objects", str(exc))
+            return False
         return True
 
     def _write_strokes(self, entry: ImageEntry) -> bool:

@@ -19,7 +19,7 @@ import numpy as np
 from core.classes import ClassInfo, complete_classes
 from core.document.mask_document import MaskDocument
 from core.io.images import ImageReadError, load_image, read_image_size
-from core.io.mask_naming import strokes_path
+from core.io.mask_naming import instances_path, strokes_path
 from core.io.masks import MaskError, find_mask_for_image, read_mask
 
 if TYPE_CHECKING:
@@ -83,9 +83,31 @@ def load_entry(entry: "ImageEntry", template: list[ClassInfo], chunked_base=FIND
         entry.mask_source = source
         entry.has_mask_file = source is not None or entry.has_mask_file
         entry.doc = MaskDocument(labels, classes)
+        objects_note = load_objects(entry)
+        note = f"{note} {objects_note}" if note and objects_note else note or objects_note
     if entry.strokes is None:
         strokes_note = load_strokes(entry)
         note = f"{note} {strokes_note}" if note and strokes_note else note or strokes_note
+    return note
+
+
+def load_objects(entry: "ImageEntry") -> str | None:
+    """The image's objects from ``<stem>_instances.tif`` beside it, into the new document's object
+    layer (outside its history); returns a note when the file was found (read, or why not)."""
+    from core.io.instance_files import read_instances
+
+    doc = entry.doc
+    path = instances_path(entry.path)
+    if doc is None or doc.objects is None or not path.is_file():
+        return None
+    try:
+        ids, unannotated = read_instances(path, doc.shape, entry.path)
+    except (MaskError, ValueError, OSError, MemoryError) as exc:
+        return f"Found {path.name} but could not load its objects: {exc}"
+    doc.objects.set_labels(ids)
+    note = f"Loaded {doc.objects.count:,} objects from {path.name}."
+    if unannotated:
+        note += f" {unannotated:,} pixels marked \"not annotated\" are read as no object."
     return note
 
 
@@ -115,13 +137,13 @@ def mark_mask_files(entries: Iterable["ImageEntry"]) -> None:
         entry.has_mask_file = find_mask_for_image(entry.path) is not None
 
 
-_MASK_NAMES = ("{}_mask", "{}.mask", "{}_label", "{}_labels", "{}_strokes")
+_MASK_NAMES = ("{}_mask", "{}.mask", "{}_label", "{}_labels", "{}_strokes", "{}_instances")
 
 
 def without_masks(paths: list[Path]) -> list[Path]:
-    """Drop files that are the masks (or Live Training strokes) of other listed images
-    (``cells_mask.png``, ``cells_strokes.png`` beside ``cells.png``): list_images returns every
-    image file, masks included."""
+    """Drop files that are the masks (Live Training strokes, objects) of other listed images
+    (``cells_mask.png``, ``cells_strokes.png``, ``cells_instances.tif`` beside ``cells.png``):
+    list_images returns every image file, masks included."""
     stems = {p.stem.lower() for p in paths}
     masks = {pattern.format(stem) for stem in stems for pattern in _MASK_NAMES}
     return [p for p in paths if p.stem.lower() not in masks]
