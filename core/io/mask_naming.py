@@ -144,15 +144,11 @@ def strokes_path(image_path: str | os.PathLike) -> Path:
     return image_path.with_name(image_stem(image_path) + STROKES_SUFFIX)
 
 
-INSTANCES_SUFFIX = "_instances.tif"
-
-
 def instances_path(image_path: str | os.PathLike) -> Path:
-    """Where the app saves an image's objects, beside the image: ``<stem>_instances.tif``, a label
-    image of object ids (0 = none; uint16, or uint32 from id 65535 on), the name ``unetseg
-    segment --format instances`` gives its output."""
+    """Where the app saves an image's objects, beside the image: the ``instances`` format's file
+    (``<stem>_instances.tif``, what ``unetseg segment --format instances`` writes for it)."""
     image_path = Path(image_path)
-    return image_path.with_name(image_stem(image_path) + INSTANCES_SUFFIX)
+    return image_files(image_path.parent, image_stem(image_path), "instances")[0]
 
 
 CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}

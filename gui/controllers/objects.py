@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QWidget
 
 from core.document.editing import Box
 from core.document.mask_document import MaskDocument
-from core.io.mask_naming import image_stem
+from core.io.mask_naming import image_stem, output_path
 from core.io.physical import physical_sizes
 from core.objects.live_table import empty_table, measure_crop, plan_update, splice
 from core.objects.measure import Columns, measure, write_measurements
@@ -216,7 +216,7 @@ class ObjectsUi(QObject):
             dialogs.show_info(self.parent_widget, "Export Object Measurements", "This image has no objects yet.")
             return False
         if path is None:
-            suggested = entry.path.parent / f"{image_stem(entry.path)}_measurements.csv"
+            suggested = output_path(entry.path.parent, image_stem(entry.path), "measurements")
             path = dialogs.ask_csv_path(self.parent_widget, suggested)
             if path is None:
                 return False

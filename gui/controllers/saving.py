@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QWidget
 from core.segment.batch_writer import BatchResult, BatchWriter, write_batch
 from core.io.images import pixel_limit
 from core.document.strokes import write_strokes
-from core.io.instance_files import write_instances
+from core.io.label_images import write_label_image
 from core.io.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
                                instances_path, strokes_path, suggested_export_path, unique_stems)
 from core.io.masks import MaskError, read_mask, write_mask
@@ -112,7 +112,7 @@ class Saver(QObject):
         if objects is None or not objects.allocated or (objects.is_empty and not path.exists()):
             return True
         try:
-            write_instances(path, objects.labels)
+            write_label_image(path, objects.labels)
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save the Objects", str(exc))
             return False

@@ -218,3 +218,30 @@ def test_autosave_keeps_the_objects_and_a_crash_restores_them(qtbot, dialogs, tm
     window.commands.save.trigger()
     assert np.array_equal(tifffile.imread(instances_path(image)), ids)
     close(window, dialogs)
+
+
+def test_a_saved_objects_file_that_does_not_fit_is_one_note_naming_both_files(qtbot, window, tmp_path):
+    from tests.gui.helpers import write_image
+
+    image = write_image(tmp_path / "cells.png")  # 80 x 60
+    tifffile.imwrite(instances_path(image), np.ones((60, 81), np.uint16))
+    messages = []
+    window.state.message.connect(lambda text, _ms: messages.append(text))
+    assert window.open_images([image]) == 1
+    assert any("cells_instances.tif is 81x60, but the image cells.png is 80x60" in m for m in messages)
+    assert window.document.objects.count == 0 and not window.document.dirty
+
+
+def test_65535_in_a_16_bit_objects_file_is_not_annotated(qtbot, window, tmp_path):
+    from tests.gui.helpers import write_image
+
+    image = write_image(tmp_path / "cells.png")
+    ids = np.zeros((60, 80), np.uint16)
+    ids[:10] = 65535  # a training annotation's "not annotated"
+    ids[20:30, 20:30], ids[40:50, 40:50] = 3, 4
+    tifffile.imwrite(instances_path(image), ids)
+    messages = []
+    window.state.message.connect(lambda text, _ms: messages.append(text))
+    assert window.open_images([image]) == 1
+    assert window.document.objects.ids().tolist() == [3, 4]
+    assert any("Loaded 2 objects" in m and "800 pixels marked" in m for m in messages)
