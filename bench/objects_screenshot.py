@@ -68,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     display.set_color(0, COLORS["blue"])
     display.set_color(1, COLORS["green"])
     doc = window.document
+    doc.set_classes([c if c.id != 1 else c._replace(name="nucleus") for c in doc.classes])
     paint_like_a_person(doc, ids)
     layer = doc.objects
     # merge one touching pair, split one object
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     table = window.state.objects.table
     view = window.objects_panel.view
     view.sortByColumn(table.names.index("area"), Qt.SortOrder.DescendingOrder)
-    window.objects_panel.view.scrollToTop()
+    view.scrollTo(view.currentIndex(), view.ScrollHint.PositionAtCenter)  # the selected object's row
     window.canvas.fit()
     for _ in range(200):
         window.canvas.viewport().repaint()
