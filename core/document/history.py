@@ -74,11 +74,12 @@ class Step:
     def apply(self, labels, new: bool) -> Box:
         """Write the step's new (or old) values into ``labels`` (an array or a mapping of layers)."""
         arrays = layers_of(labels)
+        missing = [name for name, _, patches in self._all() if patches and name not in arrays]
+        if missing:  # checked before any write: a step is applied whole or not at all
+            raise KeyError(f"the step changed the layer {missing[0]!r}, which was not given")
         for name, dtype, patches in self._all():
             if not patches:
                 continue
-            if name not in arrays:
-                raise KeyError(f"the step changed the layer {name!r}, which was not given")
             target = arrays[name]
             for patch in patches:
                 old_values, new_values = self.arrays(patch, dtype)

@@ -129,12 +129,16 @@ class ObjectsPanel(QWidget):
 
     # -- the table -----------------------------------------------------------------------------
     def _show_table(self, table: ObjectTable | None) -> None:
+        """A new table (after every edit): the rows are replaced, the scroll position and the
+        selected row stay where they were."""
+        scroll = self.view.verticalScrollBar().value()
         self._syncing = True
         try:
             self.model.set_table(table)
         finally:
             self._syncing = False
-        self._select(self.objects.selected)
+        self.view.verticalScrollBar().setValue(scroll)
+        self._select(self.objects.selected, scroll=False)
         self._update_status()
 
     def _update_status(self) -> None:
@@ -162,7 +166,7 @@ class ObjectsPanel(QWidget):
         return self.model.label_at(source.row())
 
     # -- selection -----------------------------------------------------------------------------
-    def _select(self, object_id: int) -> None:
+    def _select(self, object_id: int, scroll: bool = True) -> None:
         row = self.row_of(object_id) if object_id else -1
         self._syncing = True
         try:
@@ -172,7 +176,8 @@ class ObjectsPanel(QWidget):
                 return
             index = self.proxy.index(row, 0)
             selection.setCurrentIndex(index, selection.SelectionFlag.ClearAndSelect | selection.SelectionFlag.Rows)
-            self.view.scrollTo(index)
+            if scroll:
+                self.view.scrollTo(index)
         finally:
             self._syncing = False
 

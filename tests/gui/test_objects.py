@@ -245,3 +245,17 @@ def test_65535_in_a_16_bit_objects_file_is_not_annotated(qtbot, window, tmp_path
     assert window.open_images([image]) == 1
     assert window.document.objects.ids().tolist() == [3, 4]
     assert any("Loaded 2 objects" in m and "800 pixels marked" in m for m in messages)
+
+
+def test_touching_objects_are_outlined_in_two_colours_and_the_selected_one_white():
+    from gui.canvas.outline import outline_rgba
+    from gui.infra.object_colors import IdColors, object_rgb
+
+    ids = np.zeros((20, 30), np.uint32)
+    ids[4:16, 4:15], ids[4:16, 15:26] = 1, 2  # touching along column 15
+    rgba = outline_rgba(ids, IdColors(255), 2)
+    assert tuple(rgba[10, 14, :3]) == object_rgb(1) and tuple(rgba[10, 15, :3]) == object_rgb(2)
+    assert object_rgb(1) != object_rgb(2) and rgba[10, 9, 3] == 0  # inside: not drawn
+    assert rgba[1, 1, 3] == 0 and tuple(rgba[3, 10, :3]) == (0, 0, 0)  # far background none, halo dark
+    selected = outline_rgba(ids, IdColors(255, selected=2), 2)
+    assert tuple(selected[10, 15, :3]) == (255, 255, 255) and tuple(selected[10, 14, :3]) == object_rgb(1)
