@@ -26,6 +26,7 @@ import numpy as np
 from psygnal import Signal
 
 from core.document.editing import EMPTY, Box, mask_box, segment_mask
+from core.document.history import LABELS
 
 OBJECTS = "objects"  # the object layer's name in the history
 MAX_ID = 2**32 - 2  # 2^32 - 1 is "not annotated" in a 32-bit training file
@@ -321,7 +322,7 @@ class ObjectLayer:
             region = classes[changed.slices]
             moved = mask & (region != class_id)
             if moved.any():
-                self._hooks.record(classes, changed, moved, "labels")
+                self._hooks.record(classes, changed, moved, LABELS)
                 region[moved] = class_id
                 self._hooks.classes_changed(changed)
         return changed

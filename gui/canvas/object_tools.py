@@ -215,8 +215,7 @@ class SplitTool(ObjectTool):
             return
         new = layer.split(points)
         if new:
-            self._report(f"Split into {len(new) + 1} objects." if len(new) == 1 else
-                         f"Split; {len(new)} new objects.")
+            self._report(f"Split: {len(new)} new object{'s' if len(new) > 1 else ''} (Ctrl+Z undoes it).")
             self._select(new[0])
         else:
             self._report("Nothing split: draw the line across an object, from outside it to outside it.")

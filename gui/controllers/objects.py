@@ -3,9 +3,9 @@ measurements current, selecting and centring an object, deleting the selected on
 the table as CSV.
 
 Measuring runs on a worker thread from copies taken on the GUI thread, one run at a time: the
-whole table when an image is shown (about a second for 800 objects on 2048 x 2048), then after
-each edit only the objects it touched (core.objects.live_table), edits made meanwhile are
-gathered into the next run.  The result lands in ``state.objects.table``.
+whole table when an image is shown (seconds for 800 objects on 2048 x 2048), then after each
+edit only the objects it touched (core.objects.live_table: tens of milliseconds); edits made
+meanwhile are gathered into the next run.  The result lands in ``state.objects.table``.
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ class ObjectsUi(QObject):
         super().__init__(parent)
         self.state, self.parent_widget, self._center_on = state, parent, center_on
         self.objects = objects = state.objects
-        self._mode = mode
         self._task: Task | None = None
         self._export_task: Task | None = None
         self._doc: MaskDocument | None = None
