@@ -15,6 +15,7 @@ API::
     default_mask_path(image_path, chunked=False) -> Path  # what Save writes: <stem>_mask.png beside it
                                                      # (chunked: chunked_mask_path(image_path, "ome-zarr"))
     chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
+    slide_instances_path(outdir, stem, fmt) -> Path  # a slide's instances: <stem>_instances.ome.zarr/.ome.tif
     strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
     instances_path(image_path) -> Path               # the app's objects: <stem>_instances.tif beside it
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
@@ -162,6 +163,17 @@ def chunked_mask_path(image_path: str | os.PathLike, fmt: str = "ome-zarr") -> P
         raise ValueError(f"a chunked mask is saved as {' or '.join(CHUNKED_MASK_SUFFIXES)}, not {fmt!r}")
     image_path = Path(image_path)
     return image_path.with_name(image_stem(image_path) + CHUNKED_MASK_SUFFIXES[fmt])
+
+
+SLIDE_INSTANCES_SUFFIXES = {"ome-zarr": "_instances.ome.zarr", "ome-tiff": "_instances.ome.tif"}
+
+
+def slide_instances_path(outdir: str | os.PathLike, stem: str, fmt: str) -> Path:
+    """Where ``unetseg segment --format instances`` puts a slide's instance labels beside its class
+    store: ``<stem>_instances.ome.zarr`` (OME-Zarr labels) or ``<stem>_instances.ome.tif``."""
+    if fmt not in SLIDE_INSTANCES_SUFFIXES:
+        raise ValueError(f"a slide's instances are written as {' or '.join(SLIDE_INSTANCES_SUFFIXES)}, not {fmt!r}")
+    return Path(outdir) / f"{stem}{SLIDE_INSTANCES_SUFFIXES[fmt]}"
 
 
 def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLike, fmt: str) -> Path:

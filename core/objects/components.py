@@ -9,9 +9,11 @@ objects exactly as the whole mask in memory would be numbered.
 API::
 
     component_labels(labels) -> uint32 array              # in memory
-    chunked_component_labels(labels, out, block=2048) -> int  # any 2-D array-like into a writable
-        # one (a zarr array); returns the number of objects.  Two passes over the blocks; memory is
-        # one block, the last row and column of the blocks read, and 8 bytes per provisional piece.
+    chunked_component_labels(labels, work, block=2048, make_out=None) -> int  # any 2-D array-like
+        # into a writable uint32 one (a zarr array), or, with make_out(count) -> array, into the array
+        # it makes once the number of objects is known (so a file's dtype can follow it); returns
+        # that number.  Two passes over the blocks; memory is one block, the last row and column of
+        # the blocks read, and about 24 bytes per provisional piece.
 """
 
 from __future__ import annotations
@@ -33,9 +35,10 @@ def component_labels(labels: np.ndarray) -> np.ndarray:
     return out.astype(np.uint32, copy=False)
 
 
-def chunked_component_labels(labels, out, block: int = 2048) -> int:
-    """``component_labels`` of a chunked mask written block by block into ``out`` (same shape,
-    uint32); objects that cross block borders get one id.  Returns the number of objects."""
+def chunked_component_labels(labels, work, block: int = 2048, make_out=None) -> int:
+    """``component_labels`` of a chunked mask written block by block into ``work`` (same shape,
+    uint32), or into ``make_out(count)``; objects that cross block borders get one id.  Returns
+    the number of objects."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
     from skimage.measure import label
@@ -65,11 +68,14 @@ def chunked_component_labels(labels, out, block: int = 2048) -> int:
                 pairs.append(_joins((prev_cls, prev_ids), (cls[0], ids[0]), offset=c0 - max(0, c0 - 1)))
             left = (cls[:, -1], ids[:, -1])
             row_below[bj] = (cls[-1].copy(), ids[-1].copy())
-            out[r0:r0 + cls.shape[0], c0:c0 + cls.shape[1]] = ids.astype(np.uint32)
+            work[r0:r0 + cls.shape[0], c0:c0 + cls.shape[1]] = ids.astype(np.uint32)
             offset += n
         above = row_below
     if not offset:
+        if make_out is not None:
+            make_out(0)  # all background: the made array keeps its fill value 0
         return 0
+    out = work
     edges = np.concatenate(pairs, axis=1) if pairs else np.zeros((2, 0), np.int64)
     graph = coo_matrix((np.ones(edges.shape[1], np.int8), (edges[0] - 1, edges[1] - 1)), shape=(offset, offset))
     count, component = connected_components(graph, directed=False)
@@ -79,10 +85,12 @@ def chunked_component_labels(labels, out, block: int = 2048) -> int:
     np.minimum.at(first, component, np.concatenate(first_keys))
     rank = np.empty(count, np.int64)
     rank[np.argsort(first, kind="stable")] = np.arange(1, count + 1)
-    lut = np.concatenate([[0], rank[component]]).astype(np.uint32)
+    if make_out is not None:
+        out = make_out(count)
+    lut = np.concatenate([[0], rank[component]]).astype(np.dtype(out.dtype))
     for r0 in range(0, h, block):
         for c0 in range(0, w, block):
-            part = np.asarray(out[r0:r0 + block, c0:c0 + block])
+            part = np.asarray(work[r0:r0 + block, c0:c0 + block])
             out[r0:r0 + part.shape[0], c0:c0 + part.shape[1]] = lut[part]
     return int(count)
 
