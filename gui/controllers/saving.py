@@ -167,10 +167,12 @@ class Saver(QObject):
                                f"{path.name}: that is the image itself; choose another name.")
             return False
         doc = entry.doc
+        objects = doc.objects  # the painted objects, when there are any: the per-object formats write them
+        instances = objects.labels if objects is not None and not objects.is_empty else None
         return self._exported(path, fmt, lambda: write_one(
             path, fmt, doc.labels, doc.classes, image_path=entry.path,
             image_rgb=self._shown_rgb(entry) if fmt == "overlay" else None, opacity=self.state.opacity / 100,
-            raw=entry.image))
+            raw=entry.image, instances=instances))
 
     def _remember(self, path: Path, fmt: str) -> None:
         self.last_format = fmt
@@ -258,7 +260,8 @@ class Saver(QObject):
         return True
 
     def _export_jobs(self) -> tuple[list[tuple], int]:
-        """(image path, labels or None, mask file or None) for the images with a mask."""
+        """(image path, labels or None, mask file or None, painted objects or None) for the images
+        with a mask."""
         from core.io.masks import find_mask_for_image
 
         jobs, missing = [], 0
@@ -268,13 +271,15 @@ class Saver(QObject):
                 missing += 1
                 continue
             if doc is not None and (doc.dirty or entry.mask_source is not None or not doc.is_blank):
-                jobs.append((entry.path, doc.labels.copy(), None))
+                objects = doc.objects
+                painted = objects.labels.copy() if objects is not None and not objects.is_empty else None
+                jobs.append((entry.path, doc.labels.copy(), None, painted))
                 continue
             mask = find_mask_for_image(entry.path) if doc is None else None
             if mask is None:  # never annotated (an empty, untouched mask is not exported)
                 missing += 1
             else:
-                jobs.append((entry.path, None, mask))
+                jobs.append((entry.path, None, mask, None))
         return jobs, missing
 
     def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
@@ -285,7 +290,7 @@ class Saver(QObject):
         writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources,
                              create_folder=False)
 
-        def produce(path: Path, labels, mask):
+        def produce(path: Path, labels, mask, instances):
             def load():
                 from core.io.images import load_image
 
@@ -295,10 +300,11 @@ class Saver(QObject):
                 if found is None:
                     shape = loaded.rgb.shape[:2] if loaded is not None else None
                     found = read_mask(mask, shape=shape, classes=classes)
-                return ImageResult(found, image, raw=loaded)
+                return ImageResult(found, image, instances=instances, raw=loaded)
             return load
 
-        work = [(path, stem, produce(path, labels, mask)) for (path, labels, mask), stem in zip(jobs, stems)]
+        work = [(path, stem, produce(path, labels, mask, instances))
+                for (path, labels, mask, instances), stem in zip(jobs, stems)]
         task = self.export_task = start_task(
             lambda rep: write_batch(writer, work, progress=rep.progress, should_cancel=rep.cancelled),
             "export-all")

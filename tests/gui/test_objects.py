@@ -259,3 +259,41 @@ def test_touching_objects_are_outlined_in_two_colours_and_the_selected_one_white
     assert rgba[1, 1, 3] == 0 and tuple(rgba[3, 10, :3]) == (0, 0, 0)  # far background none, halo dark
     selected = outline_rgba(ids, IdColors(255, selected=2), 2)
     assert tuple(selected[10, 15, :3]) == (255, 255, 255) and tuple(selected[10, 14, :3]) == object_rgb(1)
+
+
+def test_exports_write_the_painted_objects_apart(qtbot, window, dialogs, tmp_path):
+    """Two touching objects of one class are one connected region of the class mask; the
+    per-object formats of Export Mask and Export All write them as the two objects they were
+    painted as."""
+    import json
+
+    from tests.gui.helpers import write_image
+
+    image = write_image(tmp_path / "cells.png")
+    assert window.open_images([image]) == 1
+    window.brush_spin.setValue(16)
+    window.commands.object_brush.trigger()
+    dab(qtbot, window, 30, 30)
+    dab(qtbot, window, 44, 30)
+    doc = window.document
+    assert doc.objects.count == 2 and (doc.labels > 0).sum() == (doc.objects.labels > 0).sum()
+    out = tmp_path / "out"
+    out.mkdir()
+    dialogs.answers["ask_export_path"] = (out / "coco.json", "coco")
+    window.commands.export.trigger()
+    assert dialogs.errors() == []
+    annotations = json.loads((out / "coco.json").read_text())["annotations"]
+    areas = sorted(a["area"] for a in annotations)
+    assert len(annotations) == 2
+    assert areas == sorted(int((doc.objects.labels == i).sum()) for i in (1, 2))
+    dialogs.answers["ask_export_path"] = (out / "cells_instances.tif", "instances")
+    window.commands.export.trigger()
+    assert np.array_equal(tifffile.imread(out / "cells_instances.tif"), doc.objects.labels)
+    every = tmp_path / "every"
+    every.mkdir()
+    dialogs.answers["ask_export_folder"] = every
+    dialogs.answers["ask_export_formats"] = ["coco", "instances"]
+    with qtbot.waitSignal(window.export_all_finished, timeout=20_000):
+        window.commands.export_all.trigger()
+    assert len(json.loads((every / "coco.json").read_text())["annotations"]) == 2
+    assert np.array_equal(tifffile.imread(every / "cells_instances.tif"), doc.objects.labels)
