@@ -1,8 +1,8 @@
 """A measurement table kept current while objects are edited: after an edit, only the objects it
 touched are measured again (core.objects.measure on a crop of them), and their rows replace the
 old ones.  The app's Objects table refreshes this way after each stroke, merge or split; on a
-2048 x 2048 image with 800 objects that is a few milliseconds where the whole table takes about
-a second (bench/objects_table.py).
+2048 x 2048 image with 800 touching objects that is tens of milliseconds where the whole table
+takes seconds, 150-460x less (bench/objects_table.py, bench/RESULTS.md).
 
 An edit within ``box`` can change the objects with pixels in the box now, and the objects whose
 rows' bounding box meets it (they may have lost pixels there).  Every one of them lies inside
