@@ -181,6 +181,16 @@ def _classes_of(seq: np.ndarray, n: int, class_mask: np.ndarray | None) -> np.nd
         return out
     cls = np.asarray(class_mask)
     k = int(cls.max()) + 1 if cls.size else 1
+    if (n + 1) * k > 2**22:  # many objects and high class ids: count the pairs that occur, not a table
+        both = (seq > 0) & (cls > 0)
+        keys, counts = np.unique(seq[both].astype(np.int64) * k + cls[both], return_counts=True)
+        obj, cid = np.divmod(keys, k)
+        order = np.lexsort((cid, -counts, obj))  # per object: most pixels first, then the lower class id
+        first = order[np.r_[True, obj[order][1:] != obj[order][:-1]]] if len(order) else order
+        best = np.ones(n + 1, np.int64)
+        best[obj[first]] = cid[first]
+        best[0] = 0
+        return best
     counts = np.bincount(seq.ravel().astype(np.int64) * k + cls.ravel(), minlength=(n + 1) * k).reshape(n + 1, k)
     counts[:, 0] = 0  # background does not vote
     best = counts.argmax(axis=1)  # ties: the lower class id
@@ -199,7 +209,22 @@ def majority_classes(instances: np.ndarray, class_mask: np.ndarray | None) -> tu
 
 
 def _dense(block: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``block`` relabelled 1..n (0 stays 0) as int32, and the ids: label k is ``ids[k]`` (ids[0] = 0)."""
+    """``block`` relabelled 1..n (0 stays 0) as int32, and the ids: label k is ``ids[k]`` (ids[0] = 0).
+
+    Through a lookup table over the block's id range when that is not much larger than the block
+    (a sort of every pixel costs ten times more), else ``np.unique``."""
+    if block.size:
+        lo, hi = int(block.min()), int(block.max())
+        if hi - lo <= 4 * block.size + 1024:
+            shifted = block.astype(np.int64) - (lo - 1)  # id lo at index 1; index 0 is background
+            present = np.zeros(hi - lo + 2, bool)
+            present[shifted.ravel()] = True
+            present[0], present[1] = True, present[1] and lo != 0
+            values = np.flatnonzero(present)
+            lut = np.cumsum(present, dtype=np.int64).astype(np.int32) - 1
+            seq = lut[shifted]
+            ids = np.concatenate([[0], values[1:] - 1 + lo]).astype(np.int64)
+            return seq, ids
     ids, inverse = np.unique(block, return_inverse=True)
     inverse = inverse.reshape(block.shape).astype(np.int32)
     if ids[0] != 0:
@@ -300,6 +325,8 @@ class _SeenIds:
 def iter_rows(instances, pixels=None, class_mask=None, columns: Columns = Columns(),
               block: int | None = None) -> Iterator[list[tuple]]:
     """Batches of finished rows (see the module doc); the whole image in memory is one batch."""
+    from scipy import ndimage
+
     h, w = _shape(instances)
     for other, what in ((pixels, "image"), (class_mask, "class mask")):
         if other is not None and _shape(other) != (h, w):
@@ -355,25 +382,7 @@ def iter_rows(instances, pixels=None, class_mask=None, columns: Columns = Column
                 ys, xs = np.nonzero(lab == again)
                 raise ValueError(f"the id {again} marks pixels in separate places (again at x {c0 + xs[0]}, "
                                  f"y {r0 + ys[0]}); each object needs an id of its own")
-            # contacts with blocks not read yet: the next block in this band, and the next band
-            contact: dict[int, set] = {}
-            if c1 < w:
-                for i in np.unique(seq[:, -1]):
-                    if i:
-                        contact.setdefault(int(i), set()).add((key[0], bj + 1))
-            if r1 < h:
-                row = seq[-1]
-                present = np.unique(row)
-                present = present[present != 0]
-                if len(present):
-                    xs = np.arange(c0, c1)
-                    lo = np.full(n + 1, w, np.int64)
-                    hi = np.full(n + 1, -1, np.int64)
-                    np.minimum.at(lo, row, xs)
-                    np.maximum.at(hi, row, xs)
-                    for i in present.tolist():
-                        first, last = max(0, int(lo[i]) - 1) // side, min(w - 1, int(hi[i]) + 1) // side
-                        contact.setdefault(i, set()).update((key[0] + 1, j) for j in range(first, last + 1))
+            contact = _contacts(seq, key, (r1, c0, c1), (h, w), side)
             is_open = np.zeros(n + 1, bool)
             for i in contact:
                 is_open[i] = True
@@ -389,10 +398,7 @@ def iter_rows(instances, pixels=None, class_mask=None, columns: Columns = Column
                 rows += _rows(table, ids, _classes_of(only, n, cls), (r0, c0), columns,
                               0 if raw is None else raw.shape[2])
                 seen.add(ids[complete])
-            # open objects: grow their boxes and needs
-            from scipy import ndimage
-
-            if is_open.any():
+            if is_open.any():  # open objects: grow their boxes and what they need
                 slices = ndimage.find_objects(np.where(is_open[seq], seq, 0))
                 for k in np.flatnonzero(is_open).tolist():
                     gid, sl = int(ids[k]), slices[k - 1]
@@ -425,6 +431,28 @@ def iter_rows(instances, pixels=None, class_mask=None, columns: Columns = Column
             if rows:
                 rows.sort(key=lambda r: r[0])
                 yield rows
+
+
+def _contacts(seq: np.ndarray, key: tuple[int, int], edges: tuple[int, int, int], shape: tuple[int, int],
+              side: int) -> dict[int, set]:
+    """Per dense label of a block, the blocks not read yet that it touches (8-connected): the next
+    block of its band (its last column) and those of the next band under its last row."""
+    (r1, c0, c1), (h, w) = edges, shape
+    contact: dict[int, set] = {}
+    if c1 < w:
+        for i in np.unique(seq[:, -1]).tolist():
+            if i:
+                contact.setdefault(i, set()).add((key[0], key[1] + 1))
+    if r1 < h:
+        row = seq[-1]
+        order = np.argsort(row, kind="stable")
+        labels, first = np.unique(row[order], return_index=True)
+        last = np.r_[first[1:], len(row)] - 1
+        for i, lo, hi in zip(labels.tolist(), order[first].tolist(), order[last].tolist()):
+            if i:
+                a, b = max(0, c0 + lo - 1) // side, min(w - 1, c0 + hi + 1) // side
+                contact.setdefault(i, set()).update((key[0] + 1, j) for j in range(a, b + 1))
+    return contact
 
 
 def _retain(pieces: list[_Piece], open_boxes: dict[int, list[int]]) -> None:

@@ -164,8 +164,8 @@ _MASK_NAMES = ("{}_mask", "{}.mask", "{}_label", "{}_labels", "{}_strokes", "{}_
 
 
 def without_masks(paths: list[Path]) -> list[Path]:
-    """Drop files that are the masks (Live Training strokes, objects) of other listed images
-    (``cells_mask.png``, ``cells_strokes.png``, ``cells_instances.tif`` beside ``cells.png``):
+    """Drop files that are the masks (or Live Training strokes, or instance labels) of other listed
+    images (``cells_mask.png``, ``cells_strokes.png``, ``cells_instances.tif`` beside ``cells.png``):
     list_images returns every image file, masks included."""
     stems = {p.stem.lower() for p in paths}
     masks = {pattern.format(stem) for stem in stems for pattern in _MASK_NAMES}
