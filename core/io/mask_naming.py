@@ -18,6 +18,8 @@ API::
     slide_instances_path(outdir, stem, fmt) -> Path  # a slide's instances: <stem>_instances.ome.zarr/.ome.tif
     strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
     chunked_strokes_path(image_path) -> Path         # a whole slide's strokes: <stem>_strokes.ome.zarr
+
+    instances_path(image_path) -> Path               # the app's objects: <stem>_instances.tif beside it
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -154,6 +156,12 @@ def chunked_strokes_path(image_path: str | os.PathLike) -> Path:
     is annotated, so unpainted chunks are never stored."""
     image_path = Path(image_path)
     return image_path.with_name(image_stem(image_path) + CHUNKED_STROKES_SUFFIX)
+
+def instances_path(image_path: str | os.PathLike) -> Path:
+    """Where the app saves an image's objects, beside the image: the ``instances`` format's file
+    (``<stem>_instances.tif``, what ``unetseg segment --format instances`` writes for it)."""
+    image_path = Path(image_path)
+    return image_files(image_path.parent, image_stem(image_path), "instances")[0]
 
 
 CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}

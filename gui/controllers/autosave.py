@@ -135,8 +135,9 @@ class Autosave(QObject):
             state = (id(doc), doc.history.position, tuple(entry.doc.classes))
             if key in done and done[key][1] == state:
                 continue
+            objects = doc.objects.labels if doc.objects is not None and doc.objects.allocated else None
             try:
-                store.save(entry.path, doc.labels, entry.doc.classes, doc.history.position, target)
+                store.save(entry.path, doc.labels, entry.doc.classes, doc.history.position, target, objects=objects)
             except (OSError, ValueError) as exc:
                 self._report(f"Autosave failed: {exc}")
                 continue
@@ -224,6 +225,7 @@ class Autosave(QObject):
         if is_strokes(snap):
             return self._restore_strokes(snap)
         labels = self.store.load_chunked(snap) if chunked else self.store.load(snap)
+        objects = None if chunked else self.store.load_objects(snap)
         store = self.images
         entry = store.get(image)
         new = entry is None
@@ -264,7 +266,7 @@ class Autosave(QObject):
             doc.commit_preview("restore unsaved edits")
             labels.close()
         else:
-            doc.apply_labels(labels, "restore unsaved edits")
+            doc.apply_labels(labels, "restore unsaved edits", objects=objects)
         if snap.mask_path is not None and path_key(snap.mask_path) != path_key(
                 default_mask_path(image, chunked=chunked)):
             entry.save_path = snap.mask_path  # it was being saved elsewhere (Save As)

@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QWidget
 from core.segment.batch_writer import BatchResult, BatchWriter, ImageResult, write_batch, write_one
 from core.io.images import pixel_limit
 from core.document.strokes import write_strokes
+from core.io.label_images import write_label_image
 from core.io.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
-                               strokes_path, suggested_export_path, unique_stems)
+                               instances_path, strokes_path, suggested_export_path, unique_stems)
 from core.io.masks import MaskError, read_mask, write_mask
 from gui import dialogs
 from gui.infra.settings import Settings
@@ -94,11 +95,27 @@ class Saver(QObject):
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save", str(exc))
             return False
+        if not self._write_objects(entry):
+            return False
         doc.mark_saved()
         entry.mask_source, entry.has_mask_file = target, True
         if not self._write_strokes(entry):
             return False
         self.state.message.emit(f"Saved {target}", 5000)
+        return True
+
+    def _write_objects(self, entry: ImageEntry) -> bool:
+        """The objects go with the mask, to ``<stem>_instances.tif`` beside the image (once the
+        object layer is in use; an emptied layer empties a file that was there)."""
+        objects = entry.doc.objects if entry.doc is not None else None
+        path = instances_path(entry.path)
+        if objects is None or not objects.allocated or (objects.is_empty and not path.exists()):
+            return True
+        try:
+            write_label_image(path, objects.labels)
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.parent_widget, "Could Not Save the Objects", str(exc))
+            return False
         return True
 
     def _write_strokes(self, entry: ImageEntry) -> bool:
@@ -150,10 +167,12 @@ class Saver(QObject):
                                f"{path.name}: that is the image itself; choose another name.")
             return False
         doc = entry.doc
+        objects = doc.objects  # the painted objects, when there are any: the per-object formats write them
+        instances = objects.labels if objects is not None and not objects.is_empty else None
         return self._exported(path, fmt, lambda: write_one(
             path, fmt, doc.labels, doc.classes, image_path=entry.path,
             image_rgb=self._shown_rgb(entry) if fmt == "overlay" else None, opacity=self.state.opacity / 100,
-            raw=entry.image))
+            raw=entry.image, instances=instances))
 
     def _remember(self, path: Path, fmt: str) -> None:
         self.last_format = fmt
@@ -241,7 +260,8 @@ class Saver(QObject):
         return True
 
     def _export_jobs(self) -> tuple[list[tuple], int]:
-        """(image path, labels or None, mask file or None) for the images with a mask."""
+        """(image path, labels or None, mask file or None, painted objects or None) for the images
+        with a mask."""
         from core.io.masks import find_mask_for_image
 
         jobs, missing = [], 0
@@ -251,13 +271,15 @@ class Saver(QObject):
                 missing += 1
                 continue
             if doc is not None and (doc.dirty or entry.mask_source is not None or not doc.is_blank):
-                jobs.append((entry.path, doc.labels.copy(), None))
+                objects = doc.objects
+                painted = objects.labels.copy() if objects is not None and not objects.is_empty else None
+                jobs.append((entry.path, doc.labels.copy(), None, painted))
                 continue
             mask = find_mask_for_image(entry.path) if doc is None else None
             if mask is None:  # never annotated (an empty, untouched mask is not exported)
                 missing += 1
             else:
-                jobs.append((entry.path, None, mask))
+                jobs.append((entry.path, None, mask, None))
         return jobs, missing
 
     def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
@@ -268,7 +290,7 @@ class Saver(QObject):
         writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources,
                              create_folder=False)
 
-        def produce(path: Path, labels, mask):
+        def produce(path: Path, labels, mask, instances):
             def load():
                 from core.io.images import load_image
 
@@ -278,10 +300,11 @@ class Saver(QObject):
                 if found is None:
                     shape = loaded.rgb.shape[:2] if loaded is not None else None
                     found = read_mask(mask, shape=shape, classes=classes)
-                return ImageResult(found, image, raw=loaded)
+                return ImageResult(found, image, instances=instances, raw=loaded)
             return load
 
-        work = [(path, stem, produce(path, labels, mask)) for (path, labels, mask), stem in zip(jobs, stems)]
+        work = [(path, stem, produce(path, labels, mask, instances))
+                for (path, labels, mask, instances), stem in zip(jobs, stems)]
         task = self.export_task = start_task(
             lambda rep: write_batch(writer, work, progress=rep.progress, should_cancel=rep.cancelled),
             "export-all")

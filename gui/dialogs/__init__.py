@@ -90,6 +90,16 @@ def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
     return path if path.suffix.lower() == ".png" else path.with_name(path.name + ".png")
 
 
+def ask_csv_path(parent: QWidget | None, suggested: Path, title: str = "Export Object Measurements") -> Path | None:
+    """Where to write a CSV table (the Objects table)."""
+    _guard("ask_csv_path")
+    name, _ = QFileDialog.getSaveFileName(parent, title, str(suggested), "CSV table (*.csv)")
+    if not name:
+        return None
+    path = Path(name)
+    return path if path.suffix.lower() == ".csv" else path.with_name(path.name + ".csv")
+
+
 STORE_FILTERS = {"ome-zarr": "OME-Zarr label image (*.ome.zarr)", "ome-tiff": "OME-TIFF label pyramid (*.ome.tif)"}
 
 

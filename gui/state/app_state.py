@@ -25,6 +25,7 @@ from gui.state.current_document import CurrentDocument
 from gui.state.display import DisplaySettings
 from gui.state.image_store import ImageEntry, ImageStore, path_key
 from gui.state.live import LiveState
+from gui.state.objects import ObjectsState
 from gui.state.loading import load_entry
 
 
@@ -38,11 +39,23 @@ class Tool(str, Enum):
     PICKER = "picker"
     STROKE = "stroke"  # Live Training: paint annotation strokes of the active class
     STROKE_ERASER = "stroke_eraser"  # un-annotate strokes
+    # the Objects mode (core.document.objects): their edits are steps of the mask's history
+    OBJECT_SELECT = "object_select"
+    OBJECT_BRUSH = "object_brush"  # paint a new object (or grow the selected one)
+    OBJECT_ERASER = "object_eraser"
+    OBJECT_DELETE = "object_delete"
+    OBJECT_MERGE = "object_merge"
+    OBJECT_SPLIT = "object_split"
 
     @property
     def edits_strokes(self) -> bool:
         """The tool paints the strokes document, not the mask (undo and redo follow it)."""
         return self in (Tool.STROKE, Tool.STROKE_ERASER)
+
+    @property
+    def edits_objects(self) -> bool:
+        """A tool of the Objects mode."""
+        return self.value.startswith("object_")
 
 
 @dataclass(frozen=True)
@@ -93,6 +106,7 @@ class AppState:
         self.document = CurrentDocument()
         self.strokes = CurrentDocument()  # the shown image's annotation strokes (Live Training)
         self.live = LiveState()
+        self.objects = ObjectsState()  # the Objects mode: selection and measurements
         self.display = DisplaySettings()  # how the shown image is drawn (the channel panel edits it)
         self.store.current_changed.connect(self._on_current)  # first: views then find it set
         self.events.brush_size.connect(self._push_brush)
