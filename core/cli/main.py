@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="snap mask edges to the image's edges with a guided filter "
                         "(default: the model's calibrated setting; see `unetseg calibrate`)")
     add_arguments(p)
+    from core.cli.segment_stack import add_stack_arguments
+
+    add_stack_arguments(p)
     add_convert_command(sub)
 
     p = sub.add_parser("convert-mask", help="convert a mask file from any mask format to another")
@@ -93,7 +96,7 @@ def _add_object_options(p: argparse.ArgumentParser) -> None:
                    help="object formats: how far a simplified outline may stray (default: 0.5; 0: exact)")
 
 
-def _object_options(args: argparse.Namespace):
+def object_options(args: argparse.Namespace):
     from core.io.objects import ObjectOptions
 
     return ObjectOptions(min_area=args.min_area, tolerance=args.tolerance)
@@ -160,10 +163,20 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from core.cli import segment_large
+    from core.cli import segment_large, segment_stack
 
+    stacks, plain = segment_stack.split_inputs(args)
+    if stacks:  # stacks (and any 2-D images beside them) share one batch writer: one coco.json
+        return segment_stack.run(args, stacks, plain)
     if segment_large.wants_stores(args):  # ome-tiff/ome-zarr: any size, streamed (then the rest here)
         return segment_large.run(args, cmd_segment)
+    return segment_images(args, expand_inputs(args.inputs))
+
+
+def segment_images(args: argparse.Namespace, inputs: list[Path], seg=None, writer=None,
+                   stems: list[str] | None = None) -> int:
+    """Segment 2-D images in memory into every format of ``writer`` (or args.format), then close it;
+    ``stems``: their output stems (default: unique among ``inputs``)."""
     from tqdm import tqdm
 
     from core.segment.batch_writer import BatchWriter, write_batch
@@ -174,15 +187,18 @@ def cmd_segment(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     if not 0.0 <= args.opacity <= 1.0:
         raise ValueError(f"--opacity must be between 0 and 1, got {args.opacity}")
-    inputs = expand_inputs(args.inputs)
     if not inputs:
         raise ValueError("no images found in the given inputs")
-    seg = Segmenter.load(args.model, device=args.device, warn=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
-    print(f"model: {seg.describe()}", file=sys.stderr)
-    writer = BatchWriter(out_dir, args.format, seg.classes, opacity=args.opacity,
-                         coco_semantic=args.coco_semantic, objects=_object_options(args))
+    if seg is None:
+        seg = Segmenter.load(args.model, device=args.device,
+                             warn=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
+        print(f"model: {seg.describe()}", file=sys.stderr)
+    if writer is None:
+        writer = BatchWriter(out_dir, args.format, seg.classes, opacity=args.opacity,
+                             coco_semantic=args.coco_semantic, objects=object_options(args))
     with tqdm(total=len(inputs), unit="image", disable=None, file=sys.stderr, dynamic_ncols=True) as bar:
-        jobs = [(path, stem, _segmenter_job(args, seg, path, bar)) for path, stem in zip(inputs, unique_stems(inputs))]
+        jobs = [(path, stem, _segmenter_job(args, seg, path, bar))
+                for path, stem in zip(inputs, stems or unique_stems(inputs))]
         with reuse_freed_memory():  # one warm heap for the whole batch instead of one per image
             result = write_batch(writer, jobs, progress=lambda done, total: bar.update(1))
     for image, error in result.failed:
@@ -219,7 +235,7 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
         from core.segment.batch_writer import ImageResult
 
         bar.set_postfix_str(path.name[:40])
-        image = load_image(path)
+        image = load_image(path, axes=getattr(args, "axes", None))
         if image.nan_count:
             tqdm.write(f"warning: {path.name}: {nan_note(image.nan_count)}", file=sys.stderr)
         with tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20]) as tiles:
@@ -230,21 +246,22 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
                 tiles.refresh()
 
             labels = seg.segment(seg.image_of(image), tile_size=args.tile, progress=progress, tta=args.tta,
-                                 refine=args.refine, stats=_file_statistics(seg, path, args.channels),
+                                 refine=args.refine, stats=_file_statistics(seg, path, args.channels,
+                                                                            getattr(args, "axes", None)),
                                  channels=args.channels)
         return ImageResult(labels, image.rgb, raw=image)
 
     return produce
 
 
-def _file_statistics(seg, path: Path, channels):
+def _file_statistics(seg, path: Path, channels, axes: str | None = None):
     """A raw-channel model scales a file by the statistics its streamed run would use (a pyramid's
     coarse level), so `segment` gives the same mask whatever the output format; None otherwise."""
     if not seg.reads_raw:
         return None
     from core.io.sources import open_source
 
-    with open_source(path) as source:
+    with open_source(path, axes) as source:
         return seg.source_statistics(source, channels)
 
 
@@ -326,12 +343,12 @@ def cmd_convert_mask(args: argparse.Namespace) -> int:
     stem = Path(args.image).stem if args.image else source.stem
     if out.is_dir():
         writer = BatchWriter(out, [args.format], classes, opacity=args.opacity,
-                             coco_semantic=args.coco_semantic, objects=_object_options(args))
+                             coco_semantic=args.coco_semantic, objects=object_options(args))
         writer.add(image, stem, np.asarray(labels), rgb, raw=loaded)
         written = writer.close()
     else:
         written = write_one(out, args.format, labels, classes, image_rgb=rgb, opacity=args.opacity,
-                            image_path=image, objects=_object_options(args), coco_semantic=args.coco_semantic,
+                            image_path=image, objects=object_options(args), coco_semantic=args.coco_semantic,
                             raw=loaded)
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0

@@ -1,9 +1,15 @@
 """Reading images from disk: the raw pixels (every channel, the file's dtype) and an 8-bit RGB view.
 
 ``LoadedImage.pixels`` is H x W x C in the file's own dtype with all its channels (rules:
-core.io.channels; a multi-page TIFF of grey planes, OME or not, is one image with a channel per
-page), and ``.channel_names`` names them.  ``.rgb`` is the 8-bit RGB view, as it always was: for
-a stack it shows page ``page``.
+core.io.channels; which axis is channels and which are planes: core.io.axes, so a multi-page TIFF
+of up to 4 grey pages is one image with a channel per page), and ``.channel_names`` names them.
+``.rgb`` is the 8-bit RGB view, as it always was: for a page stack it shows page ``page``.
+
+A stack (more than one Z plane or time point) is not one 2-D image: ``load_image`` refuses it
+with one sentence naming its planes and axes, rather than handing over its first plane, which
+would then be segmented, annotated and saved as if it were the whole file.  Stacks open plane by
+plane through core.io.sources (``plane_axes``, ``planes``, ``read_raw(..., plane=)``); an
+explicit ``page`` > 0 still reads that one TIFF page.
 
 PNG, JPEG, BMP, WebP and GIF (first frame unless ``page`` says otherwise) are read with
 Pillow, TIFF with tifffile (16-bit, float and multi-page files; Pillow is the fallback for a
@@ -47,7 +53,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.atomic import describe_os_error, short_error
-from core.io.channels import as_hwc, channel_layout, default_names, nan_note, ome_channel_names, without_nan
+from core.io.axes import describe, layout
+from core.io.channels import as_hwc, default_names, nan_note, ome_channel_names, without_nan
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -141,13 +148,14 @@ def _too_large_hint(path: Path, streamable: bool) -> str:
             f"`unetseg convert {path.name} -o {path.stem}.ome.tif` and segment that")
 
 
-def load_image(path: str | os.PathLike, page: int = 0) -> LoadedImage:
-    """Read ``path`` (page/frame ``page``) as an upright H x W x 3 uint8 image."""
+def load_image(path: str | os.PathLike, page: int = 0, axes: str | None = None) -> LoadedImage:
+    """Read ``path`` (page/frame ``page``) as an upright H x W x 3 uint8 image; ``axes`` (``--axes``)
+    names a TIFF's axes when its metadata does not (core.io.axes)."""
     path = Path(path)
     _check_file(path)
     try:
         if path.suffix.lower() in TIFF_EXTENSIONS:
-            return _load_tiff(path, page)
+            return _load_tiff(path, page, axes)
         return _load_pillow(path, page)
     except MemoryError:
         raise _error(path, "the image is too large to load into memory") from None
@@ -265,7 +273,7 @@ def _pillow_pixels(path: Path, mode: str, array: np.ndarray) -> np.ndarray:
     return as_hwc(array)
 
 
-def _load_tiff(path: Path, page: int) -> LoadedImage:
+def _load_tiff(path: Path, page: int, axes: str | None = None) -> LoadedImage:
     import tifffile
 
     try:
@@ -283,7 +291,7 @@ def _load_tiff(path: Path, page: int) -> LoadedImage:
             arr = p.asarray()
             if p.planarconfig == tifffile.PLANARCONFIG.SEPARATE and arr.ndim == 3:
                 arr = np.moveaxis(arr, 0, -1)
-            pixels, names = _tiff_pixels(path, tif, page, p, arr)
+            pixels, names = _tiff_pixels(path, tif, page, p, arr, axes)
             notes, mode = [], f"{arr.dtype} TIFF"
             if p.photometric == tifffile.PHOTOMETRIC.PALETTE and p.colormap is not None:
                 cmap = np.asarray(p.colormap)
@@ -314,7 +322,8 @@ def _load_tiff(path: Path, page: int) -> LoadedImage:
     return LoadedImage(rgb, path, mode, pages, ", ".join(notes + more), pixels, names or [], nans)
 
 
-def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
+def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray,
+                 axes: str | None = None) -> tuple[np.ndarray, list[str] | None]:
     """Every channel of the image page ``page`` belongs to (rules: core.io.channels), and OME names.
 
     A page asked for explicitly (``page`` > 0) is one image; page 0 of a series whose pages are
@@ -324,16 +333,19 @@ def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray) -> tuple[np.nda
 
     series = tif.series[0]
     try:
-        axis = channel_layout(path.name, series.axes, series.shape)
+        found = layout(path.name, series.axes, series.shape, axes)
     except ValueError as exc:
         raise ImageReadError(f"{exc}.") from None
+    if found.plane_axes and page == 0:
+        raise ImageReadError(stack_message(path, found.axes, series.shape, found.plane_axes, found.planes))
+    axis = found.colour
     extra = tuple(p.extrasamples or ())
     alpha = any(int(e) in (1, 2) for e in extra)
     if page == 0 and axis in ("C", "I", "Q") and len(series.pages) > 1 and p.samplesperpixel == 1:
         stack = series.asarray()
-        keep = [i for i, a in enumerate(series.axes) if a in "YX" or a == axis]
+        keep = [i for i, a in enumerate(found.axes) if a in "YX" or a == axis]
         stack = stack.reshape([series.shape[i] for i in keep])
-        kept = [series.axes[i] for i in keep]
+        kept = [found.axes[i] for i in keep]
         pixels = np.transpose(stack, (kept.index("Y"), kept.index("X"), kept.index(axis)))
     else:
         pixels = as_hwc(arr)
@@ -343,6 +355,13 @@ def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray) -> tuple[np.nda
     if names is None:
         names = default_names(pixels.shape[2], rgb=p.photometric == tifffile.PHOTOMETRIC.RGB)
     return pixels, names
+
+
+def stack_message(path: Path, axes: str, shape, plane_axes: str, planes) -> str:
+    """Why a stack is not one 2-D image, and where it opens (core.io.sources reads every plane)."""
+    sizes = " x ".join(f"{n} {'time points' if a == 'T' else 'Z planes'}" for a, n in zip(plane_axes, planes))
+    return (f"{path.name}: a stack of {sizes} (axes {describe(axes, shape)}), not one 2-D image; open it as a "
+            "stack: `unetseg segment` and `unetseg train` read every plane.")
 
 
 # --- conversion ----------------------------------------------------------------------------

@@ -128,25 +128,46 @@ def scale_by_percentiles(pixels: np.ndarray, stats: ChannelStats, mean: Sequence
     return out
 
 
-def sample_level(levels: Sequence[tuple[int, int]]) -> int:
-    """The pyramid level (levels are (width, height), finest first) a source is sampled on."""
+STATS_PLANES = 8  # a stack's statistics come from this many planes spread over it
+
+
+def sample_level(levels: Sequence[tuple[int, int]], limit: int | None = None) -> int:
+    """The pyramid level (levels are (width, height), finest first) a source is sampled on: the
+    finest with at most ``limit`` (default STATS_PIXELS) pixels, else the coarsest."""
+    limit = STATS_PIXELS if limit is None else limit
     for i, (w, h) in enumerate(levels):
-        if w * h <= STATS_PIXELS:
+        if w * h <= limit:
             return i
     return len(levels) - 1
 
 
 def source_sample(source, channels: Sequence[int] | None = None) -> np.ndarray:
-    """The raw H' x W' x C sample of a lazy source (core.io.sources) that its statistics come from
-    (see the module doc), channels picked; at most STATS_PIXELS pixels are read, whatever its size.
+    """The raw sample of a lazy source (core.io.sources) that its statistics come from (see the
+    module doc), channels picked; at most STATS_PIXELS pixels are read, whatever its size.
 
-    A source of one level gives exactly ``array_sample`` of the whole image.
+    A source of one level gives exactly ``array_sample`` of the whole image.  A stack
+    (``source.planes``) is measured as a whole: up to ``STATS_PLANES`` planes spread over it share
+    the pixel budget, so every plane is scaled alike (a dim plane at the end of a Z series stays dim
+    instead of having its noise stretched to full range).
     """
-    level = sample_level(source.levels)
+    planes = _spread_planes(tuple(getattr(source, "planes", ())), STATS_PLANES)
+    budget = STATS_PIXELS // len(planes)
+    level = sample_level(source.levels, budget)
     w, h = source.levels[level]
-    grid = sample_regions(h, w)
-    sample = _mosaic([[source.read_raw(y0, y1, x0, x1, level=level) for y0, y1, x0, x1 in row] for row in grid])
+    grid = sample_regions(h, w, budget)
+    parts = [_mosaic([[source.read_raw(y0, y1, x0, x1, level=level, **({"plane": plane} if plane else {}))
+                       for y0, y1, x0, x1 in row] for row in grid]) for plane in planes]
+    sample = np.concatenate(parts, axis=0)
     return sample if channels is None else sample[..., list(channels)]
+
+
+def _spread_planes(planes: tuple[int, ...], count: int) -> list[tuple[int, ...]]:
+    """Up to ``count`` planes evenly spread over a stack (first and last included); ``[()]`` for 2-D."""
+    if not planes:
+        return [()]
+    total = int(np.prod(planes))
+    picks = sorted({round(i * (total - 1) / max(1, count - 1)) for i in range(min(count, total))})
+    return [tuple(int(v) for v in np.unravel_index(i, planes)) for i in picks]
 
 
 def source_statistics(source, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> ChannelStats:
