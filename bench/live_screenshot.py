@@ -60,8 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     pump(app, args.seconds)
     pump(app, 30, lambda: window.state.live.prediction is not None)
     window.canvas.fit()
-    pump(app, 10, lambda: window.state.live.prediction is not None and window.state.live.prediction.snapshot ==
-         window.state.live.current)
+    pump(app, 10, lambda: window.state.live.prediction is not None and window.state.live.prediction.uid ==
+         window.state.live.marked)
     pump(app, 0.5)
     window.state.message.emit(f"{annotated} annotated pixels ({100 * annotated / truth.size:.2f}% of the image)", 0)
     out.mkdir(parents=True, exist_ok=True)

@@ -60,18 +60,31 @@ class LiveRunner(QObject):
         task.finished.connect(lambda _last: self._end(task))
         task.cancelled.connect(lambda: self._end(task))
 
-    def set_data(self, items: list[Item], names: list[str] | None = None) -> None:
-        """New strokes while training runs (raises TrainingDataError as ``start`` does)."""
+    def set_data(self, items: list[Item], names: list[str] | None = None,
+                 classes: Sequence[ClassInfo] | None = None) -> None:
+        """New strokes while training runs (raises TrainingDataError as ``start`` does); ``classes``:
+        the user's grown class list, when a class was added since (its strokes join the training)."""
         if self._trainer is not None:
-            self._trainer.set_data(items, names)
+            if classes is None:
+                self._trainer.set_data(items, names)
+            else:
+                self._trainer.set_data(items, names, classes=list(classes))
 
     def hold(self, on: bool) -> None:
         """Pause (the trainer stops stepping within 1 s) or resume."""
         (self._hold.set if on else self._hold.clear)()
 
-    def roll_back(self, snapshot: Any) -> None:
-        if self._trainer is not None:
-            self._trainer.roll_back(snapshot)
+    def roll_back(self, snapshot: Any) -> bool:
+        """Continue training from ``snapshot``; False (and nothing changes) when it reads other
+        channels, or scales them otherwise, than the model training now (another run's images)."""
+        trainer = self._trainer
+        if trainer is None:
+            return True
+        model, ckpt = trainer.model, snapshot.checkpoint
+        if model is not None and (ckpt.in_channels != model.in_channels or ckpt.normalization != trainer.norm):
+            return False
+        trainer.roll_back(snapshot)
+        return True
 
     def stop(self) -> None:
         if self._task is not None:
@@ -109,8 +122,10 @@ def save_snapshot(snapshot: Any, path: Path, images: Sequence[tuple[str, int]], 
         "annotated_pixels": int(sum(n for _, n in images)),
         "steps": int(snapshot.steps),
         "seconds": round(float(snapshot.seconds if seconds is None else seconds), 1),
-        "held_out_miou": snapshot.held_out_miou,
+        "held_out_miou": snapshot.held_out_miou,  # measured on the held-out strokes only
+        "held_out_set": getattr(snapshot, "held_out_set", None),
         "snapshot": int(snapshot.index),
+        "run": int(getattr(snapshot, "run", 0)),
         "saved": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     return save_checkpoint(path, ckpt.build(), list(ckpt.classes), ckpt.normalization,
