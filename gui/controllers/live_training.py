@@ -34,7 +34,7 @@ from gui.jobs.live_trainer import LiveRunner, save_snapshot
 from gui.jobs.model_loader import ModelManager
 from gui.state.app_state import AppState, Tool
 from gui.state.image_store import ImageEntry, path_key
-from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, Prediction, better, trimmed
+from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, Prediction, best_of_runs, better, trimmed
 
 KEEP_CHECKPOINTS = 30  # the history keeps this many (each is a full copy of the weights)
 STROKES_DELAY_MS = 400  # new strokes reach the trainer this long after the last one
@@ -68,6 +68,8 @@ class LiveTrainingUi(QObject):
         self._unreadable: dict[tuple[str, int], str] = {}  # (image, run) the model cannot read -> why
         self._failed_views: set[tuple[str, int]] = set()  # (image, uid) whose preview failed: not asked again
         self._choices = 0  # roll backs so far: a prediction asked before the latest one is not shown
+        self._branch = 0  # the running trainer's branch after the user's latest roll back (core's LiveSnapshot.branch)
+        self._named_best: dict[int, int] = {}  # run number -> the best uid its trainer named last
         self._asked: dict[int, int] = {}  # uid -> self._choices when its prediction was asked
         self._toggle, self._uncertainty = toggle, uncertainty
         self._strokes_timer = self._timer(STROKES_DELAY_MS, self._send_strokes)
@@ -157,15 +159,26 @@ class LiveTrainingUi(QObject):
             return False
         self._resolve("training")
         self._resolve("strokes")
-        self.live.on, self.live.held = True, False
-        self._where = ("scratch" if not config.init else "the current model" if self.models.segmenter is not None
-                       else f"the built-in model {Path(config.init).name}")
+        self._left_out()
+        self.live.on, self.live.held, self.live.pinned = True, False, False  # a new run: its checkpoints show
+        self._branch = 0
+        self._where = self._start_words(config)
         self._say(f"Training from {self._where} on {sum(n for _, n in used):,} annotated pixels in "
-                  f"{_images(len(used))} (some strokes are held out of training to score its checkpoints)… "
-                  "the view updates with each checkpoint.")
+                  f"{_images(len(used))} (once there are enough strokes, some are held out to score the checkpoints "
+                  "and are not trained on)… the view updates with each checkpoint.")
         if self.state.tool not in (Tool.STROKE, Tool.STROKE_ERASER):
             self.state.tool = Tool.STROKE
         return True
+
+    def _start_words(self, config) -> str:
+        """Where the weights really started, as the trainer reports it (core's LiveTrainer.started_from:
+        a model that cannot take the images' channels is not what training started from)."""
+        start = self.trainer.started_from
+        if start is None:  # a trainer that does not say: the configuration's
+            start = "scratch" if not config.init else f"the built-in model {Path(config.init).name}"
+        if start != "scratch" and self.live.start_from == FROM_MODEL and self.models.segmenter is not None:
+            return f"the current model ({start})"
+        return start
 
     def _config(self):
         from core.training.live import LiveConfig
@@ -193,6 +206,7 @@ class LiveTrainingUi(QObject):
         self.trainer.stop()
         self.live.on, self.live.held = False, False
         self._resolve("strokes")
+        self._resolve("images")
         if self.live.history:
             self._say("Live Training is off. Apply to Image or Save Model keep what it learned.")
 
@@ -283,35 +297,91 @@ class LiveTrainingUi(QObject):
             self._warn("strokes", f"Training continues on the earlier strokes: {exc}")
             return
         self._resolve("strokes")
+        self._left_out()
         self.live.status = (f"Training on {sum(n for _, n in used):,} annotated pixels in {_images(len(used))} "
                             "(held-out strokes included)…")
+
+    def _left_out(self) -> None:
+        """Images whose strokes training cannot use (another channel count): said until resolved."""
+        left = self.trainer.left_out
+        if left:
+            self._warn("images", " ".join(left))
+        else:
+            self._resolve("images")
 
     # -- the history --------------------------------------------------------------------------
     def _on_snapshot(self, snapshot: Any) -> None:
         run = self._runs.setdefault(int(snapshot.run), len(self._runs) + 1)
         row = HistoryRow(snapshot, run)
-        marked = self.live.marked_row
-        is_better = better(snapshot, marked.snapshot) if marked is not None else None
-        # the marked one stays until the user chooses or a better one comes; while nothing is
-        # measured on the same strokes, and the user chose nothing, the newest is shown
-        take = marked is None or is_better is True or (is_better is None and not self.live.pinned)
-        keep = {row.uid if take else self.live.marked}
-        self.live.history = trimmed(self.live.history + (row,), KEEP_CHECKPOINTS, keep)
-        if take:
+        rows = self.live.history + (row,)
+        best = self._best(rows, snapshot)
+        take = self._to_mark(row, rows, best)
+        keep = {take.uid if take is not None else self.live.marked} | best
+        self.live.history = trimmed(rows, KEEP_CHECKPOINTS, keep)
+        self.live.best = frozenset(best)
+        if take is not None:
             self.live.pinned = False
-            self.live.marked = row.uid
-        score = "" if snapshot.held_out_miou is None else (
-            f"; mIoU {snapshot.held_out_miou:.2f} on the held-out strokes only"
-            + (" (all right: they say little about the rest of the image, check the view)"
-               if snapshot.held_out_miou >= 0.995 else ""))
-        shown = self.live.marked_row
-        mark = "" if take else f" The view still shows {shown.label}, " + (
-            "which you chose." if self.live.pinned else "which scored better.")
-        self.live.status = (f"Checkpoint {row.label} after {snapshot.seconds:.0f} s ({snapshot.steps} steps, "
-                            f"loss {snapshot.loss:.3f}, trained on {snapshot.annotated_pixels:,} px{score})."
-                            f"{mark}")
-        if take:
+            self.live.marked = take.uid
+        self.live.status = self._checkpoint_text(row)
+        if take is not None:
             self.refresh_view()
+
+    def _best(self, rows: tuple, snapshot: Any) -> set[int]:
+        """Each run's best checkpoint: as its trainer last named it (it compares scores on the same
+        held-out strokes, rescoring when they change), else by the scores the rows carry."""
+        best = set(best_of_runs(rows))
+        named = getattr(snapshot, "best_uid", None)
+        if named is not None and any(r.uid == named for r in rows):
+            run = next(r.run for r in rows if r.uid == snapshot.uid)
+            best = {u for u in best if next(r.run for r in rows if r.uid == u) != run} | {named}
+            self._named_best[run] = named
+        for run, uid in self._named_best.items():  # earlier runs: what their trainer said last
+            if any(r.uid == uid for r in rows):
+                best = {u for u in best if next(r.run for r in rows if r.uid == u) != run} | {uid}
+        return best
+
+    def _to_mark(self, row: HistoryRow, rows: tuple, best: set[int]) -> HistoryRow | None:
+        """The row to mark now that ``row`` arrived, or None: the marked one stays until the user
+        chooses another or a better one comes.  While nothing is measured on the same strokes and
+        the user chose nothing, the newest is marked; a checkpoint taken before the user's latest
+        roll back never takes the mark."""
+        if getattr(row.snapshot, "branch", 0) < self._branch:
+            return None
+        marked = self.live.marked_row
+        if marked is not None and self.live.pinned:  # the user's choice: only a new, better one moves it
+            return row if self._better(row, marked) is True else None
+        candidate = next((r for r in rows if r.uid in best and r.run == row.run), row)
+        if marked is None:
+            return candidate
+        if candidate.uid == marked.uid:
+            return None
+        is_better = self._better(candidate, marked)
+        if is_better is None or getattr(row.snapshot, "best_uid", None) is not None:
+            return candidate  # the trainer's own best, or nothing to compare with: the newest
+        return candidate if is_better else None
+
+    def _better(self, a: HistoryRow, b: HistoryRow) -> bool | None:
+        """Does ``a`` score higher than ``b`` on the same held-out strokes (None: not comparable)?
+        The running trainer's scores first: it scores its kept checkpoints again when the held-out
+        strokes change."""
+        if a.run == b.run:
+            sa, sb = self.trainer.score(a.snapshot), self.trainer.score(b.snapshot)
+            if sa is not None and sb is not None:
+                return sa > sb
+        return better(a.snapshot, b.snapshot)
+
+    def _checkpoint_text(self, row: HistoryRow) -> str:
+        s = row.snapshot
+        held = getattr(s, "held_out_pixels", 0)
+        counts = f"trained on {s.annotated_pixels:,} px" + (f", {held:,} px held out" if held else "")
+        score = "" if s.held_out_miou is None else (
+            f"; mIoU {s.held_out_miou:.2f} on the held-out strokes only"
+            + (" (all right: they say little about the rest of the image, check the view)"
+               if s.held_out_miou >= 0.995 else ""))
+        shown = self.live.marked_row
+        mark = "" if shown is None or shown.uid == row.uid else f" The view shows {shown.label}, " + (
+            "which you chose." if self.live.pinned else "the best scored.")
+        return f"Checkpoint {row.label} after {s.seconds:.0f} s ({s.steps} steps, loss {s.loss:.3f}, {counts}{score}).{mark}"
 
     def roll_back(self, uid: int) -> bool:
         """Mark the kept checkpoint ``uid`` (an undo for training): the view, Apply and Save Model
@@ -323,10 +393,12 @@ class LiveTrainingUi(QObject):
         self._choices += 1
         self.preview.forget()  # a prediction of another checkpoint would not show this one
         self.live.prediction = None
-        if self.trainer.running and not self.trainer.roll_back(row.snapshot):
+        branch = self.trainer.roll_back(row.snapshot) if self.trainer.running else 0
+        if branch is None:
             self._say(f"Marked {row.label}: the view, Apply and Save Model use it. Training goes on from its "
                       "own weights: that checkpoint reads other channels than the images training now.")
         else:
+            self._branch = max(self._branch, branch)
             self._say(f"Rolled back to {row.label}; training continues from it." if self.trainer.running
                       else f"Rolled back to {row.label}: the view, Apply and Save Model use it.")
         self.refresh_view()
@@ -350,8 +422,8 @@ class LiveTrainingUi(QObject):
         """Ask for the region in view from the marked checkpoint (not from one that cannot read
         the shown image: that is said once, and nothing is predicted there)."""
         row, entry = self._current_row(), self.store.current
-        if row is None or entry is None or not entry.shown:
-            return
+        if row is None or entry is None or not entry.shown or not self.parent_widget.isVisible():
+            return  # (a closed window: nothing may start a worker after shutdown)
         why = self._unreadable.get((path_key(entry.path), row.run))
         if why is not None:
             self.live.prediction = None

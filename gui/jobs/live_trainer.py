@@ -74,17 +74,36 @@ class LiveRunner(QObject):
         """Pause (the trainer stops stepping within 1 s) or resume."""
         (self._hold.set if on else self._hold.clear)()
 
-    def roll_back(self, snapshot: Any) -> bool:
-        """Continue training from ``snapshot``; False (and nothing changes) when it reads other
-        channels, or scales them otherwise, than the model training now (another run's images)."""
+    def roll_back(self, snapshot: Any) -> int | None:
+        """Continue training from ``snapshot``: the trainer's branch from now on (snapshots with a
+        smaller one were taken before), or None when the model cannot continue from it (it reads
+        other channels than the images training now: another run's)."""
+        from core.training.loop import TrainingDataError
+
         trainer = self._trainer
         if trainer is None:
-            return True
-        model, ckpt = trainer.model, snapshot.checkpoint
-        if model is not None and (ckpt.in_channels != model.in_channels or ckpt.normalization != trainer.norm):
-            return False
-        trainer.roll_back(snapshot)
-        return True
+            return 0
+        try:
+            return int(trainer.roll_back(snapshot) or 0)
+        except TrainingDataError:
+            return None
+
+    def score(self, snapshot: Any) -> float | None:
+        """``snapshot``'s held-out score on the running trainer's current held-out strokes (None:
+        not running, or not scored on them)."""
+        trainer = self._trainer
+        score = getattr(trainer, "score", None)
+        return score(snapshot) if score is not None else None
+
+    @property
+    def started_from(self) -> str | None:
+        """What the running trainer's weights started from ("scratch", or the model's name)."""
+        return getattr(self._trainer, "started_from", None)
+
+    @property
+    def left_out(self) -> list[str]:
+        """One sentence per image the latest strokes could not be trained on."""
+        return list(getattr(self._trainer, "left_out", []) or [])
 
     def stop(self) -> None:
         if self._task is not None:

@@ -14,7 +14,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
                                QVBoxLayout, QWidget)
 
-from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, LiveState, best_of_runs
+from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, LiveState
 
 _STARTS = ((FROM_SCRATCH, "Start from scratch"), (FROM_MODEL, "Start from the current model (none loaded: built-in small)"))
 UID = Qt.ItemDataRole.UserRole
@@ -101,6 +101,7 @@ class LivePanel(QWidget):
         ev.history.connect(self._rows_changed)
         ev.marked.connect(self._texts)
         ev.saved.connect(self._texts)
+        ev.best.connect(self._texts)
         ev.held.connect(self._show_held)
         ev.on.connect(self._enable)
         ev.start_from.connect(self._show_start)
@@ -152,7 +153,7 @@ class LivePanel(QWidget):
             self.history.scrollToBottom()  # following the newest, unless the user scrolled up
 
     def _texts(self, *_) -> None:
-        best = best_of_runs(self.live.history)
+        best = self.live.best
         for row in self.live.history:
             item = self._items.get(row.uid)
             if item is not None:

@@ -40,15 +40,12 @@ class Prediction:
 def comparable_score(snapshot: Any) -> tuple[Any, float] | None:
     """(what the score was measured on, the score) of a checkpoint, or None when it has none.
 
-    Two checkpoints compare only when the first items are equal: the same held-out strokes.
-    core's ``comparison`` (when it gives one) is such a pair already."""
-    given = getattr(snapshot, "comparison", None)
-    if given is not None:
-        return given
+    Two checkpoints compare only when the first items are equal: the same held-out strokes, in
+    the same run (the running trainer's own rescoring, LiveRunner.score, comes first)."""
     score, held = getattr(snapshot, "held_out_miou", None), getattr(snapshot, "held_out_set", None)
     if score is None or held is None:
         return None
-    return ("held-out", held), float(score)
+    return ("held-out", getattr(snapshot, "run", 0), held), float(score)
 
 
 def better(new: Any, old: Any) -> bool | None:
@@ -133,6 +130,7 @@ class LiveState:
     marked: int = NONE  # the uid of the checkpoint that the preview, Apply and Save Model use
     pinned: bool = False  # the user chose the marked checkpoint: only a better one replaces it
     saved: frozenset = frozenset()  # uids written by Save Model
+    best: frozenset = frozenset()  # the uid of each run's best scored checkpoint (never trimmed)
     prediction: Prediction | None = None
     show_uncertainty: bool = False
 
