@@ -185,7 +185,7 @@ def ask_save_discard_cancel(parent: QWidget | None, name: str, what: str = "mask
     buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                | QMessageBox.StandardButton.Cancel)
     title = {"mask": "Unsaved Mask", "strokes": "Unsaved Strokes"}.get(what, "Unsaved Mask and Strokes")
-    verb = "has" if what in ("mask", "strokes") else "have"
+    verb = "has" if what == "mask" else "have"
     answer = QMessageBox.warning(
         parent, title, f"The {what} of {name} {verb} unsaved edits. Save them?",
         buttons, QMessageBox.StandardButton.Save)

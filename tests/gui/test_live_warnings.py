@@ -127,10 +127,29 @@ def test_the_start_message_counts_every_annotated_pixel_and_rows_the_trained_one
     assert held.held_out_miou is not None and held.annotated_pixels < total  # some strokes were held out
 
 
-def test_a_raw_channel_model_that_starts_from_scratch_says_so(qtbot, window, tmp_path):
-    """Finding 13 (app): the default start fine-tunes the built-in RGB model, which a 2-channel
-    16-bit image cannot use: the status says "from scratch", not "from the built-in model"."""
+def test_the_start_says_what_the_weights_really_started_from(qtbot, window, tmp_path):
+    """Finding 13 (app): the default start fine-tunes the built-in RGB model, which cannot take a
+    2-channel 16-bit image as it is: the status says what the trainer really started from (from
+    scratch, or all but the built-in model's first layer), never just "the built-in model small"."""
     window.open_images([sixteen_bit(tmp_path / "two.tif", channels=2)])
+    window.state.set_brush_size(4)
+    stroke(qtbot, window, 1, [(40, 10), (56, 20), (44, 50)])
+    stroke(qtbot, window, 0, [(8, 12), (24, 22), (12, 52)])
+    window.live.config_changes = dict(FAST)
+    window.commands.live_training.trigger()
+    truth = window.live.trainer.started_from  # core's LiveTrainer.started_from
+    status = window.state.live.status
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not window.live.trainer.running, timeout=10_000)
+    assert truth == "scratch" or "all but its first layer" in truth
+    assert status.startswith(f"Training from {truth} on ")
+    assert "Training from the built-in model small on" not in status
+
+
+def test_a_class_painted_while_training_joins_the_running_training(qtbot, window, tmp_path):
+    """Finding 12 (app): a class added and painted while training runs is learnt within a few
+    seconds by the same run, which goes on from what it learnt (no "turn it off and on")."""
+    window.open_images([two_halves(tmp_path / "halves.png")])
     window.state.set_brush_size(4)
     stroke(qtbot, window, 1, [(40, 10), (56, 20), (44, 50)])
     stroke(qtbot, window, 0, [(8, 12), (24, 22), (12, 52)])
@@ -138,8 +157,16 @@ def test_a_raw_channel_model_that_starts_from_scratch_says_so(qtbot, window, tmp
     window.commands.live_training.trigger()
     live = window.state.live
     qtbot.waitUntil(lambda: bool(live.history), timeout=30_000)
+    before = live.history[-1].snapshot
+    assert before.checkpoint.num_classes == 2
+    window.add_class()  # class 2, now the active one
+    window.commands.stroke.trigger()
+    from tests.gui.helpers import drag
+    drag(qtbot, window, [(48, 28), (60, 36)])
+    qtbot.waitUntil(lambda: live.history[-1].snapshot.checkpoint.num_classes == 3, timeout=15_000)
+    after = live.history[-1].snapshot
+    assert after.run == before.run and after.steps > before.steps  # the same run went on
+    assert [c.id for c in after.checkpoint.classes] == [0, 1, 2]
+    assert live.warning == "" and "off and on" not in live.status
     window.commands.live_training.trigger()
     qtbot.waitUntil(lambda: not window.live.trainer.running, timeout=10_000)
-    said = [live.status] + [r.text() for r in live.history]
-    assert "from scratch" in window.live.started_from
-    assert not any("built-in model" in text for text in said)
