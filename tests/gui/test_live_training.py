@@ -42,7 +42,8 @@ def test_live_training_flow(qtbot, window, dialogs, tmp_path):
     first = shown[0]
     # ... and refreshes from newer checkpoints (nothing is scored with so few strokes: the newest is marked)
     qtbot.waitUntil(lambda: len({p.uid for p in shown}) >= 3, timeout=30_000)
-    assert all(p.uid == state.marked or p is not shown[-1] for p in shown)
+    uids = [p.uid for p in shown]
+    assert uids == sorted(uids)  # the view never goes back to an older checkpoint by itself
     assert window.canvas.prediction_layer.labels is shown[-1].labels
     assert shown[-1].box.height == 64 and shown[-1].box.width == 64  # the whole image is in view
     assert len(state.history) >= 2 and panel.history.count() == len(state.history)
@@ -71,6 +72,16 @@ def test_live_training_flow(qtbot, window, dialogs, tmp_path):
     assert len(state.history) == kept
     panel.pause.click()
     qtbot.waitUntil(lambda: len(state.history) > kept, timeout=10_000)
+
+    # roll back while it trains: the marker stays on the chosen checkpoint as newer ones arrive
+    # (nothing is scored with so few strokes, so none is better), and the view shows it
+    chosen = state.history[-2]
+    window.live_dock.show()
+    dclick(qtbot, panel.history.viewport(), panel.history.visualItemRect(panel.item_of(chosen.uid)).center())
+    assert state.marked == chosen.uid and state.pinned
+    kept = len(state.history)
+    qtbot.waitUntil(lambda: len(state.history) >= kept + 2, timeout=20_000)
+    assert state.marked == chosen.uid and window.state.live.prediction.uid == chosen.uid
 
     # stop, then roll back one checkpoint: the view shows that checkpoint's prediction
     window.commands.live_training.trigger()
