@@ -548,7 +548,7 @@ class LiveTrainingUi(QObject):
                 return None
         _items, used = self.training_items()
         try:
-            save_snapshot(row.snapshot, path, used)
+            save_snapshot(row.snapshot, path, used, run=row.run)
         except (OSError, ValueError) as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save the Model", str(exc))
             return None

@@ -127,9 +127,11 @@ class LiveRunner(QObject):
         self.ended.emit()
 
 
-def save_snapshot(snapshot: Any, path: Path, images: Sequence[tuple[str, int]], seconds: float | None = None) -> Path:
+def save_snapshot(snapshot: Any, path: Path, images: Sequence[tuple[str, int]], seconds: float | None = None,
+                  run: int | None = None) -> Path:
     """Write ``snapshot``'s model with its classes and a record of what trained it: each image's
-    name and annotated pixel count, the steps, the time and the held-out score."""
+    name and annotated pixel count, the steps, the time and the held-out score (and on what);
+    ``run``: the run's number as the app showed it (default: the trainer's)."""
     from core.model.checkpoints import save_checkpoint
 
     ckpt = snapshot.checkpoint
@@ -137,14 +139,17 @@ def save_snapshot(snapshot: Any, path: Path, images: Sequence[tuple[str, int]], 
             if k not in ("format", "version", "arch", "in_channels", "num_classes", "classes", "normalization")}
     record = {
         "mode": "live training from strokes in the UNetSeg app",
+        # the strokes painted when saved (held-out ones included); what this checkpoint trained on:
         "images": [{"image": name, "annotated_pixels": int(n)} for name, n in images],
         "annotated_pixels": int(sum(n for _, n in images)),
+        "trained_pixels": int(snapshot.annotated_pixels),
         "steps": int(snapshot.steps),
         "seconds": round(float(snapshot.seconds if seconds is None else seconds), 1),
         "held_out_miou": snapshot.held_out_miou,  # measured on the held-out strokes only
+        "held_out_pixels": int(getattr(snapshot, "held_out_pixels", 0)),
         "held_out_set": getattr(snapshot, "held_out_set", None),
         "snapshot": int(snapshot.index),
-        "run": int(getattr(snapshot, "run", 0)),
+        "run": int(run if run is not None else getattr(snapshot, "run", 0)),
         "saved": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     return save_checkpoint(path, ckpt.build(), list(ckpt.classes), ckpt.normalization,

@@ -82,8 +82,10 @@ class HistoryRow:
         s = self.snapshot
         minutes, seconds = divmod(int(round(s.seconds)), 60)
         images = f" in {s.images} images" if s.images != 1 else ""
+        held = getattr(s, "held_out_pixels", 0)
+        held = f", {held:,} held out" if held else ""
         score = "not scored yet" if s.held_out_miou is None else f"held-out strokes {s.held_out_miou:.2f}"
-        return f"{self.label}  {minutes}:{seconds:02d}  trained on {s.annotated_pixels:,} px{images}  {score}"
+        return f"{self.label}  {minutes}:{seconds:02d}  trained on {s.annotated_pixels:,} px{images}{held}  {score}"
 
 
 def best_of_runs(rows: tuple) -> set[int]:

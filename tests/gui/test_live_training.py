@@ -118,6 +118,7 @@ def test_live_training_flow(qtbot, window, dialogs, tmp_path):
     strokes = window.current.strokes
     assert record["images"] == [{"image": "halves.png", "annotated_pixels": strokes.annotated_pixels}]
     assert record["snapshot"] == older.index and record["annotated_pixels"] > 0
+    assert record["trained_pixels"] == older.snapshot.annotated_pixels
     assert weights_equal(ckpt.state_dict, older.snapshot.checkpoint.state_dict)
     assert {c.id for c in ckpt.classes} >= {0, 1}
 
@@ -179,7 +180,7 @@ def test_restart_then_each_step_uses_the_checkpoint_chosen_in_either_run(qtbot, 
         saved = load_checkpoint(target)
         assert weights_equal(saved.state_dict, chosen.snapshot.checkpoint.state_dict)
         assert not weights_equal(saved.state_dict, other.snapshot.checkpoint.state_dict)
-        assert saved.metadata["live_training"]["run"] == chosen.snapshot.run
+        assert saved.metadata["live_training"]["run"] == chosen.run  # "Run 1" / "Run 2", as the rows say
 
 
 def test_one_class_of_strokes_gets_one_clear_message(qtbot, window, tmp_path):
