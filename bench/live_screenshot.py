@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.training.synthetic import SHAPE_CLASSES, generate_scene
     from gui.infra.workers import wait_for_workers
+    from gui import dialogs as gui_dialogs
     from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(["live-shot"])
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(1400, 860)
     window.show()
     window.overview_dock.hide()
+    window.channel_dock.hide()  # an RGB scene: room for the training history instead
     window.open_images([path])
     window.document.set_classes(SHAPE_CLASSES)
     window.state.set_opacity(55)
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     wait_for_workers(30, cancel=True)
     window.document.mark_saved()
     window.current.strokes.mark_saved()
+    gui_dialogs.ask_save_model = lambda *args: "discard"  # the model is not kept: no question at close
     window.close()
     print(f"wrote {out / 'live_training.png'} and {out / 'live_training_uncertainty.png'}" if ok
           else "could not write the screenshots", file=sys.stderr)
