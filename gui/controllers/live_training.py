@@ -8,7 +8,7 @@ training).  Each checkpoint it publishes joins the history; the *marked* one (gu
 keyed on its session-wide uid, kept marked until the user rolls back or a better-scored one
 arrives) is what the view predicts (gui.jobs.live_preview), as does moving the view, and what
 Apply to Image (one undo step) and Save Model use.  A result whose region has left the view,
-whose image is no longer shown, or whose checkpoint is no longer marked, is dropped.  Warnings
+whose image is no longer shown, or whose checkpoint the user rolled back from, is dropped.  Warnings
 stay in the panel until what they are about is resolved, and reach the status bar once.
 """
 
@@ -162,8 +162,7 @@ class LiveTrainingUi(QObject):
         self._left_out()
         self.live.on, self.live.held, self.live.pinned = True, False, False  # a new run: its checkpoints show
         self._branch = 0
-        self._where = self._start_words(config)
-        self._say(f"Training from {self._where} on {sum(n for _, n in used):,} annotated pixels in "
+        self._say(f"Training from {self._start_words(config)} on {sum(n for _, n in used):,} annotated pixels in "
                   f"{_images(len(used))} (once there are enough strokes, some are held out to score the checkpoints "
                   "and are not trained on)… the view updates with each checkpoint.")
         if self.state.tool not in (Tool.STROKE, Tool.STROKE_ERASER):
@@ -329,16 +328,13 @@ class LiveTrainingUi(QObject):
     def _best(self, rows: tuple, snapshot: Any) -> set[int]:
         """Each run's best checkpoint: as its trainer last named it (it compares scores on the same
         held-out strokes, rescoring when they change), else by the scores the rows carry."""
-        best = set(best_of_runs(rows))
+        run_of = {r.uid: r.run for r in rows}
         named = getattr(snapshot, "best_uid", None)
-        if named is not None and any(r.uid == named for r in rows):
-            run = next(r.run for r in rows if r.uid == snapshot.uid)
-            best = {u for u in best if next(r.run for r in rows if r.uid == u) != run} | {named}
-            self._named_best[run] = named
-        for run, uid in self._named_best.items():  # earlier runs: what their trainer said last
-            if any(r.uid == uid for r in rows):
-                best = {u for u in best if next(r.run for r in rows if r.uid == u) != run} | {uid}
-        return best
+        if named in run_of:
+            self._named_best[run_of[snapshot.uid]] = named
+        best = {run_of[u]: u for u in best_of_runs(rows)}
+        best.update({run: uid for run, uid in self._named_best.items() if uid in run_of})
+        return set(best.values())
 
     def _to_mark(self, row: HistoryRow, rows: tuple, best: set[int]) -> HistoryRow | None:
         """The row to mark now that ``row`` arrived, or None: the marked one stays until the user

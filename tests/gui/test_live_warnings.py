@@ -70,7 +70,7 @@ def test_a_warning_stays_until_it_is_resolved(qtbot, window, tmp_path):
     window.state.set_brush_size(4)
     stroke(qtbot, window, 1, [(40, 10), (56, 20), (44, 50)])
     stroke(qtbot, window, 0, [(8, 12), (24, 22), (12, 52)])
-    window.live.config_changes = dict(FAST)
+    window.live.config_changes = dict(FAST, snapshot_every=0.2)
     window.commands.live_training.trigger()
     live = window.state.live
     qtbot.waitUntil(lambda: bool(live.history), timeout=30_000)
