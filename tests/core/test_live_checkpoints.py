@@ -91,7 +91,7 @@ def test_best_compares_scores_on_the_same_strokes_and_is_always_kept(monkeypatch
     phase = {"set": 1}
     # scripted held-out scores: on the first strokes the first snapshot is the best and later ones
     # are worse; on the second set (10 strokes a class) the order is the other way round
-    table = {1: [0.9, 0.7, 0.8, 0.6], 2: {0: 0.5, 2: 0.95, 3: 0.85}}
+    table = {1: [0.9, 0.7, 0.8, 0.6], 2: {0: 0.5, 3: 0.95}}
 
     def scripted(checkpoint):
         steps = checkpoint.metadata["training"]["steps"]
@@ -106,13 +106,13 @@ def test_best_compares_scores_on_the_same_strokes_and_is_always_kept(monkeypatch
     assert trainer.best() is snaps[0]  # never the newer, worse ones
     assert [s.best_uid for s in snaps] == [snaps[0].uid] * 4  # what the app marks as best, on every row
     assert snaps[0] in trainer.snapshots and len(trainer.snapshots) == 3  # keep=2, and the best besides
-    # more strokes, another held-out set: the kept snapshots are scored again on it
+    # more strokes, another held-out set: the best so far and the newest are scored again on it
     phase["set"] = 2
     trainer.set_data([(img, rows_of_strokes(10))])
     e = train(trainer, 2)[-1]
-    assert e.held_out_set != snaps[0].held_out_set
-    assert trainer.best() is snaps[2] and e.best_uid == snaps[2].uid  # 0.95 on the new set, not 0.9 on the old
-    assert trainer.score(snaps[2]) == 0.95
+    assert e.held_out_set != snaps[0].held_out_set and e.held_out_miou == 0.1
+    assert trainer.best() is snaps[3] and e.best_uid == snaps[3].uid  # 0.95 on the new set, not 0.9 on the old
+    assert trainer.score(snaps[3]) == 0.95
     assert snaps[0] not in trainer.snapshots  # no longer the best nor among the newest two: let go
 
 
