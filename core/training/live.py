@@ -88,6 +88,7 @@ class LiveConfig:
     device: str = "auto"
     held_out_share: float = 0.2  # about this share of each class's strokes is held out for the score ...
     held_out_min: int = 5  # ... from a class's 5th stroke on (core.training.sparse.StrokeRoles)
+    held_out_fold: tuple[int, int] | None = None  # (j, n): hold out fold j of n of each class's strokes instead
     keep: int = 10  # snapshots the trainer keeps (the best one is kept besides); the app keeps its own
     channels: tuple[int, ...] | None = None  # image channels the model reads, in order (--channels; None: as
     channel_names: tuple[str, ...] = ()  # they come); what the image calls each of its channels
@@ -175,7 +176,7 @@ class LiveTrainer:
         self.model: torch.nn.Module | None = None
         self.classes: list[ClassInfo] = []
         self.batch = self.config.batch
-        self.roles = StrokeRoles(self.config.held_out_share, self.config.held_out_min)
+        self.roles = StrokeRoles(self.config.held_out_share, self.config.held_out_min, self.config.held_out_fold)
         self._lock = threading.RLock()  # pending data, roll back, branch, running, publishing
         self._work = threading.Lock()  # held by whoever changes the weights
         self._pending: _Pending | None = None
@@ -255,6 +256,15 @@ class LiveTrainer:
             with self._work:
                 self._apply_pending(strokes=False)
         return branch
+
+    def prepare(self) -> None:
+        """Take the strokes given and build the model now, on the caller's thread (the command line
+        does, so the time that takes is counted before its budget for training is set)."""
+        with self._lock:
+            if self._running:
+                return
+        with self._work:
+            self._apply_pending()
 
     @property
     def branch(self) -> int:

@@ -207,14 +207,18 @@ class StrokeRoles:
     roles train.  Erased cells forget their role, so a stroke painted there later is a new one.
     """
 
-    def __init__(self, share: float = 0.2, min_strokes: int = 5):
-        self.share, self.min_strokes = share, min_strokes
+    def __init__(self, share: float = 0.2, min_strokes: int = 5, fold: tuple[int, int] | None = None):
+        """``fold`` = (j, n): cross-validation instead: stroke k of a class is held out when
+        (k - 1) mod n == j, so the n folds hold out each stroke exactly once."""
+        self.share, self.min_strokes, self.fold = share, min_strokes, fold
         self._roles: dict[str, dict[tuple[int, int], int]] = {}  # image -> (class, flat cell) -> role
         self._drawn: dict[int, int] = {}  # class -> strokes seen so far
 
     def _new_role(self, class_id: int) -> int:
         k = self._drawn.get(class_id, 0) + 1
         self._drawn[class_id] = k
+        if self.fold is not None:
+            return HELD if (k - 1) % self.fold[1] == self.fold[0] else TRAIN
         if self.share <= 0 or k < self.min_strokes:
             return TRAIN
         crossed = math.floor(round(k * self.share, 9)) > math.floor(round((k - 1) * self.share, 9))
@@ -245,3 +249,12 @@ class StrokeRoles:
 
     def strokes_drawn(self) -> dict[int, int]:
         return dict(self._drawn)
+
+
+def strokes_per_class(masks: list[np.ndarray]) -> dict[int, int]:
+    """How many strokes each annotated class has over all ``masks``."""
+    counts: dict[int, int] = {}
+    for mask in masks:
+        for stroke in strokes_of(mask):
+            counts[stroke.class_id] = counts.get(stroke.class_id, 0) + 1
+    return counts
