@@ -257,40 +257,45 @@ def scene(task: str, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
 def simulate_strokes(truth: np.ndarray, rng: np.random.Generator, per_class: int = 3, width: int = 3,
                      length: tuple[int, int] = (20, 50), classes: int | None = None) -> np.ndarray:
     """A careful user's strokes: ``per_class`` short straight strokes per class, kept on the class
-    (255 elsewhere).  On wide classes a stroke lies well inside the class; on thin ones (text,
-    lines, specks) it is the brush's path over the class's pixels, as one paints along a word."""
+    (255 elsewhere).  A stroke lies well inside its class where the class is wide enough (kept
+    8 px from its edge, else 3, else 1); on classes too thin for that (text, lines, specks) it is
+    the brush's path over the class's pixels, as one paints along a word."""
     from skimage.morphology import disk
 
     h, w = truth.shape
     strokes = np.full((h, w), IGNORE, np.uint8)
     for c in range(classes or int(truth.max()) + 1):
         region = truth == c
-        for radius in (8, 3, 1, 0):
-            inside = ndi.binary_erosion(region, structure=disk(radius)) if radius else region
-            if inside.sum() > 400 or radius == 0:
-                break
-        ys, xs = np.nonzero(inside)
-        if ys.size == 0:
+        if not region.any():
             continue
-        thin = radius <= 1
+        insides = [(r, ndi.binary_erosion(region, structure=disk(r))) for r in (8, 3, 1)] + [(0, region)]
         for _ in range(per_class):
-            for _try in range(240):
-                shrink = 0.5 ** (_try // 60)  # small regions (nuclei): shorter strokes
-                k = rng.integers(ys.size)
-                angle = rng.uniform(0, 2 * np.pi)
-                n = rng.integers(*length) * (2 if thin else shrink)
-                if thin and c and rng.random() < 0.7:
-                    angle = rng.choice([0.0, np.pi])  # along the line of text, or the ruled line
-                end = (xs[k] + n * np.cos(angle), ys[k] + n * np.sin(angle))
-                canvas = Image.new("L", (w, h), 0)
-                ImageDraw.Draw(canvas).line([(xs[k], ys[k]), end], fill=1, width=width)
-                line = np.asarray(canvas, bool)
-                if thin:
-                    kept = line & inside & (strokes == IGNORE)
-                    if kept.sum() >= 12:
-                        strokes[kept] = c
+            done = False
+            for radius, inside in insides:
+                ys, xs = np.nonzero(inside)
+                if ys.size == 0:
+                    continue
+                thin = radius == 0
+                for _try in range(80):
+                    k = rng.integers(ys.size)
+                    angle = rng.uniform(0, 2 * np.pi)
+                    n = rng.integers(*length) * (2 if thin else 0.5 ** (_try // 40))
+                    if thin and c and rng.random() < 0.7:
+                        angle = rng.choice([0.0, np.pi])  # along the line of text, or the ruled line
+                    end = (xs[k] + n * np.cos(angle), ys[k] + n * np.sin(angle))
+                    canvas = Image.new("L", (w, h), 0)
+                    ImageDraw.Draw(canvas).line([(xs[k], ys[k]), end], fill=1, width=width)
+                    line = np.asarray(canvas, bool)
+                    if thin:
+                        kept = line & inside & (strokes == IGNORE)
+                        if kept.sum() >= 12:
+                            strokes[kept] = c
+                            done = True
+                            break
+                    elif not (line & ~inside).any():
+                        strokes[line] = c
+                        done = True
                         break
-                elif not (line & ~inside).any():
-                    strokes[line] = c
+                if done:
                     break
     return strokes

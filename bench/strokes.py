@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     seconds_mode = args.steps is None
     marks = sorted(args.seconds or [10, 30, 60, 120]) if seconds_mode else sorted(args.steps)
-    unit = "s" if seconds_mode else "k"
+    unit = "s" if seconds_mode else "st"
     rows = []
     for repeat in range(args.repeats):
         for task in args.tasks:

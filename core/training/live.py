@@ -46,13 +46,16 @@ from core.model.checkpoints import Checkpoint, Normalization
 from core.model.networks import HALO, build_model
 from core.segment.inference import OOM_ERRORS as DEVICE_OOM_ERRORS, device_label, resolve_device
 from core.training import raw_input
-from core.training.loop import (IGNORE, Normalizer, TrainingDataError, _resolve_checkpoint, class_weights,
-                                dice_loss, lovasz_softmax)
-from core.training.sparse import StrokeRoles, StrokeSampler, StrokeSet, stroke_set
+from core.training.loop import (IGNORE, Normalizer, TrainingDataError, _resolve_checkpoint, dice_loss,
+                                lovasz_softmax, weights_of_counts)
+from core.training.sparse import (StrokeRoles, StrokeSampler, StrokeSet, annotated_counts, crop_centres,
+                                  stroke_set)
 from core.training.threads import run_in_own_thread
 
 OOM_ERRORS = DEVICE_OOM_ERRORS + (MemoryError,)  # the device's (as inference catches them) and the host's
-SCORE_TILE = 256  # held-out strokes are scored tile by tile (with the receptive-field margin)
+SCORE_TILE = 64  # held-out strokes are scored tile by tile (with the receptive-field margin), ...
+SCORE_TILES = 32  # ... at most this many tiles (evenly spread over them: the same ones for the same strokes)
+SCORE_BATCH = 16  # tiles of one size predicted together
 SCRATCH = "scratch"  # LiveTrainer.started_from when no weights were loaded
 
 
@@ -78,10 +81,14 @@ class LiveConfig:
     augment: bool = False  # random scale and photometric change per crop (core.training.augment): hurt here
     weight_decay: float = 1e-4
     average: float = 0.9  # >0: publish a moving average of the weights over about 1 / (1 - average) steps
+    average_growth: float = 0.0  # >0: ... over about this share of the steps so far instead (at least the above)
+    lr_decay: float = 0.0  # >0: the learning rate falls as 1 / sqrt(1 + steps / lr_decay)
+    anchor: float = 0.0  # >0: pull the weights towards the start model's (L2-SP), this strength per step
     seed: int = 0
     device: str = "auto"
     held_out_share: float = 0.2  # about this share of each class's strokes is held out for the score ...
     held_out_min: int = 5  # ... from a class's 5th stroke on (core.training.sparse.StrokeRoles)
+    held_out_fold: tuple[int, int] | None = None  # (j, n): hold out fold j of n of each class's strokes instead
     keep: int = 10  # snapshots the trainer keeps (the best one is kept besides); the app keeps its own
     channels: tuple[int, ...] | None = None  # image channels the model reads, in order (--channels; None: as
     channel_names: tuple[str, ...] = ()  # they come); what the image calls each of its channels
@@ -130,6 +137,8 @@ class _Image:
     held: list[tuple[int, int, np.ndarray]]  # (y0, x0, SCORE_TILE mask) of each tile with held-out strokes
     held_pixels: int
     held_digest: bytes
+    centres: dict[int, np.ndarray]  # flat indices of each class's trained pixels (crop centres)
+    counts: np.ndarray  # trained pixels per class id (256)
 
 
 @dataclass
@@ -167,7 +176,7 @@ class LiveTrainer:
         self.model: torch.nn.Module | None = None
         self.classes: list[ClassInfo] = []
         self.batch = self.config.batch
-        self.roles = StrokeRoles(self.config.held_out_share, self.config.held_out_min)
+        self.roles = StrokeRoles(self.config.held_out_share, self.config.held_out_min, self.config.held_out_fold)
         self._lock = threading.RLock()  # pending data, roll back, branch, running, publishing
         self._work = threading.Lock()  # held by whoever changes the weights
         self._pending: _Pending | None = None
@@ -183,6 +192,9 @@ class LiveTrainer:
         self._made = 0  # snapshots published (the next index)
         self._position: LiveSnapshot | None = None  # the snapshot the weights were last equal to
         self._steps, self._seconds = 0, 0.0
+        self._clock = 0  # steps of the learning-rate schedule
+        self._data_seconds, self._data_cost = 0.0, 0.0  # training time when strokes were last taken; how long that took
+        self._anchor: dict[str, torch.Tensor] = {}
         self._average: dict[str, torch.Tensor] | None = None
         self._annotated = 0
         self._train_images = 0
@@ -244,6 +256,15 @@ class LiveTrainer:
             with self._work:
                 self._apply_pending(strokes=False)
         return branch
+
+    def prepare(self) -> None:
+        """Take the strokes given and build the model now, on the caller's thread (the command line
+        does, so the time that takes is counted before its budget for training is set)."""
+        with self._lock:
+            if self._running:
+                return
+        with self._work:
+            self._apply_pending()
 
     @property
     def branch(self) -> int:
@@ -326,7 +347,9 @@ class LiveTrainer:
                 time.sleep(0.05)
                 continue
             with self._work:
-                if self._apply_pending():
+                # new strokes cost a moment to take (more on big images): while training, take them
+                # only once training has had at least as long since, so painting never starves it
+                if self._apply_pending(strokes=self._seconds - self._data_seconds >= self._data_cost):
                     losses = []
                 t0 = time.perf_counter()
                 try:
@@ -361,7 +384,19 @@ class LiveTrainer:
             loss = loss + lovasz_softmax(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        lr = self.config.lr
+        if self.config.lr_decay > 0:
+            lr = lr / math.sqrt(1 + self._clock / self.config.lr_decay)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
         self.optimizer.step()
+        self._clock += 1
+        if self.config.anchor > 0 and self._anchor:
+            with torch.no_grad():
+                for name, p in self.model.named_parameters():
+                    start = self._anchor.get(name)
+                    if start is not None:
+                        p.sub_(p - start, alpha=lr * self.config.anchor)
         if self.config.average > 0:
             self._update_average()
         return float(loss.detach())
@@ -375,6 +410,8 @@ class LiveTrainer:
             return
         self._averaged += 1
         decay = min(self.config.average, (1 + self._averaged) / (10 + self._averaged))  # short memory at first
+        if self.config.average_growth > 0:
+            decay = max(decay, 1 - 1 / (1 + self.config.average_growth * self._averaged))
         with torch.no_grad():
             for key, value in state.items():
                 if value.is_floating_point():
@@ -448,7 +485,11 @@ class LiveTrainer:
                 self._pending = None
             rollback, self._rollback = self._rollback, None
         if pending is not None:
+            t0, first = time.perf_counter(), self.model is None
             self._use(pending)
+            # (building the model the first time is not what taking strokes costs)
+            self._data_cost = 0.0 if first else min(1.0, time.perf_counter() - t0)
+            self._data_seconds = self._seconds
         if rollback is not None:
             self._ensure_model(rollback.checkpoint.num_classes, rollback.checkpoint.in_channels)
             self._load(rollback.checkpoint.state_dict)
@@ -469,18 +510,20 @@ class LiveTrainer:
         self._images = {im.name: im for im in images}  # images no longer given are dropped
         self._names = [im.name for im in images]
         held = [(i, y0, x0, tile) for i, im in enumerate(images) for y0, x0, tile in im.held]
-        trained = [im for im in images if (im.train != IGNORE).any()] if any(im.held for im in images) else images
-        if len({int(c) for im in trained for c in _present(im.train)}) < 2:
-            trained = images  # held-out strokes would leave one class: train on them all this time
+        trained = [im for im in images if im.counts.any()]
+        if np.count_nonzero(sum(im.counts for im in trained)) < 2:  # held-out strokes would leave one class:
+            trained = [_unheld(im, self.rng) for im in images]  # train on them all this time
             held = []
         self._ensure_model(strokes.needed_classes, pending.channels)
         named = pending.classes
         self.classes = normalize_classes(named, self.model.num_classes) if named \
             else default_classes(self.model.num_classes)
         data = [(im.pixels, im.train) for im in trained]
-        self.sampler = StrokeSampler(data, self.config.patch, self.rng, augment=self.config.augment)
-        self.weights = class_weights(data, self.model.num_classes).to(self.device)
-        self._annotated = int(sum(int(np.count_nonzero(m != IGNORE)) for _, m in data))
+        self.sampler = StrokeSampler(data, self.config.patch, self.rng, augment=self.config.augment,
+                                     centres=[im.centres for im in trained])
+        counts = sum(im.counts for im in trained)[:self.model.num_classes]
+        self.weights = weights_of_counts(counts).to(self.device)
+        self._annotated = int(sum(int(im.counts.sum()) for im in trained))
         self._train_images = len(data)
         self._set_held(held, images, strokes)
 
@@ -508,10 +551,11 @@ class LiveTrainer:
         else:
             pixels = px
         if old is not None and old.mask.shape == mask.shape and np.array_equal(old.mask, mask):
-            return _Image(name, px, pixels, old.mask, old.train, old.held, old.held_pixels, old.held_digest)
+            return _Image(name, px, pixels, old.mask, old.train, old.held, old.held_pixels, old.held_digest,
+                          old.centres, old.counts)
         where, classes = self.roles.held_pixels(name, mask)
         if where.size == 0:
-            return _Image(name, px, pixels, mask, mask, [], 0, b"")
+            return _Image(name, px, pixels, mask, mask, [], 0, b"", crop_centres(mask, self.rng), _counts(mask))
         train = np.array(mask, np.uint8, copy=True)
         train.reshape(-1)[where] = IGNORE
         w = mask.shape[1]
@@ -526,7 +570,7 @@ class LiveTrainer:
         digest = hashlib.blake2b(where.astype(np.int64).tobytes() + classes.astype(np.uint8).tobytes(),
                                  digest_size=16).digest()
         return _Image(name, px, pixels, mask, train, [(y0, x0, t) for (y0, x0), t in sorted(tiles.items())],
-                      int(where.size), digest)
+                      int(where.size), digest, crop_centres(train, self.rng), _counts(train))
 
     def _set_held(self, held, images: list[_Image], strokes: StrokeSet) -> None:
         """The tiles to score on, and their set's number; snapshots kept are scored again when it changes."""
@@ -540,10 +584,13 @@ class LiveTrainer:
         self._held = held
         self._held_pixels = sum(im.held_pixels for im in images) if number is not None else 0
         if number != self._held_set:
+            # the best so far and the newest are scored again on the new set (the others are no
+            # longer compared: a score on other strokes says nothing against these)
             self._held_set = number
             with self._lock:
-                kept = list(self.snapshots)
-            scores = {s.uid: self._held_out_score(s.checkpoint) for s in kept} if number is not None else {}
+                best, kept = self.best(), list(self.snapshots)
+            again = {s.uid: s for s in ([best] if best is not None else []) + kept[-1:]}
+            scores = {uid: self._held_out_score(s.checkpoint) for uid, s in again.items()} if number is not None else {}
             with self._lock:
                 self._scores = {uid: v for uid, v in scores.items() if v is not None}
 
@@ -562,6 +609,10 @@ class LiveTrainer:
             model.load_state_dict({k: v for k, v in state.items() if own[k].shape == v.shape}, strict=False)
         self.model = model.to(self.device).train()
         self._average = None
+        if self.init is not None:  # what the anchor pulls towards: the layers taken from the start model
+            self._anchor = {k: v.detach().clone() for k, v in self.model.named_parameters()
+                            if not k.startswith("conv.") and k in self.init.state_dict
+                            and self.init.state_dict[k].shape == v.shape}
         self.normalize = Normalizer(self.norm, self.device)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.config.lr,
                                            weight_decay=self.config.weight_decay)
@@ -656,32 +707,47 @@ class LiveTrainer:
                             held_out_pixels=self._held_pixels, branch=branch)
 
     def _held_out_score(self, checkpoint: Checkpoint) -> float | None:
-        """The snapshot's mIoU over the held-out strokes' classes, predicted around each held-out tile."""
+        """The snapshot's mIoU over the held-out strokes' classes, predicted in the tiles that hold
+        them, each with the receptive-field margin around it (so as a whole image would be)."""
         if not self._held:
             return None
         acc = IoUAccumulator(checkpoint.num_classes)
         margin = HALO[self.config.arch]
         model = checkpoint.build().to(self.device).eval()
         images = list(self._images.values())
+        tiles = self._held[::max(1, -(-len(self._held) // SCORE_TILES))]
+        by_shape: dict[tuple, list] = {}
+        for index, t0y, t0x, tile in tiles:
+            h, w = images[index].pixels.shape[:2]
+            y0, y1 = max(0, t0y - margin), min(h, t0y + SCORE_TILE + margin)
+            x0, x1 = max(0, t0x - margin), min(w, t0x + SCORE_TILE + margin)
+            by_shape.setdefault((y1 - y0, x1 - x0), []).append((index, y0, x0, t0y, t0x, tile))
         with torch.inference_mode():
-            for index, t0y, t0x, tile in self._held:
-                pixels = images[index].pixels
-                h, w = pixels.shape[:2]
-                y0, y1 = max(0, t0y - margin), min(h, t0y + SCORE_TILE + margin)
-                x0, x1 = max(0, t0x - margin), min(w, t0x + SCORE_TILE + margin)
-                window = np.array(pixels[y0:y1, x0:x1])  # a writable copy for torch
-                x = self.normalize(torch.from_numpy(window)[None].to(self.device)).contiguous()
-                pred = model(x).argmax(1)[0].cpu().numpy()
-                inner = pred[t0y - y0:t0y - y0 + SCORE_TILE, t0x - x0:t0x - x0 + SCORE_TILE]
-                acc.update(inner, tile[:inner.shape[0], :inner.shape[1]])
+            for (wh, ww), group in by_shape.items():
+                for k in range(0, len(group), SCORE_BATCH):
+                    part = group[k:k + SCORE_BATCH]
+                    windows = np.stack([images[i].pixels[y0:y0 + wh, x0:x0 + ww] for i, y0, x0, *_ in part])
+                    x = self.normalize(torch.from_numpy(windows).to(self.device)).contiguous()
+                    preds = model(x).argmax(1).cpu().numpy()
+                    for pred, (_, y0, x0, t0y, t0x, tile) in zip(preds, part):
+                        inner = pred[t0y - y0:t0y - y0 + SCORE_TILE, t0x - x0:t0x - x0 + SCORE_TILE]
+                        acc.update(inner, tile[:inner.shape[0], :inner.shape[1]])
         present = [int(c) for c in np.flatnonzero(acc.confusion.sum(1))]
         return acc.mean_iou(present)
 
 
+def _counts(mask: np.ndarray) -> np.ndarray:
+    return annotated_counts(mask)
+
+
 def _present(mask: np.ndarray) -> list[int]:
-    counts = np.bincount(np.asarray(mask).reshape(-1), minlength=256)
-    counts[IGNORE] = 0
-    return [int(c) for c in np.flatnonzero(counts)]
+    return [int(c) for c in np.flatnonzero(_counts(mask))]
+
+
+def _unheld(im: _Image, rng: np.random.Generator) -> _Image:
+    """``im`` with its held-out strokes trained on (for the moment)."""
+    return _Image(im.name, im.source, im.pixels, im.mask, im.mask, [], 0, b"", crop_centres(im.mask, rng),
+                  _counts(im.mask))
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -49,6 +49,13 @@ class StrokeSet:
         return max(ids[-1] + 1 if ids else 0, 2)
 
 
+def annotated_counts(mask: np.ndarray) -> np.ndarray:
+    """Annotated pixels per class id (256 counts, IGNORE's 0), counted over the annotated pixels
+    only: a whole-mask bincount would first copy the mask to 64-bit integers (8 bytes a pixel)."""
+    flat = np.asarray(mask, np.uint8).reshape(-1)
+    return np.bincount(flat[flat != IGNORE], minlength=256)
+
+
 def stroke_set(items: list[tuple[np.ndarray, np.ndarray]], names: list[str] | None = None,
                num_classes: int | None = None) -> StrokeSet:
     """Check annotations: skip (and count) images without any, require two classes, and, when the
@@ -60,8 +67,7 @@ def stroke_set(items: list[tuple[np.ndarray, np.ndarray]], names: list[str] | No
         if pixels.shape[:2] != mask.shape:
             raise TrainingDataError(f"{name}: the annotations are {mask.shape[1]}x{mask.shape[0]} pixels "
                                     f"but the image is {pixels.shape[1]}x{pixels.shape[0]}.")
-        counts = np.bincount(np.asarray(mask, np.uint8).ravel(), minlength=256)
-        counts[IGNORE] = 0
+        counts = annotated_counts(mask)
         if not counts.any():
             skipped.append(name)
             continue
@@ -85,17 +91,14 @@ class StrokeSampler(CropSampler):
     as core.training.loop.CropSampler, which builds them)."""
 
     def __init__(self, data: list[tuple[np.ndarray, np.ndarray]], patch: int, rng: np.random.Generator,
-                 augment: bool = False):
+                 augment: bool = False, centres: list[dict[int, np.ndarray]] | None = None):
+        """``centres``: each image's ``crop_centres`` when the caller kept them (else found here)."""
         super().__init__(data, patch, rng, augment)
         points: dict[int, list[tuple[int, np.ndarray]]] = {}
         for index, (_, mask) in enumerate(data):
-            flat = np.asarray(mask).ravel()
-            annotated = np.flatnonzero(flat != IGNORE)
-            for c in np.unique(flat[annotated]):
-                where = annotated[flat[annotated] == c]
-                if where.size > MAX_POINTS:
-                    where = rng.choice(where, MAX_POINTS, replace=False)
-                points.setdefault(int(c), []).append((index, where))
+            found = centres[index] if centres is not None else crop_centres(mask, rng)
+            for c, where in found.items():
+                points.setdefault(c, []).append((index, where))
         if not points:
             raise TrainingDataError("no image has annotated pixels to train on.")
         self.points = [(np.concatenate([np.full(w.size, i, np.int32) for i, w in parts]),
@@ -117,6 +120,20 @@ class StrokeSampler(CropSampler):
             picks[i] = index
             offsets[i] = (_relative(y0, h, p), _relative(x0, w, p))
         return picks, offsets
+
+
+def crop_centres(mask: np.ndarray, rng: np.random.Generator) -> dict[int, np.ndarray]:
+    """Flat indices of each class's annotated pixels (at most MAX_POINTS a class)."""
+    flat = np.asarray(mask).reshape(-1)
+    annotated = np.flatnonzero(flat != IGNORE)
+    values = flat[annotated]
+    out = {}
+    for c in np.unique(values):
+        where = annotated[values == c]
+        if where.size > MAX_POINTS:
+            where = rng.choice(where, MAX_POINTS, replace=False)
+        out[int(c)] = where
+    return out
 
 
 def _relative(start: float, size: int, patch: int) -> float:
@@ -190,14 +207,18 @@ class StrokeRoles:
     roles train.  Erased cells forget their role, so a stroke painted there later is a new one.
     """
 
-    def __init__(self, share: float = 0.2, min_strokes: int = 5):
-        self.share, self.min_strokes = share, min_strokes
+    def __init__(self, share: float = 0.2, min_strokes: int = 5, fold: tuple[int, int] | None = None):
+        """``fold`` = (j, n): cross-validation instead: stroke k of a class is held out when
+        (k - 1) mod n == j, so the n folds hold out each stroke exactly once."""
+        self.share, self.min_strokes, self.fold = share, min_strokes, fold
         self._roles: dict[str, dict[tuple[int, int], int]] = {}  # image -> (class, flat cell) -> role
         self._drawn: dict[int, int] = {}  # class -> strokes seen so far
 
     def _new_role(self, class_id: int) -> int:
         k = self._drawn.get(class_id, 0) + 1
         self._drawn[class_id] = k
+        if self.fold is not None:
+            return HELD if (k - 1) % self.fold[1] == self.fold[0] else TRAIN
         if self.share <= 0 or k < self.min_strokes:
             return TRAIN
         crossed = math.floor(round(k * self.share, 9)) > math.floor(round((k - 1) * self.share, 9))
@@ -228,3 +249,12 @@ class StrokeRoles:
 
     def strokes_drawn(self) -> dict[int, int]:
         return dict(self._drawn)
+
+
+def strokes_per_class(masks: list[np.ndarray]) -> dict[int, int]:
+    """How many strokes each annotated class has over all ``masks``."""
+    counts: dict[int, int] = {}
+    for mask in masks:
+        for stroke in strokes_of(mask):
+            counts[stroke.class_id] = counts.get(stroke.class_id, 0) + 1
+    return counts
