@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     window.current.strokes.mark_saved()
     gui_dialogs.ask_save_model = lambda *args: "discard"  # the model is not kept: no question at close
     window.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # the scene, settings and app data of this session
     print(f"wrote {out / 'live_training.png'} and {out / 'live_training_uncertainty.png'}" if ok
           else "could not write the screenshots", file=sys.stderr)
     return 0 if ok else 1
