@@ -364,6 +364,9 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, lambda: self.handle_drop(mime))  # leave the drag loop first
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self.live.resolve_unsaved():  # a trained Live Training model never saved: ask first
+            event.ignore()
+            return
         self.training.shutdown()
         self.live.shutdown()
         self.seg.controller.shutdown()

@@ -510,3 +510,26 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+
+
+# --------------------------------------------------------------------------- newer work
+
+
+def saved_since(snap: Snapshot, path: str | os.PathLike | None = None) -> float | None:
+    """When ``path`` (default: the copy's save target) was written after the copy was taken, its
+    modification time; else None.  Such a copy must never replace that file's content: it is
+    older work."""
+    target = Path(path) if path is not None else snap.mask_path
+    if target is None:
+        return None
+    try:
+        mtime = target.stat().st_mtime
+    except OSError:
+        return None
+    return mtime if mtime > snap.saved_at else None
+
+
+def merge_sparse(older: np.ndarray, newer: np.ndarray, unannotated: int) -> np.ndarray:
+    """Sparse annotations (strokes) of an older copy under newer saved ones: the newer ones
+    everywhere they annotate, the older ones only where the newer have nothing."""
+    return np.where(newer != unannotated, newer, older).astype(newer.dtype, copy=False)

@@ -242,6 +242,13 @@ def class_weights(data: list[tuple[np.ndarray, np.ndarray]], num_classes: int) -
     counts = np.zeros(num_classes, np.float64)
     for _, lab in data:
         counts += np.bincount(lab.ravel(), minlength=256)[:num_classes]
+    return weights_of_counts(counts)
+
+
+def weights_of_counts(counts: np.ndarray) -> torch.Tensor:
+    """``class_weights`` from pixel counts per class (a caller that kept its counts)."""
+    counts = np.asarray(counts, np.float64)
+    num_classes = counts.size
     present = counts > 0
     weights = np.ones(num_classes)
     weights[present] = (counts[present] / counts.sum()) ** -0.5

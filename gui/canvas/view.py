@@ -22,7 +22,7 @@ from core.io.sources import ImageSource
 from core.document.editing import Box
 from gui.canvas.cursor_items import BrushCursor, PolygonPreview
 from gui.canvas.layers import ImageLayer, MaskLayer
-from gui.canvas.live_layers import PredictionLayer, StrokeLayer
+from gui.canvas.live_layers import PredictionLayer, StrokeLayer, backdrop_luminance
 from gui.canvas.memory_source import MemorySource
 from gui.canvas.object_layer import ObjectLayer
 from gui.canvas.object_tools import (DeleteTool, MergeTool, ObjectBrushTool, ObjectEraserTool, SelectTool,
@@ -189,6 +189,9 @@ class Canvas(QGraphicsView):
         if strokes is not None and strokes.shape == doc.shape:
             self.strokes_document = strokes
             self.stroke_layer = StrokeLayer(lambda: strokes.labels, *strokes.shape)
+            step = max(1, int(math.sqrt(pixels.shape[0] * pixels.shape[1] / 65536)))
+            compositor, sample = self.state.display.view.compositor(), pixels[::step, ::step]
+            self.stroke_layer.set_backdrop(backdrop_luminance(sample if compositor is None else compositor.rgb(sample)))
             self._scene.addItem(self.stroke_layer)
             self.restyle()
 

@@ -135,7 +135,9 @@ class Saver(QObject):
     # -- unsaved edits ------------------------------------------------------------------------
     def resolve_unsaved(self, entry: ImageEntry) -> bool:
         """Ask Save / Discard / Cancel for ``entry``; True when it may be closed."""
-        answer = dialogs.ask_save_discard_cancel(self.parent_widget, entry.name)
+        what = dialogs.unsaved_work(entry.doc is not None and entry.doc.dirty,
+                                    entry.strokes is not None and entry.strokes.dirty)
+        answer = dialogs.ask_save_discard_cancel(self.parent_widget, entry.name, what)
         if answer == "save":
             return self.save(entry)
         return answer == "discard"

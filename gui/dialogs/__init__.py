@@ -245,16 +245,39 @@ def confirm(parent: QWidget | None, title: str, text: str, ok: str = "OK") -> bo
     return box.clickedButton() is ok_button
 
 
-def ask_save_discard_cancel(parent: QWidget | None, name: str) -> str:
-    """"save", "discard" or "cancel" for unsaved edits of the image ``name``."""
+def ask_save_discard_cancel(parent: QWidget | None, name: str, what: str = "mask") -> str:
+    """"save", "discard" or "cancel" for unsaved edits of the image ``name``; ``what`` names them
+    as unsaved_work() does ("mask", "strokes" or "mask and strokes")."""
     _guard("ask_save_discard_cancel")
     buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                | QMessageBox.StandardButton.Cancel)
+    title = {"mask": "Unsaved Mask", "strokes": "Unsaved Strokes"}.get(what, "Unsaved Mask and Strokes")
+    verb = "has" if what == "mask" else "have"
     answer = QMessageBox.warning(
-        parent, "Unsaved Mask", f"The mask of {name} has unsaved edits. Save them?",
+        parent, title, f"The {what} of {name} {verb} unsaved edits. Save them?",
         buttons, QMessageBox.StandardButton.Save)
     return {QMessageBox.StandardButton.Save: "save",
             QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+
+def unsaved_work(mask_dirty: bool, strokes_dirty: bool) -> str:
+    """What the unsaved edits of one image are, in the words the questions use."""
+    return "mask and strokes" if mask_dirty and strokes_dirty else "strokes" if strokes_dirty else "mask"
+
+
+def ask_save_model(parent: QWidget | None, label: str, details: str) -> str:
+    """Live Training's model was never saved: "save" (Save Model…), "discard" or "cancel"."""
+    _guard("ask_save_model")
+    box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved Live Training Model",
+                      f"The model Live Training trained ({label}, the marked checkpoint) was never saved; "
+                      f"closing loses it.\n\n{details}\n\nSave it as a weights file?",
+                      QMessageBox.StandardButton.Cancel, parent)
+    save = box.addButton("Save Model…", QMessageBox.ButtonRole.AcceptRole)
+    discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(save)
+    box.exec()
+    clicked = box.clickedButton()
+    return "save" if clicked is save else "discard" if clicked is discard else "cancel"
 
 
 def ask_save_before_training(parent: QWidget | None, count: int) -> str:
@@ -298,14 +321,16 @@ def show_exception(parent: QWidget | None, title: str, text: str, details: str) 
 
 
 def ask_recovery(parent: QWidget | None, crashed: bool, items: Sequence[str]) -> str:
-    """Unsaved masks from an earlier session: "restore", "discard" or "later" (keep them)."""
+    """Unsaved masks or strokes from an earlier session: "restore", "discard" or "later" (keep
+    them).  Each item names the image and what was edited ("cells.png, strokes edited …")."""
     _guard("ask_recovery")
     why = ("UNetSeg did not close properly last time." if crashed else
-           "Unsaved masks from an earlier session were kept.")
-    box = QMessageBox(QMessageBox.Icon.Warning, "Restore Unsaved Masks",
-                      f"{why}\n\nThese masks have edits that were never saved:\n\n"
+           "Unsaved edits from an earlier session were kept.")
+    box = QMessageBox(QMessageBox.Icon.Warning, "Restore Unsaved Edits",
+                      f"{why}\n\nThese edits were never saved:\n\n"
                       + "\n".join(f"•  {item}" for item in items)
-                      + "\n\nRestore opens them as unsaved edits; Discard deletes the recovery copies.",
+                      + "\n\nRestore opens them as unsaved edits (never over work saved after them); "
+                      "Discard deletes the recovery copies.",
                       QMessageBox.StandardButton.NoButton, parent)
     restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
     discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
