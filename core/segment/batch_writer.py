@@ -455,8 +455,8 @@ class StackJob:
         if tuple(raw.planes) + (raw.height, raw.width) != self.shape:
             from core.io.label_stacks import describe_shape
 
-            raise ValueError(f"the pixels are {describe_shape(raw.plane_axes, tuple(raw.planes) + (raw.height, raw.width))} "
-                             f"but the mask stack is {describe_shape(self.plane_axes, self.shape)}")
+            pixels = describe_shape(raw.plane_axes, tuple(raw.planes) + (raw.height, raw.width))
+            raise ValueError(f"the pixels are {pixels} but the mask stack is {describe_shape(self.plane_axes, self.shape)}")
         size = {a: v for a, v in (self.physical or raw.physical_sizes).items() if a in "XYZ"}
         columns = Columns(list(raw.channel_names), self.writer.classes, size).for_pixels(raw)
         paths = self.targets["measurements"]

@@ -71,7 +71,8 @@ def test_a_stacks_measurements_are_regionprops_of_each_plane_with_its_z_and_its_
     assert list(table)[:2] == ["z", "label"] and "t" not in table  # only the stack's own plane axes
     for z in range(3):
         rows = [i for i, v in enumerate(table["z"]) if int(v) == z]
-        expected = regionprops_table(ids[z], np.moveaxis(data[z], 0, -1), properties=("label", "area", "intensity_mean"))
+        expected = regionprops_table(ids[z], np.moveaxis(data[z], 0, -1),
+                                     properties=("label", "area", "intensity_mean"))
         assert [int(table["label"][i]) for i in rows] == expected["label"].tolist()
         assert [int(table["area"][i]) for i in rows] == expected["area"].astype(int).tolist()
         for c, name in enumerate(("DAPI", "GFP")):  # the stack's raw pixels of that plane, by channel name
@@ -267,3 +268,29 @@ def test_a_stack_and_2d_images_beside_it_never_overwrite_each_others_files(tmp_p
     with tifffile.TiffFile(out / "cells-2.ome.tif") as tif:  # the 2-D cells.png under the batch's own stem
         assert tif.series[0].shape == (40, 48)
     assert (out / "cells-2.png").is_file()
+
+
+def test_a_time_series_of_z_stacks_leads_each_row_with_t_and_z_and_reads_that_planes_pixels(tmp_path):
+    from tests.stack_images import write_imagej
+
+    tzcyx = stack_data(t=2, z=2, c=2, h=16, w=16)
+    image = write_imagej(tmp_path / "hyper.tif", tzcyx)
+    labels = np.zeros((16, 16), np.uint8)
+    labels[2:7, 3:9] = 1
+    writer = BatchWriter(tmp_path / "out", ["measurements"], CLASSES)
+    with open_source(image) as source:
+        job = writer.stack(image, "hyper", "TZ", (2, 2), 16, 16, physical=source.physical_sizes, raw=source,
+                           stitched=True)
+        for t in range(2):
+            for z in range(2):
+                job.add_plane((t, z), labels, instances=(labels * (1 + t)).astype(np.uint32))  # one object per t
+        job.close()
+    rows = read_measurements(tmp_path / "out" / "hyper_measurements.csv")
+    assert list(rows)[:3] == ["t", "z", "label"]
+    assert [(int(t), int(z), int(i)) for t, z, i in zip(rows["t"], rows["z"], rows["label"])] == \
+        [(0, 0, 1), (0, 1, 1), (1, 0, 2), (1, 1, 2)]
+    for k, (t, z) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):  # each row measured on its own plane's pixels
+        assert float(rows["mean_intensity_Channel_2"][k]) == pytest.approx(tzcyx[t, z, 1][labels == 1].mean(), abs=1e-3)
+    vol = read_measurements(tmp_path / "out" / "hyper_measurements_3d.csv")
+    assert (vol["t"], vol["label"], vol["voxels"]) == (["0", "1"], ["1", "2"], ["60", "60"])
+    np.testing.assert_allclose([float(v) for v in vol["volume_um3"]], [60 * 0.25 * 0.25 * 1.5] * 2)  # ImageJ sizes
