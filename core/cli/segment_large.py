@@ -42,8 +42,10 @@ def wants_stores(args: argparse.Namespace) -> bool:
     return False
 
 
-def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]) -> int:
-    """Write the store formats for every input, then the other formats through ``in_memory``."""
+def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int],
+        stems: dict[Path, str] | None = None) -> int:
+    """Write the store formats for every input, then the other formats through ``in_memory``;
+    ``stems``: the output stems of inputs already named in a larger batch (stacks beside them)."""
     from tqdm import tqdm
 
     from core.segment.batch_writer import image_error
@@ -65,6 +67,7 @@ def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]
     failures = 0
     with _cluster(args.dask) as client:
         for path, stem in zip(inputs, source_stems(inputs)):
+            stem = (stems or {}).get(path, stem)
             try:
                 segment_one(seg, path, stem, out_dir, formats, args, client, warn)
             except EXPECTED_ERRORS as exc:

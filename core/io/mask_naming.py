@@ -23,6 +23,8 @@ API::
     stack_strokes_path(image_path) -> Path           # a stack's strokes: <stem>_strokes.ome.tif beside it
     plane_stem(stem, plane_axes, plane, planes) -> str     # one plane's files: <stem>_z03, <stem>_t1_z03
     stack_files(outdir, stem, fmt) -> list[Path]     # the files a stack gets in a format holding all its planes
+                                                     # (instances: <stem>_instances.ome.tif; measurements:
+                                                     # <stem>_measurements.csv, <stem>_measurements_3d.csv)
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -218,14 +220,22 @@ def plane_stem(stem: str, plane_axes: str, plane, planes) -> str:
 
 STACK_FILES = {"tiff": "{stem}.tif", "ome-tiff": "{stem}.ome.tif", "ome-zarr": "{stem}.ome.zarr",
                "npy": "{stem}.npy"}
+# a stack's objects: one label stack of ids (OME-TIFF keeps the axes), one table of every plane's
+# objects and, for objects stitched in 3-D, one row per 3-D object
+STACK_OBJECT_FILES = {"instances": ("{stem}_instances.ome.tif",),
+                      "measurements": ("{stem}_measurements.csv", "{stem}_measurements_3d.csv")}
 
 
 def stack_files(outdir: str | os.PathLike, stem: str, fmt: str) -> list[Path]:
     """The files a stack gets in a format that holds all its planes (tiff, ome-tiff, ome-zarr,
-    npy: one label stack; geojson, imagej: every plane's objects, each with its plane); [] for a
-    format that holds one plane per file (use ``plane_stem``) or a collection (coco)."""
+    npy: one label stack; geojson, imagej: every plane's objects, each with its plane; instances:
+    ``<stem>_instances.ome.tif``; measurements: ``<stem>_measurements.csv`` and, for objects
+    stitched in 3-D, ``<stem>_measurements_3d.csv``); [] for a format that holds one plane per
+    file (use ``plane_stem``) or a collection (coco)."""
     if fmt in STACK_FILES:
         return [Path(outdir) / STACK_FILES[fmt].format(stem=stem)]
+    if fmt in STACK_OBJECT_FILES:
+        return [Path(outdir) / t.format(stem=stem) for t in STACK_OBJECT_FILES[fmt]]
     if fmt in ("geojson", "imagej"):
         return image_files(outdir, stem, fmt)
     return []

@@ -28,7 +28,10 @@ def object_annotations(
     start_ann_id: int,
     options: ObjectOptions = ObjectOptions(),
     instances: np.ndarray | None = None,
+    object_ids: bool = False,
 ) -> list[dict]:
+    """One annotation per object; ``object_ids`` (with ``instances``) records each object's id as
+    ``object_id`` (a stack's id, the same in its instance labels, measurements and other planes)."""
     from pycocotools import mask as coco_mask
 
     known = {c.id for c in classes}
@@ -50,6 +53,7 @@ def object_annotations(
             "area": float(obj.area),
             "bbox": [float(v) for v in obj.bbox],
             "iscrowd": 0,
+            **({"object_id": int(obj.instance)} if object_ids and instances is not None else {}),
         })
     return out
 

@@ -75,12 +75,13 @@ class StackFeatures:
         self._file.write('{"type": "FeatureCollection", "features": [')
         self._count = 0
 
-    def add(self, labels, plane: dict[str, int], extra=None) -> None:
-        """``extra(obj) -> dict``: more properties per object (its 3-D object id)."""
-        for obj in iter_objects(labels, self.options):
+    def add(self, labels, plane: dict[str, int], instances=None) -> None:
+        """One plane's objects; with ``instances`` (the plane's ids, unique over the stack) an object is
+        every pixel of one id, and its id is the feature's ``object_id``."""
+        for obj in iter_objects(labels, self.options, instances):
             item = feature(obj, self.classes, plane)
-            if extra is not None:
-                item["properties"].update(extra(obj))
+            if instances is not None:
+                item["properties"]["object_id"] = int(obj.instance)
             self._file.write((",\n" if self._count else "\n") + json.dumps(item))
             self._count += 1
 
