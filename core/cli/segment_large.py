@@ -90,10 +90,13 @@ def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], a
         zarr_target = out_dir / f"{stem}{STORE_FORMATS['ome-zarr']}"
         store_path = zarr_target if "ome-zarr" in formats else out_dir / f".{stem}.ome.tif.work.zarr"
         store = create_store(seg, source, store_path, plan, args.resume, warn)
+        objects = None
         if not store.complete:
             _segment(seg, source, store, plan, path, args, client)
+            if seg.instances is not None:  # a model that separates objects: <stem>_instances.ome.zarr too
+                objects = _separate(seg, store, out_dir, stem, path, client)
             store.finish(seg.classes, name=stem)
-    written = []
+    written = [] if objects is None else [objects]
     if "ome-zarr" in formats:
         written.append(store_path)
     if "ome-tiff" in formats:
@@ -125,6 +128,26 @@ def _segment(seg, source, store, plan, path: Path, args, client) -> None:
             model = seg.checkpoint.path if seg.checkpoint.path else args.model
             segment_on_cluster(client, str(model), args.device, path, store,
                                plan, progress)
+
+
+def _separate(seg, store, out_dir: Path, stem: str, path: Path, client) -> Path:
+    """The objects of a finished class store (core.segment.instance_stream), chunk by chunk."""
+    from tqdm import tqdm
+
+    from core.io.mask_naming import instance_store_path
+    from core.segment.instance_stream import separate_store
+
+    target = instance_store_path(out_dir, stem)
+    with tqdm(unit="block", leave=False, disable=None, file=sys.stderr, desc=f"{path.name[:16]} objects",
+              dynamic_ncols=True) as bar:
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.set_description_str(f"{path.name[:16]} {label}")
+            bar.total, bar.n = total, done
+            bar.refresh()
+
+        separate_store(store, target, seg.instances, client=client, progress=progress, name=stem)
+    return target
 
 
 def _cluster(spec: str | None):

@@ -11,7 +11,8 @@ zarr 3.1.3, the version pyproject.toml requires) writes a chunk to a temporary f
 it, so a crash never leaves half a chunk.  After a chunk is written and fsynced, an empty marker
 ``.unetseg-done/<row>.<col>`` records it; ``--resume`` skips recorded chunks (the run's settings are kept in the root attributes and must match).
 ``finish`` builds the label pyramid and the multiscales metadata, records the exact class counts
-(read on the way) and drops the done record.
+(read on the way) and drops the done record.  ``create(..., dtype="uint32")`` makes the same store
+for object ids (core.segment.instance_stream): no class counts or colours then, one id per object.
 
 ``export_ome_tiff`` streams a finished store into a tiled, pyramidal OME-TIFF (SubIFDs, zlib),
 written to a temporary file and renamed.
@@ -56,7 +57,7 @@ class LabelStore:
     # -- opening
     @classmethod
     def create(cls, path: str | os.PathLike, height: int, width: int, chunks: tuple[int, int], run: dict,
-               resume: bool = False) -> "LabelStore":
+               resume: bool = False, dtype: str = "uint8") -> "LabelStore":
         """A store for a run described by ``run`` (any JSON); with ``resume``, an unfinished one is reused.
 
         Without ``resume`` an existing store of ours is replaced; a folder that is not one is
@@ -81,7 +82,7 @@ class LabelStore:
             _remove_tree(path)
         try:
             group = zarr.open_group(str(path), mode="w", zarr_format=2)
-            group.create_array("0", shape=(height, width), chunks=chunks, dtype="uint8", fill_value=0,
+            group.create_array("0", shape=(height, width), chunks=chunks, dtype=dtype, fill_value=0,
                                chunk_key_encoding={"name": "v2", "separator": "/"}, compressors=_compressor(),
                                config={"write_empty_chunks": True})
             group.attrs.update({"unetseg": {"run": run}})
@@ -171,17 +172,17 @@ class LabelStore:
         """
         try:
             level, h, w = 0, self.height, self.width
-            counts = np.zeros(256, np.int64)
+            counts = np.zeros(256, np.int64) if self.array.dtype == np.uint8 else None
             while max(h, w) > PYRAMID_MIN:
                 self._downsample(level, counts if level == 0 else None)
                 level += 1
                 h, w = -(-h // 2), -(-w // 2)
-            if level == 0:
+            if level == 0 and counts is not None:
                 counts += class_counts(self.read())
             attrs = dict(self._group.attrs)
             attrs.update(ome_label_attrs(level + 1, classes, name))
-            # exact counts: an opened mask then knows every class present, a rare one included
-            attrs["unetseg"] = {**attrs.get("unetseg", {}), "class_counts": counts.tolist()}
+            if counts is not None:  # exact counts: an opened mask then knows every class present, a rare one included
+                attrs["unetseg"] = {**attrs.get("unetseg", {}), "class_counts": counts.tolist()}
             self._group.attrs.update(attrs)
             shutil.rmtree(self.path / DONE_DIR, ignore_errors=True)
         except OSError as exc:
@@ -194,7 +195,7 @@ class LabelStore:
         nh, nw = -(-h // 2), -(-w // 2)
         cy, cx = self.chunks
         dst = self._group.create_array(str(level + 1), shape=(nh, nw), chunks=(min(cy, nh), min(cx, nw)),
-                                       dtype="uint8", fill_value=0, overwrite=True,
+                                       dtype=src.dtype, fill_value=0, overwrite=True,
                                        chunk_key_encoding={"name": "v2", "separator": "/"},
                                        compressors=_compressor())
         dy, dx = dst.chunks

@@ -16,6 +16,9 @@ API::
                                                      # (chunked: chunked_mask_path(image_path, "ome-zarr"))
     chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
     strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
+    instances_path(image_path) -> Path               # object ids (instance labels): <stem>_instances.tif beside it
+    instance_store_path(folder, stem) -> Path        # a slide's object ids: <stem>_instances.ome.zarr
+    find_instances(folder, image_path) -> Path | None  # the label image `unetseg train --instances` pairs
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -130,6 +133,40 @@ def strokes_path(image_path: str | os.PathLike) -> Path:
     ``unetseg train --masks`` reads like any index mask."""
     image_path = Path(image_path)
     return image_path.with_name(image_stem(image_path) + STROKES_SUFFIX)
+
+
+INSTANCES_SUFFIX = "_instances.tif"
+INSTANCE_STORE_SUFFIX = "_instances.ome.zarr"
+
+
+def instances_path(image_path: str | os.PathLike) -> Path:
+    """Where an image's object ids go beside it: ``<stem>_instances.tif``, a label image (0 =
+    background, one id per object; in a training annotation the dtype's largest value, 65535 in
+    16-bit, means "not annotated")."""
+    image_path = Path(image_path)
+    return image_path.with_name(image_stem(image_path) + INSTANCES_SUFFIX)
+
+
+def instance_store_path(folder: str | os.PathLike, stem: str) -> Path:
+    """A slide's object ids, streamed: ``<stem>_instances.ome.zarr`` (OME-Zarr labels, uint32)."""
+    return Path(folder) / f"{stem}{INSTANCE_STORE_SUFFIX}"
+
+
+INSTANCE_LABEL_SUFFIXES = (".tif", ".tiff", ".png", ".npy")
+
+
+def find_instances(folder: str | os.PathLike, image_path: str | os.PathLike) -> Path | None:
+    """The instance label image of ``image_path`` in ``folder``: ``<stem>_instances.tif`` (what the
+    app and ``--format instances`` write; also .tiff, .png, .npy), else ``<stem>.tif`` (.tiff, .png,
+    .npy) as the masks folder's pairing rule has it; never the image itself."""
+    folder, image_path = Path(folder), Path(image_path)
+    stems = list(dict.fromkeys((image_stem(image_path), image_path.stem)))
+    names = [folder / f"{stem}{tail}{suffix}" for tail in ("_instances", "") for stem in stems
+             for suffix in INSTANCE_LABEL_SUFFIXES]
+    for candidate in names:
+        if candidate.is_file() and not _same(candidate, image_path):
+            return candidate
+    return None
 
 
 CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}
