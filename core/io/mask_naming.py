@@ -19,6 +19,7 @@ API::
     instances_path(image_path) -> Path               # object ids (instance labels): <stem>_instances.tif beside it
     instance_store_path(folder, stem) -> Path        # a slide's object ids: <stem>_instances.ome.zarr
     find_instances(folder, image_path) -> Path | None  # the label image `unetseg train --instances` pairs
+    find_class_hint(folders, image_path, exclude) -> Path | None  # strokes or a class mask beside it
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -166,6 +167,23 @@ def find_instances(folder: str | os.PathLike, image_path: str | os.PathLike) -> 
     for candidate in names:
         if candidate.is_file() and not _same(candidate, image_path):
             return candidate
+    return None
+
+
+def find_class_hint(folders: Sequence[str | os.PathLike], image_path: str | os.PathLike,
+                    exclude: str | os.PathLike | None = None) -> Path | None:
+    """What says more about an instance annotation (its background strokes, its objects' classes):
+    ``<stem>_strokes.png``, else a class mask ``<stem>_mask.<ext>``, in the first of ``folders``
+    that has one; never ``exclude`` (the label image) or the image itself."""
+    image_path = Path(image_path)
+    stem = image_stem(image_path)
+    for folder in folders:
+        names = [Path(folder) / (stem + STROKES_SUFFIX)]
+        names += [Path(folder) / f"{stem}_mask{suffix}" for suffix in TRAINING_MASK_SUFFIXES]
+        for candidate in names:
+            if candidate.is_file() and not _same(candidate, image_path) and \
+                    (exclude is None or not _same(candidate, Path(exclude))):
+                return candidate
     return None
 
 

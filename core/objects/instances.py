@@ -28,7 +28,8 @@ API::
     separate(classes, spec) -> (instances uint32, folded classes uint8)     # a whole image
     label_seeds(block, spec, origin, width) -> (local ids uint32, Seeds)      # pass 1, per chunk
     link_seeds({block: Seeds}, spec) -> Linked                                 # joins across borders
-    grow_window(local_window, parts, linked, spec, core) -> (ids, classes)    # pass 2, per chunk
+    grow_window(local_window, parts, luts, spec, core) -> ids                  # pass 2, per chunk
+    fold(classes, ids, object_classes, spec) -> classes                       # the user's class map
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from typing import Any, Mapping
 import numpy as np
 from scipy import ndimage as ndi
 
-BOUNDARY_MARK = np.uint32(2**32 - 1)  # in a chunk's local seed ids: a boundary pixel
 CROSS = ndi.generate_binary_structure(2, 1)  # 4-connectivity
 Block = tuple[int, int]
 
@@ -112,12 +112,13 @@ class InstanceSpec:
 
 @dataclass
 class Seeds:
-    """A chunk's seeds (local ids 1..n): their class, size, first pixel and the ids along its edges."""
+    """A chunk's seeds (local ids 1..n; id n + 1 marks its boundary pixels): their class, size,
+    first pixel, and the local ids along the chunk's edges (0 where there is no seed)."""
 
     classes: np.ndarray  # uint8, per local id (index 0 unused)
     sizes: np.ndarray  # int64, pixels in this chunk
     first: np.ndarray  # int64, image raster index (y * width + x) of the first pixel in this chunk
-    top: np.ndarray  # local ids of the first row (0 where none)
+    top: np.ndarray
     bottom: np.ndarray
     left: np.ndarray
     right: np.ndarray
@@ -126,43 +127,55 @@ class Seeds:
     def count(self) -> int:
         return len(self.sizes) - 1
 
+    @property
+    def boundary_id(self) -> int:
+        """The local id of the chunk's boundary pixels."""
+        return len(self.sizes)
+
 
 def label_seeds(classes: np.ndarray, spec: InstanceSpec, origin: tuple[int, int] = (0, 0),
                 width: int | None = None) -> tuple[np.ndarray, Seeds]:
-    """Pass 1 over one chunk (or a whole image): local seed ids (uint32; BOUNDARY_MARK on boundary
-    pixels, 0 elsewhere) and the chunk's ``Seeds``.  ``origin``: the chunk's top-left in the image,
+    """Pass 1 over one chunk (or a whole image): local ids (uint32: seeds 1..n, boundary n + 1,
+    0 elsewhere) and the chunk's ``Seeds``.  ``origin``: the chunk's top-left in the image,
     ``width``: the image's width (for the raster index of first pixels)."""
     classes = np.asarray(classes)
     h, w = classes.shape
     y0, x0 = origin
     width = w if width is None else width
-    local = np.zeros((h, w), np.uint32)
+    local = None
     kinds, sizes, firsts = [np.zeros(1, np.uint8)], [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
     n = 0
     for c in spec.object_classes:
         mask = classes == c
-        if not mask.any():
-            continue
         lab = np.zeros((h, w), np.uint32)
         k = ndi.label(mask, structure=CROSS, output=lab)
-        # ndimage numbers components in raster order of their first pixel, so the running maximum
-        # of the raster-ordered ids steps up by one exactly at each component's first pixel
-        flat = lab.ravel()
-        starts = np.flatnonzero(np.diff(np.maximum.accumulate(flat), prepend=np.uint32(0)))
-        ys, xs = np.divmod(starts, w)
-        firsts.append((ys + y0).astype(np.int64) * width + xs + x0)
-        sizes.append(np.bincount(flat, minlength=k + 1)[1:].astype(np.int64))
+        if not k:
+            continue
+        firsts.append(_first_pixels(lab, k, y0, x0, width))
+        sizes.append(np.bincount(lab[mask], minlength=k + 1)[1:].astype(np.int64))
         kinds.append(np.full(k, c, np.uint8))
-        if n == 0:
+        if local is None:
             local = lab
         else:
             np.add(lab, np.uint32(n), out=local, where=mask)
         n += k
-    local[classes == spec.boundary_class] = BOUNDARY_MARK
-    edge = lambda v: np.where(v == BOUNDARY_MARK, 0, v).astype(np.uint32)  # noqa: E731
+    if local is None:
+        local = np.zeros((h, w), np.uint32)
+    local[classes == spec.boundary_class] = n + 1
+    edge = lambda v: np.where(v > n, 0, v).astype(np.uint32)  # noqa: E731
     seeds = Seeds(np.concatenate(kinds), np.concatenate(sizes), np.concatenate(firsts),
                   edge(local[0]), edge(local[-1]), edge(local[:, 0]), edge(local[:, -1]))
     return local, seeds
+
+
+def _first_pixels(lab: np.ndarray, count: int, y0: int, x0: int, width: int) -> np.ndarray:
+    """The image raster index of each component's first pixel: the first row of its box, the first
+    column there that holds it."""
+    out = np.empty(count, np.int64)
+    for i, (rows, cols) in enumerate(ndi.find_objects(lab, count)):
+        row = lab[rows.start, cols]
+        out[i] = (rows.start + y0) * width + x0 + cols.start + int(np.argmax(row == i + 1))
+    return out
 
 
 # --------------------------------------------------------------------------- join across chunks
@@ -170,10 +183,10 @@ def label_seeds(classes: np.ndarray, spec: InstanceSpec, origin: tuple[int, int]
 
 @dataclass
 class Linked:
-    """Every chunk's local seed ids mapped to the image's object ids, and each object's class."""
+    """Every chunk's local ids mapped to the image's object ids (its boundary id to 0), and each
+    object's class."""
 
-    luts: dict[Block, np.ndarray]  # per chunk: local id -> object id (uint32; 0: dropped or none)
-    classes: dict[Block, np.ndarray]  # per chunk: local id -> class (uint8), for folding
+    luts: dict[Block, np.ndarray]  # per chunk: local id -> object id (uint32; 0: dropped, none or boundary)
     count: int  # objects in the image
     object_classes: np.ndarray = field(default_factory=lambda: np.zeros(1, np.uint8))  # id -> class
 
@@ -207,8 +220,11 @@ def link_seeds(chunks: Mapping[Block, Seeds], spec: InstanceSpec) -> Linked:
             vs.append(b[same])
     u = np.concatenate(us) if us else np.zeros(0, np.int64)
     v = np.concatenate(vs) if vs else np.zeros(0, np.int64)
-    graph = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(total, total))
-    count, component = connected_components(graph, directed=False)
+    if len(u):
+        graph = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(total, total))
+        count, component = connected_components(graph, directed=False)
+    else:  # one chunk, or nothing crosses a border: every seed is its own object
+        count, component = total, np.arange(total)
     comp_size = np.bincount(component, weights=sizes, minlength=count)
     comp_first = np.full(count, np.iinfo(np.int64).max, np.int64)
     np.minimum.at(comp_first, component, np.where(sizes > 0, firsts, np.iinfo(np.int64).max))
@@ -218,62 +234,69 @@ def link_seeds(chunks: Mapping[Block, Seeds], spec: InstanceSpec) -> Linked:
     kept = kept[np.argsort(comp_first[kept], kind="stable")]
     object_id = np.zeros(count, np.uint32)
     object_id[kept] = np.arange(1, len(kept) + 1, dtype=np.uint32)
-    luts = {b: object_id[component[offsets[b]:offsets[b] + len(chunks[b].sizes)]] for b in blocks}
-    for lut in luts.values():
-        lut[0] = 0
+    luts = {}
+    for b in blocks:
+        lut = np.zeros(len(chunks[b].sizes) + 1, np.uint32)  # the last entry: the chunk's boundary id
+        lut[1:-1] = object_id[component[offsets[b] + 1:offsets[b] + len(chunks[b].sizes)]]
+        luts[b] = lut
     object_classes = np.concatenate([np.zeros(1, np.uint8), comp_class[kept]])
-    return Linked(luts, {b: chunks[b].classes for b in blocks}, len(kept), object_classes)
+    return Linked(luts, len(kept), object_classes)
 
 
 # --------------------------------------------------------------------------- pass 2: growth
 
 
-def grow(ids: np.ndarray, boundary: np.ndarray, steps: int) -> None:
-    """Grow ``ids`` (a 2-D uint32 array padded by one row/column of zeros on every side) into the
-    ``boundary`` pixels (flat indices into it) for ``steps`` steps, in place.  Each step every
-    unreached boundary pixel takes the largest id among its 4 neighbours, all at once."""
+def grow(ids: np.ndarray, todo: np.ndarray, steps: int) -> None:
+    """Grow ``ids`` (2-D uint32) into the pixels ``todo`` (flat indices of boundary pixels without
+    an id) for ``steps`` steps, in place: each step every such pixel takes the largest id among its
+    4 neighbours (outside the array counts as 0), all at once."""
+    h, w = ids.shape
     flat = ids.reshape(-1)
-    stride = ids.shape[1]
-    todo = boundary
+    col = todo % w
+    # each neighbour's flat index; beyond the edge, the pixel itself (still 0 while in todo)
+    near = [np.where(todo >= w, todo - w, todo), np.where(todo < flat.size - w, todo + w, todo),
+            np.where(col > 0, todo - 1, todo), np.where(col < w - 1, todo + 1, todo)]
     for _ in range(steps):
         if not todo.size:
             break
-        best = np.maximum(np.maximum(flat[todo - 1], flat[todo + 1]),
-                          np.maximum(flat[todo - stride], flat[todo + stride]))
+        best = np.maximum(np.maximum(flat[near[0]], flat[near[1]]), np.maximum(flat[near[2]], flat[near[3]]))
         reached = best > 0
         flat[todo[reached]] = best[reached]
-        todo = todo[~reached]
+        left = ~reached
+        todo, near = todo[left], [n[left] for n in near]
 
 
-def grow_window(local: np.ndarray, parts: list[tuple[Block, tuple[slice, slice]]], linked: Linked,
-                spec: InstanceSpec, core: tuple[slice, slice],
-                classes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Pass 2 for one chunk: its object ids (uint32), and its folded class map when ``classes`` (the
-    chunk's own class ids) is given.
+def grow_window(local: np.ndarray, parts: list[tuple[Block, tuple[slice, slice]]], luts: Mapping[Block, np.ndarray],
+                spec: InstanceSpec, core: tuple[slice, slice]) -> np.ndarray:
+    """Pass 2 for one chunk: its object ids (uint32).
 
-    ``local``: local seed ids of the chunk and a halo of ``spec.halo`` pixels (clipped at the
-    image's edges); ``parts``: which chunk each region of the window came from (its local ids are
-    that chunk's); ``core``: the chunk inside the window.
+    ``local``: local ids of the chunk and a halo of ``spec.halo`` pixels (clipped at the image's
+    edges); ``parts``: which chunk each region of the window came from (its local ids are that
+    chunk's); ``luts``: those chunks' id tables (``Linked.luts``); ``core``: the chunk inside the window.
     """
-    h, w = local.shape
-    ids = np.zeros((h + 2, w + 2), np.uint32)
-    inner = ids[1:-1, 1:-1]
-    for block, (ys, xs) in parts:
-        piece = local[ys, xs]
-        inner[ys, xs] = linked.luts[block][np.where(piece == BOUNDARY_MARK, 0, piece)]
-    todo = np.flatnonzero(local == BOUNDARY_MARK)
-    todo += 2 * (todo // w) + (w + 3)  # as flat indices of the padded array
-    grow(ids, todo, spec.grow)
-    out = np.ascontiguousarray(inner[core])
-    if classes is None:
-        return out, None
-    return out, fold(classes, out, linked.object_classes, spec)
+    if len(parts) == 1 and parts[0][1] == (slice(0, local.shape[0]), slice(0, local.shape[1])):
+        block = parts[0][0]
+        ids = luts[block][local]
+        boundary = local == len(luts[block]) - 1
+    else:
+        ids = np.zeros(local.shape, np.uint32)
+        boundary = np.zeros(local.shape, bool)
+        for block, region in parts:
+            piece = local[region]
+            ids[region] = luts[block][piece]
+            boundary[region] = piece == len(luts[block]) - 1
+    grow(ids, np.flatnonzero(boundary), spec.grow)
+    return np.ascontiguousarray(ids[core])
 
 
 def fold(classes: np.ndarray, ids: np.ndarray, object_classes: np.ndarray, spec: InstanceSpec) -> np.ndarray:
     """The user's class map: object and boundary pixels take their object's class (0 without one)."""
-    objecty = np.isin(classes, (*spec.object_classes, spec.boundary_class))
-    return np.where(objecty, object_classes[ids], classes).astype(np.uint8)
+    objecty = np.zeros(256, bool)
+    objecty[[*spec.object_classes, spec.boundary_class]] = True
+    out = np.where(objecty[classes], np.uint8(0), classes).astype(np.uint8)
+    where = np.flatnonzero(ids)
+    out.reshape(-1)[where] = object_classes[ids.reshape(-1)[where]]
+    return out
 
 
 # --------------------------------------------------------------------------- whole image
@@ -287,4 +310,5 @@ def separate(classes: np.ndarray, spec: InstanceSpec) -> tuple[np.ndarray, np.nd
     linked = link_seeds({(0, 0): seeds}, spec)
     h, w = classes.shape
     whole = (slice(0, h), slice(0, w))
-    return grow_window(local, [((0, 0), whole)], linked, spec, whole, classes)
+    ids = grow_window(local, [((0, 0), whole)], linked.luts, spec, whole)
+    return ids, fold(classes, ids, linked.object_classes, spec)

@@ -190,8 +190,7 @@ def _grow_task(block: Block, scratch_path_: str, store_path: str, spec_json: dic
         ry0, ry1, rx0, rx1 = max(wy0, by * cy), min(wy1, (by + 1) * cy), max(wx0, bx * cx), min(wx1, (bx + 1) * cx)
         if ry1 > ry0 and rx1 > rx0:
             parts.append(((by, bx), (slice(ry0 - wy0, ry1 - wy0), slice(rx0 - wx0, rx1 - wx0))))
-    linked = Linked(luts, {}, 0)
-    ids, _ = grow_window(local, parts, linked, spec, (slice(y0 - wy0, y1 - wy0), slice(x0 - wx0, x1 - wx0)))
+    ids = grow_window(local, parts, luts, spec, (slice(y0 - wy0, y1 - wy0), slice(x0 - wx0, x1 - wx0)))
     LabelStore.open(store_path, mode="r+").write_block(block, ids)
 
 
