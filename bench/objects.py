@@ -159,6 +159,28 @@ def train_seconds(image: np.ndarray, target: np.ndarray, seconds: float, config)
     return trainer.best().checkpoint, trainer._steps
 
 
+def trained_maps(key: str, image: np.ndarray, target: np.ndarray, marks: list[int], config, cache,
+                 probabilities_too: bool = False) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+    """{steps: (class map, probabilities or None)} of the live trainer after each number of steps;
+    kept in ``cache`` (a folder, or None) so the instance step can be swept without training again."""
+    from pathlib import Path
+
+    files = {m: Path(cache) / f"{key}-{m}.npz" for m in marks} if cache else {}
+    if cache and all(f.is_file() for f in files.values()):
+        out = {}
+        for m, f in files.items():
+            data = np.load(f)
+            out[m] = (data["cls"], data["probs"] if "probs" in data else None)
+        return out
+    out = {}
+    for m, ck in train_steps(image, target, marks, config).items():
+        out[m] = (class_map(ck, image), probabilities(ck, image) if probabilities_too else None)
+        if cache:
+            Path(cache).mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(files[m], cls=out[m][0], **({"probs": out[m][1]} if out[m][1] is not None else {}))
+    return out
+
+
 def class_map(checkpoint, image: np.ndarray) -> np.ndarray:
     from core.segment.inference import Segmenter
 
@@ -182,7 +204,7 @@ def _without_instances(checkpoint):
 
 
 def run_image(style: str, seed: int, marks: list[int], config, seconds: float | None, threads: int,
-              variants: dict) -> list[dict]:
+              variants: dict, cache: str | None = None) -> list[dict]:
     image, truth = scene(style, seed)
     ann16, quadrant = simulate_annotation(truth, seed)
     annotation = as_annotation(ann16)
@@ -207,22 +229,20 @@ def run_image(style: str, seed: int, marks: list[int], config, seconds: float | 
         if default:
             rf3, _ = random_forest(image, built.targets[0], threads)
             row("RF 3-class + seeds", separate(rf3, replace(built.spec, grow=GROW, min_seed=MIN_SEED))[0])
-        checkpoints = train_steps(image, built.targets[0], marks, replace(config, seed=seed))
-        for steps, ck in checkpoints.items():
-            cls = class_map(ck, image)
+        maps = trained_maps(f"{style}-{seed}-w{width}", image, built.targets[0], marks, replace(config, seed=seed),
+                            cache, probabilities_too=default)
+        for steps, (cls, probs) in maps.items():
             for grow in variants["grows"]:
                 for min_seed in variants["min_seeds"]:
                     spec = replace(built.spec, grow=grow, min_seed=min_seed)
                     name = "ours boundary" + ("" if (width, grow, min_seed) == (BOUNDARY_WIDTH, GROW, MIN_SEED)
                                               else f" w{width} g{grow} m{min_seed}")
                     row(name, separate(cls, spec)[0], steps=steps)
-            if default:
+            if probs is not None:
                 spec = replace(built.spec, grow=GROW, min_seed=MIN_SEED)
-                row("ours boundary + prob watershed", probability_watershed(probabilities(ck, image), spec),
-                    steps=steps)
-    fg_checkpoints = train_steps(image, fg_target, marks, replace(config, seed=seed))
-    for steps, ck in fg_checkpoints.items():
-        cls = class_map(ck, image)
+                row("ours boundary + prob watershed", probability_watershed(probs, spec), steps=steps)
+    maps = trained_maps(f"{style}-{seed}-classes", image, fg_target, marks, replace(config, seed=seed), cache)
+    for steps, (cls, _) in maps.items():
         row("ours classes + CC", components(cls == 1), steps=steps)
         row("ours classes + DT watershed", dt_watershed(cls == 1, radius), steps=steps)
     if seconds:
@@ -263,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="boundary band widths to train (a sweep; the default is the shipped one)")
     parser.add_argument("--grows", type=int, nargs="+", default=[GROW])
     parser.add_argument("--min-seeds", type=int, nargs="+", default=[MIN_SEED])
+    parser.add_argument("--cache", default=None, help="a folder keeping the trained class maps (sweeps of the "
+                                                      "instance step then need no training)")
     parser.add_argument("--set", nargs="*", default=[], help="LiveConfig overrides KEY=VALUE (JSON values)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -274,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for style in args.styles:
         for seed in args.seeds:
-            rows += run_image(style, seed, args.steps, config, args.seconds, args.threads, variants)
+            rows += run_image(style, seed, args.steps, config, args.seconds, args.threads, variants, args.cache)
     summarise(rows)
     return 0
 

@@ -77,8 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full metadata as JSON (for scripts)")
 
     from core.cli.training import add_training_commands
+    from core.cli.measure import add_measure_command
 
     add_training_commands(sub)
+    add_measure_command(sub)
     return parser
 
 
@@ -120,7 +122,7 @@ def main(argv: Sequence[str] | None = None, launch_gui: GuiLauncher | None = Non
 
 
 def _commands() -> set[str]:
-    return {"open", "segment", "convert", "convert-mask", "info", "train", "calibrate", "self-test", "generate",
+    return {"open", "segment", "convert", "convert-mask", "info", "train", "calibrate", "self-test", "generate", "measure",
             "-h", "--help", "--version"}
 
 
@@ -214,6 +216,8 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
         from core.io.channels import nan_note
         from core.io.images import load_image
 
+        from core.segment.batch_writer import ImageResult
+
         bar.set_postfix_str(path.name[:40])
         image = load_image(path)
         if image.nan_count:
@@ -225,10 +229,11 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
                 tiles.n = done
                 tiles.refresh()
 
-            labels = seg.segment(seg.image_of(image), tile_size=args.tile, progress=progress, tta=args.tta,
+            result = seg.segment(seg.image_of(image), tile_size=args.tile, progress=progress, tta=args.tta,
                                  refine=args.refine, stats=_file_statistics(seg, path, args.channels),
-                                 channels=args.channels)
-        return labels, image.rgb
+                                 channels=args.channels, instances=True)
+        # a model that separates objects gives its instances to every object output; others: None
+        return ImageResult(result.labels, image.rgb, instances=result.instances, raw=image)
 
     return produce
 
@@ -295,18 +300,21 @@ def cmd_convert_mask(args: argparse.Namespace) -> int:
     """Read IN in whatever format it is, write it as --format (a file, or a folder's layout)."""
     import numpy as np
 
-    from core.segment.batch_writer import BatchWriter
+    from core.segment.batch_writer import BatchWriter, write_one
     from core.classes import default_classes
-    from core.io.masks import read_mask, write_mask
+    from core.io.masks import read_mask
 
     source, out = Path(args.input), Path(args.output)
-    classes = _classes_file(Path(args.classes)) if args.classes else None
-    rgb = shape = None
+    classes = classes_file(Path(args.classes)) if args.classes else None
+    rgb = shape = loaded = None
     if args.image:
         from core.io.images import load_image
 
-        rgb = load_image(args.image).rgb
+        loaded = load_image(args.image)
+        rgb = loaded.rgb
         shape = rgb.shape[:2]
+    if args.format == "measurements" and loaded is None:
+        raise ValueError("the measurements format measures the image's pixels: pass --image")
     if args.format == "overlay" and rgb is None:
         raise ValueError("the overlay format needs the image: pass --image")
     labels = read_mask(source, shape=shape, classes=classes,
@@ -320,17 +328,17 @@ def cmd_convert_mask(args: argparse.Namespace) -> int:
     if out.is_dir():
         writer = BatchWriter(out, [args.format], classes, opacity=args.opacity,
                              coco_semantic=args.coco_semantic, objects=_object_options(args))
-        writer.add(image, stem, np.asarray(labels), rgb)
+        writer.add(image, stem, np.asarray(labels), rgb, raw=loaded)
         written = writer.close()
     else:
-        written = [write_mask(out, labels, args.format, classes, image=rgb, opacity=args.opacity,
-                              image_path=image, objects=_object_options(args),
-                              coco_semantic=args.coco_semantic)]
+        written = write_one(out, args.format, labels, classes, image_rgb=rgb, opacity=args.opacity,
+                            image_path=image, objects=_object_options(args), coco_semantic=args.coco_semantic,
+                            raw=loaded)
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
 
 
-def _classes_file(path: Path):
+def classes_file(path: Path):
     import json
 
     from core.classes import normalize_classes

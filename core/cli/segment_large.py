@@ -5,7 +5,9 @@ Each input is opened as a lazy source (core.io.sources) and segmented block by b
 itself for ``ome-zarr`` (``OUT/<stem>.ome.zarr``), a hidden work store beside the output for
 ``ome-tiff`` (``OUT/<stem>.ome.tif`` is exported from it at the end, then the work store is
 removed).  An interrupted run leaves its finished blocks recorded; ``--resume`` continues it.
-In-memory formats asked for in the same command are then written by the usual path.
+With ``instances`` and/or ``measurements`` the slide's objects follow from the finished store
+(core.segment.slide_objects: ``<stem>_instances.ome.zarr|.ome.tif``, ``<stem>_measurements.csv``,
+streamed).  Other in-memory formats asked for in the same command are then written by the usual path.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from core.io.label_store import STORE_FORMATS, export_ome_tiff, remove_store
+from core.io.label_store import STORE_FORMATS, LabelStore, export_ome_tiff, remove_store
 
 WHOLE_PASS_PIXELS = 4096 * 4096  # --tile 0 (one pass) is refused above this with the store formats
 SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".bif", ".qptiff", ".btf")  # TIFF-based slides tifffile reads
@@ -53,8 +55,10 @@ def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]
     inputs = expand_source_inputs(args.inputs)
     if not inputs:
         raise ValueError("no images found in the given inputs")
-    formats = [f for f in dict.fromkeys(args.format) if f in STORE_FORMATS]
-    rest = [f for f in dict.fromkeys(args.format) if f not in STORE_FORMATS]
+    from core.segment.slide_objects import OBJECT_FORMATS
+
+    formats = [f for f in dict.fromkeys(args.format) if f in STORE_FORMATS or f in OBJECT_FORMATS]
+    rest = [f for f in dict.fromkeys(args.format) if f not in formats]
     warn = lambda m: tqdm.write(f"warning: {m}", file=sys.stderr)  # noqa: E731
     seg = Segmenter.load(args.model, device="cpu" if args.dask else args.device, warn=warn)
     print(f"model: {seg.describe()}" + (f"; workers on {args.dask}" if args.dask else ""), file=sys.stderr)
@@ -90,19 +94,32 @@ def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], a
         zarr_target = out_dir / f"{stem}{STORE_FORMATS['ome-zarr']}"
         store_path = zarr_target if "ome-zarr" in formats else out_dir / f".{stem}.ome.tif.work.zarr"
         store = create_store(seg, source, store_path, plan, args.resume, warn)
-        objects = None
+        separated = object_work_path(out_dir, stem)  # the model's objects, when it separates them
         if not store.complete:
             _segment(seg, source, store, plan, path, args, client)
-            if seg.instances is not None:  # a model that separates objects: <stem>_instances.ome.zarr too
-                objects = _separate(seg, store, out_dir, stem, path, client)
+            if seg.instances is not None:  # objects first: they fold the boundary class out of the class store
+                _separate(seg, store, separated, stem, path, client)
             store.finish(seg.classes, name=stem)
-    written = [] if objects is None else [objects]
-    if "ome-zarr" in formats:
-        written.append(store_path)
-    if "ome-tiff" in formats:
-        written.append(export_ome_tiff(store, out_dir / f"{stem}{STORE_FORMATS['ome-tiff']}"))
-        if store_path != zarr_target:
-            remove_store(store_path)
+        written = []
+        if "ome-zarr" in formats:
+            written.append(store_path)
+        if "ome-tiff" in formats:
+            written.append(export_ome_tiff(store, out_dir / f"{stem}{STORE_FORMATS['ome-tiff']}"))
+        objects = [f for f in formats if f not in STORE_FORMATS]
+        if objects:
+            from core.segment.slide_objects import write_slide_objects
+
+            instances = None
+            if seg.instances is not None:
+                if not separated.is_dir():
+                    raise ValueError(f"the objects of the finished run in {store_path.name} were not kept; run "
+                                     "again without --resume")
+                instances = LabelStore.open(separated).array
+            written += write_slide_objects(source, store, out_dir, stem, objects,
+                                           [f for f in formats if f in STORE_FORMATS], seg.classes, instances)
+    if store_path != zarr_target:  # only once everything is written: a failed export can --resume
+        remove_store(store_path)
+    remove_store(separated)
     return written
 
 
@@ -130,14 +147,17 @@ def _segment(seg, source, store, plan, path: Path, args, client) -> None:
                                plan, progress)
 
 
-def _separate(seg, store, out_dir: Path, stem: str, path: Path, client) -> Path:
-    """The objects of a finished class store (core.segment.instance_stream), chunk by chunk."""
+def object_work_path(out_dir: Path, stem: str) -> Path:
+    """Where a model's objects are made before the outputs take them (hidden, removed at the end)."""
+    return Path(out_dir) / f".{stem}_objects.work.zarr"
+
+
+def _separate(seg, store, target: Path, stem: str, path: Path, client) -> Path:
+    """The objects of a class store with every block written (core.segment.instance_stream), chunk by chunk."""
     from tqdm import tqdm
 
-    from core.io.mask_naming import instance_store_path
     from core.segment.instance_stream import separate_store
 
-    target = instance_store_path(out_dir, stem)
     with tqdm(unit="block", leave=False, disable=None, file=sys.stderr, desc=f"{path.name[:16]} objects",
               dynamic_ncols=True) as bar:
 

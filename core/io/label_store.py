@@ -1,6 +1,7 @@
 """Chunked label stores for masks of any size: an OME-Zarr label image, exported to a pyramidal OME-TIFF.
 
-``LabelStore`` is a uint8 class-id image in an OME-Zarr directory (NGFF 0.4: zarr format 2,
+``LabelStore`` is a uint8 class-id image (or, with ``dtype``, a uint16/uint32 instance label image:
+one id per object) in an OME-Zarr directory (NGFF 0.4: zarr format 2,
 "/"-separated chunk keys, level "0" at full resolution, then "1", "2"... each half the size,
 downsampled by nearest neighbour so every pixel stays a real class id).  It opens in zarr,
 napari (ome-zarr plugin) and QuPath as an image and as a label image ("image-label" metadata
@@ -11,8 +12,7 @@ zarr 3.1.3, the version pyproject.toml requires) writes a chunk to a temporary f
 it, so a crash never leaves half a chunk.  After a chunk is written and fsynced, an empty marker
 ``.unetseg-done/<row>.<col>`` records it; ``--resume`` skips recorded chunks (the run's settings are kept in the root attributes and must match).
 ``finish`` builds the label pyramid and the multiscales metadata, records the exact class counts
-(read on the way) and drops the done record.  ``create(..., dtype="uint32")`` makes the same store
-for object ids (core.segment.instance_stream): no class counts or colours then, one id per object.
+(read on the way) and drops the done record.
 
 ``export_ome_tiff`` streams a finished store into a tiled, pyramidal OME-TIFF (SubIFDs, zlib),
 written to a temporary file and renamed.
@@ -45,7 +45,8 @@ Block = tuple[int, int]
 
 
 class LabelStore:
-    """A uint8 label image on disk, written block by block (one block = one chunk of level 0)."""
+    """A label image on disk (uint8 class ids unless created with another ``dtype``), written block by
+    block (one block = one chunk of level 0)."""
 
     def __init__(self, path: Path, group):
         self.path = path
@@ -172,16 +173,17 @@ class LabelStore:
         """
         try:
             level, h, w = 0, self.height, self.width
-            counts = np.zeros(256, np.int64) if self.array.dtype == np.uint8 else None
+            counted = self.array.dtype == np.uint8  # class ids; an instance image's ids are not counted
+            counts = np.zeros(256, np.int64)
             while max(h, w) > PYRAMID_MIN:
-                self._downsample(level, counts if level == 0 else None)
+                self._downsample(level, counts if level == 0 and counted else None)
                 level += 1
                 h, w = -(-h // 2), -(-w // 2)
-            if level == 0 and counts is not None:
+            if level == 0 and counted:
                 counts += class_counts(self.read())
             attrs = dict(self._group.attrs)
             attrs.update(ome_label_attrs(level + 1, classes, name))
-            if counts is not None:  # exact counts: an opened mask then knows every class present, a rare one included
+            if counted:  # exact counts: an opened mask then knows every class present, a rare one included
                 attrs["unetseg"] = {**attrs.get("unetseg", {}), "class_counts": counts.tolist()}
             self._group.attrs.update(attrs)
             shutil.rmtree(self.path / DONE_DIR, ignore_errors=True)
@@ -257,7 +259,7 @@ def level_sample(block: np.ndarray, y0: int, x0: int, factor: int) -> tuple[int,
 
 def export_ome_tiff(store: LabelStore, target: str | os.PathLike, progress: Callable[[int, int], None] | None = None
                     ) -> Path:
-    """A tiled, pyramidal OME-TIFF (uint8 class ids, zlib) of a finished store, written atomically."""
+    """A tiled, pyramidal OME-TIFF (the store's dtype, zlib) of a finished store, written atomically."""
     import tifffile
 
     target = Path(target)
@@ -282,7 +284,7 @@ def export_ome_tiff(store: LabelStore, target: str | os.PathLike, progress: Call
     with atomic_path(target, suffix=".tif") as tmp:
         with tifffile.TiffWriter(tmp, bigtiff=store.width * store.height > 2**31, ome=True) as tw:
             for level, (w, h) in enumerate(levels):
-                options = dict(shape=(h, w), dtype=np.uint8, tile=(TIFF_TILE, TIFF_TILE), compression="zlib",
+                options = dict(shape=(h, w), dtype=store.array.dtype, tile=(TIFF_TILE, TIFF_TILE), compression="zlib",
                                photometric="minisblack")
                 if level == 0:
                     tw.write(tiles(0), subifds=len(levels) - 1, metadata={"axes": "YX", "Name": store.path.stem},

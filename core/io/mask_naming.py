@@ -15,14 +15,16 @@ API::
     default_mask_path(image_path, chunked=False) -> Path  # what Save writes: <stem>_mask.png beside it
                                                      # (chunked: chunked_mask_path(image_path, "ome-zarr"))
     chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
+    slide_instances_path(outdir, stem, fmt) -> Path  # a slide's instances: <stem>_instances.ome.zarr/.ome.tif
     strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
-    instances_path(image_path) -> Path               # object ids (instance labels): <stem>_instances.tif beside it
-    instance_store_path(folder, stem) -> Path        # a slide's object ids: <stem>_instances.ome.zarr
     find_instances(folder, image_path) -> Path | None  # the label image `unetseg train --instances` pairs
     find_class_hint(folders, image_path, exclude) -> Path | None  # strokes or a class mask beside it
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
+    typed_export(path, fmt, offered) -> (Path, [fmt, ...])  # what a typed export name asks for:
+                                                     # one format, or several to choose from
+    formats_of_name(name, offered) -> [fmt, ...]     # the offered formats whose extension ends name
     planned_collisions(outdir, stems, formats, protect) -> list[str]  # overwrites, as sentences
     mask_candidates(folder, stem) -> list[Path]      # where any format's mask of stem would be
     find_mask(folder, image_path) -> Path | None     # the mask `unetseg train` pairs with an image
@@ -76,7 +78,15 @@ FORMATS: dict[str, MaskFormat] = {f.name: f for f in (
                extensions=(".geojson",)),
     MaskFormat("imagej", "ImageJ ROI set", "ImageJ/Fiji ROI set (*.zip)", ("{stem}_rois.zip",),
                extensions=(".zip",)),
+    MaskFormat("instances", "Instance labels: one id per object (TIFF)",
+               "Instance labels, one id per object (*.tif *.tiff)", ("{stem}_instances.tif",),
+               extensions=(".tif", ".tiff")),
+    MaskFormat("measurements", "Measurements: one row per object (CSV)", "Measurements per object (*.csv)",
+               ("{stem}_measurements.csv",), extensions=(".csv",)),
 )}
+NOT_MASKS = frozenset({"overlay", "instances", "measurements"})  # outputs that are not a class mask
+# a slide's chunked outputs, offered beside the formats above when a mask is too large for memory
+STORE_EXTENSIONS = {"ome-zarr": (".ome.zarr",), "ome-tiff": (".ome.tif", ".ome.tiff")}
 MASK_FORMATS: tuple[str, ...] = tuple(FORMATS)
 
 
@@ -136,34 +146,19 @@ def strokes_path(image_path: str | os.PathLike) -> Path:
     return image_path.with_name(image_stem(image_path) + STROKES_SUFFIX)
 
 
-INSTANCES_SUFFIX = "_instances.tif"
-INSTANCE_STORE_SUFFIX = "_instances.ome.zarr"
-
-
-def instances_path(image_path: str | os.PathLike) -> Path:
-    """Where an image's object ids go beside it: ``<stem>_instances.tif``, a label image (0 =
-    background, one id per object; in a training annotation the dtype's largest value, 65535 in
-    16-bit, means "not annotated")."""
-    image_path = Path(image_path)
-    return image_path.with_name(image_stem(image_path) + INSTANCES_SUFFIX)
-
-
-def instance_store_path(folder: str | os.PathLike, stem: str) -> Path:
-    """A slide's object ids, streamed: ``<stem>_instances.ome.zarr`` (OME-Zarr labels, uint32)."""
-    return Path(folder) / f"{stem}{INSTANCE_STORE_SUFFIX}"
-
-
 INSTANCE_LABEL_SUFFIXES = (".tif", ".tiff", ".png", ".npy")
 
 
 def find_instances(folder: str | os.PathLike, image_path: str | os.PathLike) -> Path | None:
-    """The instance label image of ``image_path`` in ``folder``: ``<stem>_instances.tif`` (what the
-    app and ``--format instances`` write; also .tiff, .png, .npy), else ``<stem>.tif`` (.tiff, .png,
-    .npy) as the masks folder's pairing rule has it; never the image itself."""
+    """The instance label image of ``image_path`` in ``folder``: the ``instances`` format's file
+    ``<stem>_instances.tif`` (what the app and ``--format instances`` write; also .tiff, .png, .npy),
+    else ``<stem>.tif`` (.tiff, .png, .npy) as the masks folder's pairing rule has it; never the
+    image itself."""
     folder, image_path = Path(folder), Path(image_path)
     stems = list(dict.fromkeys((image_stem(image_path), image_path.stem)))
-    names = [folder / f"{stem}{tail}{suffix}" for tail in ("_instances", "") for stem in stems
-             for suffix in INSTANCE_LABEL_SUFFIXES]
+    written = [Path(image_files(folder, stem, "instances")[0]) for stem in stems]
+    names = written + [p.with_suffix(suffix) for p in written for suffix in INSTANCE_LABEL_SUFFIXES]
+    names += [folder / f"{stem}{suffix}" for stem in stems for suffix in INSTANCE_LABEL_SUFFIXES]
     for candidate in names:
         if candidate.is_file() and not _same(candidate, image_path):
             return candidate
@@ -200,6 +195,17 @@ def chunked_mask_path(image_path: str | os.PathLike, fmt: str = "ome-zarr") -> P
     return image_path.with_name(image_stem(image_path) + CHUNKED_MASK_SUFFIXES[fmt])
 
 
+SLIDE_INSTANCES_SUFFIXES = {"ome-zarr": "_instances.ome.zarr", "ome-tiff": "_instances.ome.tif"}
+
+
+def slide_instances_path(outdir: str | os.PathLike, stem: str, fmt: str) -> Path:
+    """Where ``unetseg segment --format instances`` puts a slide's instance labels beside its class
+    store: ``<stem>_instances.ome.zarr`` (OME-Zarr labels) or ``<stem>_instances.ome.tif``."""
+    if fmt not in SLIDE_INSTANCES_SUFFIXES:
+        raise ValueError(f"a slide's instances are written as {' or '.join(SLIDE_INSTANCES_SUFFIXES)}, not {fmt!r}")
+    return Path(outdir) / f"{stem}{SLIDE_INSTANCES_SUFFIXES[fmt]}"
+
+
 def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLike, fmt: str) -> Path:
     """Export Mask's proposal: the batch name in ``folder``, flattened to one file (YOLO's
     ``labels/<stem>.txt`` becomes ``<stem>.txt``; VOC proposes its class PNG ``<stem>.png``).
@@ -216,10 +222,43 @@ def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLi
 
 def export_suffix(path: str | os.PathLike, fmt: str) -> Path:
     """``path`` with the format's extension appended unless it already ends with one."""
-    path, info = Path(path), format_info(fmt)
-    if not info.extensions or path.name.lower().endswith(info.extensions):
+    path, extensions = Path(path), _extensions(fmt)
+    if not extensions or path.name.lower().endswith(extensions):
         return path
-    return path.with_name(path.name + info.extensions[0])
+    return path.with_name(path.name + extensions[0])
+
+
+def _extensions(fmt: str) -> tuple[str, ...]:
+    return STORE_EXTENSIONS[fmt] if fmt in STORE_EXTENSIONS else format_info(fmt).extensions
+
+
+def formats_of_name(name: str, offered: Iterable[str]) -> list[str]:
+    """The offered formats whose extension ``name`` ends with; the longest extension wins
+    (``a.ome.tif`` is OME-TIFF when that is offered, not a plain TIFF)."""
+    name = name.lower()
+    matches = [(len(ext), fmt) for fmt in offered for ext in _extensions(fmt) if name.endswith(ext) and len(name) > len(ext)]
+    if not matches:
+        return []
+    longest = max(n for n, _ in matches)
+    return list(dict.fromkeys(fmt for n, fmt in matches if n == longest))
+
+
+def typed_export(path: str | os.PathLike, fmt: str, offered: Iterable[str]) -> tuple[Path, list[str]]:
+    """What a name typed into Export Mask asks for, with ``fmt`` the chosen file type:
+
+    * it ends with the chosen format's extension, or with none the offered formats know: that
+      format, with its extension added when missing (``cells`` -> ``cells.json``);
+    * it ends with another offered format's extension: that format (``cells.geojson`` under
+      COCO is GeoJSON), or, when several formats share the extension, those to choose from
+      (``cells.png``: index, colour, overlay or VOC), the name kept as typed.
+    """
+    path, offered = Path(path), list(dict.fromkeys(offered))
+    if path.name.lower().endswith(_extensions(fmt)) and len(path.name) > min(map(len, _extensions(fmt)), default=0):
+        return path, [fmt]
+    others = formats_of_name(path.name, [f for f in offered if f != fmt])
+    if others:
+        return path, others
+    return export_suffix(path, fmt), [fmt]
 
 
 def planned_collisions(
@@ -252,7 +291,7 @@ def mask_candidates(folder: str | os.PathLike, stem: str) -> list[Path]:
     (``<stem>_strokes.png``, a sparse index mask), shared ones (coco.json) last."""
     per_image, shared = [], []
     for fmt in FORMATS:
-        if fmt != "overlay":  # an overlay is a picture, not a mask
+        if fmt not in NOT_MASKS:  # an overlay is a picture, instances and measurements are objects
             per_image += image_files(folder, stem, fmt)[:1]
             shared += collection_files(folder, fmt)[:1] if fmt == "coco" else []
     strokes = [Path(folder) / (stem + STROKES_SUFFIX)]

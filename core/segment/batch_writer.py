@@ -11,10 +11,16 @@ API::
                          objects=ObjectOptions(min_area=1, tolerance=0.5), protect=(),
                          create_folder=True)  # False: the app's chosen folder must still exist
     writer.needs_image           # True when a format draws the image (overlay): pass image_rgb
-    writer.add(image, stem, labels, image_rgb=None, targets=None) -> list[Path]
+    writer.needs_pixels          # True when a format measures the pixels (measurements): pass raw
+    writer.add(image, stem, labels, image_rgb=None, targets=None, *, instances=None, raw=None) -> list[Path]
         # image: the source image's path or file name (COCO file_name, labelme imagePath);
         # stem: its unique output stem (mask_naming.unique_stems); targets: {fmt: path}
         # overrides the named file (Segment All saves to each image's own save path).
+        # instances: the model's instance labels (H x W integer ids, 0 = background), or None:
+        # then the instances and measurements formats take each 8-connected component of one
+        # class as an object, and the object formats keep their class-mask objects (as before).
+        # raw: the pixels measurements read (a LoadedImage, an ImageSource or an H x W (x C)
+        # array in the file's dtype); None: read from ``image`` when that file exists.
         # What fails every format (the mask, the image, the folder) raises
         # MaskError("<image name>: <reason>.") before anything is written.  A format's own
         # failure (VOC's 254 objects, a full disk) fails that format alone: the others are
@@ -26,7 +32,10 @@ API::
 
     write_batch(writer, jobs, progress=None, should_cancel=None, on_done=None) -> BatchResult
         # jobs: iterable of (image, stem, produce[, targets]); produce() -> (labels, image_rgb
-        # or None); targets as for add()
+        # or None), or an ImageResult(labels, image_rgb, instances, raw); targets as for add()
+    write_one(path, fmt, labels, classes, *, image_path, image_rgb=None, instances=None, raw=None,
+              opacity=0.5, objects=None, coco_semantic=False) -> list[Path]
+        # one format of one image into the file ``path`` (the app's Export Mask)
         # loads or segments one image.  A ValueError/OSError/MemoryError from produce or add
         # is recorded as that image's MaskError (result.failed), a format's own failure as
         # (image, fmt, error) in result.format_failed (the image counts as done when another
@@ -54,11 +63,22 @@ import numpy as np
 
 from core.classes import ClassInfo
 from core.io.mask_naming import collection_files, default_mask_path, format_info, image_files
-from core.io.masks import CHUNKWISE_FORMATS, MaskError, is_chunked
+from core.io.masks import CHUNKWISE_FORMATS, OBJECT_DATA_FORMATS, MaskError, is_chunked
 from core.io.objects import ObjectOptions
 
 BATCH_ERRORS = (ValueError, OSError, MemoryError)  # MaskError is a ValueError, WriteError an OSError
 NEEDS_IMAGE = frozenset({"overlay"})
+NEEDS_PIXELS = frozenset({"measurements"})
+
+
+@dataclass
+class ImageResult:
+    """What ``produce()`` may return for one image (a plain ``(labels, image_rgb)`` also works)."""
+
+    labels: Any  # class ids
+    image_rgb: np.ndarray | None = None
+    instances: np.ndarray | None = None  # a model's instance labels; None: components of the class mask
+    raw: Any = None  # pixels for measurements (see BatchWriter.add)
 
 
 class BatchWriter:
@@ -98,6 +118,10 @@ class BatchWriter:
     def needs_image(self) -> bool:
         return any(fmt in NEEDS_IMAGE for fmt in self.formats)
 
+    @property
+    def needs_pixels(self) -> bool:
+        return any(fmt in NEEDS_PIXELS for fmt in self.formats)
+
     def targets(self, image: str | os.PathLike, stem: str) -> dict[str, list[Path]]:
         """The per-image files of each format (empty for collection-only formats)."""
         if self.folder is None:
@@ -111,6 +135,9 @@ class BatchWriter:
         labels: np.ndarray,
         image_rgb: np.ndarray | None = None,
         targets: Mapping[str, str | os.PathLike] | None = None,
+        *,
+        instances: np.ndarray | None = None,
+        raw: Any = None,
     ) -> list[Path]:
         if self._closed:
             raise RuntimeError("the batch writer is closed")
@@ -119,13 +146,14 @@ class BatchWriter:
             plan[fmt] = [Path(path)]
         try:
             labels = self._checked(image, labels, image_rgb, plan)
+            objects = _Objects(labels, instances, raw, image)
         except BATCH_ERRORS as exc:
             raise image_error(image, exc) from None
         done: list[Path] = []
         failures: dict[str, MaskError] = {}
         for fmt in self.formats:  # each format on its own: one's limit never stops the others
             try:
-                done += self._write_format(fmt, image, labels, image_rgb, plan.get(fmt, []))
+                done += self._write_format(fmt, image, labels, image_rgb, plan.get(fmt, []), objects)
             except BATCH_ERRORS as exc:
                 failures[fmt] = format_error(image, fmt, exc)
                 if len(self.formats) == 1:  # the format is the image's only output: the image failed
@@ -161,7 +189,8 @@ class BatchWriter:
             self.folder.mkdir(parents=True)
         return labels
 
-    def _write_format(self, fmt: str, image, labels, image_rgb, paths: list[Path]) -> list[Path]:
+    def _write_format(self, fmt: str, image, labels, image_rgb, paths: list[Path],
+                      objects: "_Objects") -> list[Path]:
         """One format's files of one image, then its collection record (COCO, YOLO's data.yaml)."""
         from core.io.masks import write_mask_files
 
@@ -169,11 +198,14 @@ class BatchWriter:
         for path in paths:  # a format's own subfolder (labels/), inside an existing folder
             if self.folder is not None and self.folder.is_dir():
                 path.parent.mkdir(parents=True, exist_ok=True)
-        if paths:
+        if paths and fmt in OBJECT_DATA_FORMATS:
+            done = [_write_object_data(path, fmt, labels, self.classes, objects) for path in paths]
+        elif paths:
             done = write_mask_files(paths, labels, fmt, self.classes, image=image_rgb, opacity=self.opacity,
-                                    image_name=Path(image).name, image_path=image, objects=self.objects)
+                                    image_name=Path(image).name, image_path=image, objects=self.objects,
+                                    instances=objects.given)
         if fmt in self._collectors:
-            self._collectors[fmt].add(Path(image).name, labels)
+            self._collectors[fmt].add(Path(image).name, labels, objects.given)
         return done
 
     def close(self) -> list[Path]:
@@ -193,6 +225,73 @@ class BatchWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
+
+
+class _Objects:
+    """One image's objects for the object outputs: the given instance labels, else the class mask's
+    8-connected components (made once, when a format first asks), and the pixels to measure."""
+
+    def __init__(self, labels, instances, raw, image):
+        from core.io.masks import checked_instances
+
+        self.labels, self.raw, self.image = labels, raw, image
+        self.given = checked_instances(instances, np.shape(labels) if not is_chunked(labels) else labels.shape)
+        self._components = None
+
+    @property
+    def instances(self):
+        if self.given is not None:
+            return self.given
+        if self._components is None:
+            from core.objects.components import component_labels
+
+            self._components = component_labels(np.asarray(self.labels))
+        return self._components
+
+    def pixels(self):
+        """(pixels, channel names, pixel size {"X", "Y"} in µm) of the image measured."""
+        from core.io.physical import physical_sizes
+
+        raw, path = self.raw, Path(self.image)
+        if raw is None:
+            if not path.is_file():
+                raise ValueError("measurements need the image's pixels, and the image file is not there")
+            from core.io.images import load_image
+
+            raw = load_image(path)
+        size = getattr(raw, "physical_sizes", None) or (physical_sizes(path) if path.is_file() else {})
+        if hasattr(raw, "read_raw"):  # an ImageSource: read region by region
+            return raw, list(raw.channel_names), size
+        pixels = getattr(raw, "pixels", raw)
+        return pixels, list(getattr(raw, "channel_names", None) or []), size
+
+
+def _write_object_data(path: Path, fmt: str, labels, classes, objects: _Objects) -> Path:
+    """The instance label image (``<stem>_instances.tif``) or the measurements (``<stem>_measurements.csv``)."""
+    if fmt == "instances":
+        from core.io.label_images import write_label_image
+
+        return write_label_image(path, objects.instances)
+    from core.objects.measure import Columns, write_measurements
+
+    pixels, names, size = objects.pixels()
+    write_measurements(path, objects.instances, pixels, labels, Columns(names, classes, size))
+    return Path(path)
+
+
+def write_one(path: str | os.PathLike, fmt: str, labels, classes: Sequence[ClassInfo], *,
+              image_path: str | os.PathLike, image_rgb: np.ndarray | None = None, instances=None, raw=None,
+              opacity: float = 0.5, objects: ObjectOptions | None = None, coco_semantic: bool = False) -> list[Path]:
+    """One format of one image into the file ``path`` (Export Mask): the object outputs through
+    ``core.objects``, every other format through ``core.io.masks.write_mask``."""
+    from core.io.masks import write_mask
+
+    path = Path(path)
+    if fmt in OBJECT_DATA_FORMATS:
+        data = _Objects(labels, instances, raw, image_path)
+        return [_write_object_data(path, fmt, labels, classes, data)]
+    return [write_mask(path, labels, fmt, classes, image=image_rgb, opacity=opacity, image_name=Path(image_path).name,
+                       image_path=image_path, objects=objects, coco_semantic=coco_semantic, instances=instances)]
 
 
 class FormatErrors(MaskError):
@@ -240,8 +339,12 @@ def write_batch(
             break
         paths = None
         try:
-            labels, rgb = produce()
-            paths = writer.add(image, stem, labels, rgb, targets[0] if targets else None)
+            made = produce()
+            if not isinstance(made, ImageResult):
+                made = ImageResult(*made)
+            labels = made.labels
+            paths = writer.add(image, stem, labels, made.image_rgb, targets[0] if targets else None,
+                               instances=made.instances, raw=made.raw)
         except FormatErrors as exc:
             for fmt, error in exc.failures.items():
                 result.errors.append(error)
@@ -305,7 +408,7 @@ class _CocoCollector:
     def count(self) -> int:
         return len(self.images)
 
-    def add(self, name: str, labels: np.ndarray) -> None:
+    def add(self, name: str, labels: np.ndarray, instances: np.ndarray | None = None) -> None:
         from core.io.formats.coco_objects import object_annotations
         from core.io.masks import coco_annotations
 
@@ -314,7 +417,7 @@ class _CocoCollector:
             anns = coco_annotations(labels, classes, image_id, start)
         else:
             anns = object_annotations(np.asarray(labels, np.uint8), classes, image_id, start,
-                                      self.writer.objects)
+                                      self.writer.objects, instances)
         self.images.append({"id": image_id, "file_name": name,
                             "height": int(labels.shape[0]), "width": int(labels.shape[1])})
         self.annotations += anns
@@ -337,7 +440,7 @@ class _YoloCollector:
         self.writer = writer
         self.count = 0
 
-    def add(self, name: str, labels: np.ndarray) -> None:
+    def add(self, name: str, labels: np.ndarray, instances: np.ndarray | None = None) -> None:
         self.count += 1
 
     def write(self, paths: list[Path]) -> list[Path]:

@@ -311,10 +311,10 @@ def segment_into_store(seg: Segmenter, source: ImageSource, store_path: str | Pa
     if not store.complete:
         segment_to_store(seg, source, store, plan, progress, should_cancel)
         if seg.instances is not None:
-            from core.io.mask_naming import image_stem, instance_store_path
+            from core.io.mask_naming import image_stem, slide_instances_path
             from core.segment.instance_stream import separate_store
 
-            target = instances_path or instance_store_path(Path(store_path).parent, image_stem(store_path))
+            target = instances_path or slide_instances_path(Path(store_path).parent, image_stem(store_path), "ome-zarr")
             separate_store(store, target, seg.instances, name=name or source.path.stem)
         store.finish(seg.classes, name=name or source.path.stem)
     return store

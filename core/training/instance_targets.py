@@ -42,39 +42,28 @@ def read_instance_labels(path: str | os.PathLike, image_shape: tuple[int, int] |
                          image_name: str | None = None) -> np.ndarray:
     """A label image as uint32 with ``UNANNOTATED`` where the file holds its dtype's largest value.
 
-    One sentence naming the file for every problem: not readable, float values, negative values,
-    more than 2^32 - 2 objects, not one plane, or (naming both files) not the image's size.
+    One sentence naming the file for every problem (core.io.label_images.checked_ids: float or
+    negative values, ids of 2^32 and more, not 2-D; here also not readable), and, naming both files,
+    a label image that is not its image's size.
     """
+    from core.io.label_images import checked_ids
+
     path = Path(path)
     raw = _read_array(path)
-    while raw.ndim > 2 and raw.shape[0] == 1:
-        raw = raw[0]
-    if raw.ndim == 3 and raw.shape[-1] == 1:
-        raw = raw[..., 0]
-    if raw.ndim != 2:
-        raise TrainingDataError(f"{path.name}: is not a single-plane label image (shape {raw.shape}).")
-    if raw.dtype.kind == "f":
-        raise TrainingDataError(f"{path.name}: holds {raw.dtype} values; object labels must be whole numbers "
-                                "(an 8-, 16- or 32-bit integer image).")
-    if raw.dtype.kind not in "ui" and raw.dtype != bool:
-        raise TrainingDataError(f"{path.name}: holds {raw.dtype} values, not object labels.")
-    if image_shape is not None and raw.shape != tuple(image_shape[:2]):
-        raise TrainingDataError(f"{path.name} is {raw.shape[1]}x{raw.shape[0]} pixels but its image "
+    unannotated = np.iinfo(raw.dtype).max if raw.dtype.kind in "ui" else None
+    is_unannotated = raw == unannotated if unannotated is not None else None
+    try:
+        ids = checked_ids(path, raw if is_unannotated is None else np.where(is_unannotated, 0, raw))
+    except ValueError as exc:
+        raise TrainingDataError(str(exc)) from None
+    if image_shape is not None and ids.shape != tuple(image_shape[:2]):
+        raise TrainingDataError(f"{path.name} is {ids.shape[1]}x{ids.shape[0]} pixels but its image "
                                 f"{image_name or 'the image'} is {image_shape[1]}x{image_shape[0]}; a label image "
                                 "must have its image's size.")
-    if raw.dtype == bool:
-        return raw.astype(np.uint32)
-    if raw.dtype.kind == "i" and raw.size and raw.min() < 0:
-        raise TrainingDataError(f"{path.name}: holds negative values; object labels are 0 (background), "
-                                "1, 2, ... (objects) and the largest value of the type (not annotated).")
-    unannotated = np.iinfo(raw.dtype).max
-    if raw.dtype.itemsize > 4:
-        top = int(raw[raw != unannotated].max(initial=0))
-        if top >= int(UNANNOTATED):
-            raise TrainingDataError(f"{path.name}: has object id {top}; at most 2^32 - 2 objects are supported.")
-    out = raw.astype(np.uint32)
-    out[raw == unannotated] = UNANNOTATED
-    return out
+    ids = np.array(ids, np.uint32, copy=True)
+    if is_unannotated is not None:
+        ids[is_unannotated.reshape(ids.shape)] = UNANNOTATED
+    return ids
 
 
 def _read_array(path: Path) -> np.ndarray:

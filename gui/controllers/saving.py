@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from core.segment.batch_writer import BatchResult, BatchWriter, write_batch
+from core.segment.batch_writer import BatchResult, BatchWriter, ImageResult, write_batch, write_one
 from core.io.images import pixel_limit
 from core.document.strokes import write_strokes
 from core.io.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
@@ -144,14 +144,21 @@ class Saver(QObject):
         if chosen is None:
             return False
         path, fmt = chosen
+        self._remember(path, fmt)  # the next Export offers this choice again, also after an error
         if _same_path(path, entry.path):
             dialogs.show_error(self.parent_widget, "Could Not Export",
                                f"{path.name}: that is the image itself; choose another name.")
             return False
         doc = entry.doc
-        return self._exported(path, fmt, lambda: write_mask(
-            path, doc.labels, fmt, doc.classes, image=self._shown_rgb(entry) if fmt == "overlay" else None,
-            opacity=self.state.opacity / 100, image_name=entry.name))
+        return self._exported(path, fmt, lambda: write_one(
+            path, fmt, doc.labels, doc.classes, image_path=entry.path,
+            image_rgb=self._shown_rgb(entry) if fmt == "overlay" else None, opacity=self.state.opacity / 100,
+            raw=entry.image))
+
+    def _remember(self, path: Path, fmt: str) -> None:
+        self.last_format = fmt
+        if path.parent.is_dir():
+            self.settings.last_export_folder = str(path.parent)
 
     def _shown_rgb(self, entry: ImageEntry):
         """The shown image as the view draws it now (its channel display): an overlay's background."""
@@ -170,9 +177,9 @@ class Saver(QObject):
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Export", str(exc))
             return False
-        self.last_format = fmt
-        self.settings.last_export_folder = str(path.parent)
-        self.state.message.emit(f"Exported {path}", 5000)
+        self._remember(path, fmt)
+        label = dialogs.FORMAT_LABELS.get(fmt, fmt).split(" (")[0].split(":")[0]
+        self.state.message.emit(f"Exported {path} as {label}", 5000)
         return True
 
     def _export_chunked(self, entry: ImageEntry) -> bool:
@@ -193,6 +200,7 @@ class Saver(QObject):
         if chosen is None:
             return False
         path, fmt = chosen
+        self._remember(path, fmt)
 
         def write() -> None:
             if fmt in ("ome-zarr", "ome-tiff"):
@@ -200,8 +208,8 @@ class Saver(QObject):
                 return
             image = self._shown_rgb(entry) if fmt == "overlay" else None
             labels = doc.labels if fmt in CHUNKWISE_FORMATS else doc.labels[0:h, 0:w]
-            write_mask(path, labels, fmt, doc.classes, image=image, opacity=self.state.opacity / 100,
-                       image_name=entry.name, image_path=entry.path)
+            write_one(path, fmt, labels, doc.classes, image_path=entry.path, image_rgb=image,
+                      opacity=self.state.opacity / 100, raw=entry.source)
 
         return self._exported(path, fmt, write)
 
@@ -264,11 +272,13 @@ class Saver(QObject):
             def load():
                 from core.io.images import load_image
 
-                image = rendered_rgb(load_image(path), saved[path]) if writer.needs_image else None
-                if labels is not None:
-                    return labels, image
-                shape = image.shape[:2] if image is not None else None
-                return read_mask(mask, shape=shape, classes=classes), image
+                loaded = load_image(path) if writer.needs_image or writer.needs_pixels else None
+                image = rendered_rgb(loaded, saved[path]) if writer.needs_image else None
+                found = labels
+                if found is None:
+                    shape = loaded.rgb.shape[:2] if loaded is not None else None
+                    found = read_mask(mask, shape=shape, classes=classes)
+                return ImageResult(found, image, raw=loaded)
             return load
 
         work = [(path, stem, produce(path, labels, mask)) for (path, labels, mask), stem in zip(jobs, stems)]

@@ -74,10 +74,10 @@ def test_a_16_bit_label_image_keeps_65535_as_not_annotated(tmp_path):
 
 
 @pytest.mark.parametrize("array, message", [
-    (np.zeros((8, 9), np.float32), r"^f\.tif: holds float32 values; object labels must be whole numbers"),
-    (np.full((8, 9), -1, np.int32), r"^f\.tif: holds negative values"),
-    (np.full((8, 9), 2**40, np.uint64), r"^f\.tif: has object id 1099511627776; at most 2\^32 - 2 objects"),
-    (np.zeros((3, 8, 9), np.uint16), r"^f\.tif: is not a single-plane label image"),
+    (np.zeros((8, 9), np.float32), r"^f\.tif: holds float32 values, but a label image holds whole-number object ids"),
+    (np.full((8, 9), -1, np.int32), r"^f\.tif: holds negative ids \(-1\)"),
+    (np.full((8, 9), 2**40, np.uint64), r"^f\.tif: holds the id 1099511627776, more than 2\^32 - 1 objects"),
+    (np.zeros((3, 8, 9), np.uint16), r"^f\.tif: is a 3x8x9 array, not a 2-D label image"),
 ])
 def test_bad_label_images_are_one_sentence_naming_the_file(tmp_path, array, message):
     tifffile.imwrite(tmp_path / "f.tif", array, photometric="minisblack")

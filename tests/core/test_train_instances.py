@@ -88,7 +88,7 @@ def test_time_budget_learns_from_label_and_strokes_files(tmp_path, cells, capsys
 
 @pytest.mark.parametrize("bad, message", [
     (np.zeros((100, 128), np.uint16), "cells_instances.tif is 128x100 pixels but its image cells.tif is 128x128"),
-    (np.zeros((128, 128), np.float32), "cells_instances.tif: holds float32 values"),
+    (np.zeros((128, 128), np.float32), "cells_instances.tif: holds float32 values, but a label image holds whole"),
 ])
 def test_bad_label_images_stop_with_one_line(tmp_path, cells, capsys, bad, message):
     images, masks = folders(tmp_path, cells)

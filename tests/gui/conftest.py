@@ -56,7 +56,7 @@ class Dialogs:
                      "ask_class_edit", "ask_color", "show_error", "show_info", "confirm",
                      "ask_save_discard_cancel", "ask_overwrite_skip_cancel",
                      "ask_save_before_training", "ask_model_save_path",
-                     "show_exception", "ask_recovery", "ask_tile_cache_mb"):
+                     "show_exception", "ask_recovery", "ask_tile_cache_mb", "ask_export_format"):
             monkeypatch.setattr(module, name, self._recorder(name))
 
     def _recorder(self, name):

@@ -27,12 +27,13 @@ def object_annotations(
     image_id: int,
     start_ann_id: int,
     options: ObjectOptions = ObjectOptions(),
+    instances: np.ndarray | None = None,
 ) -> list[dict]:
     from pycocotools import mask as coco_mask
 
     known = {c.id for c in classes}
     out = []
-    for obj in mask_objects(labels, options):
+    for obj in mask_objects(labels, options, instances):
         if obj.class_id not in known:
             raise ValueError(f"the mask contains class id {obj.class_id}, which is not in the class list")
         if obj.has_holes:  # exact pixels: the outline is unsimplified

@@ -42,14 +42,15 @@ def _ints(value):
     return value
 
 
-def write_geojson(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
+def write_geojson(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
+                  instances=None) -> Path:
     """Streamed: each feature is written as its object is finished (``iter_objects``: band by band for a
     chunked mask), so memory holds the objects still open, never the whole document.  The file is
     written beside ``path`` and renamed over it when complete (``atomic_path``): an interrupted or
     failed write leaves the previous file, or none, never half a document."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write('{"type": "FeatureCollection", "features": [')
-        for n, obj in enumerate(iter_objects(labels, options)):
+        for n, obj in enumerate(iter_objects(labels, options, instances)):
             f.write((",\n" if n else "\n") + json.dumps(feature(obj, classes)))
         f.write("\n]}\n")
     return Path(path)

@@ -21,10 +21,11 @@ from core.io.formats import class_color, class_lookup, class_name, fail, needs_s
 from core.io.objects import ObjectOptions, joined_ring, objects_of, rasterize
 
 
-def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> list:
+def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
+                instances=None) -> list:
     import roifile
 
-    objects = objects_of(labels, options)  # block by block for a chunked mask
+    objects = objects_of(labels, options, instances)  # block by block for a chunked mask
     counts: dict[int, int] = {}
     rois = []
     for obj in objects:
@@ -40,10 +41,11 @@ def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = O
     return rois
 
 
-def write_imagej(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
+def write_imagej(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
+                 instances=None) -> Path:
     import roifile
 
-    rois = imagej_rois(labels, classes, options)
+    rois = imagej_rois(labels, classes, options, instances)
     with atomic_path(path, suffix=".zip") as tmp:
         if rois:
             roifile.roiwrite(tmp, rois, mode="w")
