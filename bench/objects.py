@@ -29,8 +29,9 @@ AJI (core.objects.matching).  Side by side, on the same annotation, in the same 
   measured against).
 
 The network's quality is measured after fixed numbers of training steps (the machine is shared,
-so seconds would measure the load); ``--seconds S`` also trains by wall time, as
-``unetseg train --instances --time-budget S`` does, and prints the steps it reached.
+so seconds would measure the load); ``--seconds S`` also runs the issue's commands on each image,
+``unetseg train --instances --time-budget S`` then ``unetseg segment --format instances
+measurements``, scores the instances they wrote and prints the steps training reached.
 """
 
 from __future__ import annotations
@@ -47,8 +48,7 @@ from scipy import ndimage as ndi
 from bench.nuclei import NOT_ANNOTATED, scene, scored_region, simulate_annotation
 from core.objects.instances import InstanceSpec, separate
 from core.objects.matching import aji, match
-from core.training.instance_targets import (BOUNDARY_WIDTH, GROW, MIN_SEED, InstanceAnnotation, UNANNOTATED,
-                                           build_targets)
+from core.training.instance_targets import BOUNDARY_WIDTH, UNANNOTATED, InstanceAnnotation, build_targets
 
 IGNORE = 255
 
@@ -148,17 +148,6 @@ def train_steps(image: np.ndarray, target: np.ndarray, marks: list[int], config)
     return out
 
 
-def train_seconds(image: np.ndarray, target: np.ndarray, seconds: float, config) -> tuple[object, int]:
-    from core.training.live import LiveTrainer
-
-    trainer = LiveTrainer(config)
-    t0 = time.perf_counter()
-    trainer.set_data([(image[..., None], target)])
-    snaps = []
-    trainer.run(snaps.append, should_stop=lambda: time.perf_counter() - t0 >= seconds)
-    return trainer.best().checkpoint, trainer._steps
-
-
 def trained_maps(key: str, image: np.ndarray, target: np.ndarray, marks: list[int], config, cache,
                  probabilities_too: bool = False) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
     """{steps: (class map, probabilities or None)} of the live trainer after each number of steps;
@@ -228,28 +217,55 @@ def run_image(style: str, seed: int, marks: list[int], config, seconds: float | 
         default = width == BOUNDARY_WIDTH
         if default:
             rf3, _ = random_forest(image, built.targets[0], threads)
-            row("RF 3-class + seeds", separate(rf3, replace(built.spec, grow=GROW, min_seed=MIN_SEED))[0])
+            row("RF 3-class + seeds", separate(rf3, built.spec)[0])
         maps = trained_maps(f"{style}-{seed}-w{width}", image, built.targets[0], marks, replace(config, seed=seed),
                             cache, probabilities_too=default)
         for steps, (cls, probs) in maps.items():
+            row("ours boundary" + ("" if default else f" w{width}"), separate(cls, built.spec)[0], steps=steps,
+                min_seed=built.spec.min_seed)
             for grow in variants["grows"]:
                 for min_seed in variants["min_seeds"]:
                     spec = replace(built.spec, grow=grow, min_seed=min_seed)
-                    name = "ours boundary" + ("" if (width, grow, min_seed) == (BOUNDARY_WIDTH, GROW, MIN_SEED)
-                                              else f" w{width} g{grow} m{min_seed}")
-                    row(name, separate(cls, spec)[0], steps=steps)
+                    row(f"ours boundary w{width} g{grow} m{min_seed}", separate(cls, spec)[0], steps=steps)
             if probs is not None:
-                spec = replace(built.spec, grow=GROW, min_seed=MIN_SEED)
-                row("ours boundary + prob watershed", probability_watershed(probs, spec), steps=steps)
-    maps = trained_maps(f"{style}-{seed}-classes", image, fg_target, marks, replace(config, seed=seed), cache)
+                row("ours boundary + prob watershed", probability_watershed(probs, built.spec), steps=steps)
+    maps = trained_maps(f"{style}-{seed}-classes", image, fg_target, marks, replace(config, seed=seed), cache) \
+        if variants.get("classes", True) else {}
     for steps, (cls, _) in maps.items():
         row("ours classes + CC", components(cls == 1), steps=steps)
         row("ours classes + DT watershed", dt_watershed(cls == 1, radius), steps=steps)
     if seconds:
-        built = build_targets([annotation])
-        ck, steps = train_seconds(image, built.targets[0], seconds, replace(config, seed=seed))
-        row(f"ours boundary {seconds:g} s", separate(class_map(ck, image), built.spec)[0], steps=steps)
+        pred, steps = through_the_cli(image, ann16, seconds, seed)
+        row(f"ours, unetseg train --instances --time-budget {seconds:g}", pred, steps=steps)
     return rows
+
+
+def through_the_cli(image: np.ndarray, ann16: np.ndarray, seconds: float, seed: int) -> tuple[np.ndarray, int]:
+    """The issue's commands on one image: ``unetseg train --instances --time-budget S`` on the label
+    image, then ``unetseg segment --format instances measurements``; (the instances it wrote, steps)."""
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    import tifffile
+
+    from core.model.metadata_edit import read_metadata
+
+    with tempfile.TemporaryDirectory(prefix="unetseg-bench-") as work:
+        work = Path(work)
+        for folder in ("images", "masks"):
+            (work / folder).mkdir()
+        tifffile.imwrite(work / "images" / "nuclei.tif", image)
+        tifffile.imwrite(work / "masks" / "nuclei_instances.tif", ann16)
+        model = work / "nuclei.safetensors"
+        python = [sys.executable, "-m", "core"]
+        subprocess.run(python + ["train", "--images", str(work / "images"), "--masks", str(work / "masks"),
+                                 "--instances", "--time-budget", f"{seconds:g}", "--seed", str(seed), "-o", str(model)],
+                       check=True, capture_output=True)
+        subprocess.run(python + ["segment", str(work / "images"), "-o", str(work / "out"), "--model", str(model),
+                                 "--format", "instances", "measurements"], check=True, capture_output=True)
+        steps = int(read_metadata(model)["training"]["steps"])
+        return tifffile.imread(work / "out" / "nuclei_instances.tif").astype(np.uint32), steps
 
 
 def summarise(rows: list[dict]) -> None:
@@ -281,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--widths", type=int, nargs="+", default=[BOUNDARY_WIDTH],
                         help="boundary band widths to train (a sweep; the default is the shipped one)")
-    parser.add_argument("--grows", type=int, nargs="+", default=[GROW])
-    parser.add_argument("--min-seeds", type=int, nargs="+", default=[MIN_SEED])
+    parser.add_argument("--grows", type=int, nargs="*", default=[], help="growth steps to sweep (with --min-seeds)")
+    parser.add_argument("--min-seeds", type=int, nargs="*", default=[], help="seed sizes to sweep (with --grows)")
+    parser.add_argument("--no-classes-model", action="store_true",
+                        help="leave out 'ours, classes + CC' (a second network per image)")
     parser.add_argument("--cache", default=None, help="a folder keeping the trained class maps (sweeps of the "
                                                       "instance step then need no training)")
     parser.add_argument("--set", nargs="*", default=[], help="LiveConfig overrides KEY=VALUE (JSON values)")
@@ -291,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: json.loads(v) if v[:1] in "0123456789.-tf[n" else v
                  for k, v in (p.split("=", 1) for p in args.set)}
     config = replace(LiveConfig(), threads=args.threads, device="cpu", snapshot_every=1e9, **overrides)
-    variants = {"widths": args.widths, "grows": args.grows, "min_seeds": args.min_seeds}
+    variants = {"widths": args.widths, "grows": args.grows, "min_seeds": args.min_seeds,
+                "classes": not args.no_classes_model}
     print(f"config: {config}", flush=True)
     rows = []
     for style in args.styles:

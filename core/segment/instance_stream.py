@@ -52,11 +52,11 @@ def separate_store(classes: LabelStore, target: str | Path, spec: InstanceSpec, 
     if existing is None:
         scratch = _create_scratch(scratch_path(target), classes)
         try:
-            seeds = _map_blocks(client, _seed_task, classes, [(str(classes.path), str(scratch.path), spec.to_json())],
+            seeds = _map_blocks(client, _seed_task, classes, [(str(classes.path), str(scratch), spec.to_json())],
                                 "seeds", progress)
             linked = link_seeds(seeds, spec)
             store = LabelStore.create(target, classes.height, classes.width, classes.chunks, run, dtype="uint32")
-            jobs = {b: (str(scratch.path), str(store.path), spec.to_json(), _neighbour_luts(linked, b, classes, spec))
+            jobs = {b: (str(scratch), str(store.path), spec.to_json(), _neighbour_luts(linked, b, classes, spec))
                     for b in classes.blocks()}
             _map_blocks(client, _grow_task, classes, jobs, "objects", progress)
             _write_object_classes(store.path, linked.object_classes)
@@ -65,6 +65,8 @@ def separate_store(classes: LabelStore, target: str | Path, spec: InstanceSpec, 
             shutil.rmtree(scratch_path(target), ignore_errors=True)
         existing = store
     object_classes = read_object_classes(existing.path)
+    if client is not None:  # one copy per worker, not one per task
+        object_classes = client.scatter(object_classes, broadcast=True)
     _map_blocks(client, _fold_task, classes, [(str(classes.path), str(existing.path), spec.to_json(), object_classes)],
                 "fold", progress)
     return existing
@@ -100,12 +102,8 @@ def _finished(target: Path, run: dict) -> LabelStore | None:
     return store if store.complete and store.run == run else None
 
 
-class _Scratch:
-    def __init__(self, path: Path):
-        self.path = path
-
-
-def _create_scratch(path: Path, classes: LabelStore) -> _Scratch:
+def _create_scratch(path: Path, classes: LabelStore) -> Path:
+    """The seeds' scratch store: a uint32 zarr array with the class store's chunks."""
     from core.io.sources import require_zarr
 
     zarr = require_zarr()
@@ -113,7 +111,7 @@ def _create_scratch(path: Path, classes: LabelStore) -> _Scratch:
     group = zarr.open_group(str(path), mode="w", zarr_format=2)
     group.create_array("0", shape=(classes.height, classes.width), chunks=classes.chunks, dtype="uint32",
                        fill_value=0, chunk_key_encoding={"name": "v2", "separator": "/"})
-    return _Scratch(path)
+    return path
 
 
 def _open_array(path: str, mode: str = "r"):

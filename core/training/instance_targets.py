@@ -30,8 +30,9 @@ from core.training.loop import IGNORE, TrainingDataError
 
 UNANNOTATED = np.uint32(2**32 - 1)  # "not annotated" in memory (uint32), whatever the file's dtype
 BOUNDARY_WIDTH = 2  # the edge band learnt as boundary (bench/objects.py chose it)
-GROW = 4  # steps a seed grows into boundary pixels when segmenting (bench/objects.py)
-MIN_SEED = 6  # smaller seeds are dropped when segmenting (bench/objects.py)
+GROW = BOUNDARY_WIDTH + 1  # steps a seed grows into boundary pixels when segmenting (bench/objects.py)
+SEED_SHARE = 0.1  # seeds under this share of the painted objects' median core are dropped (bench/objects.py)
+MIN_SEED = 3  # ... and never fewer pixels than this
 LABEL_SUFFIXES = (".tif", ".tiff", ".png", ".npy")
 
 
@@ -155,6 +156,14 @@ def instance_targets(objects: np.ndarray, classes: dict[int, int], boundary_clas
     return target
 
 
+def _core_areas(objects: np.ndarray, target: np.ndarray, boundary: int) -> np.ndarray:
+    """Pixels of each painted object inside its boundary band (0 for an object that is all band)."""
+    painted = (objects != 0) & (objects != UNANNOTATED)
+    ids, inverse = np.unique(objects[painted], return_inverse=True)
+    core = (target[painted] != boundary) & (target[painted] != IGNORE)
+    return np.bincount(inverse, weights=core, minlength=len(ids))
+
+
 @dataclass
 class InstanceTargets:
     """What training learns from a set of instance annotations."""
@@ -166,10 +175,12 @@ class InstanceTargets:
     skipped: list[int]  # indices of annotations with no object (skipped and counted)
 
 
-def build_targets(annotations: list[InstanceAnnotation], width: int = BOUNDARY_WIDTH, grow: int = GROW,
-                  min_seed: int = MIN_SEED) -> InstanceTargets:
+def build_targets(annotations: list[InstanceAnnotation], width: int = BOUNDARY_WIDTH, grow: int | None = None,
+                  min_seed: int | None = None) -> InstanceTargets:
     """Targets of every annotation with objects, one boundary class for all (the highest object
-    class + 1), and the InstanceSpec a model trained on them segments with."""
+    class + 1), and the InstanceSpec a model trained on them segments with: seeds grow ``grow``
+    steps (default: the band's width + 1) and are kept from ``min_seed`` pixels (default: a tenth of
+    the painted objects' median core, the part inside the band, so it follows the objects' size)."""
     per_image, kept, skipped, count = [], [], [], 0
     for index, ann in enumerate(annotations):
         classes = object_classes(ann.objects, ann.hint)
@@ -187,5 +198,9 @@ def build_targets(annotations: list[InstanceAnnotation], width: int = BOUNDARY_W
         raise TrainingDataError(f"object class {max(used)} leaves no class id for the boundary (at most 253 classes).")
     targets = [instance_targets(annotations[i].objects, classes, boundary, annotations[i].hint, width)
                for i, classes in zip(kept, per_image)]
-    spec = InstanceSpec(boundary, tuple(range(1, boundary)), grow=grow, min_seed=min_seed, boundary_width=width)
+    if min_seed is None:
+        cores = np.concatenate([_core_areas(annotations[i].objects, t, boundary) for i, t in zip(kept, targets)])
+        min_seed = max(MIN_SEED, int(round(SEED_SHARE * float(np.median(cores))))) if cores.size else MIN_SEED
+    spec = InstanceSpec(boundary, tuple(range(1, boundary)), grow=width + 1 if grow is None else grow,
+                        min_seed=min_seed, boundary_width=width)
     return InstanceTargets(targets, spec, count, kept, skipped)
