@@ -134,10 +134,12 @@ class Seeds:
 
 
 def label_seeds(classes: np.ndarray, spec: InstanceSpec, origin: tuple[int, int] = (0, 0),
-                width: int | None = None) -> tuple[np.ndarray, Seeds]:
+                width: int | None = None, whole: bool = False) -> tuple[np.ndarray, Seeds]:
     """Pass 1 over one chunk (or a whole image): local ids (uint32: seeds 1..n, boundary n + 1,
     0 elsewhere) and the chunk's ``Seeds``.  ``origin``: the chunk's top-left in the image,
-    ``width``: the image's width (for the raster index of first pixels)."""
+    ``width``: the image's width (for the raster index of first pixels).  ``whole``: the chunk is
+    the whole image and nothing joins it; with one object class its ids are then already in raster
+    order of their first pixels (ndimage numbers them so), and the first pixels are not looked up."""
     classes = np.asarray(classes)
     h, w = classes.shape
     y0, x0 = origin
@@ -151,7 +153,10 @@ def label_seeds(classes: np.ndarray, spec: InstanceSpec, origin: tuple[int, int]
         k = ndi.label(mask, structure=CROSS, output=lab)
         if not k:
             continue
-        firsts.append(_first_pixels(lab, k, y0, x0, width))
+        if whole and len(spec.object_classes) == 1:
+            firsts.append(np.arange(1, k + 1, dtype=np.int64))  # the same order as the first pixels
+        else:
+            firsts.append(_first_pixels(lab, k, y0, x0, width))
         sizes.append(np.bincount(lab[mask], minlength=k + 1)[1:].astype(np.int64))
         kinds.append(np.full(k, c, np.uint8))
         if local is None:
@@ -306,7 +311,7 @@ def separate(classes: np.ndarray, spec: InstanceSpec) -> tuple[np.ndarray, np.nd
     """(instance ids uint32, folded class map uint8) of a whole class map: the chunked passes with
     one chunk, so a slide's chunked result equals it."""
     classes = np.asarray(classes)
-    local, seeds = label_seeds(classes, spec)
+    local, seeds = label_seeds(classes, spec, whole=True)
     linked = link_seeds({(0, 0): seeds}, spec)
     h, w = classes.shape
     whole = (slice(0, h), slice(0, w))

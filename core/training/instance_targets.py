@@ -29,7 +29,7 @@ from core.objects.instances import InstanceSpec
 from core.training.loop import IGNORE, TrainingDataError
 
 UNANNOTATED = np.uint32(2**32 - 1)  # "not annotated" in memory (uint32), whatever the file's dtype
-BOUNDARY_WIDTH = 2  # the edge band learnt as boundary (bench/objects.py chose it)
+BOUNDARY_WIDTH = 3  # the edge band learnt as boundary (bench/objects.py: 3 beat 1 and 2)
 GROW = BOUNDARY_WIDTH + 1  # steps a seed grows into boundary pixels when segmenting (bench/objects.py)
 SEED_SHARE = 0.1  # seeds under this share of the painted objects' median core are dropped (bench/objects.py)
 MIN_SEED = 3  # ... and never fewer pixels than this

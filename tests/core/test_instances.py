@@ -63,17 +63,23 @@ def test_ids_follow_raster_order_of_the_seeds_and_every_run_is_the_same(class_ma
     assert np.array_equal(again[0], ids) and np.array_equal(again[1], folded)
 
 
-@pytest.mark.parametrize("chunks", [(40, 56), (17, 23), (150, 170)])
-def test_chunk_by_chunk_equals_the_whole_image(tmp_path, class_map, chunks):
-    ids, folded = separate(class_map, SPEC)
+ONE_CLASS = InstanceSpec(3, (1,), grow=4, min_seed=4)  # class 2 is then a class of no objects
+
+
+@pytest.mark.parametrize("chunks, spec", [((40, 56), SPEC), ((17, 23), SPEC), ((150, 170), SPEC),
+                                          ((17, 23), ONE_CLASS)])
+def test_chunk_by_chunk_equals_the_whole_image(tmp_path, class_map, chunks, spec):
+    ids, folded = separate(class_map, spec)
     store = class_store(tmp_path / "c.ome.zarr", class_map, chunks)
-    objects = separate_store(store, tmp_path / "c_instances.ome.zarr", SPEC)
+    objects = separate_store(store, tmp_path / "c_instances.ome.zarr", spec)
     store.finish(default_classes(3))
     assert objects.read().dtype == np.uint32 and objects.complete
     assert np.array_equal(objects.read(), ids)  # objects crossing chunk borders keep one id
     assert np.array_equal(store.read(), folded)
     assert list(read_object_classes(objects.path)) == [0] + [int(np.bincount(folded[ids == i]).argmax())
                                                              for i in range(1, int(ids.max()) + 1)]
+    if spec is ONE_CLASS:
+        assert np.array_equal(folded == 2, class_map == 2)  # a class of no objects is left as it was
 
 
 def test_chunks_smaller_than_the_growth_halo(tmp_path, class_map):
