@@ -191,7 +191,13 @@ def train_instances_epochs(config, named: list[ClassInfo] | None = None, log: Ca
         result = train(replace(config, images=work / "images", masks=work / "masks", classes_file=classes_file),
                        progress=progress, on_epoch=on_epoch, log=log)
     if result.path is not None:
-        update_metadata(result.path, _extra(data))
+        from core.model.metadata_edit import read_metadata
+
+        record = dict(read_metadata(result.path).get("training") or {})
+        if isinstance(record.get("config"), dict):  # the user's folders, not the temporary ones trained from
+            record["config"] = {**record["config"], "images": str(config.images), "masks": str(config.masks),
+                                "classes_file": None if config.classes_file is None else str(config.classes_file)}
+        update_metadata(result.path, {**_extra(data), "training": {**record, "painted_objects": data.built.objects}})
     return result, data
 
 

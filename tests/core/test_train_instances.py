@@ -54,6 +54,7 @@ def test_touching_objects_in_the_unpainted_half_come_apart(tmp_path, cells, caps
     meta = read_metadata(out)
     assert meta["instances"]["boundary_class"] == 2 and meta["instances"]["object_classes"] == [1]
     assert [c["name"] for c in meta["classes"]] == ["background", "class 1", "object boundary"]
+    assert meta["training"]["config"]["masks"] == str(masks)  # the user's folder, not the temporary one
     seg = Segmenter.load(out, device="cpu")
     result = seg.segment(cells[0], instances=True)
     truth, bottom = cells[1].copy(), slice(64, None)
