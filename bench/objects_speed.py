@@ -94,8 +94,6 @@ def speed(args) -> None:
 def memory(args) -> None:
     import subprocess
 
-    import tifffile  # noqa: F401 - the child needs it too
-
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     model = instance_model(work / "objects.safetensors")

@@ -16,13 +16,12 @@ everything else that is wrong stops the run with one sentence naming the file(s)
 
 from __future__ import annotations
 
+import json
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
-
-import numpy as np
 
 from core.classes import ClassInfo, default_classes, normalize_classes
 from core.training.instance_targets import InstanceAnnotation, InstanceTargets, build_targets, read_instance_labels
@@ -185,8 +184,6 @@ def train_instances_epochs(config, named: list[ClassInfo] | None = None, log: Ca
             _link(image, work / "images" / image.name)
             write_mask(work / "masks" / f"{image.stem}.png", target, "index", data.classes)
         classes_file = work / "classes.json"
-        import json
-
         classes_file.write_text(json.dumps(classes_to_json(data.classes)), encoding="utf-8")
         result = train(replace(config, images=work / "images", masks=work / "masks", classes_file=classes_file),
                        progress=progress, on_epoch=on_epoch, log=log)
@@ -209,9 +206,3 @@ def _link(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
-
-
-def painted_share(data: InstanceData) -> float:
-    """Annotated pixels / all pixels of the images trained on (for the summary line)."""
-    total = sum(t.size for t in data.built.targets)
-    return float(sum(int(np.count_nonzero(t != 255)) for t in data.built.targets)) / max(1, total)
