@@ -206,3 +206,10 @@ def _link(src: Path, dst: Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copyfile(src, dst)
+
+
+def with_instances(checkpoint, spec):
+    """A live snapshot's checkpoint (core.model.checkpoints.Checkpoint) that separates objects:
+    the same weights with ``spec`` recorded, so ``Segmenter(with_instances(snap.checkpoint,
+    built.spec))`` previews and applies objects (the app's Live Training of objects)."""
+    return replace(checkpoint, metadata={**checkpoint.metadata, "instances": spec.to_json()})

@@ -107,3 +107,24 @@ def test_no_painted_object_anywhere_is_one_line(tmp_path, cells, capsys):
     assert main(["train", "--images", str(images), "--masks", str(masks), "--instances", "--time-budget", "5",
                  "-o", str(tmp_path / "m.safetensors")]) == 1
     assert "no label image has a painted object" in capsys.readouterr().err
+
+
+def test_a_live_snapshot_with_the_spec_recorded_segments_objects(cells):
+    """The app's way: build the targets, train the live trainer briefly, give its snapshot the spec."""
+    from dataclasses import replace
+
+    from core.training.instance_targets import UNANNOTATED, InstanceAnnotation, build_targets
+    from core.training.instance_training import with_instances
+    from core.training.live import LiveConfig, LiveTrainer
+
+    objects = half_annotated(cells[1]).astype(np.uint32)
+    objects[objects == 65535] = UNANNOTATED
+    built = build_targets([InstanceAnnotation(objects)])
+    trainer = LiveTrainer(replace(LiveConfig(), threads=1, device="cpu", snapshot_every=1e9, init=None))
+    trainer.set_data([(cells[0][..., None], built.targets[0])])
+    snaps, asked = [], iter(range(10**6))
+    trainer.run(snaps.append, should_stop=lambda: next(asked) >= 3)  # a few steps: the structure, not the skill
+    seg = Segmenter(with_instances(snaps[-1].checkpoint, built.spec), device="cpu")
+    assert seg.instances == built.spec and [c.id for c in seg.classes] == [0, 1]
+    result = seg.segment(cells[0], instances=True)
+    assert result.instances.dtype == np.uint32 and built.spec.boundary_class not in np.unique(result.labels)
