@@ -281,10 +281,11 @@ def export_ome_tiff(store: LabelStore, target: str | os.PathLike, progress: Call
             if progress:
                 progress(done, total)
 
+    dtype = np.dtype(getattr(getattr(store, "array", None), "dtype", np.uint8))  # class ids, or an instance store's
     with atomic_path(target, suffix=".tif") as tmp:
-        with tifffile.TiffWriter(tmp, bigtiff=store.width * store.height > 2**31, ome=True) as tw:
+        with tifffile.TiffWriter(tmp, bigtiff=store.width * store.height * dtype.itemsize > 2**31, ome=True) as tw:
             for level, (w, h) in enumerate(levels):
-                options = dict(shape=(h, w), dtype=store.array.dtype, tile=(TIFF_TILE, TIFF_TILE), compression="zlib",
+                options = dict(shape=(h, w), dtype=dtype, tile=(TIFF_TILE, TIFF_TILE), compression="zlib",
                                photometric="minisblack")
                 if level == 0:
                     tw.write(tiles(0), subifds=len(levels) - 1, metadata={"axes": "YX", "Name": store.path.stem},

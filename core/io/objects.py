@@ -102,6 +102,8 @@ def mask_objects(labels: np.ndarray, options: ObjectOptions = ObjectOptions(),
 def objects_of(labels, options: ObjectOptions = ObjectOptions(), instances=None) -> list[MaskObject]:
     if isinstance(labels, np.ndarray) and (instances is None or isinstance(instances, np.ndarray)):
         return mask_objects(labels, options, instances)
+    if instances is None:
+        return block_objects(labels, options, block=_chunk_block(labels))
     return block_objects(labels, options, block=_chunk_block(labels), instances=instances)
 
 
@@ -109,6 +111,8 @@ def iter_objects(labels, options: ObjectOptions = ObjectOptions(), instances=Non
     """``objects_of``'s objects, yielded as they are finished (see ``iter_block_objects``)."""
     if isinstance(labels, np.ndarray) and (instances is None or isinstance(instances, np.ndarray)):
         return iter(mask_objects(labels, options, instances))
+    if instances is None:
+        return iter_block_objects(labels, options, block=_chunk_block(labels))
     return iter_block_objects(labels, options, block=_chunk_block(labels), instances=instances)
 
 

@@ -325,6 +325,8 @@ class _SeenIds:
 def iter_rows(instances, pixels=None, class_mask=None, columns: Columns = Columns(),
               block: int | None = None) -> Iterator[list[tuple]]:
     """Batches of finished rows (see the module doc); the whole image in memory is one batch."""
+    from scipy import ndimage
+
     h, w = _shape(instances)
     for other, what in ((pixels, "image"), (class_mask, "class mask")):
         if other is not None and _shape(other) != (h, w):
@@ -380,25 +382,7 @@ def iter_rows(instances, pixels=None, class_mask=None, columns: Columns = Column
                 ys, xs = np.nonzero(lab == again)
                 raise ValueError(f"the id {again} marks pixels in separate places (again at x {c0 + xs[0]}, "
                                  f"y {r0 + ys[0]}); each object needs an id of its own")
-            # contacts with blocks not read yet: the next block in this band, and the next band
-            contact: dict[int, set] = {}
-            if c1 < w:
-                for i in np.unique(seq[:, -1]):
-                    if i:
-                        contact.setdefault(int(i), set()).add((key[0], bj + 1))
-            if r1 < h:
-                row = seq[-1]
-                present = np.unique(row)
-                present = present[present != 0]
-                if len(present):
-                    xs = np.arange(c0, c1)
-                    lo = np.full(n + 1, w, np.int64)
-                    hi = np.full(n + 1, -1, np.int64)
-                    np.minimum.at(lo, row, xs)
-                    np.maximum.at(hi, row, xs)
-                    for i in present.tolist():
-                        first, last = max(0, int(lo[i]) - 1) // side, min(w - 1, int(hi[i]) + 1) // side
-                        contact.setdefault(i, set()).update((key[0] + 1, j) for j in range(first, last + 1))
+            contact = _contacts(seq, key, (r1, c0, c1), (h, w), side)
             is_open = np.zeros(n + 1, bool)
             for i in contact:
                 is_open[i] = True
@@ -414,10 +398,7 @@ def iter_rows(instances, pixels=None, class_mask=None, columns: Columns = Column
                 rows += _rows(table, ids, _classes_of(only, n, cls), (r0, c0), columns,
                               0 if raw is None else raw.shape[2])
                 seen.add(ids[complete])
-            # open objects: grow their boxes and needs
-            from scipy import ndimage
-
-            if is_open.any():
+            if is_open.any():  # open objects: grow their boxes and what they need
                 slices = ndimage.find_objects(np.where(is_open[seq], seq, 0))
                 for k in np.flatnonzero(is_open).tolist():
                     gid, sl = int(ids[k]), slices[k - 1]
@@ -450,6 +431,28 @@ def iter_rows(instances, pixels=None, class_mask=None, columns: Columns = Column
             if rows:
                 rows.sort(key=lambda r: r[0])
                 yield rows
+
+
+def _contacts(seq: np.ndarray, key: tuple[int, int], edges: tuple[int, int, int], shape: tuple[int, int],
+              side: int) -> dict[int, set]:
+    """Per dense label of a block, the blocks not read yet that it touches (8-connected): the next
+    block of its band (its last column) and those of the next band under its last row."""
+    (r1, c0, c1), (h, w) = edges, shape
+    contact: dict[int, set] = {}
+    if c1 < w:
+        for i in np.unique(seq[:, -1]).tolist():
+            if i:
+                contact.setdefault(i, set()).add((key[0], key[1] + 1))
+    if r1 < h:
+        row = seq[-1]
+        order = np.argsort(row, kind="stable")
+        labels, first = np.unique(row[order], return_index=True)
+        last = np.r_[first[1:], len(row)] - 1
+        for i, lo, hi in zip(labels.tolist(), order[first].tolist(), order[last].tolist()):
+            if i:
+                a, b = max(0, c0 + lo - 1) // side, min(w - 1, c0 + hi + 1) // side
+                contact.setdefault(i, set()).update((key[0] + 1, j) for j in range(a, b + 1))
+    return contact
 
 
 def _retain(pieces: list[_Piece], open_boxes: dict[int, list[int]]) -> None:

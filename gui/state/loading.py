@@ -115,13 +115,13 @@ def mark_mask_files(entries: Iterable["ImageEntry"]) -> None:
         entry.has_mask_file = find_mask_for_image(entry.path) is not None
 
 
-_MASK_NAMES = ("{}_mask", "{}.mask", "{}_label", "{}_labels", "{}_strokes")
+_MASK_NAMES = ("{}_mask", "{}.mask", "{}_label", "{}_labels", "{}_strokes", "{}_instances")
 
 
 def without_masks(paths: list[Path]) -> list[Path]:
-    """Drop files that are the masks (or Live Training strokes) of other listed images
-    (``cells_mask.png``, ``cells_strokes.png`` beside ``cells.png``): list_images returns every
-    image file, masks included."""
+    """Drop files that are the masks (or Live Training strokes, or instance labels) of other listed
+    images (``cells_mask.png``, ``cells_strokes.png``, ``cells_instances.tif`` beside ``cells.png``):
+    list_images returns every image file, masks included."""
     stems = {p.stem.lower() for p in paths}
     masks = {pattern.format(stem) for stem in stems for pattern in _MASK_NAMES}
     return [p for p in paths if p.stem.lower() not in masks]

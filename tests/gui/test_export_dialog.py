@@ -205,3 +205,14 @@ def test_export_all_writes_instances_and_measurements(qtbot, window, dialogs, fo
                                                      "img1_instances.tif", "img1_measurements.csv"]
     assert read_measurements(out / "img1_measurements.csv")["area"] == ["64", "80"]
     assert "Instance labels: one id per object (TIFF)" in dialog_module.FORMAT_LABELS.values()
+
+
+def test_an_exported_instance_file_is_not_listed_as_an_image(qtbot, window, dialogs, folder):
+    window.open_folder(folder)
+    window.show_entry(window.store.get(folder / "img0.png"))
+    window.document.apply_labels(np.ones(window.document.shape, np.uint8))
+    dialogs.answers["ask_export_path"] = (folder / "img0_instances.tif", "instances")
+    window.commands.export.trigger()
+    assert (folder / "img0_instances.tif").is_file()
+    window.open_folder(folder)
+    assert sorted(e.path.name for e in window.store) == [f"img{i}.png" for i in range(4)]
