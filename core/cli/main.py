@@ -245,11 +245,15 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
                 tiles.n = done
                 tiles.refresh()
 
-            labels = seg.segment(seg.image_of(image), tile_size=args.tile, progress=progress, tta=args.tta,
-                                 refine=args.refine, stats=_file_statistics(seg, path, args.channels,
-                                                                            getattr(args, "axes", None)),
-                                 channels=args.channels)
-        return ImageResult(labels, image.rgb, raw=image)
+            options = dict(tile_size=args.tile, progress=progress, tta=args.tta, refine=args.refine,
+                           stats=_file_statistics(seg, path, args.channels, getattr(args, "axes", None)),
+                           channels=args.channels)
+            if seg.instances is None:  # objects are then the class mask's components (the formats' rule)
+                labels, instances = seg.segment(seg.image_of(image), **options), None
+            else:  # a model that separates objects gives its instances to every object output
+                result = seg.segment(seg.image_of(image), instances=True, **options)
+                labels, instances = result.labels, result.instances
+        return ImageResult(labels, image.rgb, instances=instances, raw=image)
 
     return produce
 

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from core.io.label_store import STORE_FORMATS, export_ome_tiff, remove_store
+from core.io.label_store import STORE_FORMATS, LabelStore, export_ome_tiff, remove_store
 
 WHOLE_PASS_PIXELS = 4096 * 4096  # --tile 0 (one pass) is refused above this with the store formats
 SLIDE_SUFFIXES = (".svs", ".ndpi", ".scn", ".bif", ".qptiff", ".btf")  # TIFF-based slides tifffile reads
@@ -97,8 +97,11 @@ def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], a
         zarr_target = out_dir / f"{stem}{STORE_FORMATS['ome-zarr']}"
         store_path = zarr_target if "ome-zarr" in formats else out_dir / f".{stem}.ome.tif.work.zarr"
         store = create_store(seg, source, store_path, plan, args.resume, warn)
+        separated = object_work_path(out_dir, stem)  # the model's objects, when it separates them
         if not store.complete:
             _segment(seg, source, store, plan, path, args, client)
+            if seg.instances is not None:  # objects first: they fold the boundary class out of the class store
+                _separate(seg, store, separated, stem, path, client)
             store.finish(seg.classes, name=stem)
         written = []
         if "ome-zarr" in formats:
@@ -109,10 +112,17 @@ def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], a
         if objects:
             from core.segment.slide_objects import write_slide_objects
 
+            instances = None
+            if seg.instances is not None:
+                if not separated.is_dir():
+                    raise ValueError(f"the objects of the finished run in {store_path.name} were not kept; run "
+                                     "again without --resume")
+                instances = LabelStore.open(separated).array
             written += write_slide_objects(source, store, out_dir, stem, objects,
-                                           [f for f in formats if f in STORE_FORMATS], seg.classes)
+                                           [f for f in formats if f in STORE_FORMATS], seg.classes, instances)
     if store_path != zarr_target:  # only once everything is written: a failed export can --resume
         remove_store(store_path)
+    remove_store(separated)
     return written
 
 
@@ -138,6 +148,29 @@ def _segment(seg, source, store, plan, path: Path, args, client) -> None:
             model = seg.checkpoint.path if seg.checkpoint.path else args.model
             segment_on_cluster(client, str(model), args.device, path, store,
                                plan, progress)
+
+
+def object_work_path(out_dir: Path, stem: str) -> Path:
+    """Where a model's objects are made before the outputs take them (hidden, removed at the end)."""
+    return Path(out_dir) / f".{stem}_objects.work.zarr"
+
+
+def _separate(seg, store, target: Path, stem: str, path: Path, client) -> Path:
+    """The objects of a class store with every block written (core.segment.instance_stream), chunk by chunk."""
+    from tqdm import tqdm
+
+    from core.segment.instance_stream import separate_store
+
+    with tqdm(unit="block", leave=False, disable=None, file=sys.stderr, desc=f"{path.name[:16]} objects",
+              dynamic_ncols=True) as bar:
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar.set_description_str(f"{path.name[:16]} {label}")
+            bar.total, bar.n = total, done
+            bar.refresh()
+
+        separate_store(store, target, seg.instances, client=client, progress=progress, name=stem)
+    return target
 
 
 def _cluster(spec: str | None):

@@ -51,6 +51,10 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--channels", type=channels_option, default=None, metavar="I,J,...",
                    help="train on these image channels, in this order (e.g. 0,2); the model gets one input per "
                         "channel and reads the raw values (default: 8-bit RGB for photos, else every channel)")
+    p.add_argument("--instances", action="store_true",
+                   help="learn to separate touching objects from label images (0 = background, 65535 = not "
+                        "annotated, other values one object each; <stem>_instances.tif or <stem>.tif in --masks, "
+                        "with optional <stem>_strokes.png for background strokes and classes)")
     p.add_argument("-o", "--output", required=True, type=Path, help="where to write the .safetensors")
     p.set_defaults(handler=cmd_train)
 
@@ -88,6 +92,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(f"--patch must be a multiple of 8 and at least 16, got {args.patch}")
     if args.output.suffix.lower() != ".safetensors":
         raise ValueError(f"{args.output.name}: the output must be a .safetensors file")
+    if getattr(args, "instances", False):
+        from core.cli.instance_training import train_instances
+
+        return train_instances(args)
     if args.time_budget is not None:
         return _train_timed(args)
     defaults = TrainConfig(images=args.images, masks=args.masks, out=args.output)

@@ -25,6 +25,8 @@ API::
     stack_files(outdir, stem, fmt) -> list[Path]     # the files a stack gets in a format holding all its planes
                                                      # (instances: <stem>_instances.ome.tif; measurements:
                                                      # <stem>_measurements.csv, <stem>_measurements_3d.csv)
+    find_instances(folder, image_path) -> Path | None  # the label image `unetseg train --instances` pairs
+    find_class_hint(folders, image_path, exclude) -> Path | None  # strokes or a class mask beside it
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -162,11 +164,48 @@ def chunked_strokes_path(image_path: str | os.PathLike) -> Path:
     image_path = Path(image_path)
     return image_path.with_name(image_stem(image_path) + CHUNKED_STROKES_SUFFIX)
 
+
 def instances_path(image_path: str | os.PathLike) -> Path:
     """Where the app saves an image's objects, beside the image: the ``instances`` format's file
     (``<stem>_instances.tif``, what ``unetseg segment --format instances`` writes for it)."""
     image_path = Path(image_path)
     return image_files(image_path.parent, image_stem(image_path), "instances")[0]
+
+
+INSTANCE_LABEL_SUFFIXES = (".tif", ".tiff", ".png", ".npy")
+
+
+def find_instances(folder: str | os.PathLike, image_path: str | os.PathLike) -> Path | None:
+    """The instance label image of ``image_path`` in ``folder``: the ``instances`` format's file
+    ``<stem>_instances.tif`` (what the app and ``--format instances`` write; also .tiff, .png, .npy),
+    else ``<stem>.tif`` (.tiff, .png, .npy) as the masks folder's pairing rule has it; never the
+    image itself."""
+    folder, image_path = Path(folder), Path(image_path)
+    stems = list(dict.fromkeys((image_stem(image_path), image_path.stem)))
+    written = [Path(image_files(folder, stem, "instances")[0]) for stem in stems]
+    names = written + [p.with_suffix(suffix) for p in written for suffix in INSTANCE_LABEL_SUFFIXES]
+    names += [folder / f"{stem}{suffix}" for stem in stems for suffix in INSTANCE_LABEL_SUFFIXES]
+    for candidate in names:
+        if candidate.is_file() and not _same(candidate, image_path):
+            return candidate
+    return None
+
+
+def find_class_hint(folders: Sequence[str | os.PathLike], image_path: str | os.PathLike,
+                    exclude: str | os.PathLike | None = None) -> Path | None:
+    """What says more about an instance annotation (its background strokes, its objects' classes):
+    ``<stem>_strokes.png``, else a class mask ``<stem>_mask.<ext>``, in the first of ``folders``
+    that has one; never ``exclude`` (the label image) or the image itself."""
+    image_path = Path(image_path)
+    stem = image_stem(image_path)
+    for folder in folders:
+        names = [Path(folder) / (stem + STROKES_SUFFIX)]
+        names += [Path(folder) / f"{stem}_mask{suffix}" for suffix in TRAINING_MASK_SUFFIXES]
+        for candidate in names:
+            if candidate.is_file() and not _same(candidate, image_path) and \
+                    (exclude is None or not _same(candidate, Path(exclude))):
+                return candidate
+    return None
 
 
 CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}

@@ -2,6 +2,12 @@
 
     seg = Segmenter.load("small" | "large" | "/path/to/weights", device="auto")
     labels = seg.segment(rgb, tile_size=None, progress=None, should_cancel=None)
+    result = seg.segment(rgb, instances=True)  # Segmentation(labels, instances): objects too
+
+A model with an instance output (``seg.instances``, core.objects.instances) separates touching
+objects: ``segment`` returns its class ids folded to the user's classes, and with
+``instances=True`` also the object ids (uint32), made from the class map after tiling, so they
+are the same whatever the tiles.
 
 Tiling keeps memory bounded whatever the image size.  The image is treated as padded
 (reflect, bottom/right) to a multiple of 8, exactly as a whole-image forward pads it; that
@@ -46,6 +52,16 @@ MIN_WINDOW_CORE = 32
 OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
     {getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError}
 )
+
+
+@dataclass
+class Segmentation:
+    """What ``segment(..., instances=True)`` returns: the class ids (uint8) and the object ids
+    (uint32, 0 = background) of a model with an instance output, or None for a model without one
+    (its objects are then the connected components of each class, core.io.objects)."""
+
+    labels: np.ndarray
+    instances: np.ndarray | None
 
 
 class Cancelled(Exception):
@@ -197,6 +213,9 @@ class Segmenter:
             raise CheckpointError(f"{self.name}: has {self.num_classes} classes; labels are 8-bit, at most 256.")
         self.classes: list[ClassInfo] = list(checkpoint.classes)
         self.metadata = dict(checkpoint.metadata)
+        self.instances = _instance_spec(checkpoint, self.name)  # None: no instance output
+        if self.instances is not None:  # its boundary class is the model's own: callers see the user's classes
+            self.classes = [c for c in self.classes if c.id != self.instances.boundary_class]
         self.halo = HALO[self.arch]
         self.tta = checkpoint.tta
         self.refine: Refinement | None = checkpoint.refine
@@ -246,7 +265,7 @@ class Segmenter:
                 should_cancel: ShouldCancel | None = None, on_tile: TileCallback | None = None,
                 warn: Warn | None = None, tta: bool | None = None,
                 refine: Refinement | bool | None = None, stats: ChannelStats | None = None,
-                channels: Sequence[int] | None = None) -> np.ndarray:
+                channels: Sequence[int] | None = None, instances: bool = False) -> np.ndarray | Segmentation:
         """HxW uint8 class ids for an HxWx3 uint8 image (HxW grey and HxWx4 RGBA are converted),
         or, for a model trained on raw channels, for the image's raw H x W x C pixels.
 
@@ -257,9 +276,12 @@ class Segmenter:
         over the 8 flips/rotations (8x the work; None: the model's own default, see ``tta``).
         ``refine``: edge refinement (core.model.refine) of the probabilities before the argmax; None:
         the model's fitted default (``refine``), False: off, True: the fitted or generic setting.
-        ``stats``/``channels``: see ``as_input``.
+        ``stats``/``channels``: see ``as_input``.  ``instances``: return a ``Segmentation`` (class
+        ids and object ids); a model with an instance output folds its boundary class either way.
         """
         pixels = self.as_input(image, stats, channels)
+        if self.instances is not None and on_tile is not None:
+            on_tile = _preview_tiles(on_tile, self.instances.boundary_class)
         h, w = pixels.shape[:2]
         warn = warn or self.warn or (lambda message: None)
         out = np.zeros((h, w), dtype=np.uint8)
@@ -269,11 +291,20 @@ class Segmenter:
             try:
                 with reuse_freed_memory():
                     self._run(pixels, out, window, halo, batch, progress, should_cancel, on_tile, tta, refine)
-                return out
+                return self._objects(out, instances)
             except OOM_ERRORS:
                 if self._device.type == "cuda":
                     torch.cuda.empty_cache()
                 window, batch = self._after_oom(h, w, window, halo, batch, warn)
+
+    def _objects(self, labels: np.ndarray, instances: bool) -> np.ndarray | Segmentation:
+        """The class map as ``segment`` returns it (see there)."""
+        if self.instances is None:
+            return Segmentation(labels, None) if instances else labels
+        from core.objects.instances import separate
+
+        ids, folded = separate(labels, self.instances)
+        return Segmentation(folded, ids) if instances else folded
 
     def tiling(self, h: int, w: int, tile_size: int | None = None, tta: bool | None = None,
                refine: Refinement | bool | None = None) -> tuple[int, int, bool, Refinement | None]:
@@ -529,6 +560,27 @@ class Segmenter:
 
     def describe(self) -> str:
         return f"{self.name} (UNet{self.arch.title()}, {self.num_classes} classes) on {self.device}"
+
+
+def _instance_spec(checkpoint: Checkpoint, name: str):
+    """The checkpoint's instance output (core.objects.instances.InstanceSpec), None without one."""
+    if not checkpoint.metadata.get("instances"):
+        return None
+    from core.objects.instances import InstanceSpec
+
+    try:
+        return InstanceSpec.from_metadata(checkpoint.metadata, checkpoint.num_classes)
+    except ValueError as exc:
+        raise CheckpointError(f"{name}: {exc}.") from None
+
+
+def _preview_tiles(on_tile: TileCallback, boundary: int) -> TileCallback:
+    """Finished tiles as a viewer may show them before the objects are made: boundary as background."""
+
+    def shown(y: int, x: int, block: np.ndarray) -> None:
+        on_tile(y, x, np.where(block == boundary, 0, block).astype(np.uint8))
+
+    return shown
 
 
 def _window_guide(window: np.ndarray, probs: torch.Tensor) -> torch.Tensor:

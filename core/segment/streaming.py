@@ -296,15 +296,25 @@ class Throughput:
 def segment_into_store(seg: Segmenter, source: ImageSource, store_path: str | Path, tile_size: int | None = None,
                        tta: bool | None = None, refine: Refinement | bool | None = None, resume: bool = False,
                        progress: BlockProgress | None = None, should_cancel: ShouldCancel | None = None,
-                       block_target: int = BLOCK_TARGET, name: str | None = None) -> LabelStore:
+                       block_target: int = BLOCK_TARGET, name: str | None = None,
+                       instances_path: str | Path | None = None) -> LabelStore:
     """Create (or, with ``resume``, continue) an OME-Zarr label store for ``source`` and fill and finish it.
 
     The one call an app needs: ``progress(tiles_done, tiles_total, pixels_written)``, and
     ``should_cancel()`` between tiles (Cancelled leaves the finished blocks recorded for ``resume``).
+    A model with an instance output also writes its objects into ``instances_path`` (default:
+    ``<stem>_instances.ome.zarr`` beside the store; core.segment.instance_stream) and folds its
+    boundary class out of the class store before finishing it.
     """
     plan = StreamPlan.make(seg, source.height, source.width, tile_size, tta, refine, block_target, source)
     store = create_store(seg, source, store_path, plan, resume)
     if not store.complete:
         segment_to_store(seg, source, store, plan, progress, should_cancel)
+        if seg.instances is not None:
+            from core.io.mask_naming import image_stem, slide_instances_path
+            from core.segment.instance_stream import separate_store
+
+            target = instances_path or slide_instances_path(Path(store_path).parent, image_stem(store_path), "ome-zarr")
+            separate_store(store, target, seg.instances, name=name or source.path.stem)
         store.finish(seg.classes, name=name or source.path.stem)
     return store

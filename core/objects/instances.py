@@ -1,0 +1,319 @@
+"""How a model's class map becomes objects, the same whole, tiled, streamed and on Dask.
+
+A model that separates touching objects has one class more than the user's: the **boundary**,
+learnt from the edge band of every painted object (core.training.instance_targets), so two
+touching objects are two cores of their class with a band of boundary between them.  Its
+checkpoint says so in its metadata (``instances``: ``InstanceSpec``).  Its objects are:
+
+1. **seeds**: the 4-connected components of each object class (pixels of one class), kept when
+   they have ``min_seed`` pixels or more;
+2. **growth**: each seed grows ``grow`` steps into neighbouring boundary pixels (4-neighbours,
+   all seeds at once; a pixel reached by two seeds in the same step takes the higher id);
+3. **ids**: 1..N in raster order of each seed's first pixel.
+
+The class map is then **folded** so it names only the user's classes: a boundary pixel takes its
+object's class (0 when no seed reached it), a seed too small to keep becomes background.
+
+Why the class map and not the probabilities: the class map is already identical whole, tiled,
+streamed and on Dask (core.segment), so a step that is a function of it alone is exact too, and
+the chunked form below is the same arithmetic: seeds are labelled per chunk and joined across
+chunk borders (a graph of the touching border pixels), sizes and first pixels are summed over
+the join, and growth reads a halo of ``grow`` pixels around each chunk.  Deterministic: no
+random numbers, and every tie is broken by id.  Measured against hysteresis seeds and a watershed
+on the probabilities in bench/objects.py (bench/RESULTS.md).
+
+API::
+
+    InstanceSpec.from_metadata(metadata, num_classes) -> InstanceSpec | None
+    separate(classes, spec) -> (instances uint32, folded classes uint8)     # a whole image
+    label_seeds(block, spec, origin, width) -> (local ids uint32, Seeds)      # pass 1, per chunk
+    link_seeds({block: Seeds}, spec) -> Linked                                 # joins across borders
+    grow_window(local_window, parts, luts, spec, core) -> ids                  # pass 2, per chunk
+    fold(classes, ids, object_classes, spec) -> classes                       # the user's class map
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+from scipy import ndimage as ndi
+
+CROSS = ndi.generate_binary_structure(2, 1)  # 4-connectivity
+Block = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class InstanceSpec:
+    """How a model's classes become objects (its checkpoint's ``instances`` metadata).
+
+    ``boundary_class``: the extra class learnt from painted objects' edges; ``object_classes``: the
+    classes whose pixels are objects (their seeds); ``grow``: steps a seed grows into boundary
+    pixels; ``min_seed``: smaller seeds are dropped; ``boundary_width``: the edge band (pixels)
+    the boundary was trained on, recorded for the reader.
+    """
+
+    boundary_class: int
+    object_classes: tuple[int, ...]
+    grow: int = 4
+    min_seed: int = 4
+    boundary_width: int = 2
+    method: str = "boundary"
+
+    def __post_init__(self):
+        if self.grow < 0 or self.min_seed < 1:
+            raise ValueError(f"instances: grow must be >= 0 and min_seed >= 1, got {self.grow} and {self.min_seed}")
+        if self.boundary_class in self.object_classes or 0 in self.object_classes or not self.object_classes:
+            raise ValueError("instances: the object classes must be foreground classes other than the boundary")
+
+    @property
+    def halo(self) -> int:
+        """Pixels around a chunk that its growth reads."""
+        return self.grow
+
+    def to_json(self) -> dict:
+        return {"method": self.method, "boundary_class": self.boundary_class,
+                "object_classes": list(self.object_classes), "grow": self.grow, "min_seed": self.min_seed,
+                "boundary_width": self.boundary_width}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> "InstanceSpec":
+        if raw.get("method", "boundary") != "boundary":
+            raise ValueError(f"instances: unknown method {raw.get('method')!r} (this version knows 'boundary')")
+        return cls(int(raw["boundary_class"]), tuple(int(c) for c in raw["object_classes"]),
+                   int(raw.get("grow", 4)), int(raw.get("min_seed", 4)), int(raw.get("boundary_width", 2)))
+
+    @classmethod
+    def from_metadata(cls, metadata: Mapping[str, Any], num_classes: int) -> "InstanceSpec | None":
+        """The spec a checkpoint records, or None for a model without an instance output.
+
+        ValueError (one sentence) when it is recorded but does not fit the model's classes.
+        """
+        raw = metadata.get("instances") if isinstance(metadata, Mapping) else None
+        if not raw:
+            return None
+        try:
+            spec = cls.from_json(raw)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"the model's instance settings are incomplete ({exc!s})") from None
+        top = max(spec.boundary_class, *spec.object_classes)
+        if top >= num_classes or min(spec.object_classes) < 1:
+            raise ValueError(f"the model's instance settings name class {top}, but it has {num_classes} classes")
+        return spec
+
+    def user_classes(self, num_classes: int) -> list[int]:
+        """The class ids a folded class map can hold (all but the boundary)."""
+        return [c for c in range(num_classes) if c != self.boundary_class]
+
+
+# --------------------------------------------------------------------------- pass 1: seeds
+
+
+@dataclass
+class Seeds:
+    """A chunk's seeds (local ids 1..n; id n + 1 marks its boundary pixels): their class, size,
+    first pixel, and the local ids along the chunk's edges (0 where there is no seed)."""
+
+    classes: np.ndarray  # uint8, per local id (index 0 unused)
+    sizes: np.ndarray  # int64, pixels in this chunk
+    first: np.ndarray  # int64, image raster index (y * width + x) of the first pixel in this chunk
+    top: np.ndarray
+    bottom: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+    @property
+    def count(self) -> int:
+        return len(self.sizes) - 1
+
+    @property
+    def boundary_id(self) -> int:
+        """The local id of the chunk's boundary pixels."""
+        return len(self.sizes)
+
+
+def label_seeds(classes: np.ndarray, spec: InstanceSpec, origin: tuple[int, int] = (0, 0),
+                width: int | None = None, whole: bool = False) -> tuple[np.ndarray, Seeds]:
+    """Pass 1 over one chunk (or a whole image): local ids (uint32: seeds 1..n, boundary n + 1,
+    0 elsewhere) and the chunk's ``Seeds``.  ``origin``: the chunk's top-left in the image,
+    ``width``: the image's width (for the raster index of first pixels).  ``whole``: the chunk is
+    the whole image and nothing joins it; with one object class its ids are then already in raster
+    order of their first pixels (ndimage numbers them so), and the first pixels are not looked up."""
+    classes = np.asarray(classes)
+    h, w = classes.shape
+    y0, x0 = origin
+    width = w if width is None else width
+    local = None
+    kinds, sizes, firsts = [np.zeros(1, np.uint8)], [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
+    n = 0
+    for c in spec.object_classes:
+        mask = classes == c
+        lab = np.zeros((h, w), np.uint32)
+        k = ndi.label(mask, structure=CROSS, output=lab)
+        if not k:
+            continue
+        if whole and len(spec.object_classes) == 1:
+            firsts.append(np.arange(1, k + 1, dtype=np.int64))  # the same order as the first pixels
+        else:
+            firsts.append(_first_pixels(lab, k, y0, x0, width))
+        sizes.append(np.bincount(lab[mask], minlength=k + 1)[1:].astype(np.int64))
+        kinds.append(np.full(k, c, np.uint8))
+        if local is None:
+            local = lab
+        else:
+            np.add(lab, np.uint32(n), out=local, where=mask)
+        n += k
+    if local is None:
+        local = np.zeros((h, w), np.uint32)
+    local[classes == spec.boundary_class] = n + 1
+    edge = lambda v: np.where(v > n, 0, v).astype(np.uint32)  # noqa: E731
+    seeds = Seeds(np.concatenate(kinds), np.concatenate(sizes), np.concatenate(firsts),
+                  edge(local[0]), edge(local[-1]), edge(local[:, 0]), edge(local[:, -1]))
+    return local, seeds
+
+
+def _first_pixels(lab: np.ndarray, count: int, y0: int, x0: int, width: int) -> np.ndarray:
+    """The image raster index of each component's first pixel: the first row of its box, the first
+    column there that holds it."""
+    out = np.empty(count, np.int64)
+    for i, (rows, cols) in enumerate(ndi.find_objects(lab, count)):
+        row = lab[rows.start, cols]
+        out[i] = (rows.start + y0) * width + x0 + cols.start + int(np.argmax(row == i + 1))
+    return out
+
+
+# --------------------------------------------------------------------------- join across chunks
+
+
+@dataclass
+class Linked:
+    """Every chunk's local ids mapped to the image's object ids (its boundary id to 0), and each
+    object's class."""
+
+    luts: dict[Block, np.ndarray]  # per chunk: local id -> object id (uint32; 0: dropped, none or boundary)
+    count: int  # objects in the image
+    object_classes: np.ndarray = field(default_factory=lambda: np.zeros(1, np.uint8))  # id -> class
+
+
+def link_seeds(chunks: Mapping[Block, Seeds], spec: InstanceSpec) -> Linked:
+    """Join seeds that touch across chunk borders (4-neighbours of one class), keep those of
+    ``min_seed`` pixels or more, and number them in raster order of their first pixel."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    blocks = sorted(chunks)
+    offsets, total = {}, 0
+    for b in blocks:
+        offsets[b] = total
+        total += len(chunks[b].sizes)
+    kinds = np.concatenate([chunks[b].classes for b in blocks])
+    sizes = np.concatenate([chunks[b].sizes for b in blocks])
+    firsts = np.concatenate([chunks[b].first for b in blocks])
+    us, vs = [], []
+    for (by, bx) in blocks:
+        here = chunks[(by, bx)]
+        for other, mine, theirs in (((by + 1, bx), here.bottom, "top"), ((by, bx + 1), here.right, "left")):
+            if other not in chunks:
+                continue
+            there = getattr(chunks[other], theirs)
+            touch = (mine > 0) & (there > 0)
+            a = mine[touch].astype(np.int64) + offsets[(by, bx)]
+            b = there[touch].astype(np.int64) + offsets[other]
+            same = kinds[a] == kinds[b]
+            us.append(a[same])
+            vs.append(b[same])
+    u = np.concatenate(us) if us else np.zeros(0, np.int64)
+    v = np.concatenate(vs) if vs else np.zeros(0, np.int64)
+    if len(u):
+        graph = coo_matrix((np.ones(len(u), np.int8), (u, v)), shape=(total, total))
+        count, component = connected_components(graph, directed=False)
+    else:  # one chunk, or nothing crosses a border: every seed is its own object
+        count, component = total, np.arange(total)
+    comp_size = np.bincount(component, weights=sizes, minlength=count)
+    comp_first = np.full(count, np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(comp_first, component, np.where(sizes > 0, firsts, np.iinfo(np.int64).max))
+    comp_class = np.zeros(count, np.uint8)
+    comp_class[component] = kinds
+    kept = np.flatnonzero(comp_size >= spec.min_seed)
+    kept = kept[np.argsort(comp_first[kept], kind="stable")]
+    object_id = np.zeros(count, np.uint32)
+    object_id[kept] = np.arange(1, len(kept) + 1, dtype=np.uint32)
+    luts = {}
+    for b in blocks:
+        lut = np.zeros(len(chunks[b].sizes) + 1, np.uint32)  # the last entry: the chunk's boundary id
+        lut[1:-1] = object_id[component[offsets[b] + 1:offsets[b] + len(chunks[b].sizes)]]
+        luts[b] = lut
+    object_classes = np.concatenate([np.zeros(1, np.uint8), comp_class[kept]])
+    return Linked(luts, len(kept), object_classes)
+
+
+# --------------------------------------------------------------------------- pass 2: growth
+
+
+def grow(ids: np.ndarray, todo: np.ndarray, steps: int) -> None:
+    """Grow ``ids`` (2-D uint32) into the pixels ``todo`` (flat indices of boundary pixels without
+    an id) for ``steps`` steps, in place: each step every such pixel takes the largest id among its
+    4 neighbours (outside the array counts as 0), all at once."""
+    h, w = ids.shape
+    flat = ids.reshape(-1)
+    col = todo % w
+    # each neighbour's flat index; beyond the edge, the pixel itself (still 0 while in todo)
+    near = [np.where(todo >= w, todo - w, todo), np.where(todo < flat.size - w, todo + w, todo),
+            np.where(col > 0, todo - 1, todo), np.where(col < w - 1, todo + 1, todo)]
+    for _ in range(steps):
+        if not todo.size:
+            break
+        best = np.maximum(np.maximum(flat[near[0]], flat[near[1]]), np.maximum(flat[near[2]], flat[near[3]]))
+        reached = best > 0
+        flat[todo[reached]] = best[reached]
+        left = ~reached
+        todo, near = todo[left], [n[left] for n in near]
+
+
+def grow_window(local: np.ndarray, parts: list[tuple[Block, tuple[slice, slice]]], luts: Mapping[Block, np.ndarray],
+                spec: InstanceSpec, core: tuple[slice, slice]) -> np.ndarray:
+    """Pass 2 for one chunk: its object ids (uint32).
+
+    ``local``: local ids of the chunk and a halo of ``spec.halo`` pixels (clipped at the image's
+    edges); ``parts``: which chunk each region of the window came from (its local ids are that
+    chunk's); ``luts``: those chunks' id tables (``Linked.luts``); ``core``: the chunk inside the window.
+    """
+    if len(parts) == 1 and parts[0][1] == (slice(0, local.shape[0]), slice(0, local.shape[1])):
+        block = parts[0][0]
+        ids = luts[block][local]
+        boundary = local == len(luts[block]) - 1
+    else:
+        ids = np.zeros(local.shape, np.uint32)
+        boundary = np.zeros(local.shape, bool)
+        for block, region in parts:
+            piece = local[region]
+            ids[region] = luts[block][piece]
+            boundary[region] = piece == len(luts[block]) - 1
+    grow(ids, np.flatnonzero(boundary), spec.grow)
+    return np.ascontiguousarray(ids[core])
+
+
+def fold(classes: np.ndarray, ids: np.ndarray, object_classes: np.ndarray, spec: InstanceSpec) -> np.ndarray:
+    """The user's class map: object and boundary pixels take their object's class (0 without one)."""
+    objecty = np.zeros(256, bool)
+    objecty[[*spec.object_classes, spec.boundary_class]] = True
+    out = np.where(objecty[classes], np.uint8(0), classes).astype(np.uint8)
+    where = np.flatnonzero(ids)
+    out.reshape(-1)[where] = object_classes[ids.reshape(-1)[where]]
+    return out
+
+
+# --------------------------------------------------------------------------- whole image
+
+
+def separate(classes: np.ndarray, spec: InstanceSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(instance ids uint32, folded class map uint8) of a whole class map: the chunked passes with
+    one chunk, so a slide's chunked result equals it."""
+    classes = np.asarray(classes)
+    local, seeds = label_seeds(classes, spec, whole=True)
+    linked = link_seeds({(0, 0): seeds}, spec)
+    h, w = classes.shape
+    whole = (slice(0, h), slice(0, w))
+    ids = grow_window(local, [((0, 0), whole)], linked.luts, spec, whole)
+    return ids, fold(classes, ids, linked.object_classes, spec)
