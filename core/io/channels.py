@@ -5,9 +5,8 @@ RGB view they have always given.  The rules, in one place:
 
 * alpha is transparency, not data: it is dropped (Pillow's LA/RGBA/PA modes, TIFF extra samples
   marked as alpha);
-* a stack's channel axis is whichever of C (OME, ImageJ), S (samples per pixel) or a generic
-  page axis (I, Q) holds more than one plane; time (T) and depth (Z) of more than one plane are
-  refused, with the axes found, since a model sees a 2-D image;
+* which axis holds the channels (C, S, or a short generic page axis) and which are planes (T, Z)
+  is core.io.axes's rule; a plane is H x W x C like any 2-D image;
 * float NaN and +/-inf become 0, and the reader says how many there were;
 * channel names come from OME metadata (TIFF XML, OME-Zarr ``omero``), else "Red", "Green",
   "Blue" for RGB photographs and "Channel 1", "Channel 2"... otherwise.
@@ -22,26 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-CHANNEL_AXES = "CSIQ"  # any of these may hold the channels
 RGB_NAMES = ("Red", "Green", "Blue")
-
-
-def channel_layout(name: str, axes: str, shape: Sequence[int]) -> str | None:
-    """Which of ``axes`` holds the channels (None: a plain 2-D image); refuses real stacks.
-
-    ``name`` names the file in the one-sentence ValueError.
-    """
-    axes = axes.upper()
-    extra = [(a, int(n)) for a, n in zip(axes, shape) if a not in "YX" and int(n) > 1]
-    planes = [(a, n) for a, n in extra if a not in CHANNEL_AXES]
-    if not planes and len(extra) > 1 and all(a in "IQ" for a, _ in extra[:-1]):
-        return extra[-1][0]  # a generic stack of multi-channel pages: the pages stay pages
-    if planes or len(extra) > 1:
-        sizes = " x ".join(f"{a} {n}" for a, n in zip(axes, shape))
-        what = f"{len(axes)}-D stack with axes {axes} ({sizes})"
-        raise ValueError(f"{name}: a {what} is not a 2-D image plus channels; only one axis besides "
-                         "Y and X may hold more than one plane (save one time point and one Z plane)")
-    return extra[0][0] if extra else None
 
 
 def as_hwc(array: np.ndarray) -> np.ndarray:

@@ -1,9 +1,15 @@
 """Reading images from disk: the raw pixels (every channel, the file's dtype) and an 8-bit RGB view.
 
 ``LoadedImage.pixels`` is H x W x C in the file's own dtype with all its channels (rules:
-core.io.channels; a multi-page TIFF of grey planes, OME or not, is one image with a channel per
-page), and ``.channel_names`` names them.  ``.rgb`` is the 8-bit RGB view, as it always was: for
-a stack it shows page ``page``.
+core.io.channels; which axis is channels and which are planes: core.io.axes, so a multi-page TIFF
+of up to 4 grey pages is one image with a channel per page), and ``.channel_names`` names them.
+``.rgb`` is the 8-bit RGB view, as it always was: for a page stack it shows page ``page``.
+
+A stack (more than one Z plane or time point) is not one 2-D image: ``load_image`` refuses it
+with one sentence naming its planes and axes, rather than handing over its first plane, which
+would then be segmented, annotated and saved as if it were the whole file.  Stacks open plane by
+plane through core.io.sources (``plane_axes``, ``planes``, ``read_raw(..., plane=)``); an
+explicit ``page`` > 0 still reads that one TIFF page.
 
 PNG, JPEG, BMP, WebP and GIF (first frame unless ``page`` says otherwise) are read with
 Pillow, TIFF with tifffile (16-bit, float and multi-page files; Pillow is the fallback for a
@@ -47,7 +53,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from core.atomic import describe_os_error, short_error
-from core.io.channels import as_hwc, channel_layout, default_names, nan_note, ome_channel_names, without_nan
+from core.io.axes import describe, layout
+from core.io.channels import as_hwc, default_names, nan_note, ome_channel_names, without_nan
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
 TIFF_EXTENSIONS = (".tif", ".tiff")
@@ -324,9 +331,12 @@ def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray) -> tuple[np.nda
 
     series = tif.series[0]
     try:
-        axis = channel_layout(path.name, series.axes, series.shape)
+        found = layout(path.name, series.axes, series.shape)
     except ValueError as exc:
         raise ImageReadError(f"{exc}.") from None
+    if found.plane_axes and page == 0:
+        raise ImageReadError(stack_message(path, found.axes, series.shape, found.plane_axes, found.planes))
+    axis = found.colour
     extra = tuple(p.extrasamples or ())
     alpha = any(int(e) in (1, 2) for e in extra)
     if page == 0 and axis in ("C", "I", "Q") and len(series.pages) > 1 and p.samplesperpixel == 1:
@@ -343,6 +353,13 @@ def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray) -> tuple[np.nda
     if names is None:
         names = default_names(pixels.shape[2], rgb=p.photometric == tifffile.PHOTOMETRIC.RGB)
     return pixels, names
+
+
+def stack_message(path: Path, axes: str, shape, plane_axes: str, planes) -> str:
+    """Why a stack is not one 2-D image, and where it opens (core.io.sources reads every plane)."""
+    sizes = " x ".join(f"{n} {'time points' if a == 'T' else 'Z planes'}" for a, n in zip(plane_axes, planes))
+    return (f"{path.name}: a stack of {sizes} (axes {describe(axes, shape)}), not one 2-D image; open it as a "
+            "stack: `unetseg segment` and `unetseg train` read every plane.")
 
 
 # --- conversion ----------------------------------------------------------------------------

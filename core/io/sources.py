@@ -1,41 +1,59 @@
-"""Lazy image sources: the size, the pyramid and any region of any level, without decoding the rest.
+"""Lazy image sources: the size, the pyramid, the planes and any region of any level and plane, without
+decoding the rest.
 
     with open_source("slide.svs") as src:
         src.width, src.height, src.levels          # levels: [(width, height), ...], full size first
         rgb = src.read(y0, y1, x0, x1, level=0)    # H x W x 3 uint8, the default view
         raw = src.read_raw(y0, y1, x0, x1, level=0)  # H x W x src.channels, in src.dtype
         src.channel_names                          # from OME metadata, else "Channel 1"...
+        src.plane_axes, src.planes                 # "" and () for a 2-D image; "Z", "T" or "TZ" and sizes
+        src.read_raw(y0, y1, x0, x1, plane=(t, z))  # one plane of a stack (() = the first)
+        src.physical_sizes                         # {"X", "Y", "Z": µm, "T": s} as the file states them
 
-* TIFF (tiled or stripped, BigTIFF, OME-TIFF, SVS, NDPI, SCN... whatever tifffile reads as a
-  series with levels): regions come from tifffile's ``aszarr()`` store, which decodes only the
-  tiles/strips a region touches.
-* OME-Zarr (NGFF multiscales) or a plain zarr array: read through ``zarr``.
+* TIFF (tiled or stripped, BigTIFF, OME-TIFF, ImageJ hyperstacks, multi-page TIFFs, SVS, NDPI,
+  SCN... whatever tifffile reads as a series with levels): regions come from tifffile's
+  ``aszarr()`` store, which decodes only the tiles/strips (and pages) a region touches.
+* OME-Zarr (NGFF multiscales, axes t, c, z, y, x) or a plain zarr array of 2 or 3 dimensions:
+  read through ``zarr``.  A plain zarr array of more dimensions names no axes, so it needs
+  ``axes`` (``--axes``).
+* A folder of numbered planes (``plane_000.tif``, ``z01.png``...: natural order, so ``z2``
+  comes before ``z10``): one Z stack (a T series with ``axes`` naming T), each plane opened
+  when it is read; planes of different sizes are refused, naming the plane.
 * Formats that decode only whole (PNG, JPEG, WebP, BMP, GIF, and a TIFF stored as one huge
   strip) are loaded by ``core.io.images.load_image`` and keep its decompression-bomb guard; the
   message then says how to convert the file to a tiled one (``unetseg convert``).
 
-``read_raw`` keeps every channel and the file's dtype (rules: core.io.channels: alpha dropped,
-NaN -> 0, a time or Z axis of more than one plane refused).  ``read`` pixels become 8-bit RGB by the rules of ``core.io.images`` (channel selection, bool, float 0..1,
-percentile stretch); the stretch range is measured once on the smallest level, so every region
-of every level converts the same way.  Every failure is an ``ImageReadError`` naming the file
-(and the region and level, for a region that cannot be decoded).
+Which axis holds the channels and which are planes is core.io.axes's rule (``axes`` overrides
+the file's own letters).  Everything but the plane (levels, channels, dtype, names) is the same
+for every plane.  ``read_raw`` keeps every channel and the file's dtype (rules:
+core.io.channels: alpha dropped, NaN -> 0).  ``read`` pixels become 8-bit RGB by the rules of
+``core.io.images`` (channel selection, bool, float 0..1, percentile stretch); the stretch range
+is measured once, on the smallest level of a few planes spread over the stack, so every region
+of every level and plane converts the same way.  Every failure is an ``ImageReadError`` naming
+the file (and the region, level and plane, for a region that cannot be decoded).
 """
 
 from __future__ import annotations
 
 import os
+import re
+from collections import OrderedDict
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from core.atomic import short_error
-from core.io.channels import as_hwc, channel_layout, default_names, ome_channel_names, omero_channel_names, without_nan
+from core.io.axes import AxesLayout, layout, plane_key, plane_label
+from core.io.channels import as_hwc, default_names, ome_channel_names, omero_channel_names, without_nan
 from core.io.images import ImageReadError, check_pixel_count, file_problem, load_image
 
 ZARR_SUFFIXES = (".zarr",)
 LAZY_CHUNK_PIXELS = 64 * 1024 * 1024  # a TIFF whose strips/tiles are bigger than this is read whole
 STATS_PIXELS = 4 * 1024 * 1024  # the level the stretch range is measured on has at most this many
+STATS_PLANES = 3  # a stack's stretch range is measured on this many planes (first, middle, last)
+
+Plane = Sequence[int]
 
 
 class ImageSource:
@@ -47,8 +65,11 @@ class ImageSource:
     channels: int = 3  # what read_raw returns: its channel count and dtype, and the channels' names
     dtype: np.dtype = np.dtype(np.uint8)
     channel_names: list[str]
+    plane_axes: str = ""  # "", "T", "Z" or "TZ": the axes with more than one plane, in that order
+    planes: tuple[int, ...] = ()  # their sizes
     _alpha: bool = False  # the last raw channel is alpha (dropped by read_raw)
     _first_plane: bool = False  # the channels are a generic page stack: the 8-bit view shows page 0
+    _physical: dict[str, float] | None = None
 
     def _view(self, raw: np.ndarray) -> np.ndarray:
         return raw[..., 0] if self._first_plane and raw.ndim == 3 else raw
@@ -61,36 +82,54 @@ class ImageSource:
     def height(self) -> int:
         return self.levels[0][1]
 
-    def read(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
-        """Rows y0:y1 and columns x0:x1 of ``level`` as a C-contiguous (y1-y0) x (x1-x0) x 3 uint8."""
-        return self._convert(self._view(self._region(y0, y1, x0, x1, level)))
+    @property
+    def physical_sizes(self) -> dict[str, float]:
+        """{"X", "Y", "Z": µm, "T": s} for the axes the file states (core.io.physical)."""
+        if self._physical is None:
+            from core.io.physical import physical_sizes
 
-    def read_raw(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
+            self._physical = physical_sizes(self.path)
+        return dict(self._physical)
+
+    def plane(self, plane: Plane | int | None = ()) -> tuple[int, ...]:
+        """``plane`` as a full tuple over ``plane_axes``, checked (``()`` is the first plane)."""
+        try:
+            return plane_key(self.plane_axes, self.planes, plane)
+        except ValueError as exc:
+            raise ValueError(f"{self.path.name}: {exc}") from None
+
+    def read(self, y0: int, y1: int, x0: int, x1: int, level: int = 0, plane: Plane = ()) -> np.ndarray:
+        """Rows y0:y1 and columns x0:x1 of ``level`` of ``plane`` as a C-contiguous (y1-y0) x (x1-x0) x 3 uint8."""
+        return self._convert(self._view(self._region(y0, y1, x0, x1, level, plane)))
+
+    def read_raw(self, y0: int, y1: int, x0: int, x1: int, level: int = 0, plane: Plane = ()) -> np.ndarray:
         """The same region as H x W x ``channels`` in ``dtype``: every channel, no conversion but NaN -> 0."""
-        raw = as_hwc(self._region(y0, y1, x0, x1, level))
+        raw = as_hwc(self._region(y0, y1, x0, x1, level, plane))
         if self._alpha:
             raw = raw[..., :-1]
         return np.ascontiguousarray(without_nan(raw)[0])
 
-    def _region(self, y0: int, y1: int, x0: int, x1: int, level: int) -> np.ndarray:
+    def _region(self, y0: int, y1: int, x0: int, x1: int, level: int, plane: Plane = ()) -> np.ndarray:
         w, h = self._level_size(level)
         if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
             raise ValueError(f"{self.path.name}: region y {y0}:{y1}, x {x0}:{x1} is outside level {level} ({w}x{h})")
+        key = self.plane(plane)
         try:
-            return self._read_raw(y0, y1, x0, x1, level)
+            return self._read_raw(y0, y1, x0, x1, level, key)
         except ImageReadError:
             raise
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - a decoder failure is a bad file region, not a bug
+            where = f" of plane {plane_label(self.plane_axes, key)}" if self.plane_axes else ""
             raise ImageReadError(
-                f"{self.path.name}: region y {y0}:{y1}, x {x0}:{x1} of level {level} cannot be read "
+                f"{self.path.name}: region y {y0}:{y1}, x {x0}:{x1} of level {level}{where} cannot be read "
                 f"({short_error(exc)})."
             ) from None
 
-    def read_level(self, level: int) -> np.ndarray:
+    def read_level(self, level: int, plane: Plane = ()) -> np.ndarray:
         w, h = self._level_size(level)
-        return self.read(0, h, 0, w, level)
+        return self.read(0, h, 0, w, level, plane)
 
     def close(self) -> None:
         pass
@@ -102,7 +141,7 @@ class ImageSource:
         self.close()
 
     # -- for subclasses
-    def _read_raw(self, y0: int, y1: int, x0: int, x1: int, level: int) -> np.ndarray:
+    def _read_raw(self, y0: int, y1: int, x0: int, x1: int, level: int, plane: tuple[int, ...] = ()) -> np.ndarray:
         raise NotImplementedError
 
     def _level_size(self, level: int) -> tuple[int, int]:
@@ -111,10 +150,11 @@ class ImageSource:
         return self.levels[level]
 
     def _setup_conversion(self) -> None:
-        """Measure the conversion once, on the smallest level that still has enough pixels."""
-        from core.io.images import to_rgb8
+        """Measure the conversion once, on the smallest level that still has enough pixels, of a few
+        planes spread over a stack (so browsing the planes never changes the contrast)."""
+        if np.dtype(self.dtype) in (np.uint8, np.bool_):
+            from core.io.images import to_rgb8
 
-        if np.dtype(self._arrays[0].dtype) in (np.uint8, np.bool_):
             self._convert = to_rgb8  # no statistics: nothing to read now
             return
         level = len(self.levels) - 1
@@ -123,29 +163,47 @@ class ImageSource:
         while level < len(self.levels) - 1 and self.levels[level][0] * self.levels[level][1] > STATS_PIXELS:
             level += 1
         w, h = self.levels[level]
-        if w * h > STATS_PIXELS:  # no small level: sample a centred region of level 0
-            side = int(STATS_PIXELS ** 0.5)
-            y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
-            sample = self._read_raw(y0, min(h, y0 + side), x0, min(w, x0 + side), level)
-        else:
-            sample = self._read_raw(0, h, 0, w, level)
-        sample = self._view(sample)
-        self._convert = rgb8_converter(sample)
+        planes = spread_planes(self.planes, STATS_PLANES)
+        budget = STATS_PIXELS // len(planes)
+        samples = []
+        for key in planes:
+            if w * h > budget:  # no small level: sample a centred region of it
+                side = int(budget ** 0.5)
+                y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
+                sample = self._read_raw(y0, min(h, y0 + side), x0, min(w, x0 + side), level, key)
+            else:
+                sample = self._read_raw(0, h, 0, w, level, key)
+            samples.append(self._view(sample))
+        self._convert = rgb8_converter(samples[0] if len(samples) == 1 else np.concatenate(samples, axis=0))
 
     def _convert(self, raw: np.ndarray) -> np.ndarray:
         return rgb8_converter(raw)(raw)
 
     def _describe_channels(self, name: str, axes: str, shape, alpha: bool, names: list[str] | None,
-                           rgb: bool) -> None:
+                           rgb: bool, dtype) -> None:
         """Set ``channels``, ``dtype``, ``channel_names`` from level 0's axes and shape."""
-        colour = self._index["colour"]
+        colour = self._index.colour
         count = int(shape[axes.index(colour)]) if colour else 1
         self._alpha = alpha and count in (2, 4)
         self._first_plane = colour in ("I", "Q")
         self.channels = count - self._alpha
-        self.dtype = np.dtype(self._arrays[0].dtype)
+        self.dtype = np.dtype(dtype)
         self.channel_names = names if names and len(names) == self.channels else \
             default_names(self.channels, rgb=rgb and self.channels == 3)
+
+
+def spread_planes(planes: Sequence[int], count: int) -> list[tuple[int, ...]]:
+    """Up to ``count`` planes evenly spread over a stack of ``planes`` (first and last included);
+    ``[()]`` for a 2-D image."""
+    total = int(np.prod(planes)) if planes else 1
+    picks = sorted({round(i * (total - 1) / max(1, count - 1)) for i in range(min(count, total))})
+    return [tuple(int(v) for v in np.unravel_index(i, planes)) if planes else () for i in picks]
+
+
+def all_planes(source: ImageSource) -> list[tuple[int, ...]]:
+    """Every plane of ``source`` in file order (T outer, Z inner); ``[()]`` for a 2-D image."""
+    return [tuple(int(v) for v in np.unravel_index(i, source.planes)) for i in range(int(np.prod(source.planes)))] \
+        if source.planes else [()]
 
 
 class ArraySource(ImageSource):
@@ -167,12 +225,14 @@ class ArraySource(ImageSource):
         self.channels, self.dtype = int(self._pixels.shape[2]), self._pixels.dtype
         self.channel_names = list(channel_names) if channel_names and len(channel_names) == self.channels else \
             default_names(self.channels, rgb=self.dtype == np.uint8)
+        self._physical = {}
 
-    def _read_raw(self, y0, y1, x0, x1, level):
+    def _read_raw(self, y0, y1, x0, x1, level, plane=()):
         return self._rgb[y0:y1, x0:x1]
 
-    def read_raw(self, y0: int, y1: int, x0: int, x1: int, level: int = 0) -> np.ndarray:
+    def read_raw(self, y0: int, y1: int, x0: int, x1: int, level: int = 0, plane: Plane = ()) -> np.ndarray:
         self._level_size(level)
+        self.plane(plane)
         w, h = self.levels[0]
         if not (0 <= y0 < y1 <= h and 0 <= x0 < x1 <= w):
             raise ValueError(f"{self.path.name}: region y {y0}:{y1}, x {x0}:{x1} is outside level {level} ({w}x{h})")
@@ -183,33 +243,33 @@ class ArraySource(ImageSource):
 
 
 class TiffSource(ImageSource):
-    """A TIFF series (with its pyramid levels, if any) read region by region through tifffile."""
+    """A TIFF series (with its pyramid levels and planes, if any) read region by region through tifffile."""
 
-    def __init__(self, path: Path, tif):
+    def __init__(self, path: Path, tif, axes: str | None = None):
         zarr = require_zarr()
         self.path = path
         self._tif = tif
         series = tif.series[0]
         self.kind = _tiff_kind(tif, series)
-        self._levels = list(series.levels)
         self._store = series.aszarr()
         root = zarr.open(self._store, mode="r")
-        self._arrays = [root] if len(self._levels) == 1 and not hasattr(root, "group_keys") else \
-            [root[str(i)] for i in range(len(self._levels))]
-        self._index, self.levels = _yx_layout(path, series.axes, [a.shape for a in self._arrays])
+        count = len(series.levels)
+        arrays = [root] if count == 1 and not hasattr(root, "group_keys") else [root[str(i)] for i in range(count)]
+        self._index, self.levels, self._arrays = _yx_layout(path, series.axes, arrays, axes)
+        self.plane_axes, self.planes = self._index.plane_axes, self._index.planes
         import tifffile
 
         page = series.levels[0].keyframe
-        colour = self._index["colour"]
-        count = int(self._arrays[0].shape[series.axes.upper().index(colour)]) if colour else 1
+        colour = self._index.colour
+        count = int(arrays[0].shape[self._index.axes.index(colour)]) if colour else 1
         names = ome_channel_names(tif.ome_metadata, count) if tif.is_ome else None
         alpha = any(int(e) in (1, 2) for e in tuple(page.extrasamples or ()))
-        self._describe_channels(path.name, series.axes.upper(), self._arrays[0].shape, alpha, names,
-                                rgb=page.photometric == tifffile.PHOTOMETRIC.RGB)
+        self._describe_channels(path.name, self._index.axes, arrays[0].shape, alpha, names,
+                                rgb=page.photometric == tifffile.PHOTOMETRIC.RGB, dtype=arrays[0].dtype)
         self._setup_conversion()
 
-    def _read_raw(self, y0, y1, x0, x1, level):
-        return _take(self._arrays[level], self._index, y0, y1, x0, x1)
+    def _read_raw(self, y0, y1, x0, x1, level, plane=()):
+        return _take(self._arrays[level], self._index, y0, y1, x0, x1, plane)
 
     def close(self) -> None:
         self._store.close()
@@ -219,7 +279,7 @@ class TiffSource(ImageSource):
 class ZarrSource(ImageSource):
     """An OME-Zarr image (NGFF multiscales: levels in order, axes named) or a plain zarr array."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, axes: str | None = None):
         zarr = require_zarr()
         self.path = path
         try:
@@ -227,7 +287,7 @@ class ZarrSource(ImageSource):
         except Exception as exc:  # noqa: BLE001
             raise ImageReadError(f"{path.name}: not a readable zarr store ({short_error(exc)}).") from None
         if hasattr(node, "shape"):
-            self._arrays, axes, self.kind = [node], _guess_axes(node.ndim), "zarr array"
+            arrays, names, self.kind = [node], _guess_axes(path, node.shape, axes), "zarr array"
         else:
             attrs = dict(node.attrs)
             multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
@@ -235,37 +295,143 @@ class ZarrSource(ImageSource):
                 raise ImageReadError(f"{path.name}: a zarr group without OME-Zarr 'multiscales' metadata.")
             ms = multiscales[0]
             try:
-                self._arrays = [node[d["path"]] for d in ms["datasets"]]
+                arrays = [node[d["path"]] for d in ms["datasets"]]
             except KeyError as exc:
                 raise ImageReadError(f"{path.name}: the multiscales metadata names a missing level {exc}.") from None
-            names = [a["name"] if isinstance(a, dict) else a for a in ms.get("axes", [])]
-            axes = "".join(n.upper()[0] for n in names) if names else _guess_axes(self._arrays[0].ndim)
+            axis_names = [a["name"] if isinstance(a, dict) else a for a in ms.get("axes", [])]
+            names = "".join(str(n).upper()[:1] for n in axis_names) if axis_names else \
+                _guess_axes(path, arrays[0].shape, axes)
             self.kind = "OME-Zarr"
-        self._index, self.levels = _yx_layout(path, axes, [a.shape for a in self._arrays])
-        colour = self._index["colour"]
-        count = int(self._arrays[0].shape[axes.index(colour)]) if colour else 1
+        self._index, self.levels, self._arrays = _yx_layout(path, names, arrays, axes)
+        self.plane_axes, self.planes = self._index.plane_axes, self._index.planes
+        colour = self._index.colour
+        count = int(arrays[0].shape[self._index.axes.index(colour)]) if colour else 1
         labels = omero_channel_names(dict(node.attrs), count) if not hasattr(node, "shape") else None
-        self._describe_channels(path.name, axes, self._arrays[0].shape, False, labels,
-                                rgb=colour == "S" or (count == 3 and np.dtype(self._arrays[0].dtype) == np.uint8))
+        self._describe_channels(path.name, self._index.axes, arrays[0].shape, False, labels,
+                                rgb=colour == "S" or (count == 3 and np.dtype(arrays[0].dtype) == np.uint8),
+                                dtype=arrays[0].dtype)
         self._setup_conversion()
 
-    def _read_raw(self, y0, y1, x0, x1, level):
-        return _take(self._arrays[level], self._index, y0, y1, x0, x1)
+    def _read_raw(self, y0, y1, x0, x1, level, plane=()):
+        return _take(self._arrays[level], self._index, y0, y1, x0, x1, plane)
 
 
-def open_source(path: str | os.PathLike) -> ImageSource:
-    """The lazy source for ``path``; whole-decode formats are loaded (bomb guard on) into an ArraySource."""
+class FolderSource(ImageSource):
+    """A folder of numbered planes, one file each (natural order), read plane by plane.
+
+    Sizes are checked from the headers when the folder is opened; each plane file is opened when
+    it is first read and kept among the ``OPEN_PLANES`` most recent, so browsing back and forth
+    does not decode a plane twice.  Channels and dtype are the first plane's; a plane that
+    differs is refused when read, naming it.
+    """
+
+    OPEN_PLANES = 4
+
+    def __init__(self, path: Path, axes: str | None = None):
+        from core.io.images import list_images, read_image_size
+
+        self.path = path
+        files = plane_files(path)
+        if not files:
+            if list_images(path):
+                raise ImageReadError(f"{path.name}: the folder's images are not numbered planes "
+                                     "(plane_000.tif, z01.png...), so it is not a stack.")
+            raise ImageReadError(f"{path.name}: the folder holds no images.")
+        sizes = [read_image_size(f) for f in files]
+        for f, size in zip(files, sizes):
+            if size != sizes[0]:
+                raise ImageReadError(f"{path.name}: plane {f.name} is {size[0]}x{size[1]} but {files[0].name} is "
+                                     f"{sizes[0][0]}x{sizes[0][1]}; every plane of a stack must have the same size.")
+        self._files = files
+        axis = "T" if axes and "T" in axes.upper() and "Z" not in axes.upper() else "Z"
+        self.kind = f"folder of {len(files)} planes"
+        self._open: OrderedDict[int, ImageSource] = OrderedDict()
+        first = self._plane_source(0)
+        self.levels = [first.levels[0]]
+        self.channels, self.dtype, self.channel_names = first.channels, first.dtype, list(first.channel_names)
+        self.plane_axes, self.planes = (axis, (len(files),)) if len(files) > 1 else ("", ())
+        self._physical = {}
+        self._setup_conversion()
+
+    def plane_file(self, plane: Plane = ()) -> Path:
+        key = self.plane(plane)
+        return self._files[key[0] if key else 0]
+
+    def _plane_source(self, index: int) -> ImageSource:
+        if index in self._open:
+            self._open.move_to_end(index)
+            return self._open[index]
+        path = self._files[index]
+        source = open_source(path)
+        if source.planes:
+            source.close()
+            raise ImageReadError(f"{self.path.name}: plane {path.name} is itself a stack "
+                                 f"({source.plane_axes} {' x '.join(map(str, source.planes))}).")
+        if "channels" in vars(self) and (source.channels, source.dtype) != (self.channels, self.dtype):
+            source.close()
+            raise ImageReadError(f"{self.path.name}: plane {path.name} has {source.channels} {source.dtype} channel(s) "
+                                 f"but {self._files[0].name} has {self.channels} {self.dtype}.")
+        self._open[index] = source
+        while len(self._open) > self.OPEN_PLANES:
+            self._open.popitem(last=False)[1].close()
+        return source
+
+    def _read_raw(self, y0, y1, x0, x1, level, plane=()):
+        source = self._plane_source(plane[0] if plane else 0)
+        return source.read_raw(y0, y1, x0, x1, level)
+
+    def close(self) -> None:
+        while self._open:
+            self._open.popitem()[1].close()
+
+
+_NUMBER = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> list:
+    """``z2.png`` before ``z10.png``: digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part.lower() for part in _NUMBER.split(name)]
+
+
+def plane_files(folder: Path) -> list[Path]:
+    """The numbered image files of a folder of planes, in natural order (none when a name has no number)."""
+    from core.io.images import list_images
+
+    files = list_images(folder)
+    if not files or not all(_NUMBER.search(f.stem) for f in files):
+        return []
+    return sorted(files, key=lambda f: natural_key(f.name))
+
+
+def is_plane_folder(path: str | os.PathLike) -> bool:
+    """A folder (not a zarr store) whose images are all numbered: a stack of planes."""
     path = Path(path)
-    if path.suffix.lower() in ZARR_SUFFIXES or (path.is_dir() and any(
-            (path / marker).exists() for marker in (".zgroup", ".zarray", "zarr.json"))):
+    return path.is_dir() and not _is_zarr(path) and bool(plane_files(path))
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.suffix.lower() in ZARR_SUFFIXES or (path.is_dir() and any(
+        (path / marker).exists() for marker in (".zgroup", ".zarray", "zarr.json")))
+
+
+def open_source(path: str | os.PathLike, axes: str | None = None) -> ImageSource:
+    """The lazy source for ``path``; whole-decode formats are loaded (bomb guard on) into an ArraySource.
+
+    ``axes`` (``--axes``, core.io.axes.parse_axes_option) names the file's axes when its own
+    metadata does not, or says it wrongly; a folder of numbered planes is a stack.
+    """
+    path = Path(path)
+    if _is_zarr(path):
         if not path.exists():
             raise ImageReadError(f"{path.name}: file not found.")
-        return ZarrSource(path)
+        return ZarrSource(path, axes)
+    if path.is_dir():
+        return FolderSource(path, axes)
     problem = file_problem(path)
     if problem:
         raise ImageReadError(f"{path.name}: {problem}.")
     if path.suffix.lower() in (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".btf", ".tf8", ".bif", ".qptiff"):
-        source = _open_tiff(path)
+        source = _open_tiff(path, axes)
         if source is not None:
             return source
     image = load_image(path)  # whole decode, bomb guard included
@@ -273,7 +439,7 @@ def open_source(path: str | os.PathLike) -> ImageSource:
                        channel_names=image.channel_names)
 
 
-def _open_tiff(path: Path) -> ImageSource | None:
+def _open_tiff(path: Path, axes: str | None = None) -> ImageSource | None:
     """A TiffSource, or None when the file can only be decoded whole (load_image handles it)."""
     import tifffile
 
@@ -292,7 +458,7 @@ def _open_tiff(path: Path) -> ImageSource | None:
             check_pixel_count(path, width, height)  # too large to decode whole: says to convert
             return None
         _check_not_truncated(path, tif, series)
-        return TiffSource(path, tif)
+        return TiffSource(path, tif, axes)
     except ImageReadError:
         tif.close()
         raise
@@ -325,34 +491,37 @@ def _tiff_kind(tif, series) -> str:
     return "BigTIFF" if tif.is_bigtiff else "TIFF"
 
 
-def _guess_axes(ndim: int) -> str:
-    return {2: "YX", 3: "YXS", 4: "CZYX", 5: "TCZYX"}.get(ndim, "Q" * (ndim - 2) + "YX")
+def _guess_axes(path: Path, shape, axes: str | None) -> str:
+    """A plain zarr array names no axes: 2-D is YX and 3-D YXS (an image with samples last, as
+    NumPy and Pillow hold them); more dimensions are refused unless ``axes`` names them."""
+    if axes:
+        return axes
+    ndim = len(shape)
+    if ndim in (2, 3):
+        return {2: "YX", 3: "YXS"}[ndim]
+    raise ImageReadError(f"{path.name}: a {ndim}-D zarr array ({' x '.join(map(str, shape))}) without axis names; "
+                         "its axis order is unknown: name it with --axes (for example --axes TCZYX).")
 
 
-def _yx_layout(path: Path, axes: str, shapes: list[tuple[int, ...]]):
-    """An index that picks Y, X and the colour axis, and each level's (width, height), checked.
+def _yx_layout(path: Path, axes: str, arrays: list, override: str | None = None):
+    """The layout of level 0 (core.io.axes), each level's (width, height), and the levels kept.
 
-    The colour axis is the one channel axis with more than one plane (core.io.channels); other
-    axes of one plane are fixed at 0, and a time or Z axis of more than one plane is refused.
+    Every level must be a smaller copy of level 0 with the same channels and planes; a level
+    that also thins the planes (OME-Zarr may halve Z) ends the pyramid there.
     """
-    axes = axes.upper()
-    if "Y" not in axes or "X" not in axes:
-        raise ImageReadError(f"{path.name}: the image has no Y and X axes (axes {axes!r}).")
-    if shapes and len(shapes[0]) == len(axes):
-        try:
-            colour = channel_layout(path.name, axes, shapes[0])
-        except ValueError as exc:
-            raise ImageReadError(f"{exc}.") from None
-    else:
-        colour = None
-    if colour is None:  # one plane: keep a declared colour axis, as the 8-bit view always did
-        colour = "S" if "S" in axes else ("C" if "C" in axes else None)
-    index = {"axes": axes, "colour": colour}
+    shapes = [tuple(int(n) for n in a.shape) for a in arrays]
+    try:
+        index = layout(path.name, axes, shapes[0], override)
+    except ValueError as exc:
+        raise ImageReadError(f"{exc}.") from None
+    axes = index.axes
     levels = []
     for i, shape in enumerate(shapes):
         if len(shape) != len(axes):
             raise ImageReadError(f"{path.name}: pyramid levels disagree: level {i} has {len(shape)} axes, "
                                  f"level 0 has {len(axes)}.")
+        if i and any(shape[k] != shapes[0][k] for k, a in enumerate(axes) if a in index.plane_axes):
+            break  # planes thinned too: the levels from here on are not planes of the same stack
         levels.append((int(shape[axes.index("X")]), int(shape[axes.index("Y")])))
     w0, h0 = levels[0]
     for i, (w, h) in enumerate(levels[1:], 1):
@@ -363,15 +532,16 @@ def _yx_layout(path: Path, axes: str, shapes: list[tuple[int, ...]]):
                 f"{path.name}: pyramid levels disagree: level {i} is {w}x{h} but level 0 is {w0}x{h0} "
                 f"(a level must be a smaller copy with the same aspect ratio and channels)."
             )
-    return index, levels
+    return index, levels, arrays[:len(levels)]
 
 
-def _take(array, index: dict, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    axes, colour = index["axes"], index["colour"]
+def _take(array, index: AxesLayout, y0: int, y1: int, x0: int, x1: int, plane: tuple[int, ...] = ()) -> np.ndarray:
+    axes, colour = index.axes, index.colour
+    at = dict(zip(index.plane_axes, plane))
     key = []
     for a in axes:
         key.append(slice(y0, y1) if a == "Y" else slice(x0, x1) if a == "X" else
-                   slice(None) if a == colour else 0)
+                   slice(None) if a == colour else at.get(a, 0))
     block = np.asarray(array[tuple(key)])
     kept = [a for a in axes if a in ("Y", "X") or a == colour]
     order = [kept.index("Y"), kept.index("X")] + ([kept.index(colour)] if colour else [])

@@ -90,21 +90,39 @@ def scale_by_percentiles(pixels: np.ndarray, stats: ChannelStats, mean: Sequence
     return out
 
 
+STATS_PLANES = 8  # a stack's statistics come from this many planes spread over it
+
+
 def source_sample(source, channels: Sequence[int] | None = None) -> np.ndarray:
     """The sample a source's statistics come from (see the module doc), channels picked.
 
-    A source of one level gives exactly ``channel_statistics``'s sample of the whole image.
+    A source of one level gives exactly ``channel_statistics``'s sample of the whole image.  A
+    stack (``source.planes``) is measured as a whole: up to ``STATS_PLANES`` planes spread over
+    it share the pixel budget, so every plane is scaled alike (a dim plane at the end of a Z
+    series stays dim instead of having its noise stretched to full range).
     """
+    planes = _spread(tuple(getattr(source, "planes", ())), STATS_PLANES)
+    budget = STATS_PIXELS // len(planes)
     levels = source.levels
     level = 0
-    while level < len(levels) - 1 and levels[level][0] * levels[level][1] > STATS_PIXELS:
+    while level < len(levels) - 1 and levels[level][0] * levels[level][1] > budget:
         level += 1
     w, h = levels[level]
-    step = sample_step(h, w)
+    step = max(1, math.ceil(math.sqrt(h * w / budget)))
     parts = []
     rows = max(step, STRIP_ROWS // step * step)
-    for y0 in range(0, h, rows):
-        block = source.read_raw(y0, min(h, y0 + rows), 0, w, level=level)
-        parts.append(block[::step, ::step])
+    for plane in planes:
+        for y0 in range(0, h, rows):
+            block = source.read_raw(y0, min(h, y0 + rows), 0, w, level=level, **({"plane": plane} if plane else {}))
+            parts.append(block[::step, ::step])
     sample = np.concatenate(parts, axis=0)
     return sample if channels is None else sample[..., list(channels)]
+
+
+def _spread(planes: tuple[int, ...], count: int) -> list[tuple[int, ...]]:
+    """Up to ``count`` planes evenly spread over a stack (first and last included); ``[()]`` for 2-D."""
+    if not planes:
+        return [()]
+    total = int(np.prod(planes))
+    picks = sorted({round(i * (total - 1) / max(1, count - 1)) for i in range(min(count, total))})
+    return [tuple(int(v) for v in np.unravel_index(i, planes)) for i in picks]

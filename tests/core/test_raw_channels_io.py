@@ -97,14 +97,18 @@ def test_rgb_photo_pixels_are_its_rgb_and_alpha_is_not_a_channel(tmp_path):
     assert loaded.channel_names == ["Red", "Green", "Blue"]
 
 
-def test_a_5d_stack_is_refused_naming_the_file_and_axes(tmp_path):
+def test_a_5d_stack_is_a_stack_of_planes_and_no_2d_image(tmp_path):
     path = tmp_path / "movie.ome.tif"
-    tifffile.imwrite(path, np.zeros((2, 2, 3, 16, 16), np.uint16), metadata={"axes": "TCZYX"})
-    for opener in (load_image, open_source):
-        with pytest.raises(ImageReadError) as caught:
-            opener(path)
-        message = str(caught.value)
-        assert message.startswith("movie.ome.tif:") and "TCZYX" in message and "Z 3" in message
+    data = RNG.integers(0, 4000, (2, 2, 3, 16, 16), dtype=np.uint16)
+    tifffile.imwrite(path, data, metadata={"axes": "TCZYX"})
+    with pytest.raises(ImageReadError) as caught:
+        load_image(path)  # the 2-D path: one sentence saying where it opens instead
+    message = str(caught.value)
+    assert message.startswith("movie.ome.tif:") and "TCZYX" in message and "Z 3" in message
+    assert "open it as a stack" in message
+    with open_source(path) as src:
+        assert (src.plane_axes, src.planes, src.channels) == ("TZ", (2, 3), 2)
+        np.testing.assert_array_equal(src.read_raw(0, 16, 0, 16, plane=(1, 2)), np.moveaxis(data[1, :, 2], 0, 2))
 
 
 def test_float_nan_becomes_zero_and_the_reader_says_so(tmp_path):
