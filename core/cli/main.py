@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="snap mask edges to the image's edges with a guided filter "
                         "(default: the model's calibrated setting; see `unetseg calibrate`)")
     add_arguments(p)
+    from core.cli.segment_stack import add_stack_arguments
+
+    add_stack_arguments(p)
     add_convert_command(sub)
 
     p = sub.add_parser("convert-mask", help="convert a mask file from any mask format to another")
@@ -158,10 +161,20 @@ def expand_inputs(inputs: Sequence[str]) -> list[Path]:
 
 
 def cmd_segment(args: argparse.Namespace) -> int:
-    from core.cli import segment_large
+    from core.cli import segment_large, segment_stack
 
+    stacks, plain = segment_stack.split_inputs(args)
+    if stacks:  # stacks (and any 2-D images beside them) share one batch writer: one coco.json
+        return segment_stack.run(args, stacks, plain)
     if segment_large.wants_stores(args):  # ome-tiff/ome-zarr: any size, streamed (then the rest here)
         return segment_large.run(args, cmd_segment)
+    return segment_images(args, expand_inputs(args.inputs))
+
+
+def segment_images(args: argparse.Namespace, inputs: list[Path], seg=None, writer=None,
+                   stems: list[str] | None = None) -> int:
+    """Segment 2-D images in memory into every format of ``writer`` (or args.format), then close it;
+    ``stems``: their output stems (default: unique among ``inputs``)."""
     from tqdm import tqdm
 
     from core.segment.batch_writer import BatchWriter, write_batch
@@ -172,15 +185,18 @@ def cmd_segment(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     if not 0.0 <= args.opacity <= 1.0:
         raise ValueError(f"--opacity must be between 0 and 1, got {args.opacity}")
-    inputs = expand_inputs(args.inputs)
     if not inputs:
         raise ValueError("no images found in the given inputs")
-    seg = Segmenter.load(args.model, device=args.device, warn=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
-    print(f"model: {seg.describe()}", file=sys.stderr)
-    writer = BatchWriter(out_dir, args.format, seg.classes, opacity=args.opacity,
-                         coco_semantic=args.coco_semantic, objects=_object_options(args))
+    if seg is None:
+        seg = Segmenter.load(args.model, device=args.device,
+                             warn=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
+        print(f"model: {seg.describe()}", file=sys.stderr)
+    if writer is None:
+        writer = BatchWriter(out_dir, args.format, seg.classes, opacity=args.opacity,
+                             coco_semantic=args.coco_semantic, objects=_object_options(args))
     with tqdm(total=len(inputs), unit="image", disable=None, file=sys.stderr, dynamic_ncols=True) as bar:
-        jobs = [(path, stem, _segmenter_job(args, seg, path, bar)) for path, stem in zip(inputs, unique_stems(inputs))]
+        jobs = [(path, stem, _segmenter_job(args, seg, path, bar))
+                for path, stem in zip(inputs, stems or unique_stems(inputs))]
         with reuse_freed_memory():  # one warm heap for the whole batch instead of one per image
             result = write_batch(writer, jobs, progress=lambda done, total: bar.update(1))
     for image, error in result.failed:

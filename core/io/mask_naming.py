@@ -17,6 +17,10 @@ API::
     chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
     strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
     chunked_strokes_path(image_path) -> Path         # a whole slide's strokes: <stem>_strokes.ome.zarr
+    stack_mask_path(image_path, fmt="ome-tiff") -> Path    # a stack's label stack: <stem>_mask.ome.tif beside it
+    stack_strokes_path(image_path) -> Path           # a stack's strokes: <stem>_strokes.ome.tif beside it
+    plane_stem(stem, plane_axes, plane, planes) -> str     # one plane's files: <stem>_z03, <stem>_t1_z03
+    stack_files(outdir, stem, fmt) -> list[Path]     # the files a stack gets in a format holding all its planes
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
@@ -157,6 +161,47 @@ def chunked_mask_path(image_path: str | os.PathLike, fmt: str = "ome-zarr") -> P
     return image_path.with_name(image_stem(image_path) + CHUNKED_MASK_SUFFIXES[fmt])
 
 
+def stack_mask_path(image_path: str | os.PathLike, fmt: str = "ome-tiff") -> Path:
+    """Where a stack's mask (a label stack with the image's planes) is saved beside the stack:
+    ``<stem>_mask.ome.tif`` (OME-TIFF records the axes, so it reads back with the same planes),
+    or ``<stem>_mask.ome.zarr`` for a stack too large for one file.  Beside a folder of planes
+    ``planes/`` it is ``planes_mask.ome.tif``."""
+    return chunked_mask_path(Path(image_path), fmt)
+
+
+STACK_STROKES_SUFFIX = "_strokes.ome.tif"
+
+
+def stack_strokes_path(image_path: str | os.PathLike) -> Path:
+    """A stack's annotation strokes beside it: ``<stem>_strokes.ome.tif``, a label stack with 255
+    on every voxel not annotated (``unetseg train --masks`` reads it like a mask stack)."""
+    image_path = Path(image_path)
+    return image_path.with_name(image_stem(image_path) + STACK_STROKES_SUFFIX)
+
+
+def plane_stem(stem: str, plane_axes: str, plane, planes) -> str:
+    """The stem of one plane's files in a format that holds one 2-D image per file (index PNG,
+    YOLO...): ``cells_z07`` (zero-padded to the stack's size, so the files sort in plane order),
+    ``movie_t02_z07``; a 2-D image keeps ``stem``."""
+    parts = [f"{a.lower()}{int(p):0{len(str(max(1, int(n) - 1)))}d}" for a, p, n in zip(plane_axes, plane, planes)]
+    return "_".join([stem, *parts])
+
+
+STACK_FILES = {"tiff": "{stem}.tif", "ome-tiff": "{stem}.ome.tif", "ome-zarr": "{stem}.ome.zarr",
+               "npy": "{stem}.npy"}
+
+
+def stack_files(outdir: str | os.PathLike, stem: str, fmt: str) -> list[Path]:
+    """The files a stack gets in a format that holds all its planes (tiff, ome-tiff, ome-zarr,
+    npy: one label stack; geojson, imagej: every plane's objects, each with its plane); [] for a
+    format that holds one plane per file (use ``plane_stem``) or a collection (coco)."""
+    if fmt in STACK_FILES:
+        return [Path(outdir) / STACK_FILES[fmt].format(stem=stem)]
+    if fmt in ("geojson", "imagej"):
+        return image_files(outdir, stem, fmt)
+    return []
+
+
 def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLike, fmt: str) -> Path:
     """Export Mask's proposal: the batch name in ``folder``, flattened to one file (YOLO's
     ``labels/<stem>.txt`` becomes ``<stem>.txt``; VOC proposes its class PNG ``<stem>.png``).
@@ -217,10 +262,12 @@ def mask_candidates(folder: str | os.PathLike, stem: str) -> list[Path]:
 
 
 TRAINING_MASK_SUFFIXES = (".png", ".tif", ".tiff", ".npy", ".bmp", ".gif", ".webp")
+STACK_MASK_NAMES = ("{}_mask.ome.tif", "{}_mask.ome.zarr", "{}.ome.tif", "{}.ome.zarr", "{}_strokes.ome.tif")
 
 
 def find_mask(folder: str | os.PathLike, image_path: str | os.PathLike) -> Path | None:
-    """The mask of ``image_path`` in ``folder``: ``<stem>.<ext>`` or ``<stem>_mask.<ext>``, else the
+    """The mask of ``image_path`` in ``folder``: ``<stem>.<ext>`` or ``<stem>_mask.<ext>``, then a
+    stack's (``<stem>_mask.ome.tif``, ``<stem>.ome.zarr``, ``<stem>_strokes.ome.tif``...), else the
     file any mask format writes for the stem (``labels/<stem>.txt``, ``coco.json``...); never the
     image itself.  The stem is ``image_stem``'s (``t0.ome.tif`` -> ``t0``, as `segment` names
     that image's mask), then the plain file stem (``t0.ome``) as before."""
@@ -228,8 +275,10 @@ def find_mask(folder: str | os.PathLike, image_path: str | os.PathLike) -> Path 
     stems = list(dict.fromkeys((image_stem(image_path), image_path.stem)))
     names = [folder / f"{name}{suffix}" for stem in stems for name in (stem, f"{stem}_mask")
              for suffix in TRAINING_MASK_SUFFIXES]
-    for candidate in names + [c for stem in stems for c in mask_candidates(folder, stem)]:
-        if candidate.is_file() and not _same(candidate, image_path):
+    stacks = [folder / n.format(stem) for stem in stems for n in STACK_MASK_NAMES]
+    for candidate in names + stacks + [c for stem in stems for c in mask_candidates(folder, stem)]:
+        found = candidate.is_file() or (candidate.suffix == ".zarr" and candidate.is_dir())
+        if found and not _same(candidate, image_path):
             return candidate
     return None
 

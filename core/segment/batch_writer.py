@@ -41,6 +41,23 @@ formats need the mask in memory.
 
 ``folder=None`` writes beside each image under the app's save name (``<stem>_mask.png``;
 index format only), which is what Segment All does.
+
+Stacks (docs/interfaces.md: a stack's mask is a label stack with its planes)::
+
+    job = writer.stack(image, stem, plane_axes, planes, height, width, physical=None)
+    job.add_plane(plane, labels, image_rgb=None, instances=None) -> list[Path]  # as each plane is done
+    job.close() -> list[Path]   # the files that hold every plane; job.abort() leaves none of them
+
+A stack's formats: ``tiff`` (``<stem>.tif``, an ImageJ hyperstack), ``ome-tiff``
+(``<stem>.ome.tif``), ``ome-zarr`` (``<stem>.ome.zarr``) and ``npy`` hold the whole label stack with
+its axes, so it reads back with the input's planes (core.io.label_stacks; they are filled plane by
+plane in an OME-Zarr work store, never held whole in memory); ``geojson`` and ``imagej`` hold
+every plane's objects in one file, each with its plane (QuPath's geometry ``plane``, properties
+``z``/``t``; ImageJ's z/t position); ``coco`` gets one image per plane (``file_name`` the stack,
+``z``/``t`` beside it); the one-image-per-file formats (index, color, overlay, yolo, labelme, voc)
+get a file per plane named ``<stem>_z07`` (core.io.mask_naming.plane_stem).  With objects linked
+in 3-D (``instances``), the stitched ids go to ``<stem>_instances.ome.tif`` (uint16, or uint32 past
+65,534 objects) and to each GeoJSON feature's ``object_id``.
 """
 
 from __future__ import annotations
@@ -53,7 +70,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from core.classes import ClassInfo
-from core.io.mask_naming import collection_files, default_mask_path, format_info, image_files
+from core.io.mask_naming import (STACK_FILES, collection_files, default_mask_path, format_info, image_files,
+                                 plane_stem, stack_files)
 from core.io.masks import CHUNKWISE_FORMATS, MaskError, is_chunked
 from core.io.objects import ObjectOptions
 
@@ -78,12 +96,15 @@ class BatchWriter:
     ):
         self.formats = list(dict.fromkeys(formats))
         for fmt in self.formats:
-            format_info(fmt)  # ValueError for an unknown one, before anything is written
+            if fmt not in STACK_FILES:  # ome-tiff and ome-zarr: stacks only (2-D ones stream: segment_large)
+                format_info(fmt)  # ValueError for an unknown one, before anything is written
         if not self.formats:
             raise ValueError("no mask format chosen")
         if folder is None and self.formats != ["index"]:
             raise ValueError("writing beside each image is for index masks only")
         self.folder = None if folder is None else Path(folder)
+        # what a 2-D image gets (ome-tiff and ome-zarr are a stack's here; a 2-D image streams them: segment_large)
+        self.image_formats = [f for f in self.formats if f not in STACK_FILES or f in ("tiff", "npy")]
         self.classes = list(classes)
         self.opacity = float(opacity)
         self.coco_semantic = coco_semantic
@@ -102,7 +123,7 @@ class BatchWriter:
         """The per-image files of each format (empty for collection-only formats)."""
         if self.folder is None:
             return {"index": [default_mask_path(image)]}
-        return {fmt: image_files(self.folder, stem, fmt) for fmt in self.formats}
+        return {fmt: image_files(self.folder, stem, fmt) for fmt in self.image_formats}
 
     def add(
         self,
@@ -123,12 +144,12 @@ class BatchWriter:
             raise image_error(image, exc) from None
         done: list[Path] = []
         failures: dict[str, MaskError] = {}
-        for fmt in self.formats:  # each format on its own: one's limit never stops the others
+        for fmt in self.image_formats:  # each format on its own: one's limit never stops the others
             try:
                 done += self._write_format(fmt, image, labels, image_rgb, plan.get(fmt, []))
             except BATCH_ERRORS as exc:
                 failures[fmt] = format_error(image, fmt, exc)
-                if len(self.formats) == 1:  # the format is the image's only output: the image failed
+                if len(self.image_formats) == 1:  # the format is the image's only output: the image failed
                     raise image_error(image, exc) from None
         self.written += done
         if failures:
@@ -139,7 +160,7 @@ class BatchWriter:
         """What fails every format alike (the mask, the image, the folder), before anything is written."""
         from core.io.masks import as_label_array
 
-        if not (is_chunked(labels) and set(self.formats) <= CHUNKWISE_FORMATS):
+        if not (is_chunked(labels) and set(self.image_formats) <= CHUNKWISE_FORMATS):
             labels = as_label_array(labels)  # a chunked mask stays on disk for GeoJSON and ImageJ
         if len(labels.shape) != 2:
             raise ValueError(f"the mask is not a 2-D array (shape {labels.shape})")
@@ -161,7 +182,16 @@ class BatchWriter:
             self.folder.mkdir(parents=True)
         return labels
 
-    def _write_format(self, fmt: str, image, labels, image_rgb, paths: list[Path]) -> list[Path]:
+    def stack(self, image: str | os.PathLike, stem: str, plane_axes: str, planes, height: int, width: int,
+              physical: dict | None = None) -> "StackJob":
+        """A stack's outputs, filled plane by plane (see the module doc)."""
+        if self._closed:
+            raise RuntimeError("the batch writer is closed")
+        return StackJob(self, image, stem, plane_axes, tuple(int(n) for n in planes), int(height), int(width),
+                        physical)
+
+    def _write_format(self, fmt: str, image, labels, image_rgb, paths: list[Path],
+                      extra: dict | None = None) -> list[Path]:
         """One format's files of one image, then its collection record (COCO, YOLO's data.yaml)."""
         from core.io.masks import write_mask_files
 
@@ -173,7 +203,7 @@ class BatchWriter:
             done = write_mask_files(paths, labels, fmt, self.classes, image=image_rgb, opacity=self.opacity,
                                     image_name=Path(image).name, image_path=image, objects=self.objects)
         if fmt in self._collectors:
-            self._collectors[fmt].add(Path(image).name, labels)
+            self._collectors[fmt].add(Path(image).name, labels, extra)
         return done
 
     def close(self) -> list[Path]:
@@ -193,6 +223,170 @@ class BatchWriter:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.close()
+
+
+STACK_WHOLE = ("tiff", "ome-tiff", "ome-zarr", "npy")  # one label stack with every plane
+STACK_OBJECTS = ("geojson", "imagej")  # one file with every plane's objects
+
+
+def plane_fields(plane_axes: str, plane) -> dict[str, int]:
+    """{"t": 1, "z": 3}: a plane as the per-object formats record it (0-based)."""
+    return {a.lower(): int(p) for a, p in zip(plane_axes, plane)}
+
+
+class StackJob:
+    """One stack's outputs in a BatchWriter's folder (see the module doc)."""
+
+    def __init__(self, writer: BatchWriter, image, stem: str, plane_axes: str, planes: tuple[int, ...],
+                 height: int, width: int, physical: dict | None):
+        from core.io.label_stacks import StackStore
+
+        if writer.folder is None:
+            raise ValueError("a stack's outputs go into a folder")
+        self.writer, self.image, self.stem = writer, image, stem
+        self.plane_axes, self.planes, self.physical = plane_axes, planes, physical or {}
+        self.shape = planes + (height, width)
+        self.written: list[Path] = []
+        folder = writer.folder
+        self.targets = {fmt: stack_files(folder, stem, fmt) for fmt in writer.formats
+                        if fmt in STACK_WHOLE or fmt in STACK_OBJECTS}
+        self.targets["instances"] = [folder / f"{stem}_instances.ome.tif"]
+        for fmt, paths in self.targets.items():
+            for path in paths:
+                if _key(path) == _key(image) or _key(path) in writer._protect:
+                    raise image_error(image, ValueError(f"the {fmt} output would overwrite the image itself "
+                                                        f"({path}); choose another output folder"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._store = None
+            if any(fmt in STACK_WHOLE for fmt in writer.formats):
+                self._store = StackStore.create(folder / f".{stem}.stack-work.zarr", plane_axes, planes, height, width)
+            self._instances = None
+            self._top = 0
+            self._features = None
+            if "geojson" in writer.formats:
+                from core.io.formats.geojson import StackFeatures
+
+                self._features = StackFeatures(self.targets["geojson"][0], writer.classes, writer.objects)
+        except BATCH_ERRORS as exc:
+            self.abort()
+            raise image_error(image, exc) from None
+        self._rois: list = []
+        self._roi_counts: dict[int, int] = {}
+
+    def add_plane(self, plane, labels: np.ndarray, image_rgb: np.ndarray | None = None,
+                  instances: np.ndarray | None = None) -> list[Path]:
+        """Write one finished plane: per-plane files now, the rest into the stack's files."""
+        from core.io.label_stacks import StackStore
+        from core.io.masks import as_label_array
+
+        plane = tuple(int(p) for p in plane)
+        writer, fields = self.writer, plane_fields(self.plane_axes, plane)
+        try:
+            labels = as_label_array(labels)
+            if labels.shape != self.shape[-2:]:
+                raise ValueError(f"plane {plane} is {labels.shape} but the stack's planes are {self.shape[-2:]}")
+            if self._store is not None:
+                self._store.write_plane(plane, labels)
+            if instances is not None:
+                if self._instances is None:
+                    self._instances = StackStore.create(writer.folder / f".{self.stem}.instances-work.zarr",
+                                                        self.plane_axes, self.planes, *self.shape[-2:],
+                                                        dtype="uint32")
+                self._instances.write_plane(plane, instances)
+                self._top = max(self._top, int(instances.max()) if instances.size else 0)
+            done: list[Path] = []
+            stem = plane_stem(self.stem, self.plane_axes, plane, self.planes)
+            for fmt in writer.formats:
+                if fmt in STACK_WHOLE or fmt in STACK_OBJECTS:
+                    continue
+                paths = image_files(writer.folder, stem, fmt) if fmt != "coco" else []
+                done += writer._write_format(fmt, self.image, labels, image_rgb, paths, fields)
+            if self._features is not None:
+                self._features.add(labels, fields, _object_ids(instances) if instances is not None else None)
+            if "imagej" in writer.formats:
+                from core.io.formats.imagej import imagej_rois
+
+                index = int(np.ravel_multi_index(plane, self.planes)) if self.planes else 0
+                self._rois += imagej_rois(labels, writer.classes, writer.objects, fields, self._roi_counts, index)
+        except BATCH_ERRORS as exc:
+            raise image_error(self.image, exc) from None
+        writer.written += done
+        self.written += done
+        return done
+
+    def close(self) -> list[Path]:
+        """Write the files that hold every plane (planes never added stay 0); returns them."""
+        done: list[Path] = []
+        name = Path(self.image).name
+        try:
+            store = self._store
+            if store is not None:
+                store.finish(self.writer.classes, name=name, physical=self.physical)
+                for fmt in ("tiff", "ome-tiff", "npy"):
+                    if fmt in self.targets:
+                        done.append(self._export(store, fmt, self.targets[fmt][0]))
+                if "ome-zarr" in self.targets:
+                    done.append(store.move_to(self.targets["ome-zarr"][0]))
+                    self._store = None
+            if self._instances is not None:
+                self._instances.finish((), name=name, physical=self.physical)
+                dtype = np.uint16 if self._top < 65535 else np.uint32
+                done.append(self._instances.export_tiff(self.targets["instances"][0], ome=True,
+                                                        physical=self.physical, dtype=dtype))
+            if self._features is not None:
+                done.append(self._features.close())
+                self._features = None
+            if "imagej" in self.targets:
+                from core.io.formats.imagej import write_rois
+
+                done.append(write_rois(self.targets["imagej"][0], self._rois))
+        except BATCH_ERRORS as exc:
+            self.abort()
+            raise image_error(self.image, exc) from None
+        self._remove_work()
+        self.writer.written += done
+        self.written += done
+        return done
+
+    def _export(self, store, fmt: str, target: Path) -> Path:
+        if fmt == "npy":
+            from core.atomic import atomic_path
+
+            with atomic_path(target, suffix=".npy") as tmp:
+                array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=self.shape)
+                for plane in np.ndindex(*self.planes):
+                    array[plane] = store.read_plane(plane)
+                array.flush()
+                del array
+            return target
+        return store.export_tiff(target, ome=fmt == "ome-tiff", physical=self.physical)
+
+    def abort(self) -> None:
+        """Remove the work stores and the unfinished GeoJSON; files already complete stay."""
+        if getattr(self, "_features", None) is not None:
+            self._features.abort()
+            self._features = None
+        self._remove_work()
+
+    def _remove_work(self) -> None:
+        for name in ("_store", "_instances"):
+            store = getattr(self, name, None)
+            if store is not None:
+                store.remove()
+                setattr(self, name, None)
+
+
+def _object_ids(instances: np.ndarray):
+    """A GeoJSON feature's extra properties: the 3-D object id under the object's first pixel."""
+    from core.io.objects import object_pixels
+
+    def ids(obj) -> dict:
+        pixels, (x0, y0) = object_pixels(obj)
+        rows, cols = np.nonzero(pixels)
+        return {"object_id": int(instances[y0 + rows[0], x0 + cols[0]])} if rows.size else {}
+
+    return ids
 
 
 class FormatErrors(MaskError):
@@ -246,7 +440,7 @@ def write_batch(
             for fmt, error in exc.failures.items():
                 result.errors.append(error)
                 result.format_failed.append((image, fmt, error))
-            if len(exc.failures) < len(writer.formats):  # some formats were written: the image is done
+            if len(exc.failures) < len(writer.image_formats):  # some formats were written: the image is done
                 paths = exc.written
         except BATCH_ERRORS as exc:
             error = image_error(image, exc)
@@ -305,7 +499,7 @@ class _CocoCollector:
     def count(self) -> int:
         return len(self.images)
 
-    def add(self, name: str, labels: np.ndarray) -> None:
+    def add(self, name: str, labels: np.ndarray, extra: dict | None = None) -> None:
         from core.io.formats.coco_objects import object_annotations
         from core.io.masks import coco_annotations
 
@@ -316,7 +510,7 @@ class _CocoCollector:
             anns = object_annotations(np.asarray(labels, np.uint8), classes, image_id, start,
                                       self.writer.objects)
         self.images.append({"id": image_id, "file_name": name,
-                            "height": int(labels.shape[0]), "width": int(labels.shape[1])})
+                            "height": int(labels.shape[0]), "width": int(labels.shape[1]), **(extra or {})})
         self.annotations += anns
 
     def write(self, paths: list[Path]) -> list[Path]:
@@ -337,7 +531,7 @@ class _YoloCollector:
         self.writer = writer
         self.count = 0
 
-    def add(self, name: str, labels: np.ndarray) -> None:
+    def add(self, name: str, labels: np.ndarray, extra: dict | None = None) -> None:
         self.count += 1
 
     def write(self, paths: list[Path]) -> list[Path]:

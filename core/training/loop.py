@@ -140,15 +140,19 @@ def load_pairs(pairs: list[tuple[Path, Path]], num_classes: int | None,
 
 def read_pairs(pairs: list[tuple[Path, Path]], num_classes: int | None,
                classes: list[ClassInfo] | None = None) -> tuple[list[TrainingImage], list[np.ndarray], int]:
-    """Decode and validate every pair: the images (both views), their labels, the class count needed."""
-    from core.io.images import ImageReadError, load_image
-    from core.io.masks import MaskError, read_mask
+    """Decode and validate every pair: the images (both views), their labels, the class count needed.
 
-    def read(pair: tuple[Path, Path]) -> tuple[TrainingImage, np.ndarray]:
-        image_path, mask_path = pair
-        im = load_image(image_path)
-        image = TrainingImage(image_path, im.rgb, im.pixels, im.channel_names, im.nan_count)
-        return image, read_mask(mask_path, shape=im.rgb.shape[:2], classes=classes, image_name=image_path.name)
+    A stack (core.io.sources: planes) with its mask stack (core.io.label_stacks, the image's
+    planes; 255 = not annotated) becomes one item per plane that has an annotated voxel, read
+    plane by plane: its other planes are never decoded, so crops come only from annotated planes.
+    """
+    from core.io.images import ImageReadError
+    from core.io.masks import MaskError
+
+    def read(pair: tuple[Path, Path]) -> list[tuple[TrainingImage, np.ndarray]]:
+        from core.training.stack_items import read_items
+
+        return read_items(pair[0], pair[1], classes)
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -157,17 +161,17 @@ def read_pairs(pairs: list[tuple[Path, Path]], num_classes: int | None,
     images, masks, highest = [], [], 0
     for (image_path, mask_path), future in zip(pairs, futures):
         try:
-            image, labels = future.result()
+            items = future.result()
         except (ImageReadError, MaskError) as exc:
             raise TrainingDataError(str(exc)) from None
-        top = highest_annotated(labels)
-        if num_classes is not None and top >= num_classes:
-            raise TrainingDataError(
-                f"{mask_path.name}: contains class id {top} but the model has {num_classes} classes (0-{num_classes - 1})."
-            )
-        highest = max(highest, top)
-        images.append(image)
-        masks.append(labels)
+        for image, labels in items:
+            top = highest_annotated(labels)
+            if num_classes is not None and top >= num_classes:
+                raise TrainingDataError(f"{mask_path.name}: contains class id {top} but the model has {num_classes} "
+                                        f"classes (0-{num_classes - 1}).")
+            highest = max(highest, top)
+            images.append(image)
+            masks.append(labels)
     return images, masks, max(highest + 1, 2)
 
 
@@ -348,7 +352,12 @@ class _Run:
             classes = normalize_classes(classes or [], needed) if classes else default_classes(needed)
         self.classes, self.num_classes = list(classes), len(classes)
         data, raw, self.norm = self.network_inputs(images, labels, init)
-        train_idx, val_idx = split_images(len(data), config.val_fraction, self.rng)
+        # a stack's planes are held out together: neighbouring planes would leak into validation
+        files = list(dict.fromkeys(im.path for im in images))
+        train_files, val_files = split_images(len(files), config.val_fraction, self.rng)
+        held = {files[i] for i in val_files}
+        train_idx = [i for i, im in enumerate(images) if im.path not in held]
+        val_idx = [i for i, im in enumerate(images) if im.path in held]
         self.train_data = [data[i] for i in train_idx]
         self.val_data = [data[i] for i in val_idx]
         self.val_raw = [raw[i] for i in val_idx]  # what Segmenter is given when calibrating

@@ -23,13 +23,24 @@ from core.model.checkpoints import Checkpoint, Normalization
 
 @dataclass
 class TrainingImage:
-    """One decoded training image: its 8-bit RGB view and its raw pixels (core.io.images)."""
+    """One decoded training image: its 8-bit RGB view and its raw pixels (core.io.images), or one
+    annotated plane of a stack (``plane`` over ``plane_axes``; docs/interfaces.md: training items
+    are 2-D planes)."""
 
     path: Path
     rgb: np.ndarray
     pixels: np.ndarray
     channel_names: list[str]
     nan_count: int = 0
+    plane: tuple[int, ...] = ()
+    plane_axes: str = ""
+
+    @property
+    def name(self) -> str:
+        """``cells.tif``, or ``stack.ome.tif z 3`` for a plane: what logs and messages call it."""
+        if not self.plane_axes:
+            return self.path.name
+        return f"{self.path.name} " + " ".join(f"{a.lower()} {p}" for a, p in zip(self.plane_axes, self.plane))
 
 
 def wants_raw(images: Sequence[TrainingImage], channels: Sequence[int] | None, init: Checkpoint | None) -> bool:

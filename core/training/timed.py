@@ -76,7 +76,7 @@ def train_timed(images: Path, masks: Path, out: Path, budget: float, config: Liv
     # a snapshot at least every tenth of the budget, so the kept weights are never far behind
     config = replace(config, snapshot_every=min(config.snapshot_every, max(0.5, remaining / 10)))
     trainer = LiveTrainer(config, classes=classes, log=log)
-    trainer.set_data(data, names=[image.name for image, _ in pairs])
+    trainer.set_data(data, names=[im.name for im in images_read])  # a stack's planes: one item each
     skipped = missing + trainer.skipped
     if skipped:
         log(f"skipped {len(skipped)} image{'s' if len(skipped) != 1 else ''} without strokes: "

@@ -23,12 +23,17 @@ from core.io.formats import class_color, class_lookup, class_name, fail, load_js
 from core.io.objects import ObjectOptions, MaskObject, iter_objects, rasterize
 
 
-def feature(obj: MaskObject, classes: Sequence[ClassInfo]) -> dict:
-    geometry = mapping(obj.geometry)
-    return {"type": "Feature", "geometry": _ints(geometry),
-            "properties": {"objectType": "annotation",
-                           "classification": {"name": class_name(classes, obj.class_id),
-                                              "color": list(class_color(classes, obj.class_id))}}}
+def feature(obj: MaskObject, classes: Sequence[ClassInfo], plane: dict[str, int] | None = None) -> dict:
+    """One object's feature; ``plane`` ({"z": 3} or {"t": 1, "z": 3}, a stack's plane) goes where
+    QuPath reads it (the geometry's ``plane``: c, z, t) and into the properties."""
+    geometry = _ints(mapping(obj.geometry))
+    properties = {"objectType": "annotation",
+                  "classification": {"name": class_name(classes, obj.class_id),
+                                     "color": list(class_color(classes, obj.class_id))}}
+    if plane:
+        geometry["plane"] = {"c": -1, "z": int(plane.get("z", 0)), "t": int(plane.get("t", 0))}
+        properties.update({k: int(v) for k, v in plane.items()})
+    return {"type": "Feature", "geometry": geometry, "properties": properties}
 
 
 def _ints(value):
@@ -53,6 +58,43 @@ def write_geojson(path, labels, classes: Sequence[ClassInfo], options: ObjectOpt
             f.write((",\n" if n else "\n") + json.dumps(feature(obj, classes)))
         f.write("\n]}\n")
     return Path(path)
+
+
+class StackFeatures:
+    """A stack's GeoJSON, one plane at a time: each plane's objects are written as the plane is
+    added, each feature with its plane (``feature``); the file appears, whole, at ``close``."""
+
+    def __init__(self, path, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()):
+        import contextlib
+
+        self.path, self.classes, self.options = Path(path), classes, options
+        self._stack = contextlib.ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._file = self._stack.enter_context(open(tmp, "w", encoding="utf-8"))
+        self._file.write('{"type": "FeatureCollection", "features": [')
+        self._count = 0
+
+    def add(self, labels, plane: dict[str, int], extra=None) -> None:
+        """``extra(obj) -> dict``: more properties per object (its 3-D object id)."""
+        for obj in iter_objects(labels, self.options):
+            item = feature(obj, self.classes, plane)
+            if extra is not None:
+                item["properties"].update(extra(obj))
+            self._file.write((",\n" if self._count else "\n") + json.dumps(item))
+            self._count += 1
+
+    def close(self) -> Path:
+        self._file.write("\n]}\n")
+        self._stack.close()
+        return self.path
+
+    def abort(self) -> None:
+        """Leave no file (the temporary one is removed): an error or cancel before ``close``."""
+        error = RuntimeError("aborted")
+        try:
+            self._stack.__exit__(RuntimeError, error, None)
+        except RuntimeError:
+            pass
 
 
 def is_geojson(doc) -> bool:

@@ -21,11 +21,17 @@ from core.io.formats import class_color, class_lookup, class_name, fail, needs_s
 from core.io.objects import ObjectOptions, joined_ring, objects_of, rasterize
 
 
-def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> list:
+def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
+                plane: dict[str, int] | None = None, counts: dict[int, int] | None = None,
+                position: int = 0) -> list:
+    """One ROI per object.  ``plane`` ({"z": 3}, {"t": 1, "z": 3}: 0-based, a stack's plane) sets
+    the ROI's hyperstack position (1-based z and t, as ImageJ counts) and ``position`` (0-based,
+    the plane's number in file order) its stack position, for a stack of one channel; ``counts``
+    numbers the names over a whole stack."""
     import roifile
 
     objects = objects_of(labels, options)  # block by block for a chunked mask
-    counts: dict[int, int] = {}
+    counts = {} if counts is None else counts
     rois = []
     for obj in objects:
         counts[obj.class_id] = n = counts.get(obj.class_id, 0) + 1
@@ -36,14 +42,22 @@ def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = O
         roi.group = obj.class_id if obj.class_id <= 255 else 0
         r, g, b = class_color(classes, obj.class_id)
         roi.stroke_color = bytes((255, r, g, b))
+        if plane:
+            roi.z_position = int(plane.get("z", 0)) + 1
+            roi.t_position = int(plane.get("t", 0)) + 1
+            roi.position = int(position) + 1
         rois.append(roi)
     return rois
 
 
 def write_imagej(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
+    return write_rois(path, imagej_rois(labels, classes, options))
+
+
+def write_rois(path, rois: list) -> Path:
+    """A ROI set (an empty one is an empty zip), atomically."""
     import roifile
 
-    rois = imagej_rois(labels, classes, options)
     with atomic_path(path, suffix=".zip") as tmp:
         if rois:
             roifile.roiwrite(tmp, rois, mode="w")
