@@ -22,7 +22,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from core.classes import ClassInfo
+from core.classes import ClassInfo, complete_classes
 from core.document.history import History
 from core.document.mask_document import MaskDocument
 from core.document.strokes import UNANNOTATED, StrokeDocument
@@ -89,6 +89,7 @@ class StackPlanes:
         self.plane: tuple[int, ...] = (0,) * len(self.planes)  # the plane shown
         self._docs: OrderedDict[tuple, PlaneDocuments] = OrderedDict()  # least recently used first
         self._syncing = False
+        self._annotated_on_disk: set[tuple] | None = None  # planes the strokes file annotates (read once)
 
     # -- what is on disk --------------------------------------------------------------------------
     @property
@@ -140,6 +141,9 @@ class StackPlanes:
                 np.zeros((self.height, self.width), np.uint8)
             strokes = self._strokes.read_plane(plane) if self._strokes is not None else \
                 np.full((self.height, self.width), UNANNOTATED, np.uint8)
+            top = int(labels.max()) if labels.size else 0
+            if top > max((c.id for c in self._classes), default=0):  # ids the saved stack has beyond the classes
+                self.set_classes(complete_classes(self._classes, top=top))
             mask = MaskDocument(labels, self._classes, history=History(max_bytes=HISTORY_BYTES))
             docs = PlaneDocuments(mask, StrokeDocument(strokes, self._classes,
                                                        history=History(max_bytes=HISTORY_BYTES)))
@@ -220,14 +224,14 @@ class StackPlanes:
         return np.full((self.height, self.width), UNANNOTATED, np.uint8)
 
     def annotated_planes(self) -> list[tuple]:
-        """Planes with at least one stroke (in memory, or in the saved strokes file)."""
+        """Planes with at least one stroke (in memory, or in the saved strokes file, read once)."""
+        if self._annotated_on_disk is None:
+            self._annotated_on_disk = set() if self._strokes is None else {
+                p for p in self.all_planes() if (self._strokes.read_plane(p) != UNANNOTATED).any()}
         out = []
         for plane in self.all_planes():
             docs = self.peek(plane)
-            if docs is not None:
-                if not docs.strokes.is_blank:
-                    out.append(plane)
-            elif self._strokes is not None and (self._strokes.read_plane(plane) != UNANNOTATED).any():
+            if (not docs.strokes.is_blank) if docs is not None else plane in self._annotated_on_disk:
                 out.append(plane)
         return out
 
@@ -244,6 +248,7 @@ class StackPlanes:
         """Write every plane's strokes (255: not annotated) to ``target`` (an OME-TIFF)."""
         target = Path(target)
         self._strokes = self._written(target, self.strokes_plane, self._strokes, physical)
+        self._annotated_on_disk = None
         for docs in self._docs.values():
             docs.strokes.mark_saved()
         return target

@@ -268,7 +268,7 @@ class Canvas(QGraphicsView):
         layer, current = self.prediction_layer, self.state.current
         if layer is None:
             return
-        if prediction is None or current is None or prediction.image != current.path:
+        if prediction is None or current is None or prediction.image != current.view_key:
             layer.set_prediction(None, None, None)
         else:
             layer.set_prediction(prediction.box, prediction.labels, prediction.uncertainty)

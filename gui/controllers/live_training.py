@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QWidget
 from core.classes import complete_classes
 from core.document.editing import Box
 from core.document.strokes import read_strokes
+from core.io.plane_view import PlaneView
 from core.io.mask_naming import strokes_path
 from gui import dialogs
 from gui.infra.workers import Task, start_task
@@ -31,6 +32,7 @@ from gui.jobs.live_trainer import LiveRunner, save_snapshot
 from gui.jobs.model_loader import ModelManager
 from gui.state.app_state import AppState, Tool
 from gui.state.image_store import ImageEntry, path_key
+from gui.state.planes import plane_text
 from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, Prediction
 
 KEEP_CHECKPOINTS = 30  # the history keeps this many (each is a full copy of the weights)
@@ -74,6 +76,7 @@ class LiveTrainingUi(QObject):
         self.preview.failed.connect(lambda text: self._say(f"The preview failed: {text}"))
         state.strokes.history_changed.connect(self._on_strokes)
         self.store.current_changed.connect(self._on_image)
+        state.planes.events.plane.connect(self._on_image)  # another plane of a stack: its own preview
 
     def _timer(self, ms: int, slot) -> QTimer:
         timer = QTimer(self)
@@ -197,13 +200,25 @@ class LiveTrainingUi(QObject):
         each: the shown image's strokes as painted, the others' from memory or their files."""
         items, used = [], []
         for entry in self.store:
-            pair = self._item(entry)
-            if pair is not None:
-                n = int(np.count_nonzero(pair[1] != 255))
+            pairs = self._plane_items(entry) if entry.stack is not None else [(entry.name, self._item(entry))]
+            for name, pair in pairs:  # a stack: each annotated plane is a 2-D item
+                n = int(np.count_nonzero(pair[1] != 255)) if pair is not None else 0
                 if n:
                     items.append(pair)
-                    used.append((entry.name, n))
+                    used.append((name, n))
         return items, used
+
+    def _plane_items(self, entry: ImageEntry) -> list[tuple[str, tuple[np.ndarray, np.ndarray]]]:
+        """(name, (pixels, strokes)) of each plane of a stack with strokes; a plane's pixels are read
+        once per session (the view's: an 8-bit photo's RGB, else the raw channels, as training_pixels)."""
+        stack, out = entry.stack, []
+        for plane in stack.annotated_planes():
+            key = f"{path_key(entry.path)}#{plane}"
+            if key not in self._images:
+                self._images[key] = entry.plane_pixels.get(plane)
+            out.append((f"{entry.name} {plane_text(stack.plane_axes, plane)}",
+                        (self._images[key], stack.strokes_plane(plane).copy())))
+        return out
 
     def _item(self, entry: ImageEntry) -> tuple[np.ndarray, np.ndarray] | None:
         if entry.source is not None:
@@ -298,15 +313,17 @@ class LiveTrainingUi(QObject):
         if row is None or entry is None or not entry.shown:
             return
         pixels = entry.source if entry.source is not None else entry.image  # the preview picks the view (image_of)
+        if entry.stack is not None:  # the plane in view
+            pixels = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock)
         size = (entry.source.height, entry.source.width) if entry.source is not None else entry.image.rgb.shape[:2]
         box, scale = self._view()
-        request = view_request(entry.path, pixels, row.snapshot, box, scale, size)
+        request = view_request(entry.view_key, pixels, row.snapshot, box, scale, size)
         if request is not None:
             self.preview.request(request)
 
     def _on_prediction(self, prediction: Prediction, seconds: float) -> None:
         entry = self.store.current
-        if entry is None or entry.path != prediction.image or prediction.box.intersect(self._view()[0]).is_empty \
+        if entry is None or entry.view_key != prediction.image or prediction.box.intersect(self._view()[0]).is_empty \
                 or prediction.snapshot > self.live.current:
             self.preview.dropped += 1  # no longer in view, or from beyond a roll back
             return
@@ -322,7 +339,11 @@ class LiveTrainingUi(QObject):
         if row is None or entry is None or entry.doc is None or self._apply_task is not None:
             return False
         doc, checkpoint, box = entry.doc, row.snapshot.checkpoint, None
-        if entry.source is not None:
+        if entry.stack is not None:  # the plane in view, scaled as Segment Stack scales the stack
+            plane, source = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock), entry.source
+            read = lambda seg: (plane.read_raw if seg.reads_raw else plane.read)(0, plane.height, 0, plane.width)  # noqa: E731
+            stats = lambda seg: seg.source_statistics(source)  # noqa: E731
+        elif entry.source is not None:
             box, source = self._view()[0], entry.source
             if box.area > APPLY_VIEW_PIXELS:
                 self._say(f"Zoom in to apply: on a whole slide Apply writes the region in view, and this one "
