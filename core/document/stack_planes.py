@@ -60,6 +60,29 @@ def open_mask_stack(path: Path, plane_axes: str, shape: Sequence[int]):
     return reader
 
 
+def saved_planes(plane: tuple, mask, strokes, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """A plane's saved class ids and strokes (from the StackReaders ``mask``/``strokes``, else empty)."""
+    labels = mask.read_plane(plane) if mask is not None else np.zeros((height, width), np.uint8)
+    marks = strokes.read_plane(plane) if strokes is not None else np.full((height, width), UNANNOTATED, np.uint8)
+    return labels, marks
+
+
+def new_documents(labels: np.ndarray, strokes: np.ndarray, classes: Sequence[ClassInfo]) -> "PlaneDocuments":
+    return PlaneDocuments(MaskDocument(labels, classes, history=History(max_bytes=HISTORY_BYTES)),
+                          StrokeDocument(strokes, classes, history=History(max_bytes=HISTORY_BYTES)))
+
+
+def segmented_documents(plane: tuple, result: np.ndarray, classes: Sequence[ClassInfo], mask, strokes,
+                        label: str = "segment stack") -> "PlaneDocuments":
+    """A plane's documents as its saved state with ``result`` applied as one undo step: built where
+    the result is made (a worker), since diffing a large plane into an undo step takes long, then
+    taken by ``StackPlanes.adopt`` when the plane has no documents in memory."""
+    labels, marks = saved_planes(plane, mask, strokes, *np.shape(result))
+    docs = new_documents(labels, marks, classes)
+    docs.mask.apply_labels(result, label)
+    return docs
+
+
 @dataclass
 class PlaneDocuments:
     mask: MaskDocument
@@ -137,22 +160,40 @@ class StackPlanes:
         plane = self.check(plane)
         docs = self._docs.get(plane)
         if docs is None:
-            labels = self._mask.read_plane(plane) if self._mask is not None else \
-                np.zeros((self.height, self.width), np.uint8)
-            strokes = self._strokes.read_plane(plane) if self._strokes is not None else \
-                np.full((self.height, self.width), UNANNOTATED, np.uint8)
+            labels, strokes = saved_planes(plane, self._mask, self._strokes, self.height, self.width)
             top = int(labels.max()) if labels.size else 0
             if top > max((c.id for c in self._classes), default=0):  # ids the saved stack has beyond the classes
                 self.set_classes(complete_classes(self._classes, top=top))
-            mask = MaskDocument(labels, self._classes, history=History(max_bytes=HISTORY_BYTES))
-            docs = PlaneDocuments(mask, StrokeDocument(strokes, self._classes,
-                                                       history=History(max_bytes=HISTORY_BYTES)))
-            mask.classes_changed.connect(lambda m=mask: self._classes_from(m))
-            for doc in (docs.mask, docs.strokes):
-                doc.dirty_changed.connect(self._dirty_changed)
-            self._docs[plane] = docs
+            docs = new_documents(labels, strokes, self._classes)
+            self._connect(plane, docs)
         self._docs.move_to_end(plane)
         return docs
+
+    def adopt(self, plane: Sequence[int], docs: PlaneDocuments) -> bool:
+        """Take ``docs`` made elsewhere (``segmented_documents``, on a worker) as ``plane``'s; False,
+        and nothing changes, when the plane's documents are already in memory."""
+        plane = self.check(plane)
+        if plane in self._docs:
+            return False
+        for doc in (docs.mask, docs.strokes):
+            if doc.classes != self._classes:
+                doc.set_classes(self._classes)
+        self._connect(plane, docs)
+        self._docs.move_to_end(plane, last=False)  # first in line to go once saved
+        if docs.dirty:
+            self._dirty_changed(True)
+        return True
+
+    def sources(self) -> tuple[Path | None, Path | None]:
+        """The saved mask and strokes stacks the planes start from (for a worker's own readers)."""
+        return self.mask_path, self.strokes_path
+
+    def _connect(self, plane: tuple, docs: PlaneDocuments) -> None:
+        mask = docs.mask
+        mask.classes_changed.connect(lambda m=mask: self._classes_from(m))
+        for doc in (docs.mask, docs.strokes):
+            doc.dirty_changed.connect(self._dirty_changed)
+        self._docs[plane] = docs
 
     def select(self, plane: Sequence[int]) -> PlaneDocuments:
         """Show ``plane``: its documents, and the cache trimmed around it."""

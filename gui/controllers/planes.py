@@ -65,6 +65,8 @@ class PlaneUi(QObject):
         plain = (QKeySequence("PgDown"), QKeySequence("PgUp"))
         for action, keys in self._image_keys.items():
             action.setShortcuts([k for k in keys if not (stack and k in plain)])
+        a.next_plane.setShortcuts([plain[0]] if stack else [])  # one action per key at any time
+        a.prev_plane.setShortcuts([plain[1]] if stack else [])
 
     # -- moving ---------------------------------------------------------------------------------
     def step_inner(self, step: int) -> bool:

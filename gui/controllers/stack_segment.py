@@ -8,7 +8,9 @@ planes and finding plane 12 wrong: go there, Undo, and only plane 12 goes back, 
 Segment Plane segments the plane in view (what Segment does on a stack); editing waits for it,
 as for a 2-D image.  Segment Stack leaves the window free: browse, paint and undo on any plane
 while it runs; each plane's result lands as it is finished (after a stroke in progress on that
-plane ends).  Cancel keeps the planes already done.  Stack Options: Smooth Across Z (class
+plane ends).  Cancel keeps the planes already done.  A plane whose documents are not in memory takes
+its result at once (documents made on the worker: gui.jobs.stack_segmentation); one open in the app
+(visited) takes it when the run ends, so the brush never waits for a large plane's diff.  Stack Options: Smooth Across Z (class
 probabilities averaged over one plane above and below), Link Objects Across Z (3-D objects written
 beside the stack when Segment Stack finishes).
 """
@@ -51,7 +53,7 @@ class StackSegmentUi(QObject):
         self._done = 0
         self._waiting: list[tuple[tuple, object]] = []  # results for planes with a stroke in progress
         self._retry = QTimer(self)
-        self._retry.setInterval(RETRY_MS)
+        self._retry.setSingleShot(True)
         self._retry.timeout.connect(self._apply_waiting)
         actions.segment_stack.triggered.connect(self.segment_stack)
         self.job.plane_done.connect(self._on_plane)
@@ -95,37 +97,43 @@ class StackSegmentUi(QObject):
         tile, tta, refine = self._options()
         smooth = SMOOTH_PLANES if self.a.smooth_z.isChecked() and "Z" in entry.stack.plane_axes else 0
         stitch = self.a.stitch_z.isChecked() and "Z" in entry.stack.plane_axes and planes is None
-        if not self.job.start(entry.path, planes, seg, tile, tta, refine, smooth, stitch, what):
+        if seg.classes and list(entry.stack.classes) != list(seg.classes):
+            entry.stack.set_classes(list(seg.classes))
+        if not self.job.start(entry.path, planes, seg, tile, tta, refine, smooth, stitch, what,
+                              entry.stack.sources(), entry.stack.classes, list(entry.stack.loaded())):
             return False
         self._entry, self._kind, self._done = entry, kind, 0
         self._asked = len(planes) if planes is not None else len(entry.stack.all_planes())
         entry.busy = True
-        if seg.classes and list(entry.stack.classes) != list(seg.classes):
-            entry.stack.set_classes(list(seg.classes))
         self.state.job = Job(kind, text=f"Segmenting {what}…", cancel=self.job.cancel)
         return True
 
     # -- results --------------------------------------------------------------------------------
-    def _on_plane(self, plane: tuple, labels) -> None:
-        self._waiting.append((plane, labels))
-        self._apply_waiting()
+    def _on_plane(self, plane: tuple, labels, docs) -> None:
+        entry = self._entry
+        if docs is not None and entry is not None and entry.stack is not None and entry.stack.adopt(plane, docs):
+            self._done += 1  # the plane was not in memory: its documents came made
+            return
+        self._waiting.append((plane, labels))  # open in the app: applied here when the run ends
+        if self._kind == "segment":
+            self._apply_waiting()
 
     def _apply_waiting(self) -> None:
-        """Each waiting result becomes one undo step of its plane, once no stroke is open there."""
-        entry, kept = self._entry, []
-        for plane, labels in self._waiting:
-            if entry is None or entry.stack is None:
-                continue
+        """One waiting result per turn of the event loop becomes one undo step of its plane, once no
+        stroke is open there."""
+        entry = self._entry
+        if self._waiting and entry is not None and entry.stack is not None:
+            plane, labels = self._waiting[0]
             doc = entry.stack.documents(plane).mask
-            if doc.stroke_active or doc.preview_active:
-                kept.append((plane, labels))
-                continue
-            doc.apply_labels(labels, "segment plane" if self._kind == "segment" else "segment stack")
-            self._done += 1
-        self._waiting = kept
-        if kept and not self._retry.isActive():
-            self._retry.start()
-        elif not kept:
+            if not (doc.stroke_active or doc.preview_active):
+                self._waiting.pop(0)
+                doc.apply_labels(labels, "segment plane" if self._kind == "segment" else "segment stack")
+                self._done += 1
+        elif entry is None or entry.stack is None:
+            self._waiting = []
+        if self._waiting:
+            self._retry.start(0 if self.state.job is None else RETRY_MS)
+        else:
             self._retry.stop()
             if self.state.job is None and self._entry is not None:
                 self._release()

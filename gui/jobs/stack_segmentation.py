@@ -3,8 +3,10 @@
 The worker opens the stack again (its own file handle: the view keeps reading the window's) and
 runs core.segment.stack.segment_stack, so every plane is scaled by the statistics of the whole
 stack and "Segment Plane" gives the plane "Segment Stack" gives.  Each finished plane is sent to
-the GUI thread as it is done (``plane_done``); a cancel stops within a tile and keeps the planes
-already sent.  With objects linked across Z (``stitch``), the 3-D objects of a run that finished
+the GUI thread as it is done (``plane_done``) with its documents already made here: the plane as
+saved with the result as one undo step (core.document.stack_planes.segmented_documents), since
+diffing a 4096 x 4096 plane into an undo step takes about a second that the window would
+otherwise freeze for.  A cancel stops within a tile and keeps the planes already sent.  With objects linked across Z (``stitch``), the 3-D objects of a run that finished
 are written beside the stack as ``<stem>_instances.ome.tif`` (a cancelled run writes none: its
 objects would be cut at the plane it stopped on).
 """
@@ -32,7 +34,7 @@ def instances_path(image: Path) -> Path:
 
 
 class StackSegmentation(QObject):
-    plane_done = Signal(tuple, object)  # plane, its class ids (H x W uint8)
+    plane_done = Signal(tuple, object, object)  # plane, its class ids (H x W uint8), its PlaneDocuments
     progress = Signal(int, int, str)  # done, total, text for the progress bar
     finished = Signal(object)  # StackRun
     failed = Signal(str)
@@ -46,21 +48,30 @@ class StackSegmentation(QObject):
         return self._task is not None
 
     def start(self, path: Path, planes: Sequence[tuple] | None, segmenter: Any, tile_size=None, tta=None,
-              refine=None, smooth_z: int = 0, stitch: bool = False, what: str = "the stack") -> bool:
-        """Segment ``planes`` of the stack at ``path`` (None: every plane) on a worker."""
+              refine=None, smooth_z: int = 0, stitch: bool = False, what: str = "the stack",
+              saved: tuple = (None, None), classes: Sequence = (), in_memory: Sequence[tuple] = ()) -> bool:
+        """Segment ``planes`` of the stack at ``path`` (None: every plane) on a worker; ``saved``: the
+        mask and strokes stacks its planes' documents start from, ``classes`` theirs; no documents
+        are made for the planes ``in_memory`` (the app has theirs)."""
+        in_memory = {tuple(p) for p in in_memory} | ({tuple(p) for p in planes} if planes is not None else set())
         if self._task is not None:
             return False
         stitch = bool(stitch) and planes is None  # 3-D objects need every plane
 
         def run(rep: Reporter):
-            from core.io.label_stacks import StackStore
+            from contextlib import ExitStack
+
+            from core.document.stack_planes import segmented_documents
+            from core.io.label_stacks import StackReader, StackStore
             from core.io.sources import open_source
             from core.segment.stack import StackOptions, segment_stack
 
             t0 = time.perf_counter()
             options = StackOptions(tile_size=tile_size, tta=tta, refine=refine, smooth_z=smooth_z,
                                    stitch_threshold=STITCH_IOU if stitch else None)
-            with open_source(path) as source:
+            with open_source(path) as source, ExitStack() as files:
+                readers = [files.enter_context(StackReader(p, source.plane_axes)) if p is not None else None
+                           for p in saved]  # this thread's own file handles
                 wanted = list(planes) if planes is not None else None
                 total = len(wanted) if wanted is not None else int(np.prod(source.planes))
                 done = [0]
@@ -75,7 +86,10 @@ class StackSegmentation(QObject):
                 def plane_finished(plane, labels, instances) -> None:
                     nonlocal top
                     done[0] += 1
-                    rep.item((tuple(int(p) for p in plane), labels))
+                    plane = tuple(int(p) for p in plane)
+                    docs = None if plane in in_memory else \
+                        segmented_documents(plane, labels, classes, *readers, label="segment stack")
+                    rep.item((plane, labels, docs))
                     if store is not None and instances is not None:
                         store.write_plane(plane, instances)
                         top = max(top, int(instances.max()) if instances.size else 0)

@@ -51,11 +51,12 @@ class Actions:
         self.quit = a("quit", "&Quit", None, _keys(Std.Quit, "Ctrl+Q"))
         self.next_image = a("next_image", "&Next Image", "chevron-right", _keys("PgDown", "Ctrl+PgDown"))
         self.prev_image = a("prev_image", "&Previous Image", "chevron-left", _keys("PgUp", "Ctrl+PgUp"))
-        # the planes of a stack (enabled while one is shown; Page Up/Down then step Z, not images)
-        self.next_plane = a("next_plane", "Next &Plane", "chevron-down", _keys("PgDown"),
-                            "The next Z plane (the next time point in a time series)")
-        self.prev_plane = a("prev_plane", "Pre&vious Plane", "chevron-up", _keys("PgUp"),
-                            "The previous Z plane (the previous time point in a time series)")
+        # the planes of a stack (enabled while one is shown; Page Up/Down then move from the image
+        # actions to these: gui.controllers.planes)
+        self.next_plane = a("next_plane", "Next &Plane", "chevron-down", [],
+                            "The next Z plane, Page Down (the next time point in a time series)")
+        self.prev_plane = a("prev_plane", "Pre&vious Plane", "chevron-up", [],
+                            "The previous Z plane, Page Up (the previous time point in a time series)")
         self.next_time = a("next_time", "Next &Time Point", "chevron-double-down", _keys("Shift+PgDown"))
         self.prev_time = a("prev_time", "Previous Time Poin&t", "chevron-double-up", _keys("Shift+PgUp"))
         for action in (self.next_plane, self.prev_plane, self.next_time, self.prev_time):

@@ -104,7 +104,7 @@ def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:
     bar.addWidget(label)
     bar.addWidget(size)
     bar.addSeparator()
-    for action in (a.segment, a.segment_view, a.segment_all):
+    for action in (a.segment, a.segment_view, a.segment_stack, a.segment_all):
         bar.addAction(action)
         button = bar.widgetForAction(action)
         if action is a.segment and button is not None:

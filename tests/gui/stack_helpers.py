@@ -19,7 +19,7 @@ def halves_stack(path: Path, z: int = Z, h: int = H, w: int = W, seed: int = 0) 
     rng = np.random.default_rng(seed)
     data = rng.integers(200, 900, (z, 2, h, w)).astype(np.uint16)
     data[:, :, :, w // 2:] += 2500
-    data += (np.arange(z, dtype=np.uint16) * 40)[:, None, None, None]
+    data += (np.arange(z, dtype=np.uint16) * 10)[:, None, None, None]
     return write_ome_tiff(path, data, "ZCYX"), data
 
 

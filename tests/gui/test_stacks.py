@@ -42,6 +42,8 @@ def test_a_stack_opens_with_its_sliders_and_channels_and_pages_through_z(qtbot, 
     assert [c.name for c in window.state.display.view.channels] == ["DAPI", "GFP"]
     assert np.array_equal(shown_pixels(window), np.moveaxis(data[0], 0, -1))
     limits = window.state.display.view.channels
+    every = [s.toString() for action in window.commands.all() for s in action.shortcuts()]
+    assert len(every) == len(set(every)), "two actions share a shortcut"
 
     qtbot.keyClick(window.canvas, Qt.Key.Key_PageDown)  # Page Down: the next Z plane, not the next image
     assert planes.plane == (1,) and window.current.path == path
@@ -121,7 +123,7 @@ def test_stack_flow_browse_strokes_live_training_segment_undo_save_reopen(qtbot,
     # Segment Stack: every plane, one undo step each
     window.commands.segment_stack.trigger()
     assert window.state.job is not None and window.state.job.kind == "segment_stack"
-    qtbot.waitUntil(lambda: window.state.job is None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.state.job is None and not window.current.busy, timeout=60_000)
     results = {z: stack.documents((z,)).mask.labels.copy() for z in range(Z)}
     assert all(agreement(results[z]) > 0.8 for z in range(Z)), [agreement(r) for r in results.values()]
     assert all(stack.documents((z,)).mask.history.undo_label == "segment stack" for z in range(Z))
@@ -170,7 +172,7 @@ def test_segment_stack_leaves_the_window_free_and_cancel_keeps_the_planes_done(q
     assert window.document.labels[8, 8] == 1
     qtbot.waitUntil(lambda: len(done()) >= 2, timeout=30_000)
     window.commands.cancel.trigger()
-    qtbot.waitUntil(lambda: window.state.job is None, timeout=30_000)
+    qtbot.waitUntil(lambda: window.state.job is None and not window.current.busy, timeout=30_000)
     kept = done()
     assert 2 <= len(kept) < Z and kept == list(range(len(kept)))  # planes in order, the rest untouched
     assert all(stack.peek((z,)).mask.history.undo_label == "segment stack" for z in kept)
