@@ -121,6 +121,8 @@ class Autosave(QObject):
         for e in self.images:  # a stack: a copy per plane with unsaved edits
             for plane, docs in e.stack.loaded().items() if e.stack is not None else ():
                 key = f"{path_key(e.path)}#{plane}"
+                if e.busy and plane != e.stack.plane and key not in self._written:
+                    continue  # planes Segment Stack is filling are copied when it ends, not while the user paints
                 if docs.mask.dirty:
                     masks[key] = (e, docs.mask, e.save_target, plane)
                 if docs.strokes.dirty:

@@ -114,62 +114,58 @@ class StackSegmentUi(QObject):
         if docs is not None and entry is not None and entry.stack is not None and entry.stack.adopt(plane, docs):
             self._done += 1  # the plane was not in memory: its documents came made
             return
-        self._waiting.append((plane, labels))  # open in the app: applied here when the run ends
-        if self._kind == "segment":
+        self._waiting.append((plane, labels))  # open in the app: applied when the run ends (Segment Plane: now)
+        if not self.job.running or self._kind == "segment":
             self._apply_waiting()
 
     def _apply_waiting(self) -> None:
         """One waiting result per turn of the event loop becomes one undo step of its plane, once no
-        stroke is open there."""
+        stroke is open there; the job ends when none is left and the worker is done."""
         entry = self._entry
-        if self._waiting and entry is not None and entry.stack is not None:
+        if entry is None or entry.stack is None:
+            self._waiting = []
+        elif self._waiting:
             plane, labels = self._waiting[0]
             doc = entry.stack.documents(plane).mask
             if not (doc.stroke_active or doc.preview_active):
                 self._waiting.pop(0)
                 doc.apply_labels(labels, "segment plane" if self._kind == "segment" else "segment stack")
                 self._done += 1
-        elif entry is None or entry.stack is None:
-            self._waiting = []
         if self._waiting:
-            self._retry.start(0 if self.state.job is None else RETRY_MS)
-        else:
-            self._retry.stop()
-            if self.state.job is None and self._entry is not None:
-                self._release()
+            self._retry.start(RETRY_MS if self.job.running else 0)
+        elif not self.job.running and self.state.job is not None and self.state.job.kind == self._kind:
+            self._release()
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
         if self.state.job is not None and self.state.job.kind == self._kind:
             self.state.job = replace(self.state.job, done=done, total=total, text=text)
 
     def _on_finished(self, run: StackRun | None) -> None:
-        self.state.job = None
-        self._apply_waiting()
-        done, asked = self._done + len(self._waiting), self._asked
+        done = self._done + len(self._waiting)
         if run is None:
             self.state.message.emit(f"Segmentation stopped; the {done} plane(s) already done keep their masks "
                                     "(each one undo step on its plane).", 10000)
         else:
             where = f"; 3-D objects saved to {run.instances.name}" if run.instances is not None else ""
             self.state.message.emit(f"Segmented {done} plane(s) in {run.seconds:.1f} s on {run.device}{where}.", 0)
-        if not self._waiting:
-            self._release()
-        self.finished.emit(done, asked)
+        if self._waiting and self.state.job is not None:
+            self.state.job = replace(self.state.job, text="Taking the results of the open planes…")
+        self._apply_waiting()
 
     def _on_failed(self, message: str) -> None:
-        self.state.job = None
-        self._apply_waiting()
-        if not self._waiting:
-            self._release()
         self.state.message.emit(f"Segmentation failed: {message}", 10000)
+        self._apply_waiting()  # the planes finished before the failure keep their results
         dialogs.show_error(self.parent_widget, "Segmentation Failed", message)
         self.failed.emit(message)
 
     def _release(self) -> None:
-        if self._entry is not None:
-            self._entry.busy = False
-        self._entry = None
+        """The job is over: every result is in its plane."""
+        entry, self._entry = self._entry, None
+        if entry is not None:
+            entry.busy = False
+        self.state.job = None  # autosave copies the planes now (gui.controllers.autosave)
         self.store.trim()
+        self.finished.emit(self._done, self._asked)
 
     def shutdown(self) -> None:
         self.job.shutdown()

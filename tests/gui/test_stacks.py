@@ -171,6 +171,8 @@ def test_segment_stack_leaves_the_window_free_and_cancel_keeps_the_planes_done(q
     paint(qtbot, window, "brush", 1, [(5, 5), (12, 12)])
     assert window.document.labels[8, 8] == 1
     qtbot.waitUntil(lambda: len(done()) >= 2, timeout=30_000)
+    window.autosave.flush()  # while it runs only the plane being painted is copied: no stall for the others
+    assert [s.plane for s in window.autosave.store.own()] == [(5,)]
     window.commands.cancel.trigger()
     qtbot.waitUntil(lambda: window.state.job is None and not window.current.busy, timeout=30_000)
     kept = done()
@@ -178,6 +180,10 @@ def test_segment_stack_leaves_the_window_free_and_cancel_keeps_the_planes_done(q
     assert all(stack.peek((z,)).mask.history.undo_label == "segment stack" for z in kept)
     assert "already done keep their masks" in window.statusBar().currentMessage()
     assert window.document.labels[8, 8] == 1  # the stroke stays
+    assert sorted(s.plane for s in window.autosave.store.own()) == sorted([(z,) for z in kept] + [(5,)])
+    window.plane_ui.go((0,))  # shown before the run, segmented while not shown: the class list counts it again
+    window.class_panel.refresh_counts()
+    assert window.class_panel.count_of(2) == int((window.mask == 2).sum()) > 0
 
 
 def test_segment_plane_is_segment_on_a_stack_and_one_undo_step_of_that_plane(qtbot, window, tmp_path):
