@@ -94,7 +94,7 @@ def _add_object_options(p: argparse.ArgumentParser) -> None:
                    help="object formats: how far a simplified outline may stray (default: 0.5; 0: exact)")
 
 
-def _object_options(args: argparse.Namespace):
+def object_options(args: argparse.Namespace):
     from core.io.objects import ObjectOptions
 
     return ObjectOptions(min_area=args.min_area, tolerance=args.tolerance)
@@ -193,7 +193,7 @@ def segment_images(args: argparse.Namespace, inputs: list[Path], seg=None, write
         print(f"model: {seg.describe()}", file=sys.stderr)
     if writer is None:
         writer = BatchWriter(out_dir, args.format, seg.classes, opacity=args.opacity,
-                             coco_semantic=args.coco_semantic, objects=_object_options(args))
+                             coco_semantic=args.coco_semantic, objects=object_options(args))
     with tqdm(total=len(inputs), unit="image", disable=None, file=sys.stderr, dynamic_ncols=True) as bar:
         jobs = [(path, stem, _segmenter_job(args, seg, path, bar))
                 for path, stem in zip(inputs, stems or unique_stems(inputs))]
@@ -335,12 +335,12 @@ def cmd_convert_mask(args: argparse.Namespace) -> int:
     stem = Path(args.image).stem if args.image else source.stem
     if out.is_dir():
         writer = BatchWriter(out, [args.format], classes, opacity=args.opacity,
-                             coco_semantic=args.coco_semantic, objects=_object_options(args))
+                             coco_semantic=args.coco_semantic, objects=object_options(args))
         writer.add(image, stem, np.asarray(labels), rgb)
         written = writer.close()
     else:
         written = [write_mask(out, labels, args.format, classes, image=rgb, opacity=args.opacity,
-                              image_path=image, objects=_object_options(args),
+                              image_path=image, objects=object_options(args),
                               coco_semantic=args.coco_semantic)]
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0

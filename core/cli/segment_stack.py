@@ -89,10 +89,10 @@ def run(args: argparse.Namespace, stacks: list[Path], plain: list[Path]) -> int:
     """Segment every stack, then the 2-D images beside them, into one batch writer."""
     from tqdm import tqdm
 
-    from core.cli.main import EXPECTED_ERRORS, _object_options, segment_images
+    from core.cli.main import EXPECTED_ERRORS, format_failures, object_options, segment_images
     from core.io.label_store import STORE_FORMATS
     from core.io.mask_naming import unique_stems
-    from core.segment.batch_writer import BatchWriter, image_error
+    from core.segment.batch_writer import BatchWriter, FormatErrors, image_error
     from core.segment.inference import Segmenter
     from core.segment.stack import StackOptions
 
@@ -108,19 +108,22 @@ def run(args: argparse.Namespace, stacks: list[Path], plain: list[Path]) -> int:
     seg = Segmenter.load(args.model, device=args.device, warn=warn)
     print(f"model: {seg.describe()}", file=sys.stderr)
     writer = BatchWriter(out_dir, args.format, seg.classes, opacity=args.opacity,
-                         coco_semantic=args.coco_semantic, objects=_object_options(args))
+                         coco_semantic=args.coco_semantic, objects=object_options(args))
     stems = unique_stems(stacks + plain)
-    failures = cancelled = 0
+    failures, partial = 0, []
     for path, stem in zip(stacks, stems):
         try:
-            if not segment_one(seg, path, stem, writer, options, args.axes):
-                cancelled += 1
+            segment_one(seg, path, stem, writer, options, args.axes)
+        except FormatErrors as exc:  # a format's own limit: the stack's other formats are written
+            partial += [(path, fmt, error) for fmt, error in exc.failures.items()]
+            for error in exc.failures.values():
+                tqdm.write(str(error), file=sys.stderr)
         except EXPECTED_ERRORS as exc:
             failures += 1
             tqdm.write(str(image_error(path, exc)), file=sys.stderr)
     print(f"segmented {len(stacks) - failures} of {len(stacks)} stack(s) into {out_dir}"
-          + (f"; {failures} failed" if failures else ""), file=sys.stderr)
-    status = 1 if failures else 0
+          + (f"; {failures} failed" if failures else "") + format_failures(partial), file=sys.stderr)
+    status = 1 if failures or partial else 0
     if not plain:
         writer.close()
         return status
@@ -138,7 +141,7 @@ def run(args: argparse.Namespace, stacks: list[Path], plain: list[Path]) -> int:
 
 
 def segment_one(seg, path: Path, stem: str, writer, options, axes: str | None = None) -> bool:
-    """Segment one stack into ``writer``'s formats; False when interrupted (the planes done are written)."""
+    """Segment one stack into ``writer``'s formats; False when cancelled (the planes done are written)."""
     from tqdm import tqdm
 
     from core.io.sources import open_source

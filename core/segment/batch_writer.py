@@ -47,6 +47,8 @@ Stacks (docs/interfaces.md: a stack's mask is a label stack with its planes)::
     job = writer.stack(image, stem, plane_axes, planes, height, width, physical=None)
     job.add_plane(plane, labels, image_rgb=None, instances=None) -> list[Path]  # as each plane is done
     job.close() -> list[Path]   # the files that hold every plane; job.abort() leaves none of them
+    # a format's own failure (VOC's 254 objects on a plane) stops that format for the stack alone:
+    # close() writes the rest, then raises FormatErrors naming it
 
 A stack's formats: ``tiff`` (``<stem>.tif``, an ImageJ hyperstack), ``ome-tiff``
 (``<stem>.ome.tif``), ``ome-zarr`` (``<stem>.ome.zarr``) and ``npy`` hold the whole label stack with
@@ -273,6 +275,7 @@ class StackJob:
             raise image_error(image, exc) from None
         self._rois: list = []
         self._roi_counts: dict[int, int] = {}
+        self.failures: dict[str, MaskError] = {}  # formats that failed for this stack (the others go on)
 
     def add_plane(self, plane, labels: np.ndarray, image_rgb: np.ndarray | None = None,
                   instances: np.ndarray | None = None) -> list[Path]:
@@ -295,22 +298,30 @@ class StackJob:
                                                         dtype="uint32")
                 self._instances.write_plane(plane, instances)
                 self._top = max(self._top, int(instances.max()) if instances.size else 0)
-            done: list[Path] = []
-            stem = plane_stem(self.stem, self.plane_axes, plane, self.planes)
-            for fmt in writer.formats:
-                if fmt in STACK_WHOLE or fmt in STACK_OBJECTS:
-                    continue
-                paths = image_files(writer.folder, stem, fmt) if fmt != "coco" else []
-                done += writer._write_format(fmt, self.image, labels, image_rgb, paths, fields)
-            if self._features is not None:
-                self._features.add(labels, fields, _object_ids(instances) if instances is not None else None)
-            if "imagej" in writer.formats:
-                from core.io.formats.imagej import imagej_rois
-
-                index = int(np.ravel_multi_index(plane, self.planes)) if self.planes else 0
-                self._rois += imagej_rois(labels, writer.classes, writer.objects, fields, self._roi_counts, index)
         except BATCH_ERRORS as exc:
             raise image_error(self.image, exc) from None
+        done: list[Path] = []
+        stem = plane_stem(self.stem, self.plane_axes, plane, self.planes)
+        for fmt in writer.formats:  # each format on its own: one's limit (VOC's 254 objects) stops only it
+            if fmt in self.failures or fmt in STACK_WHOLE:
+                continue
+            try:
+                if fmt == "geojson":
+                    if self._features is not None:
+                        self._features.add(labels, fields, _object_ids(instances) if instances is not None else None)
+                elif fmt == "imagej":
+                    from core.io.formats.imagej import imagej_rois
+
+                    index = int(np.ravel_multi_index(plane, self.planes)) if self.planes else 0
+                    self._rois += imagej_rois(labels, writer.classes, writer.objects, fields, self._roi_counts, index)
+                else:
+                    paths = image_files(writer.folder, stem, fmt) if fmt != "coco" else []
+                    done += writer._write_format(fmt, self.image, labels, image_rgb, paths, fields)
+            except BATCH_ERRORS as exc:
+                self.failures[fmt] = format_error(self.image, fmt, exc)
+                if fmt == "geojson" and self._features is not None:
+                    self._features.abort()
+                    self._features = None
         writer.written += done
         self.written += done
         return done
@@ -337,7 +348,7 @@ class StackJob:
             if self._features is not None:
                 done.append(self._features.close())
                 self._features = None
-            if "imagej" in self.targets:
+            if "imagej" in self.targets and "imagej" not in self.failures:
                 from core.io.formats.imagej import write_rois
 
                 done.append(write_rois(self.targets["imagej"][0], self._rois))
@@ -347,6 +358,8 @@ class StackJob:
         self._remove_work()
         self.writer.written += done
         self.written += done
+        if self.failures:  # the other formats are written; these are named, one sentence each
+            raise FormatErrors(self.image, self.failures, list(self.written))
         return done
 
     def _export(self, store, fmt: str, target: Path) -> Path:

@@ -58,6 +58,7 @@ def test_imagej_tzcyx_and_ome_zarr_tcyx_keep_t_and_z(model, tmp_path):
         assert tif.is_imagej and tif.imagej_metadata["frames"] == 2 and tif.imagej_metadata["slices"] == 3
 
 
+@pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")  # pycocotools' decode
 def test_multipage_tiff_beside_a_2d_image_share_one_coco_file_with_a_plane_per_image(tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
@@ -66,12 +67,23 @@ def test_multipage_tiff_beside_a_2d_image_share_one_coco_file_with_a_plane_per_i
             tw.write(plane, metadata=None)
     Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(folder / "flat.png")
     out = tmp_path / "out"
-    assert run(folder, "-o", out, "--model", "small", "--format", "tiff", "coco", "--no-tta", "--no-refine") == 0
-    assert read_label_stack(out / "pages.tif", "Z", (6, 24, 32))[1] == "Z"
+    assert run(folder, "-o", out, "--model", "small", "--format", "tiff", "coco", "--no-tta", "--no-refine",
+               "--tolerance", "0") == 0
+    labels, axes = read_label_stack(out / "pages.tif", "Z", (6, 24, 32))
     assert (out / "flat.tif").is_file()
     coco = json.loads((out / "coco.json").read_text())
     stack_images = [im for im in coco["images"] if im["file_name"] == "pages.tif"]
     assert [im["z"] for im in stack_images] == list(range(6))
+    from pycocotools.coco import COCO
+
+    api = COCO()
+    api.dataset = coco
+    api.createIndex()
+    for im in stack_images:  # each plane's objects are that plane's mask (exact outlines)
+        union = np.zeros((24, 32), bool)
+        for ann in api.loadAnns(api.getAnnIds(imgIds=[im["id"]])):
+            union |= api.annToMask(ann).astype(bool)
+        np.testing.assert_array_equal(union, labels[im["z"]] > 0)
     assert [im for im in coco["images"] if im["file_name"] == "flat.png"]
 
 
@@ -119,3 +131,20 @@ def test_a_5d_file_with_an_unknown_axis_order_is_one_line_and_the_other_inputs_s
     assert read_label_stack(out / "good.tif", "Z", (3, 16, 16))[1] == "Z"
     assert run(tmp_path / "q.tif", "--axes", "TCZYX", "-o", out, "--model", model, "--format", "tiff") == 0
     assert read_label_stack(out / "q.tif", "TZ", (2, 5, 16, 16))[1] == "TZ"
+
+
+def test_a_formats_own_limit_on_one_plane_stops_that_format_alone(tmp_path):
+    from core.classes import default_classes
+    from core.segment.batch_writer import BatchWriter, FormatErrors
+
+    crowded = np.zeros((40, 40), np.uint8)
+    crowded[::2, ::2] = 1  # 400 separate objects: more than VOC's 254
+    writer = BatchWriter(tmp_path / "out", ["tiff", "voc", "geojson"], default_classes(2))
+    job = writer.stack(tmp_path / "s.ome.tif", "s", "Z", (2,), 40, 40)
+    job.add_plane((0,), np.zeros((40, 40), np.uint8))
+    job.add_plane((1,), crowded)
+    with pytest.raises(FormatErrors) as caught:
+        job.close()
+    assert list(caught.value.failures) == ["voc"] and "254" in str(caught.value)
+    np.testing.assert_array_equal(read_label_stack(tmp_path / "out" / "s.tif", "Z", (2, 40, 40))[0][1], crowded)
+    assert len(json.loads((tmp_path / "out" / "s.geojson").read_text())["features"]) == 400

@@ -129,3 +129,19 @@ def test_axes_option_is_checked():
     for bad, why in (("ZQYX", "Q is not an axis"), ("ZZYX", "named twice"), ("ZCY", "Y and X")):
         with pytest.raises(ValueError, match=why):
             parse_axes_option(bad)
+
+
+def test_the_8bit_view_table_gives_the_bytes_of_the_float_stretch():
+    from core.io.sources import rgb8_converter
+
+    rng = np.random.default_rng(5)
+    for dtype, lo, hi in ((np.uint16, 0, 65535), (np.int16, -32768, 32767), (np.uint8, 0, 255)):
+        pixels = rng.integers(lo, hi, (60, 70), endpoint=True).astype(dtype)
+        sample = pixels.astype(np.float64)
+        low, high = np.percentile(sample, (0.1, 99.9))
+        if dtype == np.uint8:
+            expected = pixels  # 8-bit is shown as it is
+        else:
+            scaled = (pixels.astype(np.float32) - np.float32(low)) * np.float32(255 / (high - low))
+            expected = np.rint(np.clip(scaled, 0, 255)).astype(np.uint8)
+        np.testing.assert_array_equal(rgb8_converter(pixels)(pixels)[..., 0], expected)
