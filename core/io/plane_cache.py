@@ -24,8 +24,9 @@ class PlaneCache:
     """Planes of ``source`` (core.io.sources, with ``planes``) as whole arrays: its raw channels
     (``raw``), or its 8-bit RGB view."""
 
-    def __init__(self, source, raw: bool, budget: int = DEFAULT_BUDGET, lock=None):
+    def __init__(self, source, raw: bool, budget: int = DEFAULT_BUDGET, lock=None, whole=None):
         self.source, self.raw, self.budget = source, bool(raw), int(budget)
+        self.whole = whole  # a reader of whole planes (core.io.whole_planes.TiffPlanes), when the file has one
         self.lock = lock if lock is not None else threading.RLock()
         self._items: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self._bytes = 0
@@ -71,6 +72,8 @@ class PlaneCache:
             self._stopped = True
             self._wanted = []
             self._cond.notify_all()
+        if self.whole is not None:
+            self.whole.close()
         self._items.clear()
         self._bytes = 0
 
@@ -83,11 +86,29 @@ class PlaneCache:
 
     def _read(self, plane: tuple) -> np.ndarray:
         h, w = self.source.height, self.source.width
-        with self.lock:
-            read = self.source.read_raw if self.raw else self.source.read
-            array = read(0, h, 0, w, plane=plane)
+        array = self._whole(plane)
+        if array is None:
+            with self.lock:
+                read = self.source.read_raw if self.raw else self.source.read
+                array = read(0, h, 0, w, plane=plane)
         self.reads += 1
         return array
+
+    def _whole(self, plane: tuple) -> np.ndarray | None:
+        """The plane through the whole-plane reader (an 8-bit photograph as its RGB view, which for
+        8-bit grey or RGB pixels is no conversion but the grey copied to three channels), or None."""
+        if self.whole is None:
+            return None
+        try:
+            raw = self.whole.read(plane)
+        except Exception:  # noqa: BLE001 - the source's own path reads it, or says why not
+            self.whole = None
+            return None
+        if self.raw:
+            return raw
+        from core.io.images import to_rgb8
+
+        return to_rgb8(raw)
 
     def _put(self, plane: tuple, array: np.ndarray) -> None:
         with self._cond:

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-SAMPLE_PLANES = 5  # the planes (first, last and between) the display sample of a stack comes from
+SAMPLE_PLANES = 3  # the planes (first, middle, last) the display sample of a stack comes from
 
 
 class PlaneView:
@@ -72,16 +72,20 @@ class PlaneView:
         pass
 
 
-def stack_sample(source, lock=None, planes: int = SAMPLE_PLANES) -> np.ndarray:
+def stack_sample(source, lock=None, planes: int = SAMPLE_PLANES, read=None) -> np.ndarray:
     """The raw H' x W' x C values the display statistics of ``source`` come from: for a stack, the
-    samples of up to ``planes`` planes spread through it (each a share of the budget), stacked."""
-    from core.io.display import SAMPLE_VALUES, source_sample
+    samples of up to ``planes`` planes spread through it (each a share of the budget), stacked.
+    ``read(plane)``: whole raw planes (core.io.plane_cache: the first one is the view's anyway)."""
+    from core.io.display import SAMPLE_VALUES, sample_values, source_sample
     from core.io.sources import spread_planes
 
     if not getattr(source, "planes", ()):
         with lock if lock is not None else contextlib.nullcontext():
             return source_sample(source)
     picks = spread_planes(source.planes, planes)
-    parts = [source_sample(PlaneView(source, p, lock), SAMPLE_VALUES // len(picks)) for p in picks]
+    if read is not None:
+        parts = [sample_values(read(p), SAMPLE_VALUES // len(picks)) for p in picks]
+    else:
+        parts = [source_sample(PlaneView(source, p, lock), SAMPLE_VALUES // len(picks)) for p in picks]
     width = min(p.shape[1] for p in parts)
     return np.concatenate([p[:, :width] for p in parts], axis=0)

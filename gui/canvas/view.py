@@ -238,6 +238,7 @@ class Canvas(QGraphicsView):
         self._display_key = None
         if self._loader is not None:
             self._loader.stop()
+            self._loader.source = None  # its pixels go now, not when Qt gets to deleting it (a stack's plane)
             self._loader.deleteLater()  # tiles it still announces are ignored (_tile_ready)
             self._loader = None
             self.tile_cache.clear()

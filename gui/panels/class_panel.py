@@ -161,7 +161,10 @@ class ClassPanel(QWidget):
         fresh = kept is not None and kept[0] == doc.history.position and not doc.preview_active
         self._counts = kept[1] if fresh else (counts_for(doc.labels) if doc is not None else None)
         self._populate()
-        self.refresh_counts()
+        if fresh or doc is None:
+            self.refresh_counts()
+        else:
+            self._timer.start()  # counted once the new document is on screen (a stack's next plane first)
 
     def _populate(self) -> None:
         self._populating = True

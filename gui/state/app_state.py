@@ -20,7 +20,8 @@ from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
 from core.io.channels import nan_note
 from core.io.display import sample_values, source_sample
 from core.io.images import ImageReadError
-from core.io.plane_view import stack_sample
+from core.io.plane_view import SAMPLE_PLANES, stack_sample
+from core.io.sources import spread_planes
 from gui.state.current_document import CurrentDocument
 from gui.state.display import DisplaySettings
 from gui.state.image_store import ImageEntry, ImageStore, path_key
@@ -200,8 +201,14 @@ class AppState:
             image = entry.image
             self.display.show(key, image.pixels.dtype, image.channel_names, lambda: sample_values(image.pixels))
         elif entry.stack is not None:  # measured over the stack once: a plane change never changes contrast
-            source, lock = entry.source, entry.plane_pixels.lock
-            self.display.show(key, source.dtype, source.channel_names, lambda: stack_sample(source, lock))
+            source, planes = entry.source, entry.plane_pixels
+
+            def sample():
+                picks = spread_planes(source.planes, SAMPLE_PLANES)
+                planes.prefetch(picks[1:])  # read beside the first one (the view's), not after it
+                return stack_sample(source, read=planes.get)
+
+            self.display.show(key, source.dtype, source.channel_names, sample)
         else:
             source = entry.source
             self.display.show(key, source.dtype, source.channel_names, lambda: source_sample(source))

@@ -74,6 +74,7 @@ def load_stack(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
     from core.io.mask_naming import stack_strokes_path
     from core.io.masks import MaskError, find_mask_for_image
     from core.io.plane_cache import PlaneCache
+    from core.io.whole_planes import TiffPlanes
     from gui.state.display import is_photo
     from gui.state.loading import LARGE_IMAGE_PIXELS
 
@@ -101,7 +102,8 @@ def load_stack(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
             except (MaskError, ValueError, OSError) as exc:
                 note = " ".join(filter(None, [note, f"Found {path.name} but could not load its strokes: {exc}"]))
         lock = threading.RLock()
-        entry.plane_pixels = PlaneCache(source, raw=not is_photo(source.dtype, source.channel_names), lock=lock)
+        entry.plane_pixels = PlaneCache(source, raw=not is_photo(source.dtype, source.channel_names), lock=lock,
+                                        whole=TiffPlanes.open(entry.path, source))
         entry.stack = StackPlanes(source.plane_axes, source.planes, h, w, template, reader, strokes,
                                   on_dirty=lambda _dirty: entry.changed.emit())
         entry.mask_source = mask
