@@ -231,7 +231,7 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
         from core.io.images import load_image
 
         bar.set_postfix_str(path.name[:40])
-        image = load_image(path)
+        image = load_image(path, axes=getattr(args, "axes", None))
         if image.nan_count:
             tqdm.write(f"warning: {path.name}: {nan_note(image.nan_count)}", file=sys.stderr)
         with tqdm(unit="tile", leave=False, disable=None, file=sys.stderr, desc=path.name[:20]) as tiles:
@@ -242,21 +242,22 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
                 tiles.refresh()
 
             labels = seg.segment(seg.image_of(image), tile_size=args.tile, progress=progress, tta=args.tta,
-                                 refine=args.refine, stats=_file_statistics(seg, path, args.channels),
+                                 refine=args.refine, stats=_file_statistics(seg, path, args.channels,
+                                                                            getattr(args, "axes", None)),
                                  channels=args.channels)
         return labels, image.rgb
 
     return produce
 
 
-def _file_statistics(seg, path: Path, channels):
+def _file_statistics(seg, path: Path, channels, axes: str | None = None):
     """A raw-channel model scales a file by the statistics its streamed run would use (a pyramid's
     coarse level), so `segment` gives the same mask whatever the output format; None otherwise."""
     if not seg.reads_raw:
         return None
     from core.io.sources import open_source
 
-    with open_source(path) as source:
+    with open_source(path, axes) as source:
         return seg.source_statistics(source, channels)
 
 

@@ -148,13 +148,14 @@ def _too_large_hint(path: Path, streamable: bool) -> str:
             f"`unetseg convert {path.name} -o {path.stem}.ome.tif` and segment that")
 
 
-def load_image(path: str | os.PathLike, page: int = 0) -> LoadedImage:
-    """Read ``path`` (page/frame ``page``) as an upright H x W x 3 uint8 image."""
+def load_image(path: str | os.PathLike, page: int = 0, axes: str | None = None) -> LoadedImage:
+    """Read ``path`` (page/frame ``page``) as an upright H x W x 3 uint8 image; ``axes`` (``--axes``)
+    names a TIFF's axes when its metadata does not (core.io.axes)."""
     path = Path(path)
     _check_file(path)
     try:
         if path.suffix.lower() in TIFF_EXTENSIONS:
-            return _load_tiff(path, page)
+            return _load_tiff(path, page, axes)
         return _load_pillow(path, page)
     except MemoryError:
         raise _error(path, "the image is too large to load into memory") from None
@@ -272,7 +273,7 @@ def _pillow_pixels(path: Path, mode: str, array: np.ndarray) -> np.ndarray:
     return as_hwc(array)
 
 
-def _load_tiff(path: Path, page: int) -> LoadedImage:
+def _load_tiff(path: Path, page: int, axes: str | None = None) -> LoadedImage:
     import tifffile
 
     try:
@@ -290,7 +291,7 @@ def _load_tiff(path: Path, page: int) -> LoadedImage:
             arr = p.asarray()
             if p.planarconfig == tifffile.PLANARCONFIG.SEPARATE and arr.ndim == 3:
                 arr = np.moveaxis(arr, 0, -1)
-            pixels, names = _tiff_pixels(path, tif, page, p, arr)
+            pixels, names = _tiff_pixels(path, tif, page, p, arr, axes)
             notes, mode = [], f"{arr.dtype} TIFF"
             if p.photometric == tifffile.PHOTOMETRIC.PALETTE and p.colormap is not None:
                 cmap = np.asarray(p.colormap)
@@ -321,7 +322,8 @@ def _load_tiff(path: Path, page: int) -> LoadedImage:
     return LoadedImage(rgb, path, mode, pages, ", ".join(notes + more), pixels, names or [], nans)
 
 
-def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
+def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray,
+                 axes: str | None = None) -> tuple[np.ndarray, list[str] | None]:
     """Every channel of the image page ``page`` belongs to (rules: core.io.channels), and OME names.
 
     A page asked for explicitly (``page`` > 0) is one image; page 0 of a series whose pages are
@@ -331,7 +333,7 @@ def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray) -> tuple[np.nda
 
     series = tif.series[0]
     try:
-        found = layout(path.name, series.axes, series.shape)
+        found = layout(path.name, series.axes, series.shape, axes)
     except ValueError as exc:
         raise ImageReadError(f"{exc}.") from None
     if found.plane_axes and page == 0:
@@ -341,9 +343,9 @@ def _tiff_pixels(path: Path, tif, page: int, p, arr: np.ndarray) -> tuple[np.nda
     alpha = any(int(e) in (1, 2) for e in extra)
     if page == 0 and axis in ("C", "I", "Q") and len(series.pages) > 1 and p.samplesperpixel == 1:
         stack = series.asarray()
-        keep = [i for i, a in enumerate(series.axes) if a in "YX" or a == axis]
+        keep = [i for i, a in enumerate(found.axes) if a in "YX" or a == axis]
         stack = stack.reshape([series.shape[i] for i in keep])
-        kept = [series.axes[i] for i in keep]
+        kept = [found.axes[i] for i in keep]
         pixels = np.transpose(stack, (kept.index("Y"), kept.index("X"), kept.index(axis)))
     else:
         pixels = as_hwc(arr)

@@ -19,7 +19,6 @@ Writes are atomic: a temporary file (or folder), then a rename.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -397,11 +396,3 @@ def read_label_stack(path: str | os.PathLike, image_axes: str | None = None,
         if image_shape is not None:
             check_planes(path, reader.plane_axes, reader.shape, image_axes or "", image_shape)
         return reader.read(), reader.plane_axes
-
-
-def stack_record(path: Path) -> dict:
-    """What a finished OME-Zarr label stack records (for tests and ``unetseg info``-like reports)."""
-    try:
-        return json.loads((path / ".zattrs").read_text())
-    except (OSError, ValueError):
-        return {}

@@ -83,6 +83,7 @@ def test_multipage_tiff_without_axes_few_pages_are_channels_more_are_z(tmp_path)
         assert (src.plane_axes, src.planes, src.channels) == ("Z", (3,), 1)
     with pytest.raises(ImageReadError, match=r"many\.tif: a stack of 8 Z planes .*open it as a stack"):
         load_image(tmp_path / "many.tif")
+    np.testing.assert_array_equal(load_image(tmp_path / "many.tif", axes="CYX").pixels, np.moveaxis(pages, 0, 2))
 
 
 def test_folder_of_numbered_planes_in_natural_order(tmp_path):
