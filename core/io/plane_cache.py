@@ -97,8 +97,8 @@ class PlaneCache:
     def _whole(self, plane: tuple) -> np.ndarray | None:
         """The plane through the whole-plane reader (an 8-bit photograph as its RGB view, which for
         8-bit grey or RGB pixels is no conversion but the grey copied to three channels), or None."""
-        if self.whole is None:
-            return None
+        if self.whole is None or (not self.raw and np.dtype(self.source.dtype) != np.uint8):
+            return None  # another dtype's 8-bit view is stretched by the stack's statistics: the source's own
         try:
             raw = self.whole.read(plane)
         except Exception:  # noqa: BLE001 - the source's own path reads it, or says why not

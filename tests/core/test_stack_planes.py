@@ -113,3 +113,51 @@ def test_a_plane_view_reads_its_plane_and_the_stack_sample_spans_planes(tmp_path
         assert (view.width, view.height, view.channels) == (40, 32, 2)
         sample = stack_sample(source)
         assert sample.max() >= 5000 and sample.min() < 4000
+
+
+def test_whole_planes_read_page_by_page_equal_the_sources_planes_in_every_layout(tmp_path):
+    import tifffile
+
+    from core.io.plane_cache import PlaneCache
+    from core.io.sources import all_planes, open_source
+    from core.io.whole_planes import TiffPlanes
+    from tests.stack_images import write_imagej
+
+    data = stack_data(t=2, z=3, c=2, h=20, w=24)
+    rgb = np.random.default_rng(0).integers(0, 255, (6, 20, 24, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "bare.tif", np.concatenate([data[0, :, 0]] * 3))  # 9 bare pages: Z
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")  # pages of RGB: Z
+    files = [write_ome_tiff(tmp_path / "zcyx.ome.tif", data[0], "ZCYX"),
+             write_ome_tiff(tmp_path / "tczyx.ome.tif", np.moveaxis(data, 1, 2), "TCZYX"),
+             write_imagej(tmp_path / "hyper.tif", data), tmp_path / "bare.tif", tmp_path / "rgb.tif"]
+    for path in files:
+        with open_source(path) as source:
+            whole = TiffPlanes.open(path, source)
+            assert whole is not None, path.name
+            for plane in all_planes(source):
+                assert np.array_equal(whole.read(plane), source.read_raw(0, 20, 0, 24, plane=plane)), (path.name, plane)
+            cache = PlaneCache(source, raw=False, whole=whole)  # the 8-bit view, as a photograph is shown
+            assert np.array_equal(cache.get(all_planes(source)[-1]), source.read(0, 20, 0, 24, plane=all_planes(source)[-1]))
+            cache.stop()
+
+
+def test_the_plane_cache_reads_ahead_and_keeps_to_its_budget(tmp_path):
+    import time
+
+    from core.io.plane_cache import PlaneCache
+    from core.io.sources import open_source
+
+    data = stack_data(z=8, c=2, h=32, w=40)
+    path = write_ome_tiff(tmp_path / "s.ome.tif", data[0], "ZCYX")
+    with open_source(path) as source:
+        plane_bytes = 32 * 40 * 2 * 2
+        cache = PlaneCache(source, raw=True, budget=4 * plane_bytes)
+        assert np.array_equal(cache.get((2,)), np.moveaxis(data[0, 2], 0, -1))
+        cache.prefetch([(3,), (1,), (4,), (0,), (5,)])
+        deadline = time.monotonic() + 10
+        while not ((3,) in cache and (1,) in cache and (4,) in cache) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (3,) in cache and (1,) in cache and (4,) in cache and (5,) not in cache  # the budget's room
+        reads = cache.reads
+        assert np.array_equal(cache.get((3,)), np.moveaxis(data[0, 3], 0, -1)) and cache.reads == reads
+        cache.stop()
