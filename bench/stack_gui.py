@@ -10,9 +10,11 @@ a 1400x880 window fitted to the view.  Measured in one run:
     so a first read from a slow disk adds its own time): the time until the plane is drawn
     (``shown``: the view has the new plane, coarse where its full-resolution tiles are still
     rendering) and until every tile in view is rendered (``complete``), median and worst;
-  * brush move + repaint on the plane in view (radius 20, the timings of bench/live_gui.py),
-    idle and while Segment Stack runs with the built-in small model, and how many planes
-    Segment Stack finished (each one adopted by the app) during the measurement;
+  * brush move + repaint on the plane in view (the timings of bench/live_gui.py), idle and while
+    Segment Stack runs with the built-in small model, how many planes Segment Stack finished
+    (each one taken by the app) during the measurement, and the GUI thread's CPU per move;
+  * the GUI thread's CPU time beside each wall time: on a loaded machine the wall times carry
+    the load, the CPU times what the app itself spent;
   * RSS after browsing and the process's peak RSS.
 
 Targets (issue 27): open < 2 s, next plane < 100 ms cached and < 300 ms cold, RSS < 1.5 GB, brush
@@ -82,14 +84,15 @@ def drawn(app, window, limit_s: float = 30.0) -> float:
     return time.perf_counter() - t0
 
 
-def show_plane(app, window, plane) -> tuple[float, float]:
-    """(seconds until the plane is drawn, until every tile in view is rendered)."""
-    t0 = time.perf_counter()
+def show_plane(app, window, plane) -> tuple[float, float, float]:
+    """(seconds until the plane is drawn, until every tile in view is rendered, and the GUI thread's
+    CPU seconds until drawn: what the wall time would be on an idle machine, less waits for disk)."""
+    t0, c0 = time.perf_counter(), time.thread_time()
     window.plane_ui.go(plane)
     window.canvas.viewport().repaint()
     app.processEvents()
-    shown = time.perf_counter() - t0
-    return shown, shown + drawn(app, window)
+    shown, cpu = time.perf_counter() - t0, time.thread_time() - c0
+    return shown, shown + drawn(app, window), cpu
 
 
 def summary(values: list[float]) -> str:
@@ -97,9 +100,16 @@ def summary(values: list[float]) -> str:
     return f"median {statistics.median(ms):.1f} ms, worst {ms[-1]:.1f} ms (n={len(ms)})"
 
 
-def brush(app, window, n: int = 60) -> list[float]:
+CPU_PER_MOVE: dict[str, list[float]] = {"idle": [], "busy": []}
+
+
+def brush(app, window, n: int = 60, when: str = "idle") -> list[float]:
+    """Wall seconds of each brush move (bench/gui_bench.py); the GUI thread's CPU per move goes to
+    CPU_PER_MOVE[when] (what a move costs the app itself, whatever else the machine runs)."""
     h, w = window.document.shape
+    c0 = time.thread_time()
     times, _ = brush_move_times(window, app, n, (w / 2, h / 2), min(w, h) / 3)
+    CPU_PER_MOVE[when].append((time.thread_time() - c0) / n)
     return times
 
 
@@ -133,11 +143,11 @@ def run(args, path: Path) -> int:
     window.show()
     pump(app, 0.5)
     before = rss_mb()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.thread_time()
     window.open_images([path])
-    opened = time.perf_counter() - t0
+    opened, cpu = time.perf_counter() - t0, time.thread_time() - c0
     complete = opened + drawn(app, window)
-    print(f"open: drawn after {opened:.2f} s, every tile in view after {complete:.2f} s; "
+    print(f"open: drawn after {opened:.2f} s (GUI thread CPU {cpu:.2f} s), every tile in view after {complete:.2f} s; "
           f"RSS {before:.0f} MB before, {rss_mb():.0f} MB after")
 
     entry = window.current
@@ -157,8 +167,9 @@ def run(args, path: Path) -> int:
         cold.append(show_plane(app, window, (far,)))
         z = far if far < args.planes - 1 else 0
         window.plane_ui.go((z,))
-    print(f"next plane, cached: shown {summary([s for s, _ in cached])}; complete {summary([c for _, c in cached])}")
-    print(f"plane 8 away, cold: shown {summary([s for s, _ in cold])}; complete {summary([c for _, c in cold])}")
+    for name, runs in (("next plane, cached", cached), ("plane 8 away, cold", cold)):
+        print(f"{name}: shown {summary([r[0] for r in runs])}; complete {summary([r[1] for r in runs])}; "
+              f"GUI thread CPU until shown {summary([r[2] for r in runs])}")
     print(f"RSS after browsing {rss_mb():.0f} MB; planes read {cache.reads}")
 
     idle = brush(app, window)
@@ -176,7 +187,7 @@ def run(args, path: Path) -> int:
     window.commands.segment_stack.trigger()
     busy, t_end = [], time.perf_counter() + args.seconds
     while time.perf_counter() < t_end:
-        busy += brush(app, window, 30)
+        busy += brush(app, window, 30, "busy")
         window.commands.undo.trigger()  # keep the plane as it was: each stroke is one undo step
         pump(app, 0.05)
     during_rss = rss_mb()
@@ -184,7 +195,10 @@ def run(args, path: Path) -> int:
     t_wait = time.perf_counter()
     while window.state.job is not None and time.perf_counter() - t_wait < 120:
         pump(app, 0.05)
-    print(f"brush, idle: {summary(idle)}, p95 {np.percentile(idle, 95) * 1000:.1f} ms")
+    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"brush, idle: {summary(idle)}, p95 {np.percentile(idle, 95) * 1000:.1f} ms; GUI thread CPU per move "
+          f"{statistics.mean(CPU_PER_MOVE['idle']) * 1000:.2f} ms, while segmenting "
+          f"{statistics.mean(CPU_PER_MOVE['busy']) * 1000:.2f} ms")
     print(f"brush while Segment Stack runs: {summary(busy)}, p95 {np.percentile(busy, 95) * 1000:.1f} ms; "
           f"{len(finished)} plane(s) finished and taken by the app meanwhile; ratio of medians "
           f"{statistics.median(busy) / statistics.median(idle):.1f}")

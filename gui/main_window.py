@@ -345,7 +345,9 @@ class MainWindow(QMainWindow):
         text = "\n".join(f"{keys:>14}   {name}" for name, keys in rows)
         dialogs.show_info(self, "Keyboard Shortcuts", text + "\n\n      0 - 9   choose the class"
                           "\n Space+drag   pan (or middle-drag)\n      Wheel   zoom at the pointer"
-                          "\n  Alt+click   pick the class under the pointer")
+                          "\n  Alt+click   pick the class under the pointer"
+                          "\n  PgUp/PgDn   previous/next Z plane of a stack (Shift: time point;"
+                          "\n              Ctrl: previous/next image)")
 
     # -- window events ------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override

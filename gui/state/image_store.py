@@ -239,6 +239,8 @@ class ImageStore:
             entry.changed.disconnect()
             if entry.plane_pixels is not None:
                 entry.plane_pixels.stop()  # a stack's read-ahead thread
+            if entry.stack is not None:
+                entry.stack.close()  # its saved label stacks' files
             if entry is self._current:
                 self._current = None
             self.removed.emit(entry)
