@@ -83,8 +83,10 @@ def test_open_stack_folder_opens_numbered_planes_as_one_stack(qtbot, window, dia
     folder.mkdir()
     for z in range(5):
         Image.fromarray(np.full((30, 40), 20 * z, np.uint8)).save(folder / f"z{z}.png")
+    window.open_folder(folder)  # Open Folder lists numbered images one by one, and says how to open a stack
+    assert len(window.store) == 5 and "Open Stack Folder" in window.statusBar().currentMessage()
     assert window.plane_ui.open_stack_folder(folder)
-    assert len(window.store) == 1 and window.state.planes.sizes == (5,)
+    assert window.current.path == folder and window.state.planes.sizes == (5,)
     window.plane_ui.go((3,))
     assert window.plane_bar.numbers["Z"].text() == "Z 4/5" and (shown_pixels(window) == 60).all()
 
@@ -274,3 +276,30 @@ def test_a_5d_file_with_an_unknown_axis_order_is_one_clear_message(qtbot, window
     assert "five.tif: a 5-D image" in message and "does not say which axis is time, depth or channel" in message
     assert "OME-TIFF" in message and len(window.store) == 0
 
+
+
+def test_stack_options_smooth_across_z_and_link_objects_into_3d(qtbot, window, checkpoint, tmp_path):
+    import tifffile
+
+    from core.io.sources import open_source
+    from core.segment.inference import Segmenter
+    from core.segment.stack import StackOptions, segment_stack
+
+    path, _data = halves_stack(tmp_path / "cells.ome.tif")
+    window.load_model(checkpoint)
+    qtbot.waitUntil(lambda: window.models.segmenter is not None, timeout=30_000)
+    window.open_images([path])
+    window.commands.smooth_z.setChecked(True)
+    window.commands.stitch_z.setChecked(True)
+    window.commands.segment_stack.trigger()
+    qtbot.waitUntil(lambda: window.state.job is None and not window.current.busy, timeout=60_000)
+    with open_source(path) as source:  # what the command line's --smooth-z 1 gives, plane for plane
+        expected = segment_stack(Segmenter.load(checkpoint, device="cpu"), source,
+                                 options=StackOptions(smooth_z=1)).labels
+    stack = window.current.stack
+    assert all(np.array_equal(stack.documents((z,)).mask.labels, expected[z]) for z in range(Z))
+    instances = tifffile.imread(tmp_path / "cells_instances.ome.tif")  # objects linked across Z, beside the stack
+    assert instances.shape == (Z, H, W) and instances.max() > 0
+    linked = [set(np.unique(instances[z])) & set(np.unique(instances[z + 1])) - {0} for z in range(Z - 1)]
+    assert any(linked)  # an object of one plane carries on, with its id, in the next (3-D objects)
+    assert "cells_instances.ome.tif" in window.statusBar().currentMessage()
