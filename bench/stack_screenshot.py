@@ -100,6 +100,7 @@ def shoot(tmp: Path, out: Path) -> int:
         if canvas._loader is None or (not canvas._loader._pending and canvas.image_layer.waiting == 0):
             break
         time.sleep(0.005)
+    window.class_panel.refresh_counts()  # the class list counts a plane shortly after it is shown
     out.parent.mkdir(parents=True, exist_ok=True)
     ok = window.grab().save(str(out))
     window.state.store.current.stack.save_masks(tmp / "unused_mask.ome.tif")  # nothing left unsaved to ask about
