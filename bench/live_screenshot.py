@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.training.synthetic import SHAPE_CLASSES, generate_scene
     from gui.infra.workers import wait_for_workers
+    from gui import dialogs as gui_dialogs
     from gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(["live-shot"])
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(1400, 860)
     window.show()
     window.overview_dock.hide()
+    window.channel_dock.hide()  # an RGB scene: room for the training history instead
     window.open_images([path])
     window.document.set_classes(SHAPE_CLASSES)
     window.state.set_opacity(55)
@@ -60,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     pump(app, args.seconds)
     pump(app, 30, lambda: window.state.live.prediction is not None)
     window.canvas.fit()
-    pump(app, 10, lambda: window.state.live.prediction is not None and window.state.live.prediction.snapshot ==
-         window.state.live.current)
+    pump(app, 10, lambda: window.state.live.prediction is not None and window.state.live.prediction.uid ==
+         window.state.live.marked)
     pump(app, 0.5)
     window.state.message.emit(f"{annotated} annotated pixels ({100 * annotated / truth.size:.2f}% of the image)", 0)
     out.mkdir(parents=True, exist_ok=True)
@@ -73,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     wait_for_workers(30, cancel=True)
     window.document.mark_saved()
     window.current.strokes.mark_saved()
+    gui_dialogs.ask_save_model = lambda *args: "discard"  # the model is not kept: no question at close
     window.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # the scene, settings and app data of this session
     print(f"wrote {out / 'live_training.png'} and {out / 'live_training_uncertainty.png'}" if ok
           else "could not write the screenshots", file=sys.stderr)
     return 0 if ok else 1

@@ -1,23 +1,27 @@
 """Learning from a few strokes: our live UNet trainer against the random-forest pixel classifier.
 
-    PYTHONPATH=. python bench/strokes.py [--images 4] [--seconds 10 30 60 120] [--set KEY=VALUE ...]
+    PYTHONPATH=. python bench/strokes.py --seconds 10 30 60 120 300 [--repeats 2]
+    PYTHONPATH=. python bench/strokes.py --steps 250 500 1000 2000 4000 [--set KEY=VALUE ...]
 
-Images are made here (never scikit-image's samples): blobby regions of 4 classes that differ by
-texture (stripes of an orientation and period, blobs of a scale, speckle, checks) with overlapping
-mean colours, under uneven shading and sensor noise, so a pixel classifier with multiscale
-features is a fair peer.  A simulated user paints 3 short strokes (3 px wide) inside each class,
-well under 1 % of the pixels.  On the same strokes and the same machine, in the same run:
+Scenes are made here (bench/stroke_tasks.py; never images shipped in a package): texture scenes,
+scanned documents (thin text and lines), 16-bit fluorescence-like nuclei with bright specks, and
+aerial-like land cover.  A simulated user paints 3 short strokes per class, well under 1 % of the
+pixels.  On the same strokes, in the same run:
 
-* **ours**: core.training.live.LiveTrainer (the defaults of LiveConfig, or ``--set`` overrides),
-  scored on the whole image against the full ground truth with the newest snapshot published by
-  10, 30, 60, 120 s of wall time (scoring is done afterwards, outside the clock);
+* **ours**: core.training.live.LiveTrainer with LiveConfig's defaults (or ``--set`` overrides),
+  scored on the whole image against the full ground truth (mIoU over the task's classes) with
+  the snapshot the app would show at each mark: ``--seconds``: the newest published by that
+  much wall time since ``set_data`` (scored afterwards, off the clock); ``--steps``: the newest
+  after that many training steps (quality against work, what a loaded machine cannot distort);
 * **peer**: scikit-image's trainable segmentation, the ilastik method in Python:
   ``multiscale_basic_features`` + ``fit_segmenter``/``predict_segmenter`` with a scikit-learn
   ``RandomForestClassifier`` (scikit-image's documented settings), timed end to end.
 
-Also the preview latency: from a snapshot's weights to the labels of a 1920x1080 view with small
-(building the Segmenter included), the step the app repeats after each snapshot.
-Needs the ``bench`` extra (scikit-image, scikit-learn).
+``--repeats N`` runs every scene N times (the forest too) to show the run-to-run spread: in
+seconds mode the steps a run gets in its time vary with the machine's load.  ``--speed`` only
+measures training steps per second.  ``--latency`` adds the preview latency: new weights to the
+labels of a 1920x1080 view (Segmenter built included).  Needs the ``bench`` extra (scikit-image,
+scikit-learn).
 """
 
 from __future__ import annotations
@@ -29,99 +33,21 @@ import time
 from dataclasses import fields, replace
 
 import numpy as np
-from PIL import Image, ImageDraw
 
+from bench.stroke_tasks import TASKS, scene, simulate_strokes
 from core.metrics import IoUAccumulator
 from core.segment.inference import Segmenter
 from core.training.live import LiveConfig, LiveTrainer
 from core.training.loop import IGNORE
 
-CLASSES = 4
 
-
-# --------------------------------------------------------------------------- images
-
-
-def _smooth(rng: np.random.Generator, h: int, w: int, cell: float) -> np.ndarray:
-    """Smooth noise with features about ``cell`` pixels across, mean 0, std 1."""
-    gh, gw = max(2, int(h / cell) + 2), max(2, int(w / cell) + 2)
-    small = rng.standard_normal((gh, gw)).astype(np.float32)
-    big = np.asarray(Image.fromarray(small, mode="F").resize((w, h), Image.BICUBIC))
-    return (big - big.mean()) / (big.std() + 1e-6)
-
-
-def _texture(rng: np.random.Generator, kind: str, h: int, w: int) -> np.ndarray:
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    if kind == "stripes":
-        theta, period = rng.uniform(0, np.pi), rng.uniform(6, 14)
-        return np.sin(2 * np.pi * (xx * np.cos(theta) + yy * np.sin(theta)) / period + rng.uniform(0, 6.3))
-    if kind == "checks":
-        period = rng.uniform(5, 12)
-        return np.sign(np.sin(2 * np.pi * xx / period) * np.sin(2 * np.pi * yy / period)) * 0.8
-    if kind == "blobs":
-        return _smooth(rng, h, w, rng.uniform(4, 10))
-    return _smooth(rng, h, w, 1.2)  # speckle
-
-
-def texture_scene(seed: int, h: int = 384, w: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB uint8, ground truth 0..CLASSES-1): regions that differ by texture more than by colour."""
-    rng = np.random.default_rng(seed)
-    while True:
-        fields_ = np.stack([_smooth(rng, h, w, rng.uniform(90, 160)) for _ in range(CLASSES)])
-        truth = fields_.argmax(0).astype(np.uint8)
-        if np.bincount(truth.ravel(), minlength=CLASSES).min() > 0.06 * h * w:
-            break
-    kinds = rng.permutation(["stripes", "checks", "blobs", "speckle"])
-    common = rng.uniform(70, 180, 3)
-    img = np.zeros((h, w, 3), np.float32)
-    for c, kind in enumerate(kinds):
-        base = common + rng.uniform(-25, 25, 3)  # mean colours overlap: texture decides
-        direction = rng.standard_normal(3)
-        direction = np.abs(direction) / np.linalg.norm(direction) * rng.choice([-1, 1])
-        amplitude = rng.uniform(22, 45)
-        tex = _texture(rng, str(kind), h, w)
-        inside = truth == c
-        img[inside] = base + amplitude * tex[inside, None] * direction
-    shading = 1 + 0.18 * _smooth(rng, h, w, 200)
-    img = img * shading[..., None] + rng.normal(0, 6, img.shape)
-    return np.clip(img, 0, 255).astype(np.uint8), truth
-
-
-def simulate_strokes(truth: np.ndarray, rng: np.random.Generator, per_class: int = 3,
-                     width: int = 3, length: tuple[int, int] = (20, 50)) -> np.ndarray:
-    """A user's strokes: ``per_class`` short straight strokes well inside each class (255 elsewhere)."""
-    from scipy.ndimage import binary_erosion
-    from skimage.morphology import disk
-
-    h, w = truth.shape
-    strokes = np.full((h, w), IGNORE, np.uint8)
-    for c in range(int(truth.max()) + 1):
-        inside = binary_erosion(truth == c, structure=disk(8))
-        ys, xs = np.nonzero(inside)
-        for _ in range(per_class):
-            for _try in range(50):
-                k = rng.integers(ys.size)
-                angle, n = rng.uniform(0, 2 * np.pi), rng.integers(*length)
-                end = (xs[k] + n * np.cos(angle), ys[k] + n * np.sin(angle))
-                canvas = Image.new("L", (w, h), 0)
-                ImageDraw.Draw(canvas).line([(xs[k], ys[k]), end], fill=1, width=width)
-                line = np.asarray(canvas, bool)
-                if not (line & ~inside).any():
-                    strokes[line] = c
-                    break
-    return strokes
-
-
-# --------------------------------------------------------------------------- the two methods
-
-
-def miou(pred: np.ndarray, truth: np.ndarray) -> float:
-    acc = IoUAccumulator(CLASSES)
+def miou(pred: np.ndarray, truth: np.ndarray, classes: int) -> float:
+    acc = IoUAccumulator(classes)
     acc.update(pred, truth)
-    return acc.mean_iou()
+    return acc.mean_iou(range(classes))
 
 
-def random_forest(img: np.ndarray, strokes: np.ndarray, threads: int) -> tuple[np.ndarray, float]:
+def random_forest(img: np.ndarray, strokes: np.ndarray, threads: int, seed: int | None = None) -> tuple[np.ndarray, float]:
     """scikit-image's trainable segmentation with its documented settings; (labels, seconds)."""
     from functools import partial
 
@@ -130,38 +56,57 @@ def random_forest(img: np.ndarray, strokes: np.ndarray, threads: int) -> tuple[n
     from sklearn.ensemble import RandomForestClassifier
 
     t0 = time.perf_counter()
+    grey = img.shape[2] == 1
+    data = img[..., 0].astype(np.float32) if grey else img
     features = partial(multiscale_basic_features, intensity=True, edges=True, texture=True,
-                       sigma_min=1, sigma_max=16, channel_axis=-1)(img)
+                       sigma_min=1, sigma_max=16, channel_axis=None if grey else -1)(data)
     labels = np.where(strokes == IGNORE, 0, strokes.astype(np.int32) + 1)  # skimage: 0 = not annotated
-    clf = RandomForestClassifier(n_estimators=50, n_jobs=threads, max_depth=10, max_samples=0.05)
+    clf = RandomForestClassifier(n_estimators=50, n_jobs=threads, max_depth=10, max_samples=0.05, random_state=seed)
     clf = fit_segmenter(labels, features, clf)
     pred = predict_segmenter(features, clf) - 1
     return pred.astype(np.uint8), time.perf_counter() - t0
 
 
-def ours(img: np.ndarray, strokes: np.ndarray, config: LiveConfig, marks: list[float]) -> dict:
-    """Train for max(marks) s of wall time; mIoU of the newest snapshot at each mark, scored afterwards."""
+def ours_seconds(img: np.ndarray, strokes: np.ndarray, config: LiveConfig, marks: list[float]) -> dict:
+    """Train for max(marks) s of wall time; the newest snapshot published by each mark."""
     trainer = LiveTrainer(config)
     published: list[tuple[float, object]] = []
     t0 = time.perf_counter()
     trainer.set_data([(img, strokes)])
     trainer.run(lambda s: published.append((time.perf_counter() - t0, s)),
                 should_stop=lambda: time.perf_counter() - t0 >= max(marks))
-    return {"snapshots": published, "steps": trainer._steps}
+    found = {}
+    for mark in marks:
+        before = [s for t, s in published if t <= mark + 0.5]
+        if before:
+            found[mark] = before[-1]
+    return {"at": found, "steps": trainer.steps, "last": published[-1][1]}
 
 
-def preview_latency(checkpoint, repeats: int = 3) -> float:
+def ours_steps(img: np.ndarray, strokes: np.ndarray, config: LiveConfig, marks: list[int]) -> dict:
+    """Train to each mark of steps in turn; the snapshot published at each (what the app shows)."""
+    trainer = LiveTrainer(replace(config, snapshot_every=1e9))
+    trainer.set_data([(img, strokes)])
+    found, t0 = {}, time.perf_counter()
+    for mark in sorted(marks):
+        got = []
+        trainer.run(got.append, should_stop=lambda: trainer.steps >= mark)
+        found[mark] = got[-1] if got else found[max(found)]
+    return {"at": found, "steps": trainer.steps, "last": found[max(found)],
+            "steps_per_s": trainer.steps / (time.perf_counter() - t0)}
+
+
+def preview_latency(checkpoint, channels: int, repeats: int = 3) -> float:
     """Seconds from new weights to the labels of a 1920x1080 view (Segmenter built each time)."""
-    view = np.random.default_rng(0).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
+    rng = np.random.default_rng(0)
+    view = (rng.integers(0, 255, (1080, 1920, 3), dtype=np.uint8) if channels == 3
+            else rng.integers(0, 4000, (1080, 1920, channels)).astype(np.uint16))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         Segmenter(checkpoint, device="cpu").segment(view)
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
-
-
-# --------------------------------------------------------------------------- run
 
 
 def parse_overrides(pairs: list[str]) -> dict:
@@ -175,47 +120,83 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
+def summary(rows: list[dict], keys: list[str]) -> dict:
+    """Mean over scenes per key; with repeats, also each repeat's mean and their spread."""
+    out = {}
+    for key in keys:
+        values = [r[key] for r in rows if key in r]
+        if not values:
+            continue
+        out[key] = round(float(np.mean(values)), 4)
+        repeats = sorted({r["repeat"] for r in rows})
+        if len(repeats) > 1:
+            per = [float(np.mean([r[key] for r in rows if r["repeat"] == k and key in r])) for k in repeats]
+            out[key + " runs"] = [round(v, 4) for v in per]
+            out[key + " spread"] = round(max(per) - min(per), 4)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=4)
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    parser.add_argument("--per-task", type=int, default=2, help="scenes per task")
     parser.add_argument("--first-seed", type=int, default=100)
-    parser.add_argument("--seconds", type=float, nargs="+", default=[10, 30, 60, 120])
-    parser.add_argument("--threads", type=int, default=2, help="torch threads and random-forest jobs")
+    parser.add_argument("--strokes", type=int, default=3, help="strokes per class")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--seconds", type=float, nargs="+", default=None)
+    group.add_argument("--steps", type=int, nargs="+", default=None)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for training (the app's default "
+                        "on 2 cores) and random-forest jobs")
     parser.add_argument("--set", nargs="*", default=[], help="LiveConfig overrides, KEY=VALUE")
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--latency", action="store_true", help="also measure the preview latency")
+    parser.add_argument("--speed", action="store_true", help="only training steps per second")
     args = parser.parse_args(argv)
-    import torch
 
-    torch.set_num_threads(args.threads)
     config = replace(LiveConfig(), threads=args.threads, device="cpu", snapshot_every=2.0,
                      **parse_overrides(args.set))
     print(f"config: {config}", flush=True)
-    marks = sorted(args.seconds)
+    if args.speed:
+        img, truth, n = scene("texture", args.first_seed)
+        strokes = simulate_strokes(truth, np.random.default_rng(args.first_seed), args.strokes, classes=n)
+        run = ours_steps(img, strokes, config, [50, 50 + 400])
+        print(json.dumps({"steps_per_s": round(run["steps_per_s"], 1)}), flush=True)
+        return 0
+    seconds_mode = args.steps is None
+    marks = sorted(args.seconds or [10, 30, 60, 120]) if seconds_mode else sorted(args.steps)
+    unit = "s" if seconds_mode else "st"
     rows = []
-    for i in range(args.images):
-        seed = args.first_seed + i
-        img, truth = texture_scene(seed)
-        strokes = simulate_strokes(truth, np.random.default_rng(seed))
-        share = float((strokes != IGNORE).mean())
-        row = {"seed": seed, "annotated": share}
-        if not args.no_peer:
-            pred, seconds = random_forest(img, strokes, args.threads)
-            row["rf"], row["rf_seconds"] = miou(pred, truth), seconds
-        run = ours(img, strokes, replace(config, seed=seed), marks)
-        for mark in marks:
-            before = [s for t, s in run["snapshots"] if t <= mark + 0.5]
-            if before:
-                pred = Segmenter(before[-1].checkpoint, device="cpu").segment(img)
-                row[f"ours@{mark:g}"] = miou(pred, truth)
-        row["steps"] = run["steps"]
-        if args.latency and i == 0:
-            row["preview_s"] = preview_latency(run["snapshots"][-1][1].checkpoint)
-        rows.append(row)
-        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
-    keys = [k for k in rows[0] if k.startswith(("rf", "ours", "annotated", "preview"))]
-    mean = {k: round(float(np.mean([r[k] for r in rows if k in r])), 4) for k in keys}
-    print("mean " + json.dumps(mean), flush=True)
+    for repeat in range(args.repeats):
+        for task in args.tasks:
+            for i in range(args.per_task):
+                seed = args.first_seed + i
+                img, truth, n = scene(task, seed)
+                strokes = simulate_strokes(truth, np.random.default_rng(seed), args.strokes, classes=n)
+                row = {"task": task, "seed": seed, "repeat": repeat, "annotated": float((strokes != IGNORE).mean())}
+                if not args.no_peer:
+                    pred, took = random_forest(img, strokes, args.threads, seed=repeat)
+                    row["rf"], row["rf_seconds"] = miou(pred, truth, n), took
+                cfg = replace(config, seed=seed + 1000 * repeat)
+                run = (ours_seconds if seconds_mode else ours_steps)(img, strokes, cfg, marks)
+                for mark, snap in run["at"].items():
+                    pred = Segmenter(snap.checkpoint, device="cpu").segment(img)
+                    row[f"ours@{mark:g}{unit}"] = miou(pred, truth, n)
+                row["steps"] = run["steps"]
+                if "steps_per_s" in run:
+                    row["steps_per_s"] = run["steps_per_s"]
+                if args.latency and not rows:
+                    row["preview_s"] = preview_latency(run["last"].checkpoint, img.shape[2])
+                rows.append(row)
+                print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}), flush=True)
+    keys = [k for k in rows[0] if k.startswith(("rf", "ours", "annotated", "preview", "steps"))]
+    for task in args.tasks:
+        print(f"mean {task} " + json.dumps(summary([r for r in rows if r["task"] == task], keys)), flush=True)
+    print("mean all " + json.dumps(summary(rows, keys)), flush=True)
+    if not args.no_peer:
+        for key in (k for k in keys if k.startswith("ours")):
+            worst = min(r[key] - r["rf"] for r in rows if key in r)
+            print(f"{key}: ours - rf, worst scene {worst:+.3f}", flush=True)
     return 0
 
 

@@ -64,11 +64,10 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise WriteError(exc.errno, f"cannot write {path}: {describe_os_error(exc)}") from None
     os.close(fd)
     tmp = Path(tmp_name)
-    with contextlib.suppress(OSError):  # mkstemp makes 0600 files; give the usual permissions
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
     try:
         yield tmp
         _fsync(tmp)
+        _usual_mode(tmp, path)
         os.replace(tmp, path)
     except OSError as exc:
         remove_quietly(tmp)
@@ -95,6 +94,14 @@ def fsync(*paths: str | os.PathLike) -> None:
     OS cannot sync (a missing file, a file system without fsync) is skipped."""
     for path in paths:
         _fsync(Path(path))
+
+
+def _usual_mode(tmp: Path, path: Path) -> None:
+    """The replaced file's mode, or a new file's usual one (0666 less the umask): mkstemp makes
+    0600 files, and writers that recreate the file (safetensors) make 0600 again, so this comes
+    after the write."""
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
 
 
 def _umask() -> int:

@@ -26,6 +26,7 @@ from gui.controllers.commands import CommandStates, bind_state_actions
 from gui.controllers.editing import EditCommands, pointer_text
 from gui.controllers.first_run import FirstRunGuide
 from gui.controllers.live_training import LiveTrainingUi
+from gui.controllers.objects import ObjectsUi
 from gui.controllers.opening import Opener
 from gui.controllers.planes import PlaneUi
 from gui.controllers.preferences import ask_tile_memory, bind_settings
@@ -43,6 +44,7 @@ from gui.panels.channel_panel import ChannelPanel
 from gui.panels.class_panel import ClassPanel
 from gui.panels.file_panel import FilePanel
 from gui.panels.live_panel import LivePanel
+from gui.panels.objects_panel import ObjectsPanel
 from gui.panels.first_run_notice import FirstRunNotice
 from gui.panels.minimap import MiniMap
 from gui.panels.plane_bar import PlaneBar
@@ -95,12 +97,17 @@ class MainWindow(QMainWindow):
         self.channel_panel = ChannelPanel(state.display)
         self.channel_dock = self._dock("Channels", "dock_channels", self.channel_panel,
                                        Qt.DockWidgetArea.RightDockWidgetArea)
+        self.objects_panel = ObjectsPanel(state.objects, a.export_objects)
+        self.objects_dock = self._dock("Objects", "dock_objects", self.objects_panel,
+                                       Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.objects_dock.hide()  # shown when Objects mode is first turned on
         self.status = StatusPanel(self.statusBar(), a.cancel, state)
         self.menus = build_menus(self, a)
         self.menus.view.addSeparator()
         self.menus.view.addActions([self.file_dock.toggleViewAction(), self.overview_dock.toggleViewAction(),
                                      self.class_dock.toggleViewAction(), self.channel_dock.toggleViewAction(),
-                                     self.live_dock.toggleViewAction()])
+                                     self.live_dock.toggleViewAction(), self.objects_dock.toggleViewAction()])
+        self.menus.objects.addAction(self.objects_dock.toggleViewAction())
         self.toolbar, self.brush_spin = build_toolbar(self, a)
         self.outline_widths = OutlineWidthMenu(self.menus.outline_width, state.outline_width,
                                                state.set_outline_width)
@@ -118,6 +125,8 @@ class MainWindow(QMainWindow):
         self.training = TrainingUi(state, self, a.train, self.seg.models, self.saver.save, self.load_model)
         self.live = LiveTrainingUi(state, self, a.live_training, a.uncertainty, self.seg.models,
                                    lambda: (self.canvas.visible_box(), self.canvas.scale_factor))
+        self.objects = ObjectsUi(state, self, self.canvas.center_on_image, a.objects_mode,
+                                 a.delete_selected_object, a.export_objects)
         self.command_states = CommandStates(a, state, self)
         self.first_run = FirstRunGuide(st, sample_images(), self.first_run_notice.offer)
         self._wire()
@@ -283,6 +292,8 @@ class MainWindow(QMainWindow):
         lp.save_requested.connect(lambda: live.save())
         c.view_changed.connect(live.view_moved)
         state.live.events.on.connect(lambda on: on and self.live_dock.show())
+        self.objects_panel.object_clicked.connect(self.objects.focus)
+        state.objects.events.shown.connect(lambda on: on and self.objects_dock.show())
         self.store.entry_changed.connect(lambda entry: entry is self.store.current and self._update_title())
 
     def _restore_geometry(self) -> None:
@@ -329,7 +340,8 @@ class MainWindow(QMainWindow):
         a = self.commands
         return [(x.text().replace("&", ""), x.shortcut().toString()) for x in
                 (a.brush, a.eraser, a.fill, a.polygon, a.picker, a.stroke, a.stroke_eraser,
-                 a.live_training, a.uncertainty, a.brush_smaller, a.brush_larger,
+                 a.live_training, a.uncertainty, a.objects_mode, *a.object_tool_actions.values(),
+                 a.delete_selected_object, a.brush_smaller, a.brush_larger,
                  a.undo, a.redo, a.segment, a.cancel, a.toggle_mask, a.outline, a.opacity_down,
                  a.opacity_up, a.fit, a.actual_size, a.next_image, a.prev_image, a.save)]
 
@@ -365,6 +377,9 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, lambda: self.handle_drop(mime))  # leave the drag loop first
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self.live.resolve_unsaved():  # a trained Live Training model never saved: ask first
+            event.ignore()
+            return
         self.training.shutdown()
         self.live.shutdown()
         self.seg.controller.shutdown()
@@ -373,6 +388,7 @@ class MainWindow(QMainWindow):
         if not self.saver.resolve_all_unsaved():
             event.ignore()
             return
+        self.objects.shutdown()
         self.canvas.pyramids.wait()
         self.overviews.stop()
         self.autosave.close_session()  # all saved or discarded: no recovery copies, no lock

@@ -80,8 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the full metadata as JSON (for scripts)")
 
     from core.cli.training import add_training_commands
+    from core.cli.measure import add_measure_command
 
     add_training_commands(sub)
+    add_measure_command(sub)
     return parser
 
 
@@ -123,7 +125,7 @@ def main(argv: Sequence[str] | None = None, launch_gui: GuiLauncher | None = Non
 
 
 def _commands() -> set[str]:
-    return {"open", "segment", "convert", "convert-mask", "info", "train", "calibrate", "self-test", "generate",
+    return {"open", "segment", "convert", "convert-mask", "info", "train", "calibrate", "self-test", "generate", "measure",
             "-h", "--help", "--version"}
 
 
@@ -230,6 +232,8 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
         from core.io.channels import nan_note
         from core.io.images import load_image
 
+        from core.segment.batch_writer import ImageResult
+
         bar.set_postfix_str(path.name[:40])
         image = load_image(path, axes=getattr(args, "axes", None))
         if image.nan_count:
@@ -245,7 +249,7 @@ def _segmenter_job(args: argparse.Namespace, seg, path: Path, bar) -> Callable:
                                  refine=args.refine, stats=_file_statistics(seg, path, args.channels,
                                                                             getattr(args, "axes", None)),
                                  channels=args.channels)
-        return labels, image.rgb
+        return ImageResult(labels, image.rgb, raw=image)
 
     return produce
 
@@ -312,18 +316,21 @@ def cmd_convert_mask(args: argparse.Namespace) -> int:
     """Read IN in whatever format it is, write it as --format (a file, or a folder's layout)."""
     import numpy as np
 
-    from core.segment.batch_writer import BatchWriter
+    from core.segment.batch_writer import BatchWriter, write_one
     from core.classes import default_classes
-    from core.io.masks import read_mask, write_mask
+    from core.io.masks import read_mask
 
     source, out = Path(args.input), Path(args.output)
-    classes = _classes_file(Path(args.classes)) if args.classes else None
-    rgb = shape = None
+    classes = classes_file(Path(args.classes)) if args.classes else None
+    rgb = shape = loaded = None
     if args.image:
         from core.io.images import load_image
 
-        rgb = load_image(args.image).rgb
+        loaded = load_image(args.image)
+        rgb = loaded.rgb
         shape = rgb.shape[:2]
+    if args.format == "measurements" and loaded is None:
+        raise ValueError("the measurements format measures the image's pixels: pass --image")
     if args.format == "overlay" and rgb is None:
         raise ValueError("the overlay format needs the image: pass --image")
     labels = read_mask(source, shape=shape, classes=classes,
@@ -337,17 +344,17 @@ def cmd_convert_mask(args: argparse.Namespace) -> int:
     if out.is_dir():
         writer = BatchWriter(out, [args.format], classes, opacity=args.opacity,
                              coco_semantic=args.coco_semantic, objects=object_options(args))
-        writer.add(image, stem, np.asarray(labels), rgb)
+        writer.add(image, stem, np.asarray(labels), rgb, raw=loaded)
         written = writer.close()
     else:
-        written = [write_mask(out, labels, args.format, classes, image=rgb, opacity=args.opacity,
-                              image_path=image, objects=object_options(args),
-                              coco_semantic=args.coco_semantic)]
+        written = write_one(out, args.format, labels, classes, image_rgb=rgb, opacity=args.opacity,
+                            image_path=image, objects=object_options(args), coco_semantic=args.coco_semantic,
+                            raw=loaded)
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
 
 
-def _classes_file(path: Path):
+def classes_file(path: Path):
     import json
 
     from core.classes import normalize_classes

@@ -5,7 +5,9 @@ Each input is opened as a lazy source (core.io.sources) and segmented block by b
 itself for ``ome-zarr`` (``OUT/<stem>.ome.zarr``), a hidden work store beside the output for
 ``ome-tiff`` (``OUT/<stem>.ome.tif`` is exported from it at the end, then the work store is
 removed).  An interrupted run leaves its finished blocks recorded; ``--resume`` continues it.
-In-memory formats asked for in the same command are then written by the usual path.
+With ``instances`` and/or ``measurements`` the slide's objects follow from the finished store
+(core.segment.slide_objects: ``<stem>_instances.ome.zarr|.ome.tif``, ``<stem>_measurements.csv``,
+streamed).  Other in-memory formats asked for in the same command are then written by the usual path.
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ def wants_stores(args: argparse.Namespace) -> bool:
     return False
 
 
-def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]) -> int:
-    """Write the store formats for every input, then the other formats through ``in_memory``."""
+def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int],
+        stems: dict[Path, str] | None = None) -> int:
+    """Write the store formats for every input, then the other formats through ``in_memory``;
+    ``stems``: the output stems of inputs already named in a larger batch (stacks beside them)."""
     from tqdm import tqdm
 
     from core.segment.batch_writer import image_error
@@ -53,14 +57,17 @@ def run(args: argparse.Namespace, in_memory: Callable[[argparse.Namespace], int]
     inputs = expand_source_inputs(args.inputs)
     if not inputs:
         raise ValueError("no images found in the given inputs")
-    formats = [f for f in dict.fromkeys(args.format) if f in STORE_FORMATS]
-    rest = [f for f in dict.fromkeys(args.format) if f not in STORE_FORMATS]
+    from core.segment.slide_objects import OBJECT_FORMATS
+
+    formats = [f for f in dict.fromkeys(args.format) if f in STORE_FORMATS or f in OBJECT_FORMATS]
+    rest = [f for f in dict.fromkeys(args.format) if f not in formats]
     warn = lambda m: tqdm.write(f"warning: {m}", file=sys.stderr)  # noqa: E731
     seg = Segmenter.load(args.model, device="cpu" if args.dask else args.device, warn=warn)
     print(f"model: {seg.describe()}" + (f"; workers on {args.dask}" if args.dask else ""), file=sys.stderr)
     failures = 0
     with _cluster(args.dask) as client:
         for path, stem in zip(inputs, source_stems(inputs)):
+            stem = (stems or {}).get(path, stem)
             try:
                 segment_one(seg, path, stem, out_dir, formats, args, client, warn)
             except EXPECTED_ERRORS as exc:
@@ -93,13 +100,19 @@ def segment_one(seg, path: Path, stem: str, out_dir: Path, formats: list[str], a
         if not store.complete:
             _segment(seg, source, store, plan, path, args, client)
             store.finish(seg.classes, name=stem)
-    written = []
-    if "ome-zarr" in formats:
-        written.append(store_path)
-    if "ome-tiff" in formats:
-        written.append(export_ome_tiff(store, out_dir / f"{stem}{STORE_FORMATS['ome-tiff']}"))
-        if store_path != zarr_target:
-            remove_store(store_path)
+        written = []
+        if "ome-zarr" in formats:
+            written.append(store_path)
+        if "ome-tiff" in formats:
+            written.append(export_ome_tiff(store, out_dir / f"{stem}{STORE_FORMATS['ome-tiff']}"))
+        objects = [f for f in formats if f not in STORE_FORMATS]
+        if objects:
+            from core.segment.slide_objects import write_slide_objects
+
+            written += write_slide_objects(source, store, out_dir, stem, objects,
+                                           [f for f in formats if f in STORE_FORMATS], seg.classes)
+    if store_path != zarr_target:  # only once everything is written: a failed export can --resume
+        remove_store(store_path)
     return written
 
 

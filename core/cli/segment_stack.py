@@ -6,8 +6,12 @@ does not state) or, with ``--stack-folder``, when it is a folder of numbered pla
 segmented by the 2-D model (core.segment.stack.segment_stack, with ``--smooth-z`` and
 ``--stitch-threshold``), and written as it is finished through the one batch writer
 (core.segment.batch_writer: ``tiff``, ``ome-tiff``, ``ome-zarr`` and ``npy`` give one label stack
-with the input's T and Z, so it reads back with the same shape; other formats per plane).  2-D
-images given beside stacks go through the usual paths into the same writer (one ``coco.json``).
+with the input's T and Z, so it reads back with the same shape; ``instances`` one label stack of
+object ids, ``measurements`` one table with ``t``/``z`` measured on the stack's raw pixels, the
+per-object formats every plane's objects with their plane; one-image formats per plane).  The
+model's own objects, when it gives them, reach every object output through segment_stack's
+``on_plane``.  2-D images given beside stacks go through the usual paths into the same writer
+(one ``coco.json``), under the batch's stems.
 """
 
 from __future__ import annotations
@@ -133,7 +137,8 @@ def run(args: argparse.Namespace, stacks: list[Path], plain: list[Path]) -> int:
 
         rest = [f for f in dict.fromkeys(args.format) if f not in STORE_FORMATS]
         streamed = argparse.Namespace(**{**vars(args), "inputs": [str(p) for p in plain], "format": stores})
-        status = max(status, segment_large.run(streamed, lambda a: 0))
+        named = dict(zip(plain, stems[len(stacks):]))  # a 2-D cells.png beside the stack cells.ome.tif is cells-2
+        status = max(status, segment_large.run(streamed, lambda a: 0, named))
         if not rest:
             writer.close()
             return status
@@ -152,7 +157,8 @@ def segment_one(seg, path: Path, stem: str, writer, options, axes: str | None = 
         tqdm.write(f"{path.name}: {sizes} planes of {source.width}x{source.height}, {source.channels} "
                    f"{source.dtype} channel(s)", file=sys.stderr)
         job = writer.stack(path, stem, source.plane_axes, source.planes, source.height, source.width,
-                           physical=source.physical_sizes)
+                           physical=source.physical_sizes, raw=source,
+                           stitched=options.stitch_threshold is not None)
         with tqdm(total=int(_count(source.planes)), unit="plane", leave=False, disable=None, file=sys.stderr,
                   desc=path.name[:24], dynamic_ncols=True) as bar:
 

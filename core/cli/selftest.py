@@ -88,9 +88,11 @@ def _check_formats(labels: np.ndarray, out, failures: list[str]) -> None:
             path = output_path(folder, "sample", fmt)
             try:  # outlines at tolerance 0, so every format must give the same pixels back
                 writer = BatchWriter(folder, [fmt], SHAPE_CLASSES, objects=ObjectOptions(tolerance=0))
-                writer.add("sample.png", "sample", labels, image)
+                writer.add("sample.png", "sample", labels, image, raw=image)
                 writer.close()
-                if fmt == "overlay":
+                if fmt in ("instances", "measurements"):
+                    good = _objects_read_back(path, fmt, labels)
+                elif fmt == "overlay":
                     from core.io.images import load_image
 
                     back = load_image(path).rgb
@@ -104,3 +106,17 @@ def _check_formats(labels: np.ndarray, out, failures: list[str]) -> None:
             except Exception as exc:
                 failures.append(f"format {fmt}: {exc}")
                 out(f"format {fmt}: FAILED: {exc}")
+
+
+def _objects_read_back(path: Path, fmt: str, labels: np.ndarray) -> bool:
+    """The instance image holds the mask's objects (8-connected components of one class); the
+    measurements have one row per object whose areas add up to the mask's object pixels."""
+    from core.io.label_images import read_label_image
+    from core.objects.components import component_labels
+    from core.objects.measure import read_measurements
+
+    objects = component_labels(labels)
+    if fmt == "instances":
+        return np.array_equal(read_label_image(path), objects)
+    table = read_measurements(path)
+    return len(table["label"]) == int(objects.max()) and sum(map(int, table["area"])) == int((labels > 0).sum())

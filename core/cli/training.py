@@ -18,15 +18,19 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", default=None, help="start from small, large or a weights file (fine-tuning); with "
                                                 "--time-budget the default is the built-in --arch model, and none "
                                                 "starts from scratch")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=None, help="passes over the data (default 30; not with "
+                                                            "--time-budget)")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="learn from strokes (255 = not annotated) or masks for at most this wall time, with the "
-                        "live-training defaults, keep the best weights and write them (--epochs is then unused)")
+                        "live-training defaults, keep the best weights and write them (--epochs, "
+                        "--steps-per-epoch, --teacher and --calibrate do not apply and are refused)")
     p.add_argument("--patch", type=int, default=None, help="crop size in pixels (multiple of 8; default 128, "
                                                            "with --time-budget the live-training default)")
     p.add_argument("--batch", type=int, default=None, help="crops per step (default 16, or the live default)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default 3e-3, or the live default)")
-    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--val-fraction", type=float, default=None,
+                   help="share of the images held out to choose the epoch (default 0.1); with --time-budget, "
+                        "the share of each class's strokes held out to choose the snapshot (default 0.2)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dice", action="store_true", help="add a soft Dice term to the cross-entropy")
     p.add_argument("--lovasz", action="store_true", help="add the Lovasz-softmax loss (optimises IoU directly)")
@@ -37,8 +41,9 @@ def add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="make the saved model average its 8 flips/rotations when segmenting (8x the work; "
                         "default: as the --init model, else off)")
-    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=True,
-                   help="afterwards, fit edge refinement on the validation images and keep it if it helps")
+    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
+                   help="afterwards, fit edge refinement on the validation images and keep it if it helps "
+                        "(default on; not with --time-budget)")
     p.add_argument("--teacher", default=None, help="distil from this model (small, large or a weights file)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--steps-per-epoch", type=int, default=None)
@@ -88,10 +93,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     defaults = TrainConfig(images=args.images, masks=args.masks, out=args.output)
     config = TrainConfig(
         images=args.images, masks=args.masks, out=args.output, arch=args.arch, init=args.init,
-        epochs=args.epochs, patch=_given(args.patch, defaults.patch), batch=_given(args.batch, defaults.batch),
-        lr=_given(args.lr, defaults.lr), val_fraction=args.val_fraction, seed=args.seed, dice=args.dice,
+        epochs=_given(args.epochs, defaults.epochs), patch=_given(args.patch, defaults.patch),
+        batch=_given(args.batch, defaults.batch), lr=_given(args.lr, defaults.lr),
+        val_fraction=_given(args.val_fraction, defaults.val_fraction), seed=args.seed, dice=args.dice,
         lovasz=args.lovasz, augment=bool(args.augment), teacher=args.teacher, tta=args.tta,
-        calibrate=args.calibrate, device=args.device, steps_per_epoch=args.steps_per_epoch,
+        calibrate=_given(args.calibrate, defaults.calibrate), device=args.device, steps_per_epoch=args.steps_per_epoch,
         classes_file=args.classes, command=_command(), channels=args.channels,
     )
     bar = tqdm(unit="step", disable=None, file=sys.stderr, dynamic_ncols=True)
@@ -125,8 +131,29 @@ def _given(value, default):
     return default if value is None else value
 
 
+# flags of the epoch trainer that learning from strokes for a time cannot honour, and why
+NOT_TIMED = {
+    "epochs": "--epochs: training stops at the time budget, not after a number of epochs",
+    "steps_per_epoch": "--steps-per-epoch: there are no epochs, training stops at the time budget",
+    "teacher": "--teacher: distillation is not part of learning from strokes",
+    "calibrate": "--calibrate: edge refinement is fitted on whole validation masks, which strokes are not "
+                 "(fit it afterwards with unetseg calibrate on annotated images)",
+}
+
+
+def refused_with_time_budget(args: argparse.Namespace) -> str | None:
+    """One sentence naming every given flag that ``--time-budget`` cannot honour, or None."""
+    given = [flag for flag in NOT_TIMED if getattr(args, flag) is not None and getattr(args, flag) is not False]
+    if not given:
+        return None
+    return "with --time-budget: " + "; ".join(NOT_TIMED[flag] for flag in given) + \
+        f". Leave {'it' if len(given) == 1 else 'them'} out."
+
+
 def _train_timed(args: argparse.Namespace) -> int:
-    """``--time-budget``: the live trainer's recipe (core.training.timed), for at most that wall time."""
+    """``--time-budget``: the live trainer's recipe (core.training.timed), for at most that wall time.
+    Every flag is honoured (``--val-fraction`` as the share of strokes held out, ``--tta`` as the
+    saved model's setting, ``--no-calibrate`` as it is) or refused with one message naming it."""
     from dataclasses import replace
 
     from core.training.live import LiveConfig
@@ -136,12 +163,19 @@ def _train_timed(args: argparse.Namespace) -> int:
 
     if args.time_budget <= 0:
         raise ValueError(f"--time-budget must be a positive number of seconds, got {args.time_budget:g}")
+    refused = refused_with_time_budget(args)
+    if refused:
+        raise ValueError(refused)
     live = LiveConfig()
+    if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
+        raise ValueError(f"--val-fraction must be at least 0 and below 1, got {args.val_fraction:g}")
     # default: the built-in model of the chosen architecture (as the live default); "none": from scratch
     init = None if str(args.init).lower() == "none" else args.init or (args.arch if live.init else None)
     live = replace(live, arch=args.arch, init=init, patch=_given(args.patch, live.patch),
                    batch=_given(args.batch, live.batch), lr=_given(args.lr, live.lr),
-                   augment=_given(args.augment, live.augment), seed=args.seed, device=args.device)
+                   augment=_given(args.augment, live.augment), seed=args.seed, device=args.device,
+                   dice=args.dice, lovasz=args.lovasz, held_out_share=_given(args.val_fraction, live.held_out_share),
+                   channels=tuple(args.channels) if args.channels is not None else None)
     classes = _read_classes_file(TrainConfig(images=args.images, masks=args.masks, out=args.output,
                                              classes_file=args.classes))
 
@@ -151,14 +185,13 @@ def _train_timed(args: argparse.Namespace) -> int:
 
     result = train_timed(args.images, args.masks, args.output, args.time_budget, live, classes,
                          log=lambda m: print(m, file=sys.stderr), on_snapshot=shown,
-                         extra={"command": _command()})
+                         extra={"command": _command()}, tta=args.tta)
     record_dataset(result.path, "training", stroke_pairs(args.images, args.masks)[0], args.images.as_posix())
     kept = result.kept
-    why = (f"held-out mIoU {kept.held_out_miou:.4f}" if kept.held_out_miou is not None
-           else "the newest; too few strokes to hold some out")
     print(f"kept snapshot {kept.index} of {result.snapshots} ({kept.seconds:.0f} s of training, {kept.steps} steps, "
-          f"{why}) from {kept.annotated_pixels} annotated pixels in {kept.images} image"
-          f"{'s' if kept.images != 1 else ''}; {len(result.skipped)} skipped; saved {result.path}")
+          f"{result.why}) from {kept.annotated_pixels} annotated pixels in {kept.images} image"
+          f"{'s' if kept.images != 1 else ''}, starting from {result.started_from}; {len(result.skipped)} skipped; "
+          f"saved {result.path}")
     return 0
 
 

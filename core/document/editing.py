@@ -150,9 +150,19 @@ def stamp_segment(labels: np.ndarray, p0: tuple[float, float], p1: tuple[float, 
     Radius 0.5 is a one-pixel line; the pixels containing p0 and p1 are always included so a
     dot on a pixel corner still paints something.  Returns the tight box of changed pixels.
     """
-    box = segment_box(p0, p1, radius, labels.shape)
+    box, mask = segment_mask(p0, p1, radius, labels.shape)
     if box.is_empty:
         return EMPTY
+    return _write(labels, box, mask, int(value), protect, before)
+
+
+def segment_mask(p0: tuple[float, float], p1: tuple[float, float], radius: float,
+                 shape: tuple[int, ...]) -> tuple[Box, np.ndarray]:
+    """The pixels ``stamp_segment`` paints: (their box, a bool mask shaped like it), for layers
+    that write by other rules (the object layer paints only where no other object is)."""
+    box = segment_box(p0, p1, radius, shape)
+    if box.is_empty:
+        return EMPTY, np.zeros((0, 0), bool)
     (xa, ya), (xb, yb) = (float(p0[0]), float(p0[1])), (float(p1[0]), float(p1[1]))
     r = max(float(radius), 0.5)
     px = np.arange(box.x0, box.x1, dtype=np.float64)[None, :] + (0.5 - xa)
@@ -170,7 +180,7 @@ def stamp_segment(labels: np.ndarray, p0: tuple[float, float], p1: tuple[float, 
         i, j = math.floor(y), math.floor(x)
         if box.contains(i, j):
             mask[i - box.y0, j - box.x0] = True
-    return _write(labels, box, mask, int(value), protect, before)
+    return box, mask
 
 
 def flood_fill(labels: np.ndarray, x: int, y: int, value: int, connectivity: int = 4,

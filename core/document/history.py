@@ -1,9 +1,14 @@
-"""Diff-based, memory-bounded undo/redo for an in-place edited label array.
+"""Diff-based, memory-bounded undo/redo for in-place edited label arrays.
 
 A step stores only the changed part of each touched 64x64 tile (old and new values, zlib
 level 1 when that is smaller), so a long diagonal stroke costs its footprint, not its bounding
 box, and undo/redo never copy the whole mask.  Original tile content is saved lazily by
 ``record_before`` just before each mutation and diffed at ``commit``.
+
+A document may have more than one array (the class labels, and the object layer's uint32
+instance ids): one step can touch several, named *layers*.  Every method that takes ``labels``
+takes either the one array (the layer ``LABELS``) or a mapping of layer name to array; a step
+records each layer's patches with its dtype, and all of them count against the same byte bound.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import sys
 import zlib
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
@@ -21,31 +27,63 @@ TILE = 64
 # Python objects around each patch's bytes: the (box, data) tuple, the Box and its four ints.
 _PATCH_OVERHEAD = sys.getsizeof((0, 0)) + sys.getsizeof(Box(0, 0, 0, 0)) + 4 * 28 + 8
 _STEP_OVERHEAD = 400
+LABELS = "labels"  # the layer a bare array stands for (the class labels, or a strokes document's)
+
+Patch = tuple[Box, bytes]
+
+
+def layers_of(labels) -> Mapping[str, object]:
+    """``labels`` as a mapping of layer name to array (a bare array is the ``LABELS`` layer)."""
+    return labels if isinstance(labels, Mapping) else {LABELS: labels}
 
 
 @dataclass(eq=False)
 class Step:
-    """One undoable action; ``patches`` are (box, data) with data = old bytes + new bytes."""
+    """One undoable action; ``patches`` are the ``LABELS`` layer's (box, data) with data = old
+    bytes + new bytes, ``layers`` the other layers' as name -> (dtype, patches)."""
 
     id: int
     label: str
     box: Box
-    patches: list[tuple[Box, bytes]] = field(repr=False)
+    patches: list[Patch] = field(repr=False)
     nbytes: int
+    layers: dict[str, tuple[str, list[Patch]]] = field(default_factory=dict, repr=False)
+    boxes: dict[str, Box] = field(default_factory=dict)  # the changed box of each layer it touched
 
-    def arrays(self, patch: tuple[Box, bytes]) -> tuple[np.ndarray, np.ndarray]:
+    def touches(self, layer: str) -> bool:
+        return layer in self.boxes
+
+    def layer_box(self, layer: str) -> Box:
+        return self.boxes.get(layer, EMPTY)
+
+    def arrays(self, patch: Patch, dtype: str | np.dtype = np.uint8) -> tuple[np.ndarray, np.ndarray]:
         box, data = patch
-        n = box.area
+        dtype = np.dtype(dtype)
+        n = box.area * dtype.itemsize
         if len(data) != 2 * n:  # stored compressed (only kept when strictly smaller)
             data = zlib.decompress(data)
-        both = np.frombuffer(data, dtype=np.uint8)
         shape = (box.height, box.width)
-        return both[:n].reshape(shape), both[n:].reshape(shape)
+        return (np.frombuffer(data[:n], dtype=dtype).reshape(shape),
+                np.frombuffer(data[n:], dtype=dtype).reshape(shape))
 
-    def apply(self, labels: np.ndarray, new: bool) -> Box:
-        for patch in self.patches:
-            old_values, new_values = self.arrays(patch)
-            labels[patch[0].slices] = new_values if new else old_values
+    def _all(self):
+        yield LABELS, np.uint8, self.patches
+        for name, (dtype, patches) in self.layers.items():
+            yield name, dtype, patches
+
+    def apply(self, labels, new: bool) -> Box:
+        """Write the step's new (or old) values into ``labels`` (an array or a mapping of layers)."""
+        arrays = layers_of(labels)
+        missing = [name for name, _, patches in self._all() if patches and name not in arrays]
+        if missing:  # checked before any write: a step is applied whole or not at all
+            raise KeyError(f"the step changed the layer {missing[0]!r}, which was not given")
+        for name, dtype, patches in self._all():
+            if not patches:
+                continue
+            target = arrays[name]
+            for patch in patches:
+                old_values, new_values = self.arrays(patch, dtype)
+                target[patch[0].slices] = new_values if new else old_values
         return self.box
 
 
@@ -69,7 +107,7 @@ class History:
         self.tile = int(tile)
         self._undo: deque[Step] = deque()
         self._redo: list[Step] = []
-        self._pending: dict[tuple[int, int], np.ndarray] | None = None
+        self._pending: dict[tuple[str, int, int], np.ndarray] | None = None
         self._pending_bytes = 0
         self._bytes = 0
         self._next_id = 1
@@ -128,8 +166,10 @@ class History:
             self._pending_bytes = 0
             self.overflowed = False
 
-    def record_before(self, labels: np.ndarray, box: Box, mask: np.ndarray | None = None) -> None:
-        """Save tiles overlapping ``box`` not yet saved in this group (opens one if needed).
+    def record_before(self, labels: np.ndarray, box: Box, mask: np.ndarray | None = None,
+                      layer: str = LABELS) -> None:
+        """Save tiles of ``labels`` (the array of ``layer``) overlapping ``box`` not yet saved in
+        this group (opens one if needed).
 
         ``mask`` (shaped like ``box``) limits saving to tiles where it has a True pixel.
         """
@@ -151,10 +191,10 @@ class History:
         pending = self._pending
         for ty in range(ty0, ty1):
             for tx in range(tx0, tx1):
-                if (ty, tx) in pending or (wanted is not None and not wanted[ty - ty0, tx - tx0]):
+                if (layer, ty, tx) in pending or (wanted is not None and not wanted[ty - ty0, tx - tx0]):
                     continue
                 tile = labels[ty * t:(ty + 1) * t, tx * t:(tx + 1) * t].copy()
-                pending[(ty, tx)] = tile
+                pending[(layer, ty, tx)] = tile
                 self._pending_bytes += tile.nbytes
                 if self.group_limit is not None and self._bytes + self._pending_bytes > self.group_limit:
                     pending.clear()
@@ -162,34 +202,43 @@ class History:
                     self.overflowed = True
                     return
 
-    def commit(self, labels: np.ndarray, label: str = "brush") -> Step | None:
-        """Close the group as one step of its changed pixels; None (and no step) if nothing did."""
+    def commit(self, labels, label: str = "brush") -> Step | None:
+        """Close the group as one step of its changed pixels; None (and no step) if nothing did.
+
+        ``labels``: the array, or a mapping with the array of every layer the group recorded."""
         if self.overflowed:
             self.clear()
             return None
         pending, self._pending, self._pending_bytes = self._pending, None, 0
         if not pending:
             return None
+        arrays = layers_of(labels)
         t = self.tile
-        patches: list[tuple[Box, bytes]] = []
-        box, nbytes = EMPTY, _STEP_OVERHEAD
-        for (ty, tx), before in pending.items():
+        by_layer: dict[str, list[Patch]] = {}
+        boxes: dict[str, Box] = {}
+        nbytes = _STEP_OVERHEAD
+        for (layer, ty, tx), before in pending.items():
             y0, x0 = ty * t, tx * t
-            now = labels[y0:y0 + before.shape[0], x0:x0 + before.shape[1]]
+            now = arrays[layer][y0:y0 + before.shape[0], x0:x0 + before.shape[1]]
             diff = now != before
             if not diff.any():
                 continue
             b = mask_box(diff, (y0, x0))
             local = (slice(b.y0 - y0, b.y1 - y0), slice(b.x0 - x0, b.x1 - x0))
-            raw = before[local].tobytes() + now[local].tobytes()
+            raw = np.ascontiguousarray(before[local]).tobytes() + np.ascontiguousarray(now[local]).tobytes()
             packed = zlib.compress(raw, 1)
             data = packed if len(packed) < len(raw) else raw
-            patches.append((b, data))
-            box = box.union(b)
+            by_layer.setdefault(layer, []).append((b, data))
+            boxes[layer] = boxes.get(layer, EMPTY).union(b)
             nbytes += sys.getsizeof(data) + _PATCH_OVERHEAD
-        if not patches:
+        if not by_layer:
             return None
-        step = Step(self._next_id, label, box, patches, nbytes)
+        box = EMPTY
+        for b in boxes.values():
+            box = box.union(b)
+        others = {name: (np.dtype(arrays[name].dtype).str, patches)
+                  for name, patches in by_layer.items() if name != LABELS}
+        step = Step(self._next_id, label, box, by_layer.get(LABELS, []), nbytes, others, boxes)
         self._next_id += 1
         self._redo.clear()
         self._undo.append(step)
@@ -204,18 +253,20 @@ class History:
         """Drop the open group without touching the mask (the caller restores it itself)."""
         self._pending, self._pending_bytes = None, 0
 
-    def rollback(self, labels: np.ndarray) -> Box:
+    def rollback(self, labels) -> Box:
         """Put back the original content of the open group's tiles and close it."""
         if self.overflowed:
             raise RuntimeError("the open group passed group_limit: its original content was not kept")
         pending, self._pending, self._pending_bytes = self._pending, None, 0
+        arrays = layers_of(labels)
         box, t = EMPTY, self.tile
-        for (ty, tx), before in (pending or {}).items():
+        for (layer, ty, tx), before in (pending or {}).items():
             y0, x0 = ty * t, tx * t
-            now = labels[y0:y0 + before.shape[0], x0:x0 + before.shape[1]]
+            target = arrays[layer]
+            now = target[y0:y0 + before.shape[0], x0:x0 + before.shape[1]]
             b = mask_box(now != before, (y0, x0))
             if not b.is_empty:  # assign through labels: a chunked mask's slice is a copy
-                labels[y0:y0 + before.shape[0], x0:x0 + before.shape[1]] = before
+                target[y0:y0 + before.shape[0], x0:x0 + before.shape[1]] = before
                 box = box.union(b)
         return box
 
@@ -224,19 +275,30 @@ class History:
         if self._pending is not None:
             raise RuntimeError("commit, discard or roll back the open group before undo/redo")
 
-    def undo(self, labels: np.ndarray) -> Box | None:
+    def undo(self, labels) -> Box | None:
         """Restore the state before the last step; returns the box it changed."""
+        step = self.undo_step(labels)
+        return step.box if step is not None else None
+
+    def redo(self, labels) -> Box | None:
+        step = self.redo_step(labels)
+        return step.box if step is not None else None
+
+    def undo_step(self, labels) -> Step | None:
+        """``undo``, returning the step it took back (which layers it touched: ``step.boxes``)."""
         self._check_closed()
         if not self._undo:
             return None
-        step = self._undo.pop()
-        self._redo.append(step)
-        return step.apply(labels, new=False)
+        step = self._undo[-1]
+        step.apply(labels, new=False)
+        self._redo.append(self._undo.pop())
+        return step
 
-    def redo(self, labels: np.ndarray) -> Box | None:
+    def redo_step(self, labels) -> Step | None:
         self._check_closed()
         if not self._redo:
             return None
-        step = self._redo.pop()
-        self._undo.append(step)
-        return step.apply(labels, new=True)
+        step = self._redo[-1]
+        step.apply(labels, new=True)
+        self._undo.append(self._redo.pop())
+        return step

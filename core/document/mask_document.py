@@ -3,6 +3,10 @@
 Qt-free so every behaviour is testable headless; the GUI wraps ``labels`` (the same buffer for
 the document's lifetime, mutated in place) in a colour-table image and repaints the boxes that
 ``changed`` reports.  Only ``set_labels`` / ``restore`` replace content wholesale (``reset``).
+
+Beside the class labels a document in memory has an object layer, ``objects``
+(core.document.objects): instance ids with their own edit operations, undone and redone in the
+same history as the class edits.  A chunked (whole-slide) mask has none yet (``objects`` is None).
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from core.document import editing
 from core.document.chunked_labels import ChunkedLabels
 from core.classes import ClassInfo, complete_classes
 from core.document.editing import EMPTY, Box
-from core.document.history import History, Step
+from core.document.history import LABELS, History, Step
+from core.document.objects import OBJECTS, ObjectLayer, StepHooks
 
 TOOLS = ("brush", "eraser")
 MIN_BRUSH, MAX_BRUSH = 1, 500
@@ -75,6 +80,31 @@ class MaskDocument:
         self._saved = self.history.position
         self._dirty = False
         self.last_fill_clipped = False  # did the last fill stop at its bound with more region beyond?
+        self._objects = None if self.is_chunked else self._new_object_layer()
+
+    def _new_object_layer(self) -> ObjectLayer:
+        hooks = StepHooks(open=self._open_object_step, close=self._commit,
+                          record=lambda array, box, mask, layer: self.history.record_before(array, box, mask, layer),
+                          classes_changed=self._emit)
+        return ObjectLayer(self.shape, lambda: self._labels, hooks, lambda: self._radius)
+
+    def _open_object_step(self) -> bool:
+        if self._preview:
+            return False
+        self.end_stroke()
+        self.history.begin()
+        return True
+
+    @property
+    def objects(self) -> ObjectLayer | None:
+        """The object layer (instance ids beside the class labels); None on a chunked mask."""
+        return self._objects
+
+    def _layers(self):
+        """What the history reads and writes: the class labels, and the objects once they exist."""
+        if self._objects is not None and self._objects.allocated:
+            return {LABELS: self._labels, OBJECTS: self._objects.labels}
+        return self._labels
 
     def _bound_groups(self) -> None:
         """A chunked mask may receive more than memory holds in one step: bound the open group."""
@@ -160,7 +190,8 @@ class MaskDocument:
 
     @property
     def stroke_active(self) -> bool:
-        return self._stroke is not None
+        """A brush stroke (of the classes or of the objects) is open."""
+        return self._stroke is not None or (self._objects is not None and self._objects.stroke_active)
 
     def mark_saved(self) -> None:
         self._saved = self.history.position
@@ -196,7 +227,7 @@ class MaskDocument:
         return box
 
     def _commit(self, label: str) -> Step | None:
-        step = self.history.commit(self._labels, label)
+        step = self.history.commit(self._layers(), label)
         self.history_changed.emit()
         self._update_dirty()
         return step
@@ -236,6 +267,8 @@ class MaskDocument:
         return self._emit(box)
 
     def end_stroke(self) -> Step | None:
+        if self._objects is not None and self._objects.stroke_active:
+            self._objects.end_stroke()
         if self._stroke is None:
             return None
         tool, self._stroke, self._last = self._stroke[0], None, None
@@ -324,8 +357,10 @@ class MaskDocument:
             self.set_active_class(value)
         return value
 
-    def apply_labels(self, new_labels: np.ndarray, label: str = "segment") -> Box | None:
-        """Replace the whole mask as one undo step (also ends a preview: undo goes to before it).
+    def apply_labels(self, new_labels: np.ndarray, label: str = "segment",
+                     objects: np.ndarray | None = None) -> Box | None:
+        """Replace the whole mask as one undo step (also ends a preview: undo goes to before it);
+        with ``objects``, the object ids too, in the same step.
 
         On a chunked mask the new array is compared and written chunk by chunk (its own size is
         the caller's memory); to keep streamed tiles use paste_region + commit_preview instead.
@@ -344,6 +379,17 @@ class MaskDocument:
             self.history.record_before(self._labels, box, diff[box.slices])
             self._labels[box.slices] = new[box.slices]
         del diff
+        if objects is not None and self._objects is not None:
+            self.history.begin()
+            ids = np.asarray(objects)
+            if ids.shape != self.shape:
+                raise ValueError(f"objects shape {ids.shape} != document shape {self.shape}")
+            diff = self._objects.labels != ids
+            changed = editing.mask_box(diff)
+            if not changed.is_empty:
+                self.history.record_before(self._objects.labels, changed, diff[changed.slices], OBJECTS)
+                self._objects.labels[changed.slices] = ids[changed.slices]
+                self._objects.changed.emit(changed)
         self._commit(label)
         return self._emit(box)
 
@@ -366,21 +412,24 @@ class MaskDocument:
     # -- history -----------------------------------------------------------------------------
     def undo(self) -> Box | None:
         """Undo the last step (finishing a stroke in progress first); None if nothing to undo."""
-        return self._step(self.history.undo)
+        return self._step(self.history.undo_step)
 
     def redo(self) -> Box | None:
-        return self._step(self.history.redo)
+        return self._step(self.history.redo_step)
 
     def _step(self, action) -> Box | None:
         if self._preview:
             return None
         self.end_stroke()
-        box = action(self._labels)
-        if box is None:
+        step = action(self._layers())
+        if step is None:
             return None
         self.history_changed.emit()
         self._update_dirty()
-        return self._emit(box)
+        if step.touches(OBJECTS) and self._objects is not None:
+            self._objects.changed.emit(step.layer_box(OBJECTS))
+        self._emit(step.layer_box(LABELS))
+        return step.box
 
     # -- wholesale replacement and previews -----------------------------------------------------
     def set_labels(self, labels: np.ndarray) -> None:
@@ -389,6 +438,10 @@ class MaskDocument:
         self._stroke, self._last, self._preview = None, None, False
         self.history.clear()
         self._bound_groups()
+        if self._objects is not None and self._objects.shape != self.shape:
+            self._objects.set_labels(None)
+        if self.is_chunked or self._objects is None or self._objects.shape != self.shape:
+            self._objects = None if self.is_chunked else self._new_object_layer()
         self._saved = self.history.position
         self.reset.emit()
         self.history_changed.emit()
@@ -431,7 +484,7 @@ class MaskDocument:
         if self.history.overflowed:
             return self.commit_preview()
         self._preview = False
-        box = self.history.rollback(self._labels)
+        box = self.history.rollback(self._layers())
         self.history_changed.emit()
         return self._emit(box)
 

@@ -176,6 +176,7 @@ class Snapshot:
     fill: int = 0  # a "chunks" copy: what unwritten pixels hold (255 in a strokes file)
     plane: tuple[int, ...] = ()  # a plane of a stack (over ``plane_axes``); () for a 2-D image
     plane_axes: str = ""
+    objects_path: Path | None = None  # the document's object ids (core.document.objects), when it had any
 
     @property
     def name(self) -> str:
@@ -220,10 +221,11 @@ class RecoveryStore:
 
     def save(self, image_path: str | os.PathLike, labels: np.ndarray, classes: Sequence[ClassInfo],
              history_position: int, mask_path: str | os.PathLike | None = None,
-             plane: Sequence[int] = (), plane_axes: str = "") -> Snapshot:
+             objects: np.ndarray | None = None, plane: Sequence[int] = (), plane_axes: str = "") -> Snapshot:
         """Write (or replace) this session's copy for ``image_path`` (its ``plane``, for a stack:
         one copy per plane); raises WriteError.
 
+        ``objects``: the document's object ids, copied beside the labels (``load_objects``).
         A ChunkedLabels is saved as its changed chunks (``save_chunked``)."""
         from core.document.chunked_labels import ChunkedLabels
 
@@ -241,7 +243,17 @@ class RecoveryStore:
         manifest = self._manifest(image_path, labels.shape, mask_path, classes, history_position, data)
         if plane:
             manifest.update(plane=[int(p) for p in plane], plane_axes=str(plane_axes))
-        return self._write_manifest(key, data, manifest)
+        keep = ()
+        if objects is not None:
+            ids = np.asarray(objects)
+            if ids.shape != labels.shape or ids.dtype != np.uint32:
+                raise ValueError(f"a recovery copy's objects are H x W uint32 ids like the mask, not {ids.dtype} {ids.shape}")
+            keep = (data.with_name(data.stem + ".objects.npy"),)
+            with atomic_path(keep[0]) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, ids, allow_pickle=False)
+            manifest["objects"] = keep[0].name
+        return self._write_manifest(key, data, manifest, keep)
 
     def save_chunked(self, image_path: str | os.PathLike, labels: "ChunkedLabels", classes: Sequence[ClassInfo],
                      history_position: int, mask_path: str | os.PathLike | None = None) -> Snapshot:
@@ -276,15 +288,17 @@ class RecoveryStore:
             "app_version": self.version, "data": data.name, "shape": [h, w],
         }
 
-    def _write_manifest(self, key: str, data: Path, manifest: dict) -> Snapshot:
+    def _write_manifest(self, key: str, data: Path, manifest: dict, keep: Sequence[Path] = ()) -> Snapshot:
         path = self.folder / f"{key}.json"
         try:
             write_text(path, json.dumps(manifest, indent=1))
         except OSError:
             remove_quietly(data)
+            for extra in keep:
+                remove_quietly(extra)
             raise
         for old in self._data_files(key):  # earlier data of the same copy
-            if old != data:
+            if old != data and old not in keep:
                 remove_quietly(old)
         return _parse(path, manifest)
 
@@ -327,6 +341,23 @@ class RecoveryStore:
             raise RecoveryError(f"{snap.name}: the recovery copy is damaged "
                                 f"({labels.dtype} {labels.shape}, expected uint8 {(h, w)}).")
         return labels
+
+    def load_objects(self, snap: Snapshot) -> np.ndarray | None:
+        """The copy's object ids (None: it has none), checked like ``load``'s labels."""
+        if snap.objects_path is None:
+            return None
+        try:
+            with open(snap.objects_path, "rb") as f:
+                ids = np.load(f, allow_pickle=False)
+        except FileNotFoundError:
+            raise RecoveryError(f"{snap.name}: the recovery copy's objects file is missing.") from None
+        except Exception as exc:  # noqa: BLE001 - np.load raises many types for a bad file
+            raise RecoveryError(f"{snap.name}: the recovery copy's objects are damaged ({short_error(exc)}).") from None
+        w, h = snap.image_size or (-1, -1)
+        if ids.ndim != 2 or ids.dtype != np.uint32 or ids.shape != (h, w):
+            raise RecoveryError(f"{snap.name}: the recovery copy's objects are damaged "
+                                f"({ids.dtype} {ids.shape}, expected uint32 {(h, w)}).")
+        return ids
 
     def load_chunked(self, snap: Snapshot, cache_bytes: int | None = None,
                      base_changed_ok: bool = False) -> "ChunkedLabels":
@@ -450,6 +481,8 @@ def _parse(path: Path, raw: object) -> Snapshot:
         fill=int(raw["fill"]) if _is_int(raw.get("fill")) and 0 <= raw["fill"] <= 255 else 0,
         plane=tuple(int(p) for p in plane),
         plane_axes=raw["plane_axes"] if isinstance(raw.get("plane_axes"), str) else "",
+        objects_path=path.with_name(raw["objects"]) if isinstance(raw.get("objects"), str)
+        and raw["objects"] == Path(raw["objects"]).name else None,
     )
 
 
@@ -494,3 +527,26 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+
+
+# --------------------------------------------------------------------------- newer work
+
+
+def saved_since(snap: Snapshot, path: str | os.PathLike | None = None) -> float | None:
+    """When ``path`` (default: the copy's save target) was written after the copy was taken, its
+    modification time; else None.  Such a copy must never replace that file's content: it is
+    older work."""
+    target = Path(path) if path is not None else snap.mask_path
+    if target is None:
+        return None
+    try:
+        mtime = target.stat().st_mtime
+    except OSError:
+        return None
+    return mtime if mtime > snap.saved_at else None
+
+
+def merge_sparse(older: np.ndarray, newer: np.ndarray, unannotated: int) -> np.ndarray:
+    """Sparse annotations (strokes) of an older copy under newer saved ones: the newer ones
+    everywhere they annotate, the older ones only where the newer have nothing."""
+    return np.where(newer != unannotated, newer, older).astype(newer.dtype, copy=False)

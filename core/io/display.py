@@ -8,7 +8,8 @@ visible channels are summed and clipped at 255.  For 8- and 16-bit data that who
 table look-up per channel (``Compositor``): one gather and one add per channel.
 
 Auto-contrast uses robust percentiles (0.1-99.9 by default) of a sample, so a hot pixel does
-not black out the view.
+not black out the view (a slide's sample: core.model.normalize.source_sample, the pixels a
+raw-channel model measures too).
 """
 
 from __future__ import annotations
@@ -78,21 +79,6 @@ def sample_values(pixels: np.ndarray, limit: int = SAMPLE_VALUES) -> np.ndarray:
     h, w = pixels.shape[:2]
     step = max(1, int(np.ceil(np.sqrt(h * w / limit))))
     return pixels[::step, ::step]
-
-
-def source_sample(source, limit: int = SAMPLE_VALUES) -> np.ndarray:
-    """The raw H' x W' x C sample of a lazy source (core.io.sources) the statistics are taken
-    from: the finest pyramid level of at most ``4 * limit`` pixels, strided; with no such level,
-    a centred region of the coarsest one (a tiled TIFF without a pyramid is never read whole)."""
-    level = len(source.levels) - 1
-    while level > 0 and source.levels[level - 1][0] * source.levels[level - 1][1] <= 4 * limit:
-        level -= 1
-    w, h = source.levels[level]
-    if w * h <= 4 * limit:
-        return sample_values(source.read_raw(0, h, 0, w, level), limit)
-    side = int(limit ** 0.5)
-    y0, x0 = max(0, (h - side) // 2), max(0, (w - side) // 2)
-    return as_channels(source.read_raw(y0, min(h, y0 + side), x0, min(w, x0 + side), level))
 
 
 def as_channels(pixels: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Chunked label stores for masks of any size: an OME-Zarr label image, exported to a pyramidal OME-TIFF.
 
-``LabelStore`` is a uint8 class-id image in an OME-Zarr directory (NGFF 0.4: zarr format 2,
+``LabelStore`` is a uint8 class-id image (or, with ``dtype``, a uint16/uint32 instance label image:
+one id per object) in an OME-Zarr directory (NGFF 0.4: zarr format 2,
 "/"-separated chunk keys, level "0" at full resolution, then "1", "2"... each half the size,
 downsampled by nearest neighbour so every pixel stays a real class id).  It opens in zarr,
 napari (ome-zarr plugin) and QuPath as an image and as a label image ("image-label" metadata
@@ -44,7 +45,8 @@ Block = tuple[int, int]
 
 
 class LabelStore:
-    """A uint8 label image on disk, written block by block (one block = one chunk of level 0)."""
+    """A label image on disk (uint8 class ids unless created with another ``dtype``), written block by
+    block (one block = one chunk of level 0)."""
 
     def __init__(self, path: Path, group):
         self.path = path
@@ -56,7 +58,7 @@ class LabelStore:
     # -- opening
     @classmethod
     def create(cls, path: str | os.PathLike, height: int, width: int, chunks: tuple[int, int], run: dict,
-               resume: bool = False) -> "LabelStore":
+               resume: bool = False, dtype: str = "uint8") -> "LabelStore":
         """A store for a run described by ``run`` (any JSON); with ``resume``, an unfinished one is reused.
 
         Without ``resume`` an existing store of ours is replaced; a folder that is not one is
@@ -81,7 +83,7 @@ class LabelStore:
             _remove_tree(path)
         try:
             group = zarr.open_group(str(path), mode="w", zarr_format=2)
-            group.create_array("0", shape=(height, width), chunks=chunks, dtype="uint8", fill_value=0,
+            group.create_array("0", shape=(height, width), chunks=chunks, dtype=dtype, fill_value=0,
                                chunk_key_encoding={"name": "v2", "separator": "/"}, compressors=_compressor(),
                                config={"write_empty_chunks": True})
             group.attrs.update({"unetseg": {"run": run}})
@@ -171,17 +173,18 @@ class LabelStore:
         """
         try:
             level, h, w = 0, self.height, self.width
+            counted = self.array.dtype == np.uint8  # class ids; an instance image's ids are not counted
             counts = np.zeros(256, np.int64)
             while max(h, w) > PYRAMID_MIN:
-                self._downsample(level, counts if level == 0 else None)
+                self._downsample(level, counts if level == 0 and counted else None)
                 level += 1
                 h, w = -(-h // 2), -(-w // 2)
-            if level == 0:
+            if level == 0 and counted:
                 counts += class_counts(self.read())
             attrs = dict(self._group.attrs)
             attrs.update(ome_label_attrs(level + 1, classes, name))
-            # exact counts: an opened mask then knows every class present, a rare one included
-            attrs["unetseg"] = {**attrs.get("unetseg", {}), "class_counts": counts.tolist()}
+            if counted:  # exact counts: an opened mask then knows every class present, a rare one included
+                attrs["unetseg"] = {**attrs.get("unetseg", {}), "class_counts": counts.tolist()}
             self._group.attrs.update(attrs)
             shutil.rmtree(self.path / DONE_DIR, ignore_errors=True)
         except OSError as exc:
@@ -194,7 +197,7 @@ class LabelStore:
         nh, nw = -(-h // 2), -(-w // 2)
         cy, cx = self.chunks
         dst = self._group.create_array(str(level + 1), shape=(nh, nw), chunks=(min(cy, nh), min(cx, nw)),
-                                       dtype="uint8", fill_value=0, overwrite=True,
+                                       dtype=src.dtype, fill_value=0, overwrite=True,
                                        chunk_key_encoding={"name": "v2", "separator": "/"},
                                        compressors=_compressor())
         dy, dx = dst.chunks
@@ -256,7 +259,7 @@ def level_sample(block: np.ndarray, y0: int, x0: int, factor: int) -> tuple[int,
 
 def export_ome_tiff(store: LabelStore, target: str | os.PathLike, progress: Callable[[int, int], None] | None = None
                     ) -> Path:
-    """A tiled, pyramidal OME-TIFF (uint8 class ids, zlib) of a finished store, written atomically."""
+    """A tiled, pyramidal OME-TIFF (the store's dtype, zlib) of a finished store, written atomically."""
     import tifffile
 
     target = Path(target)
@@ -278,10 +281,11 @@ def export_ome_tiff(store: LabelStore, target: str | os.PathLike, progress: Call
             if progress:
                 progress(done, total)
 
+    dtype = np.dtype(getattr(getattr(store, "array", None), "dtype", np.uint8))  # class ids, or an instance store's
     with atomic_path(target, suffix=".tif") as tmp:
-        with tifffile.TiffWriter(tmp, bigtiff=store.width * store.height > 2**31, ome=True) as tw:
+        with tifffile.TiffWriter(tmp, bigtiff=store.width * store.height * dtype.itemsize > 2**31, ome=True) as tw:
             for level, (w, h) in enumerate(levels):
-                options = dict(shape=(h, w), dtype=np.uint8, tile=(TIFF_TILE, TIFF_TILE), compression="zlib",
+                options = dict(shape=(h, w), dtype=dtype, tile=(TIFF_TILE, TIFF_TILE), compression="zlib",
                                photometric="minisblack")
                 if level == 0:
                     tw.write(tiles(0), subifds=len(levels) - 1, metadata={"axes": "YX", "Name": store.path.stem},

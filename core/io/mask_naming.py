@@ -15,15 +15,22 @@ API::
     default_mask_path(image_path, chunked=False) -> Path  # what Save writes: <stem>_mask.png beside it
                                                      # (chunked: chunked_mask_path(image_path, "ome-zarr"))
     chunked_mask_path(image_path, fmt) -> Path       # a mask too large for PNG: <stem>_mask.ome.zarr
+    slide_instances_path(outdir, stem, fmt) -> Path  # a slide's instances: <stem>_instances.ome.zarr/.ome.tif
     strokes_path(image_path) -> Path                 # Live Training's strokes: <stem>_strokes.png beside it
     chunked_strokes_path(image_path) -> Path         # a whole slide's strokes: <stem>_strokes.ome.zarr
+    instances_path(image_path) -> Path               # the app's objects: <stem>_instances.tif beside it
     stack_mask_path(image_path, fmt="ome-tiff") -> Path    # a stack's label stack: <stem>_mask.ome.tif beside it
     stack_strokes_path(image_path) -> Path           # a stack's strokes: <stem>_strokes.ome.tif beside it
     plane_stem(stem, plane_axes, plane, planes) -> str     # one plane's files: <stem>_z03, <stem>_t1_z03
     stack_files(outdir, stem, fmt) -> list[Path]     # the files a stack gets in a format holding all its planes
+                                                     # (instances: <stem>_instances.ome.tif; measurements:
+                                                     # <stem>_measurements.csv, <stem>_measurements_3d.csv)
     image_stem(image_path) -> str                    # slide.ome.tif -> slide
     suggested_export_path(image_path, folder, fmt) -> Path  # Export Mask's proposed file
     export_suffix(path, fmt) -> Path                 # a typed name with the format's extension
+    typed_export(path, fmt, offered) -> (Path, [fmt, ...])  # what a typed export name asks for:
+                                                     # one format, or several to choose from
+    formats_of_name(name, offered) -> [fmt, ...]     # the offered formats whose extension ends name
     planned_collisions(outdir, stems, formats, protect) -> list[str]  # overwrites, as sentences
     mask_candidates(folder, stem) -> list[Path]      # where any format's mask of stem would be
     find_mask(folder, image_path) -> Path | None     # the mask `unetseg train` pairs with an image
@@ -77,7 +84,15 @@ FORMATS: dict[str, MaskFormat] = {f.name: f for f in (
                extensions=(".geojson",)),
     MaskFormat("imagej", "ImageJ ROI set", "ImageJ/Fiji ROI set (*.zip)", ("{stem}_rois.zip",),
                extensions=(".zip",)),
+    MaskFormat("instances", "Instance labels: one id per object (TIFF)",
+               "Instance labels, one id per object (*.tif *.tiff)", ("{stem}_instances.tif",),
+               extensions=(".tif", ".tiff")),
+    MaskFormat("measurements", "Measurements: one row per object (CSV)", "Measurements per object (*.csv)",
+               ("{stem}_measurements.csv",), extensions=(".csv",)),
 )}
+NOT_MASKS = frozenset({"overlay", "instances", "measurements"})  # outputs that are not a class mask
+# a slide's chunked outputs, offered beside the formats above when a mask is too large for memory
+STORE_EXTENSIONS = {"ome-zarr": (".ome.zarr",), "ome-tiff": (".ome.tif", ".ome.tiff")}
 MASK_FORMATS: tuple[str, ...] = tuple(FORMATS)
 
 
@@ -147,6 +162,12 @@ def chunked_strokes_path(image_path: str | os.PathLike) -> Path:
     image_path = Path(image_path)
     return image_path.with_name(image_stem(image_path) + CHUNKED_STROKES_SUFFIX)
 
+def instances_path(image_path: str | os.PathLike) -> Path:
+    """Where the app saves an image's objects, beside the image: the ``instances`` format's file
+    (``<stem>_instances.tif``, what ``unetseg segment --format instances`` writes for it)."""
+    image_path = Path(image_path)
+    return image_files(image_path.parent, image_stem(image_path), "instances")[0]
+
 
 CHUNKED_MASK_SUFFIXES = {"ome-zarr": "_mask.ome.zarr", "ome-tiff": "_mask.ome.tif"}
 
@@ -160,6 +181,16 @@ def chunked_mask_path(image_path: str | os.PathLike, fmt: str = "ome-zarr") -> P
     image_path = Path(image_path)
     return image_path.with_name(image_stem(image_path) + CHUNKED_MASK_SUFFIXES[fmt])
 
+
+SLIDE_INSTANCES_SUFFIXES = {"ome-zarr": "_instances.ome.zarr", "ome-tiff": "_instances.ome.tif"}
+
+
+def slide_instances_path(outdir: str | os.PathLike, stem: str, fmt: str) -> Path:
+    """Where ``unetseg segment --format instances`` puts a slide's instance labels beside its class
+    store: ``<stem>_instances.ome.zarr`` (OME-Zarr labels) or ``<stem>_instances.ome.tif``."""
+    if fmt not in SLIDE_INSTANCES_SUFFIXES:
+        raise ValueError(f"a slide's instances are written as {' or '.join(SLIDE_INSTANCES_SUFFIXES)}, not {fmt!r}")
+    return Path(outdir) / f"{stem}{SLIDE_INSTANCES_SUFFIXES[fmt]}"
 
 def stack_mask_path(image_path: str | os.PathLike, fmt: str = "ome-tiff") -> Path:
     """Where a stack's mask (a label stack with the image's planes) is saved beside the stack:
@@ -189,14 +220,22 @@ def plane_stem(stem: str, plane_axes: str, plane, planes) -> str:
 
 STACK_FILES = {"tiff": "{stem}.tif", "ome-tiff": "{stem}.ome.tif", "ome-zarr": "{stem}.ome.zarr",
                "npy": "{stem}.npy"}
+# a stack's objects: one label stack of ids (OME-TIFF keeps the axes), one table of every plane's
+# objects and, for objects stitched in 3-D, one row per 3-D object
+STACK_OBJECT_FILES = {"instances": ("{stem}_instances.ome.tif",),
+                      "measurements": ("{stem}_measurements.csv", "{stem}_measurements_3d.csv")}
 
 
 def stack_files(outdir: str | os.PathLike, stem: str, fmt: str) -> list[Path]:
     """The files a stack gets in a format that holds all its planes (tiff, ome-tiff, ome-zarr,
-    npy: one label stack; geojson, imagej: every plane's objects, each with its plane); [] for a
-    format that holds one plane per file (use ``plane_stem``) or a collection (coco)."""
+    npy: one label stack; geojson, imagej: every plane's objects, each with its plane; instances:
+    ``<stem>_instances.ome.tif``; measurements: ``<stem>_measurements.csv`` and, for objects
+    stitched in 3-D, ``<stem>_measurements_3d.csv``); [] for a format that holds one plane per
+    file (use ``plane_stem``) or a collection (coco)."""
     if fmt in STACK_FILES:
         return [Path(outdir) / STACK_FILES[fmt].format(stem=stem)]
+    if fmt in STACK_OBJECT_FILES:
+        return [Path(outdir) / t.format(stem=stem) for t in STACK_OBJECT_FILES[fmt]]
     if fmt in ("geojson", "imagej"):
         return image_files(outdir, stem, fmt)
     return []
@@ -218,10 +257,43 @@ def suggested_export_path(image_path: str | os.PathLike, folder: str | os.PathLi
 
 def export_suffix(path: str | os.PathLike, fmt: str) -> Path:
     """``path`` with the format's extension appended unless it already ends with one."""
-    path, info = Path(path), format_info(fmt)
-    if not info.extensions or path.name.lower().endswith(info.extensions):
+    path, extensions = Path(path), _extensions(fmt)
+    if not extensions or path.name.lower().endswith(extensions):
         return path
-    return path.with_name(path.name + info.extensions[0])
+    return path.with_name(path.name + extensions[0])
+
+
+def _extensions(fmt: str) -> tuple[str, ...]:
+    return STORE_EXTENSIONS[fmt] if fmt in STORE_EXTENSIONS else format_info(fmt).extensions
+
+
+def formats_of_name(name: str, offered: Iterable[str]) -> list[str]:
+    """The offered formats whose extension ``name`` ends with; the longest extension wins
+    (``a.ome.tif`` is OME-TIFF when that is offered, not a plain TIFF)."""
+    name = name.lower()
+    matches = [(len(ext), fmt) for fmt in offered for ext in _extensions(fmt) if name.endswith(ext) and len(name) > len(ext)]
+    if not matches:
+        return []
+    longest = max(n for n, _ in matches)
+    return list(dict.fromkeys(fmt for n, fmt in matches if n == longest))
+
+
+def typed_export(path: str | os.PathLike, fmt: str, offered: Iterable[str]) -> tuple[Path, list[str]]:
+    """What a name typed into Export Mask asks for, with ``fmt`` the chosen file type:
+
+    * it ends with the chosen format's extension, or with none the offered formats know: that
+      format, with its extension added when missing (``cells`` -> ``cells.json``);
+    * it ends with another offered format's extension: that format (``cells.geojson`` under
+      COCO is GeoJSON), or, when several formats share the extension, those to choose from
+      (``cells.png``: index, colour, overlay or VOC), the name kept as typed.
+    """
+    path, offered = Path(path), list(dict.fromkeys(offered))
+    if path.name.lower().endswith(_extensions(fmt)) and len(path.name) > min(map(len, _extensions(fmt)), default=0):
+        return path, [fmt]
+    others = formats_of_name(path.name, [f for f in offered if f != fmt])
+    if others:
+        return path, others
+    return export_suffix(path, fmt), [fmt]
 
 
 def planned_collisions(
@@ -254,7 +326,7 @@ def mask_candidates(folder: str | os.PathLike, stem: str) -> list[Path]:
     (``<stem>_strokes.png``, a sparse index mask), shared ones (coco.json) last."""
     per_image, shared = [], []
     for fmt in FORMATS:
-        if fmt != "overlay":  # an overlay is a picture, not a mask
+        if fmt not in NOT_MASKS:  # an overlay is a picture, instances and measurements are objects
             per_image += image_files(folder, stem, fmt)[:1]
             shared += collection_files(folder, fmt)[:1] if fmt == "coco" else []
     strokes = [Path(folder) / (stem + STROKES_SUFFIX)]

@@ -205,6 +205,7 @@ def write_mask(
     image_path: str | os.PathLike | None = None,
     objects: "ObjectOptions | None" = None,
     coco_semantic: bool = False,
+    instances: np.ndarray | None = None,
 ) -> Path:
     """Write ``labels`` as ``fmt`` into the one file ``path``, atomically (a failure leaves
     any previous file intact).
@@ -213,7 +214,9 @@ def write_mask(
     document (default: ``image_path``'s name, else the mask path's stem); ``image_path`` is
     what a labelme file points to.  ``objects`` sets minimum area and outline tolerance of the
     object formats; ``coco_semantic`` writes one COCO annotation per class instead of per
-    object.  One file only: "voc" writes the class PNG here (``write_mask_files`` writes both
+    object.  ``instances`` (an instance label image, 0 = background) makes the object formats
+    write one object per id, so touching objects of one class stay apart; without it an object
+    is an 8-connected component of one class.  One file only: "voc" writes the class PNG here (``write_mask_files`` writes both
     VOC PNGs), "yolo" the label file without ``data.yaml``.
     """
     format_info(fmt)  # ValueError naming the formats for an unknown one
@@ -223,12 +226,15 @@ def write_mask(
     if image_name is None and image_path is not None:
         image_name = Path(image_path).name
     options = _options(objects)
+    instances = checked_instances(instances, labels.shape)
     if fmt == "coco":
         h, w = labels.shape
-        return write_coco(path, [(image_name or path.stem, h, w, labels)], classes,
+        return write_coco(path, [(image_name or path.stem, h, w, labels, instances)], classes,
                           semantic=coco_semantic, objects=options)
     if fmt in _OBJECT_WRITERS:
-        return _OBJECT_WRITERS[fmt](path, labels, classes, image_path or image_name, options)
+        return _OBJECT_WRITERS[fmt](path, labels, classes, image_path or image_name, options, instances)
+    if fmt in OBJECT_DATA_FORMATS:
+        raise ValueError(f"the {fmt} format is written by the batch writer (core.segment.batch_writer.write_one)")
     if fmt == "overlay" and image is None:
         raise ValueError(f"cannot write {path.name}: an overlay needs the source image")
     if fmt == "index":
@@ -252,6 +258,19 @@ def write_mask(
 
 
 CHUNKWISE_FORMATS = frozenset({"geojson", "imagej"})  # written from a chunked mask chunk by chunk
+OBJECT_DATA_FORMATS = frozenset({"instances", "measurements"})  # need objects and pixels: core.objects
+
+
+def checked_instances(instances, shape: tuple[int, ...]):
+    """An instance label image for the object formats: 2-D integer ids of the mask's size, or None."""
+    if instances is None:
+        return None
+    if tuple(instances.shape[:2]) != tuple(shape[:2]) or len(instances.shape) != 2:
+        raise ValueError(f"the instance labels are {_wxh(tuple(instances.shape))} but the mask is {_wxh(tuple(shape))}")
+    dtype = np.dtype(instances.dtype)
+    if not (np.issubdtype(dtype, np.integer) or dtype == bool):
+        raise ValueError(f"instance labels must hold whole-number object ids, not {dtype} values")
+    return np.asarray(instances) if isinstance(instances, np.ndarray) else instances
 
 
 def is_chunked(labels) -> bool:
@@ -266,7 +285,9 @@ def write_mask_files(paths: Sequence[str | os.PathLike], labels: np.ndarray, fmt
     if fmt == "voc":
         from core.io.formats.voc import write_voc
 
-        return write_voc(paths, as_label_array(labels), _options(kwargs.get("objects")))
+        labels = as_label_array(labels)
+        return write_voc(paths, labels, _options(kwargs.get("objects")),
+                         checked_instances(kwargs.get("instances"), labels.shape))
     return [write_mask(p, labels, fmt, classes, **kwargs) for p in paths]
 
 
@@ -276,34 +297,34 @@ def _options(objects):
     return objects if objects is not None else ObjectOptions()
 
 
-def _write_yolo(path, labels, classes, image, options):
+def _write_yolo(path, labels, classes, image, options, instances):
     from core.io.formats.yolo import write_yolo
 
-    return write_yolo(path, labels, options)
+    return write_yolo(path, labels, options, instances)
 
 
-def _write_labelme(path, labels, classes, image, options):
+def _write_labelme(path, labels, classes, image, options, instances):
     from core.io.formats.labelme import write_labelme
 
-    return write_labelme(path, labels, classes, image, options)
+    return write_labelme(path, labels, classes, image, options, instances)
 
 
-def _write_voc(path, labels, classes, image, options):
+def _write_voc(path, labels, classes, image, options, instances):
     from core.io.formats.voc import write_voc
 
-    return write_voc([path], labels, options)[0]
+    return write_voc([path], labels, options, instances)[0]
 
 
-def _write_geojson(path, labels, classes, image, options):
+def _write_geojson(path, labels, classes, image, options, instances):
     from core.io.formats.geojson import write_geojson
 
-    return write_geojson(path, labels, classes, options)
+    return write_geojson(path, labels, classes, options, instances)
 
 
-def _write_imagej(path, labels, classes, image, options):
+def _write_imagej(path, labels, classes, image, options, instances):
     from core.io.formats.imagej import write_imagej
 
-    return write_imagej(path, labels, classes, options)
+    return write_imagej(path, labels, classes, options, instances)
 
 
 _OBJECT_WRITERS = {"yolo": _write_yolo, "labelme": _write_labelme, "voc": _write_voc,
@@ -347,14 +368,17 @@ def coco_document(
     semantic: bool = False,
     objects: "ObjectOptions | None" = None,
 ) -> dict:
-    """A COCO dict for ``(file_name, height, width, labels)`` entries; images numbered from 1.
+    """A COCO dict for ``(file_name, height, width, labels[, instances])`` entries; images numbered
+    from 1.
 
-    One annotation per object (``core.io.formats.coco_objects``), or per class with ``semantic``.
+    One annotation per object (``core.io.formats.coco_objects``; per instance id when the entry
+    has an instance label image), or per class with ``semantic``.
     """
     from core.io.formats.coco_objects import object_annotations
 
     images, annotations = [], []
-    for image_id, (file_name, height, width, labels) in enumerate(entries, start=1):
+    for image_id, (file_name, height, width, labels, *rest) in enumerate(entries, start=1):
+        instances = rest[0] if rest else None
         if tuple(np.shape(labels)) != (int(height), int(width)):
             raise ValueError(f"the mask for {file_name} is {_wxh(np.shape(labels))} but the "
                              f"image is {width}x{height}")
@@ -364,7 +388,7 @@ def coco_document(
             annotations += coco_annotations(labels, classes, image_id, len(annotations) + 1)
         else:
             annotations += object_annotations(as_label_array(labels), classes, image_id,
-                                              len(annotations) + 1, _options(objects))
+                                              len(annotations) + 1, _options(objects), instances)
     return {"images": images, "annotations": annotations, "categories": coco_categories(classes)}
 
 

@@ -13,13 +13,19 @@ API::
     ObjectOptions(min_area=1, tolerance=0.5)      # the documented settings
     MaskObject: class_id, geometry (simplified Polygon | MultiPolygon, valid), exact (the
                 pixel outline), bbox (x, y, w, h), area (pixel count); .parts, .rings()
-    mask_objects(labels, options) -> list[MaskObject]           # a whole mask in memory
-    block_objects(array, options, block=1024) -> list[MaskObject]  # any 2-D array-like read
-        # block by block (numpy, zarr, a memmap); objects crossing block borders are merged
-    objects_of(labels, options) -> list[MaskObject]  # mask_objects for a numpy array, else
-        # block_objects in blocks of the array's own chunks (ChunkedLabels, zarr)
-    iter_objects(labels, options) -> Iterator[MaskObject]  # the same, yielded band by band as
-        # they are finished (iter_block_objects): memory holds the objects still open, not all
+    mask_objects(labels, options, instances=None) -> list[MaskObject]  # a whole mask in memory
+    block_objects(array, options, block=1024, instances=None) -> list[MaskObject]  # any 2-D
+        # array-like read block by block (numpy, zarr, a memmap); objects crossing block borders are merged
+    objects_of(labels, options, instances=None) -> list[MaskObject]  # mask_objects for a numpy
+        # array, else block_objects in blocks of the array's own chunks (ChunkedLabels, zarr)
+    iter_objects(labels, options, instances=None) -> Iterator[MaskObject]  # the same, yielded
+        # band by band as they are finished (iter_block_objects): memory holds the open objects only
+
+``instances``: an optional instance label image (same shape, 0 = background, one id per object:
+docs/interfaces.md).  Without it an object is an 8-connected component of one class; with it, an
+object is every pixel of one id, so two touching objects of one class stay two.  Its class is the
+most frequent non-background class of ``labels`` under it (1 when there is none), and
+``MaskObject.instance`` is its id.
     rasterize(geometry, shape, labels=None, value=1) -> np.ndarray  # pixel-centre sampling
     centre_ring(ring, hole=False) -> (N, 2) array  # an exact ring through boundary-pixel centres
     centre_rings(obj, tolerance) -> [(ring, is_hole)]  # simplified, checked with Pillow's fill
@@ -69,6 +75,7 @@ class MaskObject:
     exact: Polygon | MultiPolygon  # on pixel boundaries; its area is the pixel count
     bbox: tuple[int, int, int, int]  # x, y, width, height of its pixels
     area: int
+    instance: int = 0  # its id in the instance label image (0: objects from the class mask alone)
 
     @property
     def parts(self) -> list[Polygon]:
@@ -85,23 +92,28 @@ class MaskObject:
                 for p in shapely.get_parts(geometry)]
 
 
-def mask_objects(labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -> list[MaskObject]:
+def mask_objects(labels: np.ndarray, options: ObjectOptions = ObjectOptions(),
+                 instances: np.ndarray | None = None) -> list[MaskObject]:
     """Every object of every class except background (0), ordered by class, then top-left."""
     labels = np.asarray(labels)
-    return block_objects(labels, options, block=max(1, *labels.shape) if labels.size else 1)
+    return block_objects(labels, options, block=max(1, *labels.shape) if labels.size else 1, instances=instances)
 
 
-def objects_of(labels, options: ObjectOptions = ObjectOptions()) -> list[MaskObject]:
-    if isinstance(labels, np.ndarray):
-        return mask_objects(labels, options)
-    return block_objects(labels, options, block=_chunk_block(labels))
+def objects_of(labels, options: ObjectOptions = ObjectOptions(), instances=None) -> list[MaskObject]:
+    if isinstance(labels, np.ndarray) and (instances is None or isinstance(instances, np.ndarray)):
+        return mask_objects(labels, options, instances)
+    if instances is None:
+        return block_objects(labels, options, block=_chunk_block(labels))
+    return block_objects(labels, options, block=_chunk_block(labels), instances=instances)
 
 
-def iter_objects(labels, options: ObjectOptions = ObjectOptions()) -> Iterator[MaskObject]:
+def iter_objects(labels, options: ObjectOptions = ObjectOptions(), instances=None) -> Iterator[MaskObject]:
     """``objects_of``'s objects, yielded as they are finished (see ``iter_block_objects``)."""
-    if isinstance(labels, np.ndarray):
-        return iter(mask_objects(labels, options))
-    return iter_block_objects(labels, options, block=_chunk_block(labels))
+    if isinstance(labels, np.ndarray) and (instances is None or isinstance(instances, np.ndarray)):
+        return iter(mask_objects(labels, options, instances))
+    if instances is None:
+        return iter_block_objects(labels, options, block=_chunk_block(labels))
+    return iter_block_objects(labels, options, block=_chunk_block(labels), instances=instances)
 
 
 def _chunk_block(labels) -> int:
@@ -112,58 +124,97 @@ def _chunk_block(labels) -> int:
 BLOCK = 2048  # a block of labels costs BLOCK**2 bytes plus the outlines
 
 
-def block_objects(array, options: ObjectOptions = ObjectOptions(), block: int = 1024) -> list[MaskObject]:
+def block_objects(array, options: ObjectOptions = ObjectOptions(), block: int = 1024,
+                  instances=None) -> list[MaskObject]:
     """Objects of a 2-D array-like read ``block`` x ``block`` at a time (``array[r0:r1, c0:c1]``).
 
     Memory is one block of labels plus the outlines; parts in neighbouring blocks that share
-    an edge or a corner are unioned into one object.  Ordered by class, then top-left.
+    an edge or a corner are unioned into one object (with ``instances``: parts of one id).
+    Ordered by class, then top-left.
     """
-    return sorted(iter_block_objects(array, options, block), key=lambda o: (o.class_id, o.bbox[1], o.bbox[0]))
+    return sorted(iter_block_objects(array, options, block, instances),
+                  key=lambda o: (o.class_id, o.bbox[1], o.bbox[0]))
 
 
-def iter_block_objects(array, options: ObjectOptions = ObjectOptions(), block: int = 1024) -> Iterator[MaskObject]:
+def iter_block_objects(array, options: ObjectOptions = ObjectOptions(), block: int = 1024,
+                       instances=None) -> Iterator[MaskObject]:
     """``block_objects``, yielded one band of blocks at a time: after each band, the objects that do
     not reach its bottom edge are finished (nothing below can join them) and yielded, by class, then
     top-left within the band.  Memory holds one block of labels and the outlines of the objects still
     open at the band's edge, not every object of the mask, so a writer can stream them (GeoJSON)."""
     h, w = array.shape[:2]
+    if instances is not None and tuple(instances.shape[:2]) != (h, w):
+        raise ValueError(f"the instance labels are {instances.shape[1]}x{instances.shape[0]} but the mask is {w}x{h}")
     one_block = h <= block and w <= block  # its pieces are whole objects already
-    open_parts: dict[int, list] = {}
+    open_parts: dict[int, list] = {}  # class id (or instance id) -> pieces not finished yet
+    votes: dict[int, dict[int, int]] = {}  # instance id -> {class id: pixels}
     for r0 in range(0, h, block):
         for c0 in range(0, w, block):
             tile = np.asarray(array[r0 : r0 + block, c0 : c0 + block])
-            for cid, geoms in _class_parts(tile, r0, c0).items():
-                open_parts.setdefault(cid, []).extend(geoms)
+            if instances is not None:
+                ids = np.asarray(instances[r0 : r0 + block, c0 : c0 + block])
+                _vote(votes, ids, tile)
+                tile = ids
+            for key, geoms in _class_parts(tile, r0, c0).items():
+                open_parts.setdefault(key, []).extend(geoms)
         edge = r0 + block  # a part reaching this row's top may join one in the next band
         found = []
-        for cid in sorted(open_parts):
-            groups = _in_reading_order(open_parts[cid]) if one_block else _connected(open_parts[cid])
-            found += [(cid, g) for g in groups if edge >= h or g.bounds[3] < edge]
-            open_parts[cid] = [g for g in groups if edge < h and g.bounds[3] >= edge]
+        if instances is None:
+            for cid in sorted(open_parts):
+                groups = _in_reading_order(open_parts[cid]) if one_block else _connected(open_parts[cid])
+                found += [(cid, g, 0) for g in groups if edge >= h or g.bounds[3] < edge]
+                open_parts[cid] = [g for g in groups if edge < h and g.bounds[3] >= edge]
+        else:
+            for iid in [i for i, parts in open_parts.items()
+                        if edge >= h or max(g.bounds[3] for g in parts) < edge]:
+                parts = open_parts.pop(iid)
+                found.append((_majority(votes.pop(iid, {})), parts[0] if len(parts) == 1 else
+                              shapely.union_all(parts), iid))
+            found.sort(key=lambda f: (f[0], f[1].bounds[1], f[1].bounds[0]))
         yield from _make_objects(found, options)
+
+
+def _vote(votes: dict[int, dict[int, int]], ids: np.ndarray, classes: np.ndarray) -> None:
+    """Add each instance's pixels per non-background class of this tile to ``votes``."""
+    if ids.shape != classes.shape:
+        raise ValueError(f"the instance labels are {ids.shape[1]}x{ids.shape[0]} but the mask is "
+                         f"{classes.shape[1]}x{classes.shape[0]}")
+    both = (ids != 0) & (classes != 0)
+    keys, counts = np.unique(ids[both].astype(np.uint64) * 65536 + classes[both], return_counts=True)
+    for key, n in zip(keys.tolist(), counts.tolist()):
+        per = votes.setdefault(key >> 16, {})
+        per[key & 0xFFFF] = per.get(key & 0xFFFF, 0) + n
+
+
+def _majority(counts: dict[int, int]) -> int:
+    """The most frequent class (the lower id on a tie); 1 when the object lies on background only."""
+    return min(counts, key=lambda c: (-counts[c], c)) if counts else 1
 
 
 def _in_reading_order(geoms: list) -> list:
     return sorted(geoms, key=lambda g: (g.bounds[1], g.bounds[0]))
 
 
-def _make_objects(found: list[tuple[int, object]], options: ObjectOptions) -> list[MaskObject]:
-    """Simplify all outlines in one vectorised call each; drop objects below the minimum area."""
+def _make_objects(found: list[tuple[int, object, int]], options: ObjectOptions) -> list[MaskObject]:
+    """Simplify all outlines in one vectorised call each; drop objects below the minimum area.
+    ``found``: (class id, geometry, instance id or 0)."""
     if not found:
         return []
-    ids = np.array([cid for cid, _ in found])
-    exact = shapely.simplify(np.array([g for _, g in found], dtype=object), 0)  # collinear points
+    ids = np.array([cid for cid, _, _ in found])
+    instances = np.array([iid for _, _, iid in found], np.int64)
+    exact = shapely.simplify(np.array([g for _, g, _ in found], dtype=object), 0)  # collinear points
     areas = np.rint(shapely.area(exact)).astype(np.int64)
     big = areas >= options.min_area
-    ids, exact, areas = ids[big], exact[big], areas[big]
+    ids, exact, areas, instances = ids[big], exact[big], areas[big], instances[big]
     simple = exact
     if options.tolerance > 0:
         simple = shapely.simplify(exact, options.tolerance, preserve_topology=True)
         bad = ~shapely.is_valid(simple) | shapely.is_empty(simple)
         simple = np.where(bad, exact, simple)
     bounds = np.rint(shapely.bounds(exact)).astype(np.int64)
-    return [MaskObject(int(cid), geometry, geom, (int(b[0]), int(b[1]), int(b[2] - b[0]), int(b[3] - b[1])), int(a))
-            for cid, geometry, geom, b, a in zip(ids, simple, exact, bounds, areas)]
+    return [MaskObject(int(cid), geometry, geom, (int(b[0]), int(b[1]), int(b[2] - b[0]), int(b[3] - b[1])), int(a),
+                       int(iid))
+            for cid, geometry, geom, b, a, iid in zip(ids, simple, exact, bounds, areas, instances)]
 
 
 def _class_parts(tile: np.ndarray, r0: int, c0: int) -> dict[int, list]:

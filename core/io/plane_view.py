@@ -75,17 +75,28 @@ class PlaneView:
 def stack_sample(source, lock=None, planes: int = SAMPLE_PLANES, read=None) -> np.ndarray:
     """The raw H' x W' x C values the display statistics of ``source`` come from: for a stack, the
     samples of up to ``planes`` planes spread through it (each a share of the budget), stacked.
-    ``read(plane)``: whole raw planes (core.io.plane_cache: the first one is the view's anyway)."""
-    from core.io.display import SAMPLE_VALUES, sample_values, source_sample
+    ``read(plane)``: whole raw planes (core.io.plane_cache: the first one is the view's anyway);
+    without it each plane's smallest level that has enough pixels is read."""
+    from core.io.display import SAMPLE_VALUES, sample_values
     from core.io.sources import spread_planes
 
-    if not getattr(source, "planes", ()):
-        with lock if lock is not None else contextlib.nullcontext():
-            return source_sample(source)
-    picks = spread_planes(source.planes, planes)
-    if read is not None:
-        parts = [sample_values(read(p), SAMPLE_VALUES // len(picks)) for p in picks]
+    picks = spread_planes(getattr(source, "planes", ()), planes)
+    limit = SAMPLE_VALUES // len(picks)
+    if read is not None and picks != [()]:
+        parts = [sample_values(read(p), limit) for p in picks]
     else:
-        parts = [source_sample(PlaneView(source, p, lock), SAMPLE_VALUES // len(picks)) for p in picks]
+        parts = [level_sample(PlaneView(source, p, lock) if p else source, limit) for p in picks]
     width = min(p.shape[1] for p in parts)
     return np.concatenate([p[:, :width] for p in parts], axis=0)
+
+
+def level_sample(source, limit: int) -> np.ndarray:
+    """About ``limit`` values per channel of a 2-D source: its smallest level with at least 4x that
+    many pixels (the whole image when it has no such level), strided."""
+    from core.io.display import sample_values
+
+    level = len(source.levels) - 1
+    while level > 0 and source.levels[level][0] * source.levels[level][1] < 4 * limit:
+        level -= 1
+    w, h = source.levels[level]
+    return sample_values(source.read_raw(0, h, 0, w, level), limit)

@@ -352,7 +352,8 @@ class FolderSource(ImageSource):
         self.levels = [first.levels[0]]
         self.channels, self.dtype, self.channel_names = first.channels, first.dtype, list(first.channel_names)
         self.plane_axes, self.planes = (axis, (len(files),)) if len(files) > 1 else ("", ())
-        self._physical = {}
+        # a plane file states its pixel size, never the stack's Z step: X and Y are the first plane's
+        self._physical = {a: v for a, v in first.physical_sizes.items() if a in "XY"}
 
     def plane_file(self, plane: Plane = ()) -> Path:
         key = self.plane(plane)

@@ -73,6 +73,15 @@ class Normalization:
         """True: the model reads the image's raw channels (not its 8-bit RGB view)."""
         return self.mode == PERCENTILE
 
+    def recorded_picks(self, count: int) -> list[int] | None:
+        """The file channels this model reads of an image with ``count`` channels, in order: the
+        recorded ones whenever the image has them all (also when it has exactly as many as the
+        model: a model trained with ``--channels 1,0`` reads 2-channel images swapped); None when
+        nothing is recorded or the image lacks one (then its channels are read as they come)."""
+        if self.channels is None or max(self.channels) >= count:
+            return None
+        return list(self.channels)
+
     def statistics(self, pixels: np.ndarray) -> ChannelStats | None:
         """The per-image statistics ``apply`` needs (None in fixed mode: nothing to measure)."""
         return channel_statistics(pixels, self.percentiles) if self.reads_raw else None

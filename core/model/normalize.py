@@ -5,15 +5,22 @@ A model trained on raw channels (``Normalization.mode == "percentile"``) reads e
 default, as in CSBDeep/StarDist; the range is stored in the checkpoint) measured once per image.
 The arithmetic is elementwise float32, so a pixel gets the same value whether it comes in the
 whole image, a tile, a streamed window or a Dask worker's block, provided the statistics are the
-same: they are measured on one evenly strided sample of the image (``sample_step``), or, for a
-source with a pyramid, on its finest level of at most ``STATS_PIXELS`` pixels, so every tile of
-a slide is normalised alike (no seams).  uint8 RGB models keep the fixed ``x / 255`` rule
+same: they are measured on one sample with one rule for arrays and sources (``sample_regions``):
+the whole image when it has at most ``STATS_PIXELS`` pixels, else regions spread evenly over it
+(at most ``STATS_PIXELS`` in all, read region by region, so a slide is never decoded whole).  A
+source with a pyramid is sampled on its finest level of at most ``STATS_PIXELS`` pixels (the
+coarsest level when none is that small), so every tile of a slide is normalised alike (no
+seams); a source's statistics are measured once and kept while it is open
+(``source_statistics``).  The app's channel display samples a source with the same rule
+(``source_sample``).  uint8 RGB models keep the fixed ``x / 255`` rule
 (core.model.checkpoints.Normalization) and never come here.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -22,7 +29,9 @@ import numpy as np
 FIXED, PERCENTILE = "fixed", "percentile"
 DEFAULT_PERCENTILES = (1.0, 99.8)
 STATS_PIXELS = 4 * 1024 * 1024  # statistics are measured on at most this many pixels per channel
-STRIP_ROWS = 512  # rows decoded at a time when a whole level must be strided
+REGION_SIDE = 256  # an image larger than that is sampled in squares of this side (64 of them)
+_MEASURED: dict[int, tuple[weakref.ref, dict]] = {}  # id(image) -> (the image, statistics by settings)
+_MEASURED_LOCK = threading.RLock()  # re-entered when a dropped image's callback runs inside it
 
 
 @dataclass(frozen=True)
@@ -39,16 +48,45 @@ class ChannelStats:
     def from_json(cls, raw: dict) -> "ChannelStats":
         return cls(tuple(float(v) for v in raw["low"]), tuple(float(v) for v in raw["high"]))
 
+    def pick(self, channels: Sequence[int]) -> "ChannelStats":
+        """These channels' statistics, in that order (each channel is measured on its own)."""
+        return ChannelStats(tuple(self.low[c] for c in channels), tuple(self.high[c] for c in channels))
 
-def sample_step(height: int, width: int) -> int:
-    """The stride (rows and columns) that leaves at most STATS_PIXELS pixels."""
-    return max(1, math.ceil(math.sqrt(height * width / STATS_PIXELS)))
+
+def sample_regions(height: int, width: int, limit: int | None = None) -> list[list[tuple[int, int, int, int]]]:
+    """Rows of (y0, y1, x0, x1) regions, all of one size, that an h x w image is sampled on: the
+    whole image when it has at most ``limit`` (default STATS_PIXELS) pixels, else squares of
+    REGION_SIDE spread evenly over it, as many as ``limit`` allows, in a grid shaped like the image."""
+    limit = STATS_PIXELS if limit is None else limit
+    if height * width <= limit:
+        return [[(0, height, 0, width)]]
+    side = max(1, min(REGION_SIDE, math.isqrt(limit)))
+    rh, rw = min(side, height), min(side, width)
+    count = max(1, limit // (rh * rw))
+    ny = max(1, min(height // rh, round(math.sqrt(count * height / width))))
+    nx = max(1, min(width // rw, count // ny))
+    ys, xs = _spread(height - rh, ny), _spread(width - rw, nx)
+    return [[(y, y + rh, x, x + rw) for x in xs] for y in ys]
+
+
+def _spread(span: int, n: int) -> list[int]:
+    return [span // 2] if n == 1 else [round(i * span / (n - 1)) for i in range(n)]
+
+
+def _mosaic(rows: list[list[np.ndarray]]) -> np.ndarray:
+    return np.concatenate([np.concatenate(row, axis=1) for row in rows], axis=0)
+
+
+def array_sample(pixels: np.ndarray) -> np.ndarray:
+    """The H' x W' x C sample of an image in memory (``sample_regions``)."""
+    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
+    grid = sample_regions(pixels.shape[0], pixels.shape[1])
+    return _mosaic([[pixels[y0:y1, x0:x1] for y0, y1, x0, x1 in row] for row in grid])
 
 
 def channel_statistics(pixels: np.ndarray, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> ChannelStats:
-    """Percentiles of each channel of H x W x C ``pixels`` over their strided sample (NaN ignored)."""
-    step = sample_step(pixels.shape[0], pixels.shape[1])
-    return sample_statistics(pixels[::step, ::step], percentiles)
+    """Percentiles of each channel of H x W x C ``pixels`` over their sample (NaN ignored)."""
+    return sample_statistics(array_sample(pixels), percentiles)
 
 
 def sample_statistics(sample: np.ndarray, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> ChannelStats:
@@ -93,36 +131,72 @@ def scale_by_percentiles(pixels: np.ndarray, stats: ChannelStats, mean: Sequence
 STATS_PLANES = 8  # a stack's statistics come from this many planes spread over it
 
 
-def source_sample(source, channels: Sequence[int] | None = None) -> np.ndarray:
-    """The sample a source's statistics come from (see the module doc), channels picked.
+def sample_level(levels: Sequence[tuple[int, int]], limit: int | None = None) -> int:
+    """The pyramid level (levels are (width, height), finest first) a source is sampled on: the
+    finest with at most ``limit`` (default STATS_PIXELS) pixels, else the coarsest."""
+    limit = STATS_PIXELS if limit is None else limit
+    for i, (w, h) in enumerate(levels):
+        if w * h <= limit:
+            return i
+    return len(levels) - 1
 
-    A source of one level gives exactly ``channel_statistics``'s sample of the whole image.  A
-    stack (``source.planes``) is measured as a whole: up to ``STATS_PLANES`` planes spread over
-    it share the pixel budget, so every plane is scaled alike (a dim plane at the end of a Z
-    series stays dim instead of having its noise stretched to full range).
+
+def source_sample(source, channels: Sequence[int] | None = None) -> np.ndarray:
+    """The raw sample of a lazy source (core.io.sources) that its statistics come from (see the
+    module doc), channels picked; at most STATS_PIXELS pixels are read, whatever its size.
+
+    A source of one level gives exactly ``array_sample`` of the whole image.  A stack
+    (``source.planes``) is measured as a whole: up to ``STATS_PLANES`` planes spread over it share
+    the pixel budget, so every plane is scaled alike (a dim plane at the end of a Z series stays dim
+    instead of having its noise stretched to full range).
     """
-    planes = _spread(tuple(getattr(source, "planes", ())), STATS_PLANES)
+    planes = _spread_planes(tuple(getattr(source, "planes", ())), STATS_PLANES)
     budget = STATS_PIXELS // len(planes)
-    levels = source.levels
-    level = 0
-    while level < len(levels) - 1 and levels[level][0] * levels[level][1] > budget:
-        level += 1
-    w, h = levels[level]
-    step = max(1, math.ceil(math.sqrt(h * w / budget)))
-    parts = []
-    rows = max(step, STRIP_ROWS // step * step)
-    for plane in planes:
-        for y0 in range(0, h, rows):
-            block = source.read_raw(y0, min(h, y0 + rows), 0, w, level=level, **({"plane": plane} if plane else {}))
-            parts.append(block[::step, ::step])
+    level = sample_level(source.levels, budget)
+    w, h = source.levels[level]
+    grid = sample_regions(h, w, budget)
+    parts = [_mosaic([[source.read_raw(y0, y1, x0, x1, level=level, **({"plane": plane} if plane else {}))
+                       for y0, y1, x0, x1 in row] for row in grid]) for plane in planes]
     sample = np.concatenate(parts, axis=0)
     return sample if channels is None else sample[..., list(channels)]
 
 
-def _spread(planes: tuple[int, ...], count: int) -> list[tuple[int, ...]]:
+def _spread_planes(planes: tuple[int, ...], count: int) -> list[tuple[int, ...]]:
     """Up to ``count`` planes evenly spread over a stack (first and last included); ``[()]`` for 2-D."""
     if not planes:
         return [()]
     total = int(np.prod(planes))
     picks = sorted({round(i * (total - 1) / max(1, count - 1)) for i in range(min(count, total))})
     return [tuple(int(v) for v in np.unravel_index(i, planes)) for i in picks]
+
+
+def source_statistics(source, percentiles: Sequence[float] = DEFAULT_PERCENTILES) -> ChannelStats:
+    """Every channel's statistics of ``source`` (pick with ``ChannelStats.pick``), measured on its
+    sample once and kept while the source lives: a new model (a Live Training checkpoint) scales
+    the same slide without reading it again."""
+    return kept_statistics(source, percentiles, lambda: source_sample(source))
+
+
+def kept_statistics(owner, percentiles: Sequence[float], sample) -> ChannelStats:
+    """Every channel's statistics of ``sample()`` (an H x W x C sample of ``owner``: an open source,
+    an image in memory), measured the first time and kept while ``owner`` lives."""
+    key = (tuple(float(p) for p in percentiles), STATS_PIXELS, REGION_SIDE)
+    with _MEASURED_LOCK:
+        held = _MEASURED.get(id(owner))
+        known = held[1].get(key) if held is not None and held[0]() is owner else None
+    if known is not None:
+        return known
+    stats = sample_statistics(sample(), percentiles)
+    with _MEASURED_LOCK:
+        held = _MEASURED.get(id(owner))
+        if held is None or held[0]() is not owner:
+            ident = id(owner)
+            held = _MEASURED[ident] = (weakref.ref(owner, lambda _ref: _forget(ident, _ref)), {})
+        held[1][key] = stats
+    return stats
+
+
+def _forget(ident: int, ref: weakref.ref) -> None:
+    with _MEASURED_LOCK:
+        if ident in _MEASURED and _MEASURED[ident][0] is ref:
+            del _MEASURED[ident]

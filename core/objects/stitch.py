@@ -12,7 +12,9 @@ Unlike Cellpose, objects of different classes are never linked when the class pl
 (a nucleus below a vesicle is two objects), and the ids are uint32, unique over the stack.
 ``components`` makes instance planes from class labels when no model separates objects: each
 8-connected region of one class is one object, the rule the per-object export formats use
-(core.io.objects).
+(core.io.objects).  ``Numbering`` is the rule without linking: each plane's objects get the ids
+after those of the planes before, so an id still names one object in the stack's files
+(``<stem>_instances.ome.tif``, the measurements' ``label``, COCO's and GeoJSON's ``object_id``).
 """
 
 from __future__ import annotations
@@ -103,6 +105,27 @@ def relabel(instances: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
     ids, inverse = np.unique(instances, return_inverse=True)
     new = np.array([0 if i == 0 else mapping[int(i)] for i in ids], np.uint32)
     return new[inverse].reshape(instances.shape)
+
+
+class Numbering:
+    """Ids unique over a stack without linking: each plane added gets its objects renumbered
+    ``next_id``, ``next_id + 1``... in the order of their own ids (raster order for ``components``)."""
+
+    def __init__(self):
+        self.next_id = 1
+
+    def add(self, instances: np.ndarray) -> np.ndarray:
+        """``instances`` (one plane, ids of that plane alone) with ids after the planes before; uint32."""
+        from core.io.label_images import MAX_ID
+
+        instances = np.asarray(instances)
+        ids = np.unique(instances)
+        ids = ids[ids != 0]
+        if self.next_id - 1 + ids.size > MAX_ID:
+            raise ValueError(f"the stack has more than {MAX_ID} objects, which a 32-bit label image cannot hold")
+        out = relabel(instances, {int(i): self.next_id + k for k, i in enumerate(ids.tolist())})
+        self.next_id += int(ids.size)
+        return out
 
 
 def stitch(planes: Iterable[np.ndarray], threshold: float = DEFAULT_THRESHOLD,

@@ -11,10 +11,16 @@ API::
                          objects=ObjectOptions(min_area=1, tolerance=0.5), protect=(),
                          create_folder=True)  # False: the app's chosen folder must still exist
     writer.needs_image           # True when a format draws the image (overlay): pass image_rgb
-    writer.add(image, stem, labels, image_rgb=None, targets=None) -> list[Path]
+    writer.needs_pixels          # True when a format measures the pixels (measurements): pass raw
+    writer.add(image, stem, labels, image_rgb=None, targets=None, *, instances=None, raw=None) -> list[Path]
         # image: the source image's path or file name (COCO file_name, labelme imagePath);
         # stem: its unique output stem (mask_naming.unique_stems); targets: {fmt: path}
         # overrides the named file (Segment All saves to each image's own save path).
+        # instances: the model's instance labels (H x W integer ids, 0 = background), or None:
+        # then the instances and measurements formats take each 8-connected component of one
+        # class as an object, and the object formats keep their class-mask objects (as before).
+        # raw: the pixels measurements read (a LoadedImage, an ImageSource or an H x W (x C)
+        # array in the file's dtype); None: read from ``image`` when that file exists.
         # What fails every format (the mask, the image, the folder) raises
         # MaskError("<image name>: <reason>.") before anything is written.  A format's own
         # failure (VOC's 254 objects, a full disk) fails that format alone: the others are
@@ -26,7 +32,11 @@ API::
 
     write_batch(writer, jobs, progress=None, should_cancel=None, on_done=None) -> BatchResult
         # jobs: iterable of (image, stem, produce[, targets]); produce() -> (labels, image_rgb
-        # or None); targets as for add()
+        # or None), or an ImageResult(labels, image_rgb, instances, raw); targets as for add()
+    write_one(path, fmt, labels, classes, *, image_path, image_rgb=None, instances=None, raw=None,
+              opacity=0.5, objects=None, coco_semantic=False, plane=None) -> list[Path]
+        # one format of one image into the file ``path`` (the app's Export Mask); ``plane``: the
+        # mask is that plane of a stack (measurements read that plane of ``raw`` or of the stack file)
         # loads or segments one image.  A ValueError/OSError/MemoryError from produce or add
         # is recorded as that image's MaskError (result.failed), a format's own failure as
         # (image, fmt, error) in result.format_failed (the image counts as done when another
@@ -44,11 +54,16 @@ index format only), which is what Segment All does.
 
 Stacks (docs/interfaces.md: a stack's mask is a label stack with its planes)::
 
-    job = writer.stack(image, stem, plane_axes, planes, height, width, physical=None)
+    job = writer.stack(image, stem, plane_axes, planes, height, width, physical=None, *, raw=None,
+                       stitched=False)
+        # raw: the stack's ImageSource, whose planes the measurements read (None: opened from image);
+        # stitched: the ids given to add_plane link objects across Z (measurements add a 3-D table)
     job.add_plane(plane, labels, image_rgb=None, instances=None) -> list[Path]  # as each plane is done
+        # instances: the plane's object ids, unique over the stack (stitched 3-D ids, or a model's objects
+        # numbered by core.objects.stitch.Numbering); None: each class's 8-connected components, numbered so
     job.close() -> list[Path]   # the files that hold every plane; job.abort() leaves none of them
-    # a format's own failure (VOC's 254 objects on a plane) stops that format for the stack alone:
-    # close() writes the rest, then raises FormatErrors naming it
+    # a format's own failure (VOC's 254 objects on a plane, pixels that cannot be read) stops that
+    # format for the stack alone: close() writes the rest, then raises FormatErrors naming it
 
 A stack's formats: ``tiff`` (``<stem>.tif``, an ImageJ hyperstack), ``ome-tiff``
 (``<stem>.ome.tif``), ``ome-zarr`` (``<stem>.ome.zarr``) and ``npy`` hold the whole label stack with
@@ -57,9 +72,19 @@ plane in an OME-Zarr work store, never held whole in memory); ``geojson`` and ``
 every plane's objects in one file, each with its plane (QuPath's geometry ``plane``, properties
 ``z``/``t``; ImageJ's z/t position); ``coco`` gets one image per plane (``file_name`` the stack,
 ``z``/``t`` beside it); the one-image-per-file formats (index, color, overlay, yolo, labelme, voc)
-get a file per plane named ``<stem>_z07`` (core.io.mask_naming.plane_stem).  With objects linked
-in 3-D (``instances``), the stitched ids go to ``<stem>_instances.ome.tif`` (uint16, or uint32 past
-65,534 objects) and to each GeoJSON feature's ``object_id``.
+get a file per plane named ``<stem>_z07`` (core.io.mask_naming.plane_stem).
+
+A stack's objects have one id each over the whole stack, the same in every file: ``instances``
+is ``<stem>_instances.ome.tif`` (a label stack of ids with the input's planes, uint16, or uint32
+past 65,534 ids; also written whenever objects are stitched), ``measurements`` one
+``<stem>_measurements.csv`` whose rows start with the plane's ``t``/``z`` (core.objects.stack_measure;
+the stack's raw pixels of each plane, its channel names and physical sizes) and, for stitched
+objects, ``<stem>_measurements_3d.csv`` with one row per 3-D object; COCO annotations and GeoJSON
+features carry it as ``object_id``.
+
+Within one batch no file is written twice: a file another image (or another stack's plane) already
+wrote, the image itself or a protected file is refused, naming both (as that image's or that
+format's error), never overwritten.
 """
 
 from __future__ import annotations
@@ -72,13 +97,24 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from core.classes import ClassInfo
-from core.io.mask_naming import (STACK_FILES, collection_files, default_mask_path, format_info, image_files,
-                                 plane_stem, stack_files)
-from core.io.masks import CHUNKWISE_FORMATS, MaskError, is_chunked
+from core.io.mask_naming import (STACK_FILES, STACK_OBJECT_FILES, collection_files, default_mask_path, format_info,
+                                 image_files, plane_stem, stack_files)
+from core.io.masks import CHUNKWISE_FORMATS, OBJECT_DATA_FORMATS, MaskError, is_chunked
 from core.io.objects import ObjectOptions
 
 BATCH_ERRORS = (ValueError, OSError, MemoryError)  # MaskError is a ValueError, WriteError an OSError
 NEEDS_IMAGE = frozenset({"overlay"})
+NEEDS_PIXELS = frozenset({"measurements"})
+
+
+@dataclass
+class ImageResult:
+    """What ``produce()`` may return for one image (a plain ``(labels, image_rgb)`` also works)."""
+
+    labels: Any  # class ids
+    image_rgb: np.ndarray | None = None
+    instances: np.ndarray | None = None  # a model's instance labels; None: components of the class mask
+    raw: Any = None  # pixels for measurements (see BatchWriter.add)
 
 
 class BatchWriter:
@@ -113,6 +149,7 @@ class BatchWriter:
         self.objects = objects if objects is not None else ObjectOptions()
         self.written: list[Path] = []
         self._protect = {_key(p) for p in protect}
+        self._claimed: dict[str, tuple[str, str]] = {}  # file key -> (owner key, owner's name): no file written twice
         self._create = create_folder  # False: a folder that vanished (a USB stick) is an error
         self._collectors = {fmt: _COLLECTORS[fmt](self) for fmt in self.formats if fmt in _COLLECTORS}
         self._closed = False
@@ -120,6 +157,10 @@ class BatchWriter:
     @property
     def needs_image(self) -> bool:
         return any(fmt in NEEDS_IMAGE for fmt in self.formats)
+
+    @property
+    def needs_pixels(self) -> bool:
+        return any(fmt in NEEDS_PIXELS for fmt in self.formats)
 
     def targets(self, image: str | os.PathLike, stem: str) -> dict[str, list[Path]]:
         """The per-image files of each format (empty for collection-only formats)."""
@@ -134,6 +175,9 @@ class BatchWriter:
         labels: np.ndarray,
         image_rgb: np.ndarray | None = None,
         targets: Mapping[str, str | os.PathLike] | None = None,
+        *,
+        instances: np.ndarray | None = None,
+        raw: Any = None,
     ) -> list[Path]:
         if self._closed:
             raise RuntimeError("the batch writer is closed")
@@ -142,13 +186,14 @@ class BatchWriter:
             plan[fmt] = [Path(path)]
         try:
             labels = self._checked(image, labels, image_rgb, plan)
+            objects = _Objects(labels, instances, raw, image)
         except BATCH_ERRORS as exc:
             raise image_error(image, exc) from None
         done: list[Path] = []
         failures: dict[str, MaskError] = {}
         for fmt in self.image_formats:  # each format on its own: one's limit never stops the others
             try:
-                done += self._write_format(fmt, image, labels, image_rgb, plan.get(fmt, []))
+                done += self._write_format(fmt, image, labels, image_rgb, plan.get(fmt, []), objects)
             except BATCH_ERRORS as exc:
                 failures[fmt] = format_error(image, fmt, exc)
                 if len(self.image_formats) == 1:  # the format is the image's only output: the image failed
@@ -169,10 +214,7 @@ class BatchWriter:
         if self.needs_image and image_rgb is None:
             raise ValueError("the overlay format needs the image")
         for fmt, paths in plan.items():
-            for path in paths:
-                if _key(path) == _key(image) or _key(path) in self._protect:
-                    raise ValueError(f"the {fmt} mask would overwrite the image itself ({path}); "
-                                     "choose another output folder")
+            self._claim(image, fmt, paths)
         if self.folder is not None and not self.folder.exists():
             if not self._create:  # the app's chosen folder vanished (a USB stick): no format can be written
                 import errno
@@ -184,16 +226,30 @@ class BatchWriter:
             self.folder.mkdir(parents=True)
         return labels
 
+    def _claim(self, image, fmt: str, paths: Sequence[Path], owner: str | None = None) -> None:
+        """Refuse (ValueError) a file that is the image itself, a protected file, or one this batch
+        already wrote for another image; else record it as ``image``'s (``owner``: its name in messages)."""
+        mine = (_key(image), owner or Path(image).name)
+        for path in paths:
+            key = _key(path)
+            if key == mine[0] or key in self._protect:
+                raise ValueError(f"the {fmt} mask would overwrite the image itself ({path}); "
+                                 "choose another output folder")
+            other = self._claimed.setdefault(key, mine)
+            if other[0] != mine[0]:
+                raise ValueError(f"the {fmt} file {Path(path).name} would overwrite the one written for {other[1]} "
+                                 "in this batch; rename one of them or use another output folder")
+
     def stack(self, image: str | os.PathLike, stem: str, plane_axes: str, planes, height: int, width: int,
-              physical: dict | None = None) -> "StackJob":
+              physical: dict | None = None, *, raw=None, stitched: bool = False) -> "StackJob":
         """A stack's outputs, filled plane by plane (see the module doc)."""
         if self._closed:
             raise RuntimeError("the batch writer is closed")
         return StackJob(self, image, stem, plane_axes, tuple(int(n) for n in planes), int(height), int(width),
-                        physical)
+                        physical, raw, stitched)
 
     def _write_format(self, fmt: str, image, labels, image_rgb, paths: list[Path],
-                      extra: dict | None = None) -> list[Path]:
+                      objects: "_Objects", extra: dict | None = None, object_ids: bool = False) -> list[Path]:
         """One format's files of one image, then its collection record (COCO, YOLO's data.yaml)."""
         from core.io.masks import write_mask_files
 
@@ -201,11 +257,14 @@ class BatchWriter:
         for path in paths:  # a format's own subfolder (labels/), inside an existing folder
             if self.folder is not None and self.folder.is_dir():
                 path.parent.mkdir(parents=True, exist_ok=True)
-        if paths:
+        if paths and fmt in OBJECT_DATA_FORMATS:
+            done = [_write_object_data(path, fmt, labels, self.classes, objects) for path in paths]
+        elif paths:
             done = write_mask_files(paths, labels, fmt, self.classes, image=image_rgb, opacity=self.opacity,
-                                    image_name=Path(image).name, image_path=image, objects=self.objects)
+                                    image_name=Path(image).name, image_path=image, objects=self.objects,
+                                    instances=objects.given)
         if fmt in self._collectors:
-            self._collectors[fmt].add(Path(image).name, labels, extra)
+            self._collectors[fmt].add(Path(image).name, labels, objects.given, extra, object_ids)
         return done
 
     def close(self) -> list[Path]:
@@ -227,8 +286,101 @@ class BatchWriter:
             self.close()
 
 
+class _Objects:
+    """One image's objects for the object outputs: the given instance labels, else the class mask's
+    8-connected components (made once, when a format first asks), and the pixels to measure
+    (``plane``: the mask is that plane of a stack)."""
+
+    def __init__(self, labels, instances, raw, image, plane=None):
+        from core.io.masks import checked_instances
+
+        self.labels, self.raw, self.image = labels, raw, image
+        self.plane = None if plane is None else tuple(int(p) for p in plane)
+        self.given = checked_instances(instances, np.shape(labels) if not is_chunked(labels) else labels.shape)
+        self._components = None
+
+    @property
+    def instances(self):
+        if self.given is not None:
+            return self.given
+        if self._components is None:
+            from core.objects.components import component_labels
+
+            self._components = component_labels(np.asarray(self.labels))
+        return self._components
+
+    def pixels(self):
+        """(pixels, channel names, pixel size {"X", "Y"} in µm) of the image measured."""
+        from core.io.physical import physical_sizes
+
+        raw, path = self.raw, Path(self.image)
+        if raw is None and self.plane is not None:  # a plane of a stack file (a folder of planes too)
+            from core.io.sources import open_source
+
+            if not path.exists():
+                raise ValueError("measurements need the stack's pixels, and the stack is not there")
+            with open_source(path) as source:
+                return stack_plane_pixels(source, self.plane, np.shape(self.labels))
+        if raw is None:
+            if not path.is_file():
+                raise ValueError("measurements need the image's pixels, and the image file is not there")
+            from core.io.images import load_image
+
+            raw = load_image(path)
+        if getattr(raw, "planes", ()):  # a stack's source: only the mask's own plane is measured
+            if self.plane is None:
+                raise ValueError("the image is a stack: measurements need the plane the mask belongs to")
+            return stack_plane_pixels(raw, self.plane, np.shape(self.labels))
+        size = getattr(raw, "physical_sizes", None) or (physical_sizes(path) if path.is_file() else {})
+        if hasattr(raw, "read_raw"):  # an ImageSource: read region by region
+            return raw, list(raw.channel_names), size
+        pixels = getattr(raw, "pixels", raw)
+        return pixels, list(getattr(raw, "channel_names", None) or []), size
+
+
+def stack_plane_pixels(source, plane, shape) -> tuple[np.ndarray, list[str], dict]:
+    """(raw H x W x C pixels of ``plane``, channel names, physical sizes) of a stack's source; a
+    plane outside the stack, or a mask of another size, is one ValueError naming both."""
+    plane = source.plane(plane)
+    if tuple(shape[:2]) != (source.height, source.width):
+        raise ValueError(f"the mask is {shape[1]}x{shape[0]} but the stack's planes are {source.width}x{source.height}")
+    pixels = source.read_raw(0, source.height, 0, source.width, plane=plane)
+    return pixels, list(source.channel_names), source.physical_sizes
+
+
+def _write_object_data(path: Path, fmt: str, labels, classes, objects: _Objects) -> Path:
+    """The instance label image (``<stem>_instances.tif``) or the measurements (``<stem>_measurements.csv``)."""
+    if fmt == "instances":
+        from core.io.label_images import write_label_image
+
+        return write_label_image(path, objects.instances)
+    from core.objects.measure import Columns, write_measurements
+
+    pixels, names, size = objects.pixels()
+    write_measurements(path, objects.instances, pixels, labels, Columns(names, classes, size))
+    return Path(path)
+
+
+def write_one(path: str | os.PathLike, fmt: str, labels, classes: Sequence[ClassInfo], *,
+              image_path: str | os.PathLike, image_rgb: np.ndarray | None = None, instances=None, raw=None,
+              opacity: float = 0.5, objects: ObjectOptions | None = None, coco_semantic: bool = False,
+              plane=None) -> list[Path]:
+    """One format of one image into the file ``path`` (Export Mask): the object outputs through
+    ``core.objects``, every other format through ``core.io.masks.write_mask``.  ``plane``: the mask
+    is that plane of the stack ``image_path`` (``raw``: the stack's source, or None to open it)."""
+    from core.io.masks import write_mask
+
+    path = Path(path)
+    if fmt in OBJECT_DATA_FORMATS:
+        data = _Objects(labels, instances, raw, image_path, plane)
+        return [_write_object_data(path, fmt, labels, classes, data)]
+    return [write_mask(path, labels, fmt, classes, image=image_rgb, opacity=opacity, image_name=Path(image_path).name,
+                       image_path=image_path, objects=objects, coco_semantic=coco_semantic, instances=instances)]
+
+
 STACK_WHOLE = ("tiff", "ome-tiff", "ome-zarr", "npy")  # one label stack with every plane
 STACK_OBJECTS = ("geojson", "imagej")  # one file with every plane's objects
+OBJECT_OUTPUTS = frozenset({"coco", "yolo", "labelme", "voc", "geojson", "imagej", "instances", "measurements"})
 
 
 def plane_fields(plane_axes: str, plane) -> dict[str, int]:
@@ -240,32 +392,40 @@ class StackJob:
     """One stack's outputs in a BatchWriter's folder (see the module doc)."""
 
     def __init__(self, writer: BatchWriter, image, stem: str, plane_axes: str, planes: tuple[int, ...],
-                 height: int, width: int, physical: dict | None):
+                 height: int, width: int, physical: dict | None, raw=None, stitched: bool = False):
         from core.io.label_stacks import StackStore
+        from core.objects.stitch import Numbering
 
         if writer.folder is None:
             raise ValueError("a stack's outputs go into a folder")
         self.writer, self.image, self.stem = writer, image, stem
         self.plane_axes, self.planes, self.physical = plane_axes, planes, physical or {}
         self.shape = planes + (height, width)
+        self.stitched = bool(stitched)
         self.written: list[Path] = []
+        self.failures: dict[str, MaskError] = {}  # formats that failed for this stack (the others go on)
         folder = writer.folder
         self.targets = {fmt: stack_files(folder, stem, fmt) for fmt in writer.formats
-                        if fmt in STACK_WHOLE or fmt in STACK_OBJECTS}
-        self.targets["instances"] = [folder / f"{stem}_instances.ome.tif"]
-        for fmt, paths in self.targets.items():
-            for path in paths:
-                if _key(path) == _key(image) or _key(path) in writer._protect:
-                    raise image_error(image, ValueError(f"the {fmt} output would overwrite the image itself "
-                                                        f"({path}); choose another output folder"))
+                        if fmt in STACK_WHOLE or fmt in STACK_OBJECTS or fmt in STACK_OBJECT_FILES}
+        if self.stitched:  # the stitched 3-D ids are kept whether or not the instances format was asked for
+            self.targets.setdefault("instances", stack_files(folder, stem, "instances"))
+        if "measurements" in self.targets and not (self.stitched and "Z" in plane_axes):
+            self.targets["measurements"] = self.targets["measurements"][:1]  # no 3-D objects: no 3-D table
+        # every object output reads the same ids: given, else each class's components numbered over the stack
+        self._numbering = Numbering() if any(
+            f in OBJECT_OUTPUTS and not (f == "coco" and writer.coco_semantic) for f in writer.formats) else None
+        self._store = self._instances = self._features = self._table = self._raw = None
+        self._own_raw = False
+        self._top = 0
         try:
+            for fmt, paths in self.targets.items():
+                writer._claim(image, fmt, paths)
             folder.mkdir(parents=True, exist_ok=True)
-            self._store = None
             if any(fmt in STACK_WHOLE for fmt in writer.formats):
                 self._store = StackStore.create(folder / f".{stem}.stack-work.zarr", plane_axes, planes, height, width)
-            self._instances = None
-            self._top = 0
-            self._features = None
+            if "instances" in self.targets:
+                self._instances = StackStore.create(folder / f".{stem}.instances-work.zarr", plane_axes, planes,
+                                                    height, width, dtype="uint32")
             if "geojson" in writer.formats:
                 from core.io.formats.geojson import StackFeatures
 
@@ -273,15 +433,39 @@ class StackJob:
         except BATCH_ERRORS as exc:
             self.abort()
             raise image_error(image, exc) from None
+        if "measurements" in self.targets:
+            try:  # the stack's own pixels, or this format alone fails (the others need no pixels)
+                self._open_table(raw)
+            except BATCH_ERRORS as exc:
+                self._stop("measurements", exc)
         self._rois: list = []
         self._roi_counts: dict[int, int] = {}
-        self.failures: dict[str, MaskError] = {}  # formats that failed for this stack (the others go on)
+
+    def _open_table(self, raw) -> None:
+        from core.objects.measure import Columns
+        from core.objects.stack_measure import StackMeasurements
+
+        if raw is None:
+            from core.io.sources import open_source
+
+            if not Path(self.image).exists():
+                raise ValueError("measurements need the stack's pixels, and the stack is not there")
+            raw, self._own_raw = open_source(self.image), True
+        self._raw = raw
+        if tuple(raw.planes) + (raw.height, raw.width) != self.shape:
+            from core.io.label_stacks import describe_shape
+
+            pixels = describe_shape(raw.plane_axes, tuple(raw.planes) + (raw.height, raw.width))
+            raise ValueError(f"the pixels are {pixels} but the mask stack is {describe_shape(self.plane_axes, self.shape)}")
+        size = {a: v for a, v in (self.physical or raw.physical_sizes).items() if a in "XYZ"}
+        columns = Columns(list(raw.channel_names), self.writer.classes, size).for_pixels(raw)
+        paths = self.targets["measurements"]
+        self._table = StackMeasurements(paths[0], self.plane_axes, columns, paths[1] if len(paths) > 1 else None, size)
 
     def add_plane(self, plane, labels: np.ndarray, image_rgb: np.ndarray | None = None,
                   instances: np.ndarray | None = None) -> list[Path]:
         """Write one finished plane: per-plane files now, the rest into the stack's files."""
-        from core.io.label_stacks import StackStore
-        from core.io.masks import as_label_array
+        from core.io.masks import as_label_array, checked_instances
 
         plane = tuple(int(p) for p in plane)
         writer, fields = self.writer, plane_fields(self.plane_axes, plane)
@@ -289,42 +473,56 @@ class StackJob:
             labels = as_label_array(labels)
             if labels.shape != self.shape[-2:]:
                 raise ValueError(f"plane {plane} is {labels.shape} but the stack's planes are {self.shape[-2:]}")
+            ids = checked_instances(instances, labels.shape)
+            if ids is None and self._numbering is not None:
+                from core.objects.components import component_labels
+
+                ids = self._numbering.add(component_labels(labels))
             if self._store is not None:
                 self._store.write_plane(plane, labels)
-            if instances is not None:
-                if self._instances is None:
-                    self._instances = StackStore.create(writer.folder / f".{self.stem}.instances-work.zarr",
-                                                        self.plane_axes, self.planes, *self.shape[-2:],
-                                                        dtype="uint32")
-                self._instances.write_plane(plane, instances)
-                self._top = max(self._top, int(instances.max()) if instances.size else 0)
+            if self._instances is not None:
+                self._instances.write_plane(plane, ids if ids is not None else np.zeros(labels.shape, np.uint32))
+                self._top = max(self._top, int(ids.max()) if ids is not None and ids.size else 0)
         except BATCH_ERRORS as exc:
             raise image_error(self.image, exc) from None
         done: list[Path] = []
         stem = plane_stem(self.stem, self.plane_axes, plane, self.planes)
         for fmt in writer.formats:  # each format on its own: one's limit (VOC's 254 objects) stops only it
-            if fmt in self.failures or fmt in STACK_WHOLE:
+            if fmt in self.failures or fmt in STACK_WHOLE or fmt == "instances":
                 continue
             try:
                 if fmt == "geojson":
-                    if self._features is not None:
-                        self._features.add(labels, fields, _object_ids(instances) if instances is not None else None)
+                    self._features.add(labels, fields, ids)
                 elif fmt == "imagej":
                     from core.io.formats.imagej import imagej_rois
 
                     index = int(np.ravel_multi_index(plane, self.planes)) if self.planes else 0
-                    self._rois += imagej_rois(labels, writer.classes, writer.objects, fields, self._roi_counts, index)
+                    self._rois += imagej_rois(labels, writer.classes, writer.objects, ids, fields, self._roi_counts,
+                                              index)
+                elif fmt == "measurements":
+                    pixels = self._raw.read_raw(0, self._raw.height, 0, self._raw.width, plane=plane)
+                    self._table.add(plane, ids, pixels, labels)
                 else:
                     paths = image_files(writer.folder, stem, fmt) if fmt != "coco" else []
-                    done += writer._write_format(fmt, self.image, labels, image_rgb, paths, fields)
+                    writer._claim(self.image, fmt, paths)
+                    done += writer._write_format(fmt, self.image, labels, image_rgb, paths,
+                                                 _Objects(labels, ids, None, self.image, plane), fields,
+                                                 object_ids=True)
             except BATCH_ERRORS as exc:
-                self.failures[fmt] = format_error(self.image, fmt, exc)
-                if fmt == "geojson" and self._features is not None:
-                    self._features.abort()
-                    self._features = None
+                self._stop(fmt, exc)
         writer.written += done
         self.written += done
         return done
+
+    def _stop(self, fmt: str, exc: BaseException) -> None:
+        """``fmt`` failed for this stack: recorded, and its unfinished stack-wide file removed."""
+        self.failures[fmt] = format_error(self.image, fmt, exc)
+        if fmt == "geojson" and self._features is not None:
+            self._features.abort()
+            self._features = None
+        if fmt == "measurements" and self._table is not None:
+            self._table.abort()
+            self._table = None
 
     def close(self) -> list[Path]:
         """Write the files that hold every plane (planes never added stay 0); returns them."""
@@ -340,11 +538,6 @@ class StackJob:
                 if "ome-zarr" in self.targets:
                     done.append(store.move_to(self.targets["ome-zarr"][0]))
                     self._store = None
-            if self._instances is not None:
-                self._instances.finish((), name=name, physical=self.physical)
-                dtype = np.uint16 if self._top < 65535 else np.uint32
-                done.append(self._instances.export_tiff(self.targets["instances"][0], ome=True,
-                                                        physical=self.physical, dtype=dtype))
             if self._features is not None:
                 done.append(self._features.close())
                 self._features = None
@@ -355,7 +548,21 @@ class StackJob:
         except BATCH_ERRORS as exc:
             self.abort()
             raise image_error(self.image, exc) from None
-        self._remove_work()
+        if self._instances is not None:
+            try:
+                self._instances.finish((), name=name, physical=self.physical)
+                dtype = np.uint16 if self._top < 65535 else np.uint32
+                done.append(self._instances.export_tiff(self.targets["instances"][0], ome=True,
+                                                        physical=self.physical, dtype=dtype))
+            except BATCH_ERRORS as exc:
+                self._stop("instances", exc)
+        if self._table is not None:
+            try:
+                done += self._table.close()
+            except BATCH_ERRORS as exc:
+                self._stop("measurements", exc)
+            self._table = None
+        self._release()
         self.writer.written += done
         self.written += done
         if self.failures:  # the other formats are written; these are named, one sentence each
@@ -376,30 +583,24 @@ class StackJob:
         return store.export_tiff(target, ome=fmt == "ome-tiff", physical=self.physical)
 
     def abort(self) -> None:
-        """Remove the work stores and the unfinished GeoJSON; files already complete stay."""
+        """Remove the work stores and the unfinished stack-wide files; files already complete stay."""
         if getattr(self, "_features", None) is not None:
             self._features.abort()
             self._features = None
-        self._remove_work()
+        if getattr(self, "_table", None) is not None:
+            self._table.abort()
+            self._table = None
+        self._release()
 
-    def _remove_work(self) -> None:
+    def _release(self) -> None:
         for name in ("_store", "_instances"):
             store = getattr(self, name, None)
             if store is not None:
                 store.remove()
                 setattr(self, name, None)
-
-
-def _object_ids(instances: np.ndarray):
-    """A GeoJSON feature's extra properties: the 3-D object id under the object's first pixel."""
-    from core.io.objects import object_pixels
-
-    def ids(obj) -> dict:
-        pixels, (x0, y0) = object_pixels(obj)
-        rows, cols = np.nonzero(pixels)
-        return {"object_id": int(instances[y0 + rows[0], x0 + cols[0]])} if rows.size else {}
-
-    return ids
+        if getattr(self, "_own_raw", False) and self._raw is not None:
+            self._raw.close()
+            self._raw, self._own_raw = None, False
 
 
 class FormatErrors(MaskError):
@@ -447,8 +648,12 @@ def write_batch(
             break
         paths = None
         try:
-            labels, rgb = produce()
-            paths = writer.add(image, stem, labels, rgb, targets[0] if targets else None)
+            made = produce()
+            if not isinstance(made, ImageResult):
+                made = ImageResult(*made)
+            labels = made.labels
+            paths = writer.add(image, stem, labels, made.image_rgb, targets[0] if targets else None,
+                               instances=made.instances, raw=made.raw)
         except FormatErrors as exc:
             for fmt, error in exc.failures.items():
                 result.errors.append(error)
@@ -512,7 +717,8 @@ class _CocoCollector:
     def count(self) -> int:
         return len(self.images)
 
-    def add(self, name: str, labels: np.ndarray, extra: dict | None = None) -> None:
+    def add(self, name: str, labels: np.ndarray, instances: np.ndarray | None = None,
+            extra: dict | None = None, object_ids: bool = False) -> None:
         from core.io.formats.coco_objects import object_annotations
         from core.io.masks import coco_annotations
 
@@ -521,7 +727,7 @@ class _CocoCollector:
             anns = coco_annotations(labels, classes, image_id, start)
         else:
             anns = object_annotations(np.asarray(labels, np.uint8), classes, image_id, start,
-                                      self.writer.objects)
+                                      self.writer.objects, instances, object_ids)
         self.images.append({"id": image_id, "file_name": name,
                             "height": int(labels.shape[0]), "width": int(labels.shape[1]), **(extra or {})})
         self.annotations += anns
@@ -544,7 +750,8 @@ class _YoloCollector:
         self.writer = writer
         self.count = 0
 
-    def add(self, name: str, labels: np.ndarray, extra: dict | None = None) -> None:
+    def add(self, name: str, labels: np.ndarray, instances: np.ndarray | None = None,
+            extra: dict | None = None, object_ids: bool = False) -> None:
         self.count += 1
 
     def write(self, paths: list[Path]) -> list[Path]:

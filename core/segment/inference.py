@@ -27,7 +27,7 @@ import torch
 
 from core.io.channels import as_hwc, check_channels
 from core.model.checkpoints import Checkpoint, CheckpointError, load_checkpoint
-from core.model.normalize import ChannelStats, sample_statistics, source_sample
+from core.model.normalize import ChannelStats, source_statistics
 from core.classes import ClassInfo
 from core.model.networks import HALO, MULTIPLE, pad_mode
 from core.model.optimize import add_probabilities, argmax_into, prepare_for_inference, reuse_freed_memory
@@ -462,8 +462,9 @@ class Segmenter:
 
         8-bit RGB models: uint8 (grey, RGBA, 16-bit... converted to 8-bit RGB as core.io.images
         shows them).  Raw-channel models: the channels they read (``channels``, else those the
-        checkpoint recorded when the image has more), scaled by ``stats`` (default: measured on
-        this image; pass the whole image's or slide's for a part of it) into float32.
+        checkpoint recorded, in their order, whenever the image has them), scaled by ``stats``
+        (default: measured on this image; pass the whole image's or slide's for a part of it) into
+        float32.
         """
         from core.io.images import to_rgb8
 
@@ -490,8 +491,9 @@ class Segmenter:
         return loaded.pixels if self.reads_raw else loaded.rgb
 
     def input_channels(self, image: np.ndarray, channels: Sequence[int] | None = None) -> np.ndarray:
-        """The image's channels this model reads, in order: ``channels`` if given, all of them when
-        the count matches, else the ones its training images were cut to (``--channels``)."""
+        """The image's channels this model reads, in order: ``channels`` if given, else the ones its
+        training images were cut to (``--channels``, whenever the image has them), else all of them
+        when the count matches."""
         image = as_hwc(image)
         count = image.shape[2]
         picks = self.channel_picks(count, channels)
@@ -500,17 +502,17 @@ class Segmenter:
     def channel_picks(self, count: int, channels: Sequence[int] | None = None) -> list[int] | None:
         """Which of an image's ``count`` channels the model reads (None: all, as they are); one
         sentence naming both counts when they cannot fit."""
-        recorded = self.normalization.channels
         if channels is not None:
             check_channels(channels, count)
             if len(channels) != self.in_channels:
                 raise ValueError(f"the model reads {self.in_channels} channels but {len(channels)} were picked "
                                  f"({', '.join(str(c) for c in channels)})")
             return list(channels)
+        recorded = self.normalization.recorded_picks(count)
+        if recorded is not None:
+            return recorded
         if count == self.in_channels:
             return None
-        if recorded is not None and max(recorded) < count:
-            return list(recorded)
         names = f" ({', '.join(self.normalization.channel_names)})" if self.normalization.channel_names else ""
         raise ValueError(f"the model reads {self.in_channels} channels{names} but the image has {count}; "
                          f"pick {self.in_channels} with --channels (e.g. --channels "
@@ -518,11 +520,12 @@ class Segmenter:
 
     def source_statistics(self, source, channels: Sequence[int] | None = None) -> ChannelStats | None:
         """The statistics every window of ``source`` is scaled by (None for 8-bit RGB models):
-        measured on one sample of a coarse level (core.model.normalize), so tiles have no seams."""
+        measured once per source on one bounded sample (core.model.normalize), so tiles have no seams."""
         if not self.reads_raw:
             return None
         picks = self.channel_picks(source.channels, channels)
-        return sample_statistics(source_sample(source, picks), self.normalization.percentiles)
+        stats = source_statistics(source, self.normalization.percentiles)
+        return stats if picks is None else stats.pick(picks)
 
     def describe(self) -> str:
         return f"{self.name} (UNet{self.arch.title()}, {self.num_classes} classes) on {self.device}"

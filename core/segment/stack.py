@@ -5,7 +5,8 @@
                            should_cancel=None, on_plane=None, out=None)
     result.labels        # planes + (H, W) uint8 (``out`` when given: a NumPy or zarr array)
     result.done          # the planes finished, in order; result.cancelled
-    result.instances     # planes + (H, W) uint32 objects linked across Z (stitch_threshold), else None
+    result.instances     # planes + (H, W) uint32 object ids unique over the stack: linked across Z
+                         # (stitch_threshold) or the model's own objects; None when there are neither
 
 The model is 2-D: each plane goes through ``Segmenter.segment`` exactly as a 2-D image, scaled by
 statistics measured once over the whole stack (core.model.normalize.source_sample), so every
@@ -24,9 +25,17 @@ Across Z, two options (both off by default):
   and keeping 2r + 1 planes of probabilities in memory.  Edge refinement (a 2-D guided filter)
   is not applied to smoothed planes.  Time points are never averaged: they are not neighbours in
   space.
-* ``stitch_threshold = IoU``: the objects of each plane (``instances_of(labels)``; default: each
-  8-connected region of one class, core.objects.stitch.components) are linked into 3-D objects
-  with those of the plane below, as Cellpose's stitching does (core.objects.stitch).
+* ``stitch_threshold = IoU``: the objects of each plane are linked into 3-D objects with those of
+  the plane below, as Cellpose's stitching does (core.objects.stitch).
+
+**Objects, one seam.**  A plane's objects are the model's own when it separates objects (an
+instance output, ``seg.instances`` set: ``segment_plane`` asks ``seg.segment(..., instances=True)``
+for ``.labels`` and ``.instances``), else ``instances_of(labels)`` (default: each 8-connected region
+of one class, core.objects.stitch.components) when stitching needs them.  ``on_plane(plane, labels,
+instances)`` and ``result.instances`` get them as ids that name one object in the whole stack:
+the stitched 3-D ids, or, without stitching, the model's objects numbered after those of the
+planes before (core.objects.stitch.Numbering); None when the model gives no objects and nothing
+is stitched (the batch writer then numbers each class's components by the same rule).
 """
 
 from __future__ import annotations
@@ -37,7 +46,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from core.objects.stitch import Stitcher, components
+from core.objects.stitch import Numbering, Stitcher, components
 from core.segment.inference import Cancelled
 
 PlaneCallback = Callable[[tuple, np.ndarray, "np.ndarray | None"], None]
@@ -76,6 +85,22 @@ def plane_pixels(seg, source, plane: tuple[int, ...]) -> np.ndarray:
     return source.read_raw(0, h, 0, w, plane=plane) if seg.reads_raw else source.read(0, h, 0, w, plane=plane)
 
 
+def separates(seg) -> bool:
+    """The model gives its own objects: an instance output (``seg.instances``; docs/interfaces.md)."""
+    return getattr(seg, "instances", None) is not None
+
+
+def segment_plane(seg, pixels: np.ndarray, options: "StackOptions", stats=None, should_cancel=None,
+                  progress=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """One plane through the 2-D Segmenter: (class ids, the model's own object ids of the plane or None)."""
+    kwargs = dict(tile_size=options.tile_size, progress=progress, should_cancel=should_cancel, tta=options.tta,
+                  refine=options.refine, stats=stats, channels=options.channels)
+    if separates(seg):
+        made = seg.segment(pixels, instances=True, **kwargs)
+        return made.labels, made.instances
+    return seg.segment(pixels, **kwargs), None
+
+
 def segment_stack(seg, source, planes: Sequence[Sequence[int]] | None = None,
                   options: StackOptions = StackOptions(), progress: Callable[[int, int], None] | None = None,
                   should_cancel: Callable[[], bool] | None = None, on_plane: PlaneCallback | None = None,
@@ -97,7 +122,8 @@ def segment_stack(seg, source, planes: Sequence[Sequence[int]] | None = None,
     if stats is None:
         stats = seg.source_statistics(source, options.channels)
     stitcher = Stitcher(options.stitch_threshold) if options.stitch_threshold is not None else None
-    if stitcher is not None and keep:
+    numbering = Numbering() if stitcher is None and separates(seg) else None
+    if (stitcher is not None or numbering is not None) and keep:
         result.instances = np.zeros(shape, np.uint32)
     planner = _Smoother(seg, source, options, stats) if options.smooth_z and "Z" in source.plane_axes else None
     cancel = should_cancel or (lambda: False)
@@ -107,18 +133,19 @@ def segment_stack(seg, source, planes: Sequence[Sequence[int]] | None = None,
             if cancel():
                 raise Cancelled()
             if planner is not None:
-                labels = planner.labels(plane, cancel, wanted[i + 1:])
+                labels, found = planner.labels(plane, cancel, wanted[i + 1:])
             else:
-                labels = seg.segment(plane_pixels(seg, source, plane), tile_size=options.tile_size,
-                                     progress=tile_progress, should_cancel=cancel, tta=options.tta,
-                                     refine=options.refine, stats=stats, channels=options.channels)
+                labels, found = segment_plane(seg, plane_pixels(seg, source, plane), options, stats, cancel,
+                                              tile_progress)
             instances = None
             if stitcher is not None:
                 if previous is None or not _next_in_z(source.plane_axes, previous, plane):
                     stitcher.reset()  # another time point, or a plane not adjacent to the last one
-                instances = stitcher.add(instances_of(labels), labels)
-                if result.instances is not None:
-                    result.instances[plane] = instances
+                instances = stitcher.add(instances_of(labels) if found is None else found, labels)
+            elif numbering is not None and found is not None:
+                instances = numbering.add(found)
+            if result.instances is not None and instances is not None:
+                result.instances[plane] = instances
             if out is not None:
                 out[plane] = labels
             result.done.append(plane)
@@ -170,7 +197,7 @@ class _Smoother:
             self.cache[plane] = probs.numpy()
         return self.cache[plane]
 
-    def labels(self, plane: tuple, cancel, later: Sequence[tuple]) -> np.ndarray:
+    def labels(self, plane: tuple, cancel, later: Sequence[tuple]) -> tuple[np.ndarray, np.ndarray | None]:
         around = self.neighbours(plane)
         total = None
         for p in around:
@@ -180,4 +207,10 @@ class _Smoother:
         for p in list(self.cache):
             if p not in needed:
                 del self.cache[p]  # only the next wanted plane's neighbours stay
-        return total.argmax(0).astype(np.uint8)
+        labels = total.argmax(0).astype(np.uint8)
+        if not separates(self.seg):
+            return labels, None
+        from core.objects.instances import separate  # the model's instance step on its class map (objects-learn)
+
+        ids, folded = separate(labels, self.seg.instances)
+        return folded, ids

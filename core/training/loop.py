@@ -242,6 +242,13 @@ def class_weights(data: list[tuple[np.ndarray, np.ndarray]], num_classes: int) -
     counts = np.zeros(num_classes, np.float64)
     for _, lab in data:
         counts += np.bincount(lab.ravel(), minlength=256)[:num_classes]
+    return weights_of_counts(counts)
+
+
+def weights_of_counts(counts: np.ndarray) -> torch.Tensor:
+    """``class_weights`` from pixel counts per class (a caller that kept its counts)."""
+    counts = np.asarray(counts, np.float64)
+    num_classes = counts.size
     present = counts > 0
     weights = np.ones(num_classes)
     weights[present] = (counts[present] / counts.sum()) ** -0.5
@@ -390,13 +397,16 @@ class _Run:
             return rgb, rgb, init.normalization if init else Normalization()
         for message in raw_input.nan_messages(images):
             self.log(message)
+        if channels is None:
+            channels = raw_input.start_picks(init, [im.pixels.shape[2] for im in images])
         pixels = raw_input.picked_pixels(images, channels, TrainingDataError)
         norm = raw_input.raw_normalization(images, channels, init, pixels[0].shape[2])
         self.log(f"training on raw channels: {', '.join(norm.channel_names) or pixels[0].shape[2]} "
                  f"({images[0].pixels.dtype}), each scaled by its {norm.percentiles[0]:g}-"
                  f"{norm.percentiles[1]:g} percentiles per image")
         scaled = [(raw_input.scaled(px, norm), lab) for px, lab in zip(pixels, labels)]
-        return scaled, list(zip(pixels, labels)), norm
+        # Segmenter picks the recorded channels itself: it gets the images as the files hold them
+        return scaled, [(im.pixels, lab) for im, lab in zip(images, labels)], norm
 
     def fit(self, progress, on_epoch, should_cancel) -> TrainResult:
         config, device, model = self.config, self.device, self.model

@@ -44,15 +44,34 @@ class TrainingImage:
 
 
 def wants_raw(images: Sequence[TrainingImage], channels: Sequence[int] | None, init: Checkpoint | None) -> bool:
-    """True unless every image is an 8-bit grey or RGB picture and nothing asks for raw channels."""
+    """True unless every image is an 8-bit grey or RGB picture and nothing asks for raw channels:
+    the rule is the set's, so an 8-bit grey image beside a 16-bit one is one raw channel too."""
     if channels is not None or (init is not None and init.normalization.reads_raw):
         return True
     return not all(is_photo(im.pixels) for im in images)
 
 
+def trainer_pixels(images: Sequence, start_reads_raw: bool = False) -> list[np.ndarray]:
+    """What a trainer given decoded images (core.io.images.LoadedImage: Live Training) learns from,
+    by ``wants_raw``'s rule for the whole set: every 8-bit RGB view when all are photographs and
+    the start model reads 8-bit RGB, else every image's raw pixels."""
+    raw = start_reads_raw or wants_raw(images, None, None)
+    return [im.pixels if raw else im.rgb for im in images]
+
+
 def is_photo(pixels: np.ndarray) -> bool:
     """An 8-bit grey or RGB picture: trained on its 8-bit RGB view with the fixed normalisation."""
     return pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] in (1, 3)
+
+
+def start_picks(init: Checkpoint | None, counts: Sequence[int]) -> list[int] | None:
+    """The channels a raw-channel start model reads, in its recorded order, when every image has
+    them (``Normalization.recorded_picks``): fine-tuning it without ``--channels`` trains on the
+    channels in the order it learnt them, and records that order again."""
+    if init is None or not init.normalization.reads_raw or not counts:
+        return None
+    picks = [init.normalization.recorded_picks(int(n)) for n in counts]
+    return picks[0] if picks[0] is not None and all(p == picks[0] for p in picks) else None
 
 
 def picked_pixels(images: Sequence[TrainingImage], channels: Sequence[int] | None,
@@ -78,8 +97,10 @@ def picked_pixels(images: Sequence[TrainingImage], channels: Sequence[int] | Non
 
 def raw_normalization(images: Sequence[TrainingImage], channels: Sequence[int] | None,
                       init: Checkpoint | None, count: int) -> Normalization:
-    """The normalisation a raw-channel model is trained with (a raw init's own, when it fits)."""
-    if init is not None and init.normalization.reads_raw and init.in_channels == count and channels is None:
+    """The normalisation a raw-channel model is trained with (a raw init's own, when it fits:
+    its channel count, and its recorded channels or none picked)."""
+    if init is not None and init.normalization.reads_raw and init.in_channels == count and (
+            channels is None or tuple(channels) == init.normalization.channels):
         return init.normalization
     names = images[0].channel_names if images else default_names(count, rgb=False)
     picked = [names[c] for c in channels] if channels is not None else list(names)
@@ -97,9 +118,3 @@ def scaled(pixels: np.ndarray, norm: Normalization) -> np.ndarray:
 
 def nan_messages(images: Sequence[TrainingImage]) -> list[str]:
     return [f"{im.path.name}: {nan_note(im.nan_count)}" for im in images if im.nan_count]
-
-
-def training_pixels(loaded) -> np.ndarray:
-    """What a trainer learns from for a core.io.images.LoadedImage: an 8-bit photo's RGB view
-    (today's path), any other image's raw pixels (the trainer then scales them, as above)."""
-    return loaded.rgb if is_photo(loaded.pixels) else loaded.pixels

@@ -69,10 +69,12 @@ class BrushCursor(_ScreenItem):
 
 
 class PolygonPreview(_ScreenItem):
-    """Vertices placed so far, and the rubber-band edge to the pointer."""
+    """Vertices placed so far, and the rubber-band edge to the pointer; ``line``: an open line
+    drawn freehand (the Objects mode's split line), without shading or vertex dots."""
 
-    def __init__(self):
+    def __init__(self, line: bool = False):
         super().__init__()
+        self.line = line
         self._points: list[QPointF] = []
         self._hover: QPointF | None = None
         self._bounds = QRectF()
@@ -106,11 +108,13 @@ class PolygonPreview(_ScreenItem):
             path.lineTo(p)
         if self._hover is not None:
             path.lineTo(self._hover)
-        painter.setBrush(QColor(255, 255, 255, 40))
+        painter.setBrush(Qt.BrushStyle.NoBrush if self.line else QColor(255, 255, 255, 40))
         painter.setPen(_pen(QColor(0, 0, 0, 200), 3))
         painter.drawPath(path)
         painter.setPen(_pen(QColor(255, 220, 0), 1.5, Qt.PenStyle.DashLine))
         painter.drawPath(path)
+        if self.line:
+            return
         painter.setPen(_pen(QColor(0, 0, 0), 1))
         painter.setBrush(QColor(255, 220, 0))
         dot = 2.5 / self._scale

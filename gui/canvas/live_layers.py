@@ -1,10 +1,14 @@
 """Live Training's two layers: the user's strokes, and the model's prediction of the view.
 
-They must never be mistaken for each other or for the editable mask: strokes are drawn solid,
-in full-opacity class colours with a dark outline (background strokes in light grey, since the
-background colour is black), while the prediction is the translucent mask look, drawn over
-the region it was computed for; the uncertainty overlay replaces the prediction's colours with
-a heat scale whose opacity grows with the model's doubt.
+They must never be mistaken for each other, for the editable mask, or for the image: strokes are
+drawn solid, in full-opacity class colours with an outline that contrasts with the image (dark on
+a bright image, light on a dark one).  Background strokes (class 0 is black in the mask) are a
+slate blue whose brightness is chosen against the image's: as far in contrast from the image's
+background as from its most extreme objects (white ones on a dark image, black on a bright one),
+never near-white, which on a dark fluorescence image looks like its brightest nuclei.
+The prediction is the translucent mask look, drawn over the region it was computed for; the
+uncertainty overlay replaces the prediction's colours with a heat scale whose opacity grows with
+the model's doubt.
 """
 
 from __future__ import annotations
@@ -23,8 +27,47 @@ from gui.canvas import outline as outline_paint
 from gui.canvas.layers import MaskLayer, _RasterItem, color_table
 from gui.infra import raster
 
-STROKE_OUTLINE = (20, 20, 20, 255)
-BACKGROUND_STROKE = (235, 235, 235)  # class 0 is black in the mask: strokes of it must show
+STROKE_OUTLINE = (20, 20, 20, 255)  # on a bright image
+STROKE_OUTLINE_ON_DARK = (235, 235, 235, 255)  # on a dark one
+BACKGROUND_HUE = (80, 104, 176)  # background strokes: this slate blue, made lighter or darker
+DARK = 0.18  # a median luminance below this is a dark image (where black and white contrast alike)
+_WEIGHTS = np.array([0.2126, 0.7152, 0.0722])
+
+
+def _linear(rgb) -> np.ndarray:
+    c = np.asarray(rgb, np.float64)[..., :3] / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
+def luminance(rgb) -> np.ndarray:
+    """Relative luminance (0-1, WCAG's, linear light) of 8-bit sRGB colours (... x 3)."""
+    return _linear(rgb) @ _WEIGHTS
+
+
+def contrast(a: float, b: float) -> float:
+    """WCAG contrast ratio of two luminances (1 = none, 21 = black on white)."""
+    return (max(a, b) + 0.05) / (min(a, b) + 0.05)
+
+
+def background_stroke_color(backdrop: float) -> tuple[int, int, int]:
+    """The slate blue at the luminance that contrasts equally with the image's median
+    (``backdrop``) and with its opposite extreme (white on a dark image, black on a bright one)."""
+    extreme = 1.0 if backdrop < DARK else 0.0
+    target = float(np.sqrt((backdrop + 0.05) * (extreme + 0.05)) - 0.05)
+    base = _linear(BACKGROUND_HUE)
+    linear = np.clip(base * target / float(base @ _WEIGHTS), 0.0, 1.0)
+    srgb = np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
+    r, g, b = (int(round(v)) for v in np.clip(srgb * 255, 0, 255))
+    return r, g, b
+
+
+def backdrop_luminance(rgb: np.ndarray) -> float:
+    """The median luminance of an image as shown (8-bit RGB or grey), from at most ~64k samples."""
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 65536)))
+    sample = np.asarray(rgb[::step, ::step])
+    if sample.ndim == 2 or sample.shape[2] == 1:
+        sample = np.repeat(sample.reshape(sample.shape[0], sample.shape[1], 1), 3, axis=2)
+    return float(np.median(luminance(sample)))
 
 
 class StrokeLayer(MaskLayer):
@@ -35,16 +78,28 @@ class StrokeLayer(MaskLayer):
     def __init__(self, labels: Callable[[], np.ndarray], height: int, width: int):
         super().__init__(labels, height, width)
         self.setZValue(3)
+        self.backdrop = 1.0  # the shown image's median luminance (set_backdrop)
+        self._style: tuple = ((), ())
+
+    def set_backdrop(self, luminance_: float) -> None:
+        """How bright the image under the strokes is (0-1): picks the outline and background colours."""
+        self.backdrop = float(luminance_)
+        self.set_style(*self._style)
+
+    @property
+    def dark(self) -> bool:
+        return self.backdrop < DARK
 
     def set_style(self, classes: Sequence[ClassInfo], opacity: float = 1.0, hidden: Iterable[int] = (),
                   outline: bool = True, outline_width: int = 1) -> None:
         hidden = list(hidden)
+        self._style = (list(classes), opacity, hidden)
         table = color_table(classes, 255, hidden)
-        table[0] = 0 if 0 in hidden else qRgba(*BACKGROUND_STROKE, 255)
+        table[0] = 0 if 0 in hidden else qRgba(*background_stroke_color(self.backdrop), 255)
         table[UNANNOTATED] = 0
         self._table = table
         colors = np.zeros((256, 4), np.uint8)
-        colors[:] = STROKE_OUTLINE
+        colors[:] = STROKE_OUTLINE_ON_DARK if self.dark else STROKE_OUTLINE
         colors[UNANNOTATED, 3] = 0
         for cid in hidden:
             colors[cid, 3] = 0

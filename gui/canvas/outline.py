@@ -82,20 +82,30 @@ def boundary(labels: np.ndarray) -> np.ndarray:
     return edge
 
 
-def outline_rgba(labels: np.ndarray, colors: np.ndarray, width: int, halo: bool = True) -> np.ndarray:
+def outline_rgba(labels: np.ndarray, colors, width: int, halo: bool = True) -> np.ndarray:
     """RGBA outlines of ``labels`` (already at screen resolution): a ``width``-pixel band in the
-    class colour inside every visible region, and a one-pixel dark ring around each band."""
+    class colour inside every visible region, and a one-pixel dark ring around each band.
+
+    ``colors``: RGBA per class id (256 x 4), or for ids beyond 255 (objects) a callable giving
+    each pixel's 32-bit RGBA word (0: not drawn) with an ``alpha`` attribute for the halo."""
     width = clamp_width(width)
-    colors = np.ascontiguousarray(colors, np.uint8)
-    visible = colors[:, 3] > 0
     band = boundary(labels)
     for _ in range(width - 1):
         band = _dilate(band)
-    band &= visible[labels]
-    packed = colors.view(np.uint32).ravel()  # one 32-bit RGBA word per class: gathers in one go
-    out = np.where(band, np.take(packed, labels), np.uint32(0))
-    if halo and visible.any():
-        alpha = int(round(HALO_SHARE * int(colors[visible, 3].max())))
+    if callable(colors):
+        words = np.asarray(colors(labels), np.uint32)
+        band &= words != 0
+        out = np.where(band, words, np.uint32(0))
+        top = int(colors.alpha) if band.any() else 0
+    else:
+        colors = np.ascontiguousarray(colors, np.uint8)
+        visible = colors[:, 3] > 0
+        band &= visible[labels]
+        packed = colors.view(np.uint32).ravel()  # one 32-bit RGBA word per class: gathers in one go
+        out = np.where(band, np.take(packed, labels), np.uint32(0))
+        top = int(colors[visible, 3].max()) if visible.any() else 0
+    if halo and top:
+        alpha = int(round(HALO_SHARE * top))
         word = np.array([[*HALO_RGB, alpha]], np.uint8).view(np.uint32)[0, 0]
         out = np.where(_dilate(band) & ~band, word, out)
     return out.view(np.uint8).reshape(labels.shape + (4,))

@@ -22,8 +22,11 @@ from core.io.sources import ImageSource
 from core.document.editing import Box
 from gui.canvas.cursor_items import BrushCursor, PolygonPreview
 from gui.canvas.layers import ImageLayer, MaskLayer
-from gui.canvas.live_layers import PredictionLayer, StrokeLayer
+from gui.canvas.live_layers import PredictionLayer, StrokeLayer, backdrop_luminance
 from gui.canvas.memory_source import MemorySource
+from gui.canvas.object_layer import ObjectLayer
+from gui.canvas.object_tools import (DeleteTool, MergeTool, ObjectBrushTool, ObjectEraserTool, SelectTool,
+                                     SplitTool)
 from gui.canvas.pyramids import PyramidBuilder
 from gui.canvas.tiled_layers import TiledImageLayer, TiledMaskLayer
 from gui.canvas.tiles import TileCache, TileLoader
@@ -70,11 +73,14 @@ class Canvas(QGraphicsView):
         self.strokes_document: MaskDocument | None = None  # Live Training's strokes of the shown image
         self.stroke_layer: StrokeLayer | None = None
         self.prediction_layer: PredictionLayer | None = None
+        self.object_layer: ObjectLayer | None = None  # the Objects mode's outlines
         self.brush_cursor = BrushCursor()
         self.brush_cursor.setVisible(False)
         self.polygon_preview = PolygonPreview()
+        self.split_preview = PolygonPreview(line=True)
         self._scene.addItem(self.brush_cursor)
         self._scene.addItem(self.polygon_preview)
+        self._scene.addItem(self.split_preview)
 
         self.editing_enabled = True
         self.pyramids = PyramidBuilder()
@@ -97,6 +103,17 @@ class Canvas(QGraphicsView):
             Tool.STROKE: StrokeTool("brush", strokes, scale),
             Tool.STROKE_ERASER: StrokeTool("eraser", strokes, scale),
         }
+        objects = self.state.objects
+        hooks = (lambda i: setattr(objects, "selected", int(i)), lambda: objects.selected, self.edit_refused.emit)
+        active = lambda: self.state.active_class  # noqa: E731
+        self._tools.update({
+            Tool.OBJECT_SELECT: SelectTool(doc, scale, *hooks),
+            Tool.OBJECT_BRUSH: ObjectBrushTool(doc, scale, *hooks, class_id=active),
+            Tool.OBJECT_ERASER: ObjectEraserTool(doc, scale, *hooks),
+            Tool.OBJECT_DELETE: DeleteTool(doc, scale, *hooks),
+            Tool.OBJECT_MERGE: MergeTool(doc, scale, *hooks),
+            Tool.OBJECT_SPLIT: SplitTool(doc, scale, *hooks, preview=self.split_preview),
+        })
         self.tool: ToolHandler = self._tools[self.state.tool]
         self._active_tool: ToolHandler | None = None  # the tool that got the press (Alt: picker)
         self._pan_from: QPointF | None = None
@@ -119,6 +136,10 @@ class Canvas(QGraphicsView):
         st.live.events.show_uncertainty.connect(
             lambda on: self.prediction_layer is not None and self.prediction_layer.set_show_uncertainty(on))
         st.display.events.view.connect(self._on_display)
+        docs.objects_changed.connect(self._on_objects_changed)
+        docs.objects_reset.connect(lambda: self.object_layer is not None and self.object_layer.update())
+        st.objects.events.shown.connect(self._on_objects_shown)
+        st.objects.events.selected.connect(self.restyle)
         self.brush_cursor.set_radius(st.brush_size / 2)
 
     # -- what the state says ------------------------------------------------------------------
@@ -158,10 +179,19 @@ class Canvas(QGraphicsView):
             if levels:
                 self.image_layer.levels = levels
             self._show_layers(self.image_layer, mask, same_size)
+        if doc.objects is not None:
+            layer = doc.objects
+            self.object_layer = ObjectLayer(lambda: layer.labels if layer.allocated else None, *doc.shape)
+            self.object_layer.setVisible(self.state.objects.shown)
+            self._scene.addItem(self.object_layer)
+            self.restyle()
         strokes = self.state.strokes.doc
         if strokes is not None and strokes.shape == doc.shape:
             self.strokes_document = strokes
             self.stroke_layer = StrokeLayer(lambda: strokes.labels, *strokes.shape)
+            step = max(1, int(math.sqrt(pixels.shape[0] * pixels.shape[1] / 65536)))
+            compositor, sample = self.state.display.view.compositor(), pixels[::step, ::step]
+            self.stroke_layer.set_backdrop(backdrop_luminance(sample if compositor is None else compositor.rgb(sample)))
             self._scene.addItem(self.stroke_layer)
             self.restyle()
 
@@ -231,10 +261,11 @@ class Canvas(QGraphicsView):
         for tool in self._tools.values():
             tool.cancel()
         self.document = self.strokes_document = None
-        for item in (self.image_layer, self.mask_layer, self.stroke_layer, self.prediction_layer):
+        for item in (self.image_layer, self.mask_layer, self.stroke_layer, self.prediction_layer, self.object_layer):
             if item is not None:
                 self._scene.removeItem(item)
         self.image_layer = self.mask_layer = self.stroke_layer = self.prediction_layer = None
+        self.object_layer = None
         self._display_key = None
         if self._loader is not None:
             self._loader.stop()
@@ -259,6 +290,8 @@ class Canvas(QGraphicsView):
                 self.stroke_layer.set_style(classes, hidden=hidden)
             if self.prediction_layer is not None:
                 self.prediction_layer.set_style(classes, self.opacity, hidden)
+            if self.object_layer is not None:
+                self.object_layer.set_style(self.opacity, self.state.outline_width, self.state.objects.selected)
 
     def _on_strokes_changed(self, box: Box) -> None:
         if self.stroke_layer is not None and self.strokes_document is self.state.strokes.doc:
@@ -292,6 +325,14 @@ class Canvas(QGraphicsView):
     def _on_changed(self, box: Box) -> None:
         if self.mask_layer is not None and self.document is self.state.document.doc:
             self.mask_layer.update_box(box, self.scale_factor)
+
+    def _on_objects_changed(self, box: Box) -> None:
+        if self.object_layer is not None and self.document is self.state.document.doc:
+            self.object_layer.update_box(box, self.scale_factor)
+
+    def _on_objects_shown(self, shown: bool) -> None:
+        if self.object_layer is not None:
+            self.object_layer.setVisible(shown)
 
     def _on_reset(self) -> None:
         if self.mask_layer is not None:
@@ -379,6 +420,7 @@ class Canvas(QGraphicsView):
         s = self.scale_factor
         self.brush_cursor.set_view_scale(s)
         self.polygon_preview.set_view_scale(s)
+        self.split_preview.set_view_scale(s)
         self.zoom_changed.emit(s)
         self._emit_view()
 

@@ -1,11 +1,14 @@
 """Autosave and crash recovery: the window's side of core.document.recovery.
 
-Every mask with unsaved edits is copied to the app-data folder a few seconds after the last
-edit (a debounced timer) and whenever the shown image changes; a mask that becomes clean
-(saved, undone to the saved state, closed with Discard) loses its copy at once.  The real mask
-files are written only by Save / Export.  On start, copies left by sessions that are no
-longer running (a crash, or "Later" last time) are offered back: Restore opens them as unsaved
-edits, Discard deletes them, Later keeps them for the next start.
+Every mask and every image's Live Training strokes with unsaved edits are copied to the
+app-data folder a few seconds after the last edit (a debounced timer) and whenever the shown
+image changes; one that becomes clean (saved, undone to the saved state, closed with Discard)
+loses its copy at once.  The real files are written only by Save / Export.  On start, copies
+left by sessions that are no longer running (a crash, or "Later" last time) are offered back,
+masks and strokes alike: Restore opens them as unsaved edits, Discard deletes them, Later keeps
+them for the next start.  A copy never replaces work saved after it was taken: a mask copy older
+than its saved mask is not restored (it is reported, and kept unless discarded), and an older
+strokes copy only adds strokes where the saved ones have none.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from core.classes import complete_classes
 from core.io.images import ImageReadError
 from core.io.mask_naming import default_mask_path, stack_strokes_path, strokes_path
-from core.document.recovery import STROKES_DIR, RecoveryError, RecoveryStore, SessionLock, Snapshot
+from core.document.recovery import (STROKES_DIR, RecoveryError, RecoveryStore, SessionLock, Snapshot,
+                                    merge_sparse, saved_since)
 from core.document.scratch_folders import sweep as sweep_scratch_folders
+from core.document.strokes import UNANNOTATED
 from core.io.label_store import StoreError
 from gui import dialogs
 from gui.infra.settings import app_data_dir
@@ -58,7 +64,7 @@ class Autosave(QObject):
         self._closed = False
         self._last_error = ""
         self.crashed, live = self._start_session()
-        self.pending = self.store.recoverable(live)
+        self.pending = self.store.recoverable(live) + self.strokes_store.recoverable(live)
         self.images.current_changed.connect(self._on_image_shown)
         state.events.job.connect(self._on_job)
         doc = state.document
@@ -145,12 +151,11 @@ class Autosave(QObject):
             state = (id(doc), doc.history.position, tuple(entry.doc.classes))
             if key in done and done[key][1] == state:
                 continue
+            objects = doc.objects.labels if doc.objects is not None and doc.objects.allocated else None
             try:
-                if plane:
-                    store.save(entry.path, doc.labels, entry.doc.classes, doc.history.position, target,
-                               plane=plane, plane_axes=entry.stack.plane_axes)
-                else:
-                    store.save(entry.path, doc.labels, entry.doc.classes, doc.history.position, target)
+                extra = dict(plane=plane, plane_axes=entry.stack.plane_axes) if plane else {}
+                store.save(entry.path, doc.labels, entry.doc.classes, doc.history.position, target, objects=objects,
+                           **extra)
             except (OSError, ValueError) as exc:
                 self._report(f"Autosave failed: {exc}")
                 continue
@@ -190,7 +195,7 @@ class Autosave(QObject):
         if not snaps or self._closed:
             return None
         answer = dialogs.ask_recovery(self.parent_widget, self.crashed, [describe(s) for s in snaps])
-        log.info("recovery of %d mask(s): %s", len(snaps), answer)
+        log.info("recovery of %d copies: %s", len(snaps), answer)
         if answer == "discard":
             for snap in snaps:
                 self._store_of(snap).remove(snap)
@@ -213,12 +218,12 @@ class Autosave(QObject):
         if restored:
             self.state.show(restored[0])
             self.flush()  # this session's copies replace the old ones right away
-            self.state.message.emit(f"Restored {len(restored)} unsaved mask(s); save them with "
-                                  "File > Save.", 10000)
+            self.state.message.emit(f"Restored the unsaved edits of {len(restored)} image(s); save them "
+                                    "with File > Save.", 10000)
             self.restored.emit(len(restored))
         if problems:
             lines = "\n".join(f"{reason}" for _, reason in problems)
-            if dialogs.confirm(self.parent_widget, "Some Masks Could Not Be Restored",
+            if dialogs.confirm(self.parent_widget, "Some Edits Could Not Be Restored",
                                f"{lines}\n\nDiscard these recovery copies? (Cancel keeps them "
                                "for the next start.)", "Discard Them"):
                 for snap, _ in problems:
@@ -240,7 +245,13 @@ class Autosave(QObject):
             return self._restore_plane(snap)
         if is_strokes(snap):
             return self._restore_strokes(snap)
+        if not chunked:
+            newer = saved_since(snap)
+            if newer is not None:
+                raise RecoveryError(f"{snap.name}: the mask was saved at {_when(newer)}, after this copy of "
+                                    f"{_when(snap.saved_at)} was taken; the saved mask is kept.")
         labels = self.store.load_chunked(snap) if chunked else self.store.load(snap)
+        objects = None if chunked else self.store.load_objects(snap)
         store = self.images
         entry = store.get(image)
         new = entry is None
@@ -281,7 +292,7 @@ class Autosave(QObject):
             doc.commit_preview("restore unsaved edits")
             labels.close()
         else:
-            doc.apply_labels(labels, "restore unsaved edits")
+            doc.apply_labels(labels, "restore unsaved edits", objects=objects)
         if snap.mask_path is not None and path_key(snap.mask_path) != path_key(
                 default_mask_path(image, chunked=chunked)):
             entry.save_path = snap.mask_path  # it was being saved elsewhere (Save As)
@@ -304,9 +315,16 @@ class Autosave(QObject):
         entry.doc, entry.mask_source = None, None
 
     def _restore_plane(self, snap: Snapshot) -> ImageEntry:
-        """One plane of a stack: its mask (or strokes) copy onto that plane's documents, one undo step."""
+        """One plane of a stack: its mask (or strokes) copy onto that plane's documents, one undo step;
+        as for an image, a mask copy older than the saved mask stack is not restored, and an older
+        strokes copy only adds strokes where the saved ones have none."""
         strokes = is_strokes(snap)
+        newer = saved_since(snap)
+        if newer is not None and not strokes:
+            raise RecoveryError(f"{snap.name}: the mask was saved at {_when(newer)}, after this copy of "
+                                f"{_when(snap.saved_at)} was taken; the saved mask is kept.")
         labels = self._store_of(snap).load(snap)
+        objects = None if strokes else self.store.load_objects(snap)
         entry = self.images.get(snap.image_path)
         new = entry is None
         if new:
@@ -327,16 +345,22 @@ class Autosave(QObject):
             if new:
                 self.images.remove(entry)
             raise
-        if not strokes:
+        if strokes:
+            if newer is not None:
+                labels = merge_sparse(labels, doc.labels, UNANNOTATED)
+            if not np.array_equal(labels, doc.labels):
+                doc.apply_labels(labels, "restore unsaved strokes")
+        else:
             classes = complete_classes(snap.classes, top=int(labels.max()) if labels.size else 0)
             if classes != entry.stack.classes:
                 entry.stack.set_classes(classes)
-        doc.apply_labels(labels, "restore unsaved strokes" if strokes else "restore unsaved edits")
+            doc.apply_labels(labels, "restore unsaved edits", objects=objects)
         self.images.trim()
         return entry
 
     def _restore_strokes(self, snap: Snapshot) -> ImageEntry:
-        """Live Training's strokes of an image that fits in memory, as one undo step of its strokes."""
+        """Live Training's strokes of an image that fits in memory, as one undo step of its strokes;
+        under the strokes saved since the copy was taken, when they were (they win where both annotate)."""
         labels = self.strokes_store.load(snap)
         image = snap.image_path
         entry = self.images.get(image)
@@ -352,7 +376,10 @@ class Autosave(QObject):
             if new:
                 self.images.remove(entry)
             raise
-        entry.strokes.apply_labels(labels, "restore unsaved strokes")
+        if saved_since(snap) is not None:
+            labels = merge_sparse(labels, entry.strokes.labels, UNANNOTATED)
+        if not np.array_equal(labels, entry.strokes.labels):
+            entry.strokes.apply_labels(labels, "restore unsaved strokes")
         self.images.trim()
         return entry
 
@@ -363,11 +390,20 @@ def is_strokes(snap: Snapshot) -> bool:
 
 
 def describe(snap: Snapshot) -> str:
-    """One line of the recovery dialog: image name, time, and what is wrong with it."""
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(snap.saved_at)) if snap.saved_at else "?"
-    text = f"{snap.name}, {'strokes ' if is_strokes(snap) else ''}edited {when}"
+    """One line of the recovery dialog: image name, what was edited and when, and what is wrong
+    with it or what restoring does when newer work was saved since."""
+    strokes = is_strokes(snap)
+    text = f"{snap.name}, {'strokes' if strokes else 'mask'} edited {_when(snap.saved_at)}"
     if snap.problem:
         return f"{text} ({snap.problem})"
     if not snap.image_exists:
         return f"{text} (the image is gone: {snap.image_path})"
+    newer = saved_since(snap) if snap.kind == "labels" else None
+    if newer is not None:
+        return text + (f" (older than the strokes saved {_when(newer)}: only adds strokes where those have none)"
+                       if strokes else f" (older than the mask saved {_when(newer)}: it will not replace it)")
     return text
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(seconds)) if seconds else "?"

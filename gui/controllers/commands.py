@@ -42,7 +42,8 @@ class CommandStates(QObject):
         store, doc = state.store, state.document
         for signal in (store.added, store.removed, store.reordered, store.current_changed,
                        doc.history_changed, doc.document_changed, state.events.job,
-                       state.strokes.history_changed, state.strokes.document_changed, state.events.tool):
+                       state.strokes.history_changed, state.strokes.document_changed, state.events.tool,
+                       state.objects.events.table, state.objects.events.selected):
             signal.connect(self.update)
         self.update()
 
@@ -73,3 +74,9 @@ class CommandStates(QObject):
         a.cancel.setEnabled(running)
         for action in list(a.tool_actions.values()) + [a.load_weights]:
             action.setEnabled(not segmenting)
+        objects = doc is not None and doc.objects is not None  # none on a whole slide yet
+        for action in a.object_tool_actions.values():
+            action.setEnabled(objects and not segmenting)
+        a.delete_selected_object.setEnabled(objects and not segmenting and state.objects.selected > 0)
+        table = state.objects.table
+        a.export_objects.setEnabled(objects and not running and table is not None and len(table) > 0)

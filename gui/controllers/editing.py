@@ -86,7 +86,7 @@ class EditCommands:
 def pointer_text(state: AppState, pos: tuple[float, float] | None,
                  rgb_at: Callable[[int, int], tuple[int, int, int] | None], level: int = 0,
                  values_at: Callable[[int, int], tuple | None] | None = None) -> str:
-    """"x, y (full resolution), class and colour under the pointer", or "" off the image; an
+    """"x, y (full resolution), class (and object) and colour under the pointer", or "" off the image; an
     image with channels shows each channel's raw value instead of the colour; the pyramid level
     in use for a tiled image."""
     doc = state.document.doc
@@ -95,6 +95,9 @@ def pointer_text(state: AppState, pos: tuple[float, float] | None,
     x, y = int(pos[0]), int(pos[1])
     cid = int(np.asarray(doc.labels[y, x]))
     text = f"x {x}, y {y}   {state.class_name(cid)}"
+    objects = doc.objects
+    if objects is not None and objects.allocated and objects.labels[y, x]:
+        text += f"   object {int(objects.labels[y, x])}"
     view = state.display.view
     values = values_at(x, y) if values_at is not None and not view.photo else None
     if values is not None and len(values) == len(view.channels):

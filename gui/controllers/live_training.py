@@ -3,10 +3,13 @@ prediction fresh.
 
 One action turns it on for the shown image and every other listed image with strokes.  The
 trainer runs on a worker (gui.jobs.live_trainer); the strokes it learns from follow the user's
-painting a moment after each stroke.  Each snapshot it publishes joins the history and asks
-for a prediction of the region in view (gui.jobs.live_preview), as does moving the view; a
-result whose region has left the view, or whose image is no longer shown, is dropped.  Roll
-back, Apply to Image (one undo step) and Save Model act on the checkpoint the history marks.
+painting a moment after each stroke (a class painted for the first time joins the running
+training).  Each checkpoint it publishes joins the history; the *marked* one (gui.state.live:
+keyed on its session-wide uid, kept marked until the user rolls back or a better-scored one
+arrives) is what the view predicts (gui.jobs.live_preview), as does moving the view, and what
+Apply to Image (one undo step) and Save Model use.  A result whose region has left the view,
+whose image is no longer shown, or whose checkpoint the user rolled back from, is dropped.  Warnings
+stay in the panel until what they are about is resolved, and reach the status bar once.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from gui.jobs.live_trainer import LiveRunner, save_snapshot
 from gui.jobs.model_loader import ModelManager
 from gui.state.app_state import AppState, Tool
 from gui.state.image_store import ImageEntry, path_key
+from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, Prediction, best_of_runs, better, trimmed
 from gui.state.planes import plane_text
-from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, Prediction
+from gui.state.stack_loading import plane_image
 
 KEEP_CHECKPOINTS = 30  # the history keeps this many (each is a full copy of the weights)
 STROKES_DELAY_MS = 400  # new strokes reach the trainer this long after the last one
@@ -57,10 +61,19 @@ class LiveTrainingUi(QObject):
         self.preview = PreviewRunner(self)
         self.preview_seconds: list[float] = []  # request-to-view latencies of shown predictions
         self._apply_task: Task | None = None
-        self._disk: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # strokes of images not in memory
-        self._images: dict[str, np.ndarray] = {}  # pixels of images with strokes the store dropped
+        self._disk: dict[str, tuple[Any, np.ndarray]] = {}  # strokes of images not in memory
+        self._images: dict[str, Any] = {}  # images with strokes the store dropped (LoadedImage)
         self._default_known = False
-        self._top = 0  # the highest class id the running trainer knows
+        self._classes: list = []  # the class list the running trainer was given
+        self._runs: dict[int, int] = {}  # core's run id -> the run's number in this window (1, 2, ...)
+        self._warnings: dict[str, str] = {}  # what each open warning is about -> its text
+        self._said: set[str] = set()  # warnings already shown in the status bar (once each)
+        self._unreadable: dict[tuple[str, int], str] = {}  # (image, run) the model cannot read -> why
+        self._failed_views: set[tuple[str, int]] = set()  # (image, uid) whose preview failed: not asked again
+        self._choices = 0  # roll backs so far: a prediction asked before the latest one is not shown
+        self._branch = 0  # the running trainer's branch after the user's latest roll back (core's LiveSnapshot.branch)
+        self._named_best: dict[int, int] = {}  # run number -> the best uid its trainer named last
+        self._asked: dict[int, int] = {}  # uid -> self._choices when its prediction was asked
         self._toggle, self._uncertainty = toggle, uncertainty
         self._strokes_timer = self._timer(STROKES_DELAY_MS, self._send_strokes)
         self._view_timer = self._timer(VIEW_DELAY_MS, self.refresh_view)
@@ -73,7 +86,8 @@ class LiveTrainingUi(QObject):
         self.trainer.failed.connect(self._on_failed)
         self.trainer.ended.connect(self._on_ended)
         self.preview.ready.connect(self._on_prediction)
-        self.preview.failed.connect(lambda text: self._say(f"The preview failed: {text}"))
+        self.preview.failed.connect(self._on_preview_failed)
+        self.preview.unreadable.connect(self._on_unreadable)
         state.strokes.history_changed.connect(self._on_strokes)
         self.store.current_changed.connect(self._on_image)
         state.planes.events.plane.connect(self._on_image)  # another plane of a stack: its own preview
@@ -88,6 +102,21 @@ class LiveTrainingUi(QObject):
     def _say(self, text: str, ms: int = 8000) -> None:
         self.live.status = text
         self.state.message.emit(text, ms)
+
+    # -- warnings: shown until resolved, said in the status bar once ---------------------------
+    def _warn(self, about: str, text: str) -> None:
+        self._warnings[about] = text
+        self._show_warnings()
+        if text not in self._said:
+            self._said.add(text)
+            self.state.message.emit(text, 15000)
+
+    def _resolve(self, about: str) -> None:
+        if self._warnings.pop(about, None) is not None:
+            self._show_warnings()
+
+    def _show_warnings(self) -> None:
+        self.live.warning = "\n".join(self._warnings.values())
 
     # -- on and off ---------------------------------------------------------------------------
     def default_start(self) -> str:
@@ -124,23 +153,35 @@ class LiveTrainingUi(QObject):
             if not items:
                 raise ValueError("There are no strokes to learn from: choose the Stroke tool (S) and paint a "
                                  "few strokes of at least two classes.")
-            top = max(int(labels[labels != 255].max()) for _, labels in items)
-            classes = [c for c in self.state.known_classes() if c.id <= top]  # the annotated ids decide
-            self._top = top
-            self.trainer.start(config, classes, items, [name for name, _ in used])
+            # every class the user has: one painted for the first time joins the running training
+            self._classes = self.state.known_classes()
+            self.trainer.start(config, self._classes, items, [name for name, _ in used])
         except (ValueError, RuntimeError, OSError, MemoryError) as exc:
             self.live.on = False
             self._toggle.setChecked(False)
             self._say(f"Live Training cannot start: {exc}", 12000)
             return False
-        self.live.on, self.live.held = True, False
-        where = ("scratch" if not config.init else "the current model" if self.models.segmenter is not None
-                 else f"the built-in model {Path(config.init).name}")
-        self._say(f"Training from {where} on {sum(n for _, n in used)} annotated pixels in {len(used)} "
-                  "image(s)… the view updates with each checkpoint.")
+        self._resolve("training")
+        self._resolve("strokes")
+        self._left_out()
+        self.live.on, self.live.held, self.live.pinned = True, False, False  # a new run: its checkpoints show
+        self._branch = 0
+        self._say(f"Training from {self._start_words(config)} on {sum(n for _, n in used):,} annotated pixels in "
+                  f"{_images(len(used))} (once there are enough strokes, some are held out to score the checkpoints "
+                  "and are not trained on)… the view updates with each checkpoint.")
         if self.state.tool not in (Tool.STROKE, Tool.STROKE_ERASER):
             self.state.tool = Tool.STROKE
         return True
+
+    def _start_words(self, config) -> str:
+        """Where the weights really started, as the trainer reports it (core's LiveTrainer.started_from:
+        a model that cannot take the images' channels is not what training started from)."""
+        start = self.trainer.started_from
+        if start is None:  # a trainer that does not say: the configuration's
+            start = "scratch" if not config.init else f"the built-in model {Path(config.init).name}"
+        if start != "scratch" and self.live.start_from == FROM_MODEL and self.models.segmenter is not None:
+            return f"the current model ({start})"
+        return start
 
     def _config(self):
         from core.training.live import LiveConfig
@@ -167,6 +208,8 @@ class LiveTrainingUi(QObject):
         self._strokes_timer.stop()
         self.trainer.stop()
         self.live.on, self.live.held = False, False
+        self._resolve("strokes")
+        self._resolve("images")
         if self.live.history:
             self._say("Live Training is off. Apply to Image or Save Model keep what it learned.")
 
@@ -189,7 +232,7 @@ class LiveTrainingUi(QObject):
         self.live.on = False
 
     def _on_failed(self, message: str) -> None:
-        self._say(f"Live Training stopped: {message}", 15000)
+        self._warn("training", f"Live Training stopped: {message}")
 
     def _on_ended(self) -> None:
         self.live.on, self.live.held = False, False
@@ -197,7 +240,10 @@ class LiveTrainingUi(QObject):
     # -- what it learns from ------------------------------------------------------------------
     def training_items(self) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[str, int]]]:
         """(pixels, strokes) of each listed image with strokes, and (name, annotated pixels) of
-        each: the shown image's strokes as painted, the others' from memory or their files."""
+        each: the shown image's strokes as painted, the others' from memory or their files.  The
+        pixels follow the training rule for the whole set (core.training.raw_input)."""
+        from core.training.raw_input import trainer_pixels  # torch: imported when training starts
+
         items, used = [], []
         for entry in self.store:
             pairs = self._plane_items(entry) if entry.stack is not None else [(entry.name, self._item(entry))]
@@ -206,28 +252,31 @@ class LiveTrainingUi(QObject):
                 if n:
                     items.append(pair)
                     used.append((name, n))
-        return items, used
+        pixels = trainer_pixels([image for image, _ in items], self._start_reads_raw())
+        return [(px, labels) for px, (_, labels) in zip(pixels, items)], used
 
-    def _plane_items(self, entry: ImageEntry) -> list[tuple[str, tuple[np.ndarray, np.ndarray]]]:
-        """(name, (pixels, strokes)) of each plane of a stack with strokes; a plane's pixels are read
-        once per session (the view's: an 8-bit photo's RGB, else the raw channels, as training_pixels)."""
+    def _start_reads_raw(self) -> bool:
+        seg = self.models.segmenter
+        return self.live.start_from == FROM_MODEL and seg is not None and bool(getattr(seg, "reads_raw", False))
+
+    def _plane_items(self, entry: ImageEntry) -> list[tuple[str, tuple[Any, np.ndarray]]]:
+        """(name, (image, strokes)) of each plane of a stack with strokes, the image a TrainingImage
+        of the plane (its raw pixels and 8-bit view), read once per session."""
         stack, out = entry.stack, []
         for plane in stack.annotated_planes():
             key = f"{path_key(entry.path)}#{plane}"
             if key not in self._images:
-                self._images[key] = entry.plane_pixels.get(plane)
+                self._images[key] = plane_image(entry, plane)
             out.append((f"{entry.name} {plane_text(stack.plane_axes, plane)}",
                         (self._images[key], stack.strokes_plane(plane).copy())))
         return out
 
-    def _item(self, entry: ImageEntry) -> tuple[np.ndarray, np.ndarray] | None:
+    def _item(self, entry: ImageEntry) -> tuple[Any, np.ndarray] | None:
         if entry.source is not None:
             return None  # a whole slide: strokes are painted on images that fit in memory
         strokes = entry.strokes
         if strokes is not None and entry.image is not None:
-            from core.training.raw_input import training_pixels  # torch: imported when training starts
-
-            return training_pixels(entry.image), strokes.labels.copy()
+            return entry.image, strokes.labels.copy()
         if strokes is not None and strokes.is_blank:
             return None
         key = path_key(entry.path)
@@ -236,20 +285,18 @@ class LiveTrainingUi(QObject):
             if not path.is_file():
                 return None
             if key not in self._disk:
-                rgb = self._pixels(entry)
-                self._disk[key] = (rgb, read_strokes(path, rgb.shape[:2]))
+                image = self._pixels(entry)
+                self._disk[key] = (image, read_strokes(path, image.pixels.shape[:2]))
             return self._disk[key]
         return self._pixels(entry), strokes.labels.copy()  # strokes in memory, image dropped from the cache
 
-    def _pixels(self, entry: ImageEntry) -> np.ndarray:
+    def _pixels(self, entry: ImageEntry):
         """An image the store no longer holds, decoded once per Live Training session."""
         from core.io.images import load_image
 
         key = path_key(entry.path)
         if key not in self._images:
-            from core.training.raw_input import training_pixels
-
-            self._images[key] = training_pixels(load_image(entry.path))
+            self._images[key] = load_image(entry.path)
         return self._images[key]
 
     def _on_strokes(self) -> None:
@@ -261,41 +308,120 @@ class LiveTrainingUi(QObject):
             return
         try:
             items, used = self.training_items()
-            top = max((int(labels[labels != 255].max()) for _, labels in items), default=0)
-            if top > self._top:
-                raise ValueError(f"class {top} is new since Live Training started; turn it off and on again "
-                                 "to learn it")
-            self.trainer.set_data(items, [name for name, _ in used])
+            classes = self.state.known_classes()
+            grown = [c for c in classes if c.id not in {k.id for k in self._classes}]
+            self.trainer.set_data(items, [name for name, _ in used], classes if grown else None)
+            self._classes = classes
         except (ValueError, OSError) as exc:
-            self._say(f"Training continues on the earlier strokes: {exc}")
+            self._warn("strokes", f"Training continues on the earlier strokes: {exc}")
             return
-        self.live.status = f"Training on {sum(n for _, n in used)} annotated pixels in {len(used)} image(s)…"
+        self._resolve("strokes")
+        self._left_out()
+        self.live.status = (f"Training on {sum(n for _, n in used):,} annotated pixels in {_images(len(used))} "
+                            "(held-out strokes included)…")
+
+    def _left_out(self) -> None:
+        """Images whose strokes training cannot use (another channel count): said until resolved."""
+        left = self.trainer.left_out
+        if left:
+            self._warn("images", " ".join(left))
+        else:
+            self._resolve("images")
 
     # -- the history --------------------------------------------------------------------------
     def _on_snapshot(self, snapshot: Any) -> None:
-        rows = self.live.history + (HistoryRow(snapshot),)
-        self.live.history = rows[-KEEP_CHECKPOINTS:]
-        self.live.current = int(snapshot.index)
-        score = "" if snapshot.held_out_miou is None else f", held-out mIoU {snapshot.held_out_miou:.2f}"
-        self.live.status = (f"Checkpoint #{snapshot.index} after {snapshot.seconds:.0f} s ({snapshot.steps} steps, "
-                            f"loss {snapshot.loss:.3f}{score}).")
-        self.refresh_view()
+        run = self._runs.setdefault(int(snapshot.run), len(self._runs) + 1)
+        row = HistoryRow(snapshot, run)
+        rows = self.live.history + (row,)
+        best = self._best(rows, snapshot)
+        take = self._to_mark(row, rows, best)
+        keep = {take.uid if take is not None else self.live.marked} | best
+        self.live.history = trimmed(rows, KEEP_CHECKPOINTS, keep)
+        self.live.best = frozenset(best)
+        if take is not None:
+            self.live.pinned = False
+            self.live.marked = take.uid
+        self.live.status = self._checkpoint_text(row)
+        if take is not None:
+            self.refresh_view()
 
-    def roll_back(self, index: int) -> bool:
-        """Continue from the kept checkpoint ``index`` (an undo for training)."""
-        row = self.live.row(index)
+    def _best(self, rows: tuple, snapshot: Any) -> set[int]:
+        """Each run's best checkpoint: as its trainer last named it (it compares scores on the same
+        held-out strokes, rescoring when they change), else by the scores the rows carry."""
+        run_of = {r.uid: r.run for r in rows}
+        named = getattr(snapshot, "best_uid", None)
+        if named in run_of:
+            self._named_best[run_of[snapshot.uid]] = named
+        best = {run_of[u]: u for u in best_of_runs(rows)}
+        best.update({run: uid for run, uid in self._named_best.items() if uid in run_of})
+        return set(best.values())
+
+    def _to_mark(self, row: HistoryRow, rows: tuple, best: set[int]) -> HistoryRow | None:
+        """The row to mark now that ``row`` arrived, or None: the marked one stays until the user
+        chooses another or a better one comes.  While nothing is measured on the same strokes and
+        the user chose nothing, the newest is marked; a checkpoint taken before the user's latest
+        roll back never takes the mark."""
+        if getattr(row.snapshot, "branch", 0) < self._branch:
+            return None
+        marked = self.live.marked_row
+        if marked is not None and self.live.pinned:  # the user's choice: only a new, better one moves it
+            return row if self._better(row, marked) is True else None
+        candidate = next((r for r in rows if r.uid in best and r.run == row.run), row)
+        if marked is None:
+            return candidate
+        if candidate.uid == marked.uid:
+            return None
+        is_better = self._better(candidate, marked)
+        if is_better is None or getattr(row.snapshot, "best_uid", None) is not None:
+            return candidate  # the trainer's own best, or nothing to compare with: the newest
+        return candidate if is_better else None
+
+    def _better(self, a: HistoryRow, b: HistoryRow) -> bool | None:
+        """Does ``a`` score higher than ``b`` on the same held-out strokes (None: not comparable)?
+        The running trainer's scores first: it scores its kept checkpoints again when the held-out
+        strokes change."""
+        if a.run == b.run:
+            sa, sb = self.trainer.score(a.snapshot), self.trainer.score(b.snapshot)
+            if sa is not None and sb is not None:
+                return sa > sb
+        return better(a.snapshot, b.snapshot)
+
+    def _checkpoint_text(self, row: HistoryRow) -> str:
+        s = row.snapshot
+        held = getattr(s, "held_out_pixels", 0)
+        counts = f"trained on {s.annotated_pixels:,} px" + (f", {held:,} px held out" if held else "")
+        score = "" if s.held_out_miou is None else (
+            f"; mIoU {s.held_out_miou:.2f} on the held-out strokes only"
+            + (" (all right: they say little about the rest of the image, check the view)"
+               if s.held_out_miou >= 0.995 else ""))
+        shown = self.live.marked_row
+        mark = "" if shown is None or shown.uid == row.uid else f" The view shows {shown.label}, " + (
+            "which you chose." if self.live.pinned else "the best scored.")
+        return f"Checkpoint {row.label} after {s.seconds:.0f} s ({s.steps} steps, loss {s.loss:.3f}, {counts}{score}).{mark}"
+
+    def roll_back(self, uid: int) -> bool:
+        """Mark the kept checkpoint ``uid`` (an undo for training): the view, Apply and Save Model
+        use it, and training, when it runs, continues from it."""
+        row = self.live.row(uid)
         if row is None:
             return False
-        self.trainer.roll_back(row.snapshot)
-        self.live.current = row.index
-        self.preview.forget()  # a prediction of a later checkpoint would not show this one
-        self._say(f"Rolled back to checkpoint #{row.index}; training continues from it." if self.trainer.running
-                  else f"Rolled back to checkpoint #{row.index}.")
+        self.live.marked, self.live.pinned = row.uid, True
+        self._choices += 1
+        self.preview.forget()  # a prediction of another checkpoint would not show this one
+        self.live.prediction = None
+        branch = self.trainer.roll_back(row.snapshot) if self.trainer.running else 0
+        if branch is None:
+            self._say(f"Marked {row.label}: the view, Apply and Save Model use it. Training goes on from its "
+                      "own weights: that checkpoint reads other channels than the images training now.")
+        else:
+            self._branch = max(self._branch, branch)
+            self._say(f"Rolled back to {row.label}; training continues from it." if self.trainer.running
+                      else f"Rolled back to {row.label}: the view, Apply and Save Model use it.")
         self.refresh_view()
         return True
 
     def _current_row(self) -> HistoryRow | None:
-        return self.live.row(self.live.current) or self.live.newest
+        return self.live.marked_row
 
     # -- the view -----------------------------------------------------------------------------
     def view_moved(self, _box=None) -> None:
@@ -305,13 +431,23 @@ class LiveTrainingUi(QObject):
     def _on_image(self, _entry) -> None:
         self.preview.forget()
         self.live.prediction = None
+        self._resolve("preview")
         self.view_moved()
 
     def refresh_view(self) -> None:
-        """Ask for the region in view from the checkpoint the history marks."""
+        """Ask for the region in view from the marked checkpoint (not from one that cannot read
+        the shown image: that is said once, and nothing is predicted there)."""
         row, entry = self._current_row(), self.store.current
-        if row is None or entry is None or not entry.shown:
+        if row is None or entry is None or not entry.shown or not self.parent_widget.isVisible():
+            return  # (a closed window: nothing may start a worker after shutdown)
+        why = self._unreadable.get((path_key(entry.path), row.run))
+        if why is not None:
+            self.live.prediction = None
+            self._warn("preview", why)
             return
+        if (path_key(entry.path), row.uid) in self._failed_views:
+            return
+        self._resolve("preview")
         pixels = entry.source if entry.source is not None else entry.image  # the preview picks the view (image_of)
         if entry.stack is not None:  # the plane in view
             pixels = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock)
@@ -319,17 +455,42 @@ class LiveTrainingUi(QObject):
         box, scale = self._view()
         request = view_request(entry.view_key, pixels, row.snapshot, box, scale, size)
         if request is not None:
+            self._asked = {uid: n for uid, n in self._asked.items() if self.live.row(uid) is not None}
+            self._asked[row.uid] = self._choices
             self.preview.request(request)
 
     def _on_prediction(self, prediction: Prediction, seconds: float) -> None:
         entry = self.store.current
+        # a checkpoint marked before a newer, better or unscored one came is still worth showing until
+        # the newer one's prediction arrives; one the user rolled back from is not
+        current = prediction.uid == self.live.marked or self._asked.get(prediction.uid) == self._choices
         if entry is None or entry.view_key != prediction.image or prediction.box.intersect(self._view()[0]).is_empty \
-                or prediction.snapshot > self.live.current:
-            self.preview.dropped += 1  # no longer in view, or from beyond a roll back
+                or not current:
+            self.preview.dropped += 1  # no longer in view, or of a checkpoint the user rolled back from
             return
         self.preview_seconds.append(seconds)
         self.live.prediction = prediction
         self.preview_shown.emit(prediction)
+
+    def _on_unreadable(self, image: Path, uid: int, model_channels: int, image_channels: int) -> None:
+        row = self.live.row(uid)
+        if row is None:
+            return
+        key = (path_key(image), row.run)
+        self._unreadable[key] = (
+            f"No preview of {image.name}: the model of run {row.run} learned from images with "
+            f"{_channels(model_channels)} and {image.name} has {_channels(image_channels)}, so it cannot "
+            "read it. Apply to Image is not possible there either.")
+        entry = self.store.current
+        if entry is not None and path_key(entry.path) == key[0]:
+            self.refresh_view()  # says why, once
+
+    def _on_preview_failed(self, image: Path, uid: int, text: str) -> None:
+        self._failed_views.add((path_key(image), uid))
+        entry = self.store.current
+        if entry is not None and path_key(entry.path) == path_key(image):
+            self.live.prediction = None
+            self._warn("preview", f"No preview of {image.name}: {text}")
 
     # -- finishing ----------------------------------------------------------------------------
     def apply(self) -> bool:
@@ -337,6 +498,10 @@ class LiveTrainingUi(QObject):
         On a whole slide, the region in view is segmented at full resolution (up to APPLY_VIEW_PIXELS)."""
         row, entry = self._current_row(), self.store.current
         if row is None or entry is None or entry.doc is None or self._apply_task is not None:
+            return False
+        why = self._unreadable.get((path_key(entry.path), row.run))
+        if why is not None:
+            self._warn("preview", why)
             return False
         doc, checkpoint, box = entry.doc, row.snapshot.checkpoint, None
         if entry.stack is not None:  # the plane in view, scaled as Segment Stack scales the stack
@@ -368,7 +533,7 @@ class LiveTrainingUi(QObject):
         task.failed.connect(lambda text: self._applied(task, doc, None, None, text))
         task.cancelled.connect(lambda: self._applied(task, doc, None, None))
         where = entry.name if box is None else f"the view of {entry.name}"
-        self._say(f"Applying checkpoint #{row.index} to {where}…", 4000)
+        self._say(f"Applying {row.label} to {where}…", 4000)
         return True
 
     def _applied(self, task: Task, doc, result, box: Box | None, message: str | None = None) -> None:
@@ -391,10 +556,10 @@ class LiveTrainingUi(QObject):
         self._say("The prediction is now the mask (Undo takes it back).")
         self.applied.emit()
 
-    def save(self, path: Path | None = None) -> Path | None:
-        """Save the marked checkpoint (asks where unless ``path``), with its classes and a record
-        of the images and annotated pixels that trained it."""
-        row = self._current_row()
+    def save(self, path: Path | None = None, row: HistoryRow | None = None) -> Path | None:
+        """Save the marked checkpoint (or ``row``; asks where unless ``path``), with its classes and
+        a record of the images and annotated pixels that trained it."""
+        row = row or self._current_row()
         if row is None:
             return None
         if path is None:
@@ -405,9 +570,29 @@ class LiveTrainingUi(QObject):
                 return None
         _items, used = self.training_items()
         try:
-            save_snapshot(row.snapshot, path, used)
+            save_snapshot(row.snapshot, path, used, run=row.run)
         except (OSError, ValueError) as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save the Model", str(exc))
             return None
-        self._say(f"Saved checkpoint #{row.index} to {path} (Model > Load Weights uses it).")
+        self.live.saved = self.live.saved | {row.uid}
+        self._say(f"Saved {row.label} to {path} (Model > Load Weights uses it).")
         return path
+
+    def resolve_unsaved(self) -> bool:
+        """The window closes: ask Save Model… / Discard / Cancel about a trained model never saved;
+        True when the window may close."""
+        row = self.live.unsaved_model
+        if row is None:
+            return True
+        answer = dialogs.ask_save_model(self.parent_widget, row.label, row.text())
+        if answer == "save":
+            return self.save(row=row) is not None
+        return answer == "discard"
+
+
+def _images(n: int) -> str:
+    return "1 image" if n == 1 else f"{n} images"
+
+
+def _channels(n: int) -> str:
+    return "1 channel" if n == 1 else f"{n} channels"

@@ -14,11 +14,12 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QWidget
 
-from core.segment.batch_writer import BatchResult, BatchWriter, write_batch
+from core.segment.batch_writer import BatchResult, BatchWriter, ImageResult, write_batch, write_one
 from core.io.images import pixel_limit
 from core.document.strokes import write_strokes
+from core.io.label_images import write_label_image
 from core.io.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
-                               strokes_path, suggested_export_path, unique_stems)
+                               instances_path, strokes_path, suggested_export_path, unique_stems)
 from core.io.masks import MaskError, read_mask, write_mask
 from gui import dialogs
 from gui.infra.settings import Settings
@@ -101,11 +102,27 @@ class Saver(QObject):
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save", str(exc))
             return False
+        if not self._write_objects(entry):
+            return False
         doc.mark_saved()
         entry.mask_source, entry.has_mask_file = target, True
         if not self._write_strokes(entry):
             return False
         self.state.message.emit(f"Saved {target}", 5000)
+        return True
+
+    def _write_objects(self, entry: ImageEntry) -> bool:
+        """The objects go with the mask, to ``<stem>_instances.tif`` beside the image (once the
+        object layer is in use; an emptied layer empties a file that was there)."""
+        objects = entry.doc.objects if entry.doc is not None else None
+        path = instances_path(entry.path)
+        if objects is None or not objects.allocated or (objects.is_empty and not path.exists()):
+            return True
+        try:
+            write_label_image(path, objects.labels)
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.parent_widget, "Could Not Save the Objects", str(exc))
+            return False
         return True
 
     def _write_strokes(self, entry: ImageEntry) -> bool:
@@ -152,7 +169,9 @@ class Saver(QObject):
     # -- unsaved edits ------------------------------------------------------------------------
     def resolve_unsaved(self, entry: ImageEntry) -> bool:
         """Ask Save / Discard / Cancel for ``entry``; True when it may be closed."""
-        answer = dialogs.ask_save_discard_cancel(self.parent_widget, entry.name)
+        what = dialogs.unsaved_work(entry.doc is not None and entry.doc.dirty,
+                                    entry.strokes is not None and entry.strokes.dirty)
+        answer = dialogs.ask_save_discard_cancel(self.parent_widget, entry.name, what)
         if answer == "save":
             return self.save(entry)
         return answer == "discard"
@@ -179,14 +198,23 @@ class Saver(QObject):
         if chosen is None:
             return False
         path, fmt = chosen
+        self._remember(path, fmt)  # the next Export offers this choice again, also after an error
         if _same_path(path, entry.path):
             dialogs.show_error(self.parent_widget, "Could Not Export",
                                f"{path.name}: that is the image itself; choose another name.")
             return False
         doc = entry.doc
-        return self._exported(path, fmt, lambda: write_mask(
-            path, doc.labels, fmt, doc.classes, image=self._shown_rgb(entry) if fmt == "overlay" else None,
-            opacity=self.state.opacity / 100, image_name=entry.name))
+        objects = doc.objects  # the painted objects, when there are any: the per-object formats write them
+        instances = objects.labels if objects is not None and not objects.is_empty else None
+        return self._exported(path, fmt, lambda: write_one(
+            path, fmt, doc.labels, doc.classes, image_path=entry.path,
+            image_rgb=self._shown_rgb(entry) if fmt == "overlay" else None, opacity=self.state.opacity / 100,
+            raw=entry.image, instances=instances))
+
+    def _remember(self, path: Path, fmt: str) -> None:
+        self.last_format = fmt
+        if path.parent.is_dir():
+            self.settings.last_export_folder = str(path.parent)
 
     def _shown_rgb(self, entry: ImageEntry):
         """The shown image as the view draws it now (its channel display): an overlay's background."""
@@ -208,9 +236,9 @@ class Saver(QObject):
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Export", str(exc))
             return False
-        self.last_format = fmt
-        self.settings.last_export_folder = str(path.parent)
-        self.state.message.emit(f"Exported {path}", 5000)
+        self._remember(path, fmt)
+        label = dialogs.FORMAT_LABELS.get(fmt, fmt).split(" (")[0].split(":")[0]
+        self.state.message.emit(f"Exported {path} as {label}", 5000)
         return True
 
     def _export_chunked(self, entry: ImageEntry) -> bool:
@@ -231,6 +259,7 @@ class Saver(QObject):
         if chosen is None:
             return False
         path, fmt = chosen
+        self._remember(path, fmt)
 
         def write() -> None:
             if fmt in ("ome-zarr", "ome-tiff"):
@@ -238,8 +267,8 @@ class Saver(QObject):
                 return
             image = self._shown_rgb(entry) if fmt == "overlay" else None
             labels = doc.labels if fmt in CHUNKWISE_FORMATS else doc.labels[0:h, 0:w]
-            write_mask(path, labels, fmt, doc.classes, image=image, opacity=self.state.opacity / 100,
-                       image_name=entry.name, image_path=entry.path)
+            write_one(path, fmt, labels, doc.classes, image_path=entry.path, image_rgb=image,
+                      opacity=self.state.opacity / 100, raw=entry.source)
 
         return self._exported(path, fmt, write)
 
@@ -271,7 +300,8 @@ class Saver(QObject):
         return True
 
     def _export_jobs(self) -> tuple[list[tuple], int]:
-        """(image path, labels or None, mask file or None) for the images with a mask."""
+        """(image path, labels or None, mask file or None, painted objects or None) for the images
+        with a mask."""
         from core.io.masks import find_mask_for_image
 
         jobs, missing = [], 0
@@ -281,13 +311,15 @@ class Saver(QObject):
                 missing += 1
                 continue
             if doc is not None and (doc.dirty or entry.mask_source is not None or not doc.is_blank):
-                jobs.append((entry.path, doc.labels.copy(), None))
+                objects = doc.objects
+                painted = objects.labels.copy() if objects is not None and not objects.is_empty else None
+                jobs.append((entry.path, doc.labels.copy(), None, painted))
                 continue
             mask = find_mask_for_image(entry.path) if doc is None else None
             if mask is None:  # never annotated (an empty, untouched mask is not exported)
                 missing += 1
             else:
-                jobs.append((entry.path, None, mask))
+                jobs.append((entry.path, None, mask, None))
         return jobs, missing
 
     def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
@@ -298,18 +330,21 @@ class Saver(QObject):
         writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources,
                              create_folder=False)
 
-        def produce(path: Path, labels, mask):
+        def produce(path: Path, labels, mask, instances):
             def load():
                 from core.io.images import load_image
 
-                image = rendered_rgb(load_image(path), saved[path]) if writer.needs_image else None
-                if labels is not None:
-                    return labels, image
-                shape = image.shape[:2] if image is not None else None
-                return read_mask(mask, shape=shape, classes=classes), image
+                loaded = load_image(path) if writer.needs_image or writer.needs_pixels else None
+                image = rendered_rgb(loaded, saved[path]) if writer.needs_image else None
+                found = labels
+                if found is None:
+                    shape = loaded.rgb.shape[:2] if loaded is not None else None
+                    found = read_mask(mask, shape=shape, classes=classes)
+                return ImageResult(found, image, instances=instances, raw=loaded)
             return load
 
-        work = [(path, stem, produce(path, labels, mask)) for (path, labels, mask), stem in zip(jobs, stems)]
+        work = [(path, stem, produce(path, labels, mask, instances))
+                for (path, labels, mask, instances), stem in zip(jobs, stems)]
         task = self.export_task = start_task(
             lambda rep: write_batch(writer, work, progress=rep.progress, should_cancel=rep.cancelled),
             "export-all")

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from core.classes import ClassInfo
 from core.io.images import IMAGE_EXTENSIONS
 from core.io.label_store import STORE_FORMATS
-from core.io.mask_naming import FORMATS, export_suffix
+from core.io.mask_naming import FORMATS, export_suffix, typed_export
 
 FORBID_ENV = "UNETSEG_FORBID_DIALOGS"
 
@@ -90,43 +90,110 @@ def ask_save_path(parent: QWidget | None, suggested: Path) -> Path | None:
     return path if path.suffix.lower() == ".png" else path.with_name(path.name + ".png")
 
 
+def ask_csv_path(parent: QWidget | None, suggested: Path, title: str = "Export Object Measurements") -> Path | None:
+    """Where to write a CSV table (the Objects table)."""
+    _guard("ask_csv_path")
+    name, _ = QFileDialog.getSaveFileName(parent, title, str(suggested), "CSV table (*.csv)")
+    if not name:
+        return None
+    path = Path(name)
+    return path if path.suffix.lower() == ".csv" else path.with_name(path.name + ".csv")
+
+
 STORE_FILTERS = {"ome-zarr": "OME-Zarr label image (*.ome.zarr)", "ome-tiff": "OME-TIFF label pyramid (*.ome.tif)"}
 
 
 def ask_export_path(parent: QWidget | None, suggested: dict[str, Path],
                     fmt: str = "index", note: str | None = None) -> tuple[Path, str] | None:
-    """(path, format) for Export Mask, among the formats ``suggested`` names; the file-type
-    filter chooses the format; ``note`` says why some formats are not offered."""
+    """(path, format) for Export Mask, among the formats ``suggested`` names; ``note`` says why
+    some formats are not offered.
+
+    The file-type filter chooses the format, unless the typed name ends with another offered
+    format's extension: then that format is taken (``cells.geojson`` under COCO is GeoJSON), or,
+    when several formats share it (``.png``), the user is asked which (``ask_export_format``);
+    a name without a known extension gets the format's.  A folder that does not exist yet is
+    offered to be created; declining either question goes back to the file dialog.
+    """
     _guard("ask_export_path")
     filters = {f: ({**EXPORT_FILTERS, **STORE_FILTERS})[f] for f in suggested}
-    title = "Export Mask" + (f" ({note})" if note else "")
-    dialog = QFileDialog(parent, title, str(suggested[fmt].parent))
-    dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
-    dialog.setNameFilters(list(filters.values()))
-    dialog.selectNameFilter(filters[fmt])
-    dialog.selectFile(suggested[fmt].name)
     by_filter = {v: k for k, v in filters.items()}
+    folder, name = suggested[fmt].parent, suggested[fmt].name
+    while True:
+        dialog = QFileDialog(parent, "Export Mask" + (f" ({note})" if note else ""), str(folder))
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilters(list(filters.values()))
+        dialog.selectNameFilter(filters[fmt])
+        dialog.selectFile(name)
 
-    def on_filter(text: str) -> None:  # keep the suggested name in step with the format
-        chosen = by_filter.get(text)
-        if chosen:
-            dialog.selectFile(suggested[chosen].name)
+        def on_filter(text: str, dialog=dialog) -> None:  # keep the suggested name in step with the format
+            chosen = by_filter.get(text)
+            if chosen:
+                dialog.selectFile(suggested[chosen].name)
 
-    dialog.filterSelected.connect(on_filter)
-    if not dialog.exec() or not dialog.selectedFiles():
-        return None
-    chosen = by_filter.get(dialog.selectedNameFilter(), fmt)
-    path = Path(dialog.selectedFiles()[0])
-    if chosen in STORE_FILTERS:
-        suffix = STORE_FORMATS[chosen]
-        return (path if path.name.lower().endswith(suffix) else path.with_name(path.name + suffix)), chosen
-    return export_suffix(path, chosen), chosen
+        dialog.filterSelected.connect(on_filter)
+        if not dialog.exec() or not dialog.selectedFiles():
+            return None
+        fmt = by_filter.get(dialog.selectedNameFilter(), fmt)
+        typed = Path(dialog.selectedFiles()[0])
+        folder, name = typed.parent, typed.name
+        path, formats = typed_export(typed, fmt, list(suggested))
+        chosen = formats[0] if len(formats) == 1 else ask_export_format(parent, typed.name, formats, fmt)
+        if chosen is None:
+            continue
+        if chosen not in formats:  # the filter's format after all: its extension added
+            path = export_suffix(typed, chosen)
+        if not path.parent.is_dir() and not _created(parent, path.parent):
+            continue
+        return path, chosen
+
+
+def ask_export_format(parent: QWidget | None, name: str, formats: Sequence[str], chosen: str) -> str | None:
+    """Several formats write files named like ``name`` (``.png``: index, colour, overlay, VOC):
+    which one, or ``chosen`` (the file type picked) with its own extension added?  None: cancel."""
+    _guard("ask_export_format")
+    from PySide6.QtWidgets import QInputDialog
+
+    labels = {FORMAT_LABELS.get(f, f): f for f in formats}
+    labels[f"{FORMAT_LABELS.get(chosen, chosen)}, as {export_suffix(name, chosen).name}"] = chosen
+    item, ok = QInputDialog.getItem(parent, "Export Mask", f"{name} is the name of several formats' files. "
+                                    "Write it as:", list(labels), 0, False)
+    return labels[item] if ok and item in labels else None
+
+
+def _created(parent: QWidget | None, folder: Path) -> bool:
+    """Offer to create a folder that does not exist; True once it does."""
+    if not confirm(parent, "Create Folder?", f"The folder {folder} does not exist. Create it?", "Create"):
+        return False
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from core.atomic import describe_os_error
+
+        show_error(parent, "Could Not Create the Folder", f"cannot create {folder}: {describe_os_error(exc)}")
+        return False
+    return True
+
+
+class _FolderDialog(QFileDialog):
+    """Choosing a folder, where a typed name of a folder that does not exist yet is offered to be
+    created (Qt's own dialog refuses it with "Directory not found")."""
+
+    def accept(self) -> None:
+        files = self.selectedFiles()
+        if files and not Path(files[0]).exists():
+            if not _created(self, Path(files[0])):
+                return
+        super().accept()
 
 
 def ask_export_folder(parent: QWidget | None, folder: str) -> Path | None:
     _guard("ask_export_folder")
-    name = QFileDialog.getExistingDirectory(parent, "Export All Masks To", folder)
-    return Path(name) if name else None
+    dialog = _FolderDialog(parent, "Export All Masks To", folder)
+    dialog.setFileMode(QFileDialog.FileMode.Directory)
+    dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+    if not dialog.exec() or not dialog.selectedFiles():
+        return None
+    return Path(dialog.selectedFiles()[0])
 
 
 def ask_export_formats(parent: QWidget | None, selected: Sequence[str] = ("index",)) -> list[str] | None:
@@ -178,16 +245,39 @@ def confirm(parent: QWidget | None, title: str, text: str, ok: str = "OK") -> bo
     return box.clickedButton() is ok_button
 
 
-def ask_save_discard_cancel(parent: QWidget | None, name: str) -> str:
-    """"save", "discard" or "cancel" for unsaved edits of the image ``name``."""
+def ask_save_discard_cancel(parent: QWidget | None, name: str, what: str = "mask") -> str:
+    """"save", "discard" or "cancel" for unsaved edits of the image ``name``; ``what`` names them
+    as unsaved_work() does ("mask", "strokes" or "mask and strokes")."""
     _guard("ask_save_discard_cancel")
     buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
                | QMessageBox.StandardButton.Cancel)
+    title = {"mask": "Unsaved Mask", "strokes": "Unsaved Strokes"}.get(what, "Unsaved Mask and Strokes")
+    verb = "has" if what == "mask" else "have"
     answer = QMessageBox.warning(
-        parent, "Unsaved Mask", f"The mask of {name} has unsaved edits. Save them?",
+        parent, title, f"The {what} of {name} {verb} unsaved edits. Save them?",
         buttons, QMessageBox.StandardButton.Save)
     return {QMessageBox.StandardButton.Save: "save",
             QMessageBox.StandardButton.Discard: "discard"}.get(answer, "cancel")
+
+
+def unsaved_work(mask_dirty: bool, strokes_dirty: bool) -> str:
+    """What the unsaved edits of one image are, in the words the questions use."""
+    return "mask and strokes" if mask_dirty and strokes_dirty else "strokes" if strokes_dirty else "mask"
+
+
+def ask_save_model(parent: QWidget | None, label: str, details: str) -> str:
+    """Live Training's model was never saved: "save" (Save Model…), "discard" or "cancel"."""
+    _guard("ask_save_model")
+    box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved Live Training Model",
+                      f"The model Live Training trained ({label}, the marked checkpoint) was never saved; "
+                      f"closing loses it.\n\n{details}\n\nSave it as a weights file?",
+                      QMessageBox.StandardButton.Cancel, parent)
+    save = box.addButton("Save Model…", QMessageBox.ButtonRole.AcceptRole)
+    discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(save)
+    box.exec()
+    clicked = box.clickedButton()
+    return "save" if clicked is save else "discard" if clicked is discard else "cancel"
 
 
 def ask_save_before_training(parent: QWidget | None, count: int) -> str:
@@ -231,14 +321,16 @@ def show_exception(parent: QWidget | None, title: str, text: str, details: str) 
 
 
 def ask_recovery(parent: QWidget | None, crashed: bool, items: Sequence[str]) -> str:
-    """Unsaved masks from an earlier session: "restore", "discard" or "later" (keep them)."""
+    """Unsaved masks or strokes from an earlier session: "restore", "discard" or "later" (keep
+    them).  Each item names the image and what was edited ("cells.png, strokes edited …")."""
     _guard("ask_recovery")
     why = ("UNetSeg did not close properly last time." if crashed else
-           "Unsaved masks from an earlier session were kept.")
-    box = QMessageBox(QMessageBox.Icon.Warning, "Restore Unsaved Masks",
-                      f"{why}\n\nThese masks have edits that were never saved:\n\n"
+           "Unsaved edits from an earlier session were kept.")
+    box = QMessageBox(QMessageBox.Icon.Warning, "Restore Unsaved Edits",
+                      f"{why}\n\nThese edits were never saved:\n\n"
                       + "\n".join(f"•  {item}" for item in items)
-                      + "\n\nRestore opens them as unsaved edits; Discard deletes the recovery copies.",
+                      + "\n\nRestore opens them as unsaved edits (never over work saved after them); "
+                      "Discard deletes the recovery copies.",
                       QMessageBox.StandardButton.NoButton, parent)
     restore = box.addButton("Restore", QMessageBox.ButtonRole.AcceptRole)
     discard = box.addButton("Discard", QMessageBox.ButtonRole.DestructiveRole)

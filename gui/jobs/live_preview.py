@@ -69,8 +69,11 @@ def read_view(pixels: Any, box: Box, factor: int, raw: bool = False) -> np.ndarr
         y1, x1 = min(lh, max(y0 + 1, -(-box.y1 // have))), min(lw, max(x0 + 1, -(-box.x1 // have)))
         crop = (source.read_raw if raw else source.read)(y0, y1, x0, x1, level)  # raw: every channel, its dtype
     rest = max(1, factor // have)
-    if rest > 1 and crop.ndim == 3 and crop.shape[2] in (1, 3, 4) and crop.dtype == np.uint8:
+    if rest > 1 and crop.dtype == np.uint8 and crop.ndim == 3 and crop.shape[2] == 3:
         crop = np.asarray(Image.fromarray(np.ascontiguousarray(crop)).reduce(rest))
+    elif rest > 1 and crop.dtype == np.uint8:  # 1, 2, 4+ channels, none of them alpha: a plane at a time
+        crop = np.dstack([np.asarray(Image.fromarray(np.ascontiguousarray(crop[..., c])).reduce(rest))
+                          for c in range(crop.shape[2])])
     elif rest > 1:
         crop = crop[::rest, ::rest]
     # one sample per ``factor`` pixels, a partial one at the far edges too (reduce drops those)
@@ -85,12 +88,16 @@ def read_view(pixels: Any, box: Box, factor: int, raw: bool = False) -> np.ndarr
 def whole_image_statistics(segmenter: Any, pixels: Any) -> Any:
     """What a raw-channel model scales every view by: the whole image's (or slide's) statistics,
     as training and ``segment`` measure them, so the preview of a region matches Apply (None for
-    8-bit RGB models)."""
+    8-bit RGB models).  Measured once per image: the next checkpoint reuses them."""
+    from core.model.normalize import array_sample, kept_statistics
+
     if not segmenter.reads_raw:
         return None
     if hasattr(pixels, "rgb"):  # an image in memory (core.io.images.LoadedImage)
-        raw = segmenter.input_channels(segmenter.image_of(pixels))
-        return segmenter.normalization.statistics(raw)
+        raw = segmenter.image_of(pixels)
+        stats = kept_statistics(pixels, segmenter.normalization.percentiles, lambda: array_sample(raw))
+        picks = segmenter.channel_picks(raw.shape[2])
+        return stats if picks is None else stats.pick(picks)
     return segmenter.source_statistics(pixels) if not isinstance(pixels, np.ndarray) else None
 
 
@@ -108,16 +115,34 @@ def predict(segmenter: Any, pixels: np.ndarray, should_cancel=None, stats: Any =
     return labels, np.clip(entropy * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
+def channel_count(pixels: Any) -> int:
+    """The channels of a LoadedImage or ImageSource (``.channels``) or of an array."""
+    if hasattr(pixels, "channels"):
+        return int(pixels.channels)
+    return int(pixels.shape[2]) if pixels.ndim == 3 else 1
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """The checkpoint cannot read the image: it learned from images with other channels."""
+
+    image: Path
+    uid: int
+    model_channels: int
+    image_channels: int
+
+
 class PreviewRunner(QObject):
     ready = Signal(object, float)  # Prediction, seconds from request to result
-    failed = Signal(str)
+    failed = Signal(object, int, str)  # image, checkpoint uid, one sentence
+    unreadable = Signal(object, int, int, int)  # image, checkpoint uid, the model's and the image's channels
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._task: Task | None = None
         self._running: PreviewRequest | None = None
         self._pending: PreviewRequest | None = None
-        self._segmenter: tuple[int, Any] | None = None  # (snapshot index, Segmenter)
+        self._segmenter: tuple[Any, Any, Any] | None = None  # ((snapshot uid, image), Segmenter, statistics)
         self.dropped = 0  # requests replaced or cancelled before they showed (tests, benches)
 
     @property
@@ -144,10 +169,16 @@ class PreviewRunner(QObject):
             from core.model.optimize import release_heap
             from core.segment.inference import Cancelled, Segmenter
 
-            key = (req.snapshot.index, req.image)
+            key = (req.snapshot.uid, req.image)
             seg, stats = cached[1:] if cached is not None and cached[0] == key else (None, None)
             if seg is None:
                 seg = Segmenter(req.snapshot.checkpoint, device="cpu")
+                if seg.reads_raw:  # the model's channel rule (Segmenter.channel_picks) decides
+                    count = channel_count(req.pixels)
+                    try:
+                        seg.channel_picks(count)
+                    except ValueError:
+                        return Unreadable(req.image, int(req.snapshot.uid), seg.in_channels, count)
                 stats = whole_image_statistics(seg, req.pixels)
                 rep.item((key, seg, stats))
             pixels = read_view(seg.image_of(req.pixels) if hasattr(req.pixels, "rgb") else req.pixels,
@@ -161,7 +192,7 @@ class PreviewRunner(QObject):
                 # previews come every few seconds, each on a new thread: a heap kept warm for
                 # 30 s (core.model.optimize) in each thread's arena would add up to gigabytes
                 release_heap()
-            return Prediction(req.image, req.box, req.factor, labels, uncertainty, int(req.snapshot.index))
+            return Prediction(req.image, req.box, req.factor, labels, uncertainty, int(req.snapshot.uid))
 
         self._running = req
         task = self._task = start_task(run, "live-preview")
@@ -174,10 +205,12 @@ class PreviewRunner(QObject):
         if task is not self._task:
             return
         req, self._task, self._running = self._running, None, None
-        if result is not None:
+        if isinstance(result, Unreadable):
+            self.unreadable.emit(result.image, result.uid, result.model_channels, result.image_channels)
+        elif result is not None:
             self.ready.emit(result, time.perf_counter() - req.asked)
         elif message:
-            self.failed.emit(message)
+            self.failed.emit(req.image, int(req.snapshot.uid), message)
         else:
             self.dropped += 1
         self._next()

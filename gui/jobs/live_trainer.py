@@ -60,18 +60,50 @@ class LiveRunner(QObject):
         task.finished.connect(lambda _last: self._end(task))
         task.cancelled.connect(lambda: self._end(task))
 
-    def set_data(self, items: list[Item], names: list[str] | None = None) -> None:
-        """New strokes while training runs (raises TrainingDataError as ``start`` does)."""
+    def set_data(self, items: list[Item], names: list[str] | None = None,
+                 classes: Sequence[ClassInfo] | None = None) -> None:
+        """New strokes while training runs (raises TrainingDataError as ``start`` does); ``classes``:
+        the user's grown class list, when a class was added since (its strokes join the training)."""
         if self._trainer is not None:
-            self._trainer.set_data(items, names)
+            if classes is None:
+                self._trainer.set_data(items, names)
+            else:
+                self._trainer.set_data(items, names, classes=list(classes))
 
     def hold(self, on: bool) -> None:
         """Pause (the trainer stops stepping within 1 s) or resume."""
         (self._hold.set if on else self._hold.clear)()
 
-    def roll_back(self, snapshot: Any) -> None:
-        if self._trainer is not None:
-            self._trainer.roll_back(snapshot)
+    def roll_back(self, snapshot: Any) -> int | None:
+        """Continue training from ``snapshot``: the trainer's branch from now on (snapshots with a
+        smaller one were taken before), or None when the model cannot continue from it (it reads
+        other channels than the images training now: another run's)."""
+        from core.training.loop import TrainingDataError
+
+        trainer = self._trainer
+        if trainer is None:
+            return 0
+        try:
+            return int(trainer.roll_back(snapshot) or 0)
+        except TrainingDataError:
+            return None
+
+    def score(self, snapshot: Any) -> float | None:
+        """``snapshot``'s held-out score on the running trainer's current held-out strokes (None:
+        not running, or not scored on them)."""
+        trainer = self._trainer
+        score = getattr(trainer, "score", None)
+        return score(snapshot) if score is not None else None
+
+    @property
+    def started_from(self) -> str | None:
+        """What the running trainer's weights started from ("scratch", or the model's name)."""
+        return getattr(self._trainer, "started_from", None)
+
+    @property
+    def left_out(self) -> list[str]:
+        """One sentence per image the latest strokes could not be trained on."""
+        return list(getattr(self._trainer, "left_out", []) or [])
 
     def stop(self) -> None:
         if self._task is not None:
@@ -95,9 +127,11 @@ class LiveRunner(QObject):
         self.ended.emit()
 
 
-def save_snapshot(snapshot: Any, path: Path, images: Sequence[tuple[str, int]], seconds: float | None = None) -> Path:
+def save_snapshot(snapshot: Any, path: Path, images: Sequence[tuple[str, int]], seconds: float | None = None,
+                  run: int | None = None) -> Path:
     """Write ``snapshot``'s model with its classes and a record of what trained it: each image's
-    name and annotated pixel count, the steps, the time and the held-out score."""
+    name and annotated pixel count, the steps, the time and the held-out score (and on what);
+    ``run``: the run's number as the app showed it (default: the trainer's)."""
     from core.model.checkpoints import save_checkpoint
 
     ckpt = snapshot.checkpoint
@@ -105,12 +139,17 @@ def save_snapshot(snapshot: Any, path: Path, images: Sequence[tuple[str, int]], 
             if k not in ("format", "version", "arch", "in_channels", "num_classes", "classes", "normalization")}
     record = {
         "mode": "live training from strokes in the UNetSeg app",
+        # the strokes painted when saved (held-out ones included); what this checkpoint trained on:
         "images": [{"image": name, "annotated_pixels": int(n)} for name, n in images],
         "annotated_pixels": int(sum(n for _, n in images)),
+        "trained_pixels": int(snapshot.annotated_pixels),
         "steps": int(snapshot.steps),
         "seconds": round(float(snapshot.seconds if seconds is None else seconds), 1),
-        "held_out_miou": snapshot.held_out_miou,
+        "held_out_miou": snapshot.held_out_miou,  # measured on the held-out strokes only
+        "held_out_pixels": int(getattr(snapshot, "held_out_pixels", 0)),
+        "held_out_set": getattr(snapshot, "held_out_set", None),
         "snapshot": int(snapshot.index),
+        "run": int(run if run is not None else getattr(snapshot, "run", 0)),
         "saved": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     return save_checkpoint(path, ckpt.build(), list(ckpt.classes), ckpt.normalization,

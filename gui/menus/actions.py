@@ -77,9 +77,34 @@ class Actions:
                         "Paint annotation strokes of the active class for Live Training", True)
         self.stroke_eraser = a("stroke_eraser", "Erase S&trokes", "eraser-variant", _keys("Shift+S"),
                                "Un-annotate: remove Live Training strokes", True)
+        # objects (the Objects mode: core.document.objects)
+        self.objects_mode = a("objects_mode", "&Objects Mode", "shape-outline", _keys("Shift+O"),
+                              "Outline every object in a colour of its own, and edit objects", True)
+        self.object_select = a("object_select", "&Select Object", "cursor-default-click-outline", _keys("V"),
+                               "Click an object to select it (and its row in the Objects table)", True)
+        self.object_brush = a("object_brush", "&New Object", "shape-plus-outline", _keys("N"),
+                              "Paint a new object of the active class; a stroke that starts inside the "
+                              "selected object grows it. Never paints over another object", True)
+        self.object_eraser = a("object_eraser", "&Erase from Object", "eraser", _keys("Shift+E"),
+                               "Erase pixels of the object the stroke starts in (they become background)", True)
+        self.object_delete = a("object_delete", "&Delete Object", "delete-outline", _keys("D"),
+                               "Click an object to delete it", True)
+        self.object_merge = a("object_merge", "&Merge Objects", "set-merge", _keys("M"),
+                              "Click one object, then another: they become one", True)
+        self.object_split = a("object_split", "S&plit Object", "content-cut", _keys("K"),
+                              "Drag a line across an object, from outside to outside: its sides become "
+                              "two objects", True)
+        self.delete_selected_object = a("delete_selected_object", "Delete Selected Ob&ject", "delete",
+                                        _keys("Del"), "Delete the selected object")
+        self.export_objects = a("export_objects", "Export Object Measurements as &CSV…", "table-arrow-right",
+                                [], "Write one row per object (the Objects table) to a CSV file")
+        self.object_tool_actions = {Tool.OBJECT_SELECT: self.object_select, Tool.OBJECT_BRUSH: self.object_brush,
+                                    Tool.OBJECT_ERASER: self.object_eraser, Tool.OBJECT_DELETE: self.object_delete,
+                                    Tool.OBJECT_MERGE: self.object_merge, Tool.OBJECT_SPLIT: self.object_split}
         self.tool_actions = {Tool.BRUSH: self.brush, Tool.ERASER: self.eraser, Tool.FILL: self.fill,
                              Tool.POLYGON: self.polygon, Tool.PICKER: self.picker,
-                             Tool.STROKE: self.stroke, Tool.STROKE_ERASER: self.stroke_eraser}
+                             Tool.STROKE: self.stroke, Tool.STROKE_ERASER: self.stroke_eraser,
+                             **self.object_tool_actions}
         self.tools = QActionGroup(parent)
         self.tools.setExclusive(True)
         for tool in self.tool_actions.values():

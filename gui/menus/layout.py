@@ -23,6 +23,7 @@ class Menus:
     model: QMenu
     help: QMenu
     train: QMenu | None = None
+    objects: QMenu | None = None
 
 
 def build_menus(window: QMainWindow, a: Actions) -> Menus:
@@ -77,9 +78,18 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     train.addSeparator()
     train.addActions([a.live_training, a.stroke, a.stroke_eraser, a.uncertainty])
 
+    objects = bar.addMenu("&Objects")
+    objects.setObjectName("menu_objects")
+    objects.addAction(a.objects_mode)
+    objects.addSeparator()
+    objects.addActions(list(a.object_tool_actions.values()))
+    objects.addSeparator()
+    objects.addActions([a.delete_selected_object, a.export_objects])
+
     help_menu = bar.addMenu("&Help")
     help_menu.addActions([a.getting_started, a.shortcuts, a.about])
-    return Menus(file, recent, samples, edit, view, outline_width, segment, model, help_menu, train=train)
+    return Menus(file, recent, samples, edit, view, outline_width, segment, model, help_menu, train=train,
+                 objects=objects)
 
 
 def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:
@@ -117,6 +127,9 @@ def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:
     live = bar.widgetForAction(a.live_training)
     if live is not None:
         live.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    bar.addSeparator()
+    bar.addAction(a.objects_mode)
+    bar.addActions(list(a.object_tool_actions.values()))
     bar.addSeparator()
     bar.addActions([a.zoom_in, a.zoom_out, a.fit, a.actual_size])
     spacer = QWidget()

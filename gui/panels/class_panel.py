@@ -3,8 +3,9 @@
 It observes the app state (opacity, hidden classes, the shown document) and writes the user's
 choices back to it; renaming and adding classes are requests (signals) for a controller.
 
-Each row shows the class colour, id and name, a visibility checkbox and the pixel count
-(bold when the class is present).  Selecting a row makes that class the active one;
+Each row shows the class colour, id and name, a visibility checkbox, the number of objects of
+the class once the image has objects (gui.state.objects), and the pixel count (bold when the
+class is present).  Selecting a row makes that class the active one;
 double-clicking asks to rename / recolour it.  Counts refresh shortly after edits stop.
 """
 
@@ -26,6 +27,7 @@ from gui.state.app_state import AppState
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 COUNT_ROLE = Qt.ItemDataRole.UserRole + 1
+OBJECTS_ROLE = Qt.ItemDataRole.UserRole + 2
 COUNT_DELAY_MS = 250
 
 
@@ -39,6 +41,14 @@ def format_count(n: int) -> str:
     return f"{n / 1e6:.1f}M px"
 
 
+def format_counts(pixels: int, objects: int) -> str:
+    """"12 obj · 3.4k px": objects first when the class has any."""
+    px = format_count(pixels)
+    if objects <= 0:
+        return px
+    return f"{objects:,} obj · {px}" if px else f"{objects:,} obj"
+
+
 class _CountDelegate(QStyledItemDelegate):
     """Draws the item as usual with its name elided, and the pixel count right-aligned."""
 
@@ -47,7 +57,7 @@ class _CountDelegate(QStyledItemDelegate):
         self.initStyleOption(opt, index)
         widget = opt.widget
         style = widget.style() if widget is not None else None
-        count = format_count(int(index.data(COUNT_ROLE) or 0))
+        count = format_counts(int(index.data(COUNT_ROLE) or 0), int(index.data(OBJECTS_ROLE) or 0))
         if style is None:
             super().paint(painter, option, index)
             return
@@ -149,6 +159,7 @@ class ClassPanel(QWidget):
         shown.reset.connect(self._on_reset)
         state.events.active_class.connect(self._select)
         state.events.hidden_classes.connect(self._apply_hidden)
+        state.objects.events.table.connect(self._apply_object_counts)
         self._set_document(shown.doc)
 
     # -- document -----------------------------------------------------------------------------
@@ -191,6 +202,7 @@ class ClassPanel(QWidget):
         if self._counts is not None:
             self._apply_counts(self._counts.counts() if not self._counts.stale else None)
             self._timer.start()
+        self._apply_object_counts(self.state.objects.table)
 
     def _apply_hidden(self, hidden: frozenset) -> None:
         was, self._populating = self._populating, True
@@ -261,6 +273,22 @@ class ClassPanel(QWidget):
                 item.setFont(font)
         finally:
             self._populating = False
+
+    def _apply_object_counts(self, table) -> None:
+        """Objects per class from the shown image's measurements (none while there are none)."""
+        counts = table.class_counts() if table is not None and table.doc is self._doc else {}
+        was, self._populating = self._populating, True
+        try:
+            for row in range(self.class_list.count()):
+                item = self.class_list.item(row)
+                item.setData(OBJECTS_ROLE, counts.get(int(item.data(ID_ROLE)), 0))
+        finally:
+            self._populating = was
+
+    def objects_of(self, class_id: int) -> int:
+        """The number of objects of a class the list shows."""
+        row = self.row_of(class_id)
+        return int(self.class_list.item(row).data(OBJECTS_ROLE) or 0) if row >= 0 else 0
 
     def count_of(self, class_id: int) -> int:
         row = self.row_of(class_id)

@@ -18,14 +18,16 @@ from psygnal import Signal, evented
 from core.classes import ClassInfo, complete_classes, default_classes
 from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
 from core.io.channels import nan_note
-from core.io.display import sample_values, source_sample
+from core.io.display import sample_values
 from core.io.images import ImageReadError
 from core.io.plane_view import SAMPLE_PLANES, stack_sample
 from core.io.sources import spread_planes
+from core.model.normalize import source_sample
 from gui.state.current_document import CurrentDocument
 from gui.state.display import DisplaySettings
 from gui.state.image_store import ImageEntry, ImageStore, path_key
 from gui.state.live import LiveState
+from gui.state.objects import ObjectsState
 from gui.state.loading import load_entry
 from gui.state.planes import PlaneState
 
@@ -40,11 +42,23 @@ class Tool(str, Enum):
     PICKER = "picker"
     STROKE = "stroke"  # Live Training: paint annotation strokes of the active class
     STROKE_ERASER = "stroke_eraser"  # un-annotate strokes
+    # the Objects mode (core.document.objects): their edits are steps of the mask's history
+    OBJECT_SELECT = "object_select"
+    OBJECT_BRUSH = "object_brush"  # paint a new object (or grow the selected one)
+    OBJECT_ERASER = "object_eraser"
+    OBJECT_DELETE = "object_delete"
+    OBJECT_MERGE = "object_merge"
+    OBJECT_SPLIT = "object_split"
 
     @property
     def edits_strokes(self) -> bool:
         """The tool paints the strokes document, not the mask (undo and redo follow it)."""
         return self in (Tool.STROKE, Tool.STROKE_ERASER)
+
+    @property
+    def edits_objects(self) -> bool:
+        """A tool of the Objects mode."""
+        return self.value.startswith("object_")
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class AppState:
         self.document = CurrentDocument()
         self.strokes = CurrentDocument()  # the shown image's annotation strokes (Live Training)
         self.live = LiveState()
+        self.objects = ObjectsState()  # the Objects mode: selection and measurements
         self.display = DisplaySettings()  # how the shown image is drawn (the channel panel edits it)
         self.planes = PlaneState()  # the shown plane of a stack (the Z/T sliders)
         self.store.current_changed.connect(self._on_current)  # first: views then find it set
@@ -211,7 +226,8 @@ class AppState:
             self.display.show(key, source.dtype, source.channel_names, sample)
         else:
             source = entry.source
-            self.display.show(key, source.dtype, source.channel_names, lambda: source_sample(source))
+            self.display.show(key, source.dtype, source.channel_names,
+                              lambda: sample_values(source_sample(source)))  # what a model measures
 
     # -- the shown document follows the state, and the state the document ----------------------
     def _push_brush(self, size: int) -> None:

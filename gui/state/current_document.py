@@ -23,12 +23,15 @@ class CurrentDocument:
     history_changed = Signal()
     classes_changed = Signal()
     document_changed = Signal(object)  # the new MaskDocument, or None
+    objects_changed = Signal(Box)  # the document's object layer (core.document.objects)
+    objects_reset = Signal()
 
     def __init__(self) -> None:
         self.doc: MaskDocument | None = None
         # one plain forwarder per signal: psygnal keys a connected ``SignalInstance.emit`` by
         # its owner, which would merge the six relays into one
         self._forward = {name: _forwarder(getattr(self, name)) for name in _RELAYED}
+        self._forward_objects = {name: _forwarder(getattr(self, f"objects_{name}")) for name in ("changed", "reset")}
 
     def bind(self, doc: MaskDocument | None) -> None:
         if doc is self.doc:
@@ -39,6 +42,11 @@ class CurrentDocument:
                 getattr(old, name).disconnect(forward)
             if doc is not None:
                 getattr(doc, name).connect(forward)
+        for name, forward in self._forward_objects.items():
+            if old is not None and old.objects is not None:
+                getattr(old.objects, name).disconnect(forward)
+            if doc is not None and doc.objects is not None:
+                getattr(doc.objects, name).connect(forward)
         self.document_changed.emit(doc)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from core.classes import ClassInfo, complete_classes
 from core.document.mask_document import MaskDocument
 from core.io.images import ImageReadError, load_image, read_image_size
-from core.io.mask_naming import strokes_path
+from core.io.mask_naming import instances_path, strokes_path
 from core.io.masks import MaskError, find_mask_for_image, read_mask
 from gui.state.stack_loading import load_stack, stack_source
 
@@ -90,10 +90,55 @@ def load_entry(entry: "ImageEntry", template: list[ClassInfo], chunked_base=FIND
         entry.mask_source = source
         entry.has_mask_file = source is not None or entry.has_mask_file
         entry.doc = MaskDocument(labels, classes)
+        objects_note = load_objects(entry)
+        note = f"{note} {objects_note}" if note and objects_note else note or objects_note
     if entry.strokes is None:
         strokes_note = load_strokes(entry)
         note = f"{note} {strokes_note}" if note and strokes_note else note or strokes_note
     return note
+
+
+def load_objects(entry: "ImageEntry") -> str | None:
+    """The image's objects from ``<stem>_instances.tif`` beside it, into the new document's object
+    layer (outside its history); returns a note when the file was found (read, or why not).
+
+    In a 16-bit file the id 65535 means "not annotated" (a training annotation's convention,
+    core.io.label_images): those pixels are read as no object."""
+    from core.io.label_images import NOT_ANNOTATED, read_label_image
+
+    doc = entry.doc
+    path = instances_path(entry.path)
+    if doc is None or doc.objects is None or not path.is_file():
+        return None
+    try:
+        ids = read_label_image(path)
+        if ids.shape != doc.shape:
+            h, w = doc.shape
+            raise MaskError(f"{path.name} is {ids.shape[1]}x{ids.shape[0]}, but the image {entry.path.name} "
+                            f"is {w}x{h}")
+        unannotated = 0
+        if _file_dtype(path) == np.uint16:
+            hole = ids == NOT_ANNOTATED[np.dtype(np.uint16)]
+            unannotated = int(np.count_nonzero(hole))
+            ids[hole] = 0
+        doc.objects.set_labels(ids)
+    except (MaskError, ValueError, OSError, MemoryError) as exc:
+        return f"Found {path.name} but could not load its objects: {exc}"
+    note = f"Loaded {doc.objects.count:,} objects from {path.name}."
+    if unannotated:
+        note += f" {unannotated:,} pixels marked \"not annotated\" (65535) are read as no object."
+    return note
+
+
+def _file_dtype(path: Path):
+    """The sample type a TIFF stores (its header only); None for anything else."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return np.dtype(tif.pages.first.dtype)
+    except Exception:  # noqa: BLE001 - read_label_image has already named what is wrong
+        return None
 
 
 def load_strokes(entry: "ImageEntry") -> str | None:
@@ -122,13 +167,13 @@ def mark_mask_files(entries: Iterable["ImageEntry"]) -> None:
         entry.has_mask_file = find_mask_for_image(entry.path) is not None
 
 
-_MASK_NAMES = ("{}_mask", "{}.mask", "{}_label", "{}_labels", "{}_strokes")
+_MASK_NAMES = ("{}_mask", "{}.mask", "{}_label", "{}_labels", "{}_strokes", "{}_instances")
 
 
 def without_masks(paths: list[Path]) -> list[Path]:
-    """Drop files that are the masks (or Live Training strokes) of other listed images
-    (``cells_mask.png``, ``cells_strokes.png`` beside ``cells.png``): list_images returns every
-    image file, masks included."""
+    """Drop files that are the masks (or Live Training strokes, or instance labels) of other listed
+    images (``cells_mask.png``, ``cells_strokes.png``, ``cells_instances.tif`` beside ``cells.png``):
+    list_images returns every image file, masks included."""
     stems = {p.stem.lower() for p in paths}
     masks = {pattern.format(stem) for stem in stems for pattern in _MASK_NAMES}
     return [p for p in paths if p.stem.lower() not in masks]

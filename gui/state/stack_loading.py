@@ -143,3 +143,17 @@ def plane_named(entry: "ImageEntry") -> Path:
     if stack is None:
         return entry.path
     return entry.path.with_name(plane_stem(image_stem(entry.path), stack.plane_axes, stack.plane, stack.planes) + ".tif")
+
+
+def plane_image(entry: "ImageEntry", plane) -> object:
+    """One plane of a stack as the trainer takes an image (core.training.raw_input.TrainingImage:
+    its raw pixels and its 8-bit view), one of them from the plane cache, the other read."""
+    from core.io.plane_view import PlaneView
+    from core.training.raw_input import TrainingImage
+
+    cache, stack, source = entry.plane_pixels, entry.stack, entry.source
+    view = PlaneView(source, plane, cache.lock)
+    shown = cache.get(plane)
+    rgb, pixels = (shown, view.read_raw(0, view.height, 0, view.width)) if not cache.raw else \
+        (view.read(0, view.height, 0, view.width), shown)
+    return TrainingImage(entry.path, rgb, pixels, list(source.channel_names), 0, tuple(plane), stack.plane_axes)

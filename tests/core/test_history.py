@@ -189,3 +189,23 @@ def test_hundred_strokes_on_8k_mask_stay_small():
     while h.undo(labels) is not None:
         pass
     assert not labels.any()
+
+
+def test_a_step_over_two_layers_of_different_dtypes_undoes_both():
+    labels = np.zeros((100, 100), np.uint8)
+    ids = np.zeros((100, 100), np.uint32)
+    layers = {"labels": labels, "objects": ids}
+    h = History()
+    h.record_before(labels, Box(10, 10, 30, 30))
+    h.record_before(ids, Box(10, 10, 30, 90), layer="objects")
+    labels[10:30, 10:30] = 2
+    ids[10:30, 10:90] = 70_000  # beyond 16 bits: the patch keeps all 32
+    step = h.commit(layers, "new object")
+    assert step.touches("objects") and step.layer_box("objects") == Box(10, 10, 30, 90)
+    assert step.layer_box("labels") == Box(10, 10, 30, 30) and step.box == Box(10, 10, 30, 90)
+    assert h.undo(layers) == step.box and not labels.any() and not ids.any()
+    h.redo(layers)
+    assert (ids[10:30, 10:90] == 70_000).all() and (labels[10:30, 10:30] == 2).all()
+    with pytest.raises(KeyError, match="objects"):
+        h.undo(labels)  # the objects' array was not given: nothing is half undone
+    assert (ids[10:30, 10:90] == 70_000).all() and (labels[10:30, 10:30] == 2).all() and h.can_undo

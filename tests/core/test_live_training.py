@@ -12,9 +12,9 @@ import torch
 
 from core.classes import default_classes
 from core.segment.inference import Segmenter
-from core.training.live import SCORE_TILE, LiveConfig, LiveTrainer, _tiles_with_strokes
+from core.training.live import LiveConfig, LiveTrainer
 from core.training.loop import IGNORE, TrainingDataError
-from core.training.sparse import StrokeSampler, hold_out, stroke_set, strokes_of
+from core.training.sparse import StrokeRoles, StrokeSampler, stroke_set, strokes_of
 
 
 def two_halves(h: int = 96, w: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -41,7 +41,7 @@ def strokes(h: int = 96, w: int = 96, rows=(20, 50, 80), classes=(0, 1)) -> np.n
 
 
 def config(**kw) -> LiveConfig:
-    base = dict(patch=48, batch=4, lr=1e-2, threads=1, snapshot_every=0.3, device="cpu", seed=1)
+    base = dict(patch=48, batch=4, lr=1e-2, threads=1, nice=0, snapshot_every=0.3, device="cpu", seed=1)
     return LiveConfig(**{**base, **kw})
 
 
@@ -51,7 +51,7 @@ def test_strokes_alone_teach_the_whole_image_and_255_is_never_learnt():
     assert (mask != IGNORE).mean() < 0.03
     trainer = LiveTrainer(config(snapshot_every=1.0))
     trainer.set_data([(img, mask)])
-    best = trainer.run(lambda s: None, lambda: False, time_budget=2.0)
+    best = trainer.run(lambda s: None, lambda: trainer.steps >= 80)
     # 255 is "not annotated": had it been a class, the model would have 256 outputs and paint it
     assert best.checkpoint.num_classes == 2 and [c.id for c in best.checkpoint.classes] == [0, 1]
     pred = Segmenter(best.checkpoint, device="cpu").segment(img)
@@ -60,17 +60,25 @@ def test_strokes_alone_teach_the_whole_image_and_255_is_never_learnt():
 
 def test_snapshots_are_complete_models_published_while_training():
     img, _ = two_halves()
-    seen = []
+    seen, at_publish = [], []
+
+    def published(snap):
+        seen.append(snap)
+        at_publish.append({k: v.clone() for k, v in snap.checkpoint.state_dict.items()})
+
     trainer = LiveTrainer(config(snapshot_every=0.2))
     trainer.set_data([(img, strokes(rows=(20, 70)))])  # two strokes a class: nothing held out
-    trainer.run(seen.append, lambda: False, time_budget=1.5)
+    trainer.run(published, lambda: False, time_budget=1.5)
     assert len(seen) >= 3 and [s.index for s in seen] == list(range(len(seen)))
     assert all(b.steps > a.steps and b.seconds > a.seconds for a, b in zip(seen, seen[1:]))
     assert seen[0].annotated_pixels == int((strokes(rows=(20, 70)) != IGNORE).sum()) and seen[0].images == 1
-    # each snapshot owns its weights: later training does not change an earlier one
-    first = {k: v.clone() for k, v in seen[0].checkpoint.state_dict.items()}
-    assert all(torch.equal(first[k], v) for k, v in seen[0].checkpoint.state_dict.items())
-    assert not all(torch.equal(first[k], v) for k, v in seen[-1].checkpoint.state_dict.items())
+    # each snapshot owns its weights: what it held when published is what it holds after later training
+    for snap, then in zip(seen, at_publish):
+        assert all(torch.equal(then[k], v) for k, v in snap.checkpoint.state_dict.items())
+    # ... while the training weights moved on: the first snapshot is not the model trained since
+    trained = trainer.model.state_dict()
+    assert not all(torch.equal(trained[k], v) for k, v in seen[0].checkpoint.state_dict.items())
+    assert not all(torch.equal(at_publish[0][k], v) for k, v in seen[-1].checkpoint.state_dict.items())
     assert seen[-1].checkpoint.metadata["training"]["live"] is True
 
 
@@ -78,10 +86,10 @@ def test_held_out_score_appears_once_every_class_has_enough_strokes():
     img, _ = two_halves()
     few = LiveTrainer(config())
     few.set_data([(img, strokes(rows=(20, 70)))])  # two strokes per class: nothing held out
-    assert few.run(lambda s: None, lambda: False, time_budget=0.5).held_out_miou is None
+    assert few.run(lambda s: None, lambda: few.steps >= 5).held_out_miou is None
     many = LiveTrainer(config())
     many.set_data([(img, strokes(rows=(5, 20, 35, 50, 65, 80)))])
-    snap = many.run(lambda s: None, lambda: False, time_budget=2.0)
+    snap = many.run(lambda s: None, lambda: many.steps >= 80)
     assert snap.held_out_miou is not None and snap.held_out_miou > 0.8  # the halves are easy to tell apart
     # held-out strokes are not trained on
     assert snap.annotated_pixels < int((strokes(rows=(5, 20, 35, 50, 65, 80)) != IGNORE).sum())
@@ -90,12 +98,15 @@ def test_held_out_score_appears_once_every_class_has_enough_strokes():
 def test_hold_out_takes_whole_strokes_of_every_class():
     mask = strokes(rows=(5, 20, 35, 50, 65, 80))
     assert len(strokes_of(mask)) == 12
-    train, held = hold_out([mask], np.random.default_rng(0))
-    assert set(np.unique(held[0])) == {0, 1, IGNORE}
-    assert not ((train[0] != IGNORE) & (held[0] != IGNORE)).any()
-    assert ((train[0] != IGNORE) | (held[0] != IGNORE)).sum() == (mask != IGNORE).sum()
-    for c, cells in strokes_of(held[0]):  # every held-out stroke is a whole stroke of the original
-        assert any(np.array_equal(cells, full) for k, full in strokes_of(mask) if k == c)
+    where, classes = StrokeRoles().held_pixels("a", mask)
+    held = np.full(mask.shape, IGNORE, np.uint8)
+    held.reshape(-1)[where] = classes
+    assert set(np.unique(held)) == {0, 1, IGNORE}
+    assert (mask.reshape(-1)[where] == classes).all()
+    for stroke in strokes_of(held):  # every held-out stroke is a whole stroke of the original
+        assert any(np.array_equal(stroke.cells, full.cells) for full in strokes_of(mask)
+                   if full.class_id == stroke.class_id)
+        assert (held[mask == stroke.class_id] == stroke.class_id).sum() > 0
 
 
 def test_crops_are_drawn_where_the_strokes_are():
@@ -122,12 +133,12 @@ def test_pause_stops_training_within_a_second_and_resume_goes_on():
         time.sleep(0.8)
         paused.set()
         time.sleep(1.0)
-        steps = trainer._steps
+        steps = trainer.steps
         time.sleep(0.6)
-        assert trainer._steps == steps  # no step after the pause took effect
+        assert trainer.steps == steps  # no step after the pause took effect
         paused.clear()
         time.sleep(0.8)
-        assert trainer._steps > steps
+        assert trainer.steps > steps
     finally:
         stop.set()
         worker.join(5)
@@ -220,19 +231,12 @@ def test_published_weights_are_the_running_average_of_the_training_weights():
     img, _ = two_halves()
     averaged = LiveTrainer(config(average=0.9))
     averaged.set_data([(img, strokes())])
-    snap = averaged.run(lambda s: None, lambda: False, time_budget=0.8)
+    snap = averaged.run(lambda s: None, lambda: averaged.steps >= 30)
     raw = averaged.model.state_dict()
     # the average lags the last steps: close to the weights trained, but not equal to them
     assert not torch.equal(snap.checkpoint.state_dict["conv.weight"], raw["conv.weight"])
     assert torch.allclose(snap.checkpoint.state_dict["conv.weight"], raw["conv.weight"], atol=0.5)
     plain = LiveTrainer(config(average=0.0))
     plain.set_data([(img, strokes())])
-    snap = plain.run(lambda s: None, lambda: False, time_budget=0.8)
+    snap = plain.run(lambda s: None, lambda: plain.steps >= 30)
     assert all(torch.equal(v, plain.model.state_dict()[k]) for k, v in snap.checkpoint.state_dict.items())
-
-
-def test_held_out_strokes_far_apart_are_scored_in_their_own_tiles():
-    mask = np.full((3000, 4000), IGNORE, np.uint8)
-    mask[10:12, 10:40] = 0
-    mask[2990:2992, 3900:3950] = 1
-    assert _tiles_with_strokes(mask) == [(0, 0), (2990 // SCORE_TILE, 3900 // SCORE_TILE)]

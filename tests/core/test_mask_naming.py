@@ -26,7 +26,8 @@ def test_batch_names_are_the_cli_names(tmp_path):
                      "tiff": ["img 1.tif"], "npy": ["img 1.npy"], "coco": ["coco.json"],
                      "yolo": ["labels/img 1.txt", "data.yaml"], "labelme": ["img 1.json"],
                      "voc": ["SegmentationClass/img 1.png", "SegmentationObject/img 1.png"],
-                     "geojson": ["img 1.geojson"], "imagej": ["img 1_rois.zip"]}
+                     "geojson": ["img 1.geojson"], "imagej": ["img 1_rois.zip"],
+                     "instances": ["img 1_instances.tif"], "measurements": ["img 1_measurements.csv"]}
     assert output_path(tmp_path, "a", "yolo") == tmp_path / "labels" / "a.txt"
     assert image_files(tmp_path, "a", "coco") == [] and collection_files(tmp_path, "coco") == [tmp_path / "coco.json"]
     assert list(FORMATS) == list(MASK_FORMATS)

@@ -110,9 +110,9 @@ def test_strokes_on_a_slide_come_back_from_their_recovery_copy(tmp_path, saved_f
 def _spy_reads(src) -> list[tuple[int, int, int, int, int]]:
     seen, real = [], src._read_raw
 
-    def read(y0, y1, x0, x1, level):
+    def read(y0, y1, x0, x1, level, plane=()):
         seen.append((y0, y1, x0, x1, level))
-        return real(y0, y1, x0, x1, level)
+        return real(y0, y1, x0, x1, level, plane)
 
     src._read_raw = read
     return seen

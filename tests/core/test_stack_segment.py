@@ -87,19 +87,18 @@ def test_objects_of_different_classes_are_never_linked():
     assert stitcher.add(components(classes0))[4, 4] == stitcher.add(components(classes1))[4, 4]  # no classes given
 
 
-def test_measurements_per_plane_carry_z_and_stitched_objects_get_a_volume():
-    from skimage.measure import regionprops_table
-
-    from core.objects.stack_measure import measure_planes, volumes
+def test_stitched_objects_get_their_voxels_volume_planes_and_3d_centroid():
+    from core.objects.stack_measure import volumes
 
     stack = np.zeros((3, 12, 12), np.uint32)
     stack[0, 2:6, 2:6] = 1
     stack[1, 2:6, 2:7] = 1  # object 1 spans z 0-1
     stack[2, 8:10, 8:10] = 2
     pairs = [((z,), stack[z]) for z in range(3)]
-    table = measure_planes(pairs, "Z", lambda labels: regionprops_table(labels, properties=("label", "area")))
-    assert table["z"] == [0, 1, 2] and list(table["label"]) == [1, 1, 2] and list(table["area"]) == [16, 20, 4]
     vol = volumes(pairs, "Z", {"X": 0.5, "Y": 0.5, "Z": 2.0})
     assert vol["label"] == [1, 2] and vol["voxels"] == [36, 4] and vol["volume_um3"] == [18.0, 2.0]
     assert (vol["z_first"], vol["z_last"]) == ([0, 2], [1, 2])
-    assert volumes(pairs, "Z", {"X": 0.5})["volume_um3"] == [None, None]  # no Z step: no volume, never a guess
+    zz, yy, xx = np.nonzero(stack == 1)  # the 3-D centroid of every voxel of object 1
+    assert vol["centroid_z"][0] == pytest.approx(zz.mean()) and vol["centroid_x"][0] == pytest.approx(xx.mean())
+    assert vol["centroid_z_um"][0] == pytest.approx(2.0 * zz.mean())
+    assert "volume_um3" not in volumes(pairs, "Z", {"X": 0.5})  # no Z step: no volume column, never a guess

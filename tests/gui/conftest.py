@@ -55,8 +55,9 @@ class Dialogs:
                      "ask_save_path", "ask_export_path", "ask_export_folder", "ask_export_formats",
                      "ask_class_edit", "ask_color", "show_error", "show_info", "confirm",
                      "ask_save_discard_cancel", "ask_overwrite_skip_cancel",
-                     "ask_save_before_training", "ask_model_save_path",
-                     "show_exception", "ask_recovery", "ask_tile_cache_mb"):
+                     "ask_save_before_training", "ask_model_save_path", "ask_save_model",
+                     "show_exception", "ask_recovery", "ask_tile_cache_mb", "ask_export_format",
+                     "ask_csv_path"):
             monkeypatch.setattr(module, name, self._recorder(name))
 
     def _recorder(self, name):
@@ -96,6 +97,7 @@ def window(qtbot, dialogs):
     win = new_window(qtbot)
     yield win
     dialogs.answers["ask_save_discard_cancel"] = "discard"
+    dialogs.answers.setdefault("ask_save_model", "discard")
     win.close()
 
 

@@ -35,6 +35,7 @@ def make_window(qtbot, delay_ms=20):
 
 def close(window, dialogs):
     dialogs.answers["ask_save_discard_cancel"] = "discard"
+    dialogs.answers.setdefault("ask_save_model", "discard")
     assert window.close()
 
 
@@ -111,7 +112,7 @@ def test_a_crashed_session_is_offered_and_restored_as_unsaved_edits(qtbot, dialo
     window = make_window(qtbot)
     qtbot.waitUntil(lambda: bool(dialogs.of("ask_recovery")), timeout=5000)
     [(_, crashed, items)] = dialogs.of("ask_recovery")
-    assert crashed and len(items) == 1 and items[0].startswith("my cells.png, edited ")
+    assert crashed and len(items) == 1 and items[0].startswith("my cells.png, mask edited ")
     assert window.current.path == image and (window.mask == labels).all()
     assert window.document.dirty and window.isWindowModified()
     assert [c.id for c in window.document.classes] == [0, 1, 2]

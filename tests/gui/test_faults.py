@@ -231,7 +231,7 @@ import gui.dialogs
 from gui.main_window import MainWindow
 from tests.gui.helpers import FakeSegmenter
 MainWindow.start_background_loading = lambda self: None
-gui.dialogs.ask_save_discard_cancel = lambda parent, name: print("asked about", name, flush=True) or "discard"
+gui.dialogs.ask_save_discard_cancel = lambda parent, name, *what: print("asked about", name, flush=True) or "discard"
 from gui.app import start_app
 
 app, window, _ = start_app([sys.argv[1]])

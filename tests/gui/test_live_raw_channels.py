@@ -1,38 +1,55 @@
-"""Live Training on a 16-bit 2-channel image: the strokes' image goes to the trainer as its raw
-channels (not the 8-bit view), and the live preview gives the raw-channel snapshot the pixels it reads."""
+"""Live Training on a 16-bit 2-channel image, through the app: the strokes' image goes to the
+trainer as its raw channels (not the 8-bit view), each scaled by its own percentiles; the model
+learns a difference of 25 counts in one channel, which the preview shows, Apply to Image writes
+what Segmenter gives for the raw channels, and a new checkpoint scales the view by the
+statistics measured once for the image."""
 
 from __future__ import annotations
 
 import numpy as np
 import tifffile
 
-from core.document.editing import Box
-from core.training.live import LiveConfig, LiveTrainer
-from gui.jobs.live_preview import PreviewRunner, view_request
-from tests.gui.test_live_training import stroke
+from core.model.normalize import channel_statistics
+from core.segment.inference import Segmenter
+from gui.jobs.live_preview import whole_image_statistics
+from tests.gui.test_live_training import FAST, agreement, stroke
 
 
-def test_a_16bit_images_raw_channels_train_and_preview(qtbot, window, tmp_path):
+def test_a_16bit_images_raw_channels_train_preview_and_apply(qtbot, window, tmp_path):
     rng = np.random.default_rng(0)
     img = 1000 + rng.normal(0, 4, (64, 64, 2))
-    img[:, 32:, 1] += 25
+    img[:, 32:, 1] += 25  # the halves differ by 25 counts in channel 2 only
+    raw = img.round().astype(np.uint16)
     path = tmp_path / "faint.tif"
-    tifffile.imwrite(path, img.round().astype(np.uint16).transpose(2, 0, 1), metadata={"axes": "CYX"})
+    tifffile.imwrite(path, raw.transpose(2, 0, 1), metadata={"axes": "CYX"})
     window.open_images([path])
     window.state.set_brush_size(4)
     stroke(qtbot, window, 1, [(40, 10), (56, 20), (44, 50)])
     stroke(qtbot, window, 0, [(8, 12), (24, 22), (12, 52)])
-    items, used = window.live.training_items()
-    assert len(items) == 1 and items[0][0].dtype == np.uint16 and items[0][0].shape == (64, 64, 2)
+    items, _used = window.live.training_items()
+    assert len(items) == 1 and np.array_equal(items[0][0], raw)  # the raw channels, as the file holds them
 
-    trainer = LiveTrainer(LiveConfig(init=None, patch=32, batch=4, threads=1, snapshot_every=0.5, device="cpu"))
-    trainer.set_data(items)
-    snap = trainer.run(lambda s: None, lambda: False, time_budget=0.6)
-    assert snap.checkpoint.in_channels == 2 and snap.checkpoint.normalization.reads_raw
+    live, state = window.live, window.state.live
+    shown = []
+    live.preview_shown.connect(shown.append)
+    live.config_changes = dict(FAST)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: bool(shown) and agreement(shown[-1].labels) > 0.9, timeout=60_000)
+    qtbot.waitUntil(lambda: len(state.history) >= 2, timeout=30_000)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
 
+    first, newest = state.history[0].snapshot.checkpoint, state.history[-1].snapshot.checkpoint
+    norm = newest.normalization
+    assert newest.in_channels == 2 and norm.reads_raw and norm.percentiles == (1.0, 99.8)
+    assert norm.channels is None and norm.channel_names == ("Channel 1", "Channel 2")
     entry = window.store.current
-    runner = PreviewRunner()
-    with qtbot.waitSignal(runner.ready, timeout=20_000) as got:
-        runner.request(view_request(entry.path, entry.image, snap, Box(0, 0, 64, 64), 1.0, (64, 64)))
-    assert got.args[0].labels.shape == (64, 64)
-    runner.shutdown()
+    older, newer = Segmenter(first, device="cpu"), Segmenter(newest, device="cpu")
+    stats = whole_image_statistics(newer, entry.image)
+    assert stats == channel_statistics(raw, norm.percentiles)  # each channel by its own percentiles
+    assert whole_image_statistics(older, entry.image) is stats  # measured once for the image
+
+    with qtbot.waitSignal(live.applied, timeout=20_000):
+        window.live_panel.apply.click()
+    expected = newer.segment(raw, tile_size=0, tta=False, refine=False)
+    assert np.array_equal(np.asarray(window.mask), expected) and agreement(expected) > 0.9

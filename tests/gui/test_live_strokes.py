@@ -106,3 +106,47 @@ def test_unsaved_strokes_are_copied_and_restored_after_a_crash(qtbot, dialogs, t
     strokes.undo()  # restored as one undo step over the (absent) strokes file
     assert (strokes.labels == UNANNOTATED).all()
     close(window, dialogs)
+
+
+def nuclei(path, dark: bool):
+    """A fluorescence-like image (black, with near-white nuclei) or a bright-field-like one (pale,
+    with near-black cells)."""
+    from PIL import Image
+
+    rgb = np.full((60, 80, 3), 12 if dark else 232, np.uint8)
+    for cy, cx in ((15, 60), (45, 65), (48, 20)):
+        yy, xx = np.ogrid[:60, :80]
+        rgb[(yy - cy) ** 2 + (xx - cx) ** 2 < 36] = 245 if dark else 8
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def test_background_strokes_contrast_with_dark_and_bright_images(qtbot, window, tmp_path):
+    """Finding 21: a background stroke stands out from the image's background and never looks like
+    its most extreme objects (the brightest nuclei on a dark image, the darkest cells on a bright
+    one); its outline stands out from the image too."""
+    from PySide6.QtCore import QPoint
+
+    from gui.canvas.live_layers import contrast, luminance
+
+    for dark in (True, False):
+        image = nuclei(tmp_path / f"{'dark' if dark else 'bright'}.png", dark)
+        window.open_images([image])
+        window.state.set_brush_size(8)
+        window.canvas.set_scale(4)
+        window.canvas.center_on_image(30, 20)
+        stroke(qtbot, window, 0, [(20, 26), (40, 26)])  # a background stroke over the background
+        shot = window.grab().toImage()
+        vp = window.canvas.viewport()
+        at = lambda x, y: vp.mapTo(window, window.canvas.mapFromScene(x, y))  # noqa: E731
+        rgb = lambda p: (lambda c: (c.red(), c.green(), c.blue()))(shot.pixelColor(p))  # noqa: E731
+        centre = at(30, 26)
+        fill, ground = (float(luminance(rgb(p))) for p in (centre, at(30, 40)))
+        column = [rgb(centre - QPoint(0, dy)) for dy in range(40)]
+        ring = column[column.index(next(c for c in column if c != column[0])):column.index(rgb(at(30, 40)))]
+        edge = max((float(luminance(c)) for c in ring), key=lambda v: contrast(v, ground))  # the outline
+        extreme = float(luminance((245,) * 3 if dark else (8,) * 3))
+        assert contrast(fill, ground) >= 3, (dark, fill, ground)
+        assert contrast(fill, extreme) >= 3, (dark, fill, extreme)  # not like the nuclei / cells
+        assert contrast(edge, ground) >= 3, (dark, edge, ground)
+        window.current.strokes.mark_saved()

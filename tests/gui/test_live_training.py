@@ -5,30 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 from PySide6.QtCore import Qt
 
 from core.document.editing import Box
 from core.model.checkpoints import load_checkpoint
-from tests.gui.helpers import drag
+from gui.state.live import FROM_MODEL, FROM_SCRATCH
+from tests.gui.live_helpers import FAST, dclick, expected_view, segmented, stroke, two_halves, weights_equal
 from tests.gui.test_large_images import SIDE, slide  # noqa: F401 - a fixture
-
-FAST = dict(snapshot_every=0.4, patch=32, batch=4, threads=1, augment=False)
-
-
-def two_halves(path, h=64, w=64, seed=0):
-    """Dark textured left half, bright right half: a task a few strokes teach in seconds."""
-    rng = np.random.default_rng(seed)
-    rgb = rng.integers(20, 70, (h, w, 3), dtype=np.uint8)
-    rgb[:, w // 2:] = rng.integers(170, 230, (h, w - w // 2, 3), dtype=np.uint8)
-    Image.fromarray(rgb).save(path)
-    return path
-
-
-def stroke(qtbot, window, class_id, points):
-    window.select_class(class_id)
-    window.commands.stroke.trigger()
-    drag(qtbot, window, points)
 
 
 def agreement(labels, factor=1):
@@ -57,12 +40,17 @@ def test_live_training_flow(qtbot, window, dialogs, tmp_path):
     live.preview_shown.connect(shown.append)
     qtbot.waitUntil(lambda: bool(shown) and agreement(shown[-1].labels) > 0.9, timeout=60_000)
     first = shown[0]
-    # ... and refreshes from each newer checkpoint
-    qtbot.waitUntil(lambda: shown[-1].snapshot >= first.snapshot + 2, timeout=30_000)
+    # ... and refreshes from newer checkpoints (nothing is scored with so few strokes: the newest is marked)
+    qtbot.waitUntil(lambda: len({p.uid for p in shown}) >= 3, timeout=30_000)
+    uids = [p.uid for p in shown]
+    assert uids == sorted(uids)  # the view never goes back to an older checkpoint by itself
     assert window.canvas.prediction_layer.labels is shown[-1].labels
     assert shown[-1].box.height == 64 and shown[-1].box.width == 64  # the whole image is in view
     assert len(state.history) >= 2 and panel.history.count() == len(state.history)
-    assert "held-out" in panel.history.item(0).text()
+    for row in state.history:  # each row says what its checkpoint trained on and how it scored
+        text, s = panel.item_of(row.uid).text(), row.snapshot
+        assert f"{row.label}  " in text and f"trained on {s.annotated_pixels:,} px" in text
+        assert text.endswith("not scored yet") if s.held_out_miou is None else f"held-out strokes {s.held_out_miou:.2f}" in text
 
     # strokes painted while it trains reach the trainer a moment later
     trained_on = state.history[-1].snapshot.annotated_pixels
@@ -85,20 +73,28 @@ def test_live_training_flow(qtbot, window, dialogs, tmp_path):
     panel.pause.click()
     qtbot.waitUntil(lambda: len(state.history) > kept, timeout=10_000)
 
+    # roll back while it trains: the marker stays on the chosen checkpoint as newer ones arrive
+    # (nothing is scored with so few strokes, so none is better), and the view shows it
+    chosen = state.history[-2]
+    window.live_dock.show()
+    dclick(qtbot, panel.history.viewport(), panel.history.visualItemRect(panel.item_of(chosen.uid)).center())
+    assert state.marked == chosen.uid and state.pinned
+    kept = len(state.history)
+    qtbot.waitUntil(lambda: len(state.history) >= kept + 2, timeout=20_000)
+    assert state.marked == chosen.uid and window.state.live.prediction.uid == chosen.uid
+
     # stop, then roll back one checkpoint: the view shows that checkpoint's prediction
     window.commands.live_training.trigger()
     qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
-    newest = state.history[-1].index
-    older = state.history[-2].index
-    panel.history.setCurrentRow(1)  # newest first: row 1 is one checkpoint back
+    newest, older = state.history[-1], state.history[-2]
+    panel.history.setCurrentItem(panel.item_of(older.uid))  # one checkpoint back
     shown.clear()
     panel.roll_back.click()
     qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
-    assert state.current == older != newest
-    assert {p.snapshot for p in shown} == {older}  # nothing of the later checkpoints shows any more
+    assert state.marked == older.uid != newest.uid
+    assert {p.uid for p in shown} == {older.uid}  # nothing of the later checkpoints shows any more
     assert window.canvas.prediction_layer.labels is shown[0].labels
-    assert panel.history.item(1).text().startswith("▶")
-    assert first.snapshot <= older
+    assert panel.item_of(older.uid).text().startswith("▶") and not panel.item_of(newest.uid).text().startswith("▶")
 
     # apply to image: the mask takes the prediction as one undo step
     before = window.mask.copy()
@@ -106,6 +102,7 @@ def test_live_training_flow(qtbot, window, dialogs, tmp_path):
         panel.apply.click()
     applied = window.mask.copy()
     assert not np.array_equal(applied, before) and agreement(applied) > 0.8
+    assert np.array_equal(applied, segmented(older.snapshot.checkpoint, window.current.image))
     window.commands.brush.trigger()
     window.commands.undo.trigger()
     assert np.array_equal(window.mask, before)
@@ -120,8 +117,70 @@ def test_live_training_flow(qtbot, window, dialogs, tmp_path):
     record = ckpt.metadata["live_training"]
     strokes = window.current.strokes
     assert record["images"] == [{"image": "halves.png", "annotated_pixels": strokes.annotated_pixels}]
-    assert record["snapshot"] == older and record["annotated_pixels"] > 0
+    assert record["snapshot"] == older.index and record["annotated_pixels"] > 0
+    assert record["trained_pixels"] == older.snapshot.annotated_pixels
+    assert weights_equal(ckpt.state_dict, older.snapshot.checkpoint.state_dict)
     assert {c.id for c in ckpt.classes} >= {0, 1}
+
+
+def choose_start(panel, key):
+    panel.start.setCurrentIndex(panel.start.findData(key))
+    panel.start.activated.emit(panel.start.currentIndex())  # as a user's choice arrives
+
+
+def train_a_run(qtbot, window, rows):
+    """Turn Live Training on, let it keep ``rows`` checkpoints of this run, turn it off."""
+    live = window.state.live
+    before = len(live.history)
+    window.commands.live_training.trigger()
+    assert live.on
+    qtbot.waitUntil(lambda: len(live.history) >= before + rows, timeout=60_000)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not window.live.trainer.running, timeout=10_000)
+    return [r for r in live.history[before:]]
+
+
+@pytest.mark.slow  # trains two runs; test_live_checkpoints covers each step quickly
+def test_restart_then_each_step_uses_the_checkpoint_chosen_in_either_run(qtbot, window, dialogs, tmp_path):
+    """The issue's flow: train, restart (a new run numbered from #0 again), roll back to a row of
+    each run, apply, save the model: every step used the chosen checkpoint's weights."""
+    image = two_halves(tmp_path / "halves.png")
+    window.open_images([image])
+    window.live_dock.show()
+    window.state.set_brush_size(4)
+    stroke(qtbot, window, 1, [(40, 10), (56, 20), (44, 50)])
+    stroke(qtbot, window, 0, [(8, 12), (24, 22), (12, 52)])
+    live, panel, state = window.live, window.live_panel, window.state.live
+    live.config_changes = dict(FAST, snapshot_every=0.3)
+    choose_start(panel, FROM_SCRATCH)
+    one = train_a_run(qtbot, window, 2)
+    stroke(qtbot, window, 1, [(50, 56), (60, 60)])
+    choose_start(panel, FROM_MODEL)  # the built-in model: run 2's weights are surely not run 1's
+    two = train_a_run(qtbot, window, 2)
+    assert {r.run for r in one} == {1} and {r.run for r in two} == {2}
+    assert one[1].index == two[1].index == 1 and one[1].uid != two[1].uid
+    assert sum(panel.item_of(r.uid).text().startswith("▶") for r in state.history) == 1
+    shown = []
+    live.preview_shown.connect(shown.append)
+    loaded = window.current.image
+    for chosen, other in ((one[1], two[1]), (two[1], one[1])):
+        shown.clear()
+        item = panel.item_of(chosen.uid)
+        dclick(qtbot, panel.history.viewport(), panel.history.visualItemRect(item).center())
+        assert state.marked == chosen.uid
+        qtbot.waitUntil(lambda: bool(shown), timeout=20_000)
+        assert {p.uid for p in shown} == {chosen.uid}
+        assert np.array_equal(shown[-1].labels, expected_view(window, chosen.snapshot))
+        with qtbot.waitSignal(live.applied, timeout=20_000):
+            panel.apply.click()
+        assert np.array_equal(window.mask, segmented(chosen.snapshot.checkpoint, loaded))
+        target = tmp_path / f"run{chosen.run}.safetensors"
+        dialogs.answers["ask_model_save_path"] = target
+        panel.save.click()
+        saved = load_checkpoint(target)
+        assert weights_equal(saved.state_dict, chosen.snapshot.checkpoint.state_dict)
+        assert not weights_equal(saved.state_dict, other.snapshot.checkpoint.state_dict)
+        assert saved.metadata["live_training"]["run"] == chosen.run  # "Run 1" / "Run 2", as the rows say
 
 
 def test_one_class_of_strokes_gets_one_clear_message(qtbot, window, tmp_path):
@@ -197,8 +256,6 @@ def test_the_view_is_read_at_its_scale_with_a_sample_per_factor_pixels():
 
 def test_start_from_the_current_model(qtbot, window, tmp_path, checkpoint):
     """The panel's choice: the loaded weights file is where training starts, with its classes."""
-    from gui.state.live import FROM_MODEL
-
     with qtbot.waitSignal(window.model_ready, timeout=60_000):
         window.load_model(checkpoint)
     window.open_images([two_halves(tmp_path / "halves.png")])
@@ -206,8 +263,7 @@ def test_start_from_the_current_model(qtbot, window, tmp_path, checkpoint):
     stroke(qtbot, window, 1, [(40, 10), (56, 20), (44, 50)])
     stroke(qtbot, window, 0, [(8, 12), (24, 22), (12, 52)])
     panel = window.live_panel
-    panel.start.setCurrentIndex(panel.start.findData(FROM_MODEL))
-    panel.start.activated.emit(panel.start.currentIndex())  # as a user's choice arrives
+    choose_start(panel, FROM_MODEL)
     window.live.config_changes = dict(FAST)
     window.commands.live_training.trigger()
     assert window.state.live.on and "from the current model" in window.state.live.status
@@ -235,7 +291,7 @@ def test_the_other_images_of_the_folder_with_strokes_train_too(qtbot, window, tm
     assert used == [("a.png", int((labels != 255).sum()))] and np.array_equal(items[0][1], labels)
     window.live.config_changes = dict(FAST)
     window.commands.live_training.trigger()
-    assert window.state.live.on and "in 1 image(s)" in window.state.live.status
+    assert window.state.live.on and "in 1 image (" in window.state.live.status
     window.commands.live_training.trigger()
     window.commands.live_training.trigger()  # off and at once on again: it restarts
     assert window.state.live.on and window.live.trainer.running and window.commands.live_training.isChecked()

@@ -27,12 +27,16 @@ def object_annotations(
     image_id: int,
     start_ann_id: int,
     options: ObjectOptions = ObjectOptions(),
+    instances: np.ndarray | None = None,
+    object_ids: bool = False,
 ) -> list[dict]:
+    """One annotation per object; ``object_ids`` (with ``instances``) records each object's id as
+    ``object_id`` (a stack's id, the same in its instance labels, measurements and other planes)."""
     from pycocotools import mask as coco_mask
 
     known = {c.id for c in classes}
     out = []
-    for obj in mask_objects(labels, options):
+    for obj in mask_objects(labels, options, instances):
         if obj.class_id not in known:
             raise ValueError(f"the mask contains class id {obj.class_id}, which is not in the class list")
         if obj.has_holes:  # exact pixels: the outline is unsimplified
@@ -49,6 +53,7 @@ def object_annotations(
             "area": float(obj.area),
             "bbox": [float(v) for v in obj.bbox],
             "iscrowd": 0,
+            **({"object_id": int(obj.instance)} if object_ids and instances is not None else {}),
         })
     return out
 

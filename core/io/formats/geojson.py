@@ -47,14 +47,15 @@ def _ints(value):
     return value
 
 
-def write_geojson(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
+def write_geojson(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
+                  instances=None) -> Path:
     """Streamed: each feature is written as its object is finished (``iter_objects``: band by band for a
     chunked mask), so memory holds the objects still open, never the whole document.  The file is
     written beside ``path`` and renamed over it when complete (``atomic_path``): an interrupted or
     failed write leaves the previous file, or none, never half a document."""
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
         f.write('{"type": "FeatureCollection", "features": [')
-        for n, obj in enumerate(iter_objects(labels, options)):
+        for n, obj in enumerate(iter_objects(labels, options, instances)):
             f.write((",\n" if n else "\n") + json.dumps(feature(obj, classes)))
         f.write("\n]}\n")
     return Path(path)
@@ -74,12 +75,13 @@ class StackFeatures:
         self._file.write('{"type": "FeatureCollection", "features": [')
         self._count = 0
 
-    def add(self, labels, plane: dict[str, int], extra=None) -> None:
-        """``extra(obj) -> dict``: more properties per object (its 3-D object id)."""
-        for obj in iter_objects(labels, self.options):
+    def add(self, labels, plane: dict[str, int], instances=None) -> None:
+        """One plane's objects; with ``instances`` (the plane's ids, unique over the stack) an object is
+        every pixel of one id, and its id is the feature's ``object_id``."""
+        for obj in iter_objects(labels, self.options, instances):
             item = feature(obj, self.classes, plane)
-            if extra is not None:
-                item["properties"].update(extra(obj))
+            if instances is not None:
+                item["properties"]["object_id"] = int(obj.instance)
             self._file.write((",\n" if self._count else "\n") + json.dumps(item))
             self._count += 1
 

@@ -22,15 +22,15 @@ from core.io.objects import ObjectOptions, joined_ring, objects_of, rasterize
 
 
 def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
-                plane: dict[str, int] | None = None, counts: dict[int, int] | None = None,
+                instances=None, plane: dict[str, int] | None = None, counts: dict[int, int] | None = None,
                 position: int = 0) -> list:
-    """One ROI per object.  ``plane`` ({"z": 3}, {"t": 1, "z": 3}: 0-based, a stack's plane) sets
-    the ROI's hyperstack position (1-based z and t, as ImageJ counts) and ``position`` (0-based,
-    the plane's number in file order) its stack position, for a stack of one channel; ``counts``
-    numbers the names over a whole stack."""
+    """One ROI per object (``instances``: separated objects, core.io.objects).  ``plane`` ({"z": 3},
+    {"t": 1, "z": 3}: 0-based, a stack's plane) sets the ROI's hyperstack position (1-based z and t,
+    as ImageJ counts) and ``position`` (0-based, the plane's number in file order) its stack
+    position, for a stack of one channel; ``counts`` numbers the names over a whole stack."""
     import roifile
 
-    objects = objects_of(labels, options)  # block by block for a chunked mask
+    objects = objects_of(labels, options, instances)  # block by block for a chunked mask
     counts = {} if counts is None else counts
     rois = []
     for obj in objects:
@@ -50,8 +50,9 @@ def imagej_rois(labels, classes: Sequence[ClassInfo], options: ObjectOptions = O
     return rois
 
 
-def write_imagej(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions()) -> Path:
-    return write_rois(path, imagej_rois(labels, classes, options))
+def write_imagej(path, labels, classes: Sequence[ClassInfo], options: ObjectOptions = ObjectOptions(),
+                 instances=None) -> Path:
+    return write_rois(path, imagej_rois(labels, classes, options, instances))
 
 
 def write_rois(path, rois: list) -> Path:

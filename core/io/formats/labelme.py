@@ -25,9 +25,9 @@ LABELME_VERSION = "5.5.0"
 
 
 def labelme_document(labels: np.ndarray, classes: Sequence[ClassInfo], image_path: str,
-                     options: ObjectOptions = ObjectOptions()) -> dict:
+                     options: ObjectOptions = ObjectOptions(), instances: np.ndarray | None = None) -> dict:
     shapes = []
-    for group, obj in enumerate(mask_objects(labels, options), start=1):
+    for group, obj in enumerate(mask_objects(labels, options, instances), start=1):
         name = class_name(classes, obj.class_id)
         for ring, hole in centre_rings(obj, options.tolerance):
             ring = ring[:-1]
@@ -40,10 +40,10 @@ def labelme_document(labels: np.ndarray, classes: Sequence[ClassInfo], image_pat
 
 
 def write_labelme(path, labels: np.ndarray, classes: Sequence[ClassInfo], image: str | os.PathLike | None,
-                  options: ObjectOptions = ObjectOptions()) -> Path:
+                  options: ObjectOptions = ObjectOptions(), instances: np.ndarray | None = None) -> Path:
     path = Path(path)
     image_path = _relative(Path(image), path.parent) if image else f"{path.stem}.png"
-    return write_text(path, json.dumps(labelme_document(labels, classes, image_path, options), indent=1))
+    return write_text(path, json.dumps(labelme_document(labels, classes, image_path, options, instances), indent=1))
 
 
 def _relative(image: Path, folder: Path) -> str:

@@ -30,8 +30,9 @@ def voc_colormap(n: int = 256) -> np.ndarray:
     return cmap
 
 
-def object_ids(labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -> np.ndarray:
-    objects = mask_objects(labels, ObjectOptions(min_area=options.min_area, tolerance=0))
+def object_ids(labels: np.ndarray, options: ObjectOptions = ObjectOptions(),
+               instances: np.ndarray | None = None) -> np.ndarray:
+    objects = mask_objects(labels, ObjectOptions(min_area=options.min_area, tolerance=0), instances)
     if len(objects) > 254:
         raise ValueError(f"the mask has {len(objects)} objects; a VOC object PNG holds at most 254")
     ids = np.zeros(labels.shape, np.uint8)
@@ -48,10 +49,12 @@ def write_palette_png(path, ids: np.ndarray) -> Path:
     return Path(path)
 
 
-def write_voc(paths, labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -> list[Path]:
-    """Write the class PNG and, when a second path is given, the object PNG."""
+def write_voc(paths, labels: np.ndarray, options: ObjectOptions = ObjectOptions(),
+              instances: np.ndarray | None = None) -> list[Path]:
+    """Write the class PNG and, when a second path is given, the object PNG (one index per
+    instance when ``instances`` is given, else per 8-connected component of one class)."""
     paths = [Path(p) for p in paths]
-    objects = object_ids(labels, options) if len(paths) > 1 else None
+    objects = object_ids(labels, options, instances) if len(paths) > 1 else None
     out = [write_palette_png(paths[0], labels)]
     if objects is not None:
         out.append(write_palette_png(paths[1], objects))

@@ -24,10 +24,11 @@ from core.io.formats import fail, needs_shape
 from core.io.objects import ObjectOptions, centre_joined_ring, mask_objects
 
 
-def yolo_lines(labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -> list[str]:
+def yolo_lines(labels: np.ndarray, options: ObjectOptions = ObjectOptions(),
+               instances: np.ndarray | None = None) -> list[str]:
     h, w = labels.shape
     lines = []
-    for obj in mask_objects(labels, options):
+    for obj in mask_objects(labels, options, instances):
         ring = centre_joined_ring(obj, options.tolerance)[:-1]
         # + 1/1000 px: readers that truncate (OpenCV's int32 cast, Pillow) and readers that round
         # both land on the intended pixel centre, which c / w in decimal does not guarantee
@@ -36,8 +37,9 @@ def yolo_lines(labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -> 
     return lines
 
 
-def write_yolo(path, labels: np.ndarray, options: ObjectOptions = ObjectOptions()) -> Path:
-    lines = yolo_lines(labels, options)
+def write_yolo(path, labels: np.ndarray, options: ObjectOptions = ObjectOptions(),
+               instances: np.ndarray | None = None) -> Path:
+    lines = yolo_lines(labels, options, instances)
     return write_text(path, "".join(line + "\n" for line in lines))
 
 
