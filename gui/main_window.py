@@ -28,9 +28,11 @@ from gui.controllers.first_run import FirstRunGuide
 from gui.controllers.live_training import LiveTrainingUi
 from gui.controllers.objects import ObjectsUi
 from gui.controllers.opening import Opener
+from gui.controllers.planes import PlaneUi
 from gui.controllers.preferences import ask_tile_memory, bind_settings
 from gui.controllers.saving import Saver
 from gui.controllers.segment_ui import SegmentUi
+from gui.controllers.stack_segment import StackSegmentUi
 from gui.controllers.training_ui import TrainingUi
 from gui.dialogs.getting_started import GettingStartedDialog
 from gui.infra.settings import Settings, app_data_dir, restore_geometry
@@ -45,6 +47,7 @@ from gui.panels.live_panel import LivePanel
 from gui.panels.objects_panel import ObjectsPanel
 from gui.panels.first_run_notice import FirstRunNotice
 from gui.panels.minimap import MiniMap
+from gui.panels.plane_bar import PlaneBar
 from gui.panels.status_panel import StatusPanel
 from gui.state.app_state import AppState
 from gui.state.display import shown_pixels
@@ -75,7 +78,8 @@ class MainWindow(QMainWindow):
         self.canvas = Canvas(state, self)
         self.first_run_notice = FirstRunNotice()
         self.first_run_notice.hide()
-        self.setCentralWidget(self._central(self.first_run_notice, self.canvas))
+        self.plane_bar = PlaneBar(state.planes)  # the Z/T sliders under the view (hidden for 2-D images)
+        self.setCentralWidget(self._central(self.first_run_notice, self.canvas, self.plane_bar))
         self.class_panel = ClassPanel(state, a.toggle_mask, a.outline)
         self.file_panel = FilePanel(self.store)
         self.class_dock = self._dock("Classes", "dock_classes", self.class_panel,
@@ -112,8 +116,12 @@ class MainWindow(QMainWindow):
         # controllers
         self.saver = Saver(state, st, self)
         self.seg = SegmentUi(state, st, self, a, self.menus.model, self.canvas.visible_box)
+        c = self.seg.controller
+        self.stack_seg = StackSegmentUi(state, self, a, self.seg.models, lambda: (c.tile_size, c.tta, c.refine))
+        self.seg.segment_plane = self.stack_seg.segment_plane
         self.opener = Opener(state, st, self, self.saver.resolve_unsaved, self.seg.controller.shutdown)
         self.edit = EditCommands(state, self, self.canvas.cancel_tools)
+        self.plane_ui = PlaneUi(state, st, self, self.canvas, self.plane_bar, a, self.minimap.refresh)
         self.training = TrainingUi(state, self, a.train, self.seg.models, self.saver.save, self.load_model)
         self.live = LiveTrainingUi(state, self, a.live_training, a.uncertainty, self.seg.models,
                                    lambda: (self.canvas.visible_box(), self.canvas.scale_factor))
@@ -127,7 +135,7 @@ class MainWindow(QMainWindow):
         self._on_current(None)
 
     @staticmethod
-    def _central(notice: QWidget, canvas: QWidget) -> QWidget:
+    def _central(notice: QWidget, canvas: QWidget, plane_bar: QWidget) -> QWidget:
         """The canvas, with room above it for the first-run notice (hidden until offered)."""
         central = QWidget()
         central.setObjectName("central")
@@ -136,6 +144,7 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(notice)
         layout.addWidget(canvas, 1)
+        layout.addWidget(plane_bar)
         return central
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
@@ -301,7 +310,9 @@ class MainWindow(QMainWindow):
 
     # -- the shown image ----------------------------------------------------------------------
     def _on_current(self, entry: ImageEntry | None) -> None:
-        if entry is not None and entry.shown and entry.source is not None:
+        if entry is not None and entry.shown and entry.stack is not None:
+            self.plane_ui.show_current()
+        elif entry is not None and entry.shown and entry.source is not None:
             self.canvas.set_source(entry.source, entry.doc)
         elif entry is not None and entry.shown:
             self.canvas.set_content(shown_pixels(entry.image, self.state.display.view), entry.doc, entry.levels)
@@ -346,7 +357,9 @@ class MainWindow(QMainWindow):
         text = "\n".join(f"{keys:>14}   {name}" for name, keys in rows)
         dialogs.show_info(self, "Keyboard Shortcuts", text + "\n\n      0 - 9   choose the class"
                           "\n Space+drag   pan (or middle-drag)\n      Wheel   zoom at the pointer"
-                          "\n  Alt+click   pick the class under the pointer")
+                          "\n  Alt+click   pick the class under the pointer"
+                          "\n  PgUp/PgDn   previous/next Z plane of a stack (Shift: time point;"
+                          "\n              Ctrl: previous/next image)")
 
     # -- window events ------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
@@ -370,6 +383,7 @@ class MainWindow(QMainWindow):
         self.training.shutdown()
         self.live.shutdown()
         self.seg.controller.shutdown()
+        self.stack_seg.shutdown()
         self.saver.stop()
         if not self.saver.resolve_all_unsaved():
             event.ignore()

@@ -174,15 +174,22 @@ class Snapshot:
     base_path: Path | None = None  # a "chunks" copy applies over this saved mask (None: an empty one)
     base_fingerprint: str | None = None  # that mask's core.io.fingerprint when the copy was taken
     fill: int = 0  # a "chunks" copy: what unwritten pixels hold (255 in a strokes file)
+    plane: tuple[int, ...] = ()  # a plane of a stack (over ``plane_axes``); () for a 2-D image
+    plane_axes: str = ""
     objects_path: Path | None = None  # the document's object ids (core.document.objects), when it had any
 
     @property
     def name(self) -> str:
-        return self.image_path.name if self.image_path is not None else self.manifest_path.name
+        """The image's name; a plane's copy adds the plane, numbered from 1 as the app shows it."""
+        name = self.image_path.name if self.image_path is not None else self.manifest_path.name
+        if self.plane:
+            name += " " + " ".join(f"{a} {p + 1}" for a, p in zip(self.plane_axes or "?" * len(self.plane), self.plane))
+        return name
 
     @property
     def image_exists(self) -> bool:
-        return self.image_path is not None and self.image_path.is_file()
+        """The image is there: a file, or a folder (an OME-Zarr, a folder of a stack's planes)."""
+        return self.image_path is not None and (self.image_path.is_file() or self.image_path.is_dir())
 
     def base_changed(self) -> str | None:
         """One sentence naming the saved mask when it changed since this chunked copy was taken
@@ -206,14 +213,17 @@ class RecoveryStore:
         self.session = session or new_session_id()
         self.version = version or app_version()
 
-    def key_for(self, image_path: str | os.PathLike) -> str:
-        digest = hashlib.sha1(_absolute(image_path).encode("utf-8", "surrogatepass")).hexdigest()
+    def key_for(self, image_path: str | os.PathLike, plane: Sequence[int] = ()) -> str:
+        """This session's key of an image's copy (of one plane of a stack: each plane has its own)."""
+        name = _absolute(image_path) + (f"#{','.join(str(int(p)) for p in plane)}" if plane else "")
+        digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()
         return f"{self.session}-{digest[:16]}"
 
     def save(self, image_path: str | os.PathLike, labels: np.ndarray, classes: Sequence[ClassInfo],
              history_position: int, mask_path: str | os.PathLike | None = None,
-             objects: np.ndarray | None = None) -> Snapshot:
-        """Write (or replace) this session's copy for ``image_path``; raises WriteError.
+             objects: np.ndarray | None = None, plane: Sequence[int] = (), plane_axes: str = "") -> Snapshot:
+        """Write (or replace) this session's copy for ``image_path`` (its ``plane``, for a stack:
+        one copy per plane); raises WriteError.
 
         ``objects``: the document's object ids, copied beside the labels (``load_objects``).
         A ChunkedLabels is saved as its changed chunks (``save_chunked``)."""
@@ -225,12 +235,14 @@ class RecoveryStore:
         if labels.ndim != 2 or labels.dtype != np.uint8:
             raise ValueError(f"a recovery copy holds an H x W uint8 mask, not {labels.dtype} {labels.shape}")
         self.folder.mkdir(parents=True, exist_ok=True)
-        key = self.key_for(image_path)
+        key = self.key_for(image_path, plane)
         data = self.folder / f"{key}-{time.time_ns()}.npy"
         with atomic_path(data) as tmp:
             with open(tmp, "wb") as f:  # a file object: np.save would append ".npy" to a name
                 np.save(f, labels, allow_pickle=False)
         manifest = self._manifest(image_path, labels.shape, mask_path, classes, history_position, data)
+        if plane:
+            manifest.update(plane=[int(p) for p in plane], plane_axes=str(plane_axes))
         keep = ()
         if objects is not None:
             ids = np.asarray(objects)
@@ -400,9 +412,9 @@ class RecoveryStore:
         for data in self._data_files(snap.key):
             remove_quietly(data)
 
-    def remove_image(self, image_path: str | os.PathLike) -> None:
-        """Drop this session's copy for ``image_path`` (saved, or discarded)."""
-        key = self.key_for(image_path)
+    def remove_image(self, image_path: str | os.PathLike, plane: Sequence[int] = ()) -> None:
+        """Drop this session's copy for ``image_path`` (or its ``plane``) (saved, or discarded)."""
+        key = self.key_for(image_path, plane)
         remove_quietly(self.folder / f"{key}.json")
         for data in self._data_files(key):
             remove_quietly(data)
@@ -435,6 +447,9 @@ def _parse(path: Path, raw: object) -> Snapshot:
     saved_at = raw.get("saved_at")
     version = raw.get("app_version")
     kind = raw.get("kind", "labels")
+    plane = raw.get("plane", [])
+    if not (isinstance(plane, list) and all(_is_int(p) and p >= 0 for p in plane)):
+        plane, problem = [], problem or "the recovery copy names no valid plane"
     chunk, chunks = raw.get("chunk"), raw.get("chunks")
     if kind == "chunks":
         ok = isinstance(chunk, list) and len(chunk) == 2 and all(_is_int(v) and v > 0 for v in chunk) and \
@@ -464,6 +479,8 @@ def _parse(path: Path, raw: object) -> Snapshot:
         base_path=Path(raw["base_path"]) if isinstance(raw.get("base_path"), str) and raw["base_path"] else None,
         base_fingerprint=raw["base_fingerprint"] if isinstance(raw.get("base_fingerprint"), str) else None,
         fill=int(raw["fill"]) if _is_int(raw.get("fill")) and 0 <= raw["fill"] <= 255 else 0,
+        plane=tuple(int(p) for p in plane),
+        plane_axes=raw["plane_axes"] if isinstance(raw.get("plane_axes"), str) else "",
         objects_path=path.with_name(raw["objects"]) if isinstance(raw.get("objects"), str)
         and raw["objects"] == Path(raw["objects"]).name else None,
     )

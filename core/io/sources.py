@@ -177,7 +177,11 @@ class ImageSource:
         self._convert = rgb8_converter(samples[0] if len(samples) == 1 else np.concatenate(samples, axis=0))
 
     def _convert(self, raw: np.ndarray) -> np.ndarray:
-        return rgb8_converter(raw)(raw)
+        """The first 8-bit view measures the conversion (a stack shown through its raw channels, as
+        the app shows 16-bit stacks, never pays for it: reading three planes of a stack without a
+        pyramid took most of its opening time)."""
+        self._setup_conversion()  # sets self._convert
+        return self._convert(raw)
 
     def _describe_channels(self, name: str, axes: str, shape, alpha: bool, names: list[str] | None,
                            rgb: bool, dtype) -> None:
@@ -266,7 +270,6 @@ class TiffSource(ImageSource):
         alpha = any(int(e) in (1, 2) for e in tuple(page.extrasamples or ()))
         self._describe_channels(path.name, self._index.axes, arrays[0].shape, alpha, names,
                                 rgb=page.photometric == tifffile.PHOTOMETRIC.RGB, dtype=arrays[0].dtype)
-        self._setup_conversion()
 
     def _read_raw(self, y0, y1, x0, x1, level, plane=()):
         return _take(self._arrays[level], self._index, y0, y1, x0, x1, plane)
@@ -310,7 +313,6 @@ class ZarrSource(ImageSource):
         self._describe_channels(path.name, self._index.axes, arrays[0].shape, False, labels,
                                 rgb=colour == "S" or (count == 3 and np.dtype(arrays[0].dtype) == np.uint8),
                                 dtype=arrays[0].dtype)
-        self._setup_conversion()
 
     def _read_raw(self, y0, y1, x0, x1, level, plane=()):
         return _take(self._arrays[level], self._index, y0, y1, x0, x1, plane)
@@ -352,7 +354,6 @@ class FolderSource(ImageSource):
         self.plane_axes, self.planes = (axis, (len(files),)) if len(files) > 1 else ("", ())
         # a plane file states its pixel size, never the stack's Z step: X and Y are the first plane's
         self._physical = {a: v for a, v in first.physical_sizes.items() if a in "XY"}
-        self._setup_conversion()
 
     def plane_file(self, plane: Plane = ()) -> Path:
         key = self.plane(plane)

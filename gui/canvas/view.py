@@ -269,6 +269,7 @@ class Canvas(QGraphicsView):
         self._display_key = None
         if self._loader is not None:
             self._loader.stop()
+            self._loader.source = None  # its pixels go now, not when Qt gets to deleting it (a stack's plane)
             self._loader.deleteLater()  # tiles it still announces are ignored (_tile_ready)
             self._loader = None
             self.tile_cache.clear()
@@ -301,7 +302,7 @@ class Canvas(QGraphicsView):
         layer, current = self.prediction_layer, self.state.current
         if layer is None:
             return
-        if prediction is None or current is None or prediction.image != current.path:
+        if prediction is None or current is None or prediction.image != current.view_key:
             layer.set_prediction(None, None, None)
         else:
             layer.set_prediction(prediction.box, prediction.labels, prediction.uncertainty)

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QWidget
 
 from core.classes import complete_classes
 from core.io.images import ImageReadError
-from core.io.mask_naming import default_mask_path, strokes_path
+from core.io.mask_naming import default_mask_path, stack_strokes_path, strokes_path
 from core.document.recovery import (STROKES_DIR, RecoveryError, RecoveryStore, SessionLock, Snapshot,
                                     merge_sparse, saved_since)
 from core.document.scratch_folders import sweep as sweep_scratch_folders
@@ -102,8 +102,8 @@ class Autosave(QObject):
         self.flush()  # every switch
 
     def _on_job(self, job: "Job | None", old: "Job | None" = None) -> None:
-        if job is None and old is not None and old.kind == "segment_all":
-            self.flush()  # Segment All saved masks: copies of what it replaced go
+        if job is None and old is not None and old.kind in ("segment_all", "segment_stack"):
+            self.flush()  # Segment All saved masks: copies of what it replaced go; a stack's planes changed
 
     def _poke(self) -> None:
         if not self._closed:
@@ -121,9 +121,18 @@ class Autosave(QObject):
             return 0
         self._timer.stop()
         masks = {path_key(e.path): (e, e.doc, e.save_target) for e in self.images
-                 if e.doc is not None and e.doc.dirty}
+                 if e.doc is not None and e.doc.dirty and e.stack is None}
         strokes = {path_key(e.path): (e, e.strokes, strokes_path(e.path)) for e in self.images
-                   if e.doc is not None and e.strokes is not None and e.strokes.dirty}
+                   if e.doc is not None and e.strokes is not None and e.strokes.dirty and e.stack is None}
+        for e in self.images:  # a stack: a copy per plane with unsaved edits
+            for plane, docs in e.stack.loaded().items() if e.stack is not None else ():
+                key = f"{path_key(e.path)}#{plane}"
+                if e.busy and plane != e.stack.plane and key not in self._written:
+                    continue  # planes Segment Stack is filling are copied when it ends, not while the user paints
+                if docs.mask.dirty:
+                    masks[key] = (e, docs.mask, e.save_target, plane)
+                if docs.strokes.dirty:
+                    strokes[key] = (e, docs.strokes, stack_strokes_path(e.path), plane)
         written = self._copy(self.store, self._written, masks) + \
             self._copy(self.strokes_store, self._written_strokes, strokes)
         if written:
@@ -134,7 +143,8 @@ class Autosave(QObject):
     def _copy(self, store: RecoveryStore, done: dict, dirty: dict) -> int:
         """Copy each dirty document not yet copied in its state; drop copies of clean ones."""
         written = 0
-        for key, (entry, doc, target) in dirty.items():
+        for key, (entry, doc, target, *plane) in dirty.items():
+            plane = tuple(plane[0]) if plane else ()
             if doc.preview_active or doc.stroke_active:
                 self._timer.start()  # a segmentation preview is not an edit: try again later
                 continue
@@ -143,14 +153,17 @@ class Autosave(QObject):
                 continue
             objects = doc.objects.labels if doc.objects is not None and doc.objects.allocated else None
             try:
-                store.save(entry.path, doc.labels, entry.doc.classes, doc.history.position, target, objects=objects)
+                extra = dict(plane=plane, plane_axes=entry.stack.plane_axes) if plane else {}
+                store.save(entry.path, doc.labels, entry.doc.classes, doc.history.position, target, objects=objects,
+                           **extra)
             except (OSError, ValueError) as exc:
                 self._report(f"Autosave failed: {exc}")
                 continue
-            done[key] = (entry.path, state)
+            done[key] = (entry.path, state, plane)
             written += 1
         for key in [k for k in done if k not in dirty]:
-            store.remove_image(done.pop(key)[0])
+            path, _state, plane = done.pop(key)
+            store.remove_image(path, plane)
         return written
 
     def _report(self, message: str) -> None:
@@ -228,6 +241,8 @@ class Autosave(QObject):
         if not snap.image_exists:
             raise RecoveryError(f"{snap.name}: the image is gone ({image}).")
         chunked = snap.kind == "chunks"
+        if snap.plane:
+            return self._restore_plane(snap)
         if is_strokes(snap):
             return self._restore_strokes(snap)
         if not chunked:
@@ -298,6 +313,50 @@ class Autosave(QObject):
             raise RecoveryError(f"{snap.name}: the image is open with unsaved edits on another mask; "
                                 "save or discard them, then restore this copy.")
         entry.doc, entry.mask_source = None, None
+
+    def _restore_plane(self, snap: Snapshot) -> ImageEntry:
+        """One plane of a stack: its mask (or strokes) copy onto that plane's documents, one undo step;
+        as for an image, a mask copy older than the saved mask stack is not restored, and an older
+        strokes copy only adds strokes where the saved ones have none."""
+        strokes = is_strokes(snap)
+        newer = saved_since(snap)
+        if newer is not None and not strokes:
+            raise RecoveryError(f"{snap.name}: the mask was saved at {_when(newer)}, after this copy of "
+                                f"{_when(snap.saved_at)} was taken; the saved mask is kept.")
+        labels = self._store_of(snap).load(snap)
+        objects = None if strokes else self.store.load_objects(snap)
+        entry = self.images.get(snap.image_path)
+        new = entry is None
+        if new:
+            entry = self.images.add([snap.image_path])[0]
+            mark_mask_files([entry])
+        try:
+            load_entry(entry, list(self.state.class_template))
+            if entry.stack is None:
+                raise RecoveryError(f"{snap.name}: the image is no longer a stack.")
+            try:
+                docs = entry.stack.documents(snap.plane)
+            except ValueError:
+                raise RecoveryError(f"{snap.name}: the stack no longer has this plane.") from None
+            doc = docs.strokes if strokes else docs.mask
+            if doc.shape != labels.shape:
+                raise RecoveryError(f"{snap.name}: the planes are no longer the size of the recovery copy.")
+        except (RecoveryError, ImageReadError, MemoryError):
+            if new:
+                self.images.remove(entry)
+            raise
+        if strokes:
+            if newer is not None:
+                labels = merge_sparse(labels, doc.labels, UNANNOTATED)
+            if not np.array_equal(labels, doc.labels):
+                doc.apply_labels(labels, "restore unsaved strokes")
+        else:
+            classes = complete_classes(snap.classes, top=int(labels.max()) if labels.size else 0)
+            if classes != entry.stack.classes:
+                entry.stack.set_classes(classes)
+            doc.apply_labels(labels, "restore unsaved edits", objects=objects)
+        self.images.trim()
+        return entry
 
     def _restore_strokes(self, snap: Snapshot) -> ImageEntry:
         """Live Training's strokes of an image that fits in memory, as one undo step of its strokes;

@@ -106,7 +106,9 @@ def pointer_text(state: AppState, pos: tuple[float, float] | None,
         rgb = rgb_at(x, y)
         if rgb is not None:
             text += "   RGB {}, {}, {}".format(*rgb)
-    if state.current is not None and state.current.source is not None:
+    if state.planes.is_stack:
+        text += f"   {state.planes.text()}"
+    elif state.current is not None and state.current.source is not None:
         text += f"   level {level}"
     return text
 

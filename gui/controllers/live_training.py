@@ -26,6 +26,7 @@ from PySide6.QtWidgets import QWidget
 from core.classes import complete_classes
 from core.document.editing import Box
 from core.document.strokes import read_strokes
+from core.io.plane_view import PlaneView
 from core.io.mask_naming import strokes_path
 from gui import dialogs
 from gui.infra.workers import Task, start_task
@@ -35,6 +36,8 @@ from gui.jobs.model_loader import ModelManager
 from gui.state.app_state import AppState, Tool
 from gui.state.image_store import ImageEntry, path_key
 from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, Prediction, best_of_runs, better, trimmed
+from gui.state.planes import plane_text
+from gui.state.stack_loading import plane_image
 
 KEEP_CHECKPOINTS = 30  # the history keeps this many (each is a full copy of the weights)
 STROKES_DELAY_MS = 400  # new strokes reach the trainer this long after the last one
@@ -87,6 +90,7 @@ class LiveTrainingUi(QObject):
         self.preview.unreadable.connect(self._on_unreadable)
         state.strokes.history_changed.connect(self._on_strokes)
         self.store.current_changed.connect(self._on_image)
+        state.planes.events.plane.connect(self._on_image)  # another plane of a stack: its own preview
 
     def _timer(self, ms: int, slot) -> QTimer:
         timer = QTimer(self)
@@ -242,18 +246,30 @@ class LiveTrainingUi(QObject):
 
         items, used = [], []
         for entry in self.store:
-            pair = self._item(entry)
-            if pair is not None:
-                n = int(np.count_nonzero(pair[1] != 255))
+            pairs = self._plane_items(entry) if entry.stack is not None else [(entry.name, self._item(entry))]
+            for name, pair in pairs:  # a stack: each annotated plane is a 2-D item
+                n = int(np.count_nonzero(pair[1] != 255)) if pair is not None else 0
                 if n:
                     items.append(pair)
-                    used.append((entry.name, n))
+                    used.append((name, n))
         pixels = trainer_pixels([image for image, _ in items], self._start_reads_raw())
         return [(px, labels) for px, (_, labels) in zip(pixels, items)], used
 
     def _start_reads_raw(self) -> bool:
         seg = self.models.segmenter
         return self.live.start_from == FROM_MODEL and seg is not None and bool(getattr(seg, "reads_raw", False))
+
+    def _plane_items(self, entry: ImageEntry) -> list[tuple[str, tuple[Any, np.ndarray]]]:
+        """(name, (image, strokes)) of each plane of a stack with strokes, the image a TrainingImage
+        of the plane (its raw pixels and 8-bit view), read once per session."""
+        stack, out = entry.stack, []
+        for plane in stack.annotated_planes():
+            key = f"{path_key(entry.path)}#{plane}"
+            if key not in self._images:
+                self._images[key] = plane_image(entry, plane)
+            out.append((f"{entry.name} {plane_text(stack.plane_axes, plane)}",
+                        (self._images[key], stack.strokes_plane(plane).copy())))
+        return out
 
     def _item(self, entry: ImageEntry) -> tuple[Any, np.ndarray] | None:
         if entry.source is not None:
@@ -433,9 +449,11 @@ class LiveTrainingUi(QObject):
             return
         self._resolve("preview")
         pixels = entry.source if entry.source is not None else entry.image  # the preview picks the view (image_of)
+        if entry.stack is not None:  # the plane in view
+            pixels = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock)
         size = (entry.source.height, entry.source.width) if entry.source is not None else entry.image.rgb.shape[:2]
         box, scale = self._view()
-        request = view_request(entry.path, pixels, row.snapshot, box, scale, size)
+        request = view_request(entry.view_key, pixels, row.snapshot, box, scale, size)
         if request is not None:
             self._asked = {uid: n for uid, n in self._asked.items() if self.live.row(uid) is not None}
             self._asked[row.uid] = self._choices
@@ -446,7 +464,7 @@ class LiveTrainingUi(QObject):
         # a checkpoint marked before a newer, better or unscored one came is still worth showing until
         # the newer one's prediction arrives; one the user rolled back from is not
         current = prediction.uid == self.live.marked or self._asked.get(prediction.uid) == self._choices
-        if entry is None or entry.path != prediction.image or prediction.box.intersect(self._view()[0]).is_empty \
+        if entry is None or entry.view_key != prediction.image or prediction.box.intersect(self._view()[0]).is_empty \
                 or not current:
             self.preview.dropped += 1  # no longer in view, or of a checkpoint the user rolled back from
             return
@@ -486,7 +504,11 @@ class LiveTrainingUi(QObject):
             self._warn("preview", why)
             return False
         doc, checkpoint, box = entry.doc, row.snapshot.checkpoint, None
-        if entry.source is not None:
+        if entry.stack is not None:  # the plane in view, scaled as Segment Stack scales the stack
+            plane, source = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock), entry.source
+            read = lambda seg: (plane.read_raw if seg.reads_raw else plane.read)(0, plane.height, 0, plane.width)  # noqa: E731
+            stats = lambda seg: seg.source_statistics(source)  # noqa: E731
+        elif entry.source is not None:
             box, source = self._view()[0], entry.source
             if box.area > APPLY_VIEW_PIXELS:
                 self._say(f"Zoom in to apply: on a whole slide Apply writes the region in view, and this one "

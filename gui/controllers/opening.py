@@ -114,7 +114,11 @@ class Opener:
         self.settings.add_recent(str(folder))
         self.settings.last_folder = str(folder)
         self.state.show(self.store.neighbour(None, 1))
-        self.state.message.emit(f"Opened {folder.name}: {len(images)} images.", 5000)
+        from core.io.sources import is_plane_folder
+
+        hint = (" Their names are numbered: File > Open Stack Folder opens them as one Z stack."
+                if len(images) > 1 and is_plane_folder(folder) else "")
+        self.state.message.emit(f"Opened {folder.name}: {len(images)} images.{hint}", 8000 if hint else 5000)
         return len(images)
 
     def open_dropped(self, paths: list[Path]) -> int:

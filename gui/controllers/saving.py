@@ -27,6 +27,7 @@ from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Job
 from gui.state.display import rendered_rgb
 from gui.state.image_store import ImageEntry, path_key
+from gui.state.stack_loading import plane_named, shown_plane_pixels
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)
 CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.io.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
@@ -51,6 +52,8 @@ class Saver(QObject):
         entry = entry or self.store.current
         if entry is None or entry.doc is None:
             return False
+        if entry.stack is not None:
+            return self._save_stack(entry, entry.save_target)
         if not entry.doc.dirty and entry.strokes is not None and entry.strokes.dirty:
             saved = self._write_strokes(entry)  # only the strokes changed: no blank mask file
             if saved:
@@ -74,6 +77,8 @@ class Saver(QObject):
             return False
         if entry.doc.is_chunked and not path.name.lower().endswith((".ome.zarr", ".ome.tif", ".ome.tiff")):
             path = path.with_name(f"{path.stem}.ome.zarr")  # too large for PNG: a chunked format
+        if entry.stack is not None and not path.name.lower().endswith((".ome.zarr", ".ome.tif", ".ome.tiff")):
+            path = path.with_name(f"{path.stem}.ome.tif")  # a label stack: a format that holds its planes
         if _same_path(path, entry.path):
             dialogs.show_error(self.parent_widget, "Could Not Save",
                                f"{path.name}: that is the image itself; choose another name.")
@@ -84,6 +89,8 @@ class Saver(QObject):
         return False
 
     def _write_index(self, entry: ImageEntry, target: Path) -> bool:
+        if entry.stack is not None:
+            return self._save_stack(entry, target, ask=False)
         doc = entry.doc
         assert doc is not None
         try:
@@ -132,6 +139,33 @@ class Saver(QObject):
         strokes.mark_saved()
         return True
 
+    def _save_stack(self, entry: ImageEntry, target: Path, ask: bool = True) -> bool:
+        """A stack: its label stack (every plane, core.document.stack_planes) when a plane's mask
+        changed or none is saved yet, and its strokes stack when they changed."""
+        from core.io.mask_naming import stack_strokes_path
+
+        stack, physical = entry.stack, entry.source.physical_sizes
+        write_mask = stack.masks_dirty or not stack.strokes_dirty  # only strokes changed: no blank mask file
+        loaded = entry.mask_source is not None and _same_path(entry.mask_source, target)
+        if write_mask and ask and target.exists() and not loaded and entry.save_path is None:
+            if not dialogs.confirm(self.parent_widget, "Replace Mask?",
+                                   f"{target.name} already exists and is not the mask you are "
+                                   "editing. Replace it?", "Replace"):
+                return False
+        try:
+            if write_mask:
+                stack.save_masks(target, physical)
+            if stack.strokes_dirty:
+                stack.save_strokes(stack_strokes_path(entry.path), physical)
+        except WRITE_ERRORS as exc:
+            dialogs.show_error(self.parent_widget, "Could Not Save", str(exc))
+            return False
+        if write_mask:
+            entry.mask_source, entry.has_mask_file = target, True
+        self.state.message.emit(f"Saved {target if write_mask else stack_strokes_path(entry.path)} "
+                                f"({len(stack.all_planes())} planes)", 5000)
+        return True
+
     # -- unsaved edits ------------------------------------------------------------------------
     def resolve_unsaved(self, entry: ImageEntry) -> bool:
         """Ask Save / Discard / Cancel for ``entry``; True when it may be closed."""
@@ -158,7 +192,8 @@ class Saver(QObject):
         if entry.doc.is_chunked:
             return self._export_chunked(entry)
         folder = Path(self.settings.last_export_folder or entry.path.parent)
-        chosen = dialogs.ask_export_path(self.parent_widget, {fmt: suggested_export_path(entry.path, folder, fmt) for fmt in MASK_FORMATS},
+        named = plane_named(entry)  # a stack's plane in view: <stem>_z03
+        chosen = dialogs.ask_export_path(self.parent_widget, {fmt: suggested_export_path(named, folder, fmt) for fmt in MASK_FORMATS},
                                          self.last_format)
         if chosen is None:
             return False
@@ -185,6 +220,9 @@ class Saver(QObject):
         """The shown image as the view draws it now (its channel display): an overlay's background."""
         view = self.state.display.view
         compositor = view.compositor() if view.key == path_key(entry.path) else None
+        if entry.stack is not None:  # the plane in view
+            pixels = shown_plane_pixels(entry)
+            return pixels if compositor is None else compositor.rgb(pixels)
         if entry.image is not None:
             return entry.image.rgb if compositor is None else compositor.rgb(entry.image.pixels)
         h, w = entry.doc.shape

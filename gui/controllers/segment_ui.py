@@ -68,6 +68,7 @@ class SegmentUi(QObject):
         self._remember = True  # save the loaded model as the choice for the next start
         self._batch: list["ImageEntry"] = []
         self._job_entry: "ImageEntry | None" = None
+        self.segment_plane: Callable[[], bool] | None = None  # Segment on a stack (the window sets it)
 
         a.segment.triggered.connect(self.segment)
         a.segment_view.triggered.connect(self.segment_view)
@@ -219,6 +220,8 @@ class SegmentUi(QObject):
         seg = self._segmenter_or_explain(want_later=True)
         if seg is None:
             return False
+        if entry.stack is not None and self.segment_plane is not None:
+            return self.segment_plane()  # the plane in view, scaled as the whole stack is
         entry.busy, self._job_entry = True, entry
         if entry.source is not None:
             return self.controller.segment_source(entry.doc, entry.source, seg)
@@ -236,10 +239,13 @@ class SegmentUi(QObject):
         seg = self._segmenter_or_explain(want_later=False)
         if seg is None:
             return False
+        from core.io.plane_view import PlaneView
         from core.io.sources import ArraySource
 
         source = entry.source if entry.source is not None else \
             ArraySource(entry.image.rgb, entry.path, pixels=entry.image.pixels)
+        if entry.stack is not None:  # the plane in view
+            source = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock)
         entry.busy, self._job_entry = True, entry
         self.state.message.emit(f"Segmenting the view: {box.width}x{box.height} pixels at "
                                 f"x {box.x0}, y {box.y0}", 5000)

@@ -36,6 +36,8 @@ class Actions:
         self.open = a("open", "&Open…", "folder-open-outline", _keys(Std.Open), "Open image files")
         self.open_folder = a("open_folder", "Open &Folder…", "folder-multiple-image",
                              _keys("Ctrl+Shift+O"), "Open every image in a folder")
+        self.open_stack_folder = a("open_stack_folder", "Open Stack F&older…", "layers-outline", [],
+                                   "Open a folder of numbered planes (z000.tif, z001.tif…) as one Z stack")
         self.import_mask = a("import_mask", "&Import Mask…", "file-image-outline", _keys("Ctrl+I"),
                              "Load a mask file for the current image (one undo step)")
         self.save = a("save", "&Save Mask", "content-save-outline", _keys(Std.Save),
@@ -47,8 +49,18 @@ class Actions:
                             "Export the masks of every listed image")
         self.close_image = a("close_image", "&Close Image", "close", _keys(Std.Close))
         self.quit = a("quit", "&Quit", None, _keys(Std.Quit, "Ctrl+Q"))
-        self.next_image = a("next_image", "&Next Image", "chevron-right", _keys("PgDown"))
-        self.prev_image = a("prev_image", "&Previous Image", "chevron-left", _keys("PgUp"))
+        self.next_image = a("next_image", "&Next Image", "chevron-right", _keys("PgDown", "Ctrl+PgDown"))
+        self.prev_image = a("prev_image", "&Previous Image", "chevron-left", _keys("PgUp", "Ctrl+PgUp"))
+        # the planes of a stack (enabled while one is shown; Page Up/Down then move from the image
+        # actions to these: gui.controllers.planes)
+        self.next_plane = a("next_plane", "Next &Plane", "chevron-down", [],
+                            "The next Z plane, Page Down (the next time point in a time series)")
+        self.prev_plane = a("prev_plane", "Pre&vious Plane", "chevron-up", [],
+                            "The previous Z plane, Page Up (the previous time point in a time series)")
+        self.next_time = a("next_time", "Next &Time Point", "chevron-double-down", _keys("Shift+PgDown"))
+        self.prev_time = a("prev_time", "Previous Time Poin&t", "chevron-double-up", _keys("Shift+PgUp"))
+        for action in (self.next_plane, self.prev_plane, self.next_time, self.prev_time):
+            action.setEnabled(False)
         # edit
         self.undo = a("undo", "&Undo", "undo", _keys(Std.Undo))
         self.redo = a("redo", "&Redo", "redo", _keys(Std.Redo, "Ctrl+Shift+Z", "Ctrl+Y"))
@@ -123,6 +135,16 @@ class Actions:
                               "Segment only the part of the image in view, at full resolution")
         self.segment_all = a("segment_all", "Segment &All…", "play-box-multiple-outline",
                              _keys("Ctrl+Shift+R"), "Segment every listed image and save the masks")
+        self.segment_stack = a("segment_stack", "Segment S&tack", "layers-triple-outline", _keys("Ctrl+Alt+R"),
+                               "Segment every plane of the stack (you may keep editing meanwhile; "
+                               "Cancel keeps the planes done)")
+        self.segment_stack.setEnabled(False)
+        self.smooth_z = a("smooth_z", "Smooth Across &Z", None, [],
+                          "Average the model's class probabilities over the planes above and below "
+                          "each Z plane (less flicker between planes)", True)
+        self.stitch_z = a("stitch_z", "Link Objects Across Z (&3-D)", None, [],
+                          "Segment Stack also links overlapping objects of neighbouring Z planes into "
+                          "3-D objects, saved as <stack>_instances.ome.tif beside it", True)
         self.cancel = a("cancel", "&Cancel", "stop", _keys("Esc"), "Stop the running job")
         self.cancel.setEnabled(False)
         self.load_weights = a("load_weights", "&Load Weights…", "file-document-outline", _keys("Ctrl+L"),

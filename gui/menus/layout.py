@@ -29,7 +29,7 @@ class Menus:
 def build_menus(window: QMainWindow, a: Actions) -> Menus:
     bar = window.menuBar()
     file = bar.addMenu("&File")
-    file.addActions([a.open, a.open_folder])
+    file.addActions([a.open, a.open_folder, a.open_stack_folder])
     recent = file.addMenu("Open &Recent")
     recent.setObjectName("menu_recent")
     recent.setToolTipsVisible(True)
@@ -56,12 +56,18 @@ def build_menus(window: QMainWindow, a: Actions) -> Menus:
     view.addActions([a.toggle_mask, a.outline])
     outline_width = view.addMenu("Outline &Width")
     view.addActions([a.opacity_down, a.opacity_up])
+    view.addSeparator()
+    view.addActions([a.prev_plane, a.next_plane, a.prev_time, a.next_time])
     view.addAction(a.uncertainty)
     view.addSeparator()
     view.addAction(a.tile_cache)
 
     segment = bar.addMenu("&Segment")
-    segment.addActions([a.segment, a.segment_view, a.segment_all, a.cancel])
+    segment.addActions([a.segment, a.segment_view, a.segment_stack, a.segment_all, a.cancel])
+    stack_options = segment.addMenu("Stack &Options")
+    stack_options.setObjectName("menu_stack_options")
+    stack_options.setToolTipsVisible(True)
+    stack_options.addActions([a.smooth_z, a.stitch_z])
 
     model = bar.addMenu("&Model")
     model.setObjectName("menu_model")
@@ -108,7 +114,7 @@ def build_toolbar(window: QMainWindow, a: Actions) -> tuple[QToolBar, QSpinBox]:
     bar.addWidget(label)
     bar.addWidget(size)
     bar.addSeparator()
-    for action in (a.segment, a.segment_view, a.segment_all):
+    for action in (a.segment, a.segment_view, a.segment_stack, a.segment_all):
         bar.addAction(action)
         button = bar.widgetForAction(action)
         if action is a.segment and button is not None:

@@ -11,6 +11,8 @@ double-clicking asks to rename / recolour it.  Counts refresh shortly after edit
 
 from __future__ import annotations
 
+import weakref
+
 from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QPainter
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSlider, QStyle,
@@ -148,6 +150,8 @@ class ClassPanel(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(COUNT_DELAY_MS)
         self._timer.timeout.connect(self.refresh_counts)
+        self._kept: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # documents shown before: their counts
+        self._counts = None
         shown = state.document
         shown.document_changed.connect(self._set_document)
         shown.classes_changed.connect(self._populate)
@@ -160,10 +164,18 @@ class ClassPanel(QWidget):
 
     # -- document -----------------------------------------------------------------------------
     def _set_document(self, doc: MaskDocument | None) -> None:
+        old = self._doc if hasattr(self, "_doc") else None
+        if old is not None and self._counts is not None:  # a stack's plane shown again recounts nothing
+            self._kept[old] = (old.history.position, self._counts)
         self._doc = doc
-        self._counts = counts_for(doc.labels) if doc is not None else None
+        kept = self._kept.get(doc) if doc is not None else None
+        fresh = kept is not None and kept[0] == doc.history.position and not doc.preview_active
+        self._counts = kept[1] if fresh else (counts_for(doc.labels) if doc is not None else None)
         self._populate()
-        self.refresh_counts()
+        if fresh or doc is None:
+            self.refresh_counts()
+        else:
+            self._timer.start()  # counted once the new document is on screen (a stack's next plane first)
 
     def _populate(self) -> None:
         self._populating = True

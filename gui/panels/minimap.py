@@ -20,6 +20,7 @@ from gui.infra import raster
 from gui.jobs.overview import OverviewBuilder
 from gui.state.display import DisplaySettings, ImageDisplay, shown_pixels
 from gui.state.image_store import ImageEntry, ImageStore, path_key
+from gui.state.stack_loading import shown_plane_pixels
 
 def thumbnail(entry: ImageEntry, view: ImageDisplay) -> np.ndarray | None:
     """A small picture of the whole image, in the pixels ``view`` draws (8-bit RGB for a
@@ -27,6 +28,11 @@ def thumbnail(entry: ImageEntry, view: ImageDisplay) -> np.ndarray | None:
     overview built in the background; None when a slide has none yet."""
     if entry.image is not None:
         return strided(shown_pixels(entry.image, view))
+    if entry.stack is not None:  # the shown plane (read whole for the view: gui.state.stack_loading)
+        try:
+            return strided(shown_plane_pixels(entry))
+        except Exception:  # noqa: BLE001 - the view says why the plane cannot be read
+            return None
     source = entry.source
     if source is None:
         return None
@@ -79,6 +85,10 @@ class MiniMap(QWidget):
             w, h = entry.size
             self._size = (h, w)
         self._render()
+
+    def refresh(self) -> None:
+        """The shown image's thumbnail again (another plane of a stack is shown)."""
+        self._on_current(self.store.current)
 
     def _on_failed(self, entry: ImageEntry, message: str) -> None:
         if entry is self.store.current:

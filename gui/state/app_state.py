@@ -20,6 +20,8 @@ from core.document.mask_document import MAX_BRUSH, MIN_BRUSH
 from core.io.channels import nan_note
 from core.io.display import sample_values
 from core.io.images import ImageReadError
+from core.io.plane_view import SAMPLE_PLANES, stack_sample
+from core.io.sources import spread_planes
 from core.model.normalize import source_sample
 from gui.state.current_document import CurrentDocument
 from gui.state.display import DisplaySettings
@@ -27,6 +29,7 @@ from gui.state.image_store import ImageEntry, ImageStore, path_key
 from gui.state.live import LiveState
 from gui.state.objects import ObjectsState
 from gui.state.loading import load_entry
+from gui.state.planes import PlaneState
 
 
 class Tool(str, Enum):
@@ -108,6 +111,7 @@ class AppState:
         self.live = LiveState()
         self.objects = ObjectsState()  # the Objects mode: selection and measurements
         self.display = DisplaySettings()  # how the shown image is drawn (the channel panel edits it)
+        self.planes = PlaneState()  # the shown plane of a stack (the Z/T sliders)
         self.store.current_changed.connect(self._on_current)  # first: views then find it set
         self.events.brush_size.connect(self._push_brush)
         self.events.active_class.connect(self._push_active_class)
@@ -145,8 +149,13 @@ class AppState:
         if not view.photo:  # drawn through the channel display: the 8-bit view's rule is beside the point
             nans = getattr(entry.image, "nan_count", 0)
             info += f", {len(view.channels)} channel(s) of {view.dtype}" + (f" ({nan_note(nans)})" if nans else "")
-            if entry.source is not None:
+            if entry.stack is not None:
+                info += ", " + " x ".join(f"{n} {a}" for a, n in zip(entry.stack.plane_axes, entry.stack.planes))
+                info += " planes, read plane by plane"
+            elif entry.source is not None:
                 info += f", {len(entry.source.levels)} pyramid level(s), shown in tiles"
+        elif entry.stack is not None:
+            info += ", " + " x ".join(f"{n} {a}" for a, n in zip(entry.stack.plane_axes, entry.stack.planes)) + " planes"
         elif entry.image is not None and entry.image.conversion:
             info += f" ({entry.image.conversion})"
         elif entry.source is not None:
@@ -156,6 +165,33 @@ class AppState:
 
     def _on_current(self, entry: ImageEntry | None) -> None:
         self._show_display(entry)
+        self._bind(entry)
+        stack = entry.stack if entry is not None and not entry.error and entry.doc is not None else None
+        if stack is None:
+            self.planes.set("", (), ())
+        else:
+            self.planes.set(stack.plane_axes, stack.planes, stack.plane)
+
+    def show_plane(self, plane) -> str | None:
+        """Show ``plane`` of the shown stack: its documents are what ``document`` and ``strokes``
+        bind (made on first visit); returns why it cannot be shown, or None."""
+        entry = self.current
+        if entry is None or entry.stack is None or entry.doc is None:
+            return None
+        plane = entry.stack.check(plane)
+        if plane == entry.stack.plane and self.document.doc is entry.doc:
+            return None
+        try:
+            docs = entry.stack.select(plane)
+        except (OSError, ValueError) as exc:  # the saved mask stack cannot be read there
+            self.message.emit(str(exc), 10000)
+            return str(exc)
+        entry.doc, entry.strokes = docs.mask, docs.strokes
+        self._bind(entry)
+        self.planes.plane = plane
+        return None
+
+    def _bind(self, entry: ImageEntry | None) -> None:
         doc = entry.doc if entry is not None and not entry.error else None
         if doc is not None:
             doc.set_brush_size(self.brush_size)
@@ -179,6 +215,15 @@ class AppState:
         if entry.image is not None:
             image = entry.image
             self.display.show(key, image.pixels.dtype, image.channel_names, lambda: sample_values(image.pixels))
+        elif entry.stack is not None:  # measured over the stack once: a plane change never changes contrast
+            source, planes = entry.source, entry.plane_pixels
+
+            def sample():
+                picks = spread_planes(source.planes, SAMPLE_PLANES)
+                planes.prefetch(picks[1:])  # read beside the first one (the view's), not after it
+                return stack_sample(source, read=planes.get)
+
+            self.display.show(key, source.dtype, source.channel_names, sample)
         else:
             source = entry.source
             self.display.show(key, source.dtype, source.channel_names,

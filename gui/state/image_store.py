@@ -46,6 +46,8 @@ class ImageEntry:
         self.mask_source: Path | None = None  # the mask file the document was loaded from
         self.levels: dict = {}  # zoomed-out reductions of the image (gui.infra.raster)
         self.overview = None  # a slide's raw thumbnail when built in the background (gui.jobs.overview)
+        self.stack = None  # a stack's planes' documents (core.document.stack_planes); doc/strokes are the shown plane's
+        self.plane_pixels = None  # and its planes' pixels (core.io.plane_cache)
         self.note: str | None = None
         self._doc: MaskDocument | None = None
         self._strokes: StrokeDocument | None = None  # Live Training's annotation strokes
@@ -110,6 +112,13 @@ class ImageEntry:
         return self.path.name
 
     @property
+    def view_key(self) -> Path:
+        """What a prediction of the shown pixels is of: the image, or the shown plane of a stack."""
+        if self.stack is None:
+            return self.path
+        return self.path.with_name(f"{self.path.name}#{','.join(map(str, self.stack.plane))}")
+
+    @property
     def size(self) -> tuple[int, int] | None:
         """(width, height) once opened."""
         if self.image is not None:
@@ -126,11 +135,16 @@ class ImageEntry:
     @property
     def dirty(self) -> bool:
         """Unsaved edits of the mask or of the strokes."""
-        return (self._doc is not None and self._doc.dirty) or (self._strokes is not None and self._strokes.dirty)
+        return (self._doc is not None and self._doc.dirty) or (self._strokes is not None and self._strokes.dirty) \
+            or (self.stack is not None and self.stack.dirty)
 
     @property
     def save_target(self) -> Path:
         """Where Save writes: the Save As choice, else the naming rule's default beside the image."""
+        if self.stack is not None and self.save_path is None:
+            from gui.state.stack_loading import stack_save_target
+
+            return stack_save_target(self)
         return self.save_path or default_mask_path(self.path, chunked=self.source is not None)
 
 
@@ -223,6 +237,10 @@ class ImageStore:
         self._recent.pop(key, None)
         if entry is not None:
             entry.changed.disconnect()
+            if entry.plane_pixels is not None:
+                entry.plane_pixels.stop()  # a stack's read-ahead thread
+            if entry.stack is not None:
+                entry.stack.close()  # its saved label stacks' files
             if entry is self._current:
                 self._current = None
             self.removed.emit(entry)
@@ -259,6 +277,10 @@ class ImageStore:
                 continue
             entry.image, entry.mask_source, entry.levels = None, None, {}
             entry.doc = entry.strokes = None
+            if entry.stack is not None:  # every plane is clean: read again from the files when shown
+                entry.stack.close()
+                entry.plane_pixels.stop()
+                entry.stack = entry.plane_pixels = None
             self._recent.pop(key, None)
             dropped.append(entry)
             excess -= 1

@@ -4,6 +4,8 @@ Opening reads only headers for every file given and decodes just the image shown
 document is created on first view, from an existing mask beside the image when there is one
 (core.io.masks.find_mask_for_image).
 
+A stack (Z planes, time points) opens plane by plane: gui.state.stack_loading.
+
 An image above ``LARGE_IMAGE_PIXELS`` (a whole slide, an orthophoto) is never decoded whole:
 it is opened as a lazy source (core.io.sources) whose tiles the view decodes as it needs them,
 and its mask is a chunked one (core.document.chunked_labels) that lives on disk with a bounded cache.
@@ -21,6 +23,7 @@ from core.document.mask_document import MaskDocument
 from core.io.images import ImageReadError, load_image, read_image_size
 from core.io.mask_naming import instances_path, strokes_path
 from core.io.masks import MaskError, find_mask_for_image, read_mask
+from gui.state.stack_loading import load_stack, stack_source
 
 if TYPE_CHECKING:
     from gui.state.image_store import ImageEntry
@@ -58,6 +61,10 @@ def load_entry(entry: "ImageEntry", template: list[ClassInfo], chunked_base=FIND
     empty one for None, instead of looking for one.  Raises ImageReadError when the image cannot
     be shown, StoreError when that ``chunked_base`` cannot be read.
     """
+    if entry.source is None and entry.image is None:
+        entry.source = stack_source(entry.path)  # a stack (or a zarr store): read lazily
+    if entry.source is not None and entry.source.planes:
+        return load_stack(entry, template)
     if entry.source is not None or (entry.image is None and is_large(entry.path)):
         return _load_large(entry, template, chunked_base)
     note = None

@@ -1,0 +1,148 @@
+"""Moving through a stack's planes: the Z/T sliders, Page Up/Down (Z) and Shift+Page Up/Down (T),
+Open Stack Folder, and what the view shows of the new plane.
+
+A plane change binds that plane's documents (AppState.show_plane: the shown plane's mask and
+strokes are what the tools, undo and autosave act on), shows its pixels (gui.state.stack_loading:
+read whole once, kept in a cache, its neighbours read ahead), and redraws the Overview.  While a
+stack is shown Page Up/Down step planes, so Previous/Next Image keep Ctrl+Page Up/Down only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QWidget
+
+from core.io.images import ImageReadError
+from gui import dialogs
+from gui.canvas.view import Canvas
+from gui.infra.settings import Settings
+from gui.menus.actions import Actions
+from gui.panels.plane_bar import PlaneBar
+from gui.state.app_state import AppState
+from gui.state.planes import plane_text
+from gui.state.stack_loading import shown_plane_pixels
+
+READ_AHEAD = 2  # planes read ahead on each side of the shown one, along its inner axis
+
+
+class PlaneUi(QObject):
+    plane_shown = Signal(tuple)  # the view now shows this plane (tests and benches wait on it)
+
+    def __init__(self, state: AppState, settings: Settings, parent: QWidget, canvas: Canvas, bar: PlaneBar,
+                 actions: Actions, overview_changed: Callable[[], None]):
+        super().__init__(parent)
+        self.state, self.store, self.settings, self.parent_widget = state, state.store, settings, parent
+        self.canvas, self.bar, self.a = canvas, bar, actions
+        self._overview_changed = overview_changed
+        a = actions
+        a.next_plane.triggered.connect(lambda: self.step_inner(1))
+        a.prev_plane.triggered.connect(lambda: self.step_inner(-1))
+        a.next_time.triggered.connect(lambda: self.step("T", 1))
+        a.prev_time.triggered.connect(lambda: self.step("T", -1))
+        a.open_stack_folder.triggered.connect(self.ask_open_stack_folder)
+        bar.plane_requested.connect(self.go)
+        state.planes.events.axes.connect(self._keys)
+        self._image_keys = {a.next_image: list(a.next_image.shortcuts()), a.prev_image: list(a.prev_image.shortcuts())}
+        self._keys()
+
+    # -- keys -----------------------------------------------------------------------------------
+    def _keys(self, *_) -> None:
+        """Page Up/Down step planes while a stack is shown, images otherwise."""
+        planes, a = self.state.planes, self.a
+        stack = planes.is_stack
+        for action in (a.next_plane, a.prev_plane):
+            action.setEnabled(stack)
+        for action in (a.next_time, a.prev_time):
+            action.setEnabled("T" in planes.axes)
+        inner = planes.inner_axis()
+        a.next_plane.setText("Next &Time Point" if inner == "T" else "Next &Plane")
+        a.prev_plane.setText("Previous Time Poin&t" if inner == "T" else "Pre&vious Plane")
+        plain = (QKeySequence("PgDown"), QKeySequence("PgUp"))
+        for action, keys in self._image_keys.items():
+            action.setShortcuts([k for k in keys if not (stack and k in plain)])
+        a.next_plane.setShortcuts([plain[0]] if stack else [])  # one action per key at any time
+        a.prev_plane.setShortcuts([plain[1]] if stack else [])
+
+    # -- moving ---------------------------------------------------------------------------------
+    def step_inner(self, step: int) -> bool:
+        axis = self.state.planes.inner_axis()
+        return self.step(axis, step) if axis else False
+
+    def step(self, axis: str, step: int) -> bool:
+        plane = self.state.planes.stepped(axis, step)
+        return self.go(plane) if plane is not None else False
+
+    def go(self, plane) -> bool:
+        """Show ``plane`` of the shown stack (its documents and its pixels)."""
+        if self.state.show_plane(tuple(plane)) is not None:
+            return False
+        return self.show_current()
+
+    def show_current(self) -> bool:
+        """Draw the shown stack's plane (after a plane change, or when the stack is shown)."""
+        entry = self.state.current
+        if entry is None or entry.stack is None or entry.doc is None:
+            return False
+        stack = entry.stack
+        try:
+            pixels = shown_plane_pixels(entry)
+        except (ImageReadError, OSError, ValueError) as exc:
+            self.canvas.clear()
+            self.canvas.placeholder = f"Cannot show {entry.name} {plane_text(stack.plane_axes, stack.plane)}\n\n{exc}"
+            self.state.message.emit(str(exc), 10000)
+            return False
+        self.canvas.set_content(pixels, entry.doc)
+        self._overview_changed()
+        entry.plane_pixels.prefetch(self._ahead())
+        self.plane_shown.emit(stack.plane)
+        return True
+
+    def _ahead(self) -> list[tuple]:
+        """The planes to read next: nearest first along the inner axis, then the next time point."""
+        planes = self.state.planes
+        out = []
+        inner = planes.inner_axis()
+        for k in range(1, READ_AHEAD + 1):
+            for step in (k, -k):
+                p = planes.stepped(inner, step) if inner else None
+                if p is not None:
+                    out.append(p)
+        if "T" in planes.axes and inner != "T":
+            out += [p for p in (planes.stepped("T", 1), planes.stepped("T", -1)) if p is not None]
+        return out
+
+    # -- Open Stack Folder -----------------------------------------------------------------------
+    def ask_open_stack_folder(self) -> None:
+        folder = dialogs.ask_open_folder(self.parent_widget, self.settings.last_folder)
+        if folder is not None:
+            self.open_stack_folder(folder)
+
+    def open_stack_folder(self, folder: str | os.PathLike) -> bool:
+        """Open a folder of numbered planes as one stack (not as a list of images)."""
+        from core.io.sources import is_plane_folder
+
+        folder = Path(folder)
+        if not is_plane_folder(folder):
+            dialogs.show_error(self.parent_widget, "Could Not Open Stack Folder",
+                               f"{folder.name or folder}: the folder's images are not numbered planes "
+                               "(plane_000.tif, z01.png…), so it is not a stack; Open Folder lists its images.")
+            return False
+        store = self.store
+        previous = store.current
+        new = store.get(folder) is None
+        entry = store.add([folder])[0]
+        error = self.state.show(entry)
+        if error:
+            if new:
+                store.remove(entry)
+                self.state.show(previous if previous is not None and store.index_of(previous) >= 0
+                                else store.neighbour(None, 1))
+            dialogs.show_error(self.parent_widget, "Could Not Open", f"Could not open this folder:\n\n{error}")
+            return False
+        self.settings.last_folder = str(folder.parent)
+        return True

@@ -1,0 +1,163 @@
+"""A stack's documents per plane (core.document.stack_planes), its recovery copies per plane, and
+one plane of a stack as a 2-D source (core.io.plane_view)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.classes import default_classes
+from core.document.recovery import RecoveryStore
+from core.document.stack_planes import StackPlanes, mask_format, open_mask_stack
+from core.io.masks import MaskError
+from tests.stack_images import stack_data, write_ome_tiff
+
+
+def paint(doc, x: float, y: float) -> None:
+    doc.begin_stroke()
+    doc.stroke_to(x, y)
+    doc.end_stroke()
+
+
+def test_undo_on_one_plane_never_touches_another_and_save_writes_every_plane(tmp_path):
+    planes = StackPlanes("Z", (4,), 30, 40, default_classes(3))
+    one, two = planes.select((1,)), planes.select((2,))
+    paint(one.mask, 10, 10)
+    paint(two.mask, 20, 20)
+    before_two = two.mask.labels.copy()
+    one.mask.undo()
+    assert not one.mask.labels.any() and np.array_equal(two.mask.labels, before_two)
+    assert planes.dirty_planes() == [(2,)]
+    target = planes.save_masks(tmp_path / "cells_mask.ome.tif")
+    assert not planes.dirty
+    with open_mask_stack(target, "Z", (4, 30, 40)) as reader:
+        assert np.array_equal(reader.read_plane((2,)), before_two)
+        assert not reader.read_plane((0,)).any() and not reader.read_plane((1,)).any()
+
+
+def test_planes_never_visited_keep_the_saved_stack_when_saved_again(tmp_path):
+    mask = np.zeros((3, 20, 24), np.uint8)
+    mask[0, 2:5, 2:5] = 2
+    from core.io.label_stacks import write_label_stack
+
+    path = write_label_stack(tmp_path / "s_mask.ome.tif", mask, "Z")
+    planes = StackPlanes("Z", (3,), 20, 24, default_classes(3), mask=open_mask_stack(path, "Z", (3, 20, 24)))
+    paint(planes.select((2,)).mask, 10, 10)
+    planes.save_masks(path)  # the reader of the same file is replaced under it
+    with open_mask_stack(path, "Z", (3, 20, 24)) as reader:
+        assert np.array_equal(reader.read_plane((0,)), mask[0])  # plane 0 was never opened
+        assert reader.read_plane((2,))[10, 10] == 1
+
+
+def test_clean_planes_are_dropped_beyond_the_budget_dirty_ones_never(tmp_path):
+    planes = StackPlanes("Z", (10,), 8, 8, default_classes(2), keep=2)
+    paint(planes.select((0,)).mask, 3, 3)
+    for z in range(1, 10):
+        planes.select((z,))
+    assert set(planes.loaded()) == {(0,), (7,), (8,), (9,)}  # dirty 0, two clean, the shown one
+    assert planes.documents((0,)).mask.labels[3, 3] == 1
+
+
+def test_a_class_renamed_on_one_plane_is_the_stacks():
+    planes = StackPlanes("TZ", (2, 3), 8, 8, default_classes(3))
+    a = planes.select((0, 1))
+    renamed = [c if c.id != 2 else c.__class__(2, "nucleus", c.color) for c in a.mask.classes]
+    a.mask.set_classes(renamed)
+    assert planes.select((1, 2)).mask.classes == renamed and planes.peek((0, 1)).strokes.classes == renamed
+
+
+def test_a_mask_with_other_planes_is_one_message_naming_both_shapes(tmp_path):
+    from core.io.label_stacks import write_label_stack
+
+    path = write_label_stack(tmp_path / "s_mask.ome.tif", np.zeros((4, 20, 24), np.uint8), "Z")
+    with pytest.raises(MaskError, match=r"the mask is Z 4 x 20 x 24 but the image is Z 5 x 20 x 24"):
+        open_mask_stack(path, "Z", (5, 20, 24))
+    from PIL import Image
+
+    flat = tmp_path / "s_mask.png"
+    Image.fromarray(np.zeros((20, 24), np.uint8)).save(flat)
+    with pytest.raises(MaskError, match=r"the mask is 20 x 24 but the image is Z 5 x 20 x 24"):
+        open_mask_stack(flat, "Z", (5, 20, 24))
+
+
+def test_large_mask_stacks_are_saved_as_ome_zarr():
+    assert mask_format((20,), 512, 512) == "ome-tiff"
+    assert mask_format((40,), 8192, 8192) == "ome-zarr"
+
+
+def test_each_plane_has_its_own_recovery_copy(tmp_path):
+    store = RecoveryStore(tmp_path, session="s1")
+    image = tmp_path / "stack.tif"
+    image.write_bytes(b"x")
+    a, b = np.zeros((5, 6), np.uint8), np.ones((5, 6), np.uint8)
+    store.save(image, a, default_classes(2), 1, plane=(2,), plane_axes="Z")
+    store.save(image, b, default_classes(2), 1, plane=(3,), plane_axes="Z")
+    snaps = RecoveryStore(tmp_path, session="s2").recoverable(set())
+    assert sorted(s.plane for s in snaps) == [(2,), (3,)]
+    by_plane = {s.plane: s for s in snaps}
+    assert np.array_equal(store.load(by_plane[(3,)]), b) and by_plane[(2,)].name == "stack.tif Z 3"
+    store.remove_image(image, (2,))
+    assert [s.plane for s in store.own()] == [(3,)]
+
+
+def test_a_plane_view_reads_its_plane_and_the_stack_sample_spans_planes(tmp_path):
+    from core.io.plane_view import PlaneView, stack_sample
+    from core.io.sources import open_source
+
+    data = stack_data(z=6, c=2, h=32, w=40)
+    data[0, 5] += 5000  # a bright last plane: a sample of the first plane alone would miss it
+    path = write_ome_tiff(tmp_path / "s.ome.tif", data[0], "ZCYX")
+    with open_source(path) as source:
+        view = PlaneView(source, (5,))
+        assert np.array_equal(view.read_raw(0, 32, 0, 40), np.moveaxis(data[0, 5], 0, -1))
+        assert (view.width, view.height, view.channels) == (40, 32, 2)
+        sample = stack_sample(source)
+        assert sample.max() >= 5000 and sample.min() < 4000
+
+
+def test_whole_planes_read_page_by_page_equal_the_sources_planes_in_every_layout(tmp_path):
+    import tifffile
+
+    from core.io.plane_cache import PlaneCache
+    from core.io.sources import all_planes, open_source
+    from core.io.whole_planes import TiffPlanes
+    from tests.stack_images import write_imagej
+
+    data = stack_data(t=2, z=3, c=2, h=20, w=24)
+    rgb = np.random.default_rng(0).integers(0, 255, (6, 20, 24, 3), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "bare.tif", np.concatenate([data[0, :, 0]] * 3))  # 9 bare pages: Z
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")  # pages of RGB: Z
+    files = [write_ome_tiff(tmp_path / "zcyx.ome.tif", data[0], "ZCYX"),
+             write_ome_tiff(tmp_path / "tczyx.ome.tif", np.moveaxis(data, 1, 2), "TCZYX"),
+             write_imagej(tmp_path / "hyper.tif", data), tmp_path / "bare.tif", tmp_path / "rgb.tif"]
+    for path in files:
+        with open_source(path) as source:
+            whole = TiffPlanes.open(path, source)
+            assert whole is not None, path.name
+            for plane in all_planes(source):
+                assert np.array_equal(whole.read(plane), source.read_raw(0, 20, 0, 24, plane=plane)), (path.name, plane)
+            cache = PlaneCache(source, raw=False, whole=whole)  # the 8-bit view, as a photograph is shown
+            assert np.array_equal(cache.get(all_planes(source)[-1]), source.read(0, 20, 0, 24, plane=all_planes(source)[-1]))
+            cache.stop()
+
+
+def test_the_plane_cache_reads_ahead_and_keeps_to_its_budget(tmp_path):
+    import time
+
+    from core.io.plane_cache import PlaneCache
+    from core.io.sources import open_source
+
+    data = stack_data(z=8, c=2, h=32, w=40)
+    path = write_ome_tiff(tmp_path / "s.ome.tif", data[0], "ZCYX")
+    with open_source(path) as source:
+        plane_bytes = 32 * 40 * 2 * 2
+        cache = PlaneCache(source, raw=True, budget=4 * plane_bytes)
+        assert np.array_equal(cache.get((2,)), np.moveaxis(data[0, 2], 0, -1))
+        cache.prefetch([(3,), (1,), (4,), (0,), (5,)])
+        deadline = time.monotonic() + 10
+        while not ((3,) in cache and (1,) in cache and (4,) in cache) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (3,) in cache and (1,) in cache and (4,) in cache and (5,) not in cache  # the budget's room
+        reads = cache.reads
+        assert np.array_equal(cache.get((3,)), np.moveaxis(data[0, 3], 0, -1)) and cache.reads == reads
+        cache.stop()
