@@ -388,17 +388,49 @@ def centre_rings(obj: MaskObject, tolerance: float) -> list[tuple[np.ndarray, bo
     Each ring is simplified with ``tolerance`` on the pixel centres; a cut corner there costs
     a whole pixel, so the simplified rings are filled as Pillow fills them and kept only if
     the result still has IoU >= 0.98 with the object's pixels; otherwise the exact rings are
-    returned, which give the pixels back exactly.
+    returned, which give the pixels back exactly: there a hole with parts of the object inside
+    it (touching it at corners) has them cut out of it (``joined_through_pixels``), as a hole
+    is cleared after every part is filled.
     """
-    exact = [(centre_ring(r, hole), hole) for outer, holes in obj.rings(exact=True)
-             for r, hole in [(outer, False)] + [(h, True) for h in holes]]
-    if tolerance <= 0:
-        return exact
-    simple = [(_simplified(r, tolerance), hole) for r, hole in exact]
+    plain = _plain_centre_rings(obj)
+    if tolerance > 0:
+        simple = [(_simplified(r, tolerance), hole) for r, hole in plain]
+        pixels, origin = object_pixels(obj)
+        filled = fill_rings(simple, pixels.shape, origin)
+        if (filled & pixels).sum() / max(1, (filled | pixels).sum()) >= CENTRE_MIN_IOU:
+            return simple
+    return _islands_cut_out(obj, plain)
+
+
+def _plain_centre_rings(obj: MaskObject) -> list[tuple[np.ndarray, bool]]:
+    return [(centre_ring(r, hole), hole) for outer, holes in obj.rings(exact=True)
+            for r, hole in [(outer, False)] + [(h, True) for h in holes]]
+
+
+def _islands_cut_out(obj: MaskObject, plain: list[tuple[np.ndarray, bool]]) -> list[tuple[np.ndarray, bool]]:
+    parts = shapely.get_parts(obj.exact)  # in the order of obj.rings(exact=True), hence of plain
+    holes = [Polygon(h) for p in parts for h in p.interiors]
+    if len(parts) < 2 or not holes:
+        return plain
+    # the innermost hole round each part, if any (a part touches the rest only at corners)
+    container: dict[int, int] = {}
+    for part, hole in zip(*shapely.STRtree(holes).query(shapely.point_on_surface(parts), predicate="within")):
+        part, hole = int(part), int(hole)
+        if part not in container or holes[hole].area < holes[container[part]].area:
+            container[part] = hole
+    if not container:
+        return plain
     pixels, origin = object_pixels(obj)
-    filled = fill_rings(simple, pixels.shape, origin)
-    iou = (filled & pixels).sum() / max(1, (filled | pixels).sum())
-    return simple if iou >= CENTRE_MIN_IOU else exact
+    outers = [r for r, is_hole in plain if not is_hole]
+    rings, k = [], 0
+    for ring, is_hole in plain:
+        if is_hole:
+            islands = [outers[p] for p, h in container.items() if h == k]
+            joined = joined_through_pixels([ring] + islands, pixels, origin) if islands else None
+            ring = ring if joined is None else joined
+            k += 1
+        rings.append((ring, is_hole))
+    return rings
 
 
 def fill_rings(rings: list[tuple[np.ndarray, bool]], shape: tuple[int, int],
@@ -422,16 +454,19 @@ def _simplified(ring: np.ndarray, tolerance: float) -> np.ndarray:
     return simple if len(simple) >= 4 else ring
 
 
-def joined_ring(rings: Iterable[np.ndarray], at_vertices: bool = False) -> np.ndarray:
+def joined_ring(rings: Iterable[np.ndarray]) -> np.ndarray:
     """One ring that visits every ring in turn, each joined by a zero-width cut (out along the
     cut and back the same way), as CVAT writes holes into YOLO lines.  The nearest ring is
     joined next, from its nearest vertex to the nearest point of what is joined, so cuts are
     short (often none: a hole next to the outline) and rarely cross a ring not yet joined.
-    ``at_vertices`` joins vertex to vertex instead (no new points)."""
+    Rings with whole-number vertices (pixel corners, pixel centres) are cut only at whole-number
+    points: readers truncate or round a cut's end (Pillow's and OpenCV's fills, ImageJ's integer
+    coordinates), and a half-pixel end moved onto the pixel of a notch beside it fills that pixel."""
     rings = [np.asarray(r, float) for r in rings]
     rings = [r[:-1] if len(r) > 1 and np.array_equal(r[0], r[-1]) else r for r in rings]
     if not rings:
         return np.zeros((0, 2))
+    on_lattice = all(np.array_equal(r, np.round(r)) for r in rings)
     out = np.vstack([rings[0], rings[0][:1]])
     rest = rings[1:]
     while rest:
@@ -439,10 +474,12 @@ def joined_ring(rings: Iterable[np.ndarray], at_vertices: bool = False) -> np.nd
         a, b = out[:-1], out[1:]  # the segments of what is joined so far
         ab = b - a
         length2 = np.maximum((ab ** 2).sum(-1), 1e-12)
+        # the whole-number points of a segment with whole-number ends are every 1/steps of it
+        steps = np.gcd.reduce(np.abs(ab).astype(np.int64), axis=1) if on_lattice else None
         for k, ring in enumerate(rest):
             t = np.clip(np.einsum("mnk,nk->mn", ring[:, None, :] - a[None], ab) / length2, 0, 1)
-            if at_vertices:
-                t = np.zeros_like(t)
+            if on_lattice:
+                t = np.round(t * steps) / np.maximum(steps, 1)
             q = a[None] + t[..., None] * ab[None]
             d = ((ring[:, None, :] - q) ** 2).sum(-1)
             j, i = np.unravel_index(int(np.argmin(d)), d.shape)
@@ -455,31 +492,160 @@ def joined_ring(rings: Iterable[np.ndarray], at_vertices: bool = False) -> np.nd
     return _drop_repeats(out)
 
 
-def _drop_repeats(ring: np.ndarray) -> np.ndarray:
-    keep = np.ones(len(ring), bool)
-    keep[1:] = np.any(ring[1:] != ring[:-1], axis=1)
-    return ring[keep] if keep.sum() >= 4 else ring  # a one-pixel object stays a (tiny) polygon
+_RAYS = np.array([(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (1, -1), (-1, 1), (1, 1)])
+
+
+def joined_through_pixels(rings: Iterable[np.ndarray], pixels: np.ndarray,
+                          origin: tuple[int, int] = (0, 0)) -> np.ndarray | None:
+    """``joined_ring`` for exact centre rings (``centre_ring``: whole-number vertices, edges along
+    rows, columns and diagonals), every cut along a row, a column or a diagonal through the
+    object's own ``pixels`` (bool, top-left at ``origin``) from a vertex to the first whole-number
+    point of another ring; the rings are joined by the shortest such cuts that reach them all
+    (a minimum spanning tree from the first ring).  A fill that includes the outline then paints
+    exactly the object: Pillow and OpenCV draw such a cut on its pixels' centres, where a cut to
+    a half-pixel point is moved onto a pixel the reader picks, and a cut flatter than a diagonal
+    meets the outline where Pillow's fill shifts a crossing by a pixel.  None when some ring
+    cannot be reached so (rings not on pixel centres)."""
+    h, w = pixels.shape
+    given = [np.asarray(r, float) for r in rings]
+    if not given or any(not len(r) or not np.array_equal(r, np.round(r)) for r in given):
+        return None
+    if len(given) == 1:
+        return joined_ring(given)
+    rings = [_drop_repeats(r - origin, keep=1).astype(np.int64) for r in given]
+    rings = [r[:-1] if len(r) > 1 and np.array_equal(r[0], r[-1]) else r for r in rings]
+    # every whole-number point of every ring: (key, ring, segment), sorted by key then ring
+    ring_of = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+    a = np.vstack(rings)
+    d = np.vstack([np.roll(r, -1, axis=0) - r for r in rings])
+    seg_of = np.concatenate([np.arange(len(r)) for r in rings])
+    steps = np.maximum(np.gcd(np.abs(d[:, 0]), np.abs(d[:, 1])), 1)
+    at = np.repeat(np.arange(len(a)), steps)
+    k = np.arange(len(at)) - np.repeat(np.cumsum(steps) - steps, steps)
+    points = a[at] + k[:, None] * (d // steps[:, None])[at]
+    if points.min() < 0 or np.any(points.max(axis=0) >= [w, h]):
+        return None
+    keys = points[:, 1] * w + points[:, 0]
+    order = np.lexsort((ring_of[at], keys))
+    keys, key_ring, key_seg = keys[order], ring_of[at][order], seg_of[at][order]
+
+    def other_ring(x, y, own):  # (ring, segment) of another ring at each point, else (-1 or -2 on own, -1)
+        q = y * w + x
+        lo, hi = np.searchsorted(keys, q, "left"), np.searchsorted(keys, q, "right")
+        found = hi > lo
+        first, last = np.minimum(lo, len(keys) - 1), np.maximum(hi - 1, 0)
+        pick = np.where(key_ring[first] != own, first, last)
+        other = found & (key_ring[pick] != own)
+        return np.where(other, key_ring[pick], np.where(found, -2, -1)), key_seg[pick]
+
+    # rays from every vertex of every ring but the first, step by step through the object,
+    # each to the first point of another ring (a cut), stopped by its own ring or the background
+    src = np.flatnonzero(ring_of > 0)
+    hit_ring, hit_seg = other_ring(a[src, 0], a[src, 1], ring_of[src])
+    touching = hit_ring >= 0  # a vertex on another ring: a cut of length 0
+    edges = [(np.zeros(touching.sum()), src[touching], hit_ring[touching], hit_seg[touching], a[src[touching]])]
+    start, ray = np.repeat(src, len(_RAYS)), np.tile(np.arange(len(_RAYS)), len(src))
+    pos, lengths, step = a[start], np.hypot(*_RAYS.T), 0
+    while len(start):
+        step += 1
+        pos = pos + _RAYS[ray]
+        x, y = pos[:, 0], pos[:, 1]
+        on = (x >= 0) & (x < w) & (y >= 0) & (y < h)
+        on[on] = pixels[y[on], x[on]]
+        start, ray, pos = start[on], ray[on], pos[on]
+        ring, seg = other_ring(pos[:, 0], pos[:, 1], ring_of[start])
+        hit = ring >= 0
+        edges.append((step * lengths[ray[hit]], start[hit], ring[hit], seg[hit], pos[hit]))
+        going = ring == -1
+        start, ray, pos = start[going], ray[going], pos[going]
+    length, vertex, target, target_seg, point = (np.concatenate(e) for e in zip(*edges))
+    source, source_seg = ring_of[vertex], seg_of[vertex]
+    # the shortest cuts that reach every ring: a minimum spanning tree of the rings, from ring 0
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+
+    pair = np.minimum(source, target) * len(rings) + np.maximum(source, target)
+    by_length = np.lexsort((length, pair))
+    first = by_length[np.r_[True, pair[by_length][1:] != pair[by_length][:-1]]]  # one cut per pair
+    graph = coo_matrix((length[first] + 1, (source[first], target[first])), shape=(len(rings),) * 2)
+    tree = minimum_spanning_tree(graph.tocsr())  # + 1: a cut of length 0 is an edge too
+    _, parent = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
+    if np.any(parent[1:] < 0):
+        return None
+    cut_of = dict(zip(pair[first].tolist(), first.tolist()))
+    hanging: list[list[tuple]] = [[] for _ in rings]  # per ring: (segment, point, child)
+    entry: list[tuple] = [(0, rings[0][0])] * len(rings)  # per ring: (segment, point)
+    for child in range(1, len(rings)):
+        up = int(parent[child])
+        e = cut_of[min(up, child) * len(rings) + max(up, child)]
+        if source[e] == child:  # entered at its vertex, from a point on its parent
+            hanging[up].append((int(target_seg[e]), point[e], child))
+            entry[child] = (int(source_seg[e]), a[vertex[e]])
+        else:
+            hanging[up].append((int(source_seg[e]), a[vertex[e]], child))
+            entry[child] = (int(target_seg[e]), point[e])
+    # walk the tree: each ring from its entry point round to it, each child out and back
+    out: list = []
+    stack = [iter(_walk(rings[0], *entry[0], hanging[0]))]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+        elif isinstance(item, int):
+            stack.append(iter(_walk(rings[item], *entry[item], hanging[item])))
+        else:
+            out.append(item)
+    return _drop_repeats(np.asarray(out, float)) + origin
+
+
+def _walk(ring: np.ndarray, seg: int, start: np.ndarray, hanging: list[tuple]) -> list:
+    """The points of ``ring`` from ``start`` (on segment ``seg``) round to it again, with the
+    ring number of each child (segment, point, child) between two copies of its point."""
+    n = len(ring)
+
+    def along(s: int, p: np.ndarray) -> float:
+        d = ring[(s + 1) % n] - ring[s]
+        return float(np.dot(p - ring[s], d)) / max(1, int(np.dot(d, d)))
+
+    children: dict[int, list] = {}
+    for s, p, child in hanging:
+        children.setdefault(s, []).append((along(s, p), p, child))
+    for c in children.values():
+        c.sort(key=lambda item: item[0])
+    t0 = along(seg, start)
+    items: list = [start]
+    for t, p, child in children.get(seg, []):
+        if t >= t0:
+            items += [p, child, p]
+    for i in range(1, n + 1):
+        s = (seg + i) % n
+        items.append(ring[s])
+        for t, p, child in children.get(s, []):
+            if s != seg or t < t0:
+                items += [p, child, p]
+    items.append(start)
+    return items
+
+
+def _drop_repeats(ring: np.ndarray, keep: int = 4) -> np.ndarray:
+    """``ring`` without repeated points, unless fewer than ``keep`` would be left (a one-pixel
+    object stays a tiny polygon)."""
+    new = np.ones(len(ring), bool)
+    new[1:] = np.any(ring[1:] != ring[:-1], axis=1)
+    return ring[new] if new.sum() >= keep else ring
 
 
 def centre_joined_ring(obj: MaskObject, tolerance: float) -> np.ndarray:
-    """``joined_ring`` of ``centre_rings`` (one polygon per object, for YOLO and ImageJ-like
-    consumers that fill outlines included); the simplified one only if its fill keeps IoU
-    >= 0.98 with the object's pixels, else the exact one."""
+    """One polygon per object through boundary-pixel centres, holes and parts joined by cuts
+    (for YOLO and ImageJ-like consumers that fill outlines included): ``joined_ring`` of the
+    simplified rings only if its fill keeps IoU >= 0.98 with the object's pixels, else the
+    exact rings joined by ``joined_through_pixels``, which fill back exactly."""
     pixels, origin = object_pixels(obj)
-
-    def score(ring: np.ndarray) -> float:
-        filled = fill_rings([(ring, False)], pixels.shape, origin)
-        return (filled & pixels).sum() / max(1, (filled | pixels).sum())
-
+    plain = [r for r, _hole in _plain_centre_rings(obj)]
     if tolerance > 0:
-        ring = joined_ring([r for r, _hole in centre_rings(obj, tolerance)])
-        if score(ring) >= CENTRE_MIN_IOU:
+        ring = joined_ring([_simplified(r, tolerance) for r in plain])
+        filled = fill_rings([(ring, False)], pixels.shape, origin)
+        if (filled & pixels).sum() / max(1, (filled | pixels).sum()) >= CENTRE_MIN_IOU:
             return ring
-    exact = [r for r, _hole in centre_rings(obj, 0.0)]
-    best = (-1.0, None)
-    for at_vertices in (False, True):  # Pillow's fill treats the two kinds of cut differently
-        ring = joined_ring(exact, at_vertices)
-        best = max(best, (score(ring), ring), key=lambda b: b[0])
-        if best[0] == 1.0 or len(exact) == 1:
-            break
-    return best[1]
+    ring = joined_through_pixels(plain, pixels, origin)
+    return ring if ring is not None else joined_ring(plain)

@@ -7,7 +7,7 @@ from collections import deque
 import numpy as np
 import pytest
 import shapely
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -83,7 +83,39 @@ def drawn(draw) -> np.ndarray:
     return labels
 
 
-masks = st.one_of(noise, drawn())
+@st.composite
+def specked(draw) -> np.ndarray:
+    """One class with one-pixel background specks: notches in the border, holes at the border
+    and side by side, parts in a hole touching it only at corners."""
+    h, w = draw(st.integers(2, 20)), draw(st.integers(2, 28))
+    zeros = draw(st.integers(1, 4))  # in 10
+    return draw(arrays(np.uint8, (h, w), elements=st.sampled_from([1] * (10 - zeros) + [0] * zeros)))
+
+
+masks = st.one_of(noise, drawn(), specked())
+
+
+def notched() -> np.ndarray:
+    """A notch in the top border beside a hole whose nearest outline point was half a pixel
+    (1.5, 0.5) from the notch: YOLO's cut there filled the notch."""
+    labels = np.ones((10, 24), np.uint8)
+    labels[0, 1] = labels[2, 2] = labels[8, 4] = 0
+    return labels
+
+
+def cut_past_a_notch() -> np.ndarray:
+    """The nearest cut to the hole ran flatter than a diagonal from a notch's corner, where
+    Pillow's fill shifts a crossing by a pixel: a pixel beside the notch was lost."""
+    labels = np.ones((12, 11), np.uint8)
+    labels[0, 0] = labels[5, 0] = labels[6, 5] = 0
+    return labels
+
+
+def island_in_a_hole() -> np.ndarray:
+    """A one-pixel part in a hole, touching it at its corners: one object."""
+    labels = np.ones((5, 5), np.uint8)
+    labels[1, 2] = labels[2, 1] = labels[2, 3] = labels[3, 2] = 0
+    return labels
 
 
 def test_one_object_per_8_connected_component_with_holes():
@@ -132,6 +164,9 @@ def test_default_tolerance_keeps_geometries_valid_and_close(labels):
 
 @settings(max_examples=30, deadline=None)
 @given(masks)
+@example(notched())
+@example(cut_past_a_notch())
+@example(island_in_a_hole())
 def test_centre_outlines_fill_back_to_the_pixels_as_pillow_fills(labels):
     """Pillow (labelme's shape_to_mask) fills outlines included; at tolerance 0 exactly."""
     for o in mask_objects(labels, EXACT):
