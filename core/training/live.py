@@ -167,7 +167,6 @@ class LiveTrainer:
                                     f"cannot initialise UNet{self.config.arch.title()}.")
         self.norm = self.init.normalization if self.init else Normalization()
         self.rng = np.random.default_rng(self.config.seed)
-        torch.manual_seed(self.config.seed)
         self.run_id = next(_RUNS)
         self.snapshots: list[LiveSnapshot] = []  # the newest ``keep``, and the best
         self.skipped: list[str] = []  # images of the latest set_data without any stroke
@@ -600,7 +599,9 @@ class LiveTrainer:
             if needed > self.model.num_classes:
                 self._widen(needed)
             return
-        model = build_model(self.config.arch, channels, needed)
+        with torch.random.fork_rng(devices=[]):  # fresh layers from the seed, the process's generator untouched
+            torch.manual_seed(self.config.seed)
+            model = build_model(self.config.arch, channels, needed)
         if self.init is not None:
             state = dict(self.init.state_dict)
             if self.init.num_classes != needed:  # the user's classes: keep the features, fresh classifier
