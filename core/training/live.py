@@ -12,9 +12,9 @@ kinds of made-up scenes with a few strokes per class, against scikit-image's ran
 classifier.
 
 Held-out score: a stroke is held out of training or not when it is first seen, for good
-(core.training.sparse.StrokeRoles); once every annotated class has a held-out stroke, each
-snapshot is scored on them (mIoU over the annotated classes), and ``held_out_set`` says which set
-of held-out strokes a score was taken on.  ``best()`` compares only scores on the same set: when
+(core.training.sparse.StrokeRoles); once two classes or more have held-out strokes, each snapshot
+is scored on them (mIoU over their classes), and ``held_out_set`` says which set of held-out
+strokes a score was taken on: it changes only when the held-out strokes do.  ``best()`` compares only scores on the same set: when
 the set changes, the snapshots kept are scored again on the new one.
 
 Threads: ``run`` trains on a thread of its own (core.training.threads), with ``threads`` torch
@@ -115,7 +115,7 @@ class LiveSnapshot:
     annotated_pixels: int  # annotated pixels trained on (held-out strokes not counted)
     images: int
     loss: float  # mean training loss since the previous snapshot
-    held_out_miou: float | None  # None while some annotated class has no held-out stroke
+    held_out_miou: float | None  # None until held-out strokes of two classes or more
     checkpoint: Checkpoint  # a complete model (weights copied), usable by core.segment.inference.Segmenter
     run: int = 0  # the LiveTrainer.run_id that made it
     uid: int = field(default_factory=lambda: next(_UIDS))  # unique for the process: what the app keys on
@@ -574,8 +574,8 @@ class LiveTrainer:
     def _set_held(self, held, images: list[_Image], strokes: StrokeSet) -> None:
         """The tiles to score on, and their set's number; snapshots kept are scored again when it changes."""
         held_classes = {int(c) for _, _, _, tile in held for c in _present(tile)}
-        if not held or held_classes != set(strokes.class_ids):
-            held, number = [], None  # some annotated class has no held-out stroke yet: no score
+        if len(held_classes) < 2:
+            held, number = [], None  # held-out strokes of one class or none: no score yet
         else:
             fingerprint = hashlib.blake2b(b"".join(im.name.encode() + b"\0" + im.held_digest
                                                    for im in images if im.held), digest_size=16).hexdigest()
