@@ -229,7 +229,11 @@ class LiveTrainer:
                 self.named = named
             if self._kind is None:
                 self._kind = kind
-                self.started_from = self._start_description(kind[1])
+                self.started_from = self._start_description(kind)
+                if self.init is not None and self.started_from == SCRATCH:
+                    self.log(f"{self.config.init} reads {self.init.in_channels} "
+                             f"{'raw' if self.init.normalization.reads_raw else '8-bit'} channels, these images "
+                             f"give {kind[1]} {'raw' if kind[0] else '8-bit'}: training starts from scratch")
             self._pending = _Pending(strokes, kind[0], kind[1], named)
             self.skipped, self.left_out = strokes.skipped, left_out
 
@@ -462,18 +466,23 @@ class LiveTrainer:
                 kept_names.append(name)
         return kept, kept_names, left_out, kind
 
-    def _start_description(self, channels: int) -> str:
+    def _start_description(self, kind: tuple[bool, int]) -> str:
         """What the weights start from, in words the app and the saved record use."""
-        if self.init is None:
+        if not self._init_fits(kind):
             return SCRATCH
-        name = self.config.init
         from core.resources import BUILTIN_MODELS
 
-        what = f"the built-in model {name}" if name in BUILTIN_MODELS else os.path.basename(str(name))
-        if self.init.in_channels != channels:
-            return (f"{what}, all but its first layer (it reads {self.init.in_channels} channels, "
-                    f"the images have {channels})")
-        return what
+        name = self.config.init
+        return f"the built-in model {name}" if name in BUILTIN_MODELS else os.path.basename(str(name))
+
+    def _init_fits(self, kind: tuple[bool, int]) -> bool:
+        """The start model reads what the images give: the same channels, raw or 8-bit alike.
+        A model for 8-bit RGB gives a raw-channel one nothing to build on (its first layer does
+        not fit, and the layers after it expect what that layer made of 8-bit colour): from
+        scratch, one 16-bit fluorescence scene learnt better (bench/strokes.py, nuclei)."""
+        raw, channels = kind
+        init = self.init
+        return init is not None and init.in_channels == channels and init.normalization.reads_raw == raw
 
     def _apply_pending(self, strokes: bool = True) -> bool:
         """Take new strokes (unless ``strokes`` is False) and a roll-back request (the caller
@@ -602,15 +611,14 @@ class LiveTrainer:
         with torch.random.fork_rng(devices=[]):  # fresh layers from the seed, the process's generator untouched
             torch.manual_seed(self.config.seed)
             model = build_model(self.config.arch, channels, needed)
-        if self.init is not None:
+        if self.started_from != SCRATCH and self.init is not None:
             state = dict(self.init.state_dict)
             if self.init.num_classes != needed:  # the user's classes: keep the features, fresh classifier
                 state = {k: v for k, v in state.items() if not k.startswith("conv.")}
-            own = model.state_dict()  # other input channels: every layer but the first
-            model.load_state_dict({k: v for k, v in state.items() if own[k].shape == v.shape}, strict=False)
+            model.load_state_dict(state, strict=False)
         self.model = model.to(self.device).train()
         self._average = None
-        if self.init is not None:  # what the anchor pulls towards: the layers taken from the start model
+        if self.started_from != SCRATCH and self.init is not None:  # what the anchor pulls towards
             self._anchor = {k: v.detach().clone() for k, v in self.model.named_parameters()
                             if not k.startswith("conv.") and k in self.init.state_dict
                             and self.init.state_dict[k].shape == v.shape}
