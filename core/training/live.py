@@ -14,8 +14,9 @@ classifier.
 Held-out score: a stroke is held out of training or not when it is first seen, for good
 (core.training.sparse.StrokeRoles); once two classes or more have held-out strokes, each snapshot
 is scored on them (mIoU over their classes), and ``held_out_set`` says which set of held-out
-strokes a score was taken on: it changes only when the held-out strokes do.  ``best()`` compares only scores on the same set: when
-the set changes, the snapshots kept are scored again on the new one.
+strokes a score was taken on: it changes only when the held-out strokes do.  ``best()`` compares
+only scores on the same set: when the set changes, the best so far and the newest are scored
+again on the new one.
 
 Threads: ``run`` trains on a thread of its own (core.training.threads), with ``threads`` torch
 threads and a lower priority, so the caller's thread and every thread started later (the app's
@@ -444,7 +445,8 @@ class LiveTrainer:
             init_raw = self.init is not None and self.init.normalization.reads_raw
             raw = picked is not None or init_raw or not all(raw_input.is_photo(px) for px, _ in items)
             first = next((px for px, m in items if (np.asarray(m) != IGNORE).any()), items[0][0] if items else None)
-            channels = 3 if not raw else len(picked) if picked is not None else first.shape[2] if first is not None else 3
+            channels = (3 if not raw else len(picked) if picked is not None
+                        else first.shape[2] if first is not None else 3)
             kind = (raw, channels)
         raw, channels = kind
         kept, kept_names, left_out = [], [], []

@@ -120,7 +120,12 @@ def test_a_snapshot_taken_before_a_roll_back_is_never_published_after_it(monkeyp
     img, _ = two_halves(H, 96)
     seen, logs = [], []
     rolled = threading.Event()
-    trainer = LiveTrainer(config(snapshot_every=0.0), log=lambda m: (logs.append(m), "rolled back" in m and rolled.set()))
+    def log(message):
+        logs.append(message)
+        if "rolled back" in message:
+            rolled.set()
+
+    trainer = LiveTrainer(config(snapshot_every=0.0), log=log)
     trainer.set_data([(img, rows_of_strokes(3))])
     inside, release, paused, stop = threading.Event(), threading.Event(), threading.Event(), threading.Event()
     real_score = trainer._held_out_score
