@@ -35,6 +35,10 @@ def rss_mb() -> float:
     return float("nan")
 
 
+def steps_of(trainer) -> int:
+    return getattr(trainer, "steps", getattr(trainer, "_steps", 0))  # (also the trainer before issue 25)
+
+
 def make_images(count: int, side: int, kind: str, rng: np.random.Generator) -> list[np.ndarray]:
     out = []
     for _ in range(count):
@@ -66,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         mask[args.side // 4, 100:160] = 1
         mask[3 * args.side // 4, 100:160] = 0
     names = [f"image {i}.tif" for i in range(len(images))]
-    trainer = LiveTrainer(LiveConfig(device="cpu"))
+    trainer = LiveTrainer(LiveConfig(device="cpu", threads=1))
     trainer.set_data([(im, m.copy()) for im, m in zip(images, masks)], names)
     rows: list = []  # the app's history: the newest 30
     stop = threading.Event()
@@ -96,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             now = time.perf_counter()
             if now >= next_sample:
                 sample = {"minutes": round((now - start) / 60, 2), "rss_mb": round(rss_mb(), 1),
-                          "strokes": strokes, "steps": trainer.steps, "snapshots_kept": len(trainer.snapshots),
-                          "rows": len(rows), "held_out_set": trainer.held_out_set}
+                          "strokes": strokes, "steps": steps_of(trainer), "snapshots_kept": len(trainer.snapshots),
+                          "rows": len(rows), "held_out_set": getattr(trainer, "held_out_set", None)}
                 samples.append(sample)
                 print(json.dumps(sample), flush=True)
                 next_sample = now + args.every
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     first, last = warm[0], samples[-1]
     print(json.dumps({"rss_after_warmup_mb": first["rss_mb"], "rss_end_mb": last["rss_mb"],
                       "growth_mb": round(last["rss_mb"] - first["rss_mb"], 1),
-                      "peak_mb": max(s["rss_mb"] for s in samples), "strokes": strokes, "steps": trainer.steps}))
+                      "peak_mb": max(s["rss_mb"] for s in samples), "strokes": strokes, "steps": steps_of(trainer)}))
     return 0
 
 

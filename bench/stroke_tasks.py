@@ -257,9 +257,11 @@ def scene(task: str, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
 def simulate_strokes(truth: np.ndarray, rng: np.random.Generator, per_class: int = 3, width: int = 3,
                      length: tuple[int, int] = (20, 50), classes: int | None = None) -> np.ndarray:
     """A careful user's strokes: ``per_class`` short straight strokes per class, kept on the class
-    (255 elsewhere).  A stroke lies well inside its class where the class is wide enough (kept
-    8 px from its edge, else 3, else 1); on classes too thin for that (text, lines, specks) it is
-    the brush's path over the class's pixels, as one paints along a word."""
+    (255 elsewhere).  The first lies well inside its class where the class is wide enough (8 px
+    from its edge, else 3, else 1), the second nearer the edge (3 px), the others along it (1 px),
+    as one paints the background between the objects that matter; on classes too thin for that
+    (text, lines, specks) a stroke is the brush's path over the class's pixels, as one paints
+    along a word."""
     from skimage.morphology import disk
 
     h, w = truth.shape
@@ -269,9 +271,9 @@ def simulate_strokes(truth: np.ndarray, rng: np.random.Generator, per_class: int
         if not region.any():
             continue
         insides = [(r, ndi.binary_erosion(region, structure=disk(r))) for r in (8, 3, 1)] + [(0, region)]
-        for _ in range(per_class):
+        for k in range(per_class):
             done = False
-            for radius, inside in insides:
+            for radius, inside in insides[min(k, 2):]:
                 ys, xs = np.nonzero(inside)
                 if ys.size == 0:
                     continue

@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", action="store_true", help="only training steps per second")
     args = parser.parse_args(argv)
 
-    config = replace(LiveConfig(), threads=args.threads, device="cpu", snapshot_every=2.0,
+    # nice=0: the peer runs at normal priority, so ours does too (the app lowers it to keep the window quick)
+    config = replace(LiveConfig(), threads=args.threads, nice=0, device="cpu", snapshot_every=2.0,
                      **parse_overrides(args.set))
     print(f"config: {config}", flush=True)
     if args.speed:

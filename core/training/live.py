@@ -12,10 +12,11 @@ kinds of made-up scenes with a few strokes per class, against scikit-image's ran
 classifier.
 
 Held-out score: a stroke is held out of training or not when it is first seen, for good
-(core.training.sparse.StrokeRoles); once every annotated class has a held-out stroke, each
-snapshot is scored on them (mIoU over the annotated classes), and ``held_out_set`` says which set
-of held-out strokes a score was taken on.  ``best()`` compares only scores on the same set: when
-the set changes, the snapshots kept are scored again on the new one.
+(core.training.sparse.StrokeRoles); once two classes or more have held-out strokes, each snapshot
+is scored on them (mIoU over their classes), and ``held_out_set`` says which set of held-out
+strokes a score was taken on: it changes only when the held-out strokes do.  ``best()`` compares
+only scores on the same set: when the set changes, the best so far and the newest are scored
+again on the new one.
 
 Threads: ``run`` trains on a thread of its own (core.training.threads), with ``threads`` torch
 threads and a lower priority, so the caller's thread and every thread started later (the app's
@@ -115,7 +116,7 @@ class LiveSnapshot:
     annotated_pixels: int  # annotated pixels trained on (held-out strokes not counted)
     images: int
     loss: float  # mean training loss since the previous snapshot
-    held_out_miou: float | None  # None while some annotated class has no held-out stroke
+    held_out_miou: float | None  # None until held-out strokes of two classes or more
     checkpoint: Checkpoint  # a complete model (weights copied), usable by core.segment.inference.Segmenter
     run: int = 0  # the LiveTrainer.run_id that made it
     uid: int = field(default_factory=lambda: next(_UIDS))  # unique for the process: what the app keys on
@@ -174,7 +175,6 @@ class LiveTrainer:
                 named.get(c, f"channel {c}") for c in range(max(recorded.channels) + 1)))
         self.norm = self.init.normalization if self.init else Normalization()
         self.rng = np.random.default_rng(self.config.seed)
-        torch.manual_seed(self.config.seed)
         self.run_id = next(_RUNS)
         self.snapshots: list[LiveSnapshot] = []  # the newest ``keep``, and the best
         self.skipped: list[str] = []  # images of the latest set_data without any stroke
@@ -237,7 +237,11 @@ class LiveTrainer:
                 self.named = named
             if self._kind is None:
                 self._kind = kind
-                self.started_from = self._start_description(kind[1])
+                self.started_from = self._start_description(kind)
+                if self.init is not None and self.started_from == SCRATCH:
+                    self.log(f"{self.config.init} reads {self.init.in_channels} "
+                             f"{'raw' if self.init.normalization.reads_raw else '8-bit'} channels, these images "
+                             f"give {kind[1]} {'raw' if kind[0] else '8-bit'}: training starts from scratch")
             self._pending = _Pending(strokes, kind[0], kind[1], named)
             self.skipped, self.left_out = strokes.skipped, left_out
 
@@ -448,7 +452,8 @@ class LiveTrainer:
             init_raw = self.init is not None and self.init.normalization.reads_raw
             raw = picked is not None or init_raw or not all(raw_input.is_photo(px) for px, _ in items)
             first = next((px for px, m in items if (np.asarray(m) != IGNORE).any()), items[0][0] if items else None)
-            channels = 3 if not raw else len(picked) if picked is not None else first.shape[2] if first is not None else 3
+            channels = (3 if not raw else len(picked) if picked is not None
+                        else first.shape[2] if first is not None else 3)
             kind = (raw, channels)
         raw, channels = kind
         kept, kept_names, left_out = [], [], []
@@ -470,18 +475,23 @@ class LiveTrainer:
                 kept_names.append(name)
         return kept, kept_names, left_out, kind
 
-    def _start_description(self, channels: int) -> str:
+    def _start_description(self, kind: tuple[bool, int]) -> str:
         """What the weights start from, in words the app and the saved record use."""
-        if self.init is None:
+        if not self._init_fits(kind):
             return SCRATCH
-        name = self.config.init
         from core.resources import BUILTIN_MODELS
 
-        what = f"the built-in model {name}" if name in BUILTIN_MODELS else os.path.basename(str(name))
-        if self.init.in_channels != channels:
-            return (f"{what}, all but its first layer (it reads {self.init.in_channels} channels, "
-                    f"the images have {channels})")
-        return what
+        name = self.config.init
+        return f"the built-in model {name}" if name in BUILTIN_MODELS else os.path.basename(str(name))
+
+    def _init_fits(self, kind: tuple[bool, int]) -> bool:
+        """The start model reads what the images give: the same channels, raw or 8-bit alike.
+        A model for 8-bit RGB gives a raw-channel one nothing to build on (its first layer does
+        not fit, and the layers after it expect what that layer made of 8-bit colour): from
+        scratch, one 16-bit fluorescence scene learnt better (bench/strokes.py, nuclei)."""
+        raw, channels = kind
+        init = self.init
+        return init is not None and init.in_channels == channels and init.normalization.reads_raw == raw
 
     def _apply_pending(self, strokes: bool = True) -> bool:
         """Take new strokes (unless ``strokes`` is False) and a roll-back request (the caller
@@ -582,8 +592,8 @@ class LiveTrainer:
     def _set_held(self, held, images: list[_Image], strokes: StrokeSet) -> None:
         """The tiles to score on, and their set's number; snapshots kept are scored again when it changes."""
         held_classes = {int(c) for _, _, _, tile in held for c in _present(tile)}
-        if not held or held_classes != set(strokes.class_ids):
-            held, number = [], None  # some annotated class has no held-out stroke yet: no score
+        if len(held_classes) < 2:
+            held, number = [], None  # held-out strokes of one class or none: no score yet
         else:
             fingerprint = hashlib.blake2b(b"".join(im.name.encode() + b"\0" + im.held_digest
                                                    for im in images if im.held), digest_size=16).hexdigest()
@@ -607,16 +617,17 @@ class LiveTrainer:
             if needed > self.model.num_classes:
                 self._widen(needed)
             return
-        model = build_model(self.config.arch, channels, needed)
-        if self.init is not None:
+        with torch.random.fork_rng(devices=[]):  # fresh layers from the seed, the process's generator untouched
+            torch.manual_seed(self.config.seed)
+            model = build_model(self.config.arch, channels, needed)
+        if self.started_from != SCRATCH and self.init is not None:
             state = dict(self.init.state_dict)
             if self.init.num_classes != needed:  # the user's classes: keep the features, fresh classifier
                 state = {k: v for k, v in state.items() if not k.startswith("conv.")}
-            own = model.state_dict()  # other input channels: every layer but the first
-            model.load_state_dict({k: v for k, v in state.items() if own[k].shape == v.shape}, strict=False)
+            model.load_state_dict(state, strict=False)
         self.model = model.to(self.device).train()
         self._average = None
-        if self.init is not None:  # what the anchor pulls towards: the layers taken from the start model
+        if self.started_from != SCRATCH and self.init is not None:  # what the anchor pulls towards
             self._anchor = {k: v.detach().clone() for k, v in self.model.named_parameters()
                             if not k.startswith("conv.") and k in self.init.state_dict
                             and self.init.state_dict[k].shape == v.shape}

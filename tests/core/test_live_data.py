@@ -116,15 +116,19 @@ def test_the_record_says_what_the_weights_started_from():
     assert scratch.started_from == SCRATCH == "scratch"  # known at once, for the app's first message
     record = scratch.run(lambda s: None, lambda: scratch.steps >= 1).checkpoint.metadata["training"]
     assert record["started_from"] == "scratch" and record["init"] is None
-    # a raw 1-channel image cannot use the built-in RGB model's first layer: the record says so
-    partial = LiveTrainer(config(init="small"))
-    partial.set_data([(grey, strokes())])
-    record = partial.run(lambda s: None, lambda: partial.steps >= 1).checkpoint.metadata["training"]
-    assert record["started_from"] == partial.started_from
-    assert partial.started_from != "the built-in model small" and "first layer" in partial.started_from
+    # a raw 1-channel image cannot use the built-in 8-bit RGB model: from scratch, and it says so
+    logs = []
+    raw = LiveTrainer(config(init="small"), log=logs.append)
+    raw.set_data([(grey, strokes())])
+    assert raw.started_from == "scratch"
+    assert logs == ["small reads 3 8-bit channels, these images give 1 raw: training starts from scratch"]
+    record = raw.run(lambda s: None, lambda: raw.steps >= 1).checkpoint.metadata["training"]
+    assert record["started_from"] == "scratch" and record["init"] is None
     rgb = LiveTrainer(config(init="small"))
     rgb.set_data([(two_halves()[0], strokes())])
     assert rgb.started_from == "the built-in model small"
+    record = rgb.run(lambda s: None, lambda: rgb.steps >= 1).checkpoint.metadata["training"]
+    assert record["started_from"] == "the built-in model small" and record["init"] == "small"
 
 
 def test_a_model_from_strokes_of_two_classes_has_the_users_two_classes_only():
