@@ -47,6 +47,7 @@ class ImageEntry:
         self.levels: dict = {}  # zoomed-out reductions of the image (gui.infra.raster)
         self.overview = None  # a slide's raw thumbnail when built in the background (gui.jobs.overview)
         self.note: str | None = None
+        self.slide_objects = None  # a whole slide's objects from a model (gui.state.objects.ModelObjects), for Export
         self._doc: MaskDocument | None = None
         self._strokes: StrokeDocument | None = None  # Live Training's annotation strokes
         self._error: str | None = None
