@@ -74,6 +74,9 @@ class ObjectData:
                 f"background strokes: {self.background_pixels:,} px")
         if not self.background_pixels:
             text += " (paint some with class 0 around the objects, or it never learns where objects end)"
+        if self.left_out:
+            text += (f". Strokes of other classes on {', '.join(self.left_out[:3])} draw no object, so they teach "
+                     "nothing while objects are painted (their background strokes do)")
         return text
 
 

@@ -169,8 +169,8 @@ class LiveTrainingUi(QObject):
         self._say(f"Training from {self._start_words(config)} on {sum(n for _, n in used):,} annotated pixels in "
                   f"{_images(len(used))} (once there are enough strokes, some are held out to score the checkpoints "
                   "and are not trained on)… the view updates with each checkpoint.")
-        if self.state.tool not in (Tool.STROKE, Tool.STROKE_ERASER):
-            self.state.tool = Tool.STROKE
+        if self.state.tool not in (Tool.STROKE, Tool.STROKE_ERASER) and not Tool(self.state.tool).edits_objects:
+            self.state.tool = Tool.STROKE  # (painting objects teaches it too: the Objects mode's tools stay)
         return True
 
     def _training_data(self):

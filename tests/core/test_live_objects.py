@@ -58,7 +58,7 @@ def test_unpainted_pixels_teach_nothing_and_strokes_give_classes():
     # the image without objects adds its background strokes only, and is named as teaching nothing else
     assert data.items[1][0] is pixels and set(np.unique(data.items[1][1])) == {0, IGNORE}
     assert (data.items[1][1] == 0).sum() == (other == 0).sum() and data.left_out == ["b.tif"]
-    assert "(nucleus: 11, dividing: 1)" in data.describe(user)
+    assert "(nucleus: 11, dividing: 1)" in data.describe(user) and "Strokes of other classes on b.tif" in data.describe(user)
     # no objects anywhere: Live Training learns the strokes' classes as before
     assert object_data([PaintedImage("b.tif", pixels, np.zeros(labels.shape, np.uint32), None, other)], user) is None
 

@@ -333,3 +333,33 @@ def test_a_slide_segmented_with_an_instance_model_keeps_no_boundary(qtbot, windo
     del kept
     gc.collect()
     assert not folder.exists()  # its scratch folder goes with the image
+
+
+def test_painting_an_object_while_training_on_strokes_starts_a_run_that_learns_objects(qtbot, window, tmp_path):
+    from tests.gui.live_helpers import stroke
+
+    image, truth, centres, _ = nuclei_file(tmp_path)
+    assert window.open_images([image]) == 1
+    paint_background(qtbot, window, truth)
+    window.brush_spin.setValue(5)
+    for y, x in centres[:4]:
+        stroke(qtbot, window, 1, [(x - 2.5, y + 0.5), (x + 3.5, y + 0.5)])
+    live, panel, state = window.live, window.live_panel, window.state.live
+    live.config_changes = dict(LIVE)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: bool(state.history), timeout=30_000)
+    assert not panel.learns.isVisible() and "instances" not in state.history[-1].snapshot.checkpoint.metadata
+
+    def runs(objects: bool) -> set[int]:
+        return {r.run for r in state.history if ("instances" in r.snapshot.checkpoint.metadata) == objects}
+
+    paint_objects(qtbot, window, centres[:1])  # one object, while it trains: a new run learns objects
+    qtbot.waitUntil(lambda: bool(runs(True)), timeout=30_000)
+    assert runs(False) == {1} and runs(True) == {2} and state.on
+    assert "objects: 1 painted" in panel.learns.text() and panel.learns.isVisible()
+    window.commands.undo.trigger()  # the object is gone: the next run learns the strokes' classes again
+    assert window.document.objects.is_empty
+    qtbot.waitUntil(lambda: 3 in runs(False), timeout=30_000)
+    assert not panel.learns.isVisible() and "strokes' classes" in window.statusBar().currentMessage() + state.status
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
