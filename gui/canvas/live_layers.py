@@ -25,6 +25,7 @@ from core.document.editing import Box
 from core.document.strokes import UNANNOTATED
 from gui.canvas import outline as outline_paint
 from gui.canvas.layers import MaskLayer, _RasterItem, color_table
+from gui.canvas.prediction_objects import PredictionObjects
 from gui.infra import raster
 
 STROKE_OUTLINE = (20, 20, 20, 255)  # on a bright image
@@ -136,14 +137,19 @@ class PredictionLayer(_RasterItem):
         self._heat = heat_table()
         self._image: QImage | None = None
         self._buffer: np.ndarray | None = None
+        self.objects = PredictionObjects(self)  # a model that separates objects: their outlines
 
-    def set_style(self, classes: Sequence[ClassInfo], opacity: float, hidden: Iterable[int]) -> None:
+    def set_style(self, classes: Sequence[ClassInfo], opacity: float, hidden: Iterable[int],
+                  outline_width: int = outline_paint.DEFAULT_WIDTH) -> None:
         alpha = int(round(max(0.0, min(1.0, opacity)) * 255))
         self._table = color_table(classes, alpha, hidden)
+        self.objects.set_style(opacity, outline_width)
         self._rebuild()
 
-    def set_prediction(self, box: Box | None, labels: np.ndarray | None, uncertainty: np.ndarray | None) -> None:
+    def set_prediction(self, box: Box | None, labels: np.ndarray | None, uncertainty: np.ndarray | None,
+                       instances: np.ndarray | None = None, factor: int = 1) -> None:
         self.box, self.labels, self.uncertainty = box, labels, uncertainty
+        self.objects.set_objects(box, factor, instances)
         self._rebuild()
 
     def set_show_uncertainty(self, on: bool) -> None:

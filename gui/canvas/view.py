@@ -289,7 +289,7 @@ class Canvas(QGraphicsView):
             if self.stroke_layer is not None:
                 self.stroke_layer.set_style(classes, hidden=hidden)
             if self.prediction_layer is not None:
-                self.prediction_layer.set_style(classes, self.opacity, hidden)
+                self.prediction_layer.set_style(classes, self.opacity, hidden, self.state.outline_width)
             if self.object_layer is not None:
                 self.object_layer.set_style(self.opacity, self.state.outline_width, self.state.objects.selected)
 
@@ -305,7 +305,8 @@ class Canvas(QGraphicsView):
         if prediction is None or current is None or prediction.image != current.view_key:
             layer.set_prediction(None, None, None)
         else:
-            layer.set_prediction(prediction.box, prediction.labels, prediction.uncertainty)
+            layer.set_prediction(prediction.box, prediction.labels, prediction.uncertainty, prediction.instances,
+                                 prediction.factor)
 
     def _tile_ready(self, loader: TileLoader, key) -> None:
         """A decoded tile, delivered after the image may have changed: only the shown layer's."""

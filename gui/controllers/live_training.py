@@ -30,6 +30,7 @@ from core.io.plane_view import PlaneView
 from core.io.mask_naming import strokes_path
 from gui import dialogs
 from gui.infra.workers import Task, start_task
+from gui.jobs.live_objects import LiveObjects
 from gui.jobs.live_preview import PreviewRunner, view_request
 from gui.jobs.live_trainer import LiveRunner, save_snapshot
 from gui.jobs.model_loader import ModelManager
@@ -59,6 +60,7 @@ class LiveTrainingUi(QObject):
         self.config_changes: dict[str, Any] = {}  # LiveConfig fields to override (tests, benches)
         self.trainer = LiveRunner(self)
         self.preview = PreviewRunner(self)
+        self.objects = LiveObjects()  # painted objects: what a run learns then (gui.jobs.live_objects)
         self.preview_seconds: list[float] = []  # request-to-view latencies of shown predictions
         self._apply_task: Task | None = None
         self._disk: dict[str, tuple[Any, np.ndarray]] = {}  # strokes of images not in memory
@@ -89,6 +91,7 @@ class LiveTrainingUi(QObject):
         self.preview.failed.connect(self._on_preview_failed)
         self.preview.unreadable.connect(self._on_unreadable)
         state.strokes.history_changed.connect(self._on_strokes)
+        state.document.objects_changed.connect(self._on_strokes)  # painted objects are training data too
         self.store.current_changed.connect(self._on_image)
         state.planes.events.plane.connect(self._on_image)  # another plane of a stack: its own preview
 
@@ -149,13 +152,14 @@ class LiveTrainingUi(QObject):
         self._images.clear()
         try:
             config = self._config()
-            items, used = self.training_items()
+            items, used, classes, objects = self._training_data()
             if not items:
                 raise ValueError("There are no strokes to learn from: choose the Stroke tool (S) and paint a "
-                                 "few strokes of at least two classes.")
+                                 "few strokes of at least two classes (or paint objects in Objects mode).")
             # every class the user has: one painted for the first time joins the running training
-            self._classes = self.state.known_classes()
+            self._classes = classes
             self.trainer.start(config, self._classes, items, [name for name, _ in used])
+            self._learning(objects)
         except (ValueError, RuntimeError, OSError, MemoryError) as exc:
             self.live.on = False
             self._toggle.setChecked(False)
@@ -169,9 +173,24 @@ class LiveTrainingUi(QObject):
         self._say(f"Training from {self._start_words(config)} on {sum(n for _, n in used):,} annotated pixels in "
                   f"{_images(len(used))} (once there are enough strokes, some are held out to score the checkpoints "
                   "and are not trained on)… the view updates with each checkpoint.")
-        if self.state.tool not in (Tool.STROKE, Tool.STROKE_ERASER):
-            self.state.tool = Tool.STROKE
+        if self.state.tool not in (Tool.STROKE, Tool.STROKE_ERASER) and not Tool(self.state.tool).edits_objects:
+            self.state.tool = Tool.STROKE  # (painting objects teaches it too: the Objects mode's tools stay)
         return True
+
+    def _training_data(self):
+        """(items, used, the trainer's classes, ObjectData or None): the painted objects' targets when
+        a listed image has objects (gui.jobs.live_objects), else the strokes' classes."""
+        known = self.state.known_classes()
+        objects = self.objects.gather(self.store, self._item, self._pixels, self._start_reads_raw(), known)
+        if objects is None:
+            items, used = self.training_items()
+            return items, used, known, None
+        return objects.items, objects.used, objects.classes, objects
+
+    def _learning(self, objects) -> None:
+        """The running trainer learns ``objects`` (None: the strokes' classes); the panel says what."""
+        self.objects.data = objects
+        self.live.learns = "" if objects is None else "Learning to separate " + objects.describe(self.state.known_classes())
 
     def _start_words(self, config) -> str:
         """Where the weights really started, as the trainer reports it (core's LiveTrainer.started_from:
@@ -307,11 +326,14 @@ class LiveTrainingUi(QObject):
         if not self.trainer.running:
             return
         try:
-            items, used = self.training_items()
-            classes = self.state.known_classes()
+            items, used, classes, objects = self._training_data()
+            if self.objects.needs_restart(objects):
+                self._restart(objects)
+                return
             grown = [c for c in classes if c.id not in {k.id for k in self._classes}]
             self.trainer.set_data(items, [name for name, _ in used], classes if grown else None)
             self._classes = classes
+            self._learning(objects)
         except (ValueError, OSError) as exc:
             self._warn("strokes", f"Training continues on the earlier strokes: {exc}")
             return
@@ -319,6 +341,16 @@ class LiveTrainingUi(QObject):
         self._left_out()
         self.live.status = (f"Training on {sum(n for _, n in used):,} annotated pixels in {_images(len(used))} "
                             "(held-out strokes included)…")
+
+    def _restart(self, objects) -> None:
+        """Objects painted (or all gone, or one of a new class): a new run learns what there is now."""
+        before = self.objects.data
+        self.trainer.shutdown()
+        if self.start():
+            self._say("No painted objects are left: a new run learns the strokes' classes." if objects is None else
+                      "You painted objects: a new run learns to separate them (from the objects and the background "
+                      "strokes)." if before is None else
+                      "An object of another class: a new run learns the objects' classes.")
 
     def _left_out(self) -> None:
         """Images whose strokes training cannot use (another channel count): said until resolved."""
@@ -330,6 +362,7 @@ class LiveTrainingUi(QObject):
 
     # -- the history --------------------------------------------------------------------------
     def _on_snapshot(self, snapshot: Any) -> None:
+        snapshot = self.objects.snapshot(snapshot)  # an objects run's checkpoints separate objects
         run = self._runs.setdefault(int(snapshot.run), len(self._runs) + 1)
         row = HistoryRow(snapshot, run)
         rows = self.live.history + (row,)
@@ -504,6 +537,7 @@ class LiveTrainingUi(QObject):
             self._warn("preview", why)
             return False
         doc, checkpoint, box = entry.doc, row.snapshot.checkpoint, None
+        objects = (entry.source is None or entry.stack is not None) and doc.objects is not None  # a model's objects go to the object layer
         if entry.stack is not None:  # the plane in view, scaled as Segment Stack scales the stack
             plane, source = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock), entry.source
             read = lambda seg: (plane.read_raw if seg.reads_raw else plane.read)(0, plane.height, 0, plane.width)  # noqa: E731
@@ -526,7 +560,9 @@ class LiveTrainingUi(QObject):
             from core.segment.inference import Segmenter
 
             seg = Segmenter(checkpoint, device="cpu")
-            return seg.segment(read(seg), tta=False, refine=False, stats=stats(seg)), list(seg.classes)
+            out = seg.segment(read(seg), tta=False, refine=False, stats=stats(seg), instances=objects)
+            labels, ids = (out.labels, out.instances) if objects else (out, None)
+            return labels, ids, list(seg.classes)
 
         task = self._apply_task = start_task(run, "live-apply")
         task.finished.connect(lambda result: self._applied(task, doc, result, box))
@@ -544,17 +580,29 @@ class LiveTrainingUi(QObject):
             if message:
                 self._say(f"Apply to Image failed: {message}")
             return
-        labels, classes = result
+        labels, ids, classes = result
         merged = complete_classes(doc.classes, classes, top=int(labels.max()) if labels.size else 0)
         if merged != doc.classes:
             doc.set_classes(merged)
         if box is None:
-            doc.apply_labels(labels, "live training")
+            doc.apply_labels(labels, "live training", objects=ids)
         else:  # a chunked mask: the view's region, one undo step
             doc.paste_region(box.y0, box.x0, labels)
             doc.commit_preview("live training")
-        self._say("The prediction is now the mask (Undo takes it back).")
+        if ids is not None:
+            self._objects_applied(doc, int(ids.max()) if ids.size else 0)
+        else:
+            self._say("The prediction is now the mask (Undo takes it back).")
         self.applied.emit()
+
+    def _objects_applied(self, doc, count: int) -> None:
+        """The model's objects are in the object layer now, where Live Training reads painted objects:
+        it stops, so it never learns its own unreviewed output."""
+        n = doc.objects.count if doc.objects is not None else count
+        if self.live.on:
+            self.set_on(False)
+        self._say(f"The prediction is now the mask and {n:,} objects (Undo takes both back). Live Training is "
+                  "off: turned on again it learns from every object in the layer, so correct them first.", 15000)
 
     def save(self, path: Path | None = None, row: HistoryRow | None = None) -> Path | None:
         """Save the marked checkpoint (or ``row``; asks where unless ``path``), with its classes and
@@ -568,7 +616,7 @@ class LiveTrainingUi(QObject):
                                                "Save Live Training Model")
             if path is None:
                 return None
-        _items, used = self.training_items()
+        used = self.objects.used.get(row.uid) or self.training_items()[1]  # what trained it
         try:
             save_snapshot(row.snapshot, path, used, run=row.run)
         except (OSError, ValueError) as exc:

@@ -268,9 +268,25 @@ class Saver(QObject):
             image = self._shown_rgb(entry) if fmt == "overlay" else None
             labels = doc.labels if fmt in CHUNKWISE_FORMATS else doc.labels[0:h, 0:w]
             write_one(path, fmt, labels, doc.classes, image_path=entry.path, image_rgb=image,
-                      opacity=self.state.opacity / 100, raw=entry.source)
+                      opacity=self.state.opacity / 100, raw=entry.source, instances=self._slide_objects(entry, fmt))
 
         return self._exported(path, fmt, write)
+
+    def _slide_objects(self, entry: ImageEntry, fmt: str):
+        """The model's objects of a slide for an object format (read lazily; in memory for the formats
+        that take the whole mask), while the mask is as that model segmented it; else None (each
+        class's connected regions, and the status bar says why)."""
+        from core.segment.batch_writer import OBJECT_OUTPUTS
+
+        kept = entry.slide_objects
+        if kept is None or fmt not in OBJECT_OUTPUTS:
+            return None
+        if not kept.current(entry.doc):
+            self.state.message.emit("The mask changed since the model segmented it, so its objects no longer "
+                                    "describe it: each class's connected regions are exported as objects.", 10000)
+            return None
+        array = kept.objects.array
+        return array if fmt in CHUNKWISE_FORMATS else np.asarray(array[:, :])
 
     def export_all(self) -> bool:
         """Ask for a folder and formats, then write every listed image's mask on a worker."""

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QWidget
 
 from core.document.editing import Box
+from core.io.mask_naming import instances_path
 from core.io.masks import find_mask_for_image
 from core.model.summary import description_of, peek_metadata
 from core.resources import BUILTIN_MODELS, builtin_model_path
@@ -88,6 +89,7 @@ class SegmentUi(QObject):
         c.failed.connect(self._on_failed)
         c.cancelled.connect(self._on_cancelled)
         c.image_done.connect(self._on_image_done)
+        c.objects_kept.connect(self._on_slide_objects)
         c.batch_finished.connect(self._on_batch_finished)
 
     # -- model --------------------------------------------------------------------------------
@@ -266,7 +268,9 @@ class SegmentUi(QObject):
         seg = self._segmenter_or_explain(want_later=False)
         if seg is None:
             return False
-        have = [e for e in entries if e.dirty or e.has_mask_file or find_mask_for_image(e.path)]
+        objects = getattr(seg, "instances", None) is not None  # its objects are saved beside each image too
+        have = [e for e in entries if e.dirty or e.has_mask_file or find_mask_for_image(e.path)
+                or (objects and e.source is None and instances_path(e.path).exists())]
         if have:
             answer = dialogs.ask_overwrite_skip_cancel(self.parent_widget, len(have), len(entries))
             if answer == "cancel":
@@ -308,8 +312,33 @@ class SegmentUi(QObject):
             self.image_segmented.emit(self.models.spec, display_name(self.models.spec),
                                       description_of(self.model_metadata()), [c.name for c in seg.classes],
                                       entry.path)
-        self.state.message.emit(f"Segmented in {seconds:.2f} s on {device}", 0)
+        self.state.message.emit(f"Segmented in {seconds:.2f} s on {device}{self._objects_words(entry)}", 0)
         self.finished.emit(seconds, device)
+
+    def _objects_words(self, entry) -> str:
+        """", 212 objects (Objects mode shows them)" after a model that separates objects."""
+        seg = self.models.segmenter
+        if entry is None or entry.doc is None or getattr(seg, "instances", None) is None:
+            return ""
+        layer = entry.doc.objects
+        if layer is not None:
+            return f"; {layer.count:,} objects (Objects mode, Shift+O, shows and measures them)"
+        kept = entry.slide_objects
+        count = kept.objects.count if kept is not None else 0
+        return (f"; {count:,} objects, which Export writes (GeoJSON, ImageJ ROIs): editing objects is not "
+                "available on whole-slide images")
+
+    def _on_slide_objects(self, doc, objects) -> None:
+        """A whole slide's model objects: kept with its entry for Export while the mask stays as segmented."""
+        from gui.state.objects import ModelObjects
+
+        entry = next((e for e in self.store if e.doc is doc), None)
+        if entry is None:
+            objects.close()
+            return
+        if entry.slide_objects is not None:
+            entry.slide_objects.objects.close()
+        entry.slide_objects = ModelObjects(objects, doc.history.position)
 
     def _on_failed(self, message: str) -> None:
         self._release()
@@ -324,7 +353,7 @@ class SegmentUi(QObject):
                                 else "Segmentation cancelled; the mask is as it was.", 8000)
         self.cancelled.emit()
 
-    def _on_image_done(self, path, target, labels) -> None:
+    def _on_image_done(self, path, target, labels, objects=None) -> None:
         entry = self.store.get(path)
         if entry is None:
             return
@@ -335,8 +364,8 @@ class SegmentUi(QObject):
             classes = list(seg.classes) if seg is not None else []
             if classes and doc.classes != classes:
                 doc.set_classes(classes)
-            doc.apply_labels(labels, "segment")
-            doc.mark_saved()  # the worker wrote exactly these labels to the mask file
+            doc.apply_labels(labels, "segment", objects=objects if doc.objects is not None else None)
+            doc.mark_saved()  # the worker wrote exactly these labels (and objects) beside the image
             entry.mask_source = target
 
     def _on_batch_finished(self, done: int, total: int, seconds: float, device: str, errors: list) -> None:

@@ -115,6 +115,20 @@ def predict(segmenter: Any, pixels: np.ndarray, should_cancel=None, stats: Any =
     return labels, np.clip(entropy * 255 + 0.5, 0, 255).astype(np.uint8)
 
 
+def separated(segmenter: Any, labels: np.ndarray, factor: int = 1) -> tuple[np.ndarray, np.ndarray | None]:
+    """(class ids, object ids or None): a model with an instance output (Live Training of painted
+    objects) shows its objects, made from the view's class map as Apply makes them from the
+    image's, and the boundary folded into their classes."""
+    spec = getattr(segmenter, "instances", None)
+    if spec is None:
+        return labels, None
+    from core.objects.instances import separate
+    from core.training.live_objects import preview_spec
+
+    ids, folded = separate(labels, preview_spec(spec, factor))
+    return folded, ids
+
+
 def channel_count(pixels: Any) -> int:
     """The channels of a LoadedImage or ImageSource (``.channels``) or of an array."""
     if hasattr(pixels, "channels"):
@@ -192,7 +206,8 @@ class PreviewRunner(QObject):
                 # previews come every few seconds, each on a new thread: a heap kept warm for
                 # 30 s (core.model.optimize) in each thread's arena would add up to gigabytes
                 release_heap()
-            return Prediction(req.image, req.box, req.factor, labels, uncertainty, int(req.snapshot.uid))
+            labels, ids = separated(seg, labels, req.factor)
+            return Prediction(req.image, req.box, req.factor, labels, uncertainty, int(req.snapshot.uid), ids)
 
         self._running = req
         task = self._task = start_task(run, "live-preview")

@@ -4,6 +4,11 @@ One image: tiles are pasted into the document as a preview (``paste_region``); s
 replaces the mask as one undo step (``apply_labels``), cancel or failure puts the previous
 mask back (``cancel_preview``).  Segment All loads, segments and saves each listed image on
 the worker and reports each result so open documents can take it too.
+
+A model that separates objects (``segmenter.instances``) also fills the document's object layer,
+in the same undo step; streamed runs (Segment View, a whole slide) make the region's objects
+after its last block (core.segment.region_objects), so no boundary pixel stays in the mask, and
+a slide's objects are handed on (``objects_kept``) for its exports.
 """
 
 from __future__ import annotations
@@ -41,6 +46,18 @@ def _cancellable(work):
         raise
 
 
+def _separates(segmenter: Any) -> bool:
+    """Whether the model separates objects (an instance output, core.objects.instances)."""
+    return getattr(segmenter, "instances", None) is not None
+
+
+def _scratch_folder() -> Path:
+    """A private folder for a streamed run's objects (swept when its process is gone)."""
+    from core.document.scratch_folders import ScratchFolder
+
+    return ScratchFolder().make()
+
+
 def _raise_if_cancelled(exc: BaseException) -> None:
     """core.segment.inference.Cancelled -> TaskCancelled (imported lazily: it lives beside torch)."""
     from core.segment.inference import Cancelled
@@ -55,10 +72,11 @@ class SegmentationController(QObject):
     finished = Signal(float, str)  # seconds, device actually used (one image)
     failed = Signal(str)
     cancelled = Signal()
-    image_done = Signal(object, object, object)  # Segment All: image path, mask path, labels
+    image_done = Signal(object, object, object, object)  # Segment All: image path, mask path, labels, object ids or None
     batch_finished = Signal(int, int, float, str, list)  # done, total, seconds, device, errors
     ended = Signal()  # after any of finished / failed / cancelled / batch_finished
     warning = Signal(str)  # e.g. out of GPU memory, retrying with smaller tiles
+    objects_kept = Signal(object, object)  # a whole slide's document, its model objects (RegionObjects)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -85,14 +103,16 @@ class SegmentationController(QObject):
             return False
         doc.end_stroke()
         tile, tta, refine = self.tile_size, self.tta, self.refine
+        objects = {"instances": True} if _separates(segmenter) and doc.objects is not None else {}
 
         def run(rep: Reporter):
             t0 = time.perf_counter()
-            labels = _cancellable(lambda: segmenter.segment(
+            out = _cancellable(lambda: segmenter.segment(
                 rgb, tile_size=tile, progress=rep.progress, should_cancel=rep.cancelled,
                 on_tile=lambda y, x, block: rep.item((y, x, np.array(block, copy=True))),
-                warn=rep.warn, tta=tta, refine=refine))
-            return labels, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
+                warn=rep.warn, tta=tta, refine=refine, **objects))
+            labels, ids = (out.labels, out.instances) if objects else (out, None)
+            return labels, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes), ids
 
         return self._start_one(doc, run, "segment", keep_on_cancel=False)
 
@@ -120,6 +140,8 @@ class SegmentationController(QObject):
         tile, tta, refine = self.tile_size, self.tta, self.refine
         h, w = source.height, source.width
         area = box if box is not None else Box(0, 0, h, w)
+        spec = segmenter.instances if _separates(segmenter) else None
+        folder = _scratch_folder() if spec is not None else None
 
         def run(rep: Reporter):
             from core.segment.streaming import StreamPlan, segment_blocks
@@ -130,6 +152,11 @@ class SegmentationController(QObject):
             blocks = [b for b in plan.blocks() if _meets(plan.region(b), area)]
             total = sum(len(plan.tiles(b)) for b in blocks)
             done = 0
+            region = None
+            if spec is not None:
+                from core.segment.region_objects import RegionObjects
+
+                region = RegionObjects(folder, (area.y0, area.y1, area.x0, area.x1), plan.chunks, spec)
 
             def tick(n: int) -> None:
                 nonlocal done
@@ -139,11 +166,25 @@ class SegmentationController(QObject):
             def write(block, labels) -> None:
                 y0, y1, x0, x1 = plan.region(block)
                 cut = Box(y0, x0, y1, x1).intersect(area)
-                rep.item((cut.y0, cut.x0, np.array(labels[cut.y0 - y0:cut.y1 - y0, cut.x0 - x0:cut.x1 - x0])))
+                piece = labels[cut.y0 - y0:cut.y1 - y0, cut.x0 - x0:cut.x1 - x0]
+                if region is not None:  # the objects come after the last block; until then no boundary shows
+                    region.write(cut.y0, cut.x0, piece)
+                    piece = np.where(piece == spec.boundary_class, np.uint8(0), piece)
+                rep.item((cut.y0, cut.x0, np.array(piece)))
 
             rep.progress(0, total)
-            _cancellable(lambda: segment_blocks(segmenter, source, plan, blocks, write, rep.cancelled, tick))
-            return None, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes)
+            try:
+                _cancellable(lambda: segment_blocks(segmenter, source, plan, blocks, write, rep.cancelled, tick))
+                if region is not None:
+                    rep.progress(0, 0)  # busy: the objects of the whole region
+                    region.separate()
+                    for y0, x0, folded in region.folded():
+                        rep.item((y0, x0, folded))
+            except BaseException:
+                if region is not None:
+                    region.close()
+                raise
+            return None, time.perf_counter() - t0, str(segmenter.device), list(segmenter.classes), region
 
         return self._start_one(doc, run, "segment-view" if box is not None else "segment-slide",
                                keep_on_cancel=True)
@@ -157,20 +198,40 @@ class SegmentationController(QObject):
         if task is not self._task:
             return
         doc = self._end()
-        labels, seconds, device, classes = result
+        labels, seconds, device, classes, objects = result
         try:
             if classes and list(doc.classes) != list(classes):
                 doc.set_classes(classes)
             if labels is None:  # streamed: the pasted blocks are the result
-                doc.commit_preview("segment")
+                self._streamed_objects(doc, objects)
             else:
-                doc.apply_labels(labels, "segment")
+                doc.apply_labels(labels, "segment", objects=objects)
         except ValueError as exc:  # a segmenter that returned the wrong shape
             doc.cancel_preview()
             self.failed.emit(f"The model's output does not fit the image: {exc}")
         else:
             self.finished.emit(float(seconds), device)
         self.ended.emit()
+
+    def _streamed_objects(self, doc: MaskDocument, region) -> None:
+        """Close a streamed run's preview as one undo step, with the region's objects: into the object
+        layer of a document in memory, or kept for a whole slide's exports (``objects_kept``)."""
+        if region is None:
+            doc.commit_preview("segment")
+            return
+        if doc.objects is not None:
+            from core.segment.region_objects import place_objects
+
+            current = doc.objects.labels if doc.objects.allocated else None
+            ids = place_objects(current, doc.shape, region.area, region.ids())
+            region.close()
+            doc.apply_labels(np.asarray(doc.labels), "segment", objects=ids)  # the preview and the objects: one step
+            return
+        doc.commit_preview("segment")
+        if region.area == (0, doc.shape[0], 0, doc.shape[1]):
+            self.objects_kept.emit(doc, region)  # the whole slide: its exports write these objects
+        else:
+            region.close()  # a view of a slide: its objects would not describe the slide
 
     def _on_failed(self, task: Task, message: str) -> None:
         if task is not self._task:
@@ -202,12 +263,14 @@ class SegmentationController(QObject):
         self.warning.emit(message)
 
     # -- many images --------------------------------------------------------------------------
+    # (a model that separates objects: each image's objects are saved beside it, as Save does)
     def segment_all(self, items: list[tuple[Path, Path]], segmenter: Any) -> bool:
         """Segment each (image, mask target) pair and save the index mask to the target."""
         if self._task is not None or not items:
             return False
         tile, tta, refine = self.tile_size, self.tta, self.refine
         n = len(items)
+        objects = {"instances": True} if _separates(segmenter) else {}
 
         def run(rep: Reporter):
             from core.segment.batch_writer import BatchWriter, write_batch
@@ -215,6 +278,7 @@ class SegmentationController(QObject):
 
             t0 = time.perf_counter()
             writer = BatchWriter(None, [BATCH_FORMAT], list(segmenter.classes))  # beside each image
+            made: dict[Path, np.ndarray] = {}  # each image's objects, written beside it as Save writes them
 
             def segment(i: int, path: Path):
                 def tiles(d: int, t: int) -> None:
@@ -223,10 +287,17 @@ class SegmentationController(QObject):
                 def produce():
                     rep.progress(i * 1000, n * 1000)
                     image = segmenter.image_of(load_image(path))
-                    labels = segmenter.segment(image, tile_size=tile, progress=tiles,
-                                               should_cancel=rep.cancelled, warn=rep.warn, tta=tta,
-                                               refine=refine)
-                    return labels, None
+                    out = segmenter.segment(image, tile_size=tile, progress=tiles,
+                                            should_cancel=rep.cancelled, warn=rep.warn, tta=tta,
+                                            refine=refine, **objects)
+                    if not objects:
+                        return out, None
+                    from core.io.label_images import write_label_image
+                    from core.io.mask_naming import instances_path
+
+                    write_label_image(instances_path(path), out.instances)
+                    made[path] = out.instances
+                    return out.labels, None
                 return produce
 
             jobs = [(path, path.stem, segment(i, path), {BATCH_FORMAT: target})
@@ -234,7 +305,7 @@ class SegmentationController(QObject):
             targets = dict(items)
             result = _cancellable(lambda: write_batch(
                 writer, jobs, should_cancel=rep.cancelled,
-                on_done=lambda path, _paths, labels: rep.item((path, targets[path], labels))))
+                on_done=lambda path, _paths, labels: rep.item((path, targets[path], labels, made.pop(path, None)))))
             if result.cancelled:
                 raise TaskCancelled()
             return (result.done, n, time.perf_counter() - t0, str(segmenter.device),

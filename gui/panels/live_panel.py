@@ -36,6 +36,10 @@ class LivePanel(QWidget):
         self.status.setObjectName("live_status")
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.learns = QLabel(live.learns)
+        self.learns.setObjectName("live_learns")
+        self.learns.setWordWrap(True)
+        self.learns.setVisible(bool(live.learns))
         self.warning = QLabel()
         self.warning.setObjectName("live_warning")
         self.warning.setWordWrap(True)
@@ -71,6 +75,7 @@ class LivePanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.status)
+        layout.addWidget(self.learns)
         layout.addWidget(self.warning)
         row = QHBoxLayout()
         row.addWidget(self.start, 1)
@@ -98,6 +103,7 @@ class LivePanel(QWidget):
         ev = live.events
         ev.status.connect(lambda text: self.status.setText(text))
         ev.warning.connect(self._show_warning)
+        ev.learns.connect(lambda text: (self.learns.setText(text), self.learns.setVisible(bool(text))))
         ev.history.connect(self._rows_changed)
         ev.marked.connect(self._texts)
         ev.saved.connect(self._texts)

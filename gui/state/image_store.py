@@ -49,6 +49,7 @@ class ImageEntry:
         self.stack = None  # a stack's planes' documents (core.document.stack_planes); doc/strokes are the shown plane's
         self.plane_pixels = None  # and its planes' pixels (core.io.plane_cache)
         self.note: str | None = None
+        self.slide_objects = None  # a whole slide's objects from a model (gui.state.objects.ModelObjects), for Export
         self._doc: MaskDocument | None = None
         self._strokes: StrokeDocument | None = None  # Live Training's annotation strokes
         self._error: str | None = None

@@ -35,6 +35,7 @@ class Prediction:
     labels: np.ndarray
     uncertainty: np.ndarray
     uid: int  # the LiveSnapshot.uid it came from
+    instances: np.ndarray | None = None  # object ids (uint32, 0 = none) when the checkpoint separates objects
 
 
 def comparable_score(snapshot: Any) -> tuple[Any, float] | None:
@@ -127,6 +128,7 @@ class LiveState:
     held: bool = False  # paused by the user ("paused" is a name psygnal reserves)
     status: str = "Off. Paint strokes of at least two classes (Stroke tool, S), then turn Live Training on."
     warning: str = ""  # something the user must know, shown until it is resolved ("" = none)
+    learns: str = ""  # what the running trainer learns when it is not the strokes' classes (painted objects)
     start_from: str = FROM_SCRATCH  # FROM_SCRATCH or FROM_MODEL (the controller sets the measured default)
     history: tuple = ()  # HistoryRow per kept checkpoint, oldest first, every run of this window
     marked: int = NONE  # the uid of the checkpoint that the preview, Apply and Save Model use

@@ -12,8 +12,22 @@ from dataclasses import dataclass
 import numpy as np
 from psygnal import evented
 
-UNAVAILABLE_ON_SLIDES = ("Objects are not available on whole-slide images yet: their mask is kept on "
-                         "disk in chunks. Open an image that fits in memory to paint and measure objects.")
+UNAVAILABLE_ON_SLIDES = ("Editing objects is not available on whole-slide images yet: their mask is kept on "
+                         "disk in chunks. Segment with a model that separates objects and Export writes its "
+                         "objects (GeoJSON, ImageJ ROIs); open an image that fits in memory to paint and "
+                         "measure objects.")
+
+
+@dataclass(frozen=True, eq=False)
+class ModelObjects:
+    """A model's objects of a whole slide (core.segment.region_objects.RegionObjects: ids on disk),
+    made when its mask was at history ``position``: they describe the mask while it is unchanged."""
+
+    objects: object
+    position: int
+
+    def current(self, doc) -> bool:
+        return doc is not None and doc.history.position == self.position
 
 
 @dataclass(frozen=True, eq=False)
