@@ -1,0 +1,145 @@
+"""Strokes on a whole slide in the app (issue 25): a 100,000 x 100,000 slide (5 MB: its tiles
+repeat and compress) opened, painted with strokes of two classes far apart at full resolution,
+undone, saved beside the slide, reopened, recovered after a crash, seen when zoomed out, and
+trained on live at a chosen level, reading only the tiles under the strokes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication
+
+from core.classes import default_classes
+from core.document.recovery import STROKES_DIR, RecoveryStore, SessionLock
+from core.document.strokes import UNANNOTATED, StrokeDocument, open_chunked_strokes
+from core.io.mask_naming import chunked_strokes_path, default_mask_path
+from tests.gui.live_helpers import FAST, stroke
+from tests.gui.test_autosave import appdata, close, dead_pid, make_window  # noqa: F401 - a fixture
+from tests.large_images import write_flat_slide
+
+SIDE = 100_000
+A, B = (3_000, 2_000), (95_000, 94_000)  # (x, y) of the strokes of class 1 and of class 0, far apart
+
+
+@pytest.fixture(scope="module")
+def slide(tmp_path_factory):
+    return write_flat_slide(tmp_path_factory.mktemp("slide") / "slide.ome.tif", SIDE)
+
+
+@pytest.fixture
+def image(slide, tmp_path):
+    image = tmp_path / slide.name
+    os.symlink(slide, image)  # the strokes are saved beside the slide: keep each test's apart
+    return image
+
+
+def settle(qtbot, window, timeout=10_000):
+    """Let the loader decode what the view asked for, and the view repaint."""
+    canvas = window.canvas
+    canvas.viewport().repaint()
+    loader = canvas._loader
+    qtbot.waitUntil(lambda: not loader._pending, timeout=timeout)
+    QApplication.processEvents()
+    canvas.viewport().repaint()
+
+
+def look_at(qtbot, window, x, y, scale=1.0):
+    window.canvas.set_scale(scale)
+    window.canvas.center_on_image(x, y)
+    settle(qtbot, window)
+
+
+def paint_at(qtbot, window, class_id, x, y, length=60):
+    """A horizontal stroke of ``class_id`` from (x, y), painted at 100% with the app's brush."""
+    look_at(qtbot, window, x + length // 2, y)
+    stroke(qtbot, window, class_id, [(x, y), (x + length // 2, y + 3), (x + length, y)])
+
+
+def window_with_slide(qtbot, image):
+    from tests.gui.helpers import new_window
+
+    window = new_window(qtbot)
+    assert window.open_images([image]) == 1 and window.current.source is not None
+    return window
+
+
+def test_strokes_painted_far_apart_on_a_100k_slide_undo_save_and_reopen(qtbot, window, dialogs, image):
+    assert window.open_images([image]) == 1
+    strokes = window.current.strokes
+    assert strokes is not None and strokes.is_chunked and strokes.shape == (SIDE, SIDE) and strokes.is_blank
+    window.state.brush_size = 14
+    paint_at(qtbot, window, 1, *A)
+    paint_at(qtbot, window, 0, *B)
+    labels = strokes.labels
+    (ax, ay), (bx, by) = A, B
+    assert labels[ay, ax + 30] == 1 and labels[by, bx + 30] == 0 and labels[50_000, 50_000] == UNANNOTATED
+    assert set(strokes.class_pixels()) == {0, 1} and not window.document.dirty  # the mask is untouched
+    assert window.commands.undo.text() == "&Undo brush strokes"
+    window.commands.undo.trigger()  # the second stroke goes, the first stays
+    assert labels[by, bx + 30] == UNANNOTATED and labels[ay, ax + 30] == 1
+    paint_at(qtbot, window, 0, bx, by + 200)
+    painted = {cls: n for cls, n in strokes.class_pixels().items()}
+    assert set(painted) == {0, 1}
+    window.commands.save.trigger()
+    path = chunked_strokes_path(image)
+    assert dialogs.errors() == [] and path.is_dir() and not strokes.dirty
+    assert not default_mask_path(image, chunked=True).exists()  # only the strokes changed: no blank mask
+    assert window.statusBar().currentMessage() == f"Saved {path}"
+    window.commands.close_image.trigger()
+    assert window.open_images([image]) == 1
+    again = window.current.strokes
+    assert again is not strokes and again.is_chunked and again.class_pixels() == painted and not again.dirty
+    assert again.labels[ay, ax + 30] == 1 and again.labels[by + 200, bx + 30] == 0
+    assert again.labels[by, bx + 30] == UNANNOTATED  # the undone stroke stays undone
+    assert f"from {path.name}" in window.statusBar().currentMessage()
+
+
+def test_live_training_reads_only_the_tiles_under_the_strokes_at_the_chosen_level(qtbot, window, image):
+    from PySide6.QtCore import QThread
+
+    from core.segment.inference import Segmenter
+    from core.training.slide_strokes import MARGIN, TILE
+    from gui.jobs.live_preview import predict, read_view
+
+    assert window.open_images([image]) == 1
+    window.state.brush_size = 14
+    paint_at(qtbot, window, 1, *A)
+    paint_at(qtbot, window, 0, *B)
+    live, state, panel = window.live, window.state.live, window.live_panel
+    assert [lv for lv, _, _ in state.levels] == list(range(8)) and state.level == 1  # a 14-px brush: level 1
+    assert panel.level.isVisibleTo(panel) and panel.level.currentData() == 1
+    panel.level.activated.emit(panel.level.findData(2))  # the user picks level 2 (1/4 resolution)
+    assert state.level == 2
+    source = window.current.source
+    reads, real = [], source.read
+
+    def spy(y0, y1, x0, x1, level=0, plane=()):
+        reads.append((QThread.currentThread().objectName(), level, (y0, y1, x0, x1)))
+        return real(y0, y1, x0, x1, level, plane)
+
+    source.read = spy
+    said = []
+    window.state.message.connect(lambda text, _ms: said.append(text))
+    live.config_changes = dict(FAST)
+    look_at(qtbot, window, A[0] + 30, A[1])
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: state.prediction is not None, timeout=60_000)
+    trained = [(level, region) for thread, level, region in reads if thread == "slide-items"]
+    assert trained and {level for level, _ in trained} == {2}  # the chosen level, nothing else
+    strokes = window.current.strokes.labels
+    for _, (y0, y1, x0, x1) in trained:  # each read holds a stroke, and the tile or two around it
+        assert (strokes.read(y0 * 4, y1 * 4, x0 * 4, x1 * 4) != UNANNOTATED).any()
+        assert (y1 - y0) * (x1 - x0) <= 2 * (TILE + 2 * MARGIN) ** 2
+    assert sum((y1 - y0) * (x1 - x0) for _, (y0, y1, x0, x1) in trained) < 10**6  # of 625 million at level 2
+    assert any(text.startswith("Training from ") and " in 1 image (" in text for text in said)
+    prediction = state.prediction
+    view = window.canvas.visible_box()
+    assert prediction.factor == 4 and not prediction.box.intersect(view).is_empty  # the view, at level 2
+    assert window.canvas.prediction_layer.labels is prediction.labels
+    seg = Segmenter(state.row(prediction.uid).snapshot.checkpoint, device="cpu")
+    expected, _ = predict(seg, read_view(source, prediction.box, 4))
+    np.testing.assert_array_equal(prediction.labels, expected)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
