@@ -5,7 +5,8 @@ trained on live at a chosen level, reading only the tiles under the strokes."""
 
 from __future__ import annotations
 
-import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,9 +31,9 @@ def slide(tmp_path_factory):
 
 @pytest.fixture
 def image(slide, tmp_path):
-    image = tmp_path / slide.name
-    os.symlink(slide, image)  # the strokes are saved beside the slide: keep each test's apart
-    return image
+    """The slide in this test's folder (a copy, 5 MB: recovery copies name the resolved path, and the
+    strokes are saved beside it)."""
+    return Path(shutil.copy(slide, tmp_path / slide.name))
 
 
 def settle(qtbot, window, timeout=10_000):
@@ -143,3 +144,132 @@ def test_live_training_reads_only_the_tiles_under_the_strokes_at_the_chosen_leve
     np.testing.assert_array_equal(prediction.labels, expected)
     window.commands.live_training.trigger()
     qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
+
+
+def crashed_with_strokes(appdata, image, labels, classes, folder=STROKES_DIR, target=None):
+    """What a session killed while painting strokes on the slide leaves: its strokes' recovery copy
+    (the changed chunks; ``folder``: a mask's, saved to ``target``) and a lock whose process is gone."""
+    import json
+
+    store = RecoveryStore(appdata, session="deadbeef0000", folder=folder)
+    snap = store.save(image, labels, classes, 3, target or chunked_strokes_path(image))
+    lock = SessionLock(appdata, session="deadbeef0000")
+    lock.acquire()
+    lock.path.write_text(json.dumps({**json.loads(lock.path.read_text()), "pid": dead_pid(), "start_token": None}))
+    return snap
+
+
+def painted(doc, class_id, x, y, length=80, size=10):
+    doc.set_active_class(class_id)
+    doc.set_brush_size(size)
+    doc.begin_stroke("brush")
+    for dx in range(0, length + 1, 5):
+        doc.stroke_to(x + dx, y)
+    doc.end_stroke()
+
+
+def test_strokes_on_a_slide_are_recovered_after_a_crash(qtbot, dialogs, image, appdata):
+    classes = default_classes(2)
+    doc = StrokeDocument.blank_chunked((SIDE, SIDE), classes)
+    painted(doc, 1, *A)
+    painted(doc, 0, *B)
+    snap = crashed_with_strokes(appdata, image, doc.labels, classes)
+    assert len(snap.chunks) <= 4  # the chunks under the strokes, not the slide's 38,000
+    dialogs.answers["ask_recovery"] = "restore"
+    window = make_window(qtbot)
+    qtbot.waitUntil(lambda: bool(dialogs.of("ask_recovery")), timeout=10_000)
+    [(_, crashed, items)] = dialogs.of("ask_recovery")
+    assert crashed and items[0].startswith(f"{image.name}, strokes edited ")
+    entry = window.current
+    assert entry.path.resolve() == image.resolve() and entry.source is not None
+    strokes = entry.strokes
+    assert strokes.is_chunked and strokes.dirty and strokes.class_pixels() == doc.class_pixels()
+    for x, y in (A, B):
+        np.testing.assert_array_equal(strokes.labels[y - 10:y + 10, x - 10:x + 100], doc.labels[y - 10:y + 10, x - 10:x + 100])
+    assert not window.document.dirty  # the mask had nothing to restore
+    window.state.tool = "stroke"
+    window.commands.undo.trigger()  # one step takes the restored strokes back
+    assert strokes.is_blank
+    doc.labels.close()
+    close(window, dialogs)
+
+
+def test_a_strokes_copy_of_a_slide_only_adds_where_strokes_saved_since_have_none(qtbot, dialogs, image, appdata):
+    classes = default_classes(2)
+    path = chunked_strokes_path(image)
+    doc = StrokeDocument.blank_chunked((SIDE, SIDE), classes)
+    painted(doc, 1, *A)
+    doc.labels.save_to(path, classes=classes)
+    x, y = A
+    painted(doc, 0, x, y + 30)  # painted after the save, then the app was killed
+    crashed_with_strokes(appdata, image, doc.labels, classes)
+    newer = StrokeDocument(open_chunked_strokes(path, (SIDE, SIDE)), classes)
+    painted(newer, 1, x + 40, y + 30)  # saved later (another window): it overlaps the copy's stroke
+    newer.labels.save_to(path, classes=classes)
+    newer.labels.close()
+    dialogs.answers["ask_recovery"] = "restore"
+    window = make_window(qtbot)
+    qtbot.waitUntil(lambda: bool(dialogs.of("ask_recovery")), timeout=10_000)
+    [(_, _, items)] = dialogs.of("ask_recovery")
+    assert "only adds strokes where those have none" in items[0]
+    labels = window.current.strokes.labels
+    assert labels[y, x + 40] == 1  # saved before the copy: kept
+    assert labels[y + 30, x + 10] == 0  # the copy's stroke, where nothing was saved since
+    assert labels[y + 30, x + 60] == 1  # saved after the copy: it wins where both annotate
+    assert dialogs.of("confirm") == []  # nothing saved is lost: no question
+    doc.labels.close()
+    close(window, dialogs)
+
+
+def test_a_thin_stroke_stays_visible_when_zoomed_far_out(qtbot, window, image):
+    assert window.open_images([image]) == 1
+    window.state.brush_size = 6
+    x, y = A
+    paint_at(qtbot, window, 1, x, y)
+    look_at(qtbot, window, x, y, scale=1 / 64)  # one screen pixel: 64 x 64 slide pixels
+    labels, layer = window.current.strokes.labels, window.canvas.stroke_layer
+    box = (y - 128) // 64, (y + 128) // 64, (x - 128) // 64, (x + 192) // 64
+    assert (labels.read_level(6, *box) == UNANNOTATED).all()  # the pyramid's sample misses a 6-px stroke
+    assert (layer.sampled(box[0] * 64, box[1] * 64, box[2] * 64, box[3] * 64, 64) == 1).any()
+
+    def shown():
+        window.canvas.viewport().repaint()
+        image = window.canvas.viewport().grab().toImage()
+        pos = window.canvas.mapFromScene(x + 30, y)
+        return np.array([[image.pixel(pos.x() + dx, pos.y() + dy) for dx in range(-4, 5)] for dy in range(-4, 5)])
+
+    with_strokes = shown()
+    layer.setVisible(False)
+    assert (shown() != with_strokes).sum() >= 2  # on screen: the stroke's samples and their outline
+
+
+@pytest.mark.parametrize("agree", [True, False])
+def test_a_slide_mask_copy_over_a_mask_saved_since_asks_before_mixing_them(qtbot, dialogs, image, appdata, agree):
+    from core.document.chunked_labels import ChunkedLabels
+    from core.document.recovery import RECOVERY_DIR
+
+    target = default_mask_path(image, chunked=True)
+    mask = ChunkedLabels.create(SIDE, SIDE)
+    mask[100:200, 100:200] = 1
+    mask.save_to(target)
+    mask[5_000:5_100, 5_000:5_100] = 2  # edited after the save, then the app was killed
+    crashed_with_strokes(appdata, image, mask, default_classes(4), RECOVERY_DIR, target)
+    mask.close()
+    with ChunkedLabels.open(target) as later:  # saved again since (another window)
+        later[300:400, 300:400] = 3
+        later.save_to(target)
+    dialogs.answers["ask_recovery"] = "restore"
+    dialogs.answers["confirm"] = agree
+    window = make_window(qtbot)
+    qtbot.waitUntil(lambda: bool(dialogs.of("ask_recovery")), timeout=10_000)
+    [(_, _, items)] = dialogs.of("ask_recovery")
+    assert "you will be asked" in items[0]
+    (_, title, text, _), *rest = dialogs.of("confirm")
+    assert title == "Restore Over a Changed Mask?" and "would mix the two masks" in text
+    if agree:  # the copy's chunks over the mask as it is now, as one undo step
+        assert window.mask[5_050, 5_050] == 2 and window.mask[350, 350] == 3 and window.mask[150, 150] == 1
+        assert window.document.dirty and rest == []
+    else:  # reported, and kept for the next start (the second question is answered no as well)
+        assert window.current is None and [r[1] for r in rest] == ["Some Edits Could Not Be Restored"]
+        assert len(list((appdata / RECOVERY_DIR).glob("*.json"))) == 1
+    close(window, dialogs)
