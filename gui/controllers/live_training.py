@@ -93,6 +93,7 @@ class LiveTrainingUi(QObject):
         self.preview.failed.connect(self._on_preview_failed)
         self.preview.unreadable.connect(self._on_unreadable)
         self.slides.ready.connect(self._on_slide_items)
+        state.events.brush_size.connect(self._on_brush)
         state.strokes.history_changed.connect(self._on_strokes)
         self.store.current_changed.connect(self._on_image)
 
@@ -394,20 +395,28 @@ class LiveTrainingUi(QObject):
         else:
             self._resolve("slides")
 
-    def level_of(self, entry: ImageEntry) -> int:
+    def level_of(self, entry: ImageEntry, keep: bool = True) -> int:
         """The level a slide's strokes are trained at: the user's choice, else core's default rule
-        for the brush in use (core.training.slide_strokes.default_level)."""
+        for the brush in use (core.training.slide_strokes.default_level), kept once training reads
+        the slide (``keep``) so that a brush changed later does not move it."""
         from core.training.slide_strokes import default_level
 
         key = path_key(entry.path)
-        if key not in self._levels:
-            self._levels[key] = default_level(entry.source, self.state.brush_size)
-        return self._levels[key]
+        level = self._levels.get(key)
+        if level is None:
+            level = default_level(entry.source, self.state.brush_size)
+            if keep:
+                self._levels[key] = level
+        return level
 
-    def level_factor(self, entry: ImageEntry) -> int:
-        """Full-resolution pixels per pixel of the level a slide is trained at (1: not a slide)."""
-        if entry.source is None:
-            return 1
+    def level_factor(self, entry: ImageEntry) -> int | None:
+        """Full-resolution pixels per pixel of the level a slide with strokes is trained at: what its
+        view and Apply predict at, the scale the model learnt there.  None for any other image (a
+        slide without strokes is predicted at the level it is shown at, as the images that trained
+        the model were read whole)."""
+        strokes = entry.strokes
+        if entry.source is None or strokes is None or not strokes.is_chunked or strokes.is_blank:
+            return None
         w, _h = entry.source.levels[self.level_of(entry)]
         return max(1, round(entry.source.width / w))
 
@@ -436,7 +445,13 @@ class LiveTrainingUi(QObject):
             self.live.levels, self.live.level = (), NONE
             return
         self.live.levels = tuple(level_choices(entry.source))
-        self.live.level = self.level_of(entry)
+        self.live.level = self.level_of(entry, keep=False)
+
+    def _on_brush(self, _size: int) -> None:
+        """The default level follows the brush until the slide's strokes are first trained on."""
+        entry = self.store.current
+        if entry is not None and entry.source is not None and self.live.levels:
+            self.live.level = self.level_of(entry, keep=False)
 
     def _left_out(self) -> None:
         """Images whose strokes training cannot use (another channel count): said until resolved."""
@@ -570,8 +585,7 @@ class LiveTrainingUi(QObject):
         pixels = entry.source if entry.source is not None else entry.image  # the preview picks the view (image_of)
         size = (entry.source.height, entry.source.width) if entry.source is not None else entry.image.rgb.shape[:2]
         box, scale = self._view()
-        factor = self.level_factor(entry) if entry.source is not None else None  # a slide: at its training level
-        request = view_request(entry.path, pixels, row.snapshot, box, scale, size, factor)
+        request = view_request(entry.path, pixels, row.snapshot, box, scale, size, self.level_factor(entry))
         if request is not None:
             self._asked = {uid: n for uid, n in self._asked.items() if self.live.row(uid) is not None}
             self._asked[row.uid] = self._choices
@@ -630,7 +644,8 @@ class LiveTrainingUi(QObject):
                           f"is {box.width}x{box.height} pixels (at most {APPLY_VIEW_PIXELS // 10**6} Mpx).")
                 return False
             # at the level the slide is trained at (the scale the model learnt), then every pixel of the view
-            factor, level = self.level_factor(entry), self.level_of(entry)
+            factor = self.level_factor(entry) or 1
+            level = self.level_of(entry) if factor > 1 else 0
             lw, lh = source.levels[level]
             read = lambda seg: (source.read_raw if seg.reads_raw else source.read)(  # noqa: E731
                 box.y0 // factor, min(lh, -(-box.y1 // factor)), box.x0 // factor, min(lw, -(-box.x1 // factor)),

@@ -273,3 +273,58 @@ def test_a_slide_mask_copy_over_a_mask_saved_since_asks_before_mixing_them(qtbot
         assert window.current is None and [r[1] for r in rest] == ["Some Edits Could Not Be Restored"]
         assert len(list((appdata / RECOVERY_DIR).glob("*.json"))) == 1
     close(window, dialogs)
+
+
+def test_a_model_trained_live_on_a_16_bit_slides_tiles_segments_the_slide_as_it_predicted(
+        qtbot, window, tmp_path, monkeypatch):
+    """The tiles of a raw slide are scaled by the slide's statistics while training, as the preview
+    and ``segment`` (streamed, tile by tile) scale them: the saved model segments the slide as the
+    view showed, and right (by each tile's own statistics it would learn noise: both halves alike)."""
+    import zarr
+
+    import gui.state.loading
+    from core.cli.main import main
+    from tests.gui.helpers import drag
+    from tests.raw_slide import two_level_halves, write_raw_pyramid
+
+    monkeypatch.setattr(gui.state.loading, "LARGE_IMAGE_PIXELS", 100_000)  # a small slide, quick to train on
+    pixels, truth = two_level_halves()
+    path = write_raw_pyramid(tmp_path / "raw.ome.tif", pixels)
+    assert window.open_images([path]) == 1 and window.current.source is not None
+    live, state, panel = window.live, window.state.live, window.live_panel
+    window.state.brush_size = 8
+    window.commands.stroke.trigger()
+    for class_id, x0 in ((0, 100), (1, 850)):  # the dim half, the bright half
+        window.select_class(class_id)
+        drag(qtbot, window, [(x0, 300), (x0 + 40, 310), (x0 + 80, 300)])
+    panel.level.activated.emit(panel.level.findData(0))  # full resolution, as `segment` reads it
+    live.choose_start("scratch")
+    live.config_changes = dict(FAST)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: any(r.snapshot.steps >= 40 for r in state.history), timeout=120_000)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
+    row = state.history[-1]
+    live.roll_back(row.uid)
+    qtbot.waitUntil(lambda: state.prediction is not None and state.prediction.uid == row.uid, timeout=60_000)
+    shown = state.prediction
+    assert shown.factor == 1 and shown.box.area == pixels.shape[0] * pixels.shape[1]  # the whole slide is in view
+    model = live.save(tmp_path / "live.safetensors", row)
+    out = tmp_path / "out"
+    assert main(["segment", str(path), "-o", str(out), "--model", str(model), "--format", "ome-zarr",
+                 "--no-tta", "--no-refine"]) == 0
+    segmented = zarr.open_group(str(out / "raw.ome.zarr"), mode="r")["0"][:]
+    assert (segmented == shown.labels).mean() > 0.995  # as the view showed it (tile seams aside)
+    assert (segmented == truth).mean() > 0.95
+
+
+def test_a_view_far_wider_than_the_training_level_is_predicted_in_its_middle_at_that_level():
+    from core.document.editing import Box
+    from gui.jobs.live_preview import WHOLE_PASS_PIXELS, view_request
+
+    whole = Box(0, 0, SIDE, SIDE)
+    request = view_request(Path("slide.ome.tif"), None, None, whole, 1 / 100, (SIDE, SIDE), factor=4)
+    box = request.box
+    assert request.factor == 4 and box.area / 16 <= WHOLE_PASS_PIXELS * 1.01  # what a 100% view costs
+    assert abs((box.y0 + box.y1) / 2 - SIDE / 2) < 8 and abs((box.x0 + box.x1) / 2 - SIDE / 2) < 8
+    assert view_request(Path("slide.ome.tif"), None, None, whole, 1 / 100, (SIDE, SIDE)).box == whole  # as before
