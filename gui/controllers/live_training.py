@@ -237,6 +237,7 @@ class LiveTrainingUi(QObject):
         self.live.on, self.live.held = False, False
         self._resolve("strokes")
         self._resolve("images")
+        self._resolve("slides")
         if self.live.history:
             self._say("Live Training is off. Apply to Image or Save Model keep what it learned.")
 
@@ -351,7 +352,9 @@ class LiveTrainingUi(QObject):
     def _send_now(self) -> None:
         if not self.trainer.running:
             return
-        self._slide_warnings()
+        if self.slides.errors:  # a slide's strokes cannot be read at its level: nothing new is sent
+            self._warn("strokes", f"Training continues on the earlier strokes: {' '.join(self.slides.errors.values())}")
+            return
         try:
             items, used, scale_by = self._training_data()
             classes = self.state.known_classes()
@@ -362,6 +365,7 @@ class LiveTrainingUi(QObject):
             self._warn("strokes", f"Training continues on the earlier strokes: {exc}")
             return
         self._resolve("strokes")
+        self._resolve("slides")
         self._left_out()
         self.live.status = (f"Training on {sum(n for _, n in used):,} annotated pixels in {self._images_in(used)} "
                             "(held-out strokes included)…")
@@ -388,10 +392,10 @@ class LiveTrainingUi(QObject):
             self._send_now()
 
     def _slide_warnings(self) -> None:
-        """Why a slide's strokes are not trained on (too many pixels at the level...): said until resolved."""
+        """Why a slide's strokes are not trained on (too many pixels at its level...): said until resolved."""
         errors = self.slides.errors
         if errors:
-            self._warn("slides", " ".join(errors.values()))
+            self._warn("slides", f"Training without the strokes of {' '.join(errors.values())}")
         else:
             self._resolve("slides")
 

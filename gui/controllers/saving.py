@@ -126,6 +126,10 @@ class Saver(QObject):
             return True
         path = entry.strokes_target
         classes = entry.doc.classes if entry.doc is not None else strokes.classes
+        if strokes.is_chunked and strokes.labels.path is None and path.exists() and not dialogs.confirm(
+                self.parent_widget, "Replace Strokes?", f"{path.name} already exists and could not be opened as "
+                "this slide's strokes. Replace it with the strokes you painted?", "Replace"):
+            return False
         try:
             if strokes.is_chunked:
                 strokes.labels.save_to(path, classes=classes)

@@ -168,29 +168,46 @@ def painted(doc, class_id, x, y, length=80, size=10):
     doc.end_stroke()
 
 
-def test_strokes_on_a_slide_are_recovered_after_a_crash(qtbot, dialogs, image, appdata):
-    classes = default_classes(2)
-    doc = StrokeDocument.blank_chunked((SIDE, SIDE), classes)
-    painted(doc, 1, *A)
-    painted(doc, 0, *B)
-    snap = crashed_with_strokes(appdata, image, doc.labels, classes)
-    assert len(snap.chunks) <= 4  # the chunks under the strokes, not the slide's 38,000
+def test_strokes_on_a_slide_are_autosaved_and_recovered_after_a_crash(qtbot, dialogs, image, appdata):
+    import json
+
+    first = make_window(qtbot)
+    assert first.open_images([image]) == 1
+    first.state.brush_size = 10
+    paint_at(qtbot, first, 1, *A)
+    paint_at(qtbot, first, 0, *B)
+    strokes = first.current.strokes
+    expected = {(x, y): strokes.labels[y - 10:y + 10, x - 10:x + 70].copy() for x, y in (A, B)}
+    counts = strokes.class_pixels()
+    folder = appdata / STROKES_DIR
+    first.autosave.flush()  # what its timer does a moment after the last stroke
+    [manifest] = [json.loads(p.read_text()) for p in folder.glob("*.json")]
+    assert manifest["kind"] == "chunks" and manifest["fill"] == UNANNOTATED and len(manifest["chunks"]) <= 4
+    assert manifest["mask_path"] == str(chunked_strokes_path(image).resolve())
+    assert sum(p.stat().st_size for p in folder.glob("*.zip")) < 100_000  # the strokes' chunks, not the slide's
+    # what a kill after the autosave leaves: the copy, and the lock of a process that is gone
+    left = {p.name: p.read_bytes() for p in folder.iterdir()}
+    lock = first.autosave.lock.path
+    raw = json.loads(lock.read_text())
+    close(first, dialogs)
+    for name, data in left.items():
+        (folder / name).write_bytes(data)
+    lock.write_text(json.dumps({**raw, "pid": dead_pid(), "start_token": None}))
     dialogs.answers["ask_recovery"] = "restore"
     window = make_window(qtbot)
     qtbot.waitUntil(lambda: bool(dialogs.of("ask_recovery")), timeout=10_000)
     [(_, crashed, items)] = dialogs.of("ask_recovery")
-    assert crashed and items[0].startswith(f"{image.name}, strokes edited ")
+    assert crashed and items == [items[0]] and items[0].startswith(f"{image.name}, strokes edited ")
     entry = window.current
     assert entry.path.resolve() == image.resolve() and entry.source is not None
-    strokes = entry.strokes
-    assert strokes.is_chunked and strokes.dirty and strokes.class_pixels() == doc.class_pixels()
-    for x, y in (A, B):
-        np.testing.assert_array_equal(strokes.labels[y - 10:y + 10, x - 10:x + 100], doc.labels[y - 10:y + 10, x - 10:x + 100])
+    restored = entry.strokes
+    assert restored.is_chunked and restored.dirty and restored.class_pixels() == counts
+    for (x, y), block in expected.items():
+        np.testing.assert_array_equal(restored.labels[y - 10:y + 10, x - 10:x + 70], block)
     assert not window.document.dirty  # the mask had nothing to restore
     window.state.tool = "stroke"
     window.commands.undo.trigger()  # one step takes the restored strokes back
-    assert strokes.is_blank
-    doc.labels.close()
+    assert restored.is_blank
     close(window, dialogs)
 
 
@@ -328,3 +345,55 @@ def test_a_view_far_wider_than_the_training_level_is_predicted_in_its_middle_at_
     assert request.factor == 4 and box.area / 16 <= WHOLE_PASS_PIXELS * 1.01  # what a 100% view costs
     assert abs((box.y0 + box.y1) / 2 - SIDE / 2) < 8 and abs((box.x0 + box.x1) / 2 - SIDE / 2) < 8
     assert view_request(Path("slide.ome.tif"), None, None, whole, 1 / 100, (SIDE, SIDE)).box == whole  # as before
+
+
+def test_a_mask_where_the_strokes_file_should_be_is_named_and_never_overwritten_unasked(
+        qtbot, window, dialogs, image):
+    from core.document.chunked_labels import ChunkedLabels
+
+    path = chunked_strokes_path(image)
+    with ChunkedLabels.create(SIDE, SIDE, path=path) as mask:  # unpainted pixels 0: a mask, not strokes
+        mask[10:20, 10:20] = 1
+        mask.save_to(path)
+    assert window.open_images([image]) == 1
+    message = window.statusBar().currentMessage()
+    assert message.startswith(f"Found {path.name} but could not load its strokes: ") and "not a strokes file" in message
+    strokes = window.current.strokes
+    assert strokes.is_chunked and strokes.is_blank
+    window.state.brush_size = 10
+    paint_at(qtbot, window, 1, *A)
+    dialogs.answers["confirm"] = False
+    window.commands.save.trigger()
+    [(_, title, text, _)] = dialogs.of("confirm")
+    assert title == "Replace Strokes?" and path.name in text and strokes.dirty
+    with ChunkedLabels.open(path) as kept:
+        assert kept.fill == 0 and kept[15, 15] == 1  # untouched
+    dialogs.answers["confirm"] = True
+    window.commands.save.trigger()
+    assert not strokes.dirty and open_chunked_strokes(path, (SIDE, SIDE))[A[1], A[0] + 30] == 1
+
+
+def test_strokes_too_many_for_a_level_are_said_in_the_panel_while_training_goes_on(qtbot, window, image):
+    assert window.open_images([image]) == 1
+    strokes = window.current.strokes
+    strokes.set_brush_size(4)
+    for class_id, y in ((1, 20_000), (0, 80_000)):  # across the slide: at full resolution, 800 tiles
+        strokes.set_active_class(class_id)
+        strokes.begin_stroke("brush")
+        strokes.stroke_to(0, y)
+        strokes.stroke_to(SIDE - 1, y)
+        strokes.end_stroke()
+    live, state, panel = window.live, window.state.live, window.live_panel
+    panel.level.activated.emit(panel.level.findData(4))  # 1/16: 50 tiles
+    live.config_changes = dict(FAST)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: live.trainer.running, timeout=60_000)
+    assert state.warning == ""
+    panel.level.activated.emit(panel.level.findData(0))
+    qtbot.waitUntil(lambda: "train at a coarser level" in state.warning, timeout=60_000)
+    assert state.warning.startswith("Training continues on the earlier strokes: slide.ome.tif: the strokes cover ")
+    assert live.trainer.running and panel.warning.isVisibleTo(panel)
+    panel.level.activated.emit(panel.level.findData(3))
+    qtbot.waitUntil(lambda: state.warning == "", timeout=60_000)  # resolved: the strokes are read at level 3
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
