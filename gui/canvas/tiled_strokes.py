@@ -93,12 +93,14 @@ class TiledStrokeLayer(StrokeLayer):
         """Rows y0:y1, columns x0:x1 (multiples of ``k``, or the slide's edge) one sample per ``k``
         pixels: a stroke wherever any pixel of the sample holds one."""
         strokes = self._labels()
-        if k == 1:
-            return strokes.read(y0, y1, x0, x1)
         rows, cols = -(-(y1 - y0) // k), -(-(x1 - x0) // k)
         cy, cx = strokes.chunks
         keys = [key for key in self._content
                 if key[0] * cy < y1 and (key[0] + 1) * cy > y0 and key[1] * cx < x1 and (key[1] + 1) * cx > x0]
+        if not keys:  # no stroke here: nothing is read (unpainted chunks never enter the strokes' cache)
+            return np.full((rows, cols), UNANNOTATED, np.uint8)
+        if k == 1:
+            return strokes.read(y0, y1, x0, x1)
         if len(keys) > MAX_POOLED_CHUNKS:
             self.pooled_chunks = 0
             return self._pyramid_sample(strokes, y0, y1, x0, x1, k, rows, cols)

@@ -6,7 +6,8 @@ trainer runs on a worker (gui.jobs.live_trainer); the strokes it learns from fol
 painting a moment after each stroke (a class painted for the first time joins the running
 training).  On a whole slide it learns from the tiles under the strokes only, at the pyramid level
 the user picks in the panel (core.training.slide_strokes), read on a worker (gui.jobs.slide_items),
-and the view and Apply predict at that level: the scale the model learnt.  Each checkpoint it publishes joins the history; the *marked* one (gui.state.live:
+and the view and Apply predict at that level: the scale the model learnt.  Each checkpoint it
+publishes joins the history; the *marked* one (gui.state.live:
 keyed on its session-wide uid, kept marked until the user rolls back or a better-scored one
 arrives) is what the view predicts (gui.jobs.live_preview), as does moving the view, and what
 Apply to Image (one undo step) and Save Model use.  A result whose region has left the view,
@@ -565,8 +566,8 @@ class LiveTrainingUi(QObject):
         if self.live.history:
             self._view_timer.start()
 
-    def _on_image(self, entry) -> None:
-        self._show_levels(entry)
+    def _on_image(self, _entry) -> None:
+        self._show_levels(self.store.current)
         self.preview.forget()
         self.live.prediction = None
         self._resolve("preview")

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 
 LARGE_IMAGE_PIXELS = 100 * 1024 * 1024  # above this the image is tiled and its mask chunked
+STROKES_CACHE_BYTES = 64 * 2**20  # a slide's strokes are sparse: a smaller cache than its mask's
 LAZY_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".btf", ".tf8", ".bif", ".qptiff", ".zarr")
 
 
@@ -232,11 +233,11 @@ def load_slide_strokes(entry: "ImageEntry") -> str | None:
     recover_swap(path)  # a save killed mid-swap: the old strokes go back
     if path.exists():
         try:
-            strokes = StrokeDocument(open_chunked_strokes(path, doc.shape), doc.classes)
+            strokes = StrokeDocument(open_chunked_strokes(path, doc.shape, STROKES_CACHE_BYTES), doc.classes)
         except (StoreError, OSError, ValueError) as exc:
-            entry.strokes = StrokeDocument.blank_chunked(doc.shape, doc.classes)
+            entry.strokes = StrokeDocument.blank_chunked(doc.shape, doc.classes, cache_bytes=STROKES_CACHE_BYTES)
             return f"Found {path.name} but could not load its strokes: {exc}"
         entry.strokes = strokes
         return f"Loaded {strokes.annotated_pixels:,} annotated pixels from {path.name}."
-    entry.strokes = StrokeDocument.blank_chunked(doc.shape, doc.classes)
+    entry.strokes = StrokeDocument.blank_chunked(doc.shape, doc.classes, cache_bytes=STROKES_CACHE_BYTES)
     return None

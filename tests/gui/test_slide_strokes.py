@@ -144,6 +144,13 @@ def test_live_training_reads_only_the_tiles_under_the_strokes_at_the_chosen_leve
     np.testing.assert_array_equal(prediction.labels, expected)
     window.commands.live_training.trigger()
     qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
+    live.roll_back(prediction.uid)  # Apply with the checkpoint the view showed: at level 2 as well
+    with qtbot.waitSignal(live.applied, timeout=60_000):
+        window.live_panel.apply.click()
+    b = prediction.box
+    written = np.asarray(window.mask[b.y0:b.y1, b.x0:b.x1])
+    upsampled = np.repeat(np.repeat(prediction.labels, 4, axis=0), 4, axis=1)[:b.height, :b.width]
+    assert (written == upsampled).mean() > 0.99 and window.document.history.undo_label == "live training"
 
 
 def crashed_with_strokes(appdata, image, labels, classes, folder=STROKES_DIR, target=None):
