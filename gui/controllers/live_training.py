@@ -64,6 +64,7 @@ class LiveTrainingUi(QObject):
         self.preview_seconds: list[float] = []  # request-to-view latencies of shown predictions
         self._apply_task: Task | None = None
         self._disk: dict[str, tuple[Any, np.ndarray]] = {}  # strokes of images not in memory
+        self._disk_slides: dict[str, tuple[Any, Any] | None] = {}  # (source, strokes) of slides not in memory
         self._images: dict[str, Any] = {}  # images with strokes the store dropped (LoadedImage)
         self._default_known = False
         self._classes: list = []  # the class list the running trainer was given
@@ -157,6 +158,7 @@ class LiveTrainingUi(QObject):
             self._default_known = True
             self.live.start_from = self.default_start()
         self._disk.clear()  # files are read once per session: strokes saved since are read again
+        self._close_disk_slides()
         self._images.clear()
         try:
             config = self._config()
@@ -256,6 +258,7 @@ class LiveTrainingUi(QObject):
         self.trainer.shutdown()
         self.preview.shutdown()
         self.slides.shutdown()
+        self._close_disk_slides()
         if self._apply_task is not None:
             self._apply_task.cancel()
             self._apply_task.wait()
@@ -292,11 +295,13 @@ class LiveTrainingUi(QObject):
                     used.append((entry.name, n))
         cut, scale_by = [], {}
         for entry in self.store:
-            found = self.slides.items.get(path_key(entry.path)) if entry.source is not None else None
-            for pair, name in zip(found.items if found is not None else [], found.names if found is not None else []):
+            found, slide = self.slides.items.get(path_key(entry.path)), self._slide_of(entry)
+            if found is None or slide is None:
+                continue
+            for pair, name in zip(found.items, found.names):
                 cut.append(pair)
                 used.append((name, int(np.count_nonzero(pair[1] != 255))))
-                scale_by[name] = entry.source
+                scale_by[name] = slide[0]
                 self._image_of[name] = entry.name
         raw = self._start_reads_raw() or any(not is_photo(px) for px, _ in cut)
         pixels = trainer_pixels([image for image, _ in items], raw)
@@ -376,14 +381,54 @@ class LiveTrainingUi(QObject):
         """Tell the reader which slides have strokes and at which level; True when any has."""
         keys = set()
         for entry in self.store:
-            strokes = entry.strokes
-            if entry.source is None or strokes is None or not strokes.is_chunked or strokes.is_blank:
+            slide = self._slide_of(entry)
+            if slide is None:
                 continue
             key = path_key(entry.path)
             keys.add(key)
-            self.slides.follow(key, entry.source, strokes.labels, self.level_of(entry))
+            self.slides.follow(key, slide[0], slide[1], self.level_of(entry, source=slide[0]))
         self.slides.keep_only(keys)
         return bool(keys)
+
+    def _slide_of(self, entry: ImageEntry) -> tuple[Any, Any] | None:
+        """(source, strokes) of a listed slide with strokes: as painted when it is in memory, else
+        its saved ``<stem>_strokes.ome.zarr`` (opened once per Live Training session)."""
+        from core.document.strokes import UNANNOTATED
+
+        strokes = entry.strokes
+        if entry.source is not None and strokes is not None:
+            return (entry.source, strokes.labels) if strokes.is_chunked and not strokes.is_blank else None
+        key = path_key(entry.path)
+        if key not in self._disk_slides:
+            self._disk_slides[key] = self._open_saved_slide(entry)
+        slide = self._disk_slides[key]
+        return slide if slide is not None and slide[1].class_counts()[:UNANNOTATED].any() else None
+
+    @staticmethod
+    def _open_saved_slide(entry: ImageEntry) -> tuple[Any, Any] | None:
+        from core.document.strokes import open_chunked_strokes
+        from core.io.label_store import StoreError
+        from core.io.mask_naming import chunked_strokes_path
+        from core.io.sources import open_source
+
+        path = chunked_strokes_path(entry.path)
+        if not path.exists():
+            return None
+        source = entry.source
+        try:
+            source = source if source is not None else open_source(entry.path)
+            return source, open_chunked_strokes(path, (source.height, source.width))
+        except (StoreError, OSError, ValueError):
+            return None  # said when the slide is opened (gui.state.loading)
+
+    def _close_disk_slides(self) -> None:
+        for key, slide in self._disk_slides.items():
+            if slide is not None:
+                slide[1].close()
+                entry = self.store.get(key)
+                if entry is None or entry.source is not slide[0]:
+                    slide[0].close()
+        self._disk_slides.clear()
 
     def _on_slide_items(self) -> None:
         if self._starting is not None:
@@ -400,7 +445,7 @@ class LiveTrainingUi(QObject):
         else:
             self._resolve("slides")
 
-    def level_of(self, entry: ImageEntry, keep: bool = True) -> int:
+    def level_of(self, entry: ImageEntry, keep: bool = True, source: Any = None) -> int:
         """The level a slide's strokes are trained at: the user's choice, else core's default rule
         for the brush in use (core.training.slide_strokes.default_level), kept once training reads
         the slide (``keep``) so that a brush changed later does not move it."""
@@ -409,7 +454,7 @@ class LiveTrainingUi(QObject):
         key = path_key(entry.path)
         level = self._levels.get(key)
         if level is None:
-            level = default_level(entry.source, self.state.brush_size)
+            level = default_level(source if source is not None else entry.source, self.state.brush_size)
             if keep:
                 self._levels[key] = level
         return level

@@ -17,7 +17,8 @@ from gui.infra.workers import Reporter, Task, start_task
 
 
 class SlideItemsReader(QObject):
-    """``follow`` each slide with strokes, ``read()``; ``ready`` when ``items``/``errors`` are new."""
+    """``follow`` each slide with strokes, ``read()``; ``ready`` when ``items``/``errors`` hold the
+    latest strokes."""
 
     ready = Signal()
 
@@ -103,7 +104,8 @@ class SlideItemsReader(QObject):
                 self.errors[key] = f"{slide.name}: {message}"
         self.reads += 1
         if self._again:
-            self.read()
+            self.read()  # strokes painted meanwhile: ``ready`` comes with that read
+            return
         self.ready.emit()
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:

@@ -143,7 +143,7 @@ def test_live_training_reads_only_the_tiles_under_the_strokes_at_the_chosen_leve
     expected, _ = predict(seg, read_view(source, prediction.box, 4))
     np.testing.assert_array_equal(prediction.labels, expected)
     window.commands.live_training.trigger()
-    qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=30_000)
     live.roll_back(prediction.uid)  # Apply with the checkpoint the view showed: at level 2 as well
     with qtbot.waitSignal(live.applied, timeout=60_000):
         window.live_panel.apply.click()
@@ -327,7 +327,7 @@ def test_a_model_trained_live_on_a_16_bit_slides_tiles_segments_the_slide_as_it_
     window.commands.live_training.trigger()
     qtbot.waitUntil(lambda: any(r.snapshot.steps >= 40 for r in state.history), timeout=120_000)
     window.commands.live_training.trigger()
-    qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=30_000)
     row = state.history[-1]
     live.roll_back(row.uid)
     qtbot.waitUntil(lambda: state.prediction is not None and state.prediction.uid == row.uid, timeout=60_000)
@@ -403,4 +403,27 @@ def test_strokes_too_many_for_a_level_are_said_in_the_panel_while_training_goes_
     panel.level.activated.emit(panel.level.findData(3))
     qtbot.waitUntil(lambda: state.warning == "", timeout=60_000)  # resolved: the strokes are read at level 3
     window.commands.live_training.trigger()
-    qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=30_000)
+
+
+def test_a_slide_whose_saved_strokes_left_memory_still_trains(qtbot, window, image, tmp_path):
+    from tests.gui.live_helpers import two_halves
+
+    other = two_halves(tmp_path / "halves.png")
+    window.store.keep_documents = 1  # the slide's documents go as soon as another image is shown
+    assert window.open_images([image, other]) == 2
+    window.show_entry(window.store.get(image))
+    window.state.brush_size = 14
+    paint_at(qtbot, window, 1, *A)
+    paint_at(qtbot, window, 0, *B)
+    window.commands.save.trigger()  # saved: now the store may drop them
+    window.show_entry(window.store.get(other))
+    assert window.store.get(image).strokes is None
+    live = window.live
+    live.config_changes = dict(FAST)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: live.trainer.running, timeout=60_000)
+    _items, used = live.training_items()
+    assert len(used) == 2 and all(name.startswith(f"{image.name} (level 1, x ") for name, _ in used)
+    window.commands.live_training.trigger()
+    qtbot.waitUntil(lambda: not live.trainer.running, timeout=30_000)
