@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -75,13 +76,20 @@ def paint_slide_strokes(strokes, size: int, length: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    tmp = Path(tempfile.mkdtemp(prefix="unetseg-slide-live-"))
+    try:
+        return run(tmp, argv)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run(tmp: Path, argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60, help="training time while the previews are timed")
     parser.add_argument("--moves", type=int, default=150)
     parser.add_argument("--brush", type=int, default=16, help="brush width of the strokes (full-resolution px)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    tmp = Path(tempfile.mkdtemp(prefix="unetseg-slide-live-"))
     os.environ["UNETSEG_SETTINGS"] = str(tmp / "settings.ini")
     os.environ["UNETSEG_DATA_DIR"] = str(tmp / "data")
 
