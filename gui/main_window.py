@@ -290,6 +290,7 @@ class MainWindow(QMainWindow):
         lp.roll_back_requested.connect(live.roll_back)
         lp.apply_requested.connect(live.apply)
         lp.save_requested.connect(lambda: live.save())
+        lp.level_chosen.connect(live.choose_level)
         c.view_changed.connect(live.view_moved)
         state.live.events.on.connect(lambda on: on and self.live_dock.show())
         self.objects_panel.object_clicked.connect(self.objects.focus)

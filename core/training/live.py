@@ -45,6 +45,7 @@ from core.classes import ClassInfo, default_classes, normalize_classes
 from core.metrics import IoUAccumulator
 from core.model.checkpoints import Checkpoint, Normalization
 from core.model.networks import HALO, build_model
+from core.model.normalize import source_statistics
 from core.segment.inference import OOM_ERRORS as DEVICE_OOM_ERRORS, device_label, resolve_device
 from core.training import raw_input
 from core.training.loop import (IGNORE, Normalizer, TrainingDataError, _resolve_checkpoint, dice_loss,
@@ -148,6 +149,7 @@ class _Pending:
     raw: bool  # the images are read as raw channels (else 8-bit RGB, fixed normalisation)
     channels: int
     classes: list[ClassInfo] | None
+    scale_by: dict = field(default_factory=dict)  # item name -> the image (an ImageSource) it was cut from
 
 
 class LiveTrainer:
@@ -209,7 +211,7 @@ class LiveTrainer:
 
     # ------------------------------------------------------------------ any thread
     def set_data(self, items: list[tuple[np.ndarray, np.ndarray]], names: list[str] | None = None,
-                 classes: list[ClassInfo] | None = None) -> None:
+                 classes: list[ClassInfo] | None = None, scale_by: dict | None = None) -> None:
         """New strokes: (pixels HxWxC, index mask HxW uint8 with 255 = not annotated) per image.
 
         ``classes``: the user's class list now (it may have grown since the trainer started: a
@@ -220,7 +222,12 @@ class LiveTrainer:
         stroke.  Raises TrainingDataError (one sentence) when fewer than two classes are
         annotated, or an id is beyond the class list (naming the image): the trainer then goes
         on with the strokes it had.  It counts every mask's pixels, so for a whole slide pass
-        the regions around the strokes, not the slide."""
+        the regions around the strokes, not the slide (core.training.slide_strokes).
+
+        ``scale_by``: {item name: the image it was cut from (an ImageSource: a slide's tiles)}.
+        Raw channels are scaled by their image's statistics, and an item cut from a larger image
+        must be scaled by that image's (core.model.normalize.source_statistics, as segmenting it
+        scales every tile), not by its own, or the model learns one scaling and meets another."""
         names = list(names) if names is not None else [f"image {i + 1}" for i in range(len(items))]
         named = list(classes) if classes else self.named
         with self._lock:
@@ -242,7 +249,7 @@ class LiveTrainer:
                     self.log(f"{self.config.init} reads {self.init.in_channels} "
                              f"{'raw' if self.init.normalization.reads_raw else '8-bit'} channels, these images "
                              f"give {kind[1]} {'raw' if kind[0] else '8-bit'}: training starts from scratch")
-            self._pending = _Pending(strokes, kind[0], kind[1], named)
+            self._pending = _Pending(strokes, kind[0], kind[1], named, dict(scale_by or {}))
             self.skipped, self.left_out = strokes.skipped, left_out
 
     def roll_back(self, snapshot: LiveSnapshot) -> int:
@@ -523,7 +530,7 @@ class LiveTrainer:
                 else Normalization()
         images = []
         for (px, mask), name in zip(strokes.items, strokes.names):
-            images.append(self._image(name, px, mask, pending.raw))
+            images.append(self._image(name, px, mask, pending.raw, pending.scale_by.get(name)))
         self._images = {im.name: im for im in images}  # images no longer given are dropped
         self._names = [im.name for im in images]
         held = [(i, y0, x0, tile) for i, im in enumerate(images) for y0, x0, tile in im.held]
@@ -556,15 +563,20 @@ class LiveTrainer:
             norm.percentiles = self.init.normalization.percentiles
         return norm
 
-    def _image(self, name: str, px: np.ndarray, mask: np.ndarray, raw: bool) -> _Image:
-        """The image's training form, reusing what the last call made when nothing changed."""
+    def _image(self, name: str, px: np.ndarray, mask: np.ndarray, raw: bool, whole=None) -> _Image:
+        """The image's training form, reusing what the last call made when nothing changed; raw
+        channels scaled by the statistics of ``whole`` (the image the item was cut from) when given."""
         old = self._images.get(name)
         if raw:
             if old is not None and old.source is px:
                 pixels = old.pixels  # scaled once per image, not at every pause in the painting
             else:
                 picked = px if self.config.channels is None else px[..., list(self.config.channels)]
-                pixels = raw_input.scaled(picked, self.norm)
+                stats = None
+                if whole is not None:  # measured once per source and kept (core.model.normalize)
+                    stats = source_statistics(whole, self.norm.percentiles)
+                    stats = stats if self.config.channels is None else stats.pick(self.config.channels)
+                pixels = raw_input.scaled(picked, self.norm, stats)
         else:
             pixels = px
         if old is not None and old.mask.shape == mask.shape and np.array_equal(old.mask, mask):

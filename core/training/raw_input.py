@@ -111,9 +111,10 @@ def raw_normalization(images: Sequence[TrainingImage], channels: Sequence[int] |
     return norm
 
 
-def scaled(pixels: np.ndarray, norm: Normalization) -> np.ndarray:
-    """One image as its float32 network input, scaled by its own statistics (as ``segment`` does)."""
-    return norm.apply(pixels, norm.statistics(pixels))
+def scaled(pixels: np.ndarray, norm: Normalization, stats=None) -> np.ndarray:
+    """One image as its float32 network input, scaled by its own statistics (as ``segment`` does),
+    or by ``stats`` (core.model.normalize.ChannelStats) of the larger image it was cut from."""
+    return norm.apply(pixels, stats if stats is not None else norm.statistics(pixels))
 
 
 def nan_messages(images: Sequence[TrainingImage]) -> list[str]:

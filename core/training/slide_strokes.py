@@ -65,6 +65,20 @@ def level_choices(source) -> list[tuple[int, float, tuple[int, int]]]:
     return [(k, w0 / w, (w, h)) for k, (w, h) in enumerate(source.levels)]
 
 
+MIN_STROKE_PIXELS = 4  # the default level keeps a stroke at least this many level pixels wide ...
+MAX_DEFAULT_DOWNSAMPLE = 4  # ... and is at most this many times coarser than full resolution
+
+
+def default_level(source, brush: float) -> int:
+    """The level Live Training reads unless the user picks one: the coarsest at which a stroke
+    painted with the ``brush`` (its width in full-resolution pixels) is still MIN_STROKE_PIXELS
+    wide, so a stroke stays a stroke, and no coarser than MAX_DEFAULT_DOWNSAMPLE, where a 48-pixel
+    training crop spans about 200 slide pixels: cells and their texture, not tissue seen from afar."""
+    widest = max(1.0, min(float(MAX_DEFAULT_DOWNSAMPLE), float(brush) / MIN_STROKE_PIXELS))
+    fitting = [level for level, downsample, _ in level_choices(source) if downsample <= widest * 1.001]
+    return max(fitting, default=0)
+
+
 class SlideStrokes:
     """The training items of one slide's strokes at one level; ``items()`` again after more strokes."""
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QFrame, QGraphics
 
 from core.document.mask_document import MaskDocument
 from core.io.sources import ImageSource
+from core.model.normalize import sample_level
 from core.document.editing import Box
 from gui.canvas.cursor_items import BrushCursor, PolygonPreview
 from gui.canvas.layers import ImageLayer, MaskLayer
@@ -29,6 +30,7 @@ from gui.canvas.object_tools import (DeleteTool, MergeTool, ObjectBrushTool, Obj
                                      SplitTool)
 from gui.canvas.pyramids import PyramidBuilder
 from gui.canvas.tiled_layers import TiledImageLayer, TiledMaskLayer
+from gui.canvas.tiled_strokes import TiledStrokeLayer
 from gui.canvas.tiles import TileCache, TileLoader
 from gui.canvas.tools import FillTool, PickerTool, PolygonTool, StrokeTool
 from gui.canvas.tools import Tool as ToolHandler
@@ -186,22 +188,35 @@ class Canvas(QGraphicsView):
             self._scene.addItem(self.object_layer)
             self.restyle()
         strokes = self.state.strokes.doc
-        if strokes is not None and strokes.shape == doc.shape:
-            self.strokes_document = strokes
-            self.stroke_layer = StrokeLayer(lambda: strokes.labels, *strokes.shape)
+        if strokes is not None and strokes.shape == doc.shape and not strokes.is_chunked:
             step = max(1, int(math.sqrt(pixels.shape[0] * pixels.shape[1] / 65536)))
-            compositor, sample = self.state.display.view.compositor(), pixels[::step, ::step]
-            self.stroke_layer.set_backdrop(backdrop_luminance(sample if compositor is None else compositor.rgb(sample)))
-            self._scene.addItem(self.stroke_layer)
-            self.restyle()
+            self._show_strokes(strokes, StrokeLayer(lambda: strokes.labels, *strokes.shape), pixels[::step, ::step])
 
     def set_source(self, source: ImageSource, doc: MaskDocument) -> None:
-        """Show an image of any size from its lazy ``source`` with a chunked mask ``doc``."""
+        """Show an image of any size from its lazy ``source`` with a chunked mask ``doc`` (and its
+        chunked strokes, gui.canvas.tiled_strokes)."""
         same_size = self._shown_size == (source.height, source.width)
         self.clear()
         self.state.document.bind(doc)
         self.document = doc
         self._show_layers(self._tiled(source), TiledMaskLayer(doc.labels), same_size)
+        strokes = self.state.strokes.doc
+        if strokes is not None and strokes.shape == doc.shape and strokes.is_chunked:
+            level = sample_level(source.levels, 2**20)  # a level of a few tiles (its middle, when none is)
+            w, h = source.levels[level]
+            y0, x0 = max(0, h // 2 - 512), max(0, w // 2 - 512)
+            read = source.read if self.state.display.view.compositor() is None else source.read_raw
+            sample = read(y0, min(h, y0 + 1024), x0, min(w, x0 + 1024), level=level)
+            self._show_strokes(strokes, TiledStrokeLayer(lambda: strokes.labels), sample)
+
+    def _show_strokes(self, strokes: MaskDocument, layer: StrokeLayer, sample: np.ndarray) -> None:
+        """Add Live Training's stroke layer, its outline and background colour chosen against
+        ``sample`` of the image (raw channels go through the channel display)."""
+        self.strokes_document, self.stroke_layer = strokes, layer
+        compositor = self.state.display.view.compositor()
+        layer.set_backdrop(backdrop_luminance(sample if compositor is None else compositor.rgb(sample)))
+        self._scene.addItem(layer)
+        self.restyle()
 
     def _tiled(self, source) -> TiledImageLayer:
         """The tiled image layer of ``source``, its tiles rendered with the state's display."""

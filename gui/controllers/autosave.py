@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QWidget
 
 from core.classes import complete_classes
 from core.io.images import ImageReadError
-from core.io.mask_naming import default_mask_path, stack_strokes_path, strokes_path
+from core.io.mask_naming import default_mask_path, stack_strokes_path
 from core.document.recovery import (STROKES_DIR, RecoveryError, RecoveryStore, SessionLock, Snapshot,
                                     merge_sparse, saved_since)
 from core.document.scratch_folders import sweep as sweep_scratch_folders
@@ -122,7 +122,7 @@ class Autosave(QObject):
         self._timer.stop()
         masks = {path_key(e.path): (e, e.doc, e.save_target) for e in self.images
                  if e.doc is not None and e.doc.dirty and e.stack is None}
-        strokes = {path_key(e.path): (e, e.strokes, strokes_path(e.path)) for e in self.images
+        strokes = {path_key(e.path): (e, e.strokes, e.strokes_target) for e in self.images
                    if e.doc is not None and e.strokes is not None and e.strokes.dirty and e.stack is None}
         for e in self.images:  # a stack: a copy per plane with unsaved edits
             for plane, docs in e.stack.loaded().items() if e.stack is not None else ():
@@ -250,7 +250,7 @@ class Autosave(QObject):
             if newer is not None:
                 raise RecoveryError(f"{snap.name}: the mask was saved at {_when(newer)}, after this copy of "
                                     f"{_when(snap.saved_at)} was taken; the saved mask is kept.")
-        labels = self.store.load_chunked(snap) if chunked else self.store.load(snap)
+        labels = self._load_chunked(snap) if chunked else self.store.load(snap)
         objects = None if chunked else self.store.load_objects(snap)
         store = self.images
         entry = store.get(image)
@@ -298,6 +298,18 @@ class Autosave(QObject):
             entry.save_path = snap.mask_path  # it was being saved elsewhere (Save As)
         store.trim()
         return entry
+
+    def _load_chunked(self, snap: Snapshot):
+        """A slide mask's copy over the saved mask it records; when that mask was changed since the
+        copy was taken, the user chooses whether to mix the two (no: the copy is reported and kept)."""
+        changed = base_changed(snap)
+        if changed is None:
+            return self.store.load_chunked(snap)
+        if not dialogs.confirm(self.parent_widget, "Restore Over a Changed Mask?",
+                               f"{changed}\n\nRestore the edited chunks of the copy over the mask as it is "
+                               "now? (Undo takes them back.)", "Restore Anyway"):
+            raise RecoveryError(changed)
+        return self.store.load_chunked(snap, base_changed_ok=True)
 
     @staticmethod
     def _onto_base(entry: ImageEntry, snap: Snapshot) -> None:
@@ -361,6 +373,8 @@ class Autosave(QObject):
     def _restore_strokes(self, snap: Snapshot) -> ImageEntry:
         """Live Training's strokes of an image that fits in memory, as one undo step of its strokes;
         under the strokes saved since the copy was taken, when they were (they win where both annotate)."""
+        if snap.kind == "chunks":
+            return self._restore_slide_strokes(snap)
         labels = self.strokes_store.load(snap)
         image = snap.image_path
         entry = self.images.get(image)
@@ -384,6 +398,58 @@ class Autosave(QObject):
         return entry
 
 
+    def _restore_slide_strokes(self, snap: Snapshot) -> ImageEntry:
+        """A slide's strokes: the copy's changed chunks over the saved strokes, as one undo step of
+        the slide's strokes; where strokes were saved after the copy was taken, those win wherever
+        both annotate (as for an image's strokes), so nothing saved is lost and no question is needed."""
+        newer = strokes_saved_since(snap)
+        labels = self.strokes_store.load_chunked(snap, base_changed_ok=True)  # merged below when changed
+        image = snap.image_path
+        entry = self.images.get(image)
+        new = entry is None
+        if entry is None:
+            entry = self.images.add([image])[0]
+            mark_mask_files([entry])
+        try:
+            load_entry(entry, list(self.state.class_template))
+            strokes = entry.strokes
+            if strokes is None or not strokes.is_chunked or strokes.shape != labels.shape:
+                raise RecoveryError(f"{snap.name}: the image is no longer the slide of its strokes' recovery copy.")
+        except (RecoveryError, ImageReadError, StoreError, MemoryError) as exc:
+            labels.close()
+            if new:
+                self.images.remove(entry)
+            if isinstance(exc, StoreError):
+                raise RecoveryError(f"{snap.name}: {exc}") from None
+            raise
+        for key in labels.changed_chunks():
+            y0, y1, x0, x1 = labels.chunk_region(key)
+            block = labels[y0:y1, x0:x1]
+            if newer:
+                block = merge_sparse(block, strokes.labels[y0:y1, x0:x1], UNANNOTATED)
+            strokes.paste_region(y0, x0, block)
+        strokes.commit_preview("restore unsaved strokes")
+        labels.close()
+        self.images.trim()
+        return entry
+
+
+def base_changed(snap: Snapshot) -> str | None:
+    """The sentence saying a chunked copy's saved mask (or strokes) changed since the copy was taken;
+    None when it did not, or when it is gone (loading the copy then says so)."""
+    if snap.base_path is not None and not snap.base_path.exists():
+        return None
+    return snap.base_changed()
+
+
+def strokes_saved_since(snap: Snapshot) -> bool:
+    """A slide's strokes were saved after this copy of them was taken: the file it applies over
+    changed, or there was none and there is one now."""
+    if snap.base_path is not None:
+        return base_changed(snap) is not None
+    return snap.mask_path is not None and snap.mask_path.exists()
+
+
 def is_strokes(snap: Snapshot) -> bool:
     """A copy of Live Training's strokes (kept in their own folder), not of a mask."""
     return snap.manifest_path.parent.name == STROKES_DIR
@@ -398,6 +464,10 @@ def describe(snap: Snapshot) -> str:
         return f"{text} ({snap.problem})"
     if not snap.image_exists:
         return f"{text} (the image is gone: {snap.image_path})"
+    if snap.kind == "chunks" and strokes and strokes_saved_since(snap):
+        return text + " (older than the strokes saved since: only adds strokes where those have none)"
+    if snap.kind == "chunks" and not strokes and base_changed(snap):
+        return text + " (its saved mask was changed since: you will be asked before it is restored over it)"
     newer = saved_since(snap) if snap.kind == "labels" else None
     if newer is not None:
         return text + (f" (older than the strokes saved {_when(newer)}: only adds strokes where those have none)"

@@ -4,7 +4,10 @@ prediction fresh.
 One action turns it on for the shown image and every other listed image with strokes.  The
 trainer runs on a worker (gui.jobs.live_trainer); the strokes it learns from follow the user's
 painting a moment after each stroke (a class painted for the first time joins the running
-training).  Each checkpoint it publishes joins the history; the *marked* one (gui.state.live:
+training).  On a whole slide it learns from the tiles under the strokes only, at the pyramid level
+the user picks in the panel (core.training.slide_strokes), read on a worker (gui.jobs.slide_items),
+and the view and Apply predict at that level: the scale the model learnt.  Each checkpoint it
+publishes joins the history; the *marked* one (gui.state.live:
 keyed on its session-wide uid, kept marked until the user rolls back or a better-scored one
 arrives) is what the view predicts (gui.jobs.live_preview), as does moving the view, and what
 Apply to Image (one undo step) and Save Model use.  A result whose region has left the view,
@@ -33,10 +36,11 @@ from gui.infra.workers import Task, start_task
 from gui.jobs.live_objects import LiveObjects
 from gui.jobs.live_preview import PreviewRunner, view_request
 from gui.jobs.live_trainer import LiveRunner, save_snapshot
+from gui.jobs.slide_items import SlideItemsReader
 from gui.jobs.model_loader import ModelManager
 from gui.state.app_state import AppState, Tool
 from gui.state.image_store import ImageEntry, path_key
-from gui.state.live import FROM_MODEL, FROM_SCRATCH, HistoryRow, Prediction, best_of_runs, better, trimmed
+from gui.state.live import NONE, FROM_MODEL, FROM_SCRATCH, HistoryRow, Prediction, best_of_runs, better, trimmed
 from gui.state.planes import plane_text
 from gui.state.stack_loading import plane_image
 
@@ -61,9 +65,11 @@ class LiveTrainingUi(QObject):
         self.trainer = LiveRunner(self)
         self.preview = PreviewRunner(self)
         self.objects = LiveObjects()  # painted objects: what a run learns then (gui.jobs.live_objects)
+        self.slides = SlideItemsReader(self)  # the tiles under the strokes of whole slides
         self.preview_seconds: list[float] = []  # request-to-view latencies of shown predictions
         self._apply_task: Task | None = None
         self._disk: dict[str, tuple[Any, np.ndarray]] = {}  # strokes of images not in memory
+        self._disk_slides: dict[str, tuple[Any, Any] | None] = {}  # (source, strokes) of slides not in memory
         self._images: dict[str, Any] = {}  # images with strokes the store dropped (LoadedImage)
         self._default_known = False
         self._classes: list = []  # the class list the running trainer was given
@@ -76,6 +82,9 @@ class LiveTrainingUi(QObject):
         self._branch = 0  # the running trainer's branch after the user's latest roll back (core's LiveSnapshot.branch)
         self._named_best: dict[int, int] = {}  # run number -> the best uid its trainer named last
         self._asked: dict[int, int] = {}  # uid -> self._choices when its prediction was asked
+        self._levels: dict[str, int] = {}  # slide -> the pyramid level its strokes are trained at
+        self._starting: Any = None  # the LiveConfig of a start waiting for the slides' tiles
+        self._image_of: dict[str, str] = {}  # a slide item's name -> its slide's (counts of images)
         self._toggle, self._uncertainty = toggle, uncertainty
         self._strokes_timer = self._timer(STROKES_DELAY_MS, self._send_strokes)
         self._view_timer = self._timer(VIEW_DELAY_MS, self.refresh_view)
@@ -90,6 +99,8 @@ class LiveTrainingUi(QObject):
         self.preview.ready.connect(self._on_prediction)
         self.preview.failed.connect(self._on_preview_failed)
         self.preview.unreadable.connect(self._on_unreadable)
+        self.slides.ready.connect(self._on_slide_items)
+        state.events.brush_size.connect(self._on_brush)
         state.strokes.history_changed.connect(self._on_strokes)
         state.document.objects_changed.connect(self._on_strokes)  # painted objects are training data too
         self.store.current_changed.connect(self._on_image)
@@ -133,6 +144,10 @@ class LiveTrainingUi(QObject):
         self.live.start_from = start_from
 
     def set_on(self, on: bool) -> None:
+        if not on and self._starting is not None:  # still reading the tiles under a slide's strokes
+            self._starting = None
+            self._say("Live Training did not start.")
+            return
         if on == self.live.on:
             return
         if on:
@@ -142,50 +157,69 @@ class LiveTrainingUi(QObject):
             self.stop()
 
     def start(self) -> bool:
-        """Turn Live Training on; False (and one sentence in the panel) when it cannot start."""
-        if self.trainer.running:
+        """Turn Live Training on; False (and one sentence in the panel) when it cannot start.  With
+        strokes on a whole slide it starts once the tiles under them are read (on a worker)."""
+        if self.trainer.running or self._starting is not None:
             return True
         if not self._default_known:
             self._default_known = True
             self.live.start_from = self.default_start()
         self._disk.clear()  # files are read once per session: strokes saved since are read again
+        self._close_disk_slides()
         self._images.clear()
         try:
             config = self._config()
-            items, used, classes, objects = self._training_data()
+        except ValueError as exc:
+            return self._not_started(exc)
+        if self._follow_slides():
+            self._starting = config
+            self.live.status = "Reading the tiles under the strokes of the slide…"
+            self.slides.read()
+            return True
+        return self._start_with(config)
+
+    def _not_started(self, exc: Exception) -> bool:
+        self.live.on = False
+        self._toggle.setChecked(False)
+        self._say(f"Live Training cannot start: {exc}", 12000)
+        return False
+
+    def _start_with(self, config) -> bool:
+        try:
+            items, used, classes, objects, scale_by = self._training_data()
             if not items:
-                raise ValueError("There are no strokes to learn from: choose the Stroke tool (S) and paint a "
-                                 "few strokes of at least two classes (or paint objects in Objects mode).")
+                raise ValueError(" ".join(self.slides.errors.values()) or (
+                    "There are no strokes to learn from: choose the Stroke tool (S) and paint a few strokes "
+                    "of at least two classes (or paint objects in Objects mode)."))
             # every class the user has: one painted for the first time joins the running training
             self._classes = classes
-            self.trainer.start(config, self._classes, items, [name for name, _ in used])
+            self.trainer.start(config, self._classes, items, [name for name, _ in used], scale_by)
             self._learning(objects)
         except (ValueError, RuntimeError, OSError, MemoryError) as exc:
-            self.live.on = False
-            self._toggle.setChecked(False)
-            self._say(f"Live Training cannot start: {exc}", 12000)
-            return False
+            return self._not_started(exc)
         self._resolve("training")
         self._resolve("strokes")
         self._left_out()
+        self._slide_warnings()
         self.live.on, self.live.held, self.live.pinned = True, False, False  # a new run: its checkpoints show
         self._branch = 0
         self._say(f"Training from {self._start_words(config)} on {sum(n for _, n in used):,} annotated pixels in "
-                  f"{_images(len(used))} (once there are enough strokes, some are held out to score the checkpoints "
+                  f"{self._images_in(used)} (once there are enough strokes, some are held out to score the checkpoints "
                   "and are not trained on)… the view updates with each checkpoint.")
         if self.state.tool not in (Tool.STROKE, Tool.STROKE_ERASER) and not Tool(self.state.tool).edits_objects:
             self.state.tool = Tool.STROKE  # (painting objects teaches it too: the Objects mode's tools stay)
         return True
 
     def _training_data(self):
-        """(items, used, the trainer's classes, ObjectData or None): the painted objects' targets when
-        a listed image has objects (gui.jobs.live_objects), else the strokes' classes."""
+        """(items, used, the trainer's classes, ObjectData or None, scale_by): the painted objects'
+        targets when a listed image has objects (gui.jobs.live_objects), else the strokes' classes
+        (with the tiles under a whole slide's strokes, ``scale_by`` naming the slide of each)."""
         known = self.state.known_classes()
         objects = self.objects.gather(self.store, self._item, self._pixels, self._start_reads_raw(), known)
         if objects is None:
-            items, used = self.training_items()
-            return items, used, known, None
-        return objects.items, objects.used, objects.classes, objects
+            items, used, scale_by = self._stroke_data()
+            return items, used, known, None, scale_by
+        return objects.items, objects.used, objects.classes, objects, {}
 
     def _learning(self, objects) -> None:
         """The running trainer learns ``objects`` (None: the strokes' classes); the panel says what."""
@@ -225,10 +259,12 @@ class LiveTrainingUi(QObject):
     def stop(self) -> None:
         """Turn it off: training stops (the history stays, to roll back, apply or save)."""
         self._strokes_timer.stop()
+        self._starting = None
         self.trainer.stop()
         self.live.on, self.live.held = False, False
         self._resolve("strokes")
         self._resolve("images")
+        self._resolve("slides")
         if self.live.history:
             self._say("Live Training is off. Apply to Image or Save Model keep what it learned.")
 
@@ -242,8 +278,11 @@ class LiveTrainingUi(QObject):
         """The window closes: stop and wait for every worker."""
         self._strokes_timer.stop()
         self._view_timer.stop()
+        self._starting = None
         self.trainer.shutdown()
         self.preview.shutdown()
+        self.slides.shutdown()
+        self._close_disk_slides()
         if self._apply_task is not None:
             self._apply_task.cancel()
             self._apply_task.wait()
@@ -259,9 +298,16 @@ class LiveTrainingUi(QObject):
     # -- what it learns from ------------------------------------------------------------------
     def training_items(self) -> tuple[list[tuple[np.ndarray, np.ndarray]], list[tuple[str, int]]]:
         """(pixels, strokes) of each listed image with strokes, and (name, annotated pixels) of
-        each: the shown image's strokes as painted, the others' from memory or their files.  The
-        pixels follow the training rule for the whole set (core.training.raw_input)."""
-        from core.training.raw_input import trainer_pixels  # torch: imported when training starts
+        each: the shown image's strokes as painted, the others' from memory or their files, and a
+        whole slide's as the tiles under its strokes (one item per group of stroked tiles, as last
+        read by ``slides``).  The pixels follow the training rule for the whole set (core.training.raw_input)."""
+        items, used, _scale_by = self._stroke_data()
+        return items, used
+
+    def _stroke_data(self):
+        """``training_items`` and, for the slides' items, the slide each was cut from (LiveTrainer's
+        ``scale_by``: raw channels are scaled by the slide's statistics, as segmenting it does)."""
+        from core.training.raw_input import is_photo, trainer_pixels  # torch: imported when training starts
 
         items, used = [], []
         for entry in self.store:
@@ -271,8 +317,23 @@ class LiveTrainingUi(QObject):
                 if n:
                     items.append(pair)
                     used.append((name, n))
-        pixels = trainer_pixels([image for image, _ in items], self._start_reads_raw())
-        return [(px, labels) for px, (_, labels) in zip(pixels, items)], used
+        cut, scale_by = [], {}
+        for entry in self.store:
+            found, slide = self.slides.items.get(path_key(entry.path)), self._slide_of(entry)
+            if found is None or slide is None:
+                continue
+            for pair, name in zip(found.items, found.names):
+                cut.append(pair)
+                used.append((name, int(np.count_nonzero(pair[1] != 255))))
+                scale_by[name] = slide[0]
+                self._image_of[name] = entry.name
+        raw = self._start_reads_raw() or any(not is_photo(px) for px, _ in cut)
+        pixels = trainer_pixels([image for image, _ in items], raw)
+        return [(px, labels) for px, (_, labels) in zip(pixels, items)] + cut, used, scale_by
+
+    def _images_in(self, used: list[tuple[str, int]]) -> str:
+        """"3 images": the images (a slide counts once, whatever its items) of ``used``."""
+        return _images(len({self._image_of.get(name, name) for name, _ in used}))
 
     def _start_reads_raw(self) -> bool:
         seg = self.models.segmenter
@@ -292,7 +353,7 @@ class LiveTrainingUi(QObject):
 
     def _item(self, entry: ImageEntry) -> tuple[Any, np.ndarray] | None:
         if entry.source is not None:
-            return None  # a whole slide: strokes are painted on images that fit in memory
+            return None  # a whole slide: the tiles under its strokes (_training_data)
         strokes = entry.strokes
         if strokes is not None and entry.image is not None:
             return entry.image, strokes.labels.copy()
@@ -325,21 +386,33 @@ class LiveTrainingUi(QObject):
     def _send_strokes(self) -> None:
         if not self.trainer.running:
             return
+        if self._follow_slides():
+            self.slides.read()  # the slides' new items, then _send_now
+            return
+        self._send_now()
+
+    def _send_now(self) -> None:
+        if not self.trainer.running:
+            return
+        if self.slides.errors:  # a slide's strokes cannot be read at its level: nothing new is sent
+            self._warn("strokes", f"Training continues on the earlier strokes: {' '.join(self.slides.errors.values())}")
+            return
         try:
-            items, used, classes, objects = self._training_data()
+            items, used, classes, objects, scale_by = self._training_data()
             if self.objects.needs_restart(objects):
                 self._restart(objects)
                 return
             grown = [c for c in classes if c.id not in {k.id for k in self._classes}]
-            self.trainer.set_data(items, [name for name, _ in used], classes if grown else None)
+            self.trainer.set_data(items, [name for name, _ in used], classes if grown else None, scale_by)
             self._classes = classes
             self._learning(objects)
         except (ValueError, OSError) as exc:
             self._warn("strokes", f"Training continues on the earlier strokes: {exc}")
             return
         self._resolve("strokes")
+        self._resolve("slides")
         self._left_out()
-        self.live.status = (f"Training on {sum(n for _, n in used):,} annotated pixels in {_images(len(used))} "
+        self.live.status = (f"Training on {sum(n for _, n in used):,} annotated pixels in {self._images_in(used)} "
                             "(held-out strokes included)…")
 
     def _restart(self, objects) -> None:
@@ -351,6 +424,133 @@ class LiveTrainingUi(QObject):
                       "You painted objects: a new run learns to separate them (from the objects and the background "
                       "strokes)." if before is None else
                       "An object of another class: a new run learns the objects' classes.")
+
+    # -- whole slides: the tiles under the strokes, at the level the user trains at -------------
+    def _follow_slides(self) -> bool:
+        """Tell the reader which slides have strokes and at which level; True when any has."""
+        keys = set()
+        for entry in self.store:
+            slide = self._slide_of(entry)
+            if slide is None:
+                continue
+            key = path_key(entry.path)
+            keys.add(key)
+            self.slides.follow(key, slide[0], slide[1], self.level_of(entry, source=slide[0]))
+        self.slides.keep_only(keys)
+        return bool(keys)
+
+    def _slide_of(self, entry: ImageEntry) -> tuple[Any, Any] | None:
+        """(source, strokes) of a listed slide with strokes: as painted when it is in memory, else
+        its saved ``<stem>_strokes.ome.zarr`` (opened once per Live Training session)."""
+        from core.document.strokes import UNANNOTATED
+
+        strokes = entry.strokes
+        if entry.source is not None and strokes is not None:
+            return (entry.source, strokes.labels) if strokes.is_chunked and not strokes.is_blank else None
+        key = path_key(entry.path)
+        if key not in self._disk_slides:
+            self._disk_slides[key] = self._open_saved_slide(entry)
+        slide = self._disk_slides[key]
+        return slide if slide is not None and slide[1].class_counts()[:UNANNOTATED].any() else None
+
+    @staticmethod
+    def _open_saved_slide(entry: ImageEntry) -> tuple[Any, Any] | None:
+        from core.document.strokes import open_chunked_strokes
+        from core.io.label_store import StoreError
+        from core.io.mask_naming import chunked_strokes_path
+        from core.io.sources import open_source
+
+        path = chunked_strokes_path(entry.path)
+        if not path.exists():
+            return None
+        source = entry.source
+        try:
+            source = source if source is not None else open_source(entry.path)
+            return source, open_chunked_strokes(path, (source.height, source.width))
+        except (StoreError, OSError, ValueError):
+            return None  # said when the slide is opened (gui.state.loading)
+
+    def _close_disk_slides(self) -> None:
+        for key, slide in self._disk_slides.items():
+            if slide is not None:
+                slide[1].close()
+                entry = self.store.get(key)
+                if entry is None or entry.source is not slide[0]:
+                    slide[0].close()
+        self._disk_slides.clear()
+
+    def _on_slide_items(self) -> None:
+        if self._starting is not None:
+            config, self._starting = self._starting, None
+            self._start_with(config)
+        elif self.trainer.running:
+            self._send_now()
+
+    def _slide_warnings(self) -> None:
+        """Why a slide's strokes are not trained on (too many pixels at its level...): said until resolved."""
+        errors = self.slides.errors
+        if errors:
+            self._warn("slides", f"Training without the strokes of {' '.join(errors.values())}")
+        else:
+            self._resolve("slides")
+
+    def level_of(self, entry: ImageEntry, keep: bool = True, source: Any = None) -> int:
+        """The level a slide's strokes are trained at: the user's choice, else core's default rule
+        for the brush in use (core.training.slide_strokes.default_level), kept once training reads
+        the slide (``keep``) so that a brush changed later does not move it."""
+        from core.training.slide_strokes import default_level
+
+        key = path_key(entry.path)
+        level = self._levels.get(key)
+        if level is None:
+            level = default_level(source if source is not None else entry.source, self.state.brush_size)
+            if keep:
+                self._levels[key] = level
+        return level
+
+    def level_factor(self, entry: ImageEntry) -> int | None:
+        """Full-resolution pixels per pixel of the level a slide with strokes is trained at: what its
+        view and Apply predict at, the scale the model learnt there.  None for any other image (a
+        slide without strokes is predicted at the level it is shown at, as the images that trained
+        the model were read whole)."""
+        strokes = entry.strokes
+        if entry.source is None or strokes is None or not strokes.is_chunked or strokes.is_blank:
+            return None
+        w, _h = entry.source.levels[self.level_of(entry)]
+        return max(1, round(entry.source.width / w))
+
+    def choose_level(self, level: int) -> None:
+        """Train the shown slide's strokes at ``level`` from now on; the view is predicted there too."""
+        entry = self.store.current
+        if entry is None or entry.source is None or not 0 <= level < len(entry.source.levels):
+            return
+        key = path_key(entry.path)
+        if self._levels.get(key) == level:
+            return
+        self._levels[key] = level
+        self.live.level = level
+        self.preview.forget()
+        self.live.prediction = None
+        w, h = entry.source.levels[level]
+        self._say(f"{entry.name}: Live Training reads level {level} ({w:,} x {h:,} pixels) from now on.")
+        if self.trainer.running:
+            self._send_strokes()
+        self.refresh_view()
+
+    def _show_levels(self, entry: ImageEntry | None) -> None:
+        from core.training.slide_strokes import level_choices
+
+        if entry is None or entry.source is None or not entry.shown:
+            self.live.levels, self.live.level = (), NONE
+            return
+        self.live.levels = tuple(level_choices(entry.source))
+        self.live.level = self.level_of(entry, keep=False)
+
+    def _on_brush(self, _size: int) -> None:
+        """The default level follows the brush until the slide's strokes are first trained on."""
+        entry = self.store.current
+        if entry is not None and entry.source is not None and self.live.levels:
+            self.live.level = self.level_of(entry, keep=False)
 
     def _left_out(self) -> None:
         """Images whose strokes training cannot use (another channel count): said until resolved."""
@@ -462,6 +662,7 @@ class LiveTrainingUi(QObject):
             self._view_timer.start()
 
     def _on_image(self, _entry) -> None:
+        self._show_levels(self.store.current)
         self.preview.forget()
         self.live.prediction = None
         self._resolve("preview")
@@ -486,7 +687,7 @@ class LiveTrainingUi(QObject):
             pixels = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock)
         size = (entry.source.height, entry.source.width) if entry.source is not None else entry.image.rgb.shape[:2]
         box, scale = self._view()
-        request = view_request(entry.view_key, pixels, row.snapshot, box, scale, size)
+        request = view_request(entry.view_key, pixels, row.snapshot, box, scale, size, self.level_factor(entry))
         if request is not None:
             self._asked = {uid: n for uid, n in self._asked.items() if self.live.row(uid) is not None}
             self._asked[row.uid] = self._choices
@@ -537,6 +738,7 @@ class LiveTrainingUi(QObject):
             self._warn("preview", why)
             return False
         doc, checkpoint, box = entry.doc, row.snapshot.checkpoint, None
+        factor = 1
         objects = (entry.source is None or entry.stack is not None) and doc.objects is not None  # a model's objects go to the object layer
         if entry.stack is not None:  # the plane in view, scaled as Segment Stack scales the stack
             plane, source = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock), entry.source
@@ -548,8 +750,13 @@ class LiveTrainingUi(QObject):
                 self._say(f"Zoom in to apply: on a whole slide Apply writes the region in view, and this one "
                           f"is {box.width}x{box.height} pixels (at most {APPLY_VIEW_PIXELS // 10**6} Mpx).")
                 return False
+            # at the level the slide is trained at (the scale the model learnt), then every pixel of the view
+            factor = self.level_factor(entry) or 1
+            level = self.level_of(entry) if factor > 1 else 0
+            lw, lh = source.levels[level]
             read = lambda seg: (source.read_raw if seg.reads_raw else source.read)(  # noqa: E731
-                box.y0, box.y1, box.x0, box.x1)
+                box.y0 // factor, min(lh, -(-box.y1 // factor)), box.x0 // factor, min(lw, -(-box.x1 // factor)),
+                level)
             stats = lambda seg: seg.source_statistics(source)  # noqa: E731
         else:
             image = entry.image
@@ -562,6 +769,9 @@ class LiveTrainingUi(QObject):
             seg = Segmenter(checkpoint, device="cpu")
             out = seg.segment(read(seg), tta=False, refine=False, stats=stats(seg), instances=objects)
             labels, ids = (out.labels, out.instances) if objects else (out, None)
+            if factor > 1:  # each predicted pixel covers factor x factor pixels of the view
+                y, x = box.y0 % factor, box.x0 % factor
+                labels = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)[y:y + box.height, x:x + box.width]
             return labels, ids, list(seg.classes)
 
         task = self._apply_task = start_task(run, "live-apply")

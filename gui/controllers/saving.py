@@ -19,7 +19,7 @@ from core.io.images import pixel_limit
 from core.document.strokes import write_strokes
 from core.io.label_images import write_label_image
 from core.io.mask_naming import (CHUNKED_MASK_SUFFIXES, MASK_FORMATS, chunked_mask_path, planned_collisions,
-                               instances_path, strokes_path, suggested_export_path, unique_stems)
+                               instances_path, suggested_export_path, unique_stems)
 from core.io.masks import MaskError, read_mask, write_mask
 from gui import dialogs
 from gui.infra.settings import Settings
@@ -57,7 +57,7 @@ class Saver(QObject):
         if not entry.doc.dirty and entry.strokes is not None and entry.strokes.dirty:
             saved = self._write_strokes(entry)  # only the strokes changed: no blank mask file
             if saved:
-                self.state.message.emit(f"Saved {strokes_path(entry.path)}", 5000)
+                self.state.message.emit(f"Saved {entry.strokes_target}", 5000)
             return saved
         target = entry.save_target
         loaded = entry.mask_source is not None and _same_path(entry.mask_source, target)
@@ -126,13 +126,22 @@ class Saver(QObject):
         return True
 
     def _write_strokes(self, entry: ImageEntry) -> bool:
-        """Live Training's strokes go with the mask, to ``<stem>_strokes.png`` beside the image."""
+        """Live Training's strokes go with the mask, beside the image: ``<stem>_strokes.png``, or a
+        slide's ``<stem>_strokes.ome.zarr`` (only its changed chunks are written)."""
         strokes = entry.strokes
         if strokes is None or not strokes.dirty:
             return True
-        path = strokes_path(entry.path)
+        path = entry.strokes_target
+        classes = entry.doc.classes if entry.doc is not None else strokes.classes
+        if strokes.is_chunked and strokes.labels.path is None and path.exists() and not dialogs.confirm(
+                self.parent_widget, "Replace Strokes?", f"{path.name} already exists and could not be opened as "
+                "this slide's strokes. Replace it with the strokes you painted?", "Replace"):
+            return False
         try:
-            write_strokes(path, strokes.labels, entry.doc.classes if entry.doc is not None else strokes.classes)
+            if strokes.is_chunked:
+                strokes.labels.save_to(path, classes=classes)
+            else:
+                write_strokes(path, strokes.labels, classes)
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save the Strokes", str(exc))
             return False

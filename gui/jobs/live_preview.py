@@ -39,12 +39,26 @@ class PreviewRequest:
     asked: float = 0.0  # time.perf_counter() when asked (latency figures)
 
 
-def view_request(image: Path, pixels: Any, snapshot: Any, visible: Box, scale: float, size: tuple[int, int]) -> PreviewRequest | None:
+def view_request(image: Path, pixels: Any, snapshot: Any, visible: Box, scale: float, size: tuple[int, int],
+                 factor: int | None = None) -> PreviewRequest | None:
     """The request for ``visible`` (clipped to ``size`` = (h, w)) shown at ``scale`` screen
     pixels per image pixel: predicted every ``factor`` pixels (a power of two), a sample covering
-    0.7 to 1.4 screen pixels when zoomed out."""
+    0.7 to 1.4 screen pixels when zoomed out.
+
+    A given ``factor`` (a slide trained at a pyramid level: the scale the model learnt) is kept at
+    every zoom; zoomed out beyond it, the middle of the view is predicted, at most WHOLE_PASS_PIXELS
+    predicted pixels, so a preview costs what it costs at 100%."""
     h, w = size
-    factor = 1 << max(0, int(math.floor(math.log2(1.0 / scale) + 0.5))) if 0 < scale < 1 else 1
+    if factor is not None:
+        factor = max(1, int(factor))
+        visible = Box(max(0, visible.y0), max(0, visible.x0), min(h, visible.y1), min(w, visible.x1))
+        room = WHOLE_PASS_PIXELS * factor * factor
+        if visible.area > room:
+            shrink = math.sqrt(room / visible.area)
+            dh, dw = int(visible.height * (1 - shrink) / 2), int(visible.width * (1 - shrink) / 2)
+            visible = Box(visible.y0 + dh, visible.x0 + dw, visible.y1 - dh, visible.x1 - dw)
+    else:
+        factor = 1 << max(0, int(math.floor(math.log2(1.0 / scale) + 0.5))) if 0 < scale < 1 else 1
     box = Box(visible.y0 - visible.y0 % factor, visible.x0 - visible.x0 % factor,
               min(h, visible.y1), min(w, visible.x1))
     if box.is_empty:

@@ -39,15 +39,16 @@ class LiveRunner(QObject):
         return self._task is not None
 
     def start(self, config: Any, classes: Sequence[ClassInfo] | None, items: list[Item],
-              names: list[str] | None = None) -> None:
+              names: list[str] | None = None, scale_by: dict | None = None) -> None:
         """Start training on ``items``; raises the trainer's TrainingDataError (one sentence, e.g.
-        fewer than two classes annotated) before any thread starts."""
+        fewer than two classes annotated) before any thread starts.  ``scale_by``: the slide each
+        item cut from one was read from (LiveTrainer.set_data)."""
         from core.training.live import LiveTrainer
 
         if self._task is not None:
             return
         trainer = LiveTrainer(config, list(classes) if classes else None)
-        trainer.set_data(items, names)
+        trainer.set_data(items, names, scale_by=scale_by)
         self._trainer, hold = trainer, self._hold
         hold.clear()
 
@@ -61,14 +62,12 @@ class LiveRunner(QObject):
         task.cancelled.connect(lambda: self._end(task))
 
     def set_data(self, items: list[Item], names: list[str] | None = None,
-                 classes: Sequence[ClassInfo] | None = None) -> None:
+                 classes: Sequence[ClassInfo] | None = None, scale_by: dict | None = None) -> None:
         """New strokes while training runs (raises TrainingDataError as ``start`` does); ``classes``:
         the user's grown class list, when a class was added since (its strokes join the training)."""
         if self._trainer is not None:
-            if classes is None:
-                self._trainer.set_data(items, names)
-            else:
-                self._trainer.set_data(items, names, classes=list(classes))
+            self._trainer.set_data(items, names, classes=list(classes) if classes is not None else None,
+                                   scale_by=scale_by)
 
     def hold(self, on: bool) -> None:
         """Pause (the trainer stops stepping within 1 s) or resume."""

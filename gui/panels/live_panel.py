@@ -27,6 +27,7 @@ class LivePanel(QWidget):
     roll_back_requested = Signal(int)  # a LiveSnapshot.uid
     apply_requested = Signal()
     save_requested = Signal()
+    level_chosen = Signal(int)  # the pyramid level a slide's strokes are trained at
 
     def __init__(self, live: LiveState, parent: QWidget | None = None):
         super().__init__(parent)
@@ -50,6 +51,14 @@ class LivePanel(QWidget):
         for key, text in _STARTS:
             self.start.addItem(text, key)
         self.start.setToolTip("Where training starts when Live Training is turned on")
+        self.level = QComboBox()
+        self.level.setObjectName("live_level")
+        self.level.setToolTip(
+            "The level of the slide's pyramid Live Training reads the tiles under the strokes at, and "
+            "the view and Apply predict at (as QuPath trains at one resolution). Coarser levels see more "
+            "context per crop and read less; finer ones see more detail. The default keeps strokes at "
+            "least 4 pixels wide, at most 4 times coarser than full resolution.")
+        self.level_label = QLabel("Train at")
         self.pause = QPushButton("Pause")
         self.pause.setObjectName("live_pause")
         self.pause.setCheckable(True)
@@ -81,6 +90,10 @@ class LivePanel(QWidget):
         row.addWidget(self.start, 1)
         row.addWidget(self.pause)
         layout.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(self.level_label)
+        row.addWidget(self.level, 1)
+        layout.addLayout(row)
         layout.addWidget(QLabel("Training history"))
         layout.addWidget(self.history, 1)
         row = QHBoxLayout()
@@ -95,6 +108,7 @@ class LivePanel(QWidget):
         self.history.viewport().installEventFilter(self)
         self.start.activated.connect(lambda i: self.start_from_chosen.emit(self.start.itemData(i)))
         self.pause.toggled.connect(self.hold_toggled)
+        self.level.activated.connect(lambda i: self.level_chosen.emit(int(self.level.itemData(i))))
         self.history.itemDoubleClicked.connect(lambda item: self.roll_back_requested.emit(item.data(UID)))
         self.history.currentItemChanged.connect(lambda *_: self._enable())
         self.roll_back.clicked.connect(self._roll_back_selected)
@@ -111,7 +125,10 @@ class LivePanel(QWidget):
         ev.held.connect(self._show_held)
         ev.on.connect(self._enable)
         ev.start_from.connect(self._show_start)
+        ev.levels.connect(self._show_levels)
+        ev.level.connect(self._show_level)
         self._show_start(live.start_from)
+        self._show_levels(live.levels)
         self._show_warning(live.warning)
         self._fill()
 
@@ -183,6 +200,25 @@ class LivePanel(QWidget):
     def _show_warning(self, text: str) -> None:
         self.warning.setText(text)
         self.warning.setVisible(bool(text))
+
+    def _show_levels(self, levels: tuple) -> None:
+        """The shown slide's levels (none: the choice is hidden, an image in memory is trained as it is)."""
+        self.level.blockSignals(True)
+        self.level.clear()
+        for level, downsample, (w, h) in levels:
+            scale = "full resolution" if level == 0 else f"1/{downsample:.3g} resolution"
+            self.level.addItem(f"level {level}: {scale}, {w:,} x {h:,} px", level)
+        self.level.blockSignals(False)
+        for widget in (self.level, self.level_label):
+            widget.setVisible(bool(levels))
+        self._show_level(self.live.level)
+
+    def _show_level(self, level: int) -> None:
+        index = self.level.findData(level)
+        if index >= 0:
+            self.level.blockSignals(True)
+            self.level.setCurrentIndex(index)
+            self.level.blockSignals(False)
 
     def _show_held(self, held: bool) -> None:
         self.pause.blockSignals(True)

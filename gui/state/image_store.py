@@ -23,7 +23,7 @@ from core.document.mask_document import MaskDocument
 from core.document.strokes import StrokeDocument
 from core.io.images import LoadedImage
 from core.io.sources import ImageSource
-from core.io.mask_naming import default_mask_path
+from core.io.mask_naming import chunked_strokes_path, default_mask_path, strokes_path
 
 
 def path_key(path: str | os.PathLike) -> str:
@@ -147,6 +147,12 @@ class ImageEntry:
 
             return stack_save_target(self)
         return self.save_path or default_mask_path(self.path, chunked=self.source is not None)
+
+    @property
+    def strokes_target(self) -> Path:
+        """Where Save writes the strokes: a slide's chunked beside it, else an index PNG."""
+        chunked = self._strokes is not None and self._strokes.is_chunked
+        return chunked_strokes_path(self.path) if chunked else strokes_path(self.path)
 
 
 class ImageStore:

@@ -137,6 +137,8 @@ class LiveState:
     best: frozenset = frozenset()  # the uid of each run's best scored checkpoint (never trimmed)
     prediction: Prediction | None = None
     show_uncertainty: bool = False
+    levels: tuple = ()  # the shown slide's pyramid levels to train at: (level, downsample, (w, h)); () if no slide
+    level: int = NONE  # the level the shown slide's strokes are trained at (core.training.slide_strokes)
 
     def row(self, uid: int) -> HistoryRow | None:
         return next((r for r in self.history if r.uid == uid), None)

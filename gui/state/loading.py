@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 
 LARGE_IMAGE_PIXELS = 100 * 1024 * 1024  # above this the image is tiled and its mask chunked
+STROKES_CACHE_BYTES = 64 * 2**20  # a slide's strokes are sparse: a smaller cache than its mask's
 LAZY_SUFFIXES = (".tif", ".tiff", ".svs", ".ndpi", ".scn", ".btf", ".tf8", ".bif", ".qptiff", ".zarr")
 
 
@@ -218,4 +219,32 @@ def _load_large(entry: "ImageEntry", template: list[ClassInfo], base=FIND) -> st
         entry.has_mask_file = mask is not None or entry.has_mask_file
         # the names and colours the mask file records come first: a save then writes them back
         entry.doc = MaskDocument(labels, complete_classes(labels.classes, classes, top=top))
+    if entry.strokes is None:
+        strokes_note = load_slide_strokes(entry)
+        note = f"{note} {strokes_note}" if note and strokes_note else note or strokes_note
     return note
+
+
+def load_slide_strokes(entry: "ImageEntry") -> str | None:
+    """A slide's strokes, at full resolution in its chunked layout: ``<stem>_strokes.ome.zarr``
+    beside it when there is one (read lazily), else none yet (chunks of 255 that cost nothing);
+    returns a note when the file was found (read, or why not)."""
+    from core.document.chunked_save import recover_swap
+    from core.document.strokes import StrokeDocument, open_chunked_strokes
+    from core.io.label_store import StoreError
+    from core.io.mask_naming import chunked_strokes_path
+
+    doc = entry.doc
+    assert doc is not None
+    path = chunked_strokes_path(entry.path)
+    recover_swap(path)  # a save killed mid-swap: the old strokes go back
+    if path.exists():
+        try:
+            strokes = StrokeDocument(open_chunked_strokes(path, doc.shape, STROKES_CACHE_BYTES), doc.classes)
+        except (StoreError, OSError, ValueError) as exc:
+            entry.strokes = StrokeDocument.blank_chunked(doc.shape, doc.classes, cache_bytes=STROKES_CACHE_BYTES)
+            return f"Found {path.name} but could not load its strokes: {exc}"
+        entry.strokes = strokes
+        return f"Loaded {strokes.annotated_pixels:,} annotated pixels from {path.name}."
+    entry.strokes = StrokeDocument.blank_chunked(doc.shape, doc.classes, cache_bytes=STROKES_CACHE_BYTES)
+    return None
