@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 
 def train_instances(args: argparse.Namespace) -> int:
+    from core.training.loop import classes_for
     from core.training.record import command_line, record_dataset
 
-    named = _class_list(args.classes) if args.classes else _class_list_beside(args.masks)
+    named = classes_for(args.masks, args.classes)
     command = command_line(sys.argv[1:])
     if args.time_budget is not None:
         result, data = _timed(args, named, command)
@@ -95,25 +94,3 @@ def _epochs(args: argparse.Namespace, named, command: str):
 
 def _given(value, default):
     return default if value is None else value
-
-
-def _class_list_beside(masks: Path):
-    for path in (Path(masks) / "classes.json", Path(masks).parent / "classes.json"):
-        if path.is_file():
-            return _class_list(path)
-    return None
-
-
-def _class_list(path: Path):
-    """The user's classes (background and the objects' classes) from a JSON list."""
-    from core.classes import normalize_classes
-    from core.training.loop import TrainingDataError
-
-    try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TrainingDataError(f"{Path(path).name}: is not a readable class list ({exc}).") from None
-    raw = raw.get("classes", raw) if isinstance(raw, dict) else raw
-    if not isinstance(raw, list) or not raw:
-        raise TrainingDataError(f"{Path(path).name}: must hold a list of classes.")
-    return normalize_classes(raw, len(raw))

@@ -165,7 +165,7 @@ def _train_timed(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from core.training.live import LiveConfig
-    from core.training.loop import TrainConfig, _read_classes_file
+    from core.training.loop import classes_for
     from core.training.record import record_dataset
     from core.training.timed import stroke_pairs, train_timed
 
@@ -184,8 +184,7 @@ def _train_timed(args: argparse.Namespace) -> int:
                    augment=_given(args.augment, live.augment), seed=args.seed, device=args.device,
                    dice=args.dice, lovasz=args.lovasz, held_out_share=_given(args.val_fraction, live.held_out_share),
                    channels=tuple(args.channels) if args.channels is not None else None)
-    classes = _read_classes_file(TrainConfig(images=args.images, masks=args.masks, out=args.output,
-                                             classes_file=args.classes))
+    classes = classes_for(args.masks, args.classes)
 
     def shown(snap) -> None:
         held = "" if snap.held_out_miou is None else f"  held-out mIoU {snap.held_out_miou:.3f}"

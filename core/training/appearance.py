@@ -31,14 +31,14 @@ import math
 import numpy as np
 from PIL import Image, ImageFilter
 
-from core.training.synthetic import _background, _colormap, _fractal, _random_color, _smooth_noise, generate_scene
+from core.training.synthetic import random_background, colormap, fractal, random_color, smooth_noise, generate_scene
 
 PLAIN_SHARE = 0.25  # scenes left exactly as core.training.synthetic draws them
 
 
 def _blob(rng: np.random.Generator, h: int, w: int, cover: float) -> np.ndarray:
     """A boolean mask of irregular smooth regions covering about ``cover`` of the image."""
-    field = _smooth_noise(rng, h, w, rng.uniform(2, 8)) + 0.5 * _smooth_noise(rng, h, w, rng.uniform(8, 20))
+    field = smooth_noise(rng, h, w, rng.uniform(2, 8)) + 0.5 * smooth_noise(rng, h, w, rng.uniform(8, 20))
     return field > np.quantile(field, 1 - cover)
 
 
@@ -50,29 +50,29 @@ def _oriented(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     for _ in range(int(rng.integers(4, 12))):
         a = base + rng.normal(0, 0.35)
         f = 2 * np.pi / rng.uniform(3, 16)
-        phase = rng.uniform(0, 2 * np.pi) + 3 * _smooth_noise(rng, h, w, rng.uniform(2, 6))
-        envelope = _smooth_noise(rng, h, w, rng.uniform(2, 8))
+        phase = rng.uniform(0, 2 * np.pi) + 3 * smooth_noise(rng, h, w, rng.uniform(2, 6))
+        envelope = smooth_noise(rng, h, w, rng.uniform(2, 8))
         total += envelope * np.sin((xx * math.cos(a) + yy * math.sin(a)) * f + phase)
     t = (total - total.min()) / max(float(np.ptp(total)), 1e-6)
-    return _colormap(rng, t, int(rng.integers(2, 4)))
+    return colormap(rng, t, int(rng.integers(2, 4)))
 
 
 def _collage(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Regions with noise-shaped borders, each its own texture."""
-    canvas = _background(rng, h, w).astype(np.float32)
+    canvas = random_background(rng, h, w).astype(np.float32)
     for _ in range(int(rng.integers(1, 4))):
         region = _blob(rng, h, w, rng.uniform(0.15, 0.5))
-        other = _oriented(rng, h, w) if rng.random() < 0.4 else _background(rng, h, w)
+        other = _oriented(rng, h, w) if rng.random() < 0.4 else random_background(rng, h, w)
         canvas[region] = other[region]
     return canvas
 
 
 def _clutter(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A background with unlabelled blobs in random colours: contrast that is not a shape."""
-    canvas = _background(rng, h, w).astype(np.float32)
+    canvas = random_background(rng, h, w).astype(np.float32)
     for _ in range(int(rng.integers(2, 8))):
         small = _blob(rng, h, w, rng.uniform(0.01, 0.06))
-        canvas[small] = _random_color(rng) * (0.8 + 0.4 * _fractal(rng, h, w)[small, None])
+        canvas[small] = random_color(rng) * (0.8 + 0.4 * fractal(rng, h, w)[small, None])
     return canvas
 
 
@@ -114,21 +114,21 @@ def _mosaic(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     ids, edge = _cells(rng, h, w)
     n = int(ids.max()) + 1
     if rng.random() < 0.5:  # one family of colours (paving, roofs) or any colours (fields, tiles)
-        colors = np.clip(_random_color(rng) + rng.normal(0, rng.uniform(10, 50), (n, 3)), 0, 255)
+        colors = np.clip(random_color(rng) + rng.normal(0, rng.uniform(10, 50), (n, 3)), 0, 255)
     else:
-        colors = np.stack([_random_color(rng) for _ in range(n)])
+        colors = np.stack([random_color(rng) for _ in range(n)])
     img = colors.astype(np.float32)[ids]
-    img += (_fractal(rng, h, w)[..., None] - 0.5) * rng.uniform(0, 60)
+    img += (fractal(rng, h, w)[..., None] - 0.5) * rng.uniform(0, 60)
     if rng.random() < 0.6:
         width = rng.uniform(0.5, 3.0)
         grout = np.clip(1 - edge / width, 0, 1)[..., None]
-        img = img * (1 - grout) + _random_color(rng) * grout
+        img = img * (1 - grout) + random_color(rng) * grout
     return np.clip(img, 0, 255)
 
 
 def broad_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     kind = rng.choice(["synthetic", "collage", "oriented", "clutter", "mosaic"], p=[0.4, 0.2, 0.1, 0.1, 0.2])
-    return {"synthetic": _background, "collage": _collage, "oriented": _oriented, "clutter": _clutter,
+    return {"synthetic": random_background, "collage": _collage, "oriented": _oriented, "clutter": _clutter,
             "mosaic": _mosaic}[kind](rng, h, w)
 
 
@@ -141,7 +141,7 @@ def _occlude(rng: np.random.Generator, rgb: np.ndarray, labels: np.ndarray) -> N
         left = np.bincount(labels.ravel(), minlength=256) - np.bincount(labels[blob], minlength=256)
         if np.any((original[1:] - left[1:]) * 3 > original[1:]):
             continue
-        rgb[blob] = (_random_color(rng) * (0.7 + 0.6 * _smooth_noise(rng, h, w, 6)[blob, None])).clip(0, 255)
+        rgb[blob] = (random_color(rng) * (0.7 + 0.6 * smooth_noise(rng, h, w, 6)[blob, None])).clip(0, 255)
         labels[blob] = 0
 
 
@@ -157,7 +157,7 @@ def augment_colour_and_camera(rng: np.random.Generator, rgb: np.ndarray) -> np.n
     x = grey + (x - grey) * rng.uniform(0.3, 1.5)
     x = np.clip(x * rng.uniform(0.8, 1.2, 3).astype(np.float32), 0, 1) ** rng.uniform(0.6, 1.6)
     h, w = rgb.shape[:2]
-    x *= (1 + rng.uniform(-0.5, 0.5) * (_smooth_noise(rng, h, w, 2) - 0.5))[..., None]
+    x *= (1 + rng.uniform(-0.5, 0.5) * (smooth_noise(rng, h, w, 2) - 0.5))[..., None]
     img = Image.fromarray(np.clip(x * 255, 0, 255).astype(np.uint8))
     if rng.random() < 0.6:
         img = img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 2.5)))

@@ -25,7 +25,7 @@ from typing import Callable
 
 from core.classes import ClassInfo, default_classes, normalize_classes
 from core.training.instance_targets import InstanceAnnotation, InstanceTargets, build_targets, read_instance_labels
-from core.training.loop import TrainingDataError
+from core.training.loop import TrainingDataError, annotated_images
 
 BOUNDARY_NAME = "object boundary"
 BOUNDARY_COLOR = (255, 255, 255)
@@ -49,23 +49,11 @@ class InstanceData:
 def find_instance_pairs(images: Path, masks: Path) -> tuple[list[tuple[Path, Path, Path | None]], list[str]]:
     """(image, label image, class hint or None) per image that has a label image; the names of those
     that have none."""
-    from core.io.images import list_images
     from core.io.mask_naming import find_class_hint, find_instances
 
-    for folder, what in ((Path(images), "images"), (Path(masks), "masks")):
-        if not folder.is_dir():
-            raise TrainingDataError(f"{folder}: the {what} folder does not exist.")
-    found = list_images(Path(images))
-    if not found:
-        raise TrainingDataError(f"{images}: the images folder holds no images.")
-    pairs, missing = [], []
-    for image in found:
-        labels = find_instances(masks, image)
-        if labels is None:
-            missing.append(image.name)
-        else:
-            pairs.append((image, labels, find_class_hint((Path(masks), image.parent), image, exclude=labels)))
-    return pairs, missing
+    pairs, missing = annotated_images(images, masks, find_instances)
+    return [(image, labels, find_class_hint((Path(masks), image.parent), image, exclude=labels))
+            for image, labels in pairs], missing
 
 
 def read_instance_data(images: Path, masks: Path, named: list[ClassInfo] | None = None,

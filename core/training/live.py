@@ -48,7 +48,7 @@ from core.model.networks import HALO, build_model
 from core.model.normalize import source_statistics
 from core.segment.inference import OOM_ERRORS as DEVICE_OOM_ERRORS, device_label, resolve_device
 from core.training import raw_input
-from core.training.loop import (IGNORE, Normalizer, TrainingDataError, _resolve_checkpoint, dice_loss,
+from core.training.loop import (IGNORE, Normalizer, TrainingDataError, resolve_checkpoint, dice_loss,
                                 lovasz_softmax, weights_of_counts)
 from core.training.sparse import (StrokeRoles, StrokeSampler, StrokeSet, annotated_counts, crop_centres,
                                   stroke_set)
@@ -164,7 +164,7 @@ class LiveTrainer:
         self.named = list(classes) if classes else None
         self.log = log or (lambda message: None)
         self.device = resolve_device(self.config.device)
-        self.init = _resolve_checkpoint(self.config.init) if self.config.init else None
+        self.init = resolve_checkpoint(self.config.init) if self.config.init else None
         if self.init is not None and self.init.arch != self.config.arch:
             raise TrainingDataError(f"{self.config.init}: is UNet{self.init.arch.title()}, "
                                     f"cannot initialise UNet{self.config.arch.title()}.")

@@ -21,7 +21,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -106,10 +106,10 @@ class TrainResult:
 # --------------------------------------------------------------------------- data
 
 
-def find_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
-    """Each image with its mask, found by the app's naming rule (core.io.mask_naming.find_mask)."""
+def annotated_images(images_dir: Path, masks_dir: Path, find: Callable[[Path, Path], Any]) -> tuple[list[tuple[Path, Any]], list[str]]:
+    """(image, ``find(masks_dir, image)``) for each image it finds an annotation for, and the names
+    of the images it finds none for: the folder rule every training command shares."""
     from core.io.images import list_images
-    from core.io.mask_naming import find_mask, image_stem
 
     images_dir, masks_dir = Path(images_dir), Path(masks_dir)
     for folder, what in ((images_dir, "images"), (masks_dir, "masks")):
@@ -118,12 +118,23 @@ def find_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
     images = list_images(images_dir)
     if not images:
         raise TrainingDataError(f"{images_dir}: the images folder holds no images.")
-    pairs = []
+    pairs, missing = [], []
     for image in images:
-        mask = find_mask(masks_dir, image)
-        if mask is None:
-            raise TrainingDataError(f"{image.name}: has no mask named {image_stem(image)}.* in {masks_dir}.")
-        pairs.append((image, mask))
+        found = find(masks_dir, image)
+        if found is None:
+            missing.append(image.name)
+        else:
+            pairs.append((image, found))
+    return pairs, missing
+
+
+def find_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:
+    """Each image with its mask, found by the app's naming rule (core.io.mask_naming.find_mask)."""
+    from core.io.mask_naming import find_mask, image_stem
+
+    pairs, missing = annotated_images(images_dir, masks_dir, find_mask)
+    if missing:
+        raise TrainingDataError(f"{missing[0]}: has no mask named {image_stem(Path(missing[0]))}.* in {masks_dir}.")
     return pairs
 
 
@@ -351,7 +362,7 @@ class _Run:
         # provenance of fine-tuned weights: what they started from and how that was made
         self.init_record = None if init is None else {
             "model": str(config.init), "training": init.metadata.get("training")}
-        named = _read_classes_file(config)
+        named = classes_for(config.masks, config.classes_file)
         classes = named or (init.classes if init else None)
         images, labels, needed = read_pairs(find_pairs(config.images, config.masks), len(named) if named else None,
                                             classes)
@@ -509,7 +520,7 @@ class _Run:
     def load_teacher(self) -> torch.nn.Module | None:
         if not self.config.teacher:
             return None
-        ck = _resolve_checkpoint(self.config.teacher)
+        ck = resolve_checkpoint(self.config.teacher)
         if ck.num_classes != self.num_classes or ck.normalization != self.norm:
             raise TrainingDataError(f"{self.config.teacher}: the teacher must have the same {self.num_classes} classes "
                                     "and input normalisation as the model being trained.")
@@ -591,7 +602,7 @@ def _prefetch(make: Callable[[], tuple], depth: int):
         worker.join()
 
 
-def _resolve_checkpoint(name: str) -> Checkpoint:
+def resolve_checkpoint(name: str) -> Checkpoint:
     from core.resources import BUILTIN_MODELS, builtin_model_path
 
     return load_checkpoint(builtin_model_path(name) if name in BUILTIN_MODELS else Path(name))
@@ -600,23 +611,28 @@ def _resolve_checkpoint(name: str) -> Checkpoint:
 def _load_init(config: TrainConfig) -> Checkpoint | None:
     if not config.init:
         return None
-    ck = _resolve_checkpoint(config.init)
+    ck = resolve_checkpoint(config.init)
     if ck.arch != config.arch:
         raise TrainingDataError(f"{config.init}: is UNet{ck.arch.title()}, cannot initialise UNet{config.arch.title()}.")
     return ck
 
 
-def _read_classes_file(config: TrainConfig) -> list[ClassInfo] | None:
-    candidates = [config.classes_file] if config.classes_file else [
-        Path(config.masks) / "classes.json", Path(config.masks).parent / "classes.json"]
+def read_class_list(path: Path) -> list[ClassInfo]:
+    """The user's classes from a JSON list (or ``{"classes": [...]}``); one sentence naming the file if unusable."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainingDataError(f"{Path(path).name}: is not a readable class list ({exc}).") from None
+    raw = raw.get("classes", raw) if isinstance(raw, dict) else raw
+    if not isinstance(raw, list) or not raw:
+        raise TrainingDataError(f"{Path(path).name}: must hold a list of classes.")
+    return normalize_classes(raw, len(raw))
+
+
+def classes_for(masks: Path, classes_file: Path | None = None) -> list[ClassInfo] | None:
+    """``classes_file`` (--classes), else a ``classes.json`` in the masks folder or beside it, else None."""
+    candidates = [classes_file] if classes_file else [Path(masks) / "classes.json", Path(masks).parent / "classes.json"]
     for path in candidates:
         if path and Path(path).is_file():
-            try:
-                raw = json.loads(Path(path).read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise TrainingDataError(f"{Path(path).name}: is not a readable class list ({exc}).") from None
-            raw = raw.get("classes", raw) if isinstance(raw, dict) else raw
-            if not isinstance(raw, list) or not raw:
-                raise TrainingDataError(f"{Path(path).name}: must hold a list of classes.")
-            return normalize_classes(raw, len(raw))
+            return read_class_list(path)
     return None

@@ -151,7 +151,7 @@ def _to_uint8(a: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
 
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: float) -> np.ndarray:
+def smooth_noise(rng: np.random.Generator, h: int, w: int, cells: float) -> np.ndarray:
     """Value noise in ~[0, 1]: a small random grid, bicubically upsampled (cells = longer side)."""
     gh = max(2, round(cells * h / max(h, w)) + 1)
     gw = max(2, round(cells * w / max(h, w)) + 1)
@@ -159,26 +159,26 @@ def _smooth_noise(rng: np.random.Generator, h: int, w: int, cells: float) -> np.
     return np.asarray(grid.resize((w, h), Image.BICUBIC))
 
 
-def _fractal(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def fractal(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """Cloud-like fractal noise normalised to [0, 1]: octaves of value noise."""
     cells, gain = rng.uniform(2.0, 6.0), rng.uniform(0.4, 0.7)
     total = np.zeros((h, w), np.float32)
     for octave in range(int(rng.integers(3, 7))):
-        total += gain**octave * _smooth_noise(rng, h, w, cells * 2**octave)
+        total += gain**octave * smooth_noise(rng, h, w, cells * 2**octave)
     return (total - total.min()) / max(float(np.ptp(total)), 1e-6)
 
 
-def _colormap(rng: np.random.Generator, t: np.ndarray, stops: int | None = None) -> np.ndarray:
+def colormap(rng: np.random.Generator, t: np.ndarray, stops: int | None = None) -> np.ndarray:
     """Map t in [0, 1] through a random piecewise-linear colour map of 2..4 colours."""
     k = stops or int(rng.integers(2, 5))
-    colors = np.stack([_random_color(rng) for _ in range(k)])
+    colors = np.stack([random_color(rng) for _ in range(k)])
     pos = np.concatenate([[0.0], np.sort(rng.random(k - 2)), [1.0]])
     flat = np.clip(t, 0, 1).ravel()
     out = [np.interp(flat, pos, colors[:, ch]).astype(np.float32) for ch in range(3)]
     return np.stack(out, axis=-1).reshape(*t.shape, 3)
 
 
-def _random_color(rng: np.random.Generator) -> np.ndarray:
+def random_color(rng: np.random.Generator) -> np.ndarray:
     """Any colour; one grey in seven so achromatic scenes occur too."""
     if rng.random() < 1 / 7:
         return np.full(3, rng.integers(0, 256), np.float32)
@@ -192,24 +192,24 @@ def _coords(rng: np.random.Generator, h: int, w: int) -> tuple[np.ndarray, np.nd
     return xx * math.cos(a) + yy * math.sin(a), -xx * math.sin(a) + yy * math.cos(a)
 
 
-def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+def random_background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A random float32 RGB background; the kinds are mixed evenly except 'flat'."""
     kind = rng.choice(["flat", "linear", "radial", "noise", "stripes", "checker", "fractal",
                        "marble"], p=[0.08, 0.12, 0.1, 0.14, 0.12, 0.1, 0.22, 0.12])
     if kind == "flat":
-        return np.broadcast_to(_random_color(rng), (h, w, 3)).copy()
+        return np.broadcast_to(random_color(rng), (h, w, 3)).copy()
     if kind == "linear":
         u, _ = _coords(rng, h, w)
-        return _colormap(rng, (u - u.min()) / max(float(np.ptp(u)), 1e-6))
+        return colormap(rng, (u - u.min()) / max(float(np.ptp(u)), 1e-6))
     if kind == "radial":
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
         cy, cx = rng.uniform(-0.2, 1.2, 2) * (h, w)
         d = np.hypot(yy - cy, xx - cx)
-        return _colormap(rng, d / d.max())
+        return colormap(rng, d / d.max())
     if kind == "noise":
         if rng.random() < 0.5:
-            return _colormap(rng, _smooth_noise(rng, h, w, rng.uniform(2, 12)), 3)
-        chans = [_smooth_noise(rng, h, w, rng.uniform(2, 12)) for _ in range(3)]
+            return colormap(rng, smooth_noise(rng, h, w, rng.uniform(2, 12)), 3)
+        chans = [smooth_noise(rng, h, w, rng.uniform(2, 12)) for _ in range(3)]
         lo, hi = np.sort(rng.uniform(0, 255, (2, 3)), axis=0)
         return np.stack(chans, axis=-1) * (hi - lo) + lo
     if kind in ("stripes", "checker"):
@@ -217,12 +217,12 @@ def _background(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
         freq = 2 * np.pi / rng.uniform(8, 48)
         wave = np.sin(u * freq) if kind == "stripes" else np.sin(u * freq) * np.sin(v * freq)
         sharp = rng.uniform(1, 12)  # 1 = soft sine, 12 = nearly hard-edged
-        return _colormap(rng, 0.5 + 0.5 * np.clip(wave * sharp, -1, 1), 2)
+        return colormap(rng, 0.5 + 0.5 * np.clip(wave * sharp, -1, 1), 2)
     if kind == "fractal":
-        return _colormap(rng, _fractal(rng, h, w), int(rng.integers(2, 6)))
+        return colormap(rng, fractal(rng, h, w), int(rng.integers(2, 6)))
     u, _ = _coords(rng, h, w)  # marble: sine bands warped by turbulence
-    warp = rng.uniform(2, 10) * _fractal(rng, h, w)
-    return _colormap(rng, 0.5 + 0.5 * np.sin(u * 2 * np.pi / rng.uniform(20, 120) + warp))
+    warp = rng.uniform(2, 10) * fractal(rng, h, w)
+    return colormap(rng, 0.5 + 0.5 * np.sin(u * 2 * np.pi / rng.uniform(20, 120) + warp))
 
 
 def _fill(rng: np.random.Generator, counts: np.ndarray, base: np.ndarray) -> np.ndarray:
@@ -236,7 +236,7 @@ def _fill(rng: np.random.Generator, counts: np.ndarray, base: np.ndarray) -> np.
         t = (u - u.min()) / max(float(np.ptp(u)), 1e-6)
         fill = fill + (rng.uniform(-100, 100, 3).astype(np.float32) * t[..., None])
     elif style < 0.27:
-        noise = _smooth_noise(rng, bh, bw, rng.uniform(2, 6)) - 0.5
+        noise = smooth_noise(rng, bh, bw, rng.uniform(2, 6)) - 0.5
         fill = fill + noise[..., None] * rng.uniform(30, 90, 3).astype(np.float32)
     elif style < 0.35:
         fill = fill + rng.standard_normal((bh, bw, 1), np.float32) * rng.uniform(5, 18)
@@ -282,7 +282,7 @@ def generate_scene(
     rng = np.random.default_rng(seed)  # passes a Generator through unchanged
     h = int(height if height is not None else rng.choice(SIZE_CHOICES))
     w = int(width if width is not None else rng.choice(SIZE_CHOICES))
-    canvas = (np.clip(background(rng, h, w), 0, 255) if background else _background(rng, h, w)).astype(np.float32)
+    canvas = (np.clip(background(rng, h, w), 0, 255) if background else random_background(rng, h, w)).astype(np.float32)
     labels = np.zeros((h, w), np.uint8)
     instances = np.zeros((h, w), np.uint8)
     drawn, visible = [0], [0]  # per instance id (0 = background): pixels when drawn, now
@@ -347,7 +347,7 @@ def _contrasting_fill(rng, under: np.ndarray, counts: np.ndarray, box_sl) -> np.
     alpha = counts[box_sl].astype(np.float32)
     best, best_score = None, -1.0
     for _ in range(20):
-        fill = _fill(rng, counts, _random_color(rng))
+        fill = _fill(rng, counts, random_color(rng))
         diff = np.abs(fill[box_sl] - under).max(axis=-1)
         score = float((alpha * (diff >= MIN_CONTRAST)).sum() / alpha.sum())
         if score >= 0.75:

@@ -37,7 +37,7 @@ from core.model.checkpoints import save_checkpoint
 from core.training.live import SCRATCH, LiveConfig, LiveSnapshot, LiveTrainer
 from core.io.mask_naming import find_mask
 from core.training import raw_input
-from core.training.loop import TrainingDataError, read_pairs
+from core.training.loop import TrainingDataError, annotated_images, read_pairs
 from core.training.sparse import strokes_per_class
 
 # the budget is wall time: loading, the last snapshot and writing the file are paid out of it
@@ -62,22 +62,7 @@ class TimedResult:
 
 def stroke_pairs(images: Path, masks: Path) -> tuple[list[tuple[Path, Path]], list[str]]:
     """(image, mask) pairs, and the names of images that have no mask file (skipped, not an error)."""
-    from core.io.images import list_images
-
-    for folder, what in ((Path(images), "images"), (Path(masks), "masks")):
-        if not folder.is_dir():
-            raise TrainingDataError(f"{folder}: the {what} folder does not exist.")
-    found = list_images(Path(images))
-    if not found:
-        raise TrainingDataError(f"{images}: the images folder holds no images.")
-    pairs, missing = [], []
-    for image in found:
-        mask = find_mask(Path(masks), image)
-        if mask is None:
-            missing.append(image.name)
-        else:
-            pairs.append((image, mask))
-    return pairs, missing
+    return annotated_images(images, masks, find_mask)
 
 
 def train_timed(images: Path, masks: Path, out: Path, budget: float, config: LiveConfig | None = None,
