@@ -33,7 +33,7 @@ def color_table(classes: Sequence[ClassInfo], alpha: int, hidden: Iterable[int] 
     return table
 
 
-class _RasterItem(QGraphicsItem):
+class RasterItem(QGraphicsItem):
     def __init__(self, height: int, width: int):
         super().__init__()
         self._rect = QRectF(0, 0, width, height)
@@ -56,7 +56,7 @@ class _RasterItem(QGraphicsItem):
         self.painted_pixels += ny * nx
 
 
-class ImageLayer(_RasterItem):
+class ImageLayer(RasterItem):
     """The RGB image; zoomed out it draws from box-filtered reductions once they exist."""
 
     level_in_use = 0  # the whole image is in memory: always full resolution
@@ -109,7 +109,7 @@ class ImageLayer(_RasterItem):
         self._draw(painter, region, image, smooth=raster.device_scale(painter) * k < 0.999)
 
 
-class MaskLayer(_RasterItem):
+class MaskLayer(RasterItem):
     """The label mask of a document, read from ``labels()`` at paint time."""
 
     def __init__(self, labels: Callable[[], np.ndarray], height: int, width: int):

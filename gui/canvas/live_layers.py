@@ -24,7 +24,7 @@ from core.classes import ClassInfo
 from core.document.editing import Box
 from core.document.strokes import UNANNOTATED
 from gui.canvas import outline as outline_paint
-from gui.canvas.layers import MaskLayer, _RasterItem, color_table
+from gui.canvas.layers import MaskLayer, RasterItem, color_table
 from gui.canvas.prediction_objects import PredictionObjects
 from gui.infra import raster
 
@@ -122,7 +122,7 @@ class StrokeLayer(MaskLayer):
         outline_paint.paint_outline(painter, labels, region, self.outline_colors, self.OUTLINE_WIDTH)
 
 
-class PredictionLayer(_RasterItem):
+class PredictionLayer(RasterItem):
     """The newest prediction of a region (``box``, in image pixels), computed ``factor`` times
     coarser than the image; or its uncertainty (0 = sure, 1 = as unsure as can be)."""
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QStyleOptionGraphicsItem, QWidget
 from core.io.sources import ImageSource
 from gui.canvas import outline as outline_paint
 from gui.infra import raster
-from gui.canvas.layers import MaskLayer, _RasterItem
+from gui.canvas.layers import MaskLayer, RasterItem
 from gui.canvas.tiles import TILE, TileCache, TileLoader, level_factors, raw_key
 
 
@@ -43,7 +43,7 @@ def level_for(factors: list[float], k: int) -> int:
     return best
 
 
-class TiledImageLayer(_RasterItem):
+class TiledImageLayer(RasterItem):
     """A slide (core.io.sources), or a multi-channel image in memory (gui.canvas.memory_source)."""
 
     def __init__(self, source: ImageSource, cache: TileCache, loader: TileLoader):
