@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -376,20 +376,8 @@ class Autosave(QObject):
         if snap.kind == "chunks":
             return self._restore_slide_strokes(snap)
         labels = self.strokes_store.load(snap)
-        image = snap.image_path
-        entry = self.images.get(image)
-        new = entry is None
-        if entry is None:
-            entry = self.images.add([image])[0]
-            mark_mask_files([entry])
-        try:
-            load_entry(entry, list(self.state.class_template))
-            if entry.strokes is None or entry.strokes.shape != labels.shape:
-                raise RecoveryError(f"{snap.name}: the image is no longer the size of its strokes' recovery copy.")
-        except (RecoveryError, ImageReadError, MemoryError):
-            if new:
-                self.images.remove(entry)
-            raise
+        entry = self._strokes_entry(snap, lambda e: e.strokes is not None and e.strokes.shape == labels.shape,
+                                    "the image is no longer the size of its strokes' recovery copy.")
         if saved_since(snap) is not None:
             labels = merge_sparse(labels, entry.strokes.labels, UNANNOTATED)
         if not np.array_equal(labels, entry.strokes.labels):
@@ -397,6 +385,27 @@ class Autosave(QObject):
         self.images.trim()
         return entry
 
+    def _strokes_entry(self, snap: Snapshot, fits: Callable[[ImageEntry], bool], why: str) -> ImageEntry:
+        """The entry of the copy's image (listed now if it was not), loaded; RecoveryError naming the
+        copy and ``why`` when ``fits`` says the copy is not of it (an entry listed here is taken off again)."""
+        entry = self.images.get(snap.image_path)
+        new = entry is None
+        if new:
+            entry = self.images.add([snap.image_path])[0]
+            mark_mask_files([entry])
+        try:
+            load_entry(entry, list(self.state.class_template))
+            if not fits(entry):
+                raise RecoveryError(f"{snap.name}: {why}")
+        except StoreError as exc:
+            if new:
+                self.images.remove(entry)
+            raise RecoveryError(f"{snap.name}: {exc}") from None
+        except (RecoveryError, ImageReadError, MemoryError):
+            if new:
+                self.images.remove(entry)
+            raise
+        return entry
 
     def _restore_slide_strokes(self, snap: Snapshot) -> ImageEntry:
         """A slide's strokes: the copy's changed chunks over the saved strokes, as one undo step of
@@ -404,24 +413,14 @@ class Autosave(QObject):
         both annotate (as for an image's strokes), so nothing saved is lost and no question is needed."""
         newer = strokes_saved_since(snap)
         labels = self.strokes_store.load_chunked(snap, base_changed_ok=True)  # merged below when changed
-        image = snap.image_path
-        entry = self.images.get(image)
-        new = entry is None
-        if entry is None:
-            entry = self.images.add([image])[0]
-            mark_mask_files([entry])
         try:
-            load_entry(entry, list(self.state.class_template))
-            strokes = entry.strokes
-            if strokes is None or not strokes.is_chunked or strokes.shape != labels.shape:
-                raise RecoveryError(f"{snap.name}: the image is no longer the slide of its strokes' recovery copy.")
-        except (RecoveryError, ImageReadError, StoreError, MemoryError) as exc:
+            entry = self._strokes_entry(
+                snap, lambda e: e.strokes is not None and e.strokes.is_chunked and e.strokes.shape == labels.shape,
+                "the image is no longer the slide of its strokes' recovery copy.")
+        except (RecoveryError, ImageReadError, MemoryError):
             labels.close()
-            if new:
-                self.images.remove(entry)
-            if isinstance(exc, StoreError):
-                raise RecoveryError(f"{snap.name}: {exc}") from None
             raise
+        strokes = entry.strokes
         for key in labels.changed_chunks():
             y0, y1, x0, x1 = labels.chunk_region(key)
             block = labels[y0:y1, x0:x1]
