@@ -27,7 +27,7 @@ from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Job
 from gui.state.display import rendered_rgb
 from gui.state.image_store import ImageEntry, path_key
-from gui.state.stack_loading import plane_named, shown_plane_pixels
+from gui.state.stack_loading import shown_plane_pixels
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)
 CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.io.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
@@ -153,6 +153,10 @@ class Saver(QObject):
                                    "editing. Replace it?", "Replace"):
                 return False
         try:
+            if write_mask and stack.objects_to_save():  # the planes' objects, beside the stack
+                from core.io.mask_naming import stack_instances_path
+
+                stack.save_objects(stack_instances_path(entry.path), physical)
             if write_mask:
                 stack.save_masks(target, physical)
             if stack.strokes_dirty:
@@ -191,10 +195,11 @@ class Saver(QObject):
             return False
         if entry.doc.is_chunked:
             return self._export_chunked(entry)
+        if entry.stack is not None:
+            return self._export_stack(entry)
         folder = Path(self.settings.last_export_folder or entry.path.parent)
-        named = plane_named(entry)  # a stack's plane in view: <stem>_z03
-        chosen = dialogs.ask_export_path(self.parent_widget, {fmt: suggested_export_path(named, folder, fmt) for fmt in MASK_FORMATS},
-                                         self.last_format)
+        chosen = dialogs.ask_export_path(self.parent_widget, {fmt: suggested_export_path(entry.path, folder, fmt)
+                                                              for fmt in MASK_FORMATS}, self.last_format)
         if chosen is None:
             return False
         path, fmt = chosen
@@ -272,6 +277,62 @@ class Saver(QObject):
 
         return self._exported(path, fmt, write)
 
+    def _export_stack(self, entry: ImageEntry) -> bool:
+        """A stack's mask, every plane, as ``unetseg segment STACK`` writes it (core.segment.batch_writer):
+        a label stack format keeps the stack's Z/T (so it reads back with its shape); GeoJSON, ImageJ,
+        COCO and the measurements name each object's plane; a one-image format gets a file per plane
+        (``<stem>_z03.png``) beside the chosen name."""
+        from core.io.mask_naming import export_stem, stack_export_path
+
+        folder = Path(self.settings.last_export_folder or entry.path.parent)
+        formats = ("ome-tiff", "ome-zarr") + MASK_FORMATS
+        fmt = self.last_format if self.last_format in formats else "ome-tiff"
+        chosen = dialogs.ask_export_path(self.parent_widget, {f: stack_export_path(entry.path, folder, f) for f in formats},
+                                         fmt, "a stack: every plane")
+        if chosen is None:
+            return False
+        path, fmt = chosen
+        self._remember(path, fmt)
+        if _same_path(path, entry.path):
+            dialogs.show_error(self.parent_widget, "Could Not Export",
+                               f"{path.name}: that is the image itself; choose another name.")
+            return False
+        written: list[Path] = []
+
+        def write() -> None:
+            from core.io.sources import open_source
+            from core.segment.batch_writer import StackMasks, write_stack
+
+            stack = entry.stack
+            objects = self._stack_objects(entry)
+            stem = export_stem(path, fmt) if fmt != "coco" else path.stem
+            writer = BatchWriter(path.parent, [fmt], stack.classes, opacity=self.state.opacity / 100,
+                                 protect=[entry.path], create_folder=False, shared={fmt: path})
+
+            def fill(add) -> None:
+                for plane in stack.all_planes():
+                    add(plane, stack.mask_plane(plane), objects(plane) if objects is not None else None)
+
+            with open_source(entry.path) as source:  # its own file handle: the view's stays the view's
+                written.extend(write_stack(writer, entry.path, stem, StackMasks(source, fill, targets={fmt: path})) or [])
+            written.extend(writer.close())
+
+        if not self._exported(path, fmt, write):
+            return False
+        files = list(dict.fromkeys(written))
+        if len(files) > 1:
+            self.state.message.emit(f"Exported {len(entry.stack.all_planes())} planes into {len(files)} files "
+                                    f"in {path.parent}", 8000)
+        return True
+
+    def _stack_objects(self, entry: ImageEntry):
+        """``plane -> object ids`` when a plane of the stack has objects (painted, or saved beside it),
+        else None: the object formats then take each class's components."""
+        stack = entry.stack
+        if not stack.has_objects():
+            return None
+        return stack.objects_plane
+
     def export_all(self) -> bool:
         """Ask for a folder and formats, then write every listed image's mask on a worker."""
         if self.export_task is not None or not len(self.store):
@@ -304,9 +365,18 @@ class Saver(QObject):
         with a mask."""
         from core.io.masks import find_mask_for_image
 
+        from gui.state.stack_loading import is_stack
+
         jobs, missing = [], 0
         for entry in self.store:
             doc = entry.doc
+            if is_stack(entry):  # every plane: the saved stacks read on the worker, edits copied here
+                job = stack_export_job(entry)
+                if job is None:
+                    missing += 1
+                else:
+                    jobs.append(job)
+                continue
             if entry.source is not None:  # a slide: one at a time, in a chunked format (Export Mask)
                 missing += 1
                 continue
@@ -326,7 +396,8 @@ class Saver(QObject):
                       missing: int, sources: list[Path]) -> None:
         classes = self.state.known_classes()
         memory = self.state.display.memory
-        saved = {path: memory.load(path_key(path)) for path, *_ in jobs}  # read here, not on the worker
+        saved = {path: memory.load(path_key(path)) for path, labels, *_ in jobs
+                 if not isinstance(labels, StackExport)}  # read here, not on the worker
         writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources,
                              create_folder=False)
 
@@ -343,7 +414,7 @@ class Saver(QObject):
                 return ImageResult(found, image, instances=instances, raw=loaded)
             return load
 
-        work = [(path, stem, produce(path, labels, mask, instances))
+        work = [(path, stem, labels if isinstance(labels, StackExport) else produce(path, labels, mask, instances))
                 for (path, labels, mask, instances), stem in zip(jobs, stems)]
         task = self.export_task = start_task(
             lambda rep: write_batch(writer, work, progress=rep.progress, should_cancel=rep.cancelled),
@@ -399,3 +470,79 @@ class Saver(QObject):
         self.state.message.emit(f"Imported {path.name} (Undo puts the previous mask back).", 8000)
         return True
 
+
+
+class StackExport:
+    """Export All's job for a stack: ``produce()`` (on the worker) opens the stack and its saved mask
+    and objects stacks with their own file handles and gives core.segment.batch_writer.StackMasks,
+    each plane being its unsaved edits when it has them (copied on the window thread), else the
+    saved stack's plane, else empty."""
+
+    def __init__(self, path: Path, mask: Path | None, objects: Path | None, edits: dict, object_edits: dict):
+        self.path, self.mask, self.objects = path, mask, objects
+        self.edits, self.object_edits = edits, object_edits
+
+    def __call__(self):
+        from core.io.label_stacks import StackReader
+        from core.io.sources import all_planes, open_source
+        from core.segment.batch_writer import StackMasks
+
+        source = open_source(self.path)
+        readers: list = []
+        try:
+            mask = StackReader(self.mask, source.plane_axes) if self.mask is not None else None
+            readers.append(mask)
+            objects = StackReader(self.objects, source.plane_axes, objects=True) if self.objects is not None else None
+            readers.append(objects)
+        except BaseException:
+            for reader in readers:
+                if reader is not None:
+                    reader.close()
+            source.close()
+            raise
+        h, w = source.height, source.width
+        has_objects = objects is not None or bool(self.object_edits)
+
+        def fill(add) -> None:
+            for plane in all_planes(source):
+                labels = self.edits.get(plane)
+                if labels is None:
+                    labels = mask.read_plane(plane) if mask is not None else np.zeros((h, w), np.uint8)
+                ids = None
+                if has_objects:
+                    ids = self.object_edits.get(plane)
+                    if ids is None:
+                        ids = objects.read_plane(plane) if objects is not None else np.zeros((h, w), np.uint32)
+                add(plane, labels, ids)
+
+        def close() -> None:
+            for reader in readers:
+                if reader is not None:
+                    reader.close()
+            source.close()
+
+        return StackMasks(source, fill, close=close)
+
+
+def stack_export_job(entry: ImageEntry) -> tuple | None:
+    """Export All's (path, StackExport, None, None) for a stack with a mask (saved or edited), else None."""
+    from core.io.mask_naming import stack_instances_path
+    from core.io.masks import find_mask_for_image
+
+    stack = entry.stack
+    edits, object_edits = {}, {}
+    if stack is not None:
+        for plane, docs in stack.loaded().items():
+            if docs.mask.dirty:
+                edits[plane] = docs.mask.labels.copy()
+            layer = docs.mask.objects
+            if docs.mask.dirty and layer is not None and layer.allocated:
+                object_edits[plane] = layer.labels.copy()
+        mask, objects = stack.mask_path, stack.objects_path
+    else:
+        mask = find_mask_for_image(entry.path)
+        found = stack_instances_path(entry.path)
+        objects = found if found.is_file() else None
+    if mask is None and not edits:
+        return None
+    return entry.path, StackExport(entry.path, mask, objects, edits, object_edits), None, None

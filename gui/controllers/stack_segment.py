@@ -147,6 +147,12 @@ class StackSegmentUi(QObject):
                                     "(each one undo step on its plane).", 10000)
         else:
             where = f"; 3-D objects saved to {run.instances.name}" if run.instances is not None else ""
+            entry = self._entry
+            if run.instances is not None and entry is not None and entry.stack is not None:
+                try:  # the planes' object layers take the linked objects
+                    entry.stack.reload_objects(run.instances)
+                except (ValueError, OSError) as exc:
+                    where += f" (not shown on the planes: {exc})"
             self.state.message.emit(f"Segmented {done} plane(s) in {run.seconds:.1f} s on {run.device}{where}.", 0)
         if self._waiting and self.state.job is not None:
             self.state.job = replace(self.state.job, text="Taking the results of the open planes…")

@@ -1,0 +1,144 @@
+"""Exports of a stack from the app (issue 27): Export Mask writes every plane in each format the
+dialog offers (a label stack with the stack's Z, per-object formats naming each object's plane),
+and Export All and Segment All take the stacks in a folder beside 2-D images, through the same
+batch writer as `unetseg segment STACK`."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import tifffile
+
+from core.io.label_stacks import StackReader, read_label_stack, write_label_stack
+from core.io.mask_naming import MASK_FORMATS, stack_instances_path, stack_mask_path
+from tests.gui.helpers import MODEL_CLASSES, write_image
+from tests.gui.stack_helpers import H, W, Z, PlaneSegmenter, halves_stack
+
+
+def plane_masks() -> np.ndarray:
+    """A different mask on every plane: class 1 in a band that moves with z, class 2 on plane 3."""
+    masks = np.zeros((Z, H, W), np.uint8)
+    for z in range(Z):
+        masks[z, 4 + 3 * z:14 + 3 * z, 6:30] = 1
+    masks[3, 30:40, 40:60] = 2
+    return masks
+
+
+def open_with_masks(window, path) -> np.ndarray:
+    window.open_images([path])
+    masks = plane_masks()
+    stack = window.current.stack
+    stack.set_classes(MODEL_CLASSES)  # cell, nucleus, debris
+    for z in range(Z):
+        stack.documents((z,)).mask.apply_labels(masks[z], "test")
+    return masks
+
+
+def export_as(window, dialogs, folder, fmt):
+    """Export Mask with ``fmt`` chosen in the dialog, under the name it suggests, into ``folder``."""
+    offered = {}
+
+    def answer(_parent, suggested, _fmt, _note=None):
+        offered.update(suggested)
+        return folder / suggested[fmt].name, fmt
+
+    dialogs.answers["ask_export_path"] = answer
+    assert window.saver.export(), dialogs.errors()
+    return folder / offered[fmt].name, offered
+
+
+def test_export_mask_of_a_stack_writes_every_plane_in_every_format_offered(qtbot, window, dialogs, tmp_path):
+    path, _data = halves_stack(tmp_path / "cells.ome.tif")
+    masks = open_with_masks(window, path)
+    window.plane_ui.go((2,))
+    out = tmp_path / "out"
+    out.mkdir()
+
+    written, offered = export_as(window, dialogs, out, "ome-tiff")
+    assert set(MASK_FORMATS) | {"ome-tiff", "ome-zarr"} == set(offered)
+    for fmt in ("ome-tiff", "ome-zarr", "tiff", "npy"):  # a label stack: the stack's Z, every plane's mask
+        written, _ = export_as(window, dialogs, out, fmt)
+        labels, axes = read_label_stack(written, "Z", (Z, H, W))
+        assert axes == "Z" and np.array_equal(labels, masks), fmt
+
+    written, _ = export_as(window, dialogs, out, "geojson")  # every plane's objects, each with its plane
+    features = json.loads(written.read_text())["features"]
+    assert sorted({f["properties"]["z"] for f in features}) == list(range(Z))
+    written, _ = export_as(window, dialogs, out, "coco")
+    coco = json.loads(written.read_text())
+    assert written.name == "coco.json" and [im["z"] for im in coco["images"]] == list(range(Z))
+    assert all(im["file_name"] == "cells.ome.tif" for im in coco["images"])
+    assert {a["image_id"] for a in coco["annotations"]} == {im["id"] for im in coco["images"]}
+    written, _ = export_as(window, dialogs, out, "measurements")  # rows led by their plane, one id per object
+    with open(written, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted({int(r["z"]) for r in rows}) == list(range(Z)) and len({r["label"] for r in rows}) == len(rows)
+    written, _ = export_as(window, dialogs, out, "instances")
+    ids = tifffile.imread(written)
+    assert ids.shape == (Z, H, W) and all(((ids[z] > 0) == (masks[z] > 0)).all() for z in range(Z))
+    written, _ = export_as(window, dialogs, out, "imagej")
+    assert written.is_file()
+    for fmt, name in (("index", "cells_z3.png"), ("color", "cells_z3_color.png"), ("overlay", "cells_z3_overlay.png"),
+                      ("labelme", "cells_z3.json"), ("yolo", "labels/cells_z3.txt"),
+                      ("voc", "SegmentationClass/cells_z3.png")):  # one image per file: a file per plane
+        export_as(window, dialogs, out, fmt)
+        assert (out / name).is_file(), fmt
+    from core.io.masks import read_mask
+
+    assert np.array_equal(read_mask(out / "cells_z3.png"), masks[3])
+    assert not dialogs.errors()
+    assert not list(out.glob(".*work*"))  # no work stores left behind
+
+
+def test_export_all_and_segment_all_take_the_stacks_of_a_folder(qtbot, window, dialogs, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    path, _data = halves_stack(folder / "cells.ome.tif")
+    flat = write_image(folder / "flat.png", h=H, w=W)
+    saved = plane_masks()
+    write_label_stack(stack_mask_path(path), saved, "Z")
+
+    # Segment All: the stack gets its mask stack beside it, every plane segmented; the image its PNG
+    window.models.set_segmenter(PlaneSegmenter(classes=MODEL_CLASSES, value=2))
+    window.open_folder(folder)
+    window.show_entry(window.store.get(path))
+    window.plane_ui.go((4,))
+    dialogs.answers["ask_overwrite_skip_cancel"] = "overwrite"
+    with qtbot.waitSignal(window.segment_all_finished, timeout=30_000) as done:
+        window.commands.segment_all.trigger()
+    assert done.args == [2, 2] and not dialogs.errors(), [e.name for e in window.store]
+    with StackReader(stack_mask_path(path), "Z") as reader:
+        assert reader.shape == (Z, H, W)
+        segmented = [reader.read_plane((z,)) for z in range(Z)]
+    assert all((s == 2).any() and set(np.unique(s)) <= {0, 2} for s in segmented)
+    assert (folder / "flat_mask.png").is_file()
+    stack = window.current.stack  # the open stack shows the result, saved, one undo step of each open plane
+    assert np.array_equal(window.mask, segmented[4]) and not window.current.dirty
+    window.commands.undo.trigger()
+    assert np.array_equal(window.mask, saved[4])
+    window.commands.redo.trigger()
+
+    # Export All: the stack's unsaved edit on plane 2 and the saved planes, beside the 2-D image's mask
+    window.plane_ui.go((2,))
+    edited = segmented[2].copy()
+    edited[:6, :6] = 3
+    stack.documents((2,)).mask.apply_labels(edited, "edit")
+    out = tmp_path / "out"
+    out.mkdir()
+    dialogs.answers["ask_export_folder"] = out
+    dialogs.answers["ask_export_formats"] = ["tiff", "coco", "geojson"]
+    with qtbot.waitSignal(window.export_all_finished, timeout=30_000) as blocker:
+        window.commands.export_all.trigger()
+    assert blocker.args[0] > 0 and not dialogs.errors()
+    labels, axes = read_label_stack(out / "cells.tif", "Z", (Z, H, W))
+    assert axes == "Z" and np.array_equal(labels[2], edited)
+    assert all(np.array_equal(labels[z], segmented[z]) for z in range(Z) if z != 2)
+    assert tifffile.imread(out / "flat.tif").shape == (H, W)
+    coco = json.loads((out / "coco.json").read_text())
+    assert sorted(im.get("z", -1) for im in coco["images"]) == [-1] + list(range(Z))
+    features = json.loads((out / "cells.geojson").read_text())["features"]
+    assert {f["properties"]["z"] for f in features} == set(range(Z))
+    assert not stack_instances_path(path).exists()
+    assert flat.is_file()
