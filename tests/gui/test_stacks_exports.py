@@ -142,3 +142,83 @@ def test_export_all_and_segment_all_take_the_stacks_of_a_folder(qtbot, window, d
     assert {f["properties"]["z"] for f in features} == set(range(Z))
     assert not stack_instances_path(path).exists()
     assert flat.is_file()
+
+
+def test_objects_painted_on_planes_are_saved_with_the_stack_reloaded_and_recovered(qtbot, window, dialogs, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from tests.gui.conftest import new_window
+    from tests.gui.helpers import drag
+    from tests.gui.test_autosave import dead_pid
+
+    path, _data = halves_stack(tmp_path / "cells.ome.tif")
+    window.open_images([path])
+    qtbot.keyClick(window.canvas, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)  # Objects mode
+    window.select_class(1)
+    window.brush_spin.setValue(8)
+    painted = {}
+    for z, spots in ((1, [(12, 12), (40, 30)]), (4, [(20, 36)])):
+        window.plane_ui.go((z,))
+        for x, y in spots:
+            qtbot.keyClick(window.canvas, Qt.Key.Key_N)  # New Object
+            drag(qtbot, window, [(x, y), (x + 0.5, y)])
+        painted[z] = window.document.objects.labels.copy()
+    assert painted[1].max() >= 2 and painted[4].any() and not window.current.stack.peek((0,)).mask.objects.allocated
+
+    # autosave copies each plane with its objects; a session that died restores them onto their planes
+    assert window.autosave.flush() == 2
+    store = window.autosave.store
+    copies = {s.plane: store.load_objects(s) for s in store.own()}
+    assert all(np.array_equal(copies[(z,)], painted[z]) for z in (1, 4))
+
+    window.commands.save.trigger()  # the mask stack and, beside it, the objects stack with the same Z
+    saved = stack_instances_path(path)
+    on_disk = tifffile.imread(saved)
+    assert saved.name == "cells_instances.ome.tif" and on_disk.dtype == np.uint16 and on_disk.shape == (Z, H, W)
+    assert np.array_equal(on_disk[1], painted[1]) and np.array_equal(on_disk[4], painted[4]) and not on_disk[0].any()
+    with StackReader(stack_mask_path(path), "Z") as reader:  # the class names travel in the mask stack
+        assert [c.name for c in reader.classes][:2] == [c.name for c in window.current.stack.classes][:2]
+
+    window.commands.close_image.trigger()
+    window.open_images([path])
+    window.plane_ui.go((4,))
+    assert np.array_equal(window.document.objects.labels, painted[4]) and not window.current.dirty
+    window.plane_ui.go((1,))
+    assert np.array_equal(window.document.objects.labels, painted[1])
+
+    # an edit of plane 2's objects is copied; after a crash a new window puts it back on plane 2
+    window.plane_ui.go((2,))
+    qtbot.keyClick(window.canvas, Qt.Key.Key_N)
+    drag(qtbot, window, [(50, 20), (50.5, 20)])
+    edited = window.document.objects.labels.copy()
+    assert window.autosave.flush() == 1
+    lock = window.autosave.lock  # the session dies: its lock names a process that is gone, its copies stay
+    lock.path.write_text(json.dumps({**json.loads(lock.path.read_text()), "pid": dead_pid(), "start_token": None}))
+    dialogs.answers["ask_recovery"] = "restore"
+    second = new_window(qtbot)
+    qtbot.waitUntil(lambda: bool(dialogs.of("ask_recovery")), timeout=5000)
+    restored = second.current.stack.documents((2,)).mask.objects.labels
+    assert np.array_equal(restored, edited)
+    assert np.array_equal(second.current.stack.documents((4,)).mask.objects.labels, painted[4])
+    dialogs.answers["ask_save_discard_cancel"] = "discard"
+    second.close()
+
+
+def test_class_names_travel_in_the_mask_stack(qtbot, window, dialogs, tmp_path):
+    from core.classes import ClassInfo
+
+    path, _data = halves_stack(tmp_path / "cells.ome.tif")
+    named = [ClassInfo(0, "background", (0, 0, 0)), ClassInfo(1, "nucleus", (10, 200, 30)),
+             ClassInfo(2, "membrane", (200, 10, 90))]
+    write_label_stack(stack_mask_path(path), plane_masks(), "Z", named)
+    window.open_images([path])
+    assert window.current.stack.classes[:3] == named  # read back from the OME-TIFF
+
+    window.current.stack.set_classes(named[:2] + [ClassInfo(2, "cytoplasm", (1, 2, 3))])  # renamed in the app
+    window.plane_ui.go((3,))
+    window.document.apply_labels(np.full((H, W), 2, np.uint8), "fill")
+    window.commands.save.trigger()
+    window.commands.close_image.trigger()
+    window.open_images([path])
+    assert [c.name for c in window.current.stack.classes[:3]] == ["background", "nucleus", "cytoplasm"]
+    assert window.current.stack.classes[2].color == (1, 2, 3)
