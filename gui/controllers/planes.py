@@ -145,4 +145,5 @@ class PlaneUi(QObject):
             dialogs.show_error(self.parent_widget, "Could Not Open", f"Could not open this folder:\n\n{error}")
             return False
         self.settings.last_folder = str(folder.parent)
+        self.settings.add_recent(str(folder), stack=True)  # Open Recent opens it as a stack again
         return True

@@ -222,3 +222,24 @@ def test_class_names_travel_in_the_mask_stack(qtbot, window, dialogs, tmp_path):
     window.open_images([path])
     assert [c.name for c in window.current.stack.classes[:3]] == ["background", "nucleus", "cytoplasm"]
     assert window.current.stack.classes[2].color == (1, 2, 3)
+
+
+def test_open_recent_opens_a_stack_folder_as_a_stack_again(qtbot, window, dialogs, tmp_path):
+    from PIL import Image
+    from PySide6.QtWidgets import QMenu
+
+    folder = tmp_path / "planes"
+    folder.mkdir()
+    for z in range(4):
+        Image.fromarray(np.full((30, 40), 20 * z, np.uint8)).save(folder / f"z{z}.png")
+    other = write_image(tmp_path / "other.png")
+    assert window.plane_ui.open_stack_folder(folder)
+    window.open_images([other])
+    menu = QMenu()
+    window.opener.fill_recent_menu(menu)
+    labels = [a.text() for a in menu.actions() if a.objectName() == "action_recent"]
+    assert labels[:2] == ["other.png", "planes (stack)"]
+    [stack_action] = [a for a in menu.actions() if a.text() == "planes (stack)"]
+    stack_action.trigger()
+    assert window.current.path == folder and window.state.planes.sizes == (4,)  # one stack, not 4 images
+    assert window.store.get(folder / "z1.png") is None
