@@ -147,3 +147,37 @@ def test_one_stack_and_its_mask_read_from_several_threads_at_once(tmp_path):
         for t in threads:
             t.join()
     assert wrong == []
+
+
+class GatedSource:
+    """A stack source whose plane reads wait until the test opens the gate (a slow disk, made
+    deterministic), so what waits for a read shows without timing anything."""
+
+    def __init__(self, source):
+        self._source, self.gate = source, threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._source, name)
+
+    def read_raw(self, *args, **kwargs):
+        self.gate.wait(30)
+        return self._source.read_raw(*args, **kwargs)
+
+
+def test_a_cold_plane_is_read_on_the_read_ahead_thread_and_waited_for(tmp_path):
+    from core.io.plane_cache import PlaneCache
+
+    data = stack_data(z=5, h=24, w=32)[0]
+    path = write_ome_tiff(tmp_path / "s.ome.tif", data, "ZCYX")
+    with open_source(path) as source:
+        gated = GatedSource(source)
+        cache = PlaneCache(gated, raw=True)
+        assert cache.plane_bytes == 24 * 32 * 2 * 2
+        assert not cache.pending((3,)) and not cache.wait((3,), 0.0)  # never asked for: nothing to wait on
+        cache.prefetch([(3,)])
+        assert cache.pending((3,)) and not cache.wait((3,), 0.05)  # asked for, still being read
+        assert (3,) not in cache
+        gated.gate.set()
+        assert cache.wait((3,), 10) and not cache.pending((3,))
+        assert np.array_equal(cache.get((3,)), np.moveaxis(data[3], 0, -1)) and cache.reads == 1
+        cache.stop()

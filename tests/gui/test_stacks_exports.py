@@ -261,3 +261,41 @@ def test_after_segment_stack_autosave_copies_the_planes_a_few_at_a_time(qtbot, w
     assert at_end and at_end[0] <= STEP_COPIES < Z  # the first pass stopped after a few copies
     qtbot.waitUntil(lambda: len(window.autosave.store.own()) == Z, timeout=10_000)  # the others followed
     assert sorted(s.plane for s in window.autosave.store.own()) == [(z,) for z in range(Z)]
+
+
+def test_a_plane_not_read_yet_is_read_off_the_window_thread_and_drawn_when_it_arrives(qtbot, window, monkeypatch,
+                                                                                         tmp_path):
+    import threading
+
+    import gui.controllers.planes as planes_module
+
+    monkeypatch.setattr(planes_module, "OFF_THREAD_BYTES", 0)  # the test's planes stand for large ones
+    path, data = halves_stack(tmp_path / "cells.ome.tif")
+    window.open_images([path])
+    qtbot.waitUntil(lambda: window.canvas.document is window.document, timeout=10_000)  # plane 1 drawn
+    cache = window.current.plane_pixels
+    qtbot.waitUntil(lambda: not cache.pending((1,)) and not cache.pending((2,)), timeout=10_000)  # read ahead
+    assert (4,) not in cache
+    cache.whole = None  # every read through the source, which the test holds back
+    gate, source = threading.Event(), cache.source
+
+    class Gated:
+        def __getattr__(self, name):
+            return getattr(source, name)
+
+        def read_raw(self, *args, **kwargs):
+            gate.wait(5)
+            return source.read_raw(*args, **kwargs)
+
+    cache.source = Gated()
+    shown = []
+    window.plane_ui.plane_shown.connect(shown.append)
+    window.plane_ui.go((4,))  # returns while the plane is still being read
+    assert (4,) not in cache and window.state.planes.plane == (4,) and shown == []
+    assert not window.canvas.editing_enabled  # the plane drawn is still plane 1: not editable meanwhile
+    assert "Reading Z 5/6" in window.statusBar().currentMessage()
+    gate.set()
+    qtbot.waitUntil(lambda: shown == [(4,)], timeout=10_000)
+    assert np.array_equal(window.canvas.image_layer.source.pixels if hasattr(window.canvas.image_layer, "source")
+                          else window.canvas.image_layer.rgb, np.moveaxis(data[4], 0, -1))
+    assert window.canvas.editing_enabled and window.canvas.document is window.document
