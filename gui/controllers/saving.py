@@ -39,6 +39,7 @@ def _same_path(a: Path, b: Path) -> bool:
 
 class Saver(QObject):
     export_all_finished = Signal(int)  # files written (-1: cancelled)
+    stack_export_finished = Signal(int)  # Export Mask of a stack: files written
 
     def __init__(self, state: AppState, settings: Settings, parent: QWidget):
         super().__init__(parent)
@@ -278,12 +279,15 @@ class Saver(QObject):
         return self._exported(path, fmt, write)
 
     def _export_stack(self, entry: ImageEntry) -> bool:
-        """A stack's mask, every plane, as ``unetseg segment STACK`` writes it (core.segment.batch_writer):
-        a label stack format keeps the stack's Z/T (so it reads back with its shape); GeoJSON, ImageJ,
-        COCO and the measurements name each object's plane; a one-image format gets a file per plane
+        """A stack's mask, every plane, as ``unetseg segment STACK`` writes it (core.segment.batch_writer),
+        on a worker (its own file handles; the planes with unsaved edits copied here): a label stack
+        format keeps the stack's Z/T (so it reads back with its shape); GeoJSON, ImageJ, COCO and the
+        measurements name each object's plane; a one-image format gets a file per plane
         (``<stem>_z03.png``) beside the chosen name."""
         from core.io.mask_naming import export_stem, stack_export_path
 
+        if self.export_task is not None or self.state.job_running:
+            return False
         folder = Path(self.settings.last_export_folder or entry.path.parent)
         formats = ("ome-tiff", "ome-zarr") + MASK_FORMATS
         fmt = self.last_format if self.last_format in formats else "ome-tiff"
@@ -297,41 +301,33 @@ class Saver(QObject):
             dialogs.show_error(self.parent_widget, "Could Not Export",
                                f"{path.name}: that is the image itself; choose another name.")
             return False
-        written: list[Path] = []
-
-        def write() -> None:
-            from core.io.sources import open_source
-            from core.segment.batch_writer import StackMasks, write_stack
-
-            stack = entry.stack
-            objects = self._stack_objects(entry)
-            stem = export_stem(path, fmt) if fmt != "coco" else path.stem
-            writer = BatchWriter(path.parent, [fmt], stack.classes, opacity=self.state.opacity / 100,
-                                 protect=[entry.path], create_folder=False, shared={fmt: path})
-
-            def fill(add) -> None:
-                for plane in stack.all_planes():
-                    add(plane, stack.mask_plane(plane), objects(plane) if objects is not None else None)
-
-            with open_source(entry.path) as source:  # its own file handle: the view's stays the view's
-                written.extend(write_stack(writer, entry.path, stem, StackMasks(source, fill, targets={fmt: path})) or [])
-            written.extend(writer.close())
-
-        if not self._exported(path, fmt, write):
-            return False
-        files = list(dict.fromkeys(written))
-        if len(files) > 1:
-            self.state.message.emit(f"Exported {len(entry.stack.all_planes())} planes into {len(files)} files "
-                                    f"in {path.parent}", 8000)
+        _, export, *_ = stack_export_job(entry, always=True)
+        stem = export_stem(path, fmt) if fmt != "coco" else entry.path.stem
+        writer = BatchWriter(path.parent, [fmt], entry.stack.classes, opacity=self.state.opacity / 100,
+                             protect=[entry.path], create_folder=False, shared={fmt: path})
+        work = [(entry.path, stem, export, {fmt: path})]
+        task = self.export_task = start_task(
+            lambda rep: write_batch(writer, work, should_cancel=rep.cancelled), "export-stack")
+        planes = len(entry.stack.all_planes())
+        task.finished.connect(lambda result: self._stack_exported(result, path, fmt, planes))
+        task.failed.connect(lambda message: self._stack_exported(BatchResult(errors=[message]), path, fmt, planes))
+        task.cancelled.connect(lambda: self._stack_exported(BatchResult(cancelled=True), path, fmt, planes))
+        self.state.job = Job("export_all", text=f"Exporting {planes} planes…", cancel=task.cancel)
         return True
 
-    def _stack_objects(self, entry: ImageEntry):
-        """``plane -> object ids`` when a plane of the stack has objects (painted, or saved beside it),
-        else None: the object formats then take each class's components."""
-        stack = entry.stack
-        if not stack.has_objects():
-            return None
-        return stack.objects_plane
+    def _stack_exported(self, result: BatchResult, path: Path, fmt: str, planes: int) -> None:
+        self.export_task = None
+        self.state.job = None
+        if result.cancelled:
+            self.state.message.emit("Export cancelled; no file of the stack was written.", 8000)
+        elif result.errors:
+            dialogs.show_error(self.parent_widget, "Could Not Export", "\n".join(str(e) for e in result.errors[:10]))
+        else:
+            label = dialogs.FORMAT_LABELS.get(fmt, fmt).split(" (")[0].split(":")[0]
+            files = len(result.written)
+            where = f"{path}" if files == 1 else f"{files} files in {path.parent}"
+            self.state.message.emit(f"Exported the {planes} planes to {where} as {label}", 8000)
+        self.stack_export_finished.emit(len(result.written))
 
     def export_all(self) -> bool:
         """Ask for a folder and formats, then write every listed image's mask on a worker."""
@@ -524,8 +520,9 @@ class StackExport:
         return StackMasks(source, fill, close=close)
 
 
-def stack_export_job(entry: ImageEntry) -> tuple | None:
-    """Export All's (path, StackExport, None, None) for a stack with a mask (saved or edited), else None."""
+def stack_export_job(entry: ImageEntry, always: bool = False) -> tuple | None:
+    """Export All's (path, StackExport, None, None) for a stack with a mask (saved or edited), else
+    None (``always``: also for a stack without one, whose planes are then empty)."""
     from core.io.mask_naming import stack_instances_path
     from core.io.masks import find_mask_for_image
 
@@ -543,6 +540,6 @@ def stack_export_job(entry: ImageEntry) -> tuple | None:
         mask = find_mask_for_image(entry.path)
         found = stack_instances_path(entry.path)
         objects = found if found.is_file() else None
-    if mask is None and not edits:
+    if mask is None and not edits and not always:
         return None
     return entry.path, StackExport(entry.path, mask, objects, edits, object_edits), None, None

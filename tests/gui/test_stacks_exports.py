@@ -36,8 +36,9 @@ def open_with_masks(window, path) -> np.ndarray:
     return masks
 
 
-def export_as(window, dialogs, folder, fmt):
-    """Export Mask with ``fmt`` chosen in the dialog, under the name it suggests, into ``folder``."""
+def export_as(qtbot, window, dialogs, folder, fmt):
+    """Export Mask with ``fmt`` chosen in the dialog, under the name it suggests, into ``folder``;
+    the planes are written on a worker, with the window free."""
     offered = {}
 
     def answer(_parent, suggested, _fmt, _note=None):
@@ -45,7 +46,10 @@ def export_as(window, dialogs, folder, fmt):
         return folder / suggested[fmt].name, fmt
 
     dialogs.answers["ask_export_path"] = answer
-    assert window.saver.export(), dialogs.errors()
+    with qtbot.waitSignal(window.saver.stack_export_finished, timeout=30_000):
+        assert window.saver.export(), dialogs.errors()
+        assert window.state.job is not None and window.state.job.kind == "export_all"
+    assert window.state.job is None and not dialogs.errors(), dialogs.errors()
     return folder / offered[fmt].name, offered
 
 
@@ -56,34 +60,34 @@ def test_export_mask_of_a_stack_writes_every_plane_in_every_format_offered(qtbot
     out = tmp_path / "out"
     out.mkdir()
 
-    written, offered = export_as(window, dialogs, out, "ome-tiff")
+    written, offered = export_as(qtbot, window, dialogs, out, "ome-tiff")
     assert set(MASK_FORMATS) | {"ome-tiff", "ome-zarr"} == set(offered)
     for fmt in ("ome-tiff", "ome-zarr", "tiff", "npy"):  # a label stack: the stack's Z, every plane's mask
-        written, _ = export_as(window, dialogs, out, fmt)
+        written, _ = export_as(qtbot, window, dialogs, out, fmt)
         labels, axes = read_label_stack(written, "Z", (Z, H, W))
         assert axes == "Z" and np.array_equal(labels, masks), fmt
 
-    written, _ = export_as(window, dialogs, out, "geojson")  # every plane's objects, each with its plane
+    written, _ = export_as(qtbot, window, dialogs, out, "geojson")  # every plane's objects, each with its plane
     features = json.loads(written.read_text())["features"]
     assert sorted({f["properties"]["z"] for f in features}) == list(range(Z))
-    written, _ = export_as(window, dialogs, out, "coco")
+    written, _ = export_as(qtbot, window, dialogs, out, "coco")
     coco = json.loads(written.read_text())
     assert written.name == "coco.json" and [im["z"] for im in coco["images"]] == list(range(Z))
     assert all(im["file_name"] == "cells.ome.tif" for im in coco["images"])
     assert {a["image_id"] for a in coco["annotations"]} == {im["id"] for im in coco["images"]}
-    written, _ = export_as(window, dialogs, out, "measurements")  # rows led by their plane, one id per object
+    written, _ = export_as(qtbot, window, dialogs, out, "measurements")  # rows led by their plane, one id per object
     with open(written, newline="") as f:
         rows = list(csv.DictReader(f))
     assert sorted({int(r["z"]) for r in rows}) == list(range(Z)) and len({r["label"] for r in rows}) == len(rows)
-    written, _ = export_as(window, dialogs, out, "instances")
+    written, _ = export_as(qtbot, window, dialogs, out, "instances")
     ids = tifffile.imread(written)
     assert ids.shape == (Z, H, W) and all(((ids[z] > 0) == (masks[z] > 0)).all() for z in range(Z))
-    written, _ = export_as(window, dialogs, out, "imagej")
+    written, _ = export_as(qtbot, window, dialogs, out, "imagej")
     assert written.is_file()
     for fmt, name in (("index", "cells_z3.png"), ("color", "cells_z3_color.png"), ("overlay", "cells_z3_overlay.png"),
                       ("labelme", "cells_z3.json"), ("yolo", "labels/cells_z3.txt"),
                       ("voc", "SegmentationClass/cells_z3.png")):  # one image per file: a file per plane
-        export_as(window, dialogs, out, fmt)
+        export_as(qtbot, window, dialogs, out, fmt)
         assert (out / name).is_file(), fmt
     from core.io.masks import read_mask
 
@@ -185,6 +189,11 @@ def test_objects_painted_on_planes_are_saved_with_the_stack_reloaded_and_recover
     assert np.array_equal(window.document.objects.labels, painted[4]) and not window.current.dirty
     window.plane_ui.go((1,))
     assert np.array_equal(window.document.objects.labels, painted[1])
+    out = tmp_path / "out"  # Export Mask's object formats take the painted objects, each on its plane
+    out.mkdir()
+    written, _ = export_as(qtbot, window, dialogs, out, "instances")
+    exported = tifffile.imread(written)
+    assert all(np.array_equal(exported[z], painted.get(z, np.zeros((H, W)))) for z in range(Z))
 
     # an edit of plane 2's objects is copied; after a crash a new window puts it back on plane 2
     window.plane_ui.go((2,))
