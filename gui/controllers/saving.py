@@ -287,6 +287,7 @@ class Saver(QObject):
         from core.io.mask_naming import export_stem, stack_export_path
 
         if self.export_task is not None or self.state.job_running:
+            self.state.message.emit("Export Mask of a stack waits until the job running now has finished.", 5000)
             return False
         folder = Path(self.settings.last_export_folder or entry.path.parent)
         formats = ("ome-tiff", "ome-zarr") + MASK_FORMATS

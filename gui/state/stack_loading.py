@@ -168,17 +168,6 @@ def shown_plane_pixels(entry: "ImageEntry") -> np.ndarray:
     return entry.plane_pixels.get(entry.stack.plane)
 
 
-def plane_named(entry: "ImageEntry") -> Path:
-    """The name a 2-D export of the shown plane is built from: ``cells_z03.tif`` beside
-    ``cells.tif`` (core.io.mask_naming.plane_stem); the image's own path for a 2-D image."""
-    from core.io.mask_naming import image_stem, plane_stem
-
-    stack = entry.stack
-    if stack is None:
-        return entry.path
-    return entry.path.with_name(plane_stem(image_stem(entry.path), stack.plane_axes, stack.plane, stack.planes) + ".tif")
-
-
 def plane_image(entry: "ImageEntry", plane) -> object:
     """One plane of a stack as the trainer takes an image (core.training.raw_input.TrainingImage:
     its raw pixels and its 8-bit view), one of them from the plane cache, the other read."""
