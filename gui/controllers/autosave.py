@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from gui.state.app_state import Job
 
 DEFAULT_DELAY_MS = 3000
-STEP_COPIES = 2  # copies one automatic pass writes before the window's events run again
+STEP_BYTES = 16 * 2**20  # labels one automatic pass copies (at least one document) before the window's events run again
 log = logging.getLogger("unetseg.autosave")
 
 
@@ -121,14 +121,14 @@ class Autosave(QObject):
             self.flush()  # saved: the copy goes now
 
     def step(self) -> int:
-        """An automatic pass: at most ``STEP_COPIES`` copies now, the rest after the window's events
-        (Segment Stack leaves every plane of a stack with unsaved edits: copying 40 planes at once
-        would freeze the window for as long)."""
-        return self.flush(STEP_COPIES)
+        """An automatic pass: copies of about ``STEP_BYTES`` of labels now (at least one), the rest
+        after the window's events (Segment Stack leaves every plane of a stack with unsaved edits:
+        copying 40 large planes at once would freeze the window for as long)."""
+        return self.flush(STEP_BYTES)
 
     def flush(self, limit: int | None = None) -> int:
         """Write a copy of each mask with new unsaved edits; drop copies of clean ones.  ``limit``:
-        write at most that many now and the others in later passes (``step``)."""
+        bytes of labels to copy now (at least one document), the others in later passes (``step``)."""
         if self._closed or not self.lock.held:
             return 0
         self._timer.stop()
@@ -157,8 +157,8 @@ class Autosave(QObject):
         return written
 
     def _copy(self, store: RecoveryStore, done: dict, dirty: dict, budget: list | None = None) -> int:
-        """Copy each dirty document not yet copied in its state (while ``budget[0]``, when not None,
-        allows: it counts down); drop copies of clean ones."""
+        """Copy each dirty document not yet copied in its state (while ``budget[0]`` bytes, when not
+        None, are left: it counts down); drop copies of clean ones."""
         written = 0
         budget = budget if budget is not None else [None]
         for key, (entry, doc, target, *plane) in dirty.items():
@@ -182,7 +182,7 @@ class Autosave(QObject):
             done[key] = (entry.path, state, plane)
             written += 1
             if budget[0] is not None:
-                budget[0] -= 1
+                budget[0] -= doc.labels.nbytes + (objects.nbytes if objects is not None else 0)
         for key in [k for k in done if k not in dirty]:
             path, _state, plane = done.pop(key)
             store.remove_image(path, plane)

@@ -254,11 +254,13 @@ def test_open_recent_opens_a_stack_folder_as_a_stack_again(qtbot, window, dialog
     assert window.store.get(folder / "z1.png") is None
 
 
-def test_after_segment_stack_autosave_copies_the_planes_a_few_at_a_time(qtbot, window, dialogs, tmp_path):
+def test_after_segment_stack_autosave_copies_the_planes_a_few_at_a_time(qtbot, window, dialogs, monkeypatch,
+                                                                         tmp_path):
     """Segment Stack leaves every plane with unsaved edits; the copies are written a few per turn of
     the event loop (the window handles its events between them), and every plane gets its copy."""
-    from gui.controllers.autosave import STEP_COPIES
+    import gui.controllers.autosave as autosave_module
 
+    monkeypatch.setattr(autosave_module, "STEP_BYTES", 2 * H * W)  # two of the test's planes stand for large ones
     path, _data = halves_stack(tmp_path / "cells.ome.tif")
     window.models.set_segmenter(PlaneSegmenter(classes=MODEL_CLASSES, value=2))
     window.open_images([path])
@@ -267,7 +269,7 @@ def test_after_segment_stack_autosave_copies_the_planes_a_few_at_a_time(qtbot, w
         lambda job, old=None: at_end.append(len(window.autosave.store.own())) if job is None else None)
     window.commands.segment_stack.trigger()
     qtbot.waitUntil(lambda: window.state.job is None and not window.current.busy, timeout=30_000)
-    assert at_end and at_end[0] <= STEP_COPIES < Z  # the first pass stopped after a few copies
+    assert at_end and at_end[0] == 2  # the first pass stopped after two copies
     qtbot.waitUntil(lambda: len(window.autosave.store.own()) == Z, timeout=10_000)  # the others followed
     assert sorted(s.plane for s in window.autosave.store.own()) == [(z,) for z in range(Z)]
 
