@@ -181,8 +181,9 @@ class Autosave(QObject):
                 continue
             done[key] = (entry.path, state, plane)
             written += 1
-            if budget[0] is not None:
-                budget[0] -= doc.labels.nbytes + (objects.nbytes if objects is not None else 0)
+            if budget[0] is not None:  # a chunked (slide) mask's copy is its changed chunks: one pass each
+                size = doc.labels.nbytes if isinstance(doc.labels, np.ndarray) else budget[0]
+                budget[0] -= size + (objects.nbytes if objects is not None else 0)
         for key in [k for k in done if k not in dirty]:
             path, _state, plane = done.pop(key)
             store.remove_image(path, plane)
