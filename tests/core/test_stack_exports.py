@@ -131,13 +131,19 @@ def test_one_stack_and_its_mask_read_from_several_threads_at_once(tmp_path):
     path = write_ome_tiff(tmp_path / "s.ome.tif", data, "ZCYX", compression="zlib", rowsperstrip=8)
     labels = np.random.default_rng(1).integers(0, 4, (8, 96, 80), dtype=np.uint8)
     write_label_stack(tmp_path / "m.ome.tif", labels, "Z")
+    from core.io.whole_planes import TiffPlanes
+
     wrong = []
     with open_source(path) as source, StackReader(tmp_path / "m.ome.tif", "Z") as reader:
+        whole = TiffPlanes.open(path, source)  # the plane cache's page-by-page reader
+
         def work(k: int) -> None:
             for i in range(24):
                 z = (i * 3 + k) % 8
                 if not np.array_equal(source.read_raw(0, 96, 0, 80, plane=(z,)), np.moveaxis(data[z], 0, -1)):
                     wrong.append(("pixels", z))
+                if not np.array_equal(whole.read((z,)), np.moveaxis(data[z], 0, -1)):
+                    wrong.append(("whole plane", z))
                 if not np.array_equal(reader.read_plane((z,)), labels[z]):
                     wrong.append(("mask", z))
 
@@ -146,6 +152,7 @@ def test_one_stack_and_its_mask_read_from_several_threads_at_once(tmp_path):
             t.start()
         for t in threads:
             t.join()
+        whole.close()
     assert wrong == []
 
 

@@ -100,6 +100,7 @@ def test_export_all_and_segment_all_take_the_stacks_of_a_folder(qtbot, window, d
     folder = tmp_path / "images"
     folder.mkdir()
     path, _data = halves_stack(folder / "cells.ome.tif")
+    other, _ = halves_stack(folder / "other.ome.tif", seed=1)  # never shown: known a stack by its header
     flat = write_image(folder / "flat.png", h=H, w=W)
     saved = plane_masks()
     write_label_stack(stack_mask_path(path), saved, "Z")
@@ -112,12 +113,15 @@ def test_export_all_and_segment_all_take_the_stacks_of_a_folder(qtbot, window, d
     dialogs.answers["ask_overwrite_skip_cancel"] = "overwrite"
     with qtbot.waitSignal(window.segment_all_finished, timeout=30_000) as done:
         window.commands.segment_all.trigger()
-    assert done.args == [2, 2] and not dialogs.errors(), [e.name for e in window.store]
+    assert done.args == [3, 3] and not dialogs.errors(), [e.name for e in window.store]
     with StackReader(stack_mask_path(path), "Z") as reader:
         assert reader.shape == (Z, H, W)
         segmented = [reader.read_plane((z,)) for z in range(Z)]
     assert all((s == 2).any() and set(np.unique(s)) <= {0, 2} for s in segmented)
     assert (folder / "flat_mask.png").is_file()
+    with StackReader(stack_mask_path(other), "Z") as reader:
+        assert reader.shape == (Z, H, W) and (reader.read() == 2).any()
+        other_masks = reader.read()
     stack = window.current.stack  # the open stack shows the result, saved, one undo step of each open plane
     assert np.array_equal(window.mask, segmented[4]) and not window.current.dirty
     window.commands.undo.trigger()
@@ -139,9 +143,10 @@ def test_export_all_and_segment_all_take_the_stacks_of_a_folder(qtbot, window, d
     labels, axes = read_label_stack(out / "cells.tif", "Z", (Z, H, W))
     assert axes == "Z" and np.array_equal(labels[2], edited)
     assert all(np.array_equal(labels[z], segmented[z]) for z in range(Z) if z != 2)
+    assert np.array_equal(read_label_stack(out / "other.tif", "Z", (Z, H, W))[0], other_masks)  # read from its file
     assert tifffile.imread(out / "flat.tif").shape == (H, W)
     coco = json.loads((out / "coco.json").read_text())
-    assert sorted(im.get("z", -1) for im in coco["images"]) == [-1] + list(range(Z))
+    assert sorted(im.get("z", -1) for im in coco["images"]) == [-1] + sorted(list(range(Z)) * 2)
     features = json.loads((out / "cells.geojson").read_text())["features"]
     assert {f["properties"]["z"] for f in features} == set(range(Z))
     assert not stack_instances_path(path).exists()
