@@ -666,6 +666,7 @@ class StackMasks:
     stitched: bool = False
     targets: Mapping[str, str | os.PathLike] | None = None
     close: Callable[[], None] | None = None
+    image_of: Callable[[tuple], np.ndarray] | None = None  # an overlay's image of a plane (default: source.read)
 
 
 def write_stack(writer: BatchWriter, image, stem: str, masks: StackMasks,
@@ -682,7 +683,9 @@ def write_stack(writer: BatchWriter, image, stem: str, masks: StackMasks,
         def add(plane, labels, instances=None) -> None:
             if should_cancel is not None and should_cancel():
                 raise _StackCancelled()
-            rgb = source.read(0, h, 0, w, plane=plane) if writer.needs_image else None
+            rgb = None
+            if writer.needs_image:
+                rgb = masks.image_of(plane) if masks.image_of is not None else source.read(0, h, 0, w, plane=plane)
             job.add_plane(plane, labels, rgb, instances)
 
         try:

@@ -303,6 +303,9 @@ class Saver(QObject):
                                f"{path.name}: that is the image itself; choose another name.")
             return False
         _, export, *_ = stack_export_job(entry, always=True)
+        view = self.state.display.view  # an overlay draws the planes as the view does (its channel display)
+        compositor = view.compositor() if view.key == path_key(entry.path) else None
+        export.render = compositor.rgb if compositor is not None else None
         stem = export_stem(path, fmt) if fmt != "coco" else entry.path.stem
         writer = BatchWriter(path.parent, [fmt], entry.stack.classes, opacity=self.state.opacity / 100,
                              protect=[entry.path], create_folder=False, shared={fmt: path})
@@ -475,9 +478,11 @@ class StackExport:
     each plane being its unsaved edits when it has them (copied on the window thread), else the
     saved stack's plane, else empty."""
 
-    def __init__(self, path: Path, mask: Path | None, objects: Path | None, edits: dict, object_edits: dict):
+    def __init__(self, path: Path, mask: Path | None, objects: Path | None, edits: dict, object_edits: dict,
+                 render=None):
         self.path, self.mask, self.objects = path, mask, objects
         self.edits, self.object_edits = edits, object_edits
+        self.render = render  # raw pixels -> the RGB the view draws (an overlay's image), or None
 
     def __call__(self):
         from core.io.label_stacks import StackReader
@@ -518,7 +523,11 @@ class StackExport:
                     reader.close()
             source.close()
 
-        return StackMasks(source, fill, close=close)
+        image_of = None
+        if self.render is not None:
+            def image_of(plane):
+                return self.render(source.read_raw(0, h, 0, w, plane=plane))
+        return StackMasks(source, fill, close=close, image_of=image_of)
 
 
 def stack_export_job(entry: ImageEntry, always: bool = False) -> tuple | None:

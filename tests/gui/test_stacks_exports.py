@@ -89,9 +89,14 @@ def test_export_mask_of_a_stack_writes_every_plane_in_every_format_offered(qtbot
                       ("voc", "SegmentationClass/cells_z3.png")):  # one image per file: a file per plane
         export_as(qtbot, window, dialogs, out, fmt)
         assert (out / name).is_file(), fmt
+    from PIL import Image
+
     from core.io.masks import read_mask
 
     assert np.array_equal(read_mask(out / "cells_z3.png"), masks[3])
+    overlay = np.asarray(Image.open(out / "cells_z3_overlay.png").convert("RGB"))
+    shown = window.state.display.view.compositor().rgb(np.moveaxis(_data[3], 0, -1))  # the channels as the view draws them
+    assert np.array_equal(overlay[masks[3] == 0], shown[masks[3] == 0])
     assert not dialogs.errors()
     assert not list(out.glob(".*work*"))  # no work stores left behind
 
