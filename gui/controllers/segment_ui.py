@@ -53,7 +53,7 @@ class SegmentUi(QObject):
         super().__init__(parent)
         self._view_box = view_box  # the image pixels in view (Segment View)
         self.state, self.store, self.settings, self.parent_widget = state, state.store, settings, parent
-        a = actions
+        a = self.a = actions
         self.models = ModelManager(settings.model, settings.device, self)
         self.controller = SegmentationController(self)
         self.recent_weights = settings.recent_weights()
@@ -284,7 +284,10 @@ class SegmentUi(QObject):
         self._batch = entries
         items = [(e.path, stack_save_target(e) if e.path in stacks and e.stack is None else e.save_target)
                  for e in entries]
-        return self.controller.segment_all(items, seg, stacks)
+        from gui.jobs.stack_segmentation import SMOOTH_PLANES
+
+        smooth = SMOOTH_PLANES if self.a.smooth_z.isChecked() else 0  # Stack Options' smoothing, on Z stacks
+        return self.controller.segment_all(items, seg, stacks, smooth_z=smooth)
 
     def cancel(self) -> None:
         self.controller.cancel()

@@ -25,12 +25,11 @@ from PySide6.QtWidgets import QWidget
 
 from gui import dialogs
 from gui.jobs.model_loader import ModelManager
-from gui.jobs.stack_segmentation import StackRun, StackSegmentation
+from gui.jobs.stack_segmentation import SMOOTH_PLANES, StackRun, StackSegmentation
 from gui.menus.actions import Actions
 from gui.state.app_state import AppState, Job
 from gui.state.planes import plane_text
 
-SMOOTH_PLANES = 1  # Smooth Across Z: the planes on each side whose probabilities are averaged
 RETRY_MS = 50  # a result waiting for a stroke on its plane to end is tried again this often
 
 

@@ -202,10 +202,12 @@ class SegmentationController(QObject):
         self.warning.emit(message)
 
     # -- many images --------------------------------------------------------------------------
-    def segment_all(self, items: list[tuple[Path, Path]], segmenter: Any, stacks=frozenset()) -> bool:
+    def segment_all(self, items: list[tuple[Path, Path]], segmenter: Any, stacks=frozenset(),
+                    smooth_z: int = 0) -> bool:
         """Segment each (image, mask target) pair and save the index mask to the target; the images
-        in ``stacks`` are stacks: every plane (core.segment.stack, as Segment Stack) into one label
-        stack at the target (``<stem>_mask.ome.tif``), through the same batch writer."""
+        in ``stacks`` are stacks: every plane (core.segment.stack, as Segment Stack; ``smooth_z``: its
+        Smooth Across Z on Z stacks) into one label stack at the target (``<stem>_mask.ome.tif``),
+        through the same batch writer."""
         if self._task is not None or not items:
             return False
         tile, tta, refine = self.tile_size, self.tta, self.refine
@@ -239,7 +241,8 @@ class SegmentationController(QObject):
                             done[0] += 1
                             add(plane, labels, None)  # Segment All saves the class ids, as for an image
 
-                        options = StackOptions(tile_size=tile, tta=tta, refine=refine)
+                        options = StackOptions(tile_size=tile, tta=tta, refine=refine,
+                                               smooth_z=smooth_z if "Z" in source.plane_axes else 0)
                         result = segment_stack(segmenter, source, None, options, should_cancel=rep.cancelled,
                                                on_plane=plane_done, keep=False, tile_progress=plane_tiles)
                         return not result.cancelled

@@ -23,6 +23,7 @@ from PySide6.QtCore import QObject, Signal
 from gui.infra.workers import Reporter, Task, start_task
 
 STITCH_IOU = 0.25  # Cellpose's documented example stitch_threshold (core.objects.stitch)
+SMOOTH_PLANES = 1  # Smooth Across Z: the planes on each side whose probabilities are averaged
 
 
 class StackSegmentation(QObject):

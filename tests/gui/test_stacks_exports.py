@@ -320,3 +320,26 @@ def test_a_plane_not_read_yet_is_read_off_the_window_thread_and_drawn_when_it_ar
     assert np.array_equal(window.canvas.image_layer.source.pixels if hasattr(window.canvas.image_layer, "source")
                           else window.canvas.image_layer.rgb, np.moveaxis(data[4], 0, -1))
     assert window.canvas.editing_enabled and window.canvas.document is window.document
+
+
+def test_segment_all_smooths_across_z_as_stack_options_say(qtbot, window, dialogs, checkpoint, tmp_path):
+    from core.io.sources import open_source
+    from core.segment.inference import Segmenter
+    from core.segment.stack import StackOptions, segment_stack
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    path, _data = halves_stack(folder / "cells.ome.tif")
+    window.load_model(checkpoint)
+    qtbot.waitUntil(lambda: window.models.segmenter is not None, timeout=30_000)
+    window.open_folder(folder)
+    window.commands.smooth_z.setChecked(True)
+    with qtbot.waitSignal(window.segment_all_finished, timeout=60_000):
+        window.commands.segment_all.trigger()
+    with open_source(path) as source:  # what the command line's --smooth-z 1 gives, plane for plane
+        seg = Segmenter.load(checkpoint, device="cpu")
+        expected = segment_stack(seg, source, options=StackOptions(smooth_z=1)).labels
+        plain = segment_stack(seg, source).labels
+    assert not np.array_equal(expected, plain)  # smoothing changes this stack's result
+    with StackReader(stack_mask_path(path), "Z") as reader:
+        assert np.array_equal(reader.read(), expected)
