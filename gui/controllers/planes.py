@@ -107,8 +107,13 @@ class PlaneUi(QObject):
             cache.prefetch([stack.plane] + self._ahead())
             if not cache.wait(stack.plane, COLD_WAIT_S) and cache.pending(stack.plane):
                 self._waiting = (entry, stack.plane)
+                what = plane_text(stack.plane_axes, stack.plane, stack.planes)
+                shown = self.canvas.document
+                if shown is None or not any(d.mask is shown for d in stack.loaded().values()):
+                    self.canvas.clear()  # another image was drawn: not that one meanwhile
+                    self.canvas.placeholder = f"Reading {entry.name} {what}…"
                 self.canvas.set_editing_enabled(False)  # the plane drawn is not the one the tools would edit
-                self.state.message.emit(f"Reading {plane_text(stack.plane_axes, stack.plane, stack.planes)}…", 3000)
+                self.state.message.emit(f"Reading {what}…", 3000)
                 self._poll.start()
                 return True
         if waited is not None:

@@ -6,6 +6,7 @@ batch writer as `unetseg segment STACK`."""
 from __future__ import annotations
 
 import csv
+import time
 import json
 
 import numpy as np
@@ -343,3 +344,31 @@ def test_segment_all_smooths_across_z_as_stack_options_say(qtbot, window, dialog
     assert not np.array_equal(expected, plain)  # smoothing changes this stack's result
     with StackReader(stack_mask_path(path), "Z") as reader:
         assert np.array_equal(reader.read(), expected)
+
+
+def test_back_on_a_stack_whose_plane_left_the_cache_the_other_image_is_not_shown_meanwhile(qtbot, window,
+                                                                                              monkeypatch, tmp_path):
+    import gui.controllers.planes as planes_module
+    from core.io.plane_cache import PlaneCache
+
+    monkeypatch.setattr(planes_module, "OFF_THREAD_BYTES", 0)
+    path, data = halves_stack(tmp_path / "cells.ome.tif")
+    other = write_image(tmp_path / "other.png")
+    window.open_images([path, other])
+    window.show_entry(window.store.get(path))
+    qtbot.waitUntil(lambda: window.canvas.document is window.document, timeout=10_000)
+    window.plane_ui.go((4,))
+    qtbot.waitUntil(lambda: window.canvas.document is window.document, timeout=10_000)
+    stack_entry, cache = window.current, window.current.plane_pixels
+    window.show_entry(window.store.get(other))
+    cache.stop()  # the planes left the cache while another image was shown (its budget went to others)
+    stack_entry.plane_pixels = PlaneCache(cache.source, cache.raw, lock=cache.lock)
+    original = PlaneCache._read
+    monkeypatch.setattr(PlaneCache, "_read", lambda self, plane: (time.sleep(0.3), original(self, plane))[1])
+    shown = []
+    window.plane_ui.plane_shown.connect(shown.append)
+    window.show_entry(stack_entry)  # back on the stack: plane 5 is read on the read-ahead thread
+    assert shown == [] and window.canvas.image_layer is None  # other.png is not left on screen meanwhile
+    assert "Reading cells.ome.tif Z 5/6" in window.canvas.placeholder and not window.canvas.editing_enabled
+    qtbot.waitUntil(lambda: shown == [(4,)], timeout=10_000)
+    assert window.canvas.document is window.document and window.canvas.editing_enabled
