@@ -27,7 +27,6 @@ from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Job
 from gui.state.display import rendered_rgb
 from gui.state.image_store import ImageEntry, path_key
-from gui.state.stack_loading import shown_plane_pixels
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)
 CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.io.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
@@ -226,9 +225,6 @@ class Saver(QObject):
         """The shown image as the view draws it now (its channel display): an overlay's background."""
         view = self.state.display.view
         compositor = view.compositor() if view.key == path_key(entry.path) else None
-        if entry.stack is not None:  # the plane in view
-            pixels = shown_plane_pixels(entry)
-            return pixels if compositor is None else compositor.rgb(pixels)
         if entry.image is not None:
             return entry.image.rgb if compositor is None else compositor.rgb(entry.image.pixels)
         h, w = entry.doc.shape
