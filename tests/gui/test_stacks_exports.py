@@ -372,3 +372,21 @@ def test_back_on_a_stack_whose_plane_left_the_cache_the_other_image_is_not_shown
     assert "Reading cells.ome.tif Z 5/6" in window.canvas.placeholder and not window.canvas.editing_enabled
     qtbot.waitUntil(lambda: shown == [(4,)], timeout=10_000)
     assert window.canvas.document is window.document and window.canvas.editing_enabled
+
+
+def test_cancelling_segment_all_in_a_stack_keeps_its_saved_mask_stack(qtbot, window, dialogs, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    path, _data = halves_stack(folder / "cells.ome.tif")
+    saved = plane_masks()
+    write_label_stack(stack_mask_path(path), saved, "Z")
+    window.models.set_segmenter(PlaneSegmenter(classes=MODEL_CLASSES, tile=8, delay=0.02, value=2))
+    window.open_folder(folder)
+    dialogs.answers["ask_overwrite_skip_cancel"] = "overwrite"
+    window.commands.segment_all.trigger()
+    qtbot.waitUntil(lambda: window.state.job is not None and window.state.job.done > 0, timeout=30_000)
+    window.commands.cancel.trigger()
+    qtbot.waitUntil(lambda: window.state.job is None, timeout=30_000)
+    assert "Segment All stopped" in window.statusBar().currentMessage()
+    assert np.array_equal(read_label_stack(stack_mask_path(path), "Z", (Z, H, W))[0], saved)  # untouched
+    assert sorted(p.name for p in folder.iterdir()) == ["cells.ome.tif", "cells_mask.ome.tif"]  # no work store
