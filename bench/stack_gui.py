@@ -84,11 +84,23 @@ def drawn(app, window, limit_s: float = 30.0) -> float:
     return time.perf_counter() - t0
 
 
+SHOWN: list[tuple] = []  # planes the view has drawn (PlaneUi.plane_shown), in order
+
+
+def go_and_wait(app, window, plane, limit_s: float = 60.0) -> None:
+    """Move to ``plane`` and wait until the view draws it (a cold plane is read off the window's thread)."""
+    n, t0 = len(SHOWN), time.perf_counter()
+    window.plane_ui.go(plane)
+    while not (len(SHOWN) > n and SHOWN[-1] == tuple(plane)) and time.perf_counter() - t0 < limit_s:
+        app.processEvents()
+        time.sleep(0.001)
+
+
 def show_plane(app, window, plane) -> tuple[float, float, float]:
     """(seconds until the plane is drawn, until every tile in view is rendered, and the GUI thread's
     CPU seconds until drawn: what the wall time would be on an idle machine, less waits for disk)."""
     t0, c0 = time.perf_counter(), time.thread_time()
-    window.plane_ui.go(plane)
+    go_and_wait(app, window, plane)
     window.canvas.viewport().repaint()
     app.processEvents()
     shown, cpu = time.perf_counter() - t0, time.thread_time() - c0
@@ -139,12 +151,16 @@ def run(args, path: Path) -> int:
 
     app = QApplication.instance() or QApplication(["stack-bench"])
     window = MainWindow()
+    window.plane_ui.plane_shown.connect(SHOWN.append)
     window.resize(1400, 880)
     window.show()
     pump(app, 0.5)
     before = rss_mb()
     t0, c0 = time.perf_counter(), time.thread_time()
     window.open_images([path])
+    while not SHOWN and time.perf_counter() - t0 < 60:  # its first plane may be read off the window's thread
+        app.processEvents()
+        time.sleep(0.001)
     opened, cpu = time.perf_counter() - t0, time.thread_time() - c0
     complete = opened + drawn(app, window)
     print(f"open: drawn after {opened:.2f} s (GUI thread CPU {cpu:.2f} s), every tile in view after {complete:.2f} s; "
@@ -166,7 +182,7 @@ def run(args, path: Path) -> int:
             far = (far + 3) % args.planes
         cold.append(show_plane(app, window, (far,)))
         z = far if far < args.planes - 1 else 0
-        window.plane_ui.go((z,))
+        go_and_wait(app, window, (z,))
     for name, runs in (("next plane, cached", cached), ("plane 8 away, cold", cold)):
         print(f"{name}: shown {summary([r[0] for r in runs])}; complete {summary([r[1] for r in runs])}; "
               f"GUI thread CPU until shown {summary([r[2] for r in runs])}")
@@ -180,7 +196,7 @@ def run(args, path: Path) -> int:
     if window.models.segmenter is None:
         print("the built-in small model did not load; no brush-while-segmenting figure")
         return 1
-    window.plane_ui.go((args.planes - 1,))  # the brush on the last plane; Segment Stack starts at the first
+    go_and_wait(app, window, (args.planes - 1,))  # the brush on the last plane; Segment Stack starts at the first
     drawn(app, window)
     finished = []
     window.stack_seg.job.plane_done.connect(lambda plane, *_: finished.append(plane))

@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self.opener = Opener(state, st, self, self.saver.resolve_unsaved, self.seg.controller.shutdown)
         self.edit = EditCommands(state, self, self.canvas.cancel_tools)
         self.plane_ui = PlaneUi(state, st, self, self.canvas, self.plane_bar, a, self.minimap.refresh)
+        self.opener.open_stack_folder = self.plane_ui.open_stack_folder  # Open Recent of a stack folder
         self.training = TrainingUi(state, self, a.train, self.seg.models, self.saver.save, self.load_model)
         self.live = LiveTrainingUi(state, self, a.live_training, a.uncertainty, self.seg.models,
                                    lambda: (self.canvas.visible_box(), self.canvas.scale_factor))

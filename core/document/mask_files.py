@@ -103,20 +103,9 @@ def zarr_v2(array) -> bool:
 def stored_classes(attrs: dict) -> list:
     """Classes (ClassInfo) named in a store's image-label metadata: NGFF 0.4 at the top level, 0.5
     under "ome".  Loading keeps them, so a save does not replace them with the app's defaults."""
-    from core.classes import ClassInfo
+    from core.io.label_store import label_classes
 
-    label = attrs.get("image-label") or (attrs.get("ome") or {}).get("image-label") or {}
-    names = {p.get("label-value"): p.get("name") for p in label.get("properties", []) if isinstance(p, dict)}
-    out = []
-    for c in label.get("colors", []):
-        try:
-            cid = int(c["label-value"])
-            if 0 <= cid <= 255:
-                color = tuple(int(v) for v in c["rgba"][:3])
-                out.append(ClassInfo(cid, str(names.get(cid) or f"class {cid}"), color))
-        except (KeyError, TypeError, ValueError):
-            continue
-    return out
+    return label_classes(attrs)
 
 
 def open_zarr_levels(path: Path) -> tuple[list, dict]:

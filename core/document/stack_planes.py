@@ -39,10 +39,10 @@ def mask_format(planes: Sequence[int], height: int, width: int) -> str:
     return "ome-zarr" if size > ZARR_ABOVE else "ome-tiff"
 
 
-def open_mask_stack(path: Path, plane_axes: str, shape: Sequence[int]):
+def open_mask_stack(path: Path, plane_axes: str, shape: Sequence[int], objects: bool = False):
     """A StackReader of the label stack ``path`` for an image of ``shape`` (planes + (H, W));
     MaskError naming both shapes when the mask has other planes or another size (a 2-D mask
-    beside a stack included)."""
+    beside a stack included).  ``objects``: a stack of object ids (read as uint32)."""
     from core.io.label_stacks import StackReader, check_planes, stack_format
     from core.io.masks import MaskError, read_mask
 
@@ -51,7 +51,7 @@ def open_mask_stack(path: Path, plane_axes: str, shape: Sequence[int]):
     except MaskError:  # a 2-D mask format (PNG...): it cannot hold the planes
         flat = read_mask(path)
         check_planes(path, "", np.shape(flat), plane_axes, shape)
-    reader = StackReader(path, plane_axes)
+    reader = StackReader(path, plane_axes, objects=objects)
     try:
         check_planes(path, reader.plane_axes, reader.shape, plane_axes, shape)
     except MaskError:
@@ -102,11 +102,12 @@ class StackPlanes:
 
     def __init__(self, plane_axes: str, planes: Sequence[int], height: int, width: int,
                  classes: Sequence[ClassInfo], mask=None, strokes=None, keep: int = KEEP_PLANES,
-                 on_dirty: Callable[[bool], None] | None = None):
+                 on_dirty: Callable[[bool], None] | None = None, objects=None):
         self.plane_axes, self.planes = plane_axes, tuple(int(n) for n in planes)
         self.height, self.width = int(height), int(width)
         self._classes = list(classes)
         self._mask, self._strokes = mask, strokes
+        self._objects = objects  # the saved object ids (a StackReader with objects=True), or None
         self.keep = max(0, int(keep))
         self.on_dirty = on_dirty
         self.plane: tuple[int, ...] = (0,) * len(self.planes)  # the plane shown
@@ -165,9 +166,20 @@ class StackPlanes:
             if top > max((c.id for c in self._classes), default=0):  # ids the saved stack has beyond the classes
                 self.set_classes(complete_classes(self._classes, top=top))
             docs = new_documents(labels, strokes, self._classes)
+            self._saved_objects_into(plane, docs)
             self._connect(plane, docs)
         self._docs.move_to_end(plane)
         return docs
+
+    def _saved_objects_into(self, plane: tuple, docs: PlaneDocuments) -> None:
+        """A new plane document's object layer from the saved objects stack (outside the history,
+        as an image's saved objects when it opens); a plane without objects allocates nothing."""
+        layer = docs.mask.objects
+        if self._objects is None or layer is None or layer.allocated:
+            return
+        ids = self._objects.read_plane(plane)
+        if ids.any():
+            layer.set_labels(ids)
 
     def adopt(self, plane: Sequence[int], docs: PlaneDocuments) -> bool:
         """Take ``docs`` made elsewhere (``segmented_documents``, on a worker) as ``plane``'s; False,
@@ -178,6 +190,7 @@ class StackPlanes:
         for doc in (docs.mask, docs.strokes):
             if doc.classes != self._classes:
                 doc.set_classes(self._classes)
+        self._saved_objects_into(plane, docs)
         self._connect(plane, docs)
         self._docs.move_to_end(plane, last=False)  # first in line to go once saved
         if docs.dirty:
@@ -264,6 +277,78 @@ class StackPlanes:
             return self._strokes.read_plane(tuple(plane))
         return np.full((self.height, self.width), UNANNOTATED, np.uint8)
 
+    # -- objects (core.document.objects: each plane's object layer) --------------------------------
+    @property
+    def objects_path(self) -> Path | None:
+        """The saved objects stack the planes' object layers start from (None: none)."""
+        return self._objects.path if self._objects is not None else None
+
+    def has_objects(self) -> bool:
+        """A plane has objects: painted in memory, or in the saved objects stack."""
+        return self._objects is not None or any(
+            d.mask.objects is not None and not d.mask.objects.is_empty for d in self._docs.values())
+
+    def objects_plane(self, plane: Sequence[int]) -> np.ndarray:
+        """``plane``'s object ids as they are now (uint32): its object layer's when in use, else the
+        saved stack's, else none."""
+        docs = self.peek(plane)
+        layer = docs.mask.objects if docs is not None else None
+        if layer is not None and layer.allocated:
+            return layer.labels
+        if self._objects is not None:
+            return self._objects.read_plane(tuple(plane))
+        return np.zeros((self.height, self.width), np.uint32)
+
+    def objects_to_save(self) -> bool:
+        """Whether Save writes the objects stack: a plane's object layer is in use (an emptied one
+        still empties a saved stack)."""
+        layers = [d.mask.objects for d in self._docs.values() if d.mask.objects is not None]
+        return any(layer.allocated and (self._objects is not None or not layer.is_empty) for layer in layers)
+
+    def save_objects(self, target: str | os.PathLike, physical: dict | None = None) -> Path:
+        """Write every plane's object ids to the OME-TIFF ``target`` (uint16, or uint32 past 65,534
+        ids: core.io.label_images.label_dtype), then read the planes from it."""
+        from core.atomic import atomic_path
+        from core.io.label_images import label_dtype
+        from core.io.label_stacks import StackReader, write_tiff_stack
+
+        target = Path(target)
+        planes = self.all_planes()
+        top = max((int(self.objects_plane(p).max()) for p in planes), default=0)
+        reader = self._objects
+        with atomic_path(target, suffix=".tif") as tmp:
+            write_tiff_stack(tmp, (self.objects_plane(p) for p in planes), self.plane_axes, self.shape, ome=True,
+                             physical=physical, dtype=label_dtype(top))
+            if reader is not None:
+                reader.close()  # before the rename: Windows does not replace an open file
+        self._objects = StackReader(target, self.plane_axes, objects=True)
+        return target
+
+    def reload_objects(self, path: str | os.PathLike) -> None:
+        """The objects stack at ``path`` was written anew (Segment Stack's 3-D objects): planes read
+        from now on take it, and so do the planes in memory whose object layer is not in use."""
+        from core.io.label_stacks import StackReader
+
+        old, self._objects = self._objects, StackReader(path, self.plane_axes, objects=True)
+        if old is not None:
+            old.close()
+        for plane, docs in self._docs.items():
+            self._saved_objects_into(plane, docs)
+
+    def reload_mask(self, path: str | os.PathLike, label: str = "segment") -> None:
+        """The mask stack at ``path`` was written anew (Segment All): planes read from now on take it,
+        and each plane in memory takes its plane as one undo step, saved."""
+        from core.io.label_stacks import StackReader
+
+        old, self._mask = self._mask, StackReader(path, self.plane_axes)
+        if old is not None:
+            old.close()
+        for plane, docs in self._docs.items():
+            labels = self._mask.read_plane(plane)
+            if not np.array_equal(labels, docs.mask.labels):
+                docs.mask.apply_labels(labels, label)
+            docs.mask.mark_saved()
+
     def annotated_planes(self) -> list[tuple]:
         """Planes with at least one stroke (in memory, or in the saved strokes file, read once)."""
         if self._annotated_on_disk is None:
@@ -337,7 +422,8 @@ class StackPlanes:
             store.move_to(target)
         elif fmt in ("ome-tiff", "tiff"):
             with atomic_path(target, suffix=".tif") as tmp:
-                write_tiff_stack(tmp, each(), self.plane_axes, self.shape, ome=fmt == "ome-tiff", physical=physical)
+                write_tiff_stack(tmp, each(), self.plane_axes, self.shape, ome=fmt == "ome-tiff", physical=physical,
+                                 classes=self._classes)
                 if reader is not None:
                     reader.close()  # before the rename: Windows does not replace an open file
         else:
@@ -347,6 +433,6 @@ class StackPlanes:
         return StackReader(target, self.plane_axes)
 
     def close(self) -> None:
-        for reader in (self._mask, self._strokes):
+        for reader in (self._mask, self._strokes, self._objects):
             if reader is not None:
                 reader.close()

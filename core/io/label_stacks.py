@@ -32,6 +32,7 @@ from core.io.masks import MaskError
 PLANE_AXES = "TZ"
 TILE = 512
 TILED_PLANE_PIXELS = 4096 * 4096  # an OME-TIFF plane larger than this is written in tiles
+CLASSES_NAMESPACE = "unetseg/image-label"  # an OME-TIFF label stack's class names and colours
 
 
 def stack_format(path: str | os.PathLike) -> str:
@@ -83,15 +84,17 @@ def write_label_stack(path: str | os.PathLike, labels: np.ndarray, plane_axes: s
                 np.save(f, labels)
         else:
             write_tiff_stack(tmp, (labels[p] for p in np.ndindex(*labels.shape[:-2])), plane_axes,
-                             labels.shape, ome=fmt == "ome-tiff", physical=physical)
+                             labels.shape, ome=fmt == "ome-tiff", physical=physical, classes=classes)
     return path
 
 
 def write_tiff_stack(target: Path, planes: Iterable[np.ndarray], plane_axes: str, shape: Sequence[int],
-                     ome: bool, physical: dict | None = None, dtype=np.uint8) -> None:
+                     ome: bool, physical: dict | None = None, dtype=np.uint8, classes: Sequence = ()) -> None:
     """Planes (in file order) into one TIFF: OME (tiled for large planes, zlib) or an ImageJ hyperstack.
 
-    ``dtype``: uint8 class ids, or uint16/uint32 instance ids (core.objects)."""
+    ``dtype``: uint8 class ids, or uint16/uint32 instance ids (core.objects).  ``classes``: their
+    names and colours, kept in an OME-TIFF as the NGFF "image-label" an OME-Zarr label stack has
+    (an OME MapAnnotation, namespace ``CLASSES_NAMESPACE``; ``StackReader.classes`` reads it back)."""
     dtype = np.dtype(dtype)
     planes = (np.asarray(p).astype(dtype, copy=False) for p in planes)
     import tifffile
@@ -107,6 +110,14 @@ def write_tiff_stack(target: Path, planes: Iterable[np.ndarray], plane_axes: str
                 metadata[f"PhysicalSize{axis}"] = float(physical[axis])
         if "T" in physical:
             metadata["TimeIncrement"] = float(physical["T"])
+        if classes:
+            import json
+
+            from core.io.label_store import ome_label_attrs
+
+            label = json.dumps(ome_label_attrs(1, classes)["image-label"])
+            metadata["StructuredAnnotations"] = {"MapAnnotation": {"Namespace": CLASSES_NAMESPACE,
+                                                                   "Value": {"image-label": label}}}
         tiled = h * w > TILED_PLANE_PIXELS
         options = dict(tile=(TILE, TILE)) if tiled else dict(rowsperstrip=max(1, min(h, (1 << 20) // max(1, w))))
         data = _tiles(planes, h, w) if tiled else planes
@@ -233,13 +244,13 @@ class StackStore:
         return target
 
     def export_tiff(self, target: str | os.PathLike, ome: bool, physical: dict | None = None,
-                    dtype=np.uint8) -> Path:
+                    dtype=np.uint8, classes: Sequence = ()) -> Path:
         """This stack as one TIFF (OME or ImageJ), written plane by plane, atomically."""
         target = Path(target)
         shape = self.planes + (self.height, self.width)
         with atomic_path(target, suffix=".tif") as tmp:
             write_tiff_stack(tmp, self.iter_planes(), self.plane_axes, shape, ome=ome, physical=physical,
-                             dtype=dtype)
+                             dtype=dtype, classes=classes)
         return target
 
     def remove(self) -> None:
@@ -256,18 +267,27 @@ def _compressor():
 
 
 class StackReader:
-    """A label stack on disk read plane by plane: ``plane_axes``, ``planes``, ``shape``, ``read_plane``."""
+    """A label stack on disk read plane by plane: ``plane_axes``, ``planes``, ``shape``, ``read_plane``,
+    ``classes`` (the names and colours the file records; [] when it records none).  ``objects``: a
+    stack of object ids (``<stem>_instances.ome.tif``), read as uint32 ids, not class ids.
 
-    def __init__(self, path: str | os.PathLike, image_axes: str = ""):
+    Thread-safe: tifffile's and zarr's readers share one file handle, so reads are serialised."""
+
+    def __init__(self, path: str | os.PathLike, image_axes: str = "", objects: bool = False):
+        import threading
+
         self.path = Path(path)
         self._close = None
+        self._objects = bool(objects)
+        self._lock = threading.Lock()
+        self.classes: list = []
         fmt = stack_format(self.path)
         try:
             if fmt == "npy":
                 array = np.load(self.path, mmap_mode="r", allow_pickle=False)
                 axes = _default_axes(array.ndim, image_axes)
             elif fmt == "ome-zarr":
-                array, axes = _open_zarr(self.path, image_axes)
+                array, axes = _open_zarr(self.path, image_axes, self)
             else:
                 array, axes = self._open_tiff(image_axes)
         except MaskError:
@@ -284,6 +304,7 @@ class StackReader:
 
         tif = tifffile.TiffFile(self.path)
         self._close = (tif,)  # closed even when the series cannot be read
+        self.classes = _ome_classes(tif)
         series = tif.series[0]
         store = series.aszarr(level=0)
         self._close = (store, tif)
@@ -303,16 +324,28 @@ class StackReader:
         plane = tuple(int(p) for p in plane)
         if len(plane) != len(self.planes) or any(not 0 <= p < n for p, n in zip(plane, self.planes)):
             raise ValueError(f"{self.path.name}: plane {plane} is not in a stack of {describe_shape(self.plane_axes, self.shape)}")
-        return _ids(self.path, np.asarray(self._array[plane]))
+        with self._lock:
+            data = np.asarray(self._array[plane])
+        return self._values(data)
 
     def read(self) -> np.ndarray:
-        return _ids(self.path, np.asarray(self._array[...]))
+        with self._lock:
+            data = np.asarray(self._array[...])
+        return self._values(data)
+
+    def _values(self, data: np.ndarray) -> np.ndarray:
+        if not self._objects:
+            return _ids(self.path, data)
+        if not np.issubdtype(data.dtype, np.integer) or (data.size and int(data.min()) < 0):
+            raise MaskError(f"{self.path.name}: holds {data.dtype} values, but object labels are whole-number ids.")
+        return data.astype(np.uint32)
 
     def close(self) -> None:
-        if self._close:
-            for thing in self._close:
-                thing.close()
-            self._close = None
+        with self._lock:
+            if self._close:
+                for thing in self._close:
+                    thing.close()
+                self._close = None
 
     def __enter__(self) -> "StackReader":
         return self
@@ -343,13 +376,42 @@ class _Squeezed:
         return np.transpose(block, [remaining.index(j) for j in self._order if j in remaining])
 
 
-def _open_zarr(path: Path, image_axes: str):
+def _ome_classes(tif) -> list:
+    """The classes an OME-TIFF label stack records (``write_tiff_stack``'s MapAnnotation), else []."""
+    import json
+
+    from core.io.label_store import label_classes
+
+    try:
+        xml = tif.ome_metadata
+        if not xml or CLASSES_NAMESPACE not in xml:
+            return []
+        import tifffile
+
+        notes = tifffile.xml2dict(xml)["OME"].get("StructuredAnnotations", {}).get("MapAnnotation", [])
+        for note in notes if isinstance(notes, list) else [notes]:
+            if note.get("Namespace") != CLASSES_NAMESPACE:
+                continue
+            values = note.get("Value", {}).get("M", [])
+            for value in values if isinstance(values, list) else [values]:
+                if value.get("K") == "image-label":
+                    return label_classes({"image-label": json.loads(value.get("value", "{}"))})
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return []  # a damaged note: the ids still read, with the app's default classes
+    return []
+
+
+def _open_zarr(path: Path, image_axes: str, reader: "StackReader | None" = None):
     import zarr
 
     node = zarr.open(str(path), mode="r")
     if hasattr(node, "shape"):
         return node, _default_axes(node.ndim, image_axes)
     attrs = dict(node.attrs)
+    if reader is not None:
+        from core.io.label_store import label_classes
+
+        reader.classes = label_classes(attrs)
     multiscales = attrs.get("multiscales") or attrs.get("ome", {}).get("multiscales")
     if not multiscales:
         raise MaskError(f"{path.name}: a zarr group without OME-Zarr 'multiscales' metadata.")

@@ -246,6 +246,25 @@ def ome_label_attrs(num_levels: int, classes: Sequence = (), name: str = "labels
     }
 
 
+def label_classes(attrs: dict) -> list:
+    """Classes (ClassInfo) an NGFF "image-label" names (``ome_label_attrs``'s, at the top level of
+    ``attrs`` or under "ome"): a mask keeps its class names and colours when read back."""
+    from core.classes import ClassInfo
+
+    label = attrs.get("image-label") or (attrs.get("ome") or {}).get("image-label") or {}
+    names = {p.get("label-value"): p.get("name") for p in label.get("properties", []) if isinstance(p, dict)}
+    out = []
+    for c in label.get("colors", []):
+        try:
+            cid = int(c["label-value"])
+            if 0 <= cid <= 255:
+                color = tuple(int(v) for v in c["rgba"][:3])
+                out.append(ClassInfo(cid, str(names.get(cid) or f"class {cid}"), color))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
 def level_sample(block: np.ndarray, y0: int, x0: int, factor: int) -> tuple[int, int, np.ndarray]:
     """The one pyramid rule (nearest neighbour, so every pixel stays a real class id): pixel (i, j) of a
     level ``factor`` times smaller is pixel (i * factor, j * factor) of the finer one.

@@ -21,6 +21,9 @@ API::
     instances_path(image_path) -> Path               # the app's objects: <stem>_instances.tif beside it
     stack_mask_path(image_path, fmt="ome-tiff") -> Path    # a stack's label stack: <stem>_mask.ome.tif beside it
     stack_strokes_path(image_path) -> Path           # a stack's strokes: <stem>_strokes.ome.tif beside it
+    stack_instances_path(image_path) -> Path         # a stack's objects: <stem>_instances.ome.tif beside it
+    stack_export_path(image_path, folder, fmt) -> Path     # Export Mask's proposed file for a whole stack
+    export_stem(path, fmt) -> str                    # the stem a chosen export file name stands for
     plane_stem(stem, plane_axes, plane, planes) -> str     # one plane's files: <stem>_z03, <stem>_t1_z03
     stack_files(outdir, stem, fmt) -> list[Path]     # the files a stack gets in a format holding all its planes
                                                      # (instances: <stem>_instances.ome.tif; measurements:
@@ -247,6 +250,40 @@ def stack_strokes_path(image_path: str | os.PathLike) -> Path:
     on every voxel not annotated (``unetseg train --masks`` reads it like a mask stack)."""
     image_path = Path(image_path)
     return image_path.with_name(image_stem(image_path) + STACK_STROKES_SUFFIX)
+
+
+def stack_instances_path(image_path: str | os.PathLike) -> Path:
+    """A stack's objects beside it: ``<stem>_instances.ome.tif``, the ``instances`` file
+    ``unetseg segment STACK`` writes (a label stack of object ids with the stack's planes)."""
+    image_path = Path(image_path)
+    return stack_files(image_path.parent, image_stem(image_path), "instances")[0]
+
+
+def stack_export_path(image_path: str | os.PathLike, folder: str | os.PathLike, fmt: str) -> Path:
+    """Export Mask's proposal for a whole stack: the file ``unetseg segment STACK`` writes for the
+    format (one label stack, one GeoJSON of every plane, coco.json...) in ``folder``, flattened (YOLO's
+    ``labels/<stem>.txt`` becomes ``<stem>.txt``); where that is the stack itself, ``<stem>_mask``."""
+    image_path, folder = Path(image_path), Path(folder)
+
+    def named(stem: str) -> Path:
+        files = stack_files(folder, stem, fmt) or image_files(folder, stem, fmt) or collection_files(folder, fmt)
+        return folder / files[0].name
+
+    path = named(image_stem(image_path))
+    return named(f"{image_stem(image_path)}_mask") if _same(path, image_path) else path
+
+
+def export_stem(path: str | os.PathLike, fmt: str) -> str:
+    """The stem the chosen export file ``path`` stands for in ``fmt``'s naming (``cells_color.png``
+    as colour PNG: ``cells``; ``cells.ome.tif`` as OME-TIFF: ``cells``), else the file's own stem."""
+    name = Path(path).name
+    templates = [STACK_FILES[fmt]] if fmt in STACK_FILES else []
+    templates += list(STACK_OBJECT_FILES.get(fmt, ())) + (list(format_info(fmt).per_image) if fmt in FORMATS else [])
+    for template in templates:
+        before, _, after = Path(template).name.partition("{stem}")
+        if name.startswith(before) and name.lower().endswith(after.lower()) and len(name) > len(before) + len(after):
+            return name[len(before):len(name) - len(after)]
+    return image_stem(name)
 
 
 def plane_stem(stem: str, plane_axes: str, plane, planes) -> str:

@@ -4,7 +4,9 @@ Browsing a stack shows one plane at a time.  Reading a whole plane is one pass o
 or tiles (reading a stripped TIFF tile by tile would decode each strip many times), and a plane
 of a microscope stack fits in memory even when the stack does not.  ``get(plane)`` returns a
 plane from the cache or reads it; ``prefetch(planes)`` reads planes on a background thread
-(nearest first) so that stepping to the next plane finds it read.  Every read of the source
+(nearest first) so that stepping to the next plane finds it read; a plane not read yet can be
+asked for there too (``prefetch`` it first, then ``wait``/``pending``), so that a window never reads
+a cold plane on its own thread.  Every read of the source
 holds ``lock`` (tifffile's file handles are not safe to read from two threads at once; other
 readers of the same source take the same lock).  Qt-free.
 """
@@ -67,6 +69,30 @@ class PlaneCache:
                 self._thread.start()
             self._cond.notify_all()
 
+    def wait(self, plane: Sequence[int], timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the read-ahead thread to bring ``plane``; True once it is
+        cached.  False at the timeout, or at once when the thread no longer has it to read (not asked
+        for with ``prefetch``, or its read failed: ``get`` reads it again and says why)."""
+        import time
+
+        plane = tuple(int(p) for p in plane)
+        deadline = time.monotonic() + max(0.0, float(timeout))
+        with self._cond:
+            while plane not in self._items:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._pending_locked(plane):
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def pending(self, plane: Sequence[int]) -> bool:
+        """The read-ahead thread still has ``plane`` to read (asked for, or being read)."""
+        with self._cond:
+            return self._pending_locked(tuple(int(p) for p in plane))
+
+    def _pending_locked(self, plane: tuple) -> bool:
+        return not self._stopped and (self._reading == plane or plane in self._wanted)
+
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
@@ -77,12 +103,16 @@ class PlaneCache:
         self._items.clear()
         self._bytes = 0
 
+    @property
+    def plane_bytes(self) -> int:
+        """The size of one plane as cached."""
+        h, w = self.source.height, self.source.width
+        return h * w * (3 if not self.raw else self.source.channels) * np.dtype(
+            np.uint8 if not self.raw else self.source.dtype).itemsize
+
     def _room(self) -> int:
         """How many planes the budget holds (at least 2: the shown one and the next)."""
-        h, w = self.source.height, self.source.width
-        per = h * w * (3 if not self.raw else self.source.channels) * np.dtype(
-            np.uint8 if not self.raw else self.source.dtype).itemsize
-        return max(2, self.budget // max(1, per))
+        return max(2, self.budget // max(1, self.plane_bytes))
 
     def _read(self, plane: tuple) -> np.ndarray:
         h, w = self.source.height, self.source.width

@@ -9,7 +9,8 @@ API::
 
     writer = BatchWriter(folder, formats, classes, opacity=0.5, coco_semantic=False,
                          objects=ObjectOptions(min_area=1, tolerance=0.5), protect=(),
-                         create_folder=True)  # False: the app's chosen folder must still exist
+                         create_folder=True,  # False: the app's chosen folder must still exist
+                         shared=None)  # {fmt: path}: a collection file under another name (Export Mask's coco)
     writer.needs_image           # True when a format draws the image (overlay): pass image_rgb
     writer.needs_pixels          # True when a format measures the pixels (measurements): pass raw
     writer.add(image, stem, labels, image_rgb=None, targets=None, *, instances=None, raw=None) -> list[Path]
@@ -62,6 +63,14 @@ Stacks (docs/interfaces.md: a stack's mask is a label stack with its planes)::
         # instances: the plane's object ids, unique over the stack (stitched 3-D ids, or a model's objects
         # numbered by core.objects.stitch.Numbering); None: each class's 8-connected components, numbered so
     job.close() -> list[Path]   # the files that hold every plane; job.abort() leaves none of them
+    # targets={fmt: path}: a stack-wide file of that format under another name (the app's Export Mask);
+    # with folder=None (beside the image, what Segment All does) a stack gets its app save name,
+    # <stem>_mask.ome.tif (targets={"index": path} names it), one label stack with its planes
+    write_stack(writer, image, stem, masks: StackMasks, should_cancel=None) -> list[Path] | None
+        # a whole stack through writer.stack: masks.fill(add) calls add(plane, labels, instances=None)
+        # for each plane in file order (a saved mask stack read plane by plane, or segment_stack's
+        # on_plane); None when cancelled (nothing written).  A batch job's produce() may return a
+        # StackMasks: write_batch writes it so, in the same folder and collections as the 2-D images
     # a format's own failure (VOC's 254 objects on a plane, pixels that cannot be read) stops that
     # format for the stack alone: close() writes the rest, then raises FormatErrors naming it
 
@@ -131,6 +140,7 @@ class BatchWriter:
         objects: ObjectOptions | None = None,
         protect: Iterable[str | os.PathLike] = (),
         create_folder: bool = True,
+        shared: Mapping[str, str | os.PathLike] | None = None,
     ):
         self.formats = list(dict.fromkeys(formats))
         for fmt in self.formats:
@@ -152,6 +162,7 @@ class BatchWriter:
         self._claimed: dict[str, tuple[str, str]] = {}  # file key -> (owner key, owner's name): no file written twice
         self._create = create_folder  # False: a folder that vanished (a USB stick) is an error
         self._collectors = {fmt: _COLLECTORS[fmt](self) for fmt in self.formats if fmt in _COLLECTORS}
+        self._shared = {fmt: [Path(p)] for fmt, p in (shared or {}).items()}
         self._closed = False
 
     @property
@@ -241,12 +252,13 @@ class BatchWriter:
                                  "in this batch; rename one of them or use another output folder")
 
     def stack(self, image: str | os.PathLike, stem: str, plane_axes: str, planes, height: int, width: int,
-              physical: dict | None = None, *, raw=None, stitched: bool = False) -> "StackJob":
+              physical: dict | None = None, *, raw=None, stitched: bool = False,
+              targets: Mapping[str, str | os.PathLike] | None = None) -> "StackJob":
         """A stack's outputs, filled plane by plane (see the module doc)."""
         if self._closed:
             raise RuntimeError("the batch writer is closed")
         return StackJob(self, image, stem, plane_axes, tuple(int(n) for n in planes), int(height), int(width),
-                        physical, raw, stitched)
+                        physical, raw, stitched, targets)
 
     def _write_format(self, fmt: str, image, labels, image_rgb, paths: list[Path],
                       objects: "_Objects", extra: dict | None = None, object_ids: bool = False) -> list[Path]:
@@ -275,7 +287,7 @@ class BatchWriter:
                 if collector.count:
                     assert self.folder is not None
                     self.folder.mkdir(parents=True, exist_ok=True)
-                    self.written += collector.write(collection_files(self.folder, fmt))
+                    self.written += collector.write(self._shared.get(fmt) or collection_files(self.folder, fmt))
         return list(self.written)
 
     def __enter__(self) -> "BatchWriter":
@@ -392,28 +404,39 @@ class StackJob:
     """One stack's outputs in a BatchWriter's folder (see the module doc)."""
 
     def __init__(self, writer: BatchWriter, image, stem: str, plane_axes: str, planes: tuple[int, ...],
-                 height: int, width: int, physical: dict | None, raw=None, stitched: bool = False):
-        from core.io.label_stacks import StackStore
+                 height: int, width: int, physical: dict | None, raw=None, stitched: bool = False,
+                 targets: Mapping[str, str | os.PathLike] | None = None):
+        from core.io.label_stacks import StackStore, stack_format
         from core.objects.stitch import Numbering
 
-        if writer.folder is None:
-            raise ValueError("a stack's outputs go into a folder")
         self.writer, self.image, self.stem = writer, image, stem
         self.plane_axes, self.planes, self.physical = plane_axes, planes, physical or {}
         self.shape = planes + (height, width)
         self.stitched = bool(stitched)
         self.written: list[Path] = []
         self.failures: dict[str, MaskError] = {}  # formats that failed for this stack (the others go on)
-        folder = writer.folder
-        self.targets = {fmt: stack_files(folder, stem, fmt) for fmt in writer.formats
+        targets = dict(targets or {})
+        if writer.folder is None:  # beside the image under the app's save name: one label stack
+            from core.io.mask_naming import stack_mask_path
+
+            mask = Path(targets.pop("index", None) or stack_mask_path(image))
+            fmt = stack_format(mask)
+            self.formats, folder, targets = [fmt], mask.parent, {fmt: mask}
+        else:
+            self.formats, folder = list(writer.formats), writer.folder
+        self.folder = folder
+        self.targets = {fmt: stack_files(folder, stem, fmt) for fmt in self.formats
                         if fmt in STACK_WHOLE or fmt in STACK_OBJECTS or fmt in STACK_OBJECT_FILES}
+        for fmt, path in targets.items():  # a file named by the caller (Export Mask's chosen name)
+            if fmt in self.targets:
+                self.targets[fmt] = [Path(path)] + self.targets[fmt][1:]
         if self.stitched:  # the stitched 3-D ids are kept whether or not the instances format was asked for
             self.targets.setdefault("instances", stack_files(folder, stem, "instances"))
         if "measurements" in self.targets and not (self.stitched and "Z" in plane_axes):
             self.targets["measurements"] = self.targets["measurements"][:1]  # no 3-D objects: no 3-D table
         # every object output reads the same ids: given, else each class's components numbered over the stack
         self._numbering = Numbering() if any(
-            f in OBJECT_OUTPUTS and not (f == "coco" and writer.coco_semantic) for f in writer.formats) else None
+            f in OBJECT_OUTPUTS and not (f == "coco" and writer.coco_semantic) for f in self.formats) else None
         self._store = self._instances = self._features = self._table = self._raw = None
         self._own_raw = False
         self._top = 0
@@ -421,12 +444,12 @@ class StackJob:
             for fmt, paths in self.targets.items():
                 writer._claim(image, fmt, paths)
             folder.mkdir(parents=True, exist_ok=True)
-            if any(fmt in STACK_WHOLE for fmt in writer.formats):
+            if any(fmt in STACK_WHOLE for fmt in self.formats):
                 self._store = StackStore.create(folder / f".{stem}.stack-work.zarr", plane_axes, planes, height, width)
             if "instances" in self.targets:
                 self._instances = StackStore.create(folder / f".{stem}.instances-work.zarr", plane_axes, planes,
                                                     height, width, dtype="uint32")
-            if "geojson" in writer.formats:
+            if "geojson" in self.formats:
                 from core.io.formats.geojson import StackFeatures
 
                 self._features = StackFeatures(self.targets["geojson"][0], writer.classes, writer.objects)
@@ -487,7 +510,7 @@ class StackJob:
             raise image_error(self.image, exc) from None
         done: list[Path] = []
         stem = plane_stem(self.stem, self.plane_axes, plane, self.planes)
-        for fmt in writer.formats:  # each format on its own: one's limit (VOC's 254 objects) stops only it
+        for fmt in self.formats:  # each format on its own: one's limit (VOC's 254 objects) stops only it
             if fmt in self.failures or fmt in STACK_WHOLE or fmt == "instances":
                 continue
             try:
@@ -580,7 +603,7 @@ class StackJob:
                 array.flush()
                 del array
             return target
-        return store.export_tiff(target, ome=fmt == "ome-tiff", physical=self.physical)
+        return store.export_tiff(target, ome=fmt == "ome-tiff", physical=self.physical, classes=self.writer.classes)
 
     def abort(self) -> None:
         """Remove the work stores and the unfinished stack-wide files; files already complete stay."""
@@ -631,6 +654,60 @@ class BatchResult:
 Job = tuple  # (image, stem, produce) or (image, stem, produce, targets)
 
 
+@dataclass
+class StackMasks:
+    """What ``produce()`` returns for a stack: its source (planes, size, physical sizes; the raw
+    pixels measurements read and the 8-bit planes overlays draw) and ``fill(add)``, which calls
+    ``add(plane, labels, instances=None)`` for every plane in file order and returns False when it
+    was cancelled.  ``close`` (optional) runs once the stack is written or has failed."""
+
+    source: Any
+    fill: Callable[[Callable[..., Any]], bool | None]
+    stitched: bool = False
+    targets: Mapping[str, str | os.PathLike] | None = None
+    close: Callable[[], None] | None = None
+    image_of: Callable[[tuple], np.ndarray] | None = None  # an overlay's image of a plane (default: source.read)
+
+
+def write_stack(writer: BatchWriter, image, stem: str, masks: StackMasks,
+                should_cancel: Callable[[], bool] | None = None) -> list[Path] | None:
+    """Every plane of one stack into ``writer``'s formats (see the module doc); None when cancelled,
+    and then none of the stack's files are written."""
+    try:
+        source = masks.source
+        h, w = source.height, source.width
+        job = writer.stack(image, stem, source.plane_axes, source.planes, h, w, physical=source.physical_sizes,
+                           raw=source if writer.needs_pixels else None, stitched=masks.stitched,
+                           targets=masks.targets)
+
+        def add(plane, labels, instances=None) -> None:
+            if should_cancel is not None and should_cancel():
+                raise _StackCancelled()
+            rgb = None
+            if writer.needs_image:
+                rgb = masks.image_of(plane) if masks.image_of is not None else source.read(0, h, 0, w, plane=plane)
+            job.add_plane(plane, labels, rgb, instances)
+
+        try:
+            finished = masks.fill(add) is not False
+        except _StackCancelled:
+            finished = False
+        except BaseException:
+            job.abort()
+            raise
+        if not finished:
+            job.abort()
+            return None
+        return job.close()
+    finally:
+        if masks.close is not None:
+            masks.close()
+
+
+class _StackCancelled(Exception):
+    pass
+
+
 def write_batch(
     writer: BatchWriter,
     jobs: Iterable[Job],
@@ -646,19 +723,28 @@ def write_batch(
         if should_cancel is not None and should_cancel():
             result.cancelled = True
             break
-        paths = None
+        paths, labels, made = None, None, None
         try:
             made = produce()
-            if not isinstance(made, ImageResult):
-                made = ImageResult(*made)
-            labels = made.labels
-            paths = writer.add(image, stem, labels, made.image_rgb, targets[0] if targets else None,
-                               instances=made.instances, raw=made.raw)
+            if isinstance(made, StackMasks):
+                if targets and targets[0]:
+                    made.targets = {**(made.targets or {}), **targets[0]}
+                paths = write_stack(writer, image, stem, made, should_cancel)
+                if paths is None:
+                    result.cancelled = True
+                    break
+            else:
+                if not isinstance(made, ImageResult):
+                    made = ImageResult(*made)
+                labels = made.labels
+                paths = writer.add(image, stem, labels, made.image_rgb, targets[0] if targets else None,
+                                   instances=made.instances, raw=made.raw)
         except FormatErrors as exc:
             for fmt, error in exc.failures.items():
                 result.errors.append(error)
                 result.format_failed.append((image, fmt, error))
-            if len(exc.failures) < len(writer.image_formats):  # some formats were written: the image is done
+            formats = writer.formats if isinstance(made, StackMasks) else writer.image_formats
+            if len(exc.failures) < len(formats):  # some formats were written: the image is done
                 paths = exc.written
         except BATCH_ERRORS as exc:
             error = image_error(image, exc)

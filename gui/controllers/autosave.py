@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from gui.state.app_state import Job
 
 DEFAULT_DELAY_MS = 3000
+STEP_BYTES = 16 * 2**20  # labels one automatic pass copies (at least one document) before the window's events run again
 log = logging.getLogger("unetseg.autosave")
 
 
@@ -57,7 +58,11 @@ class Autosave(QObject):
         self.strokes_store = RecoveryStore(self.folder, session=self.lock.session, folder=STROKES_DIR)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self.flush)
+        self._timer.timeout.connect(self.step)
+        self._more = QTimer(self)  # the rest of an automatic pass, after the window's events
+        self._more.setSingleShot(True)
+        self._more.setInterval(0)
+        self._more.timeout.connect(self.step)
         self.delay_ms = delay_ms
         self._written: dict[str, tuple[Path, tuple]] = {}  # path key -> (image, what was written)
         self._written_strokes: dict[str, tuple[Path, tuple]] = {}  # the same for Live Training's strokes
@@ -103,7 +108,7 @@ class Autosave(QObject):
 
     def _on_job(self, job: "Job | None", old: "Job | None" = None) -> None:
         if job is None and old is not None and old.kind in ("segment_all", "segment_stack"):
-            self.flush()  # Segment All saved masks: copies of what it replaced go; a stack's planes changed
+            self.step()  # Segment All saved masks: copies of what it replaced go; a stack's planes changed
 
     def _poke(self) -> None:
         if not self._closed:
@@ -115,11 +120,19 @@ class Autosave(QObject):
         else:
             self.flush()  # saved: the copy goes now
 
-    def flush(self) -> int:
-        """Write a copy of each mask with new unsaved edits; drop copies of clean ones."""
+    def step(self) -> int:
+        """An automatic pass: copies of about ``STEP_BYTES`` of labels now (at least one), the rest
+        after the window's events (Segment Stack leaves every plane of a stack with unsaved edits:
+        copying 40 large planes at once would freeze the window for as long)."""
+        return self.flush(STEP_BYTES)
+
+    def flush(self, limit: int | None = None) -> int:
+        """Write a copy of each mask with new unsaved edits; drop copies of clean ones.  ``limit``:
+        bytes of labels to copy now (at least one document), the others in later passes (``step``)."""
         if self._closed or not self.lock.held:
             return 0
         self._timer.stop()
+        self._more.stop()
         masks = {path_key(e.path): (e, e.doc, e.save_target) for e in self.images
                  if e.doc is not None and e.doc.dirty and e.stack is None}
         strokes = {path_key(e.path): (e, e.strokes, e.strokes_target) for e in self.images
@@ -133,17 +146,24 @@ class Autosave(QObject):
                     masks[key] = (e, docs.mask, e.save_target, plane)
                 if docs.strokes.dirty:
                     strokes[key] = (e, docs.strokes, stack_strokes_path(e.path), plane)
-        written = self._copy(self.store, self._written, masks) + \
-            self._copy(self.strokes_store, self._written_strokes, strokes)
+        budget = [limit]
+        written = self._copy(self.store, self._written, masks, budget) + \
+            self._copy(self.strokes_store, self._written_strokes, strokes, budget)
+        if budget[0] is not None and budget[0] <= 0 and not self._closed:
+            self._more.start()  # more to copy, once the window has handled its events
         if written:
             self._last_error = ""
             self.saved.emit(written)
         return written
 
-    def _copy(self, store: RecoveryStore, done: dict, dirty: dict) -> int:
-        """Copy each dirty document not yet copied in its state; drop copies of clean ones."""
+    def _copy(self, store: RecoveryStore, done: dict, dirty: dict, budget: list | None = None) -> int:
+        """Copy each dirty document not yet copied in its state (while ``budget[0]`` bytes, when not
+        None, are left: it counts down); drop copies of clean ones."""
         written = 0
+        budget = budget if budget is not None else [None]
         for key, (entry, doc, target, *plane) in dirty.items():
+            if budget[0] is not None and budget[0] <= 0:
+                break
             plane = tuple(plane[0]) if plane else ()
             if doc.preview_active or doc.stroke_active:
                 self._timer.start()  # a segmentation preview is not an edit: try again later
@@ -161,6 +181,9 @@ class Autosave(QObject):
                 continue
             done[key] = (entry.path, state, plane)
             written += 1
+            if budget[0] is not None:  # a chunked (slide) mask's copy is its changed chunks: one pass each
+                size = doc.labels.nbytes if isinstance(doc.labels, np.ndarray) else budget[0]
+                budget[0] -= size + (objects.nbytes if objects is not None else 0)
         for key in [k for k in done if k not in dirty]:
             path, _state, plane = done.pop(key)
             store.remove_image(path, plane)
@@ -178,6 +201,7 @@ class Autosave(QObject):
             return
         self._closed = True
         self._timer.stop()
+        self._more.stop()
         if self.lock.held:
             self.store.remove_own()
             self.strokes_store.remove_own()

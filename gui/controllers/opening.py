@@ -30,6 +30,7 @@ class Opener:
         self.state, self.store, self.settings, self.parent = state, state.store, settings, parent
         self._resolve_unsaved = resolve_unsaved
         self._stop_job = stop_job
+        self.open_stack_folder: Callable[[str], bool] | None = None  # Open Stack Folder (the window sets it)
 
     # -- opening ------------------------------------------------------------------------------
     def ask_open(self) -> None:
@@ -138,8 +139,9 @@ class Opener:
     def fill_recent_menu(self, menu: QMenu) -> None:
         menu.clear()
         recent = self.settings.recent_files
+        stacks = set(self.settings.recent_stack_folders)
         for path in recent:
-            action = menu.addAction(Path(path).name or path)
+            action = menu.addAction((Path(path).name or path) + (" (stack)" if path in stacks else ""))
             action.setToolTip(path)
             action.setObjectName("action_recent")
             action.triggered.connect(lambda _=False, p=path: self.open_recent(p))
@@ -155,6 +157,9 @@ class Opener:
             self.settings.remove_recent(path)
             dialogs.show_error(self.parent, "Could Not Open", f"{Path(path).name}: no longer exists "
                                                          f"(removed from the recent list).")
+            return
+        if path in self.settings.recent_stack_folders and self.open_stack_folder is not None:
+            self.open_stack_folder(path)  # opened as one stack again, as Open Stack Folder did
             return
         self.open_paths([path])
 

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QWidget
 
@@ -28,6 +28,9 @@ from gui.state.planes import plane_text
 from gui.state.stack_loading import shown_plane_pixels
 
 READ_AHEAD = 2  # planes read ahead on each side of the shown one, along its inner axis
+COLD_WAIT_S = 0.03  # a plane not read yet: the window waits this long, then draws it once the read-ahead thread has it
+OFF_THREAD_BYTES = 8 * 2**20  # smaller planes read in a few ms: on the window's thread, drawn at once
+POLL_MS = 10  # how often the window looks whether that plane has arrived
 
 
 class PlaneUi(QObject):
@@ -46,6 +49,10 @@ class PlaneUi(QObject):
         a.prev_time.triggered.connect(lambda: self.step("T", -1))
         a.open_stack_folder.triggered.connect(self.ask_open_stack_folder)
         bar.plane_requested.connect(self.go)
+        self._waiting: tuple | None = None  # (entry, plane) being read on the read-ahead thread
+        self._poll = QTimer(self)
+        self._poll.setInterval(POLL_MS)
+        self._poll.timeout.connect(self._arrived)
         state.planes.events.axes.connect(self._keys)
         self._image_keys = {a.next_image: list(a.next_image.shortcuts()), a.prev_image: list(a.prev_image.shortcuts())}
         self._keys()
@@ -84,11 +91,33 @@ class PlaneUi(QObject):
         return self.show_current()
 
     def show_current(self) -> bool:
-        """Draw the shown stack's plane (after a plane change, or when the stack is shown)."""
+        """Draw the shown stack's plane (after a plane change, or when the stack is shown).  A plane not
+        read yet is read on the read-ahead thread: the window stays free (the previous plane stays
+        drawn, not editable, meanwhile) and draws it when it arrives."""
         entry = self.state.current
+        self._poll.stop()
+        waited, self._waiting = self._waiting, None
         if entry is None or entry.stack is None or entry.doc is None:
+            if waited is not None:
+                self._editable()
             return False
         stack = entry.stack
+        cache = entry.plane_pixels
+        if cache is not None and cache.plane_bytes > OFF_THREAD_BYTES and stack.plane not in cache:
+            cache.prefetch([stack.plane] + self._ahead())
+            if not cache.wait(stack.plane, COLD_WAIT_S) and cache.pending(stack.plane):
+                self._waiting = (entry, stack.plane)
+                what = plane_text(stack.plane_axes, stack.plane, stack.planes)
+                shown = self.canvas.document
+                if shown is None or not any(d.mask is shown for d in stack.loaded().values()):
+                    self.canvas.clear()  # another image was drawn: not that one meanwhile
+                    self.canvas.placeholder = f"Reading {entry.name} {what}…"
+                self.canvas.set_editing_enabled(False)  # the plane drawn is not the one the tools would edit
+                self.state.message.emit(f"Reading {what}…", 3000)
+                self._poll.start()
+                return True
+        if waited is not None:
+            self._editable()
         try:
             pixels = shown_plane_pixels(entry)
         except (ImageReadError, OSError, ValueError) as exc:
@@ -101,6 +130,25 @@ class PlaneUi(QObject):
         entry.plane_pixels.prefetch(self._ahead())
         self.plane_shown.emit(stack.plane)
         return True
+
+    def _arrived(self) -> None:
+        """The plane being read has arrived (or its read failed: then it is read here, and says why)."""
+        if self._waiting is None:
+            self._poll.stop()
+            return
+        entry, plane = self._waiting
+        if entry is not self.state.current or entry.stack is None or entry.stack.plane != plane \
+                or entry.plane_pixels is None:
+            self._poll.stop()
+            self._waiting = None
+            self._editable()
+            return
+        if plane in entry.plane_pixels or not entry.plane_pixels.pending(plane):
+            self.show_current()
+
+    def _editable(self) -> None:
+        job = self.state.job
+        self.canvas.set_editing_enabled(job is None or not job.blocks_editing)
 
     def _ahead(self) -> list[tuple]:
         """The planes to read next: nearest first along the inner axis, then the next time point."""
@@ -145,4 +193,5 @@ class PlaneUi(QObject):
             dialogs.show_error(self.parent_widget, "Could Not Open", f"Could not open this folder:\n\n{error}")
             return False
         self.settings.last_folder = str(folder.parent)
+        self.settings.add_recent(str(folder), stack=True)  # Open Recent opens it as a stack again
         return True

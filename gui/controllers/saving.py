@@ -27,7 +27,6 @@ from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Job
 from gui.state.display import rendered_rgb
 from gui.state.image_store import ImageEntry, path_key
-from gui.state.stack_loading import plane_named, shown_plane_pixels
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)
 CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.io.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
@@ -39,6 +38,7 @@ def _same_path(a: Path, b: Path) -> bool:
 
 class Saver(QObject):
     export_all_finished = Signal(int)  # files written (-1: cancelled)
+    stack_export_finished = Signal(int)  # Export Mask of a stack: files written
 
     def __init__(self, state: AppState, settings: Settings, parent: QWidget):
         super().__init__(parent)
@@ -162,6 +162,10 @@ class Saver(QObject):
                                    "editing. Replace it?", "Replace"):
                 return False
         try:
+            if write_mask and stack.objects_to_save():  # the planes' objects, beside the stack
+                from core.io.mask_naming import stack_instances_path
+
+                stack.save_objects(stack_instances_path(entry.path), physical)
             if write_mask:
                 stack.save_masks(target, physical)
             if stack.strokes_dirty:
@@ -200,10 +204,11 @@ class Saver(QObject):
             return False
         if entry.doc.is_chunked:
             return self._export_chunked(entry)
+        if entry.stack is not None:
+            return self._export_stack(entry)
         folder = Path(self.settings.last_export_folder or entry.path.parent)
-        named = plane_named(entry)  # a stack's plane in view: <stem>_z03
-        chosen = dialogs.ask_export_path(self.parent_widget, {fmt: suggested_export_path(named, folder, fmt) for fmt in MASK_FORMATS},
-                                         self.last_format)
+        chosen = dialogs.ask_export_path(self.parent_widget, {fmt: suggested_export_path(entry.path, folder, fmt)
+                                                              for fmt in MASK_FORMATS}, self.last_format)
         if chosen is None:
             return False
         path, fmt = chosen
@@ -229,9 +234,6 @@ class Saver(QObject):
         """The shown image as the view draws it now (its channel display): an overlay's background."""
         view = self.state.display.view
         compositor = view.compositor() if view.key == path_key(entry.path) else None
-        if entry.stack is not None:  # the plane in view
-            pixels = shown_plane_pixels(entry)
-            return pixels if compositor is None else compositor.rgb(pixels)
         if entry.image is not None:
             return entry.image.rgb if compositor is None else compositor.rgb(entry.image.pixels)
         h, w = entry.doc.shape
@@ -297,6 +299,61 @@ class Saver(QObject):
         array = kept.objects.array
         return array if fmt in CHUNKWISE_FORMATS else np.asarray(array[:, :])
 
+    def _export_stack(self, entry: ImageEntry) -> bool:
+        """A stack's mask, every plane, as ``unetseg segment STACK`` writes it (core.segment.batch_writer),
+        on a worker (its own file handles; the planes with unsaved edits copied here): a label stack
+        format keeps the stack's Z/T (so it reads back with its shape); GeoJSON, ImageJ, COCO and the
+        measurements name each object's plane; a one-image format gets a file per plane
+        (``<stem>_z03.png``) beside the chosen name."""
+        from core.io.mask_naming import export_stem, stack_export_path
+
+        if self.export_task is not None or self.state.job_running:
+            self.state.message.emit("Export Mask of a stack waits until the job running now has finished.", 5000)
+            return False
+        folder = Path(self.settings.last_export_folder or entry.path.parent)
+        formats = ("ome-tiff", "ome-zarr") + MASK_FORMATS
+        fmt = self.last_format if self.last_format in formats else "ome-tiff"
+        chosen = dialogs.ask_export_path(self.parent_widget, {f: stack_export_path(entry.path, folder, f) for f in formats},
+                                         fmt, "a stack: every plane")
+        if chosen is None:
+            return False
+        path, fmt = chosen
+        self._remember(path, fmt)
+        if _same_path(path, entry.path):
+            dialogs.show_error(self.parent_widget, "Could Not Export",
+                               f"{path.name}: that is the image itself; choose another name.")
+            return False
+        _, export, *_ = stack_export_job(entry, always=True)
+        view = self.state.display.view  # an overlay draws the planes as the view does (its channel display)
+        compositor = view.compositor() if view.key == path_key(entry.path) else None
+        export.render = compositor.rgb if compositor is not None else None
+        stem = export_stem(path, fmt) if fmt != "coco" else entry.path.stem
+        writer = BatchWriter(path.parent, [fmt], entry.stack.classes, opacity=self.state.opacity / 100,
+                             protect=[entry.path], create_folder=False, shared={fmt: path})
+        work = [(entry.path, stem, export, {fmt: path})]
+        task = self.export_task = start_task(
+            lambda rep: write_batch(writer, work, should_cancel=rep.cancelled), "export-stack")
+        planes = len(entry.stack.all_planes())
+        task.finished.connect(lambda result: self._stack_exported(result, path, fmt, planes))
+        task.failed.connect(lambda message: self._stack_exported(BatchResult(errors=[message]), path, fmt, planes))
+        task.cancelled.connect(lambda: self._stack_exported(BatchResult(cancelled=True), path, fmt, planes))
+        self.state.job = Job("export_all", text=f"Exporting {planes} planes…", cancel=task.cancel)
+        return True
+
+    def _stack_exported(self, result: BatchResult, path: Path, fmt: str, planes: int) -> None:
+        self.export_task = None
+        self.state.job = None
+        if result.cancelled:
+            self.state.message.emit("Export cancelled; no file of the stack was written.", 8000)
+        elif result.errors:
+            dialogs.show_error(self.parent_widget, "Could Not Export", "\n".join(str(e) for e in result.errors[:10]))
+        else:
+            label = dialogs.FORMAT_LABELS.get(fmt, fmt).split(" (")[0].split(":")[0]
+            files = len(result.written)
+            where = f"{path}" if files == 1 else f"{files} files in {path.parent}"
+            self.state.message.emit(f"Exported the {planes} planes to {where} as {label}", 8000)
+        self.stack_export_finished.emit(len(result.written))
+
     def export_all(self) -> bool:
         """Ask for a folder and formats, then write every listed image's mask on a worker."""
         if self.export_task is not None or not len(self.store):
@@ -329,9 +386,18 @@ class Saver(QObject):
         with a mask."""
         from core.io.masks import find_mask_for_image
 
+        from gui.state.stack_loading import is_stack
+
         jobs, missing = [], 0
         for entry in self.store:
             doc = entry.doc
+            if is_stack(entry):  # every plane: the saved stacks read on the worker, edits copied here
+                job = stack_export_job(entry)
+                if job is None:
+                    missing += 1
+                else:
+                    jobs.append(job)
+                continue
             if entry.source is not None:  # a slide: one at a time, in a chunked format (Export Mask)
                 missing += 1
                 continue
@@ -351,7 +417,8 @@ class Saver(QObject):
                       missing: int, sources: list[Path]) -> None:
         classes = self.state.known_classes()
         memory = self.state.display.memory
-        saved = {path: memory.load(path_key(path)) for path, *_ in jobs}  # read here, not on the worker
+        saved = {path: memory.load(path_key(path)) for path, labels, *_ in jobs
+                 if not isinstance(labels, StackExport)}  # read here, not on the worker
         writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources,
                              create_folder=False)
 
@@ -368,7 +435,7 @@ class Saver(QObject):
                 return ImageResult(found, image, instances=instances, raw=loaded)
             return load
 
-        work = [(path, stem, produce(path, labels, mask, instances))
+        work = [(path, stem, labels if isinstance(labels, StackExport) else produce(path, labels, mask, instances))
                 for (path, labels, mask, instances), stem in zip(jobs, stems)]
         task = self.export_task = start_task(
             lambda rep: write_batch(writer, work, progress=rep.progress, should_cancel=rep.cancelled),
@@ -424,3 +491,86 @@ class Saver(QObject):
         self.state.message.emit(f"Imported {path.name} (Undo puts the previous mask back).", 8000)
         return True
 
+
+
+class StackExport:
+    """Export All's job for a stack: ``produce()`` (on the worker) opens the stack and its saved mask
+    and objects stacks with their own file handles and gives core.segment.batch_writer.StackMasks,
+    each plane being its unsaved edits when it has them (copied on the window thread), else the
+    saved stack's plane, else empty."""
+
+    def __init__(self, path: Path, mask: Path | None, objects: Path | None, edits: dict, object_edits: dict,
+                 render=None):
+        self.path, self.mask, self.objects = path, mask, objects
+        self.edits, self.object_edits = edits, object_edits
+        self.render = render  # raw pixels -> the RGB the view draws (an overlay's image), or None
+
+    def __call__(self):
+        from core.io.label_stacks import StackReader
+        from core.io.sources import all_planes, open_source
+        from core.segment.batch_writer import StackMasks
+
+        source = open_source(self.path)
+        readers: list = []
+        try:
+            mask = StackReader(self.mask, source.plane_axes) if self.mask is not None else None
+            readers.append(mask)
+            objects = StackReader(self.objects, source.plane_axes, objects=True) if self.objects is not None else None
+            readers.append(objects)
+        except BaseException:
+            for reader in readers:
+                if reader is not None:
+                    reader.close()
+            source.close()
+            raise
+        h, w = source.height, source.width
+        has_objects = objects is not None or bool(self.object_edits)
+
+        def fill(add) -> None:
+            for plane in all_planes(source):
+                labels = self.edits.get(plane)
+                if labels is None:
+                    labels = mask.read_plane(plane) if mask is not None else np.zeros((h, w), np.uint8)
+                ids = None
+                if has_objects:
+                    ids = self.object_edits.get(plane)
+                    if ids is None:
+                        ids = objects.read_plane(plane) if objects is not None else np.zeros((h, w), np.uint32)
+                add(plane, labels, ids)
+
+        def close() -> None:
+            for reader in readers:
+                if reader is not None:
+                    reader.close()
+            source.close()
+
+        image_of = None
+        if self.render is not None:
+            def image_of(plane):
+                return self.render(source.read_raw(0, h, 0, w, plane=plane))
+        return StackMasks(source, fill, close=close, image_of=image_of)
+
+
+def stack_export_job(entry: ImageEntry, always: bool = False) -> tuple | None:
+    """Export All's (path, StackExport, None, None) for a stack with a mask (saved or edited), else
+    None (``always``: also for a stack without one, whose planes are then empty)."""
+    from core.io.mask_naming import stack_instances_path
+    from core.io.masks import find_mask_for_image
+
+    stack = entry.stack
+    edits, object_edits = {}, {}
+    if stack is not None:
+        for plane, docs in stack.loaded().items():
+            if docs.mask.dirty:
+                edits[plane] = docs.mask.labels.copy()
+            layer = docs.mask.objects
+            if docs.mask.dirty and layer is not None and layer.allocated:
+                object_edits[plane] = layer.labels.copy()
+        mask, objects = stack.mask_path, stack.objects_path
+    else:
+        mask = find_mask_for_image(entry.path)
+        found = stack_instances_path(entry.path)
+        objects = found if found.is_file() else None
+    if mask is None and not edits and not always:
+        return None
+    return entry.path, StackExport(entry.path, mask, objects, edits, object_edits), None, None

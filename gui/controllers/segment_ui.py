@@ -54,7 +54,7 @@ class SegmentUi(QObject):
         super().__init__(parent)
         self._view_box = view_box  # the image pixels in view (Segment View)
         self.state, self.store, self.settings, self.parent_widget = state, state.store, settings, parent
-        a = actions
+        a = self.a = actions
         self.models = ModelManager(settings.model, settings.device, self)
         self.controller = SegmentationController(self)
         self.recent_weights = settings.recent_weights()
@@ -280,11 +280,18 @@ class SegmentUi(QObject):
         if not entries:
             self.state.message.emit("Every image already has a mask; nothing to segment.", 5000)
             return False
+        from gui.state.stack_loading import is_stack, stack_save_target
+
+        stacks = {e.path for e in entries if is_stack(e)}  # every plane, into a label stack beside it
         for entry in entries:
             entry.busy = True
         self._batch = entries
-        items = [(e.path, e.save_target) for e in entries]
-        return self.controller.segment_all(items, seg)
+        items = [(e.path, stack_save_target(e) if e.path in stacks and e.stack is None else e.save_target)
+                 for e in entries]
+        from gui.jobs.stack_segmentation import SMOOTH_PLANES
+
+        smooth = SMOOTH_PLANES if self.a.smooth_z.isChecked() else 0  # Stack Options' smoothing, on Z stacks
+        return self.controller.segment_all(items, seg, stacks, smooth_z=smooth)
 
     def cancel(self) -> None:
         self.controller.cancel()
@@ -358,8 +365,15 @@ class SegmentUi(QObject):
         if entry is None:
             return
         entry.has_mask_file = True
+        if labels is None and entry.stack is not None:  # a stack: its planes in memory take the saved stack
+            seg = self.models.segmenter
+            if seg is not None and seg.classes and entry.stack.classes != list(seg.classes):
+                entry.stack.set_classes(list(seg.classes))
+            entry.stack.reload_mask(target, "segment")
+            entry.mask_source = target
+            return
         doc = entry.doc
-        if doc is not None:
+        if labels is not None and doc is not None:
             seg = self.models.segmenter
             classes = list(seg.classes) if seg is not None else []
             if classes and doc.classes != classes:

@@ -25,12 +25,11 @@ from PySide6.QtWidgets import QWidget
 
 from gui import dialogs
 from gui.jobs.model_loader import ModelManager
-from gui.jobs.stack_segmentation import StackRun, StackSegmentation
+from gui.jobs.stack_segmentation import SMOOTH_PLANES, StackRun, StackSegmentation
 from gui.menus.actions import Actions
 from gui.state.app_state import AppState, Job
 from gui.state.planes import plane_text
 
-SMOOTH_PLANES = 1  # Smooth Across Z: the planes on each side whose probabilities are averaged
 RETRY_MS = 50  # a result waiting for a stroke on its plane to end is tried again this often
 
 
@@ -147,6 +146,12 @@ class StackSegmentUi(QObject):
                                     "(each one undo step on its plane).", 10000)
         else:
             where = f"; 3-D objects saved to {run.instances.name}" if run.instances is not None else ""
+            entry = self._entry
+            if run.instances is not None and entry is not None and entry.stack is not None:
+                try:  # the planes' object layers take the linked objects
+                    entry.stack.reload_objects(run.instances)
+                except (ValueError, OSError) as exc:
+                    where += f" (not shown on the planes: {exc})"
             self.state.message.emit(f"Segmented {done} plane(s) in {run.seconds:.1f} s on {run.device}{where}.", 0)
         if self._waiting and self.state.job is not None:
             self.state.job = replace(self.state.job, text="Taking the results of the open planes…")

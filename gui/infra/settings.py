@@ -257,11 +257,20 @@ class Settings:
     def recent_files(self, paths: list[str]) -> None:
         self._qs.setValue("files/recent", [str(p) for p in paths][:MAX_RECENT])
 
-    def add_recent(self, path: str | os.PathLike) -> list[str]:
+    def add_recent(self, path: str | os.PathLike, stack: bool = False) -> list[str]:
+        """``path`` first in Open Recent; ``stack``: a folder of numbered planes opened as one stack
+        (Open Stack Folder), which Open Recent opens so again, not as a folder of images."""
         path = str(path)
         recent = [path] + [p for p in self.recent_files if p != path]
         self.recent_files = recent
+        stacks = [p for p in self.recent_stack_folders if p != path and p in self.recent_files]
+        self._qs.setValue("files/recent_stacks", ([path] if stack else []) + stacks)
         return self.recent_files
+
+    @property
+    def recent_stack_folders(self) -> list[str]:
+        """The recent entries that are stack folders (Open Stack Folder)."""
+        return list(dict.fromkeys(self._str_list("files/recent_stacks")))
 
     def remove_recent(self, path: str | os.PathLike) -> None:
         self.recent_files = [p for p in self.recent_files if p != str(path)]

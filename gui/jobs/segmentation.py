@@ -264,16 +264,21 @@ class SegmentationController(QObject):
 
     # -- many images --------------------------------------------------------------------------
     # (a model that separates objects: each image's objects are saved beside it, as Save does)
-    def segment_all(self, items: list[tuple[Path, Path]], segmenter: Any) -> bool:
-        """Segment each (image, mask target) pair and save the index mask to the target."""
+    def segment_all(self, items: list[tuple[Path, Path]], segmenter: Any, stacks=frozenset(),
+                    smooth_z: int = 0) -> bool:
+        """Segment each (image, mask target) pair and save the index mask to the target; the images
+        in ``stacks`` are stacks: every plane (core.segment.stack, as Segment Stack; ``smooth_z``: its
+        Smooth Across Z on Z stacks) into one label stack at the target (``<stem>_mask.ome.tif``),
+        through the same batch writer."""
         if self._task is not None or not items:
             return False
         tile, tta, refine = self.tile_size, self.tta, self.refine
         n = len(items)
         objects = {"instances": True} if _separates(segmenter) else {}
+        stacks = {Path(p) for p in stacks}
 
         def run(rep: Reporter):
-            from core.segment.batch_writer import BatchWriter, write_batch
+            from core.segment.batch_writer import BatchWriter, StackMasks, write_batch
             from core.io.images import load_image
 
             t0 = time.perf_counter()
@@ -284,8 +289,34 @@ class SegmentationController(QObject):
                 def tiles(d: int, t: int) -> None:
                     rep.progress(i * 1000 + (1000 * d) // max(1, t), n * 1000)
 
+                def stack() -> StackMasks:
+                    from core.io.sources import all_planes, open_source
+                    from core.segment.stack import StackOptions, segment_stack
+
+                    source = open_source(path)  # the worker's own file handle
+                    count = len(all_planes(source))
+                    done = [0]
+
+                    def plane_tiles(d: int, t: int) -> None:
+                        rep.progress(i * 1000 + (1000 * done[0] + (1000 * d) // max(1, t)) // count, n * 1000)
+
+                    def fill(add) -> bool:
+                        def plane_done(plane, labels, instances) -> None:
+                            done[0] += 1
+                            add(plane, labels, None)  # Segment All saves the class ids, as for an image
+
+                        options = StackOptions(tile_size=tile, tta=tta, refine=refine,
+                                               smooth_z=smooth_z if "Z" in source.plane_axes else 0)
+                        result = segment_stack(segmenter, source, None, options, should_cancel=rep.cancelled,
+                                               on_plane=plane_done, keep=False, tile_progress=plane_tiles)
+                        return not result.cancelled
+
+                    return StackMasks(source, fill, close=source.close)
+
                 def produce():
                     rep.progress(i * 1000, n * 1000)
+                    if path in stacks:
+                        return stack()
                     image = segmenter.image_of(load_image(path))
                     out = segmenter.segment(image, tile_size=tile, progress=tiles,
                                             should_cancel=rep.cancelled, warn=rep.warn, tta=tta,

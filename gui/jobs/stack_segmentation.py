@@ -23,14 +23,7 @@ from PySide6.QtCore import QObject, Signal
 from gui.infra.workers import Reporter, Task, start_task
 
 STITCH_IOU = 0.25  # Cellpose's documented example stitch_threshold (core.objects.stitch)
-
-
-def instances_path(image: Path) -> Path:
-    """Where the app writes a stack's objects linked across Z: beside it, as `unetseg segment`
-    names them in its output folder (core.segment.batch_writer)."""
-    from core.io.mask_naming import image_stem
-
-    return image.with_name(f"{image_stem(image)}_instances.ome.tif")
+SMOOTH_PLANES = 1  # Smooth Across Z: the planes on each side whose probabilities are averaged
 
 
 class StackSegmentation(QObject):
@@ -62,6 +55,7 @@ class StackSegmentation(QObject):
             from contextlib import ExitStack
 
             from core.document.stack_planes import segmented_documents
+            from core.io.mask_naming import stack_instances_path
             from core.io.label_stacks import StackReader, StackStore
             from core.io.sources import open_source
             from core.segment.stack import StackOptions, segment_stack
@@ -100,7 +94,7 @@ class StackSegmentation(QObject):
                     written = None
                     if store is not None and not result.cancelled:
                         store.finish((), name=path.name, physical=source.physical_sizes)
-                        written = store.export_tiff(instances_path(path), ome=True, physical=source.physical_sizes,
+                        written = store.export_tiff(stack_instances_path(path), ome=True, physical=source.physical_sizes,
                                                     dtype=np.uint16 if top < 65535 else np.uint32)
                 finally:
                     if store is not None:

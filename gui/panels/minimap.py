@@ -29,6 +29,8 @@ def thumbnail(entry: ImageEntry, view: ImageDisplay) -> np.ndarray | None:
     if entry.image is not None:
         return strided(shown_pixels(entry.image, view))
     if entry.stack is not None:  # the shown plane (read whole for the view: gui.state.stack_loading)
+        if entry.plane_pixels is None or entry.stack.plane not in entry.plane_pixels:
+            return None  # still being read (never here, on the window's thread): drawn once the view has it
         try:
             return strided(shown_plane_pixels(entry))
         except Exception:  # noqa: BLE001 - the view says why the plane cannot be read

@@ -175,9 +175,13 @@ def without_masks(paths: list[Path]) -> list[Path]:
     """Drop files that are the masks (or Live Training strokes, or instance labels) of other listed
     images (``cells_mask.png``, ``cells_strokes.png``, ``cells_instances.tif`` beside ``cells.png``):
     list_images returns every image file, masks included."""
-    stems = {p.stem.lower() for p in paths}
-    masks = {pattern.format(stem) for stem in stems for pattern in _MASK_NAMES}
-    return [p for p in paths if p.stem.lower() not in masks]
+    from core.io.mask_naming import image_stem
+
+    def names(p: Path) -> set[str]:  # a stack's cells_mask.ome.tif beside cells.ome.tif too
+        return {p.stem.lower(), image_stem(p).lower()}
+
+    masks = {pattern.format(stem) for p in paths for stem in names(p) for pattern in _MASK_NAMES}
+    return [p for p in paths if not names(p) & masks]
 
 
 def top_class(labels) -> int:

@@ -67,11 +67,28 @@ def _tiff_has_planes(path: Path) -> bool:
         return True
 
 
+def is_stack(entry: "ImageEntry") -> bool:
+    """``entry`` is a stack: opened as one, or, not opened yet, a file or folder whose header names
+    planes (``stack_source``; one that cannot be read is not, and the 2-D path reports it)."""
+    if entry.stack is not None:
+        return True
+    if entry.source is not None:
+        return bool(getattr(entry.source, "planes", ()))
+    try:
+        source = stack_source(entry.path)
+    except (ImageReadError, OSError, ValueError):
+        return False
+    if source is None:
+        return False
+    with source:
+        return bool(source.planes)
+
+
 def load_stack(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
     """Give ``entry`` (whose ``source`` has planes) its planes' documents and shows its plane;
     returns a note for the status bar.  ImageReadError when it cannot be shown."""
     from core.document.stack_planes import StackPlanes, open_mask_stack
-    from core.io.mask_naming import stack_strokes_path
+    from core.io.mask_naming import stack_instances_path, stack_strokes_path
     from core.io.masks import MaskError, find_mask_for_image
     from core.io.plane_cache import PlaneCache
     from core.io.whole_planes import TiffPlanes
@@ -101,11 +118,21 @@ def load_stack(entry: "ImageEntry", template: list[ClassInfo]) -> str | None:
                 strokes = open_mask_stack(path, source.plane_axes, shape)
             except (MaskError, ValueError, OSError) as exc:
                 note = " ".join(filter(None, [note, f"Found {path.name} but could not load its strokes: {exc}"]))
+        objects, path = None, stack_instances_path(entry.path)
+        if path.is_file():
+            try:
+                objects = open_mask_stack(path, source.plane_axes, shape, objects=True)
+            except (MaskError, ValueError, OSError) as exc:
+                note = " ".join(filter(None, [note, f"Found {path.name} but could not load its objects: {exc}"]))
+        if reader is not None and reader.classes:  # the names and colours the saved mask stack records
+            from core.classes import complete_classes
+
+            template = complete_classes(reader.classes, template)
         lock = threading.RLock()
         entry.plane_pixels = PlaneCache(source, raw=not is_photo(source.dtype, source.channel_names), lock=lock,
                                         whole=TiffPlanes.open(entry.path, source))
         entry.stack = StackPlanes(source.plane_axes, source.planes, h, w, template, reader, strokes,
-                                  on_dirty=lambda _dirty: entry.changed.emit())
+                                  on_dirty=lambda _dirty: entry.changed.emit(), objects=objects)
         entry.mask_source = mask
         entry.has_mask_file = mask is not None or entry.has_mask_file
     docs = entry.stack.select(entry.stack.plane)
@@ -121,6 +148,13 @@ def stack_save_target(entry: "ImageEntry") -> Path:
     from gui.state.image_store import path_key
 
     stack = entry.stack
+    if stack is None and entry.save_path is None:  # not opened yet: the mask stack found beside it, else the rule's
+        from core.io.masks import find_mask_for_image
+
+        found = find_mask_for_image(entry.path)
+        if found is not None and any(path_key(found) == path_key(stack_mask_path(entry.path, fmt))
+                                     for fmt in ("ome-tiff", "ome-zarr")):
+            return found
     loaded = stack.mask_path if stack is not None else None
     if loaded is not None and any(path_key(loaded) == path_key(stack_mask_path(entry.path, fmt))
                                   for fmt in ("ome-tiff", "ome-zarr")):
@@ -132,17 +166,6 @@ def stack_save_target(entry: "ImageEntry") -> Path:
 def shown_plane_pixels(entry: "ImageEntry") -> np.ndarray:
     """The shown plane's pixels as the view draws them (8-bit RGB for a photograph, else raw)."""
     return entry.plane_pixels.get(entry.stack.plane)
-
-
-def plane_named(entry: "ImageEntry") -> Path:
-    """The name a 2-D export of the shown plane is built from: ``cells_z03.tif`` beside
-    ``cells.tif`` (core.io.mask_naming.plane_stem); the image's own path for a 2-D image."""
-    from core.io.mask_naming import image_stem, plane_stem
-
-    stack = entry.stack
-    if stack is None:
-        return entry.path
-    return entry.path.with_name(plane_stem(image_stem(entry.path), stack.plane_axes, stack.plane, stack.planes) + ".tif")
 
 
 def plane_image(entry: "ImageEntry", plane) -> object:
