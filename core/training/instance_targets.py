@@ -26,7 +26,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from core.objects.instances import InstanceSpec
-from core.training.loop import IGNORE, TrainingDataError
+from core.training.annotation import IGNORE, TrainingDataError
 
 UNANNOTATED = np.uint32(2**32 - 1)  # "not annotated" in memory (uint32), whatever the file's dtype
 BOUNDARY_WIDTH = 3  # the edge band learnt as boundary (bench/objects.py: 3 beat 1 and 2)

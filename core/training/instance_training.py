@@ -25,7 +25,7 @@ from typing import Callable
 
 from core.classes import ClassInfo, default_classes, normalize_classes
 from core.training.instance_targets import InstanceAnnotation, InstanceTargets, build_targets, read_instance_labels
-from core.training.loop import TrainingDataError, annotated_images
+from core.training.annotation import TrainingDataError, annotated_images
 
 BOUNDARY_NAME = "object boundary"
 BOUNDARY_COLOR = (255, 255, 255)

@@ -83,7 +83,8 @@ class LiveConfig:
     augment: bool = False  # random scale and photometric change per crop (core.training.augment): hurt here
     weight_decay: float = 1e-4
     average: float = 0.9  # >0: publish a moving average of the weights over about 1 / (1 - average) steps
-    average_growth: float = 0.0  # >0: ... over about this share of the steps so far instead (at least the above)
+    average_growth: float = 0.2  # >0: ... over about this share of the steps since the strokes last changed
+    # (at least the above; bench/strokes.py: steadier with time, and no dips of the newest snapshot)
     lr_decay: float = 0.0  # >0: the learning rate falls as 1 / sqrt(1 + steps / lr_decay)
     anchor: float = 0.0  # >0: pull the weights towards the start model's (L2-SP), this strength per step
     seed: int = 0
@@ -98,6 +99,7 @@ class LiveConfig:
     lovasz: bool = False  # add the Lovasz-softmax loss over the annotated pixels (--lovasz)
 
 
+AVERAGE_RESTART = 80  # steps of averaging kept when the strokes change (the short memory is full, 0.9, from here)
 _UIDS = itertools.count(1)  # checkpoint identities, unique for the process (never reused across runs)
 _RUNS = itertools.count(1)  # one number per LiveTrainer: a restart is a new run
 _HELD_SETS: dict[str, int] = {}  # fingerprint of held-out strokes -> its number, for the process
@@ -511,6 +513,8 @@ class LiveTrainer:
         if pending is not None:
             t0, first = time.perf_counter(), self.model is None
             self._use(pending)
+            if self._average is not None:  # new strokes: the average's window shrinks to its short memory,
+                self._averaged = min(self._averaged, AVERAGE_RESTART)  # so they show within seconds
             # (building the model the first time is not what taking strokes costs)
             self._data_cost = 0.0 if first else min(1.0, time.perf_counter() - t0)
             self._data_seconds = self._seconds

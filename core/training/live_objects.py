@@ -27,7 +27,7 @@ from core.classes import ClassInfo, normalize_classes
 from core.objects.instances import InstanceSpec
 from core.training.instance_targets import UNANNOTATED, InstanceAnnotation, build_targets
 from core.training.instance_training import BOUNDARY_COLOR, BOUNDARY_NAME, with_instances
-from core.training.loop import IGNORE
+from core.training.annotation import IGNORE
 
 
 @dataclass

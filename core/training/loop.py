@@ -21,12 +21,13 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.training.annotation import IGNORE, TrainingDataError, annotated_images  # noqa: F401 (re-exported)
 from core.training import raw_input
 from core.training.augment import photometric, random_scale, scaled_crop
 from core.training.raw_input import TrainingImage
@@ -40,12 +41,6 @@ from core.metrics import IoUAccumulator
 
 if TYPE_CHECKING:
     from core.segment.calibration import Calibration
-
-IGNORE = 255
-
-
-class TrainingDataError(ValueError):
-    """Unusable training data; ``str()`` is one sentence naming the file."""
 
 
 @dataclass
@@ -104,28 +99,6 @@ class TrainResult:
 
 
 # --------------------------------------------------------------------------- data
-
-
-def annotated_images(images_dir: Path, masks_dir: Path, find: Callable[[Path, Path], Any]) -> tuple[list[tuple[Path, Any]], list[str]]:
-    """(image, ``find(masks_dir, image)``) for each image it finds an annotation for, and the names
-    of the images it finds none for: the folder rule every training command shares."""
-    from core.io.images import list_images
-
-    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    for folder, what in ((images_dir, "images"), (masks_dir, "masks")):
-        if not folder.is_dir():
-            raise TrainingDataError(f"{folder}: the {what} folder does not exist.")
-    images = list_images(images_dir)
-    if not images:
-        raise TrainingDataError(f"{images_dir}: the images folder holds no images.")
-    pairs, missing = [], []
-    for image in images:
-        found = find(masks_dir, image)
-        if found is None:
-            missing.append(image.name)
-        else:
-            pairs.append((image, found))
-    return pairs, missing
 
 
 def find_pairs(images_dir: Path, masks_dir: Path) -> list[tuple[Path, Path]]:

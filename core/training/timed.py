@@ -37,7 +37,8 @@ from core.model.checkpoints import save_checkpoint
 from core.training.live import SCRATCH, LiveConfig, LiveSnapshot, LiveTrainer
 from core.io.mask_naming import find_mask
 from core.training import raw_input
-from core.training.loop import TrainingDataError, annotated_images, read_pairs
+from core.training.annotation import annotated_images
+from core.training.loop import TrainingDataError, read_pairs
 from core.training.sparse import strokes_per_class
 
 # the budget is wall time: loading, the last snapshot and writing the file are paid out of it

@@ -240,3 +240,18 @@ def test_published_weights_are_the_running_average_of_the_training_weights():
     plain.set_data([(img, strokes())])
     snap = plain.run(lambda s: None, lambda: plain.steps >= 30)
     assert all(torch.equal(v, plain.model.state_dict()[k]) for k, v in snap.checkpoint.state_dict.items())
+
+
+def test_new_strokes_show_within_seconds_even_after_a_long_run():
+    """The published average grows its window with the steps (steadier with time), but new strokes
+    shrink it again: strokes whose classes were swapped show in the next snapshots, not minutes later."""
+    img, truth = two_halves()
+    trainer = LiveTrainer(config(average_growth=0.2, init=None, patch=32, batch=2))
+    trainer.set_data([(img, strokes())])
+    trainer.run(lambda s: None, lambda: trainer.steps >= 800)
+    swapped = strokes()
+    swapped[swapped != IGNORE] = 1 - swapped[swapped != IGNORE]
+    trainer.set_data([(img, swapped)])
+    snap = trainer.run(lambda s: None, lambda: trainer.steps >= 840)
+    pred = Segmenter(snap.checkpoint, device="cpu").segment(img)
+    assert (pred == 1 - truth).mean() > 0.9
