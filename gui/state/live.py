@@ -86,6 +86,9 @@ class HistoryRow:
         held = getattr(s, "held_out_pixels", 0)
         held = f", {held:,} held out" if held else ""
         score = "not scored yet" if s.held_out_miou is None else f"held-out strokes {s.held_out_miou:.2f}"
+        held_set = getattr(s, "held_out_set", None)
+        if s.held_out_miou is not None and held_set is not None:  # rows compare only on the same set
+            score += f" (set {held_set})"
         return f"{self.label}  {minutes}:{seconds:02d}  trained on {s.annotated_pixels:,} px{images}{held}  {score}"
 
 

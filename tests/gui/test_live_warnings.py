@@ -121,8 +121,8 @@ def test_the_start_message_counts_every_annotated_pixel_and_rows_the_trained_one
         s = row.snapshot
         text = window.live_panel.item_of(row.uid).text()
         assert f"trained on {s.annotated_pixels:,} px" in text
-        assert (f"held-out strokes {s.held_out_miou:.2f}" in text) if s.held_out_miou is not None else \
-            text.endswith("not scored yet")
+        assert (f"held-out strokes {s.held_out_miou:.2f} (set {s.held_out_set})" in text) \
+            if s.held_out_miou is not None else text.endswith("not scored yet")  # which strokes scored it
     held = live.history[-1].snapshot
     assert held.held_out_miou is not None and held.annotated_pixels < total  # some strokes were held out
 
