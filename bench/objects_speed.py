@@ -10,7 +10,7 @@ image of bench/nuclei.py, so its class map has real objects and boundaries) segm
 ``instances`` metadata removed) and with it (``instances=True``).  Prints the median times and
 their ratio (the issue's target: at most 1.2).
 
-``memory``: ``unetseg segment SLIDE --format ome-zarr instances`` on a slide of ``side`` x ``side``
+``memory``: ``unetseg segment SLIDE --format ome-zarr instances measurements`` on a slide of ``side`` x ``side``
 16-bit pixels (an OME-Zarr whose chunks repeat a few generated scenes, hard-linked: seconds to
 write), in a child process; prints its peak RSS (the target: under 1.5 GB) and the time of the
 class pass and of the instance passes.
@@ -101,13 +101,17 @@ def memory(args) -> None:
     out = work / "out"
     code = ("import resource, sys, time; from core.cli.main import main; t = time.perf_counter(); "
             f"rc = main(['segment', {str(slide)!r}, '-o', {str(out)!r}, '--model', {str(model)!r}, "
-            "'--format', 'ome-zarr', 'instances']); "
+            "'--format', 'ome-zarr', 'instances', 'measurements']); "
             "print('rc', rc, 'seconds', round(time.perf_counter() - t, 1), 'peak_mb', "
             "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
     t0 = time.perf_counter()
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     print(run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr[-2000:])
     print(f"wall {time.perf_counter() - t0:.0f} s for {args.side}x{args.side} ({args.side ** 2 / 1e9:.2f} Gpx)")
+    for table in sorted(out.glob("*_measurements.csv")):
+        with open(table, encoding="utf-8") as f:
+            rows = sum(1 for _ in f) - 1
+        print(f"{table.name}: {rows:,} objects measured, {table.stat().st_size / 1e6:.0f} MB")
 
 
 def repeated_zarr(path: Path, side: int, chunk: int = 512) -> Path:
