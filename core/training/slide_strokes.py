@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.training.loop import IGNORE, TrainingDataError
+from core.training.annotation import IGNORE, TrainingDataError
 
 TILE = 256  # level pixels per side of the grid strokes are grouped on
 MARGIN = 48  # level pixels of image read around the strokes: a 48-px crop centred near a stroke stays in the image

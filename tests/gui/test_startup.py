@@ -88,3 +88,39 @@ def test_many_void_qt_calls_do_not_exhaust_none(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env(tmp_path),
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "survived" in out.stdout, out.stderr[-2000:]
+
+
+OPEN_PROBE = r"""
+import json, sys, time
+import numpy as np, tifffile
+from PySide6.QtWidgets import QApplication
+path = sys.argv[1]
+tifffile.imwrite(path, np.random.default_rng(0).integers(0, 4000, (6, 2, 96, 128), dtype=np.uint16),
+                 metadata={"axes": "ZCYX"}, ome=True)
+app = QApplication([])
+from gui.main_window import MainWindow
+window = MainWindow()
+window.show()
+window.open_images([path])
+t0 = time.perf_counter()
+while window.current is None or window.current.stack is None or time.perf_counter() - t0 < 1.0:
+    app.processEvents()
+    if time.perf_counter() - t0 > 30:
+        break
+window.plane_ui.go((3,))
+for _ in range(50):
+    app.processEvents()
+loaded = sorted(m for m in ("torch", "core.segment.inference", "core.model.checkpoints", "core.training.loop")
+                if m in sys.modules)
+print(json.dumps({"stack": window.current is not None and window.current.stack is not None, "heavy": loaded}))
+"""
+
+
+def test_opening_and_browsing_a_stack_does_not_import_torch(tmp_path):
+    """Torch takes seconds to import: opening an image, a stack or a slide must not wait for it
+    (the Live Training panel's level list once pulled it in through core.training.loop)."""
+    out = subprocess.run([sys.executable, "-c", OPEN_PROBE, str(tmp_path / "stack.ome.tif")], cwd=ROOT,
+                         env=env(tmp_path), capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["stack"] and result["heavy"] == []
