@@ -131,7 +131,7 @@ def test_a_slide_gets_tiled_instances_and_streamed_measurements(tmp_path, capsys
     from core.training.synthetic import generate_scene
     from tests.large_images import write_pyramid_tiff
 
-    image = generate_scene(4, 200, 260)[0]
+    image = generate_scene(4, 200, 580)[0]  # wider than a pyramid level's 512: the outputs get two levels
     path = write_pyramid_tiff(tmp_path / "scene.ome.tif", image, levels=2)
     out = tmp_path / "out"  # the built-in model: whole shapes, a few dozen objects
     rc = main(["segment", str(path), "-o", str(out), "--model", "small", "--tile", "160", "--chunk", "96",
@@ -142,6 +142,9 @@ def test_a_slide_gets_tiled_instances_and_streamed_measurements(tmp_path, capsys
     with tifffile.TiffFile(out / "scene_instances.ome.tif") as tif:
         assert tif.pages.first.is_tiled and tif.pages.first.dtype == np.uint16
         assert np.array_equal(tif.asarray(), expected)
+        levels = tif.series[0].levels  # pyramidal: each level half the one above, ids kept (no blending)
+        assert len(levels) >= 2 and levels[1].shape == tuple(-(-n // 2) for n in expected.shape)
+        assert set(np.unique(levels[1].asarray())) <= set(np.unique(expected))
     assert np.array_equal(zarr.open_group(str(out / "scene_instances.ome.zarr"), mode="r")["0"][:], expected)
     write_measurements(tmp_path / "memory.csv", expected, image, mask,
                        Columns(("Red", "Green", "Blue"), Segmenter.load("small", device="cpu").classes))
