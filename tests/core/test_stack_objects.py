@@ -277,7 +277,7 @@ def test_a_time_series_of_z_stacks_leads_each_row_with_t_and_z_and_reads_that_pl
     image = write_imagej(tmp_path / "hyper.tif", tzcyx)
     labels = np.zeros((16, 16), np.uint8)
     labels[2:7, 3:9] = 1
-    writer = BatchWriter(tmp_path / "out", ["measurements"], CLASSES)
+    writer = BatchWriter(tmp_path / "out", ["measurements", "coco", "geojson"], CLASSES)
     with open_source(image) as source:
         job = writer.stack(image, "hyper", "TZ", (2, 2), 16, 16, physical=source.physical_sizes, raw=source,
                            stitched=True)
@@ -285,6 +285,7 @@ def test_a_time_series_of_z_stacks_leads_each_row_with_t_and_z_and_reads_that_pl
             for z in range(2):
                 job.add_plane((t, z), labels, instances=(labels * (1 + t)).astype(np.uint32))  # one object per t
         job.close()
+    writer.close()
     rows = read_measurements(tmp_path / "out" / "hyper_measurements.csv")
     assert list(rows)[:3] == ["t", "z", "label"]
     assert [(int(t), int(z), int(i)) for t, z, i in zip(rows["t"], rows["z"], rows["label"])] == \
@@ -294,3 +295,11 @@ def test_a_time_series_of_z_stacks_leads_each_row_with_t_and_z_and_reads_that_pl
     vol = read_measurements(tmp_path / "out" / "hyper_measurements_3d.csv")
     assert (vol["t"], vol["label"], vol["voxels"]) == (["0", "1"], ["1", "2"], ["60", "60"])
     np.testing.assert_allclose([float(v) for v in vol["volume_um3"]], [60 * 0.25 * 0.25 * 1.5] * 2)  # ImageJ sizes
+    # the per-object formats name each object's time point as well as its Z
+    coco = json.loads((tmp_path / "out" / "coco.json").read_text())
+    assert [(im["t"], im["z"]) for im in coco["images"]] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert [coco["images"][a["image_id"] - 1]["t"] + 1 for a in coco["annotations"]] == \
+        [a["object_id"] for a in coco["annotations"]]  # object t+1 lives in time point t
+    features = json.loads((tmp_path / "out" / "hyper.geojson").read_text())["features"]
+    assert sorted((f["geometry"]["plane"]["t"], f["geometry"]["plane"]["z"]) for f in features) == \
+        [(0, 0), (0, 1), (1, 0), (1, 1)]
