@@ -361,26 +361,20 @@ class Autosave(QObject):
                                 f"{_when(snap.saved_at)} was taken; the saved mask is kept.")
         labels = self._store_of(snap).load(snap)
         objects = None if strokes else self.store.load_objects(snap)
-        entry = self.images.get(snap.image_path)
-        new = entry is None
-        if new:
-            entry = self.images.add([snap.image_path])[0]
-            mark_mask_files([entry])
-        try:
-            load_entry(entry, list(self.state.class_template))
-            if entry.stack is None:
-                raise RecoveryError(f"{snap.name}: the image is no longer a stack.")
+
+        def unfit(e: ImageEntry) -> str | None:
+            if e.stack is None:
+                return "the image is no longer a stack."
             try:
-                docs = entry.stack.documents(snap.plane)
+                docs = e.stack.documents(snap.plane)
             except ValueError:
-                raise RecoveryError(f"{snap.name}: the stack no longer has this plane.") from None
+                return "the stack no longer has this plane."
             doc = docs.strokes if strokes else docs.mask
-            if doc.shape != labels.shape:
-                raise RecoveryError(f"{snap.name}: the planes are no longer the size of the recovery copy.")
-        except (RecoveryError, ImageReadError, MemoryError):
-            if new:
-                self.images.remove(entry)
-            raise
+            return None if doc.shape == labels.shape else "the planes are no longer the size of the recovery copy."
+
+        entry = self._listed_entry(snap, unfit)
+        docs = entry.stack.documents(snap.plane)
+        doc = docs.strokes if strokes else docs.mask
         if strokes:
             if newer is not None:
                 labels = merge_sparse(labels, doc.labels, UNANNOTATED)
@@ -400,8 +394,8 @@ class Autosave(QObject):
         if snap.kind == "chunks":
             return self._restore_slide_strokes(snap)
         labels = self.strokes_store.load(snap)
-        entry = self._strokes_entry(snap, lambda e: e.strokes is not None and e.strokes.shape == labels.shape,
-                                    "the image is no longer the size of its strokes' recovery copy.")
+        entry = self._listed_entry(snap, lambda e: None if e.strokes is not None and e.strokes.shape == labels.shape
+                                   else "the image is no longer the size of its strokes' recovery copy.")
         if saved_since(snap) is not None:
             labels = merge_sparse(labels, entry.strokes.labels, UNANNOTATED)
         if not np.array_equal(labels, entry.strokes.labels):
@@ -409,9 +403,9 @@ class Autosave(QObject):
         self.images.trim()
         return entry
 
-    def _strokes_entry(self, snap: Snapshot, fits: Callable[[ImageEntry], bool], why: str) -> ImageEntry:
+    def _listed_entry(self, snap: Snapshot, unfit: Callable[[ImageEntry], str | None]) -> ImageEntry:
         """The entry of the copy's image (listed now if it was not), loaded; RecoveryError naming the
-        copy and ``why`` when ``fits`` says the copy is not of it (an entry listed here is taken off again)."""
+        copy and why, when ``unfit`` says why the copy is not of it (an entry listed here is taken off again)."""
         entry = self.images.get(snap.image_path)
         new = entry is None
         if new:
@@ -419,7 +413,8 @@ class Autosave(QObject):
             mark_mask_files([entry])
         try:
             load_entry(entry, list(self.state.class_template))
-            if not fits(entry):
+            why = unfit(entry)
+            if why is not None:
                 raise RecoveryError(f"{snap.name}: {why}")
         except StoreError as exc:
             if new:
@@ -438,9 +433,9 @@ class Autosave(QObject):
         newer = strokes_saved_since(snap)
         labels = self.strokes_store.load_chunked(snap, base_changed_ok=True)  # merged below when changed
         try:
-            entry = self._strokes_entry(
-                snap, lambda e: e.strokes is not None and e.strokes.is_chunked and e.strokes.shape == labels.shape,
-                "the image is no longer the slide of its strokes' recovery copy.")
+            entry = self._listed_entry(
+                snap, lambda e: None if e.strokes is not None and e.strokes.is_chunked and e.strokes.shape == labels.shape
+                else "the image is no longer the slide of its strokes' recovery copy.")
         except (RecoveryError, ImageReadError, MemoryError):
             labels.close()
             raise
