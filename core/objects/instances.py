@@ -254,21 +254,26 @@ def link_seeds(chunks: Mapping[Block, Seeds], spec: InstanceSpec) -> Linked:
 def grow(ids: np.ndarray, todo: np.ndarray, steps: int) -> None:
     """Grow ``ids`` (2-D uint32) into the pixels ``todo`` (flat indices of boundary pixels without
     an id) for ``steps`` steps, in place: each step every such pixel takes the largest id among its
-    4 neighbours (outside the array counts as 0), all at once."""
+    4 neighbours (outside the array counts as 0), all at once.  The ids are read from a copy with a
+    border of zeros, so a neighbour is an index plus or minus one or a row, with no edge tests."""
     h, w = ids.shape
-    flat = ids.reshape(-1)
-    col = todo % w
-    # each neighbour's flat index; beyond the edge, the pixel itself (still 0 while in todo)
-    near = [np.where(todo >= w, todo - w, todo), np.where(todo < flat.size - w, todo + w, todo),
-            np.where(col > 0, todo - 1, todo), np.where(col < w - 1, todo + 1, todo)]
+    if not todo.size or steps <= 0:
+        return
+    row = w + 2
+    padded = np.zeros((h + 2, row), ids.dtype)
+    padded[1:-1, 1:-1] = ids
+    flat = padded.reshape(-1)
+    start = todo.astype(np.int32 if flat.size < 2**31 else np.int64)
+    start += (start // w) * 2 + row + 1  # (y, x) -> (y + 1, x + 1) in the padded array
+    left = start
     for _ in range(steps):
-        if not todo.size:
+        if not left.size:
             break
-        best = np.maximum(np.maximum(flat[near[0]], flat[near[1]]), np.maximum(flat[near[2]], flat[near[3]]))
+        best = np.maximum(np.maximum(flat[left - 1], flat[left + 1]), np.maximum(flat[left - row], flat[left + row]))
         reached = best > 0
-        flat[todo[reached]] = best[reached]
-        left = ~reached
-        todo, near = todo[left], [n[left] for n in near]
+        flat[left[reached]] = best[reached]
+        left = left[~reached]
+    ids.reshape(-1)[todo] = flat[start]
 
 
 def grow_window(local: np.ndarray, parts: list[tuple[Block, tuple[slice, slice]]], luts: Mapping[Block, np.ndarray],
@@ -296,11 +301,10 @@ def grow_window(local: np.ndarray, parts: list[tuple[Block, tuple[slice, slice]]
 
 def fold(classes: np.ndarray, ids: np.ndarray, object_classes: np.ndarray, spec: InstanceSpec) -> np.ndarray:
     """The user's class map: object and boundary pixels take their object's class (0 without one)."""
-    objecty = np.zeros(256, bool)
-    objecty[[*spec.object_classes, spec.boundary_class]] = True
-    out = np.where(objecty[classes], np.uint8(0), classes).astype(np.uint8)
-    where = np.flatnonzero(ids)
-    out.reshape(-1)[where] = object_classes[ids.reshape(-1)[where]]
+    keep = np.arange(256, dtype=np.uint8)  # a class's own id, 0 for object and boundary classes
+    keep[[*spec.object_classes, spec.boundary_class]] = 0
+    out = keep[classes]
+    np.copyto(out, object_classes[ids], where=ids > 0)
     return out
 
 
