@@ -25,7 +25,7 @@ on the probabilities in bench/objects.py (bench/RESULTS.md).
 API::
 
     InstanceSpec.from_metadata(metadata, num_classes) -> InstanceSpec | None
-    separate(classes, spec) -> (instances uint32, folded classes uint8)     # a whole image
+    separate(classes, spec[, threads]) -> (instances uint32, folded classes uint8)  # a whole image
     label_seeds(block, spec, origin, width) -> (local ids uint32, Seeds)      # pass 1, per chunk
     link_seeds({block: Seeds}, spec) -> Linked                                 # joins across borders
     grow_window(local_window, parts, luts, spec, core) -> ids                  # pass 2, per chunk
@@ -34,6 +34,8 @@ API::
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -134,12 +136,13 @@ class Seeds:
 
 
 def label_seeds(classes: np.ndarray, spec: InstanceSpec, origin: tuple[int, int] = (0, 0),
-                width: int | None = None, whole: bool = False) -> tuple[np.ndarray, Seeds]:
+                width: int | None = None, full_width: bool = False) -> tuple[np.ndarray, Seeds]:
     """Pass 1 over one chunk (or a whole image): local ids (uint32: seeds 1..n, boundary n + 1,
     0 elsewhere) and the chunk's ``Seeds``.  ``origin``: the chunk's top-left in the image,
-    ``width``: the image's width (for the raster index of first pixels).  ``whole``: the chunk is
-    the whole image and nothing joins it; with one object class its ids are then already in raster
-    order of their first pixels (ndimage numbers them so), and the first pixels are not looked up."""
+    ``width``: the image's width (for the raster index of first pixels).  ``full_width``: the chunk
+    is a band of whole rows (or the whole image); with one object class its ids are then already in
+    raster order of their first pixels (ndimage numbers them so), so the first pixels are not looked
+    up: ``first`` is then the band's first raster index plus the id, which sorts the same way."""
     classes = np.asarray(classes)
     h, w = classes.shape
     y0, x0 = origin
@@ -153,8 +156,8 @@ def label_seeds(classes: np.ndarray, spec: InstanceSpec, origin: tuple[int, int]
         k = ndi.label(mask, structure=CROSS, output=lab)
         if not k:
             continue
-        if whole and len(spec.object_classes) == 1:
-            firsts.append(np.arange(1, k + 1, dtype=np.int64))  # the same order as the first pixels
+        if full_width and len(spec.object_classes) == 1:  # the same order as the first pixels
+            firsts.append(np.arange(1, k + 1, dtype=np.int64) + (y0 * width + x0))
         else:
             firsts.append(_first_pixels(lab, k, y0, x0, width))
         sizes.append(np.bincount(lab[mask], minlength=k + 1)[1:].astype(np.int64))
@@ -311,13 +314,46 @@ def fold(classes: np.ndarray, ids: np.ndarray, object_classes: np.ndarray, spec:
 # --------------------------------------------------------------------------- whole image
 
 
-def separate(classes: np.ndarray, spec: InstanceSpec) -> tuple[np.ndarray, np.ndarray]:
+BAND_PIXELS = 2**22  # images from this size on are separated in bands of rows, one per core
+
+
+def separate(classes: np.ndarray, spec: InstanceSpec, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(instance ids uint32, folded class map uint8) of a whole class map: the chunked passes with
-    one chunk, so a slide's chunked result equals it."""
+    one chunk, so a slide's chunked result equals it; a large image in bands of whole rows on
+    ``threads`` threads (default: one per core; ndimage and numpy let go of the GIL there), joined
+    as a slide's chunks are, so the result is the same."""
     classes = np.asarray(classes)
-    local, seeds = label_seeds(classes, spec, whole=True)
-    linked = link_seeds({(0, 0): seeds}, spec)
     h, w = classes.shape
-    whole = (slice(0, h), slice(0, w))
-    ids = grow_window(local, [((0, 0), whole)], linked.luts, spec, whole)
-    return ids, fold(classes, ids, linked.object_classes, spec)
+    if threads is None:
+        threads = (os.cpu_count() or 1) if classes.size >= BAND_PIXELS else 1
+    bands = max(1, min(int(threads), h))
+    edges = [h * i // bands for i in range(bands + 1)]
+    out_ids, out_classes = np.empty((h, w), np.uint32), np.empty((h, w), np.uint8)
+
+    def seeds_of(i: int) -> tuple[np.ndarray, Seeds]:
+        return label_seeds(classes[edges[i]:edges[i + 1]], spec, (edges[i], 0), w, full_width=True)
+
+    def grow_band(i: int) -> None:
+        y0, y1 = edges[i], edges[i + 1]
+        wy0, wy1 = max(0, y0 - spec.halo), min(h, y1 + spec.halo)
+        pieces, parts = [], []
+        for j in range(bands):
+            r0, r1 = max(wy0, edges[j]), min(wy1, edges[j + 1])
+            if r1 > r0:
+                pieces.append(locals_[j][r0 - edges[j]:r1 - edges[j]])
+                parts.append(((j, 0), (slice(r0 - wy0, r1 - wy0), slice(0, w))))
+        local = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
+        out_ids[y0:y1] = grow_window(local, parts, linked.luts, spec, (slice(y0 - wy0, y1 - wy0), slice(0, w)))
+        out_classes[y0:y1] = fold(classes[y0:y1], out_ids[y0:y1], linked.object_classes, spec)
+
+    def each(task) -> list:
+        if bands == 1:
+            return [task(0)]
+        with ThreadPoolExecutor(bands, thread_name_prefix="unetseg-objects") as pool:
+            return list(pool.map(task, range(bands)))
+
+    found = each(seeds_of)
+    locals_ = [local for local, _ in found]
+    linked = link_seeds({(i, 0): seeds for i, (_, seeds) in enumerate(found)}, spec)
+    each(grow_band)
+    return out_ids, out_classes

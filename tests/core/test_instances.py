@@ -82,6 +82,16 @@ def test_chunk_by_chunk_equals_the_whole_image(tmp_path, class_map, chunks, spec
         assert np.array_equal(folded == 2, class_map == 2)  # a class of no objects is left as it was
 
 
+@pytest.mark.parametrize("spec", [SPEC, ONE_CLASS])
+@pytest.mark.parametrize("threads", [2, 3, 40])
+def test_a_large_image_in_bands_on_threads_gives_the_same_objects(class_map, spec, threads):
+    """separate() cuts a large image into bands of rows, one per core: the same objects and classes
+    as in one piece, also with bands thinner than the growth's halo (40 bands of 3-4 rows)."""
+    ids, folded = separate(class_map, spec, threads=1)
+    banded_ids, banded = separate(class_map, spec, threads=threads)
+    assert np.array_equal(banded_ids, ids) and np.array_equal(banded, folded) and ids.max() > 10
+
+
 def test_chunks_smaller_than_the_growth_halo(tmp_path, class_map):
     part = class_map[:48, :56]
     store = class_store(tmp_path / "c.ome.zarr", part, (3, 56))  # halo 4 reaches two block rows away
