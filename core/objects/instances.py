@@ -136,23 +136,25 @@ class Seeds:
 
 
 def label_seeds(classes: np.ndarray, spec: InstanceSpec, origin: tuple[int, int] = (0, 0),
-                width: int | None = None, full_width: bool = False) -> tuple[np.ndarray, Seeds]:
+                width: int | None = None, full_width: bool = False,
+                out: np.ndarray | None = None) -> tuple[np.ndarray, Seeds]:
     """Pass 1 over one chunk (or a whole image): local ids (uint32: seeds 1..n, boundary n + 1,
     0 elsewhere) and the chunk's ``Seeds``.  ``origin``: the chunk's top-left in the image,
     ``width``: the image's width (for the raster index of first pixels).  ``full_width``: the chunk
     is a band of whole rows (or the whole image); with one object class its ids are then already in
     raster order of their first pixels (ndimage numbers them so), so the first pixels are not looked
-    up: ``first`` is then the band's first raster index plus the id, which sorts the same way."""
+    up: ``first`` is then the band's first raster index plus the id, which sorts the same way.
+    ``out``: where to write the local ids (uint32, the chunk's shape, C-contiguous)."""
     classes = np.asarray(classes)
     h, w = classes.shape
     y0, x0 = origin
     width = w if width is None else width
-    local = None
+    local = np.empty((h, w), np.uint32) if out is None else out
     kinds, sizes, firsts = [np.zeros(1, np.uint8)], [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
     n = 0
-    for c in spec.object_classes:
+    for i, c in enumerate(spec.object_classes):
         mask = classes == c
-        lab = np.zeros((h, w), np.uint32)
+        lab = local if i == 0 else np.empty((h, w), np.uint32)  # ndimage writes every pixel
         k = ndi.label(mask, structure=CROSS, output=lab)
         if not k:
             continue
@@ -162,13 +164,9 @@ def label_seeds(classes: np.ndarray, spec: InstanceSpec, origin: tuple[int, int]
             firsts.append(_first_pixels(lab, k, y0, x0, width))
         sizes.append(np.bincount(lab[mask], minlength=k + 1)[1:].astype(np.int64))
         kinds.append(np.full(k, c, np.uint8))
-        if local is None:
-            local = lab
-        else:
+        if lab is not local:
             np.add(lab, np.uint32(n), out=local, where=mask)
         n += k
-    if local is None:
-        local = np.zeros((h, w), np.uint32)
     local[classes == spec.boundary_class] = n + 1
     edge = lambda v: np.where(v > n, 0, v).astype(np.uint32)  # noqa: E731
     seeds = Seeds(np.concatenate(kinds), np.concatenate(sizes), np.concatenate(firsts),
@@ -254,29 +252,7 @@ def link_seeds(chunks: Mapping[Block, Seeds], spec: InstanceSpec) -> Linked:
 # --------------------------------------------------------------------------- pass 2: growth
 
 
-def grow(ids: np.ndarray, todo: np.ndarray, steps: int) -> None:
-    """Grow ``ids`` (2-D uint32) into the pixels ``todo`` (flat indices of boundary pixels without
-    an id) for ``steps`` steps, in place: each step every such pixel takes the largest id among its
-    4 neighbours (outside the array counts as 0), all at once.  The ids are read from a copy with a
-    border of zeros, so a neighbour is an index plus or minus one or a row, with no edge tests."""
-    h, w = ids.shape
-    if not todo.size or steps <= 0:
-        return
-    row = w + 2
-    padded = np.zeros((h + 2, row), ids.dtype)
-    padded[1:-1, 1:-1] = ids
-    flat = padded.reshape(-1)
-    start = todo.astype(np.int32 if flat.size < 2**31 else np.int64)
-    start += (start // w) * 2 + row + 1  # (y, x) -> (y + 1, x + 1) in the padded array
-    left = start
-    for _ in range(steps):
-        if not left.size:
-            break
-        best = np.maximum(np.maximum(flat[left - 1], flat[left + 1]), np.maximum(flat[left - row], flat[left + row]))
-        reached = best > 0
-        flat[left[reached]] = best[reached]
-        left = left[~reached]
-    ids.reshape(-1)[todo] = flat[start]
+GROW_BLOCK = 1 << 15  # pixels a growth step takes at a time, so its temporaries stay in the cache
 
 
 def grow_window(local: np.ndarray, parts: list[tuple[Block, tuple[slice, slice]]], luts: Mapping[Block, np.ndarray],
@@ -287,26 +263,58 @@ def grow_window(local: np.ndarray, parts: list[tuple[Block, tuple[slice, slice]]
     edges); ``parts``: which chunk each region of the window came from (its local ids are that
     chunk's); ``luts``: those chunks' id tables (``Linked.luts``); ``core``: the chunk inside the window.
     """
-    if len(parts) == 1 and parts[0][1] == (slice(0, local.shape[0]), slice(0, local.shape[1])):
-        block = parts[0][0]
-        ids = luts[block][local]
-        boundary = local == len(luts[block]) - 1
-    else:
-        ids = np.zeros(local.shape, np.uint32)
-        boundary = np.zeros(local.shape, bool)
-        for block, region in parts:
-            piece = local[region]
-            ids[region] = luts[block][piece]
-            boundary[region] = piece == len(luts[block]) - 1
-    grow(ids, np.flatnonzero(boundary), spec.grow)
-    return np.ascontiguousarray(ids[core])
+    return np.ascontiguousarray(_grown(local, parts, luts, spec)[core])
 
 
-def fold(classes: np.ndarray, ids: np.ndarray, object_classes: np.ndarray, spec: InstanceSpec) -> np.ndarray:
-    """The user's class map: object and boundary pixels take their object's class (0 without one)."""
+def _grown(local: np.ndarray, parts: list[tuple[Block, tuple[slice, slice]]], luts: Mapping[Block, np.ndarray],
+           spec: InstanceSpec) -> np.ndarray:
+    """The grown ids of the whole window (a view into a copy with a border of zeros)."""
+    h, w = local.shape
+    padded = np.zeros((h + 2, w + 2), np.uint32)  # a border of zeros: a neighbour is an index +-1 or +-a row
+    boundary = np.zeros((h + 2, w + 2), bool)
+    ids, inside = padded[1:-1, 1:-1], boundary[1:-1, 1:-1]
+    for block, region in parts:
+        piece, lut = local[region], luts[block]
+        ids[region] = lut[piece]
+        np.equal(piece, len(lut) - 1, out=inside[region])
+    grow(padded, np.flatnonzero(boundary), spec.grow)
+    return ids
+
+
+def grow(padded: np.ndarray, todo: np.ndarray, steps: int) -> None:
+    """Grow the ids of ``padded`` (2-D uint32 whose outer rows and columns are 0) into the pixels
+    ``todo`` (its flat indices of boundary pixels without an id) for ``steps`` steps, in place: each
+    step every such pixel takes the largest id among its 4 neighbours, all at once.  Works through
+    ``todo`` in slices of ``GROW_BLOCK`` and reads the neighbours from four shifted views of the
+    array, so a step costs four gathers and three maxima per pixel, in the cache."""
+    row = padded.shape[1]
+    flat = padded.reshape(-1)
+    up, left, right, down, centre = flat, flat[row - 1:], flat[row + 1:], flat[2 * row:], flat[row:]
+    todo = todo - row  # the index of each pixel's upper neighbour: every view is read at it
+    best = np.empty(todo.size, padded.dtype)
+    for _ in range(steps):
+        n = todo.size
+        if not n:
+            break
+        for i in range(0, n, GROW_BLOCK):
+            at = todo[i:i + GROW_BLOCK]
+            out = best[i:i + at.size]
+            np.maximum(up.take(at), down.take(at), out=out)
+            np.maximum(out, left.take(at), out=out)
+            np.maximum(out, right.take(at), out=out)
+        found = best[:n]
+        reached = found > 0
+        centre[todo[reached]] = found[reached]
+        todo = todo[~reached]
+
+
+def fold(classes: np.ndarray, ids: np.ndarray, object_classes: np.ndarray, spec: InstanceSpec,
+         out: np.ndarray | None = None) -> np.ndarray:
+    """The user's class map: object and boundary pixels take their object's class (0 without one);
+    into ``out`` (uint8, the shape of ``classes``) when given."""
     keep = np.arange(256, dtype=np.uint8)  # a class's own id, 0 for object and boundary classes
     keep[[*spec.object_classes, spec.boundary_class]] = 0
-    out = keep[classes]
+    out = np.take(keep, classes, out=out)
     np.copyto(out, object_classes[ids], where=ids > 0)
     return out
 
@@ -314,46 +322,47 @@ def fold(classes: np.ndarray, ids: np.ndarray, object_classes: np.ndarray, spec:
 # --------------------------------------------------------------------------- whole image
 
 
-BAND_PIXELS = 2**22  # images from this size on are separated in bands of rows, one per core
+PARALLEL_PIXELS = 2**22  # images from this size on are separated on every core
+BAND_PIXELS = 2**21  # a band's pixels: small temporaries, reused from one band to the next
 
 
 def separate(classes: np.ndarray, spec: InstanceSpec, threads: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(instance ids uint32, folded class map uint8) of a whole class map: the chunked passes with
-    one chunk, so a slide's chunked result equals it; a large image in bands of whole rows on
-    ``threads`` threads (default: one per core; ndimage and numpy let go of the GIL there), joined
-    as a slide's chunks are, so the result is the same."""
+    """(instance ids uint32, folded class map uint8) of a whole class map: the chunked passes over
+    bands of whole rows (of about ``BAND_PIXELS``, at least one per thread), joined as a slide's
+    chunks are, so a slide's chunked result equals it; on ``threads`` threads (default: one per
+    core for ``PARALLEL_PIXELS`` or more; ndimage and numpy let go of the GIL there).
+
+    Why bands this small: each band's temporaries are a few MB that the allocator hands from one
+    band to the next, where whole-image ones were fresh memory each call, and the kernel's first
+    touch of that memory cost as much as the arithmetic."""
     classes = np.asarray(classes)
     h, w = classes.shape
     if threads is None:
-        threads = (os.cpu_count() or 1) if classes.size >= BAND_PIXELS else 1
-    bands = max(1, min(int(threads), h))
+        threads = (os.cpu_count() or 1) if classes.size >= PARALLEL_PIXELS else 1
+    threads = max(1, int(threads))
+    bands = max(1, min(max(threads, -(-classes.size // BAND_PIXELS)), h))
     edges = [h * i // bands for i in range(bands + 1)]
+    local = np.empty((h, w), np.uint32)  # every band's local ids, in its rows
     out_ids, out_classes = np.empty((h, w), np.uint32), np.empty((h, w), np.uint8)
 
-    def seeds_of(i: int) -> tuple[np.ndarray, Seeds]:
-        return label_seeds(classes[edges[i]:edges[i + 1]], spec, (edges[i], 0), w, full_width=True)
+    def seeds_of(i: int) -> Seeds:
+        y0, y1 = edges[i], edges[i + 1]
+        return label_seeds(classes[y0:y1], spec, (y0, 0), w, full_width=True, out=local[y0:y1])[1]
 
     def grow_band(i: int) -> None:
         y0, y1 = edges[i], edges[i + 1]
         wy0, wy1 = max(0, y0 - spec.halo), min(h, y1 + spec.halo)
-        pieces, parts = [], []
-        for j in range(bands):
-            r0, r1 = max(wy0, edges[j]), min(wy1, edges[j + 1])
-            if r1 > r0:
-                pieces.append(locals_[j][r0 - edges[j]:r1 - edges[j]])
-                parts.append(((j, 0), (slice(r0 - wy0, r1 - wy0), slice(0, w))))
-        local = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-        out_ids[y0:y1] = grow_window(local, parts, linked.luts, spec, (slice(y0 - wy0, y1 - wy0), slice(0, w)))
-        out_classes[y0:y1] = fold(classes[y0:y1], out_ids[y0:y1], linked.object_classes, spec)
+        parts = [((j, 0), (slice(max(wy0, edges[j]) - wy0, min(wy1, edges[j + 1]) - wy0), slice(0, w)))
+                 for j in range(bands) if min(wy1, edges[j + 1]) > max(wy0, edges[j])]
+        out_ids[y0:y1] = _grown(local[wy0:wy1], parts, linked.luts, spec)[y0 - wy0:y1 - wy0]
+        fold(classes[y0:y1], out_ids[y0:y1], linked.object_classes, spec, out=out_classes[y0:y1])
 
     def each(task) -> list:
-        if bands == 1:
-            return [task(0)]
-        with ThreadPoolExecutor(bands, thread_name_prefix="unetseg-objects") as pool:
+        if threads == 1 or bands == 1:
+            return [task(i) for i in range(bands)]
+        with ThreadPoolExecutor(min(threads, bands), thread_name_prefix="unetseg-objects") as pool:
             return list(pool.map(task, range(bands)))
 
-    found = each(seeds_of)
-    locals_ = [local for local, _ in found]
-    linked = link_seeds({(i, 0): seeds for i, (_, seeds) in enumerate(found)}, spec)
+    linked = link_seeds(dict(zip(((i, 0) for i in range(bands)), each(seeds_of))), spec)
     each(grow_band)
     return out_ids, out_classes
