@@ -7,6 +7,7 @@ A class list is a plain list of ``ClassInfo`` tuples, so it compares and prints 
 from __future__ import annotations
 
 import colorsys
+import functools
 from typing import Iterable, NamedTuple, Sequence
 
 RGB = tuple[int, int, int]
@@ -66,11 +67,19 @@ def complete_classes(*lists: Iterable[ClassInfo], top: int = 0) -> list[ClassInf
     return sorted(merged.values(), key=lambda c: c.id)
 
 
-def palette_array(classes: Sequence[ClassInfo], size: int = 256) -> "numpy.ndarray":  # noqa: F821
-    """A (size, 3) uint8 lookup table: ids without a class get their default colour."""
+@functools.lru_cache(maxsize=4)
+def _default_palette(size: int) -> "numpy.ndarray":  # noqa: F821
+    """Every id's default colour (256 colours took 10 ms, and the view asks at every plane change)."""
     import numpy as np
 
     lut = np.array([default_color(i) for i in range(size)], dtype=np.uint8)
+    lut.flags.writeable = False
+    return lut
+
+
+def palette_array(classes: Sequence[ClassInfo], size: int = 256) -> "numpy.ndarray":  # noqa: F821
+    """A (size, 3) uint8 lookup table: ids without a class get their default colour."""
+    lut = _default_palette(size).copy()
     for c in classes:
         if 0 <= c.id < size:
             lut[c.id] = c.color
