@@ -185,18 +185,16 @@ class PlaneCache:
         while self._bytes > self.budget and len(self._items) > 2:
             _, dropped = self._items.popitem(last=False)
             self._bytes -= dropped.nbytes
-            if sys.getrefcount(dropped) <= 2:  # this name and the call's argument: nobody shows or reads it
+            # Reused only when nothing else holds it: its own memory (a view of it, or any array
+            # holding a view, counts as a reference) with no reference but this name and the call's
+            if dropped.flags.owndata and sys.getrefcount(dropped) <= 2:
                 self._spare = dropped
 
 
 def plane_buffer(shape: tuple[int, ...], dtype) -> np.ndarray:
-    """An empty array in memory of its own (anonymous mmap), not NumPy's: NumPy asks for huge
-    pages on large arrays, and where the kernel compacts memory to find them the first touch of
-    a 64 MB plane took 80-190 ms instead of 10 (36 ms in small pages, every time)."""
-    import mmap
+    """Memory for a new plane: NumPy's own, so that every view of it refers to it (which is what
+    makes a dropped plane's reference count say whether it is still in use), in small pages
+    (core.memory_pages: where huge pages had to be found, filling a new plane took up to 10x)."""
+    from core.memory_pages import small_pages
 
-    dtype = np.dtype(dtype)
-    size = int(np.prod(shape)) * dtype.itemsize
-    if not size:
-        return np.empty(shape, dtype)
-    return np.frombuffer(mmap.mmap(-1, size), dtype).reshape(shape)
+    return small_pages(np.empty(shape, dtype))

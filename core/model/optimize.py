@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import ctypes
-import ctypes.util
-import platform
 import threading
 
 import numpy as np
@@ -33,6 +30,7 @@ from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from core.memory_pages import glibc
 from core.model.networks import _UNetBase
 
 _POINTWISE_OK: bool | None = None
@@ -45,16 +43,7 @@ _release_timer: threading.Timer | None = None
 IDLE_RELEASE_S = 30.0  # a warm heap outlives its last user by this long (see reuse_freed_memory)
 
 
-def _glibc():
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
-        return None
-    try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-
-
-_LIBC = _glibc()
+_LIBC = glibc()
 
 
 @contextlib.contextmanager

@@ -24,6 +24,7 @@ from gui.infra.workers import Reporter, Task, start_task
 
 STITCH_IOU = 0.25  # Cellpose's documented example stitch_threshold (core.objects.stitch)
 SMOOTH_PLANES = 1  # Smooth Across Z: the planes on each side whose probabilities are averaged
+WORKER_NICE = 5  # the run yields a core to the window (Linux): painting stays under 16 ms (bench/stack_gui.py)
 
 
 class StackSegmentation(QObject):
@@ -59,7 +60,9 @@ class StackSegmentation(QObject):
             from core.io.label_stacks import StackReader, StackStore
             from core.io.sources import open_source
             from core.segment.stack import StackOptions, segment_stack
+            from core.training.threads import lower_priority
 
+            lower_priority(WORKER_NICE)  # before torch's first parallel step here, so its pool inherits it
             t0 = time.perf_counter()
             options = StackOptions(tile_size=tile_size, tta=tta, refine=refine, smooth_z=smooth_z,
                                    stitch_threshold=STITCH_IOU if stitch else None)

@@ -153,20 +153,22 @@ def test_browsing_reuses_a_dropped_planes_memory_but_never_one_still_shown(tmp_p
     from core.io.sources import open_source
     from core.io.whole_planes import TiffPlanes
 
-    fresh = []
-    monkeypatch.setattr(plane_cache, "plane_buffer", lambda *a: fresh.append(a) or np.empty(*a))
+    fresh, new_plane = [], plane_cache.plane_buffer
+    monkeypatch.setattr(plane_cache, "plane_buffer", lambda *a: fresh.append(a) or new_plane(*a))
     data = stack_data(z=8, c=2, h=32, w=40)
     path = write_ome_tiff(tmp_path / "s.ome.tif", data[0], "ZCYX")
     truth = lambda z: np.moveaxis(data[0, z], 0, -1)  # noqa: E731
     with open_source(path) as source:
         cache = PlaneCache(source, raw=True, budget=2 * 32 * 40 * 2 * 2, whole=TiffPlanes.open(path, source))
         shown = cache.get((0,))  # held, as the view holds the plane it shows
-        for z in range(1, 8):
+        tile = cache.get((1,))[4:12, 8:24]  # a part of another, as a tile being drawn holds it
+        for z in range(2, 8):
             plane = cache.get((z,))
             assert np.array_equal(plane, truth(z)), z
             del plane
         assert np.array_equal(shown, truth(0))  # dropped from the cache long ago, never written over
-        assert len(fresh) == 4  # 8 planes read into new memory only until the cache was full
+        assert np.array_equal(tile, truth(1)[4:12, 8:24])
+        assert len(fresh) == 5  # 8 planes, new memory only until the cache was full (and for the 2 held)
         cache.stop()
 
 

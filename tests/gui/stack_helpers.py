@@ -39,11 +39,27 @@ class PlaneSegmenter(FakeSegmenter):
 
     reads_raw = False
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.niceness: list[int | None] = []  # the scheduling niceness of each call's thread (Linux)
+
     def source_statistics(self, source, channels=None):
         return None
 
     def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None,
                 tta=None, refine=None, stats=None, channels=None):
+        self.niceness.append(thread_niceness())
         base = super().segment(rgb, tile_size, progress, should_cancel, on_tile, warn, tta, refine)
         grey = np.asarray(rgb, np.float32).mean(axis=2)
         return np.where(grey > grey.mean(), base, 0).astype(np.uint8)
+
+
+def thread_niceness() -> int | None:
+    """The calling thread's scheduling niceness (Linux, where it is per thread), else None."""
+    import os
+    import sys
+    import threading
+
+    if not sys.platform.startswith("linux"):
+        return None
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())

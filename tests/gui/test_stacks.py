@@ -14,7 +14,7 @@ from core.io.mask_naming import stack_mask_path, stack_strokes_path
 from gui.state.live import FROM_SCRATCH
 from tests.gui.conftest import new_window
 from tests.gui.helpers import MODEL_CLASSES, drag, write_image
-from tests.gui.stack_helpers import H, W, Z, PlaneSegmenter, agreement, halves_stack, halves_truth
+from tests.gui.stack_helpers import H, W, Z, PlaneSegmenter, agreement, halves_stack, halves_truth, thread_niceness
 from tests.stack_images import stack_data, write_imagej
 
 FAST = dict(snapshot_every=0.4, patch=32, batch=4, threads=1, augment=False)
@@ -176,6 +176,8 @@ def test_segment_stack_leaves_the_window_free_and_cancel_keeps_the_planes_done(q
     paint(qtbot, window, "brush", 1, [(5, 5), (12, 12)])
     assert window.document.labels[8, 8] == 1
     qtbot.waitUntil(lambda: len(done()) >= 2, timeout=30_000)
+    if thread_niceness() is not None:  # the run yields a core to the window (Linux: priority per thread)
+        assert fake.niceness and min(fake.niceness) > thread_niceness()
     window.autosave.flush()  # while it runs only the plane being painted is copied: no stall for the others
     assert [s.plane for s in window.autosave.store.own()] == [(5,)]
     window.commands.cancel.trigger()
