@@ -78,14 +78,19 @@ class _TaskSignals(QObject):
 class _Runner(_TaskSignals):
     """Lives in the worker thread; ``run`` calls the task function there."""
 
-    def __init__(self, fn: Callable[[Reporter], Any], cancel: threading.Event, name: str = "worker"):
+    def __init__(self, fn: Callable[[Reporter], Any], cancel: threading.Event, name: str = "worker", nice: int = 0):
         super().__init__()
         self._fn = fn
         self._cancel = cancel
         self.name = name
+        self._nice = nice
 
     @Slot()
     def run(self) -> None:
+        if self._nice:
+            from core.training.threads import lower_priority
+
+            lower_priority(self._nice)  # before torch's first parallel step here, so its pool inherits it
         try:
             result = self._fn(Reporter(self, self._cancel))
         except TaskCancelled:
@@ -109,13 +114,13 @@ class _Runner(_TaskSignals):
 class Task(_TaskSignals):
     """Handle on a running job, living in the GUI thread; signals arrive there, queued."""
 
-    def __init__(self, fn: Callable[[Reporter], Any], name: str):
+    def __init__(self, fn: Callable[[Reporter], Any], name: str, nice: int = 0):
         super().__init__()
         self.name = name
         self._cancel = threading.Event()
         self._thread: QThread | None = QThread()
         self._thread.setObjectName(name)
-        self._runner: _Runner | None = _Runner(fn, self._cancel, name)
+        self._runner: _Runner | None = _Runner(fn, self._cancel, name, nice)
         self._runner.moveToThread(self._thread)
         for signal in ("progress", "item", "warning", "finished", "failed", "cancelled"):
             getattr(self._runner, signal).connect(getattr(self, signal))
@@ -158,9 +163,13 @@ class Task(_TaskSignals):
             _tasks.discard(self)
 
 
-def start_task(fn: Callable[[Reporter], Any], name: str = "worker") -> Task:
-    """Run ``fn(reporter)`` on a new QThread; connect to the returned task's signals."""
-    return Task(fn, name).start()
+SEGMENTING_NICE = 5  # segmentation runs yield a core to the window (Linux): brush under 16 ms (bench/stack_gui.py)
+
+
+def start_task(fn: Callable[[Reporter], Any], name: str = "worker", nice: int = 0) -> Task:
+    """Run ``fn(reporter)`` on a new QThread (``nice`` steps less urgent: core.training.threads);
+    connect to the returned task's signals."""
+    return Task(fn, name, nice).start()
 
 
 def start_thread(fn: Callable[[], None], name: str) -> threading.Thread:

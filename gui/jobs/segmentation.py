@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Signal
 
 from core.document.mask_document import MaskDocument
 from core.document.editing import Box
-from gui.infra.workers import Reporter, Task, TaskCancelled, start_task
+from gui.infra.workers import SEGMENTING_NICE, Reporter, Task, TaskCancelled, start_task
 
 # Written by Segment All beside each image: the same file Save writes.
 BATCH_FORMAT = "index"
@@ -119,7 +119,7 @@ class SegmentationController(QObject):
     def _start_one(self, doc: MaskDocument, run, name: str, keep_on_cancel: bool) -> bool:
         """Run ``run`` for one document: its tiles are pasted as they come, the end decides."""
         self._doc, self._kind, self._keep_on_cancel = doc, "segment", keep_on_cancel
-        task = self._task = start_task(run, name)
+        task = self._task = start_task(run, name, nice=SEGMENTING_NICE)
         task.progress.connect(lambda d, t: self.progress.emit(d, t, "Segmenting: %v/%m tiles"))
         task.item.connect(lambda payload: self._on_tile(task, payload))
         task.finished.connect(lambda result: self._on_finished(task, result))
@@ -343,7 +343,7 @@ class SegmentationController(QObject):
                     [str(e) for e in result.errors])
 
         self._doc, self._kind = None, "segment_all"
-        task = self._task = start_task(run, "segment-all")
+        task = self._task = start_task(run, "segment-all", nice=SEGMENTING_NICE)
         names = [p.name for p, _ in items]
         task.progress.connect(lambda d, t: self.progress.emit(
             d, t, f"Image {min(n, d // 1000 + 1)} of {n}: {names[min(n - 1, d // 1000)]}"))

@@ -20,11 +20,10 @@ from typing import Any, Sequence
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from gui.infra.workers import Reporter, Task, start_task
+from gui.infra.workers import SEGMENTING_NICE, Reporter, Task, start_task
 
 STITCH_IOU = 0.25  # Cellpose's documented example stitch_threshold (core.objects.stitch)
 SMOOTH_PLANES = 1  # Smooth Across Z: the planes on each side whose probabilities are averaged
-WORKER_NICE = 5  # the run yields a core to the window (Linux): painting stays under 16 ms (bench/stack_gui.py)
 
 
 class StackSegmentation(QObject):
@@ -60,9 +59,6 @@ class StackSegmentation(QObject):
             from core.io.label_stacks import StackReader, StackStore
             from core.io.sources import open_source
             from core.segment.stack import StackOptions, segment_stack
-            from core.training.threads import lower_priority
-
-            lower_priority(WORKER_NICE)  # before torch's first parallel step here, so its pool inherits it
             t0 = time.perf_counter()
             options = StackOptions(tile_size=tile_size, tta=tta, refine=refine, smooth_z=smooth_z,
                                    stitch_threshold=STITCH_IOU if stitch else None)
@@ -105,7 +101,7 @@ class StackSegmentation(QObject):
             return StackRun(len(result.done), total, result.cancelled, time.perf_counter() - t0,
                             str(segmenter.device), written, list(segmenter.classes))
 
-        task = self._task = start_task(run, "segment-stack")
+        task = self._task = start_task(run, "segment-stack", nice=SEGMENTING_NICE)
         task.progress.connect(lambda d, t: self.progress.emit(d, t, f"Segmenting {what}: %p%"))
         task.item.connect(lambda payload: task is self._task and self.plane_done.emit(*payload))
         task.finished.connect(lambda result: self._end(task, result))
