@@ -23,7 +23,7 @@ from core.document.chunked_labels import ChunkedLabels
 from core.classes import ClassInfo, complete_classes
 from core.document.editing import EMPTY, Box
 from core.document.history import LABELS, History, Step
-from core.document.objects import OBJECTS, ObjectLayer, StepHooks
+from core.document.objects import OBJECTS, ObjectLayer, StepHooks, background_clears
 
 TOOLS = ("brush", "eraser")
 MIN_BRUSH, MAX_BRUSH = 1, 500
@@ -360,7 +360,10 @@ class MaskDocument:
     def apply_labels(self, new_labels: np.ndarray, label: str = "segment",
                      objects: np.ndarray | None = None) -> Box | None:
         """Replace the whole mask as one undo step (also ends a preview: undo goes to before it);
-        with ``objects``, the object ids too, in the same step.
+        with ``objects``, the object ids too, in the same step.  Without them the object layer
+        follows the new classes in that step (core.document.objects, ``background_clears``): an
+        object pixel made background is no object's any more, and an object left without pixels
+        is gone.
 
         On a chunked mask the new array is compared and written chunk by chunk (its own size is
         the caller's memory); to keep streamed tiles use paste_region + commit_preview instead.
@@ -379,6 +382,9 @@ class MaskDocument:
             self.history.record_before(self._labels, box, diff[box.slices])
             self._labels[box.slices] = new[box.slices]
         del diff
+        if objects is None and self._objects is not None and not self._objects.is_empty:
+            kept = background_clears(self._objects.labels, self._labels)
+            objects = None if kept is self._objects.labels else kept
         if objects is not None and self._objects is not None:
             self.history.begin()
             ids = np.asarray(objects)

@@ -8,7 +8,12 @@ layers consistent (README, "Objects in the app"):
   painted one after the other and stay whole);
 * erasing pixels from an object, or deleting it, makes those pixels background (class 0);
 * merging and splitting change ids only, never classes;
-* the class tools (brush, fill, polygon...) do not change objects.
+* the class tools (brush, fill, polygon...) do not change objects;
+* new class labels for the whole mask (Segment with a model that gives classes only, Segment
+  Stack, Live Training's Apply, an imported mask) take their object pixels along in the same undo
+  step: a pixel they make background is no object's (``background_clears``), so an object left
+  without pixels is gone, while an object whose pixels change class stays (its class is the
+  majority under it, as after the class brush).  A model's own objects replace the layer whole.
 
 Every operation is one undo step in the document's one history (core.document.history, layer
 ``OBJECTS``), and each reports the box it changed through ``changed`` (and the document's own
@@ -85,6 +90,14 @@ def split_pieces(inside: np.ndarray, cut: np.ndarray, min_piece: int = MIN_PIECE
         _, (iy, ix) = ndi.distance_transform_edt(kept == 0, return_indices=True)
         kept = np.where(inside, kept[iy, ix], 0)
     return kept, int(order.size)
+
+
+def background_clears(ids: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The object ids ``ids`` once the whole class mask became ``classes``: background pixels
+    hold no object (the module's rule for new class labels); the array itself when nothing
+    changes."""
+    gone = (classes == 0) & (ids != 0)
+    return np.where(gone, 0, ids).astype(np.uint32, copy=False) if gone.any() else ids
 
 
 class ObjectLayer:

@@ -72,13 +72,27 @@ def new_documents(labels: np.ndarray, strokes: np.ndarray, classes: Sequence[Cla
                           StrokeDocument(strokes, classes, history=History(max_bytes=HISTORY_BYTES)))
 
 
+def saved_objects_into(plane: tuple, docs: "PlaneDocuments", objects) -> None:
+    """A new plane document's object layer from the saved objects stack ``objects`` (a StackReader
+    with objects=True, or None), outside the history, as an image's saved objects when it opens;
+    a plane without objects allocates nothing."""
+    layer = docs.mask.objects
+    if objects is None or layer is None or layer.allocated:
+        return
+    ids = objects.read_plane(plane)
+    if ids.any():
+        layer.set_labels(ids)
+
+
 def segmented_documents(plane: tuple, result: np.ndarray, classes: Sequence[ClassInfo], mask, strokes,
-                        label: str = "segment stack") -> "PlaneDocuments":
-    """A plane's documents as its saved state with ``result`` applied as one undo step: built where
-    the result is made (a worker), since diffing a large plane into an undo step takes long, then
+                        objects=None, label: str = "segment stack") -> "PlaneDocuments":
+    """A plane's documents as its saved state (with its saved objects) and ``result`` applied as
+    one undo step, which takes the objects along (MaskDocument.apply_labels): built where the
+    result is made (a worker), since diffing a large plane into an undo step takes long, then
     taken by ``StackPlanes.adopt`` when the plane has no documents in memory."""
     labels, marks = saved_planes(plane, mask, strokes, *np.shape(result))
     docs = new_documents(labels, marks, classes)
+    saved_objects_into(plane, docs, objects)
     docs.mask.apply_labels(result, label)
     return docs
 
@@ -172,14 +186,7 @@ class StackPlanes:
         return docs
 
     def _saved_objects_into(self, plane: tuple, docs: PlaneDocuments) -> None:
-        """A new plane document's object layer from the saved objects stack (outside the history,
-        as an image's saved objects when it opens); a plane without objects allocates nothing."""
-        layer = docs.mask.objects
-        if self._objects is None or layer is None or layer.allocated:
-            return
-        ids = self._objects.read_plane(plane)
-        if ids.any():
-            layer.set_labels(ids)
+        saved_objects_into(plane, docs, self._objects)
 
     def adopt(self, plane: Sequence[int], docs: PlaneDocuments) -> bool:
         """Take ``docs`` made elsewhere (``segmented_documents``, on a worker) as ``plane``'s; False,
@@ -197,9 +204,10 @@ class StackPlanes:
             self._dirty_changed(True)
         return True
 
-    def sources(self) -> tuple[Path | None, Path | None]:
-        """The saved mask and strokes stacks the planes start from (for a worker's own readers)."""
-        return self.mask_path, self.strokes_path
+    def sources(self) -> tuple[Path | None, Path | None, Path | None]:
+        """The saved mask, strokes and objects stacks the planes start from (for a worker's own
+        readers, in ``segmented_documents``' order)."""
+        return self.mask_path, self.strokes_path, self.objects_path
 
     def _connect(self, plane: tuple, docs: PlaneDocuments) -> None:
         mask = docs.mask

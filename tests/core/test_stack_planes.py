@@ -192,3 +192,28 @@ def test_the_plane_cache_reads_ahead_and_keeps_to_its_budget(tmp_path):
         reads = cache.reads
         assert np.array_equal(cache.get((3,)), np.moveaxis(data[0, 3], 0, -1)) and cache.reads == reads
         cache.stop()
+
+
+def test_segment_stack_takes_a_planes_saved_objects_along_with_its_new_classes(tmp_path):
+    """A plane not in memory gets its documents on the worker: its saved objects on pixels the
+    result makes background are gone in the same undo step, and adopting the plane keeps that."""
+    from core.document.stack_planes import segmented_documents
+    from core.io.label_stacks import StackReader
+
+    planes = StackPlanes("Z", (3,), 20, 24, default_classes(3))
+    layer = planes.select((1,)).mask.objects
+    layer.begin_paint(1)
+    layer.stroke_to(6, 6)
+    layer.end_stroke()
+    saved = planes.save_objects(tmp_path / "s_instances.ome.tif")
+    assert planes.sources()[2] == saved
+    with StackReader(saved, "Z", objects=True) as objects:
+        docs = segmented_documents((1,), np.zeros((20, 24), np.uint8), default_classes(3), None, None, objects)
+    assert docs.mask.objects.is_empty and docs.mask.history.undo_label == "segment stack"
+    fresh = StackPlanes("Z", (3,), 20, 24, default_classes(3), objects=StackReader(saved, "Z", objects=True))
+    assert fresh.adopt((1,), docs) and fresh.objects_to_save()
+    assert not fresh.objects_plane((1,)).any()
+    docs.mask.undo()
+    assert fresh.objects_plane((1,))[6, 6] == 1
+    fresh.close()
+    planes.close()
