@@ -115,6 +115,9 @@ class ObjectLayer:
         self._ids: np.ndarray | None = None
         self._stroke: tuple[str, int, int] | None = None  # (mode, object id, class id)
         self._last: tuple[float, float] | None = None
+        # the largest id in use beyond this layer (a stack's other planes, core.document.stack_planes):
+        # a new object's id is above it too, so an id never names objects on two planes
+        self.taken_elsewhere: Callable[[], int] | None = None
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -147,9 +150,15 @@ class ObjectLayer:
     def count(self) -> int:
         return int(self.ids().size)
 
+    @property
+    def top(self) -> int:
+        """The largest id present (0: none)."""
+        return int(self._ids.max()) if self._ids is not None and self._ids.size else 0
+
     def next_id(self) -> int:
-        """The id a new object gets: one more than the largest present."""
-        top = int(self._ids.max()) if self._ids is not None and self._ids.size else 0
+        """The id a new object gets: one more than the largest present here or elsewhere
+        (``taken_elsewhere``)."""
+        top = max(self.top, self.taken_elsewhere() if self.taken_elsewhere is not None else 0)
         if top >= MAX_ID:
             raise ValueError(f"a mask holds at most {MAX_ID:,} objects")
         return top + 1

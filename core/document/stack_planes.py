@@ -122,6 +122,7 @@ class StackPlanes:
         self._classes = list(classes)
         self._mask, self._strokes = mask, strokes
         self._objects = objects  # the saved object ids (a StackReader with objects=True), or None
+        self._saved_top: int | None = None  # the largest id in the saved objects stack (read on first need)
         self.keep = max(0, int(keep))
         self.on_dirty = on_dirty
         self.plane: tuple[int, ...] = (0,) * len(self.planes)  # the plane shown
@@ -211,6 +212,8 @@ class StackPlanes:
 
     def _connect(self, plane: tuple, docs: PlaneDocuments) -> None:
         mask = docs.mask
+        if mask.objects is not None:
+            mask.objects.taken_elsewhere = self.top_object_id
         mask.classes_changed.connect(lambda m=mask: self._classes_from(m))
         for doc in (docs.mask, docs.strokes):
             doc.dirty_changed.connect(self._dirty_changed)
@@ -307,6 +310,16 @@ class StackPlanes:
             return self._objects.read_plane(tuple(plane))
         return np.zeros((self.height, self.width), np.uint32)
 
+    def top_object_id(self) -> int:
+        """The largest object id of the stack: in the saved objects stack or on a plane in memory.
+        A new object on any plane is numbered above it (ObjectLayer.taken_elsewhere), so the saved
+        stack never holds one id on two planes unless Link Objects Across Z made it one 3-D object."""
+        if self._saved_top is None:
+            self._saved_top = 0 if self._objects is None else max(
+                (int(self._objects.read_plane(p).max()) for p in self.all_planes()), default=0)
+        layers = (d.mask.objects for d in self._docs.values())
+        return max([self._saved_top] + [layer.top for layer in layers if layer is not None and layer.allocated])
+
     def objects_to_save(self) -> bool:
         """Whether Save writes the objects stack: a plane's object layer is in use (an emptied one
         still empties a saved stack)."""
@@ -329,7 +342,7 @@ class StackPlanes:
                              physical=physical, dtype=label_dtype(top))
             if reader is not None:
                 reader.close()  # before the rename: Windows does not replace an open file
-        self._objects = StackReader(target, self.plane_axes, objects=True)
+        self._objects, self._saved_top = StackReader(target, self.plane_axes, objects=True), top
         return target
 
     def reload_objects(self, path: str | os.PathLike) -> None:
@@ -338,6 +351,7 @@ class StackPlanes:
         from core.io.label_stacks import StackReader
 
         old, self._objects = self._objects, StackReader(path, self.plane_axes, objects=True)
+        self._saved_top = None
         if old is not None:
             old.close()
         for plane, docs in self._docs.items():

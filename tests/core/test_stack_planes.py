@@ -217,3 +217,32 @@ def test_segment_stack_takes_a_planes_saved_objects_along_with_its_new_classes(t
     assert fresh.objects_plane((1,))[6, 6] == 1
     fresh.close()
     planes.close()
+
+
+def new_object(doc, x: float, y: float) -> int:
+    object_id = doc.objects.begin_paint(1)
+    doc.objects.stroke_to(x, y)
+    doc.objects.end_stroke()
+    return object_id
+
+
+def test_an_object_id_names_one_object_in_the_whole_stack_saved_and_reopened(tmp_path):
+    """Objects painted on two planes get ids free over the stack (the planes in memory and the
+    saved objects stack), so the saved instance stack never repeats an id on two planes."""
+    from core.io.label_stacks import StackReader
+
+    planes = StackPlanes("Z", (4,), 20, 24, default_classes(3), keep=0)
+    assert [new_object(planes.select((3,)).mask, x, 6) for x in (4, 16)] == [1, 2]
+    assert [new_object(planes.select((1,)).mask, x, 12) for x in (4, 16)] == [3, 4]
+    saved = planes.save_objects(tmp_path / "s_instances.ome.tif")
+    planes.close()
+    with StackReader(saved, "Z", objects=True) as reader:
+        ids = [set(np.unique(reader.read_plane((z,))).tolist()) - {0} for z in range(4)]
+    assert ids == [set(), {3, 4}, set(), {1, 2}]
+
+    again = StackPlanes("Z", (4,), 20, 24, default_classes(3), objects=StackReader(saved, "Z", objects=True))
+    doc = again.select((0,)).mask  # a plane without objects: the saved planes' ids are taken
+    assert new_object(doc, 10, 10) == 5
+    doc.objects.split([(10, 0), (10.5, 19)])  # a split's new piece is numbered over the stack too
+    assert doc.objects.ids().tolist() == [5, 6]
+    again.close()

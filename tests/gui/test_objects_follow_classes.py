@@ -57,3 +57,24 @@ def test_segment_plane_on_a_stack_clears_that_planes_objects_in_one_step(qtbot, 
     window.open_images([path])
     window.plane_ui.go((2,))
     segment_and_undo(qtbot, window, paint_two_objects(qtbot, window))
+
+
+def test_objects_painted_on_two_planes_never_share_an_id_in_the_saved_stack(qtbot, window, tmp_path):
+    """napari and Fiji read one id on two planes as one 3-D object: painted objects get ids free
+    over the whole stack, in the table and in `<stem>_instances.ome.tif`."""
+    import tifffile
+
+    from core.io.mask_naming import stack_instances_path
+
+    path, _data = halves_stack(tmp_path / "cells.ome.tif")
+    window.open_images([path])
+    window.plane_ui.go((3,))
+    paint_two_objects(qtbot, window)
+    window.plane_ui.go((5,))
+    paint_two_objects(qtbot, window)
+    assert window.document.objects.ids().tolist() == [3, 4]
+    window.commands.save.trigger()
+    saved = tifffile.imread(stack_instances_path(path))
+    on_planes = [set(np.unique(plane).tolist()) - {0} for plane in saved]
+    assert on_planes[3] == {1, 2} and on_planes[5] == {3, 4}
+    assert sum(len(ids) for ids in on_planes) == len(set().union(*on_planes))  # no id on two planes
