@@ -399,6 +399,18 @@ class MaskDocument:
         self._commit(label)
         return self._emit(box)
 
+    def apply_saved_labels(self, new_labels: np.ndarray, label: str = "segment",
+                           objects: np.ndarray | None = None) -> Box | None:
+        """``apply_labels`` for labels the caller has just written to the mask file (Segment All):
+        the document counts as saved, unless the step also cleared objects (``objects`` None) that
+        the objects file beside it still holds; then it stays unsaved, so Save writes them."""
+        position = self.history.position
+        box = self.apply_labels(new_labels, label, objects)
+        step = self.history.last_step if self.history.position != position else None
+        if objects is not None or step is None or not step.touches(OBJECTS):
+            self.mark_saved()
+        return box
+
     def _apply_chunked(self, new: np.ndarray, label: str) -> Box:
         labels, box = self._labels, EMPTY
         cy, cx = labels.chunks

@@ -367,9 +367,10 @@ class StackPlanes:
             old.close()
         for plane, docs in self._docs.items():
             labels = self._mask.read_plane(plane)
-            if not np.array_equal(labels, docs.mask.labels):
-                docs.mask.apply_labels(labels, label)
-            docs.mask.mark_saved()
+            if np.array_equal(labels, docs.mask.labels):
+                docs.mask.mark_saved()
+            else:
+                docs.mask.apply_saved_labels(labels, label)
 
     def annotated_planes(self) -> list[tuple]:
         """Planes with at least one stroke (in memory, or in the saved strokes file, read once)."""

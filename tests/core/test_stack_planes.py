@@ -246,3 +246,20 @@ def test_an_object_id_names_one_object_in_the_whole_stack_saved_and_reopened(tmp
     doc.objects.split([(10, 0), (10.5, 19)])  # a split's new piece is numbered over the stack too
     assert doc.objects.ids().tolist() == [5, 6]
     again.close()
+
+
+def test_segment_all_on_a_stack_leaves_unsaved_the_objects_its_new_mask_cleared(tmp_path):
+    """Segment All writes the mask stack, not the objects stack: a plane whose objects the new
+    classes cleared stays unsaved (Save writes them), a plane without objects counts as saved."""
+    from core.io.label_stacks import write_label_stack
+
+    planes = StackPlanes("Z", (2,), 20, 24, default_classes(3))
+    new_object(planes.select((0,)).mask, 6, 6)
+    paint(planes.select((1,)).mask, 6, 6)
+    planes.save_objects(tmp_path / "s_instances.ome.tif")
+    planes.save_masks(tmp_path / "s_mask.ome.tif")
+    segmented = write_label_stack(tmp_path / "s_mask.ome.tif", np.zeros((2, 20, 24), np.uint8), "Z")
+    planes.reload_mask(segmented)
+    assert planes.peek((0,)).mask.objects.is_empty and planes.dirty_planes() == [(0,)]
+    assert planes.objects_to_save()
+    planes.close()
