@@ -125,6 +125,11 @@ class History:
         return bool(self._redo)
 
     @property
+    def last_step(self) -> Step | None:
+        """The step Undo would take back (None: none)."""
+        return self._undo[-1] if self._undo else None
+
+    @property
     def undo_label(self) -> str | None:
         return self._undo[-1].label if self._undo else None
 

@@ -23,7 +23,7 @@ from core.document.chunked_labels import ChunkedLabels
 from core.classes import ClassInfo, complete_classes
 from core.document.editing import EMPTY, Box
 from core.document.history import LABELS, History, Step
-from core.document.objects import OBJECTS, ObjectLayer, StepHooks
+from core.document.objects import OBJECTS, ObjectLayer, StepHooks, background_clears
 
 TOOLS = ("brush", "eraser")
 MIN_BRUSH, MAX_BRUSH = 1, 500
@@ -360,7 +360,10 @@ class MaskDocument:
     def apply_labels(self, new_labels: np.ndarray, label: str = "segment",
                      objects: np.ndarray | None = None) -> Box | None:
         """Replace the whole mask as one undo step (also ends a preview: undo goes to before it);
-        with ``objects``, the object ids too, in the same step.
+        with ``objects``, the object ids too, in the same step.  Without them the object layer
+        follows the new classes in that step (core.document.objects, ``background_clears``): an
+        object pixel made background is no object's any more, and an object left without pixels
+        is gone.
 
         On a chunked mask the new array is compared and written chunk by chunk (its own size is
         the caller's memory); to keep streamed tiles use paste_region + commit_preview instead.
@@ -379,6 +382,9 @@ class MaskDocument:
             self.history.record_before(self._labels, box, diff[box.slices])
             self._labels[box.slices] = new[box.slices]
         del diff
+        if objects is None and self._objects is not None and not self._objects.is_empty:
+            kept = background_clears(self._objects.labels, self._labels)
+            objects = None if kept is self._objects.labels else kept
         if objects is not None and self._objects is not None:
             self.history.begin()
             ids = np.asarray(objects)
@@ -392,6 +398,18 @@ class MaskDocument:
                 self._objects.changed.emit(changed)
         self._commit(label)
         return self._emit(box)
+
+    def apply_saved_labels(self, new_labels: np.ndarray, label: str = "segment",
+                           objects: np.ndarray | None = None) -> Box | None:
+        """``apply_labels`` for labels the caller has just written to the mask file (Segment All):
+        the document counts as saved, unless the step also cleared objects (``objects`` None) that
+        the objects file beside it still holds; then it stays unsaved, so Save writes them."""
+        position = self.history.position
+        box = self.apply_labels(new_labels, label, objects)
+        step = self.history.last_step if self.history.position != position else None
+        if objects is not None or step is None or not step.touches(OBJECTS):
+            self.mark_saved()
+        return box
 
     def _apply_chunked(self, new: np.ndarray, label: str) -> Box:
         labels, box = self._labels, EMPTY

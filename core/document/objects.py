@@ -8,7 +8,12 @@ layers consistent (README, "Objects in the app"):
   painted one after the other and stay whole);
 * erasing pixels from an object, or deleting it, makes those pixels background (class 0);
 * merging and splitting change ids only, never classes;
-* the class tools (brush, fill, polygon...) do not change objects.
+* the class tools (brush, fill, polygon...) do not change objects;
+* new class labels for the whole mask (Segment with a model that gives classes only, Segment
+  Stack, Live Training's Apply, an imported mask) take their object pixels along in the same undo
+  step: a pixel they make background is no object's (``background_clears``), so an object left
+  without pixels is gone, while an object whose pixels change class stays (its class is the
+  majority under it, as after the class brush).  A model's own objects replace the layer whole.
 
 Every operation is one undo step in the document's one history (core.document.history, layer
 ``OBJECTS``), and each reports the box it changed through ``changed`` (and the document's own
@@ -87,6 +92,14 @@ def split_pieces(inside: np.ndarray, cut: np.ndarray, min_piece: int = MIN_PIECE
     return kept, int(order.size)
 
 
+def background_clears(ids: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The object ids ``ids`` once the whole class mask became ``classes``: background pixels
+    hold no object (the module's rule for new class labels); the array itself when nothing
+    changes."""
+    gone = (classes == 0) & (ids != 0)
+    return np.where(gone, 0, ids).astype(np.uint32, copy=False) if gone.any() else ids
+
+
 class ObjectLayer:
     """The instance ids of a document and their edit operations (see the module's rules)."""
 
@@ -102,6 +115,9 @@ class ObjectLayer:
         self._ids: np.ndarray | None = None
         self._stroke: tuple[str, int, int] | None = None  # (mode, object id, class id)
         self._last: tuple[float, float] | None = None
+        # the largest id in use beyond this layer (a stack's other planes, core.document.stack_planes):
+        # a new object's id is above it too, so an id never names objects on two planes
+        self.taken_elsewhere: Callable[[], int] | None = None
 
     # -- state -------------------------------------------------------------------------------
     @property
@@ -134,9 +150,15 @@ class ObjectLayer:
     def count(self) -> int:
         return int(self.ids().size)
 
+    @property
+    def top(self) -> int:
+        """The largest id present (0: none)."""
+        return int(self._ids.max()) if self._ids is not None and self._ids.size else 0
+
     def next_id(self) -> int:
-        """The id a new object gets: one more than the largest present."""
-        top = int(self._ids.max()) if self._ids is not None and self._ids.size else 0
+        """The id a new object gets: one more than the largest present here or elsewhere
+        (``taken_elsewhere``)."""
+        top = max(self.top, self.taken_elsewhere() if self.taken_elsewhere is not None else 0)
         if top >= MAX_ID:
             raise ValueError(f"a mask holds at most {MAX_ID:,} objects")
         return top + 1

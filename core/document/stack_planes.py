@@ -72,13 +72,27 @@ def new_documents(labels: np.ndarray, strokes: np.ndarray, classes: Sequence[Cla
                           StrokeDocument(strokes, classes, history=History(max_bytes=HISTORY_BYTES)))
 
 
+def saved_objects_into(plane: tuple, docs: "PlaneDocuments", objects) -> None:
+    """A new plane document's object layer from the saved objects stack ``objects`` (a StackReader
+    with objects=True, or None), outside the history, as an image's saved objects when it opens;
+    a plane without objects allocates nothing."""
+    layer = docs.mask.objects
+    if objects is None or layer is None or layer.allocated:
+        return
+    ids = objects.read_plane(plane)
+    if ids.any():
+        layer.set_labels(ids)
+
+
 def segmented_documents(plane: tuple, result: np.ndarray, classes: Sequence[ClassInfo], mask, strokes,
-                        label: str = "segment stack") -> "PlaneDocuments":
-    """A plane's documents as its saved state with ``result`` applied as one undo step: built where
-    the result is made (a worker), since diffing a large plane into an undo step takes long, then
+                        objects=None, label: str = "segment stack") -> "PlaneDocuments":
+    """A plane's documents as its saved state (with its saved objects) and ``result`` applied as
+    one undo step, which takes the objects along (MaskDocument.apply_labels): built where the
+    result is made (a worker), since diffing a large plane into an undo step takes long, then
     taken by ``StackPlanes.adopt`` when the plane has no documents in memory."""
     labels, marks = saved_planes(plane, mask, strokes, *np.shape(result))
     docs = new_documents(labels, marks, classes)
+    saved_objects_into(plane, docs, objects)
     docs.mask.apply_labels(result, label)
     return docs
 
@@ -108,6 +122,7 @@ class StackPlanes:
         self._classes = list(classes)
         self._mask, self._strokes = mask, strokes
         self._objects = objects  # the saved object ids (a StackReader with objects=True), or None
+        self._saved_top: int | None = None  # the largest id in the saved objects stack (read on first need)
         self.keep = max(0, int(keep))
         self.on_dirty = on_dirty
         self.plane: tuple[int, ...] = (0,) * len(self.planes)  # the plane shown
@@ -172,14 +187,7 @@ class StackPlanes:
         return docs
 
     def _saved_objects_into(self, plane: tuple, docs: PlaneDocuments) -> None:
-        """A new plane document's object layer from the saved objects stack (outside the history,
-        as an image's saved objects when it opens); a plane without objects allocates nothing."""
-        layer = docs.mask.objects
-        if self._objects is None or layer is None or layer.allocated:
-            return
-        ids = self._objects.read_plane(plane)
-        if ids.any():
-            layer.set_labels(ids)
+        saved_objects_into(plane, docs, self._objects)
 
     def adopt(self, plane: Sequence[int], docs: PlaneDocuments) -> bool:
         """Take ``docs`` made elsewhere (``segmented_documents``, on a worker) as ``plane``'s; False,
@@ -197,12 +205,15 @@ class StackPlanes:
             self._dirty_changed(True)
         return True
 
-    def sources(self) -> tuple[Path | None, Path | None]:
-        """The saved mask and strokes stacks the planes start from (for a worker's own readers)."""
-        return self.mask_path, self.strokes_path
+    def sources(self) -> tuple[Path | None, Path | None, Path | None]:
+        """The saved mask, strokes and objects stacks the planes start from (for a worker's own
+        readers, in ``segmented_documents``' order)."""
+        return self.mask_path, self.strokes_path, self.objects_path
 
     def _connect(self, plane: tuple, docs: PlaneDocuments) -> None:
         mask = docs.mask
+        if mask.objects is not None:
+            mask.objects.taken_elsewhere = self.top_object_id
         mask.classes_changed.connect(lambda m=mask: self._classes_from(m))
         for doc in (docs.mask, docs.strokes):
             doc.dirty_changed.connect(self._dirty_changed)
@@ -299,6 +310,16 @@ class StackPlanes:
             return self._objects.read_plane(tuple(plane))
         return np.zeros((self.height, self.width), np.uint32)
 
+    def top_object_id(self) -> int:
+        """The largest object id of the stack: in the saved objects stack or on a plane in memory.
+        A new object on any plane is numbered above it (ObjectLayer.taken_elsewhere), so the saved
+        stack never holds one id on two planes unless Link Objects Across Z made it one 3-D object."""
+        if self._saved_top is None:
+            self._saved_top = 0 if self._objects is None else max(
+                (int(self._objects.read_plane(p).max()) for p in self.all_planes()), default=0)
+        layers = (d.mask.objects for d in self._docs.values())
+        return max([self._saved_top] + [layer.top for layer in layers if layer is not None and layer.allocated])
+
     def objects_to_save(self) -> bool:
         """Whether Save writes the objects stack: a plane's object layer is in use (an emptied one
         still empties a saved stack)."""
@@ -321,7 +342,7 @@ class StackPlanes:
                              physical=physical, dtype=label_dtype(top))
             if reader is not None:
                 reader.close()  # before the rename: Windows does not replace an open file
-        self._objects = StackReader(target, self.plane_axes, objects=True)
+        self._objects, self._saved_top = StackReader(target, self.plane_axes, objects=True), top
         return target
 
     def reload_objects(self, path: str | os.PathLike) -> None:
@@ -330,6 +351,7 @@ class StackPlanes:
         from core.io.label_stacks import StackReader
 
         old, self._objects = self._objects, StackReader(path, self.plane_axes, objects=True)
+        self._saved_top = None
         if old is not None:
             old.close()
         for plane, docs in self._docs.items():
@@ -345,9 +367,10 @@ class StackPlanes:
             old.close()
         for plane, docs in self._docs.items():
             labels = self._mask.read_plane(plane)
-            if not np.array_equal(labels, docs.mask.labels):
-                docs.mask.apply_labels(labels, label)
-            docs.mask.mark_saved()
+            if np.array_equal(labels, docs.mask.labels):
+                docs.mask.mark_saved()
+            else:
+                docs.mask.apply_saved_labels(labels, label)
 
     def annotated_planes(self) -> list[tuple]:
         """Planes with at least one stroke (in memory, or in the saved strokes file, read once)."""

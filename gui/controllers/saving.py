@@ -102,28 +102,30 @@ class Saver(QObject):
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save", str(exc))
             return False
-        if not self._write_objects(entry):
+        saved, objects = self._write_objects(entry)
+        if not saved:
             return False
         doc.mark_saved()
         entry.mask_source, entry.has_mask_file = target, True
         if not self._write_strokes(entry):
             return False
-        self.state.message.emit(f"Saved {target}", 5000)
+        self.state.message.emit(saved_message(target, objects), 5000)
         return True
 
-    def _write_objects(self, entry: ImageEntry) -> bool:
+    def _write_objects(self, entry: ImageEntry) -> tuple[bool, Path | None]:
         """The objects go with the mask, to ``<stem>_instances.tif`` beside the image (once the
-        object layer is in use; an emptied layer empties a file that was there)."""
+        object layer is in use; an emptied layer empties a file that was there): (False when
+        writing failed, the file written or None)."""
         objects = entry.doc.objects if entry.doc is not None else None
         path = instances_path(entry.path)
         if objects is None or not objects.allocated or (objects.is_empty and not path.exists()):
-            return True
+            return True, None
         try:
             write_label_image(path, objects.labels)
         except WRITE_ERRORS as exc:
             dialogs.show_error(self.parent_widget, "Could Not Save the Objects", str(exc))
-            return False
-        return True
+            return False, None
+        return True, path
 
     def _write_strokes(self, entry: ImageEntry) -> bool:
         """Live Training's strokes go with the mask, beside the image: ``<stem>_strokes.png``, or a
@@ -161,11 +163,12 @@ class Saver(QObject):
                                    f"{target.name} already exists and is not the mask you are "
                                    "editing. Replace it?", "Replace"):
                 return False
+        objects = None
         try:
             if write_mask and stack.objects_to_save():  # the planes' objects, beside the stack
                 from core.io.mask_naming import stack_instances_path
 
-                stack.save_objects(stack_instances_path(entry.path), physical)
+                objects = stack.save_objects(stack_instances_path(entry.path), physical)
             if write_mask:
                 stack.save_masks(target, physical)
             if stack.strokes_dirty:
@@ -175,8 +178,8 @@ class Saver(QObject):
             return False
         if write_mask:
             entry.mask_source, entry.has_mask_file = target, True
-        self.state.message.emit(f"Saved {target if write_mask else stack_strokes_path(entry.path)} "
-                                f"({len(stack.all_planes())} planes)", 5000)
+        self.state.message.emit(saved_message(target if write_mask else stack_strokes_path(entry.path), objects,
+                                              f" ({len(stack.all_planes())} planes)"), 5000)
         return True
 
     # -- unsaved edits ------------------------------------------------------------------------
@@ -493,6 +496,12 @@ class Saver(QObject):
 
 
 
+def saved_message(target: Path, objects: Path | None, detail: str = "") -> str:
+    """What Save says: the mask's path and, when the objects were written beside it, their file."""
+    also = f" and {objects.name}" if objects is not None else ""
+    return f"Saved {target}{also}{detail}"
+
+
 class StackExport:
     """Export All's job for a stack: ``produce()`` (on the worker) opens the stack and its saved mask
     and objects stacks with their own file handles and gives core.segment.batch_writer.StackMasks,
@@ -524,18 +533,33 @@ class StackExport:
             source.close()
             raise
         h, w = source.height, source.width
-        has_objects = objects is not None or bool(self.object_edits)
+
+        def painted(plane) -> np.ndarray | None:
+            ids = self.object_edits.get(plane)
+            if ids is None and objects is not None:
+                ids = objects.read_plane(plane)
+            return ids if ids is not None and ids.any() else None
 
         def fill(add) -> None:
-            for plane in all_planes(source):
+            """Each plane's painted objects when it has some, else its class mask's connected
+            regions (as a 2-D image without objects), numbered after every painted id so that an
+            id names one object in the whole stack."""
+            from core.objects.components import component_labels
+            from core.objects.stitch import Numbering
+
+            planes = list(all_planes(source))
+            numbering = None
+            if objects is not None or self.object_edits:
+                numbering = Numbering()
+                numbering.next_id = 1 + max((int(ids.max()) for ids in map(painted, planes) if ids is not None),
+                                            default=0)
+            for plane in planes:
                 labels = self.edits.get(plane)
                 if labels is None:
                     labels = mask.read_plane(plane) if mask is not None else np.zeros((h, w), np.uint8)
-                ids = None
-                if has_objects:
-                    ids = self.object_edits.get(plane)
-                    if ids is None:
-                        ids = objects.read_plane(plane) if objects is not None else np.zeros((h, w), np.uint32)
+                ids = painted(plane) if numbering is not None else None
+                if ids is None and numbering is not None:
+                    ids = numbering.add(component_labels(labels))
                 add(plane, labels, ids)
 
         def close() -> None:

@@ -378,8 +378,8 @@ class SegmentUi(QObject):
             classes = list(seg.classes) if seg is not None else []
             if classes and doc.classes != classes:
                 doc.set_classes(classes)
-            doc.apply_labels(labels, "segment", objects=objects if doc.objects is not None else None)
-            doc.mark_saved()  # the worker wrote exactly these labels (and objects) beside the image
+            # the worker wrote exactly these labels (and objects) beside the image
+            doc.apply_saved_labels(labels, "segment", objects=objects if doc.objects is not None else None)
             entry.mask_source = target
 
     def _on_batch_finished(self, done: int, total: int, seconds: float, device: str, errors: list) -> None:

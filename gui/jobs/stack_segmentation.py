@@ -42,9 +42,10 @@ class StackSegmentation(QObject):
 
     def start(self, path: Path, planes: Sequence[tuple] | None, segmenter: Any, tile_size=None, tta=None,
               refine=None, smooth_z: int = 0, stitch: bool = False, what: str = "the stack",
-              saved: tuple = (None, None), classes: Sequence = (), in_memory: Sequence[tuple] = ()) -> bool:
+              saved: tuple = (None, None, None), classes: Sequence = (), in_memory: Sequence[tuple] = ()) -> bool:
         """Segment ``planes`` of the stack at ``path`` (None: every plane) on a worker; ``saved``: the
-        mask and strokes stacks its planes' documents start from, ``classes`` theirs; no documents
+        mask, strokes and objects stacks its planes' documents start from (StackPlanes.sources),
+        ``classes`` theirs; no documents
         are made for the planes ``in_memory`` (the app has theirs)."""
         in_memory = {tuple(p) for p in in_memory} | ({tuple(p) for p in planes} if planes is not None else set())
         if self._task is not None:
@@ -63,8 +64,8 @@ class StackSegmentation(QObject):
             options = StackOptions(tile_size=tile_size, tta=tta, refine=refine, smooth_z=smooth_z,
                                    stitch_threshold=STITCH_IOU if stitch else None)
             with open_source(path) as source, ExitStack() as files:
-                readers = [files.enter_context(StackReader(p, source.plane_axes)) if p is not None else None
-                           for p in saved]  # this thread's own file handles
+                readers = [files.enter_context(StackReader(p, source.plane_axes, objects=i == 2))
+                           if p is not None else None for i, p in enumerate(saved)]  # this thread's own file handles
                 wanted = list(planes) if planes is not None else None
                 total = len(wanted) if wanted is not None else int(np.prod(source.planes))
                 done = [0]
@@ -92,6 +93,7 @@ class StackSegmentation(QObject):
                                            on_plane=plane_finished, keep=False, tile_progress=tiles)
                     written = None
                     if store is not None and not result.cancelled:
+                        files.close()  # the saved objects stack is replaced next (Windows: not while open)
                         store.finish((), name=path.name, physical=source.physical_sizes)
                         written = store.export_tiff(stack_instances_path(path), ome=True, physical=source.physical_sizes,
                                                     dtype=np.uint16 if top < 65535 else np.uint32)

@@ -228,3 +228,23 @@ def test_set_labels_refuses_floats_and_other_sizes():
         doc.objects.set_labels(np.zeros((9, 10), np.uint16))
     doc.objects.set_labels(np.full((10, 10), 3, np.uint16))
     assert doc.objects.ids().tolist() == [3] and doc.objects.box_of(3) == Box(0, 0, 10, 10)
+
+
+def test_new_class_labels_take_the_objects_along_in_the_same_step():
+    """Segment with a model that gives classes only: object pixels it makes background are no
+    object's (an object left without pixels is gone), one that changes class stays; one undo."""
+    doc = doc_of(60, 80)
+    gone, kept = disc(doc, 20, 20, 8), disc(doc, 55, 30, 8)
+    before_ids, before_classes = doc.objects.labels.copy(), doc.labels.copy()
+    new = np.zeros((60, 80), np.uint8)
+    new[:, 40:] = 2  # the second object's pixels become class 2, the first's background
+    doc.apply_labels(new, "segment")
+    ids = doc.objects.labels
+    assert doc.objects.ids().tolist() == [kept] and gone == 1
+    assert np.array_equal(ids == kept, (before_ids == kept) & (new > 0))  # its pixels on background left it
+    assert not ids[new == 0].any()
+    assert len(doc.history) == 3 and doc.history.undo_label == "segment"
+    doc.undo()  # one step back: both layers as before
+    assert np.array_equal(doc.objects.labels, before_ids) and np.array_equal(doc.labels, before_classes)
+    doc.redo()
+    assert doc.objects.ids().tolist() == [kept]

@@ -192,3 +192,74 @@ def test_the_plane_cache_reads_ahead_and_keeps_to_its_budget(tmp_path):
         reads = cache.reads
         assert np.array_equal(cache.get((3,)), np.moveaxis(data[0, 3], 0, -1)) and cache.reads == reads
         cache.stop()
+
+
+def test_segment_stack_takes_a_planes_saved_objects_along_with_its_new_classes(tmp_path):
+    """A plane not in memory gets its documents on the worker: its saved objects on pixels the
+    result makes background are gone in the same undo step, and adopting the plane keeps that."""
+    from core.document.stack_planes import segmented_documents
+    from core.io.label_stacks import StackReader
+
+    planes = StackPlanes("Z", (3,), 20, 24, default_classes(3))
+    layer = planes.select((1,)).mask.objects
+    layer.begin_paint(1)
+    layer.stroke_to(6, 6)
+    layer.end_stroke()
+    saved = planes.save_objects(tmp_path / "s_instances.ome.tif")
+    assert planes.sources()[2] == saved
+    with StackReader(saved, "Z", objects=True) as objects:
+        docs = segmented_documents((1,), np.zeros((20, 24), np.uint8), default_classes(3), None, None, objects)
+    assert docs.mask.objects.is_empty and docs.mask.history.undo_label == "segment stack"
+    fresh = StackPlanes("Z", (3,), 20, 24, default_classes(3), objects=StackReader(saved, "Z", objects=True))
+    assert fresh.adopt((1,), docs) and fresh.objects_to_save()
+    assert not fresh.objects_plane((1,)).any()
+    docs.mask.undo()
+    assert fresh.objects_plane((1,))[6, 6] == 1
+    fresh.close()
+    planes.close()
+
+
+def new_object(doc, x: float, y: float) -> int:
+    object_id = doc.objects.begin_paint(1)
+    doc.objects.stroke_to(x, y)
+    doc.objects.end_stroke()
+    return object_id
+
+
+def test_an_object_id_names_one_object_in_the_whole_stack_saved_and_reopened(tmp_path):
+    """Objects painted on two planes get ids free over the stack (the planes in memory and the
+    saved objects stack), so the saved instance stack never repeats an id on two planes."""
+    from core.io.label_stacks import StackReader
+
+    planes = StackPlanes("Z", (4,), 20, 24, default_classes(3), keep=0)
+    assert [new_object(planes.select((3,)).mask, x, 6) for x in (4, 16)] == [1, 2]
+    assert [new_object(planes.select((1,)).mask, x, 12) for x in (4, 16)] == [3, 4]
+    saved = planes.save_objects(tmp_path / "s_instances.ome.tif")
+    planes.close()
+    with StackReader(saved, "Z", objects=True) as reader:
+        ids = [set(np.unique(reader.read_plane((z,))).tolist()) - {0} for z in range(4)]
+    assert ids == [set(), {3, 4}, set(), {1, 2}]
+
+    again = StackPlanes("Z", (4,), 20, 24, default_classes(3), objects=StackReader(saved, "Z", objects=True))
+    doc = again.select((0,)).mask  # a plane without objects: the saved planes' ids are taken
+    assert new_object(doc, 10, 10) == 5
+    doc.objects.split([(10, 0), (10.5, 19)])  # a split's new piece is numbered over the stack too
+    assert doc.objects.ids().tolist() == [5, 6]
+    again.close()
+
+
+def test_segment_all_on_a_stack_leaves_unsaved_the_objects_its_new_mask_cleared(tmp_path):
+    """Segment All writes the mask stack, not the objects stack: a plane whose objects the new
+    classes cleared stays unsaved (Save writes them), a plane without objects counts as saved."""
+    from core.io.label_stacks import write_label_stack
+
+    planes = StackPlanes("Z", (2,), 20, 24, default_classes(3))
+    new_object(planes.select((0,)).mask, 6, 6)
+    paint(planes.select((1,)).mask, 6, 6)
+    planes.save_objects(tmp_path / "s_instances.ome.tif")
+    planes.save_masks(tmp_path / "s_mask.ome.tif")
+    segmented = write_label_stack(tmp_path / "s_mask.ome.tif", np.zeros((2, 20, 24), np.uint8), "Z")
+    planes.reload_mask(segmented)
+    assert planes.peek((0,)).mask.objects.is_empty and planes.dirty_planes() == [(0,)]
+    assert planes.objects_to_save()
+    planes.close()
