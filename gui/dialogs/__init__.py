@@ -153,8 +153,8 @@ def ask_export_format(parent: QWidget | None, name: str, formats: Sequence[str],
     _guard("ask_export_format")
     from PySide6.QtWidgets import QInputDialog
 
-    labels = {FORMAT_LABELS.get(f, f): f for f in formats}
-    labels[f"{FORMAT_LABELS.get(chosen, chosen)}, as {export_suffix(name, chosen).name}"] = chosen
+    labels = {f"{FORMAT_LABELS.get(chosen, chosen)}, as {export_suffix(name, chosen).name}": chosen}
+    labels.update({FORMAT_LABELS.get(f, f): f for f in formats})  # the file type picked first: Enter keeps it
     item, ok = QInputDialog.getItem(parent, "Export Mask", f"{name} is the name of several formats' files. "
                                     "Write it as:", list(labels), 0, False)
     return labels[item] if ok and item in labels else None
