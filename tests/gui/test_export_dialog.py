@@ -108,6 +108,10 @@ def test_declining_the_new_folder_goes_back_to_the_dialog(qtbot, window, real_fi
     window.commands.export.trigger()
     assert user.answered == 1 and len(shown) == 2  # back in the file dialog after "no"
     assert len(dialogs.of("confirm")) == 1 and not target.parent.exists() and dialogs.errors() == []
+    again = shown[1]  # with what was typed, the new folder too, at the nearest folder that exists
+    assert again.directory().absolutePath() == str(tmp_path)
+    assert again.findChild(QLineEdit, "fileNameEdit").text() == "new/cells.png"
+    assert again.selectedFiles() == [str(target)]
 
 
 def test_the_chosen_format_is_kept_after_a_failed_export(qtbot, window, dialogs, tmp_path):
