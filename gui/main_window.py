@@ -23,12 +23,13 @@ from gui import dialogs
 from gui.canvas.view import Canvas
 from gui.controllers.autosave import Autosave
 from gui.controllers.commands import CommandStates, bind_state_actions
-from gui.controllers.editing import EditCommands, pointer_text
+from gui.controllers.editing import EditCommands
 from gui.controllers.first_run import FirstRunGuide
 from gui.controllers.live_training import LiveTrainingUi
 from gui.controllers.objects import ObjectsUi
 from gui.controllers.opening import Opener
 from gui.controllers.planes import PlaneUi
+from gui.controllers.pointer_readout import PointerReadout
 from gui.controllers.preferences import ask_tile_memory, bind_settings
 from gui.controllers.saving import Saver
 from gui.controllers.segment_ui import SegmentUi
@@ -124,6 +125,7 @@ class MainWindow(QMainWindow):
         self.seg.segment_plane = self.stack_seg.segment_plane
         self.opener = Opener(state, st, self, self.saver.resolve_unsaved, self.seg.controller.shutdown)
         self.edit = EditCommands(state, self, self.canvas.cancel_tools)
+        self.pointer = PointerReadout(state, self.canvas, self.status.set_pointer, self)
         self.plane_ui = PlaneUi(state, st, self, self.canvas, self.plane_bar, a, self.minimap.refresh)
         self.opener.open_stack_folder = self.plane_ui.open_stack_folder  # Open Recent of a stack folder
         self.training = TrainingUi(state, self, a.train, self.seg.models, self.saver.save, self.load_model)
@@ -279,8 +281,6 @@ class MainWindow(QMainWindow):
         self.class_panel.add_requested.connect(e.add_class)
         self.channel_panel.color_requested.connect(e.ask_channel_color)
         self.file_panel.activated.connect(state.show)
-        c.pointer_moved.connect(lambda pos: self.status.set_pointer(
-            pointer_text(state, pos, c.rgb_at, c.level_in_use, c.values_at)))
         c.zoom_changed.connect(self.status.set_zoom)
         c.view_changed.connect(self.minimap.set_view)
         c.tile_failed.connect(lambda text: state.message.emit(text, 10000))
