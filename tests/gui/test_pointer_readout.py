@@ -1,5 +1,6 @@
 """The status bar's pointer readout tells what is under the pointer now, not when the mouse last
-moved: after Page Down (another plane), a merge, a delete and an undo, the pointer held still."""
+moved: after Page Down (another plane), a merge, a delete and an undo, the pointer held still; and
+a delete says so, like the other object edits."""
 
 from __future__ import annotations
 
@@ -55,6 +56,7 @@ def test_merge_delete_and_undo_update_the_readout_under_a_still_pointer(qtbot, w
     assert window.document.objects.ids().tolist() == []
     text = window.status.pointer.text()
     assert "x 48, y 40" in text and "background" in text and "object" not in text
+    assert window.statusBar().currentMessage() == "Deleted object 1 (Ctrl+Z brings it back)."  # as the Del key says
 
     key(qtbot, window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # undo brings it back
     assert "object 1" in window.status.pointer.text()

@@ -202,6 +202,7 @@ def test_segment_plane_is_segment_on_a_stack_and_one_undo_step_of_that_plane(qtb
     window.commands.segment.trigger()
     qtbot.waitUntil(lambda: window.state.job is None, timeout=30_000)
     assert (window.mask == 3).any() and window.document.history.undo_label == "segment plane"
+    assert window.statusBar().currentMessage().startswith("Segmented 1 plane in ")  # not "1 plane(s)"
     assert window.current.stack.dirty_planes() == [(2,)]
 
 
