@@ -30,6 +30,7 @@ class ShortcutsDialog(QDialog):
         self.table.setObjectName("shortcuts_table")
         self.table.setHorizontalHeaderLabels(["Keys", "Action"])
         self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)  # a list, not a form
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setShowGrid(False)
@@ -42,7 +43,7 @@ class ShortcutsDialog(QDialog):
         layout.addWidget(self.table)
         layout.addWidget(buttons)
         self.set_rows(rows)
-        self.resize(520, 640)
+        self.resize(560, 680)
 
     def set_rows(self, rows: Sequence[tuple[str, str, str]]) -> None:
         """``(section, action, keys)`` rows, each section under a heading row, then the mouse's."""
