@@ -23,23 +23,26 @@ from gui import dialogs
 from gui.canvas.view import Canvas
 from gui.controllers.autosave import Autosave
 from gui.controllers.commands import CommandStates, bind_state_actions
-from gui.controllers.editing import EditCommands, pointer_text
+from gui.controllers.editing import EditCommands
 from gui.controllers.first_run import FirstRunGuide
 from gui.controllers.live_training import LiveTrainingUi
 from gui.controllers.objects import ObjectsUi
 from gui.controllers.opening import Opener
 from gui.controllers.planes import PlaneUi
+from gui.controllers.pointer_readout import PointerReadout
 from gui.controllers.preferences import ask_tile_memory, bind_settings
 from gui.controllers.saving import Saver
 from gui.controllers.segment_ui import SegmentUi
 from gui.controllers.stack_segment import StackSegmentUi
 from gui.controllers.training_ui import TrainingUi
 from gui.dialogs.getting_started import GettingStartedDialog
+from gui.dialogs.shortcuts_dialog import ShortcutsDialog
 from gui.infra.settings import Settings, app_data_dir, restore_geometry
 from gui.jobs.overview import OverviewBuilder
 from gui.menus.actions import Actions
 from gui.menus.layout import build_menus, build_toolbar
 from gui.menus.outline_width_menu import OutlineWidthMenu
+from gui.menus.shortcut_list import shortcut_rows
 from gui.panels.channel_panel import ChannelPanel
 from gui.panels.class_panel import ClassPanel
 from gui.panels.file_panel import FilePanel
@@ -112,6 +115,7 @@ class MainWindow(QMainWindow):
         self.outline_widths = OutlineWidthMenu(self.menus.outline_width, state.outline_width,
                                                state.set_outline_width)
         self.help_dialog: GettingStartedDialog | None = None
+        self.shortcuts_dialog: ShortcutsDialog | None = None
 
         # controllers
         self.saver = Saver(state, st, self)
@@ -121,6 +125,7 @@ class MainWindow(QMainWindow):
         self.seg.segment_plane = self.stack_seg.segment_plane
         self.opener = Opener(state, st, self, self.saver.resolve_unsaved, self.seg.controller.shutdown)
         self.edit = EditCommands(state, self, self.canvas.cancel_tools)
+        self.pointer = PointerReadout(state, self.canvas, self.status.set_pointer, self)
         self.plane_ui = PlaneUi(state, st, self, self.canvas, self.plane_bar, a, self.minimap.refresh)
         self.opener.open_stack_folder = self.plane_ui.open_stack_folder  # Open Recent of a stack folder
         self.training = TrainingUi(state, self, a.train, self.seg.models, self.saver.save, self.load_model)
@@ -276,8 +281,6 @@ class MainWindow(QMainWindow):
         self.class_panel.add_requested.connect(e.add_class)
         self.channel_panel.color_requested.connect(e.ask_channel_color)
         self.file_panel.activated.connect(state.show)
-        c.pointer_moved.connect(lambda pos: self.status.set_pointer(
-            pointer_text(state, pos, c.rgb_at, c.level_in_use, c.values_at)))
         c.zoom_changed.connect(self.status.set_zoom)
         c.view_changed.connect(self.minimap.set_view)
         c.tile_failed.connect(lambda text: state.message.emit(text, 10000))
@@ -338,30 +341,23 @@ class MainWindow(QMainWindow):
                           f"{APP_NAME}: segment images with UNets, then correct the masks by hand.\n\n"
                           "Masks are saved as <image>_mask.png beside each image.")
 
-    def _shortcut_rows(self) -> list[tuple[str, str]]:
-        a = self.commands
-        return [(x.text().replace("&", ""), x.shortcut().toString()) for x in
-                (a.brush, a.eraser, a.fill, a.polygon, a.picker, a.stroke, a.stroke_eraser,
-                 a.live_training, a.uncertainty, a.objects_mode, *a.object_tool_actions.values(),
-                 a.delete_selected_object, a.brush_smaller, a.brush_larger,
-                 a.undo, a.redo, a.segment, a.cancel, a.toggle_mask, a.outline, a.opacity_down,
-                 a.opacity_up, a.fit, a.actual_size, a.next_image, a.prev_image, a.save)]
-
     def _getting_started(self) -> None:
         """Help > Getting Started: the README walkthrough and the shortcuts (non-modal)."""
         if self.help_dialog is None:
-            self.help_dialog = GettingStartedDialog(self._shortcut_rows(), self)
+            rows = [(name, keys) for _, name, keys in shortcut_rows(self.menuBar(), self.commands)]
+            self.help_dialog = GettingStartedDialog(rows, self)
         self.help_dialog.show()
         self.help_dialog.raise_()
 
     def _show_shortcuts(self) -> None:
-        rows = self._shortcut_rows()
-        text = "\n".join(f"{keys:>14}   {name}" for name, keys in rows)
-        dialogs.show_info(self, "Keyboard Shortcuts", text + "\n\n      0 - 9   choose the class"
-                          "\n Space+drag   pan (or middle-drag)\n      Wheel   zoom at the pointer"
-                          "\n  Alt+click   pick the class under the pointer"
-                          "\n  PgUp/PgDn   previous/next Z plane of a stack (Shift: time point;"
-                          "\n              Ctrl: previous/next image)")
+        """Help > Keyboard Shortcuts (F1): the keys that work now (non-modal)."""
+        rows = shortcut_rows(self.menuBar(), self.commands)
+        if self.shortcuts_dialog is None:
+            self.shortcuts_dialog = ShortcutsDialog(rows, self)
+        else:
+            self.shortcuts_dialog.set_rows(rows)
+        self.shortcuts_dialog.show()
+        self.shortcuts_dialog.raise_()
 
     # -- window events ------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override

@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 SPLIT_STEP_PX = 3.0  # split-line vertices are at least this far apart on screen
 
 
+def deleted_text(object_id: int) -> str:
+    """What the status bar says after a delete (the Delete tool's click or the Del key)."""
+    return f"Deleted object {object_id} (Ctrl+Z brings it back)."
+
+
 class ObjectTool(Tool):
     """Base: ``select(id)`` sets the selected object, ``selected()`` reads it, ``report(text)``
     says why a click did nothing, ``class_id()`` is the class a new object gets."""
@@ -132,7 +137,10 @@ class DeleteTool(ObjectTool):
         if not object_id:
             self._report("Click inside an object to delete it.")
             return
-        if layer.delete(object_id) is not None and self._selected() == object_id:
+        if layer.delete(object_id) is None:
+            return
+        self._report(deleted_text(object_id))
+        if self._selected() == object_id:
             self._select(0)
 
 

@@ -44,6 +44,7 @@ _TEXT_INPUTS = (QLineEdit, QAbstractSpinBox, QTextEdit, QPlainTextEdit)
 
 class Canvas(QGraphicsView):
     pointer_moved = Signal(object)  # (x, y) image coordinates, or None off the image
+    content_shown = Signal()  # other pixels are drawn (another image or plane): what is under the pointer changed
     zoom_changed = Signal(float)
     view_changed = Signal(object)  # the Box of image pixels in view (mini-map, Segment View)
     tile_failed = Signal(str)  # a region of a large image could not be decoded
@@ -244,6 +245,7 @@ class Canvas(QGraphicsView):
             self.fit()
         self.viewport().update()
         self._emit_view()
+        self.content_shown.emit()
 
     def rgb_at(self, x: int, y: int) -> tuple[int, int, int] | None:
         return self.image_layer.pixel(x, y) if self.image_layer is not None else None

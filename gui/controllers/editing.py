@@ -1,11 +1,9 @@
-"""Edit commands that are not a pointer gesture: undo/redo, choosing, adding and editing classes,
-and the pointer readout in the status bar."""
+"""Edit commands that are not a pointer gesture: undo/redo, choosing, adding and editing classes."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
 from PySide6.QtWidgets import QWidget
 
 from core.classes import ClassInfo, default_color
@@ -81,38 +79,3 @@ class EditCommands:
 
     def picked(self, class_id: int) -> None:
         self.state.message.emit(f"Picked {self.state.class_name(class_id)}", 3000)
-
-
-def pointer_text(state: AppState, pos: tuple[float, float] | None,
-                 rgb_at: Callable[[int, int], tuple[int, int, int] | None], level: int = 0,
-                 values_at: Callable[[int, int], tuple | None] | None = None) -> str:
-    """"x, y (full resolution), class (and object) and colour under the pointer", or "" off the image; an
-    image with channels shows each channel's raw value instead of the colour; the pyramid level
-    in use for a tiled image."""
-    doc = state.document.doc
-    if pos is None or doc is None:
-        return ""
-    x, y = int(pos[0]), int(pos[1])
-    cid = int(np.asarray(doc.labels[y, x]))
-    text = f"x {x}, y {y}   {state.class_name(cid)}"
-    objects = doc.objects
-    if objects is not None and objects.allocated and objects.labels[y, x]:
-        text += f"   object {int(objects.labels[y, x])}"
-    view = state.display.view
-    values = values_at(x, y) if values_at is not None and not view.photo else None
-    if values is not None and len(values) == len(view.channels):
-        text += "   " + ", ".join(f"{c.name} {_number(v)}" for c, v in zip(view.channels, values))
-    else:
-        rgb = rgb_at(x, y)
-        if rgb is not None:
-            text += "   RGB {}, {}, {}".format(*rgb)
-    if state.planes.is_stack:
-        text += f"   {state.planes.text()}"
-    elif state.current is not None and state.current.source is not None:
-        text += f"   level {level}"
-    return text
-
-
-def _number(value) -> str:
-    value = float(value)
-    return str(int(value)) if value.is_integer() else f"{value:.4g}"

@@ -24,6 +24,7 @@ from core.io.physical import physical_sizes
 from core.objects.live_table import empty_table, measure_crop, plan_update, splice
 from core.objects.measure import Columns, measure, write_measurements
 from gui import dialogs
+from gui.canvas.object_tools import deleted_text
 from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Tool
 from gui.state.objects import UNAVAILABLE_ON_SLIDES, ObjectTable
@@ -95,7 +96,7 @@ class ObjectsUi(QObject):
         if doc is None or doc.objects is None or not selected or (job is not None and job.blocks_editing):
             return
         if doc.objects.delete(selected) is not None:
-            self.state.message.emit(f"Deleted object {selected} (Ctrl+Z brings it back).", 4000)
+            self.state.message.emit(deleted_text(selected), 4000)
         self.objects.selected = 0
 
     # -- measuring ---------------------------------------------------------------------------

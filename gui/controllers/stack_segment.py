@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from gui import dialogs
+from gui.infra.wording import counted
 from gui.jobs.model_loader import ModelManager
 from gui.jobs.stack_segmentation import SMOOTH_PLANES, StackRun, StackSegmentation
 from gui.menus.actions import Actions
@@ -142,7 +143,7 @@ class StackSegmentUi(QObject):
     def _on_finished(self, run: StackRun | None) -> None:
         done = self._done + len(self._waiting)
         if run is None:
-            self.state.message.emit(f"Segmentation stopped; the {done} plane(s) already done keep their masks "
+            self.state.message.emit(f"Segmentation stopped; the {counted(done, 'plane')} already done keep their masks "
                                     "(each one undo step on its plane).", 10000)
         else:
             where = f"; 3-D objects saved to {run.instances.name}" if run.instances is not None else ""
@@ -152,7 +153,7 @@ class StackSegmentUi(QObject):
                     entry.stack.reload_objects(run.instances)
                 except (ValueError, OSError) as exc:
                     where += f" (not shown on the planes: {exc})"
-            self.state.message.emit(f"Segmented {done} plane(s) in {run.seconds:.1f} s on {run.device}{where}.", 0)
+            self.state.message.emit(f"Segmented {counted(done, 'plane')} in {run.seconds:.1f} s on {run.device}{where}.", 0)
         if self._waiting and self.state.job is not None:
             self.state.job = replace(self.state.job, text="Taking the results of the open planes…")
         self._apply_waiting()

@@ -117,7 +117,7 @@ def ask_export_path(parent: QWidget | None, suggested: dict[str, Path],
     _guard("ask_export_path")
     filters = {f: ({**EXPORT_FILTERS, **STORE_FILTERS})[f] for f in suggested}
     by_filter = {v: k for k, v in filters.items()}
-    folder, name = suggested[fmt].parent, suggested[fmt].name
+    folder, name = _start_at(suggested[fmt])
     while True:
         dialog = QFileDialog(parent, "Export Mask" + (f" ({note})" if note else ""), str(folder))
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
@@ -135,7 +135,7 @@ def ask_export_path(parent: QWidget | None, suggested: dict[str, Path],
             return None
         fmt = by_filter.get(dialog.selectedNameFilter(), fmt)
         typed = Path(dialog.selectedFiles()[0])
-        folder, name = typed.parent, typed.name
+        folder, name = _start_at(typed)  # back after a "no" below: what was typed, folders included
         path, formats = typed_export(typed, fmt, list(suggested))
         chosen = formats[0] if len(formats) == 1 else ask_export_format(parent, typed.name, formats, fmt)
         if chosen is None:
@@ -153,11 +153,20 @@ def ask_export_format(parent: QWidget | None, name: str, formats: Sequence[str],
     _guard("ask_export_format")
     from PySide6.QtWidgets import QInputDialog
 
-    labels = {FORMAT_LABELS.get(f, f): f for f in formats}
-    labels[f"{FORMAT_LABELS.get(chosen, chosen)}, as {export_suffix(name, chosen).name}"] = chosen
+    labels = {f"{FORMAT_LABELS.get(chosen, chosen)}, as {export_suffix(name, chosen).name}": chosen}
+    labels.update({FORMAT_LABELS.get(f, f): f for f in formats})  # the file type picked first: Enter keeps it
     item, ok = QInputDialog.getItem(parent, "Export Mask", f"{name} is the name of several formats' files. "
                                     "Write it as:", list(labels), 0, False)
     return labels[item] if ok and item in labels else None
+
+
+def _start_at(path: Path) -> tuple[Path, str]:
+    """Where a file dialog opens to show ``path``: its nearest folder that exists, and the rest of the
+    path from there (``new/sub/cells.png``), so folders typed but not created yet are not lost."""
+    folder = path.parent
+    while not folder.is_dir() and folder.parent != folder:
+        folder = folder.parent
+    return folder, str(path.relative_to(folder))
 
 
 def _created(parent: QWidget | None, folder: Path) -> bool:

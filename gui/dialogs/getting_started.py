@@ -12,11 +12,10 @@ from typing import Sequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from core.resources import resource_path
+from gui.dialogs.shortcuts_dialog import EXTRA_KEYS
 
 HEADING = "## Five-minute walkthrough"
 RESOURCE = ("docs", "getting_started.md")
-EXTRA_KEYS = (("choose the class", "0 – 9"), ("pan", "Space+drag or middle-drag"),
-              ("zoom at the pointer", "Wheel"), ("pick the class under the pointer", "Alt+click"))
 
 
 def readme_section(text: str, heading: str = HEADING) -> str:

@@ -13,6 +13,7 @@ from gui.infra.icons import icon
 from gui.state.app_state import Tool
 
 Std = QKeySequence.StandardKey
+TITLE = "title"  # the property holding an action's name as created, whatever its text says now
 
 
 def _keys(*specs) -> list[QKeySequence]:
@@ -167,6 +168,7 @@ class Actions:
               tip: str = "", checkable: bool = False) -> QAction:
         action = QAction(text, self._parent)
         action.setObjectName(f"action_{name}")
+        action.setProperty(TITLE, text.replace("&", "").rstrip("…"))  # text may change (Undo <what>)
         if icon_name:
             action.setIcon(icon(icon_name))
         if keys:
@@ -177,6 +179,11 @@ class Actions:
         action.setCheckable(checkable)
         self._parent.addAction(action)  # shortcuts work whether or not a menu shows the action
         return action
+
+    @staticmethod
+    def title(action: QAction) -> str:
+        """The action's stable name ("Undo", never "Undo new object")."""
+        return action.property(TITLE) or action.text().replace("&", "")
 
     def all(self) -> list[QAction]:
         return [v for v in vars(self).values() if isinstance(v, QAction)] + self.class_keys

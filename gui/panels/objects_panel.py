@@ -20,6 +20,8 @@ from gui.state.objects import ObjectsState, ObjectTable
 
 SORT_ROLE = Qt.ItemDataRole.UserRole
 EMPTY_TEXT = "No objects yet: turn on Objects mode (Shift+O) and paint one with New Object (N)."
+EMPTY_IN_MODE = "No objects yet: paint one with New Object (N), or segment the image."
+MAX_COLUMN_PX = 180  # a column sized to its header's name is at most this wide (the tooltip says the rest)
 
 
 def format_value(value) -> str:
@@ -47,6 +49,11 @@ class ObjectTableModel(QAbstractTableModel):
         self._labels = np.asarray(table.columns.get("label", []), np.int64) if table is not None else np.zeros(0)
         self.endResetModel()
 
+    @property
+    def names(self) -> list[str]:
+        """The columns' names, in order."""
+        return list(self._names)
+
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802 - Qt override
         return 0 if parent.isValid() or self.table is None else len(self.table)
 
@@ -71,7 +78,8 @@ class ObjectTableModel(QAbstractTableModel):
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole):  # noqa: N802
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        shown = role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole)
+        if shown and orientation == Qt.Orientation.Horizontal:  # the tooltip: the whole name of a narrow column
             return self._names[section] if 0 <= section < len(self._names) else None
         return None
 
@@ -97,8 +105,12 @@ class ObjectsPanel(QWidget):
         self.view.setAlternatingRowColors(True)
         self.view.verticalHeader().hide()
         self.view.verticalHeader().setDefaultSectionSize(22)
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.view.horizontalHeader().setDefaultSectionSize(84)
+        header = self.view.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setDefaultSectionSize(84)
+        header.setTextElideMode(Qt.TextElideMode.ElideRight)  # a long name keeps its start, not its middle
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self._sized: list[str] = []  # the columns the widths were last fitted to
         self.view.setToolTip("Click a row to select its object and centre the view on it; click a header to sort")
         self.view.clicked.connect(self._on_clicked)
         self.view.selectionModel().currentRowChanged.connect(self._on_current)
@@ -125,6 +137,7 @@ class ObjectsPanel(QWidget):
         ev.selected.connect(self._select)
         ev.measuring.connect(lambda _: self._update_status())
         ev.note.connect(lambda _: self._update_status())
+        ev.shown.connect(lambda _: self._update_status())
         self._show_table(objects.table)
 
     # -- the table -----------------------------------------------------------------------------
@@ -138,8 +151,21 @@ class ObjectsPanel(QWidget):
         finally:
             self._syncing = False
         self.view.verticalScrollBar().setValue(scroll)
+        self._fit_columns()
         self._select(self.objects.selected, scroll=False)
         self._update_status()
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its header's name (within limits) when the columns change; widths
+        the user set stay while only the rows change (every edit measures anew)."""
+        names = self.model.names
+        if names == self._sized:
+            return
+        self._sized = list(names)
+        header = self.view.horizontalHeader()
+        for column in range(len(names)):
+            header.resizeSection(column, min(MAX_COLUMN_PX, max(header.defaultSectionSize(),
+                                                                header.sectionSizeHint(column))))
 
     def _update_status(self) -> None:
         objects, table = self.objects, self.objects.table
@@ -148,9 +174,10 @@ class ObjectsPanel(QWidget):
         elif table is None:
             text = "Measuring…" if objects.measuring else ""
         elif not len(table):
-            text = EMPTY_TEXT
+            text = EMPTY_IN_MODE if objects.shown else EMPTY_TEXT
         else:
-            text = f"{len(table):,} objects" + ("  (measuring…)" if objects.measuring else "")
+            count = len(table)
+            text = f"{count:,} object{'' if count == 1 else 's'}" + ("  (measuring…)" if objects.measuring else "")
         self.status.setText(text)
 
     def row_of(self, object_id: int) -> int:

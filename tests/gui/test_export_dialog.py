@@ -11,8 +11,9 @@ import json
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QFileDialog, QLineEdit, QMessageBox
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QFileDialog, QInputDialog, QLineEdit, QMessageBox
 
 from core.io.label_images import read_label_image
 from core.io.masks import read_mask
@@ -21,6 +22,7 @@ from core.objects.measure import read_measurements
 from gui import dialogs as dialog_module
 from gui.dialogs import EXPORT_FILTERS
 from gui.dialogs import ask_export_folder as real_ask_export_folder
+from gui.dialogs import ask_export_format as real_ask_export_format
 from gui.dialogs import ask_export_path as real_ask_export_path
 from tests.gui.helpers import MODEL_CLASSES, write_image
 
@@ -106,6 +108,10 @@ def test_declining_the_new_folder_goes_back_to_the_dialog(qtbot, window, real_fi
     window.commands.export.trigger()
     assert user.answered == 1 and len(shown) == 2  # back in the file dialog after "no"
     assert len(dialogs.of("confirm")) == 1 and not target.parent.exists() and dialogs.errors() == []
+    again = shown[1]  # with what was typed, the new folder too, at the nearest folder that exists
+    assert again.directory().absolutePath() == str(tmp_path)
+    assert again.findChild(QLineEdit, "fileNameEdit").text() == "new/cells.png"
+    assert again.selectedFiles() == [str(target)]
 
 
 def test_the_chosen_format_is_kept_after_a_failed_export(qtbot, window, dialogs, tmp_path):
@@ -216,3 +222,35 @@ def test_an_exported_instance_file_is_not_listed_as_an_image(qtbot, window, dial
     assert (folder / "img0_instances.tif").is_file()
     window.open_folder(folder)
     assert sorted(e.path.name for e in window.store) == [f"img{i}.png" for i in range(4)]
+
+
+class InputDialogUser:
+    """Notes the items and the preselected one of the next QInputDialog, then presses Enter."""
+
+    def __init__(self):
+        self.items, self.preselected = [], None
+        QTimer.singleShot(0, self._poll)
+
+    def _poll(self) -> None:
+        widget = QApplication.activeModalWidget()
+        if isinstance(widget, QInputDialog):
+            self.items, self.preselected = widget.comboBoxItems(), widget.textValue()
+            QTest.keyClick(widget, Qt.Key.Key_Return)
+            return
+        QTimer.singleShot(20, self._poll)
+
+
+def test_enter_in_the_which_format_question_keeps_the_chosen_file_type(qtbot, window, real_file_dialogs,
+                                                                      tmp_path, monkeypatch):
+    monkeypatch.setattr(dialog_module, "ask_export_format", real_ask_export_format)
+    image, labels = edited(window, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    FileDialogUser(str(out / "nuclei.png"), EXPORT_FILTERS["coco"])
+    question = InputDialogUser()
+    window.commands.export.trigger()
+    assert question.items[0] == question.preselected
+    assert question.preselected.startswith("COCO JSON") and question.preselected.endswith("as nuclei.png.json")
+    assert len(question.items) == 5 and real_file_dialogs.errors() == []
+    assert sorted(p.name for p in out.iterdir()) == ["nuclei.png.json"]  # COCO, as the user chose
+    assert json.loads((out / "nuclei.png.json").read_text())["annotations"]

@@ -52,7 +52,7 @@ def test_a_stack_opens_with_its_sliders_and_channels_and_pages_through_z(qtbot, 
     bar.sliders["Z"].setValue(4)  # the slider
     assert planes.plane == (4,) and np.array_equal(shown_pixels(window), np.moveaxis(data[4], 0, -1))
     assert window.state.display.view.channels == limits  # contrast measured over the stack: no flicker
-    from gui.controllers.editing import pointer_text
+    from gui.controllers.pointer_readout import pointer_text
 
     assert pointer_text(window.state, (3, 3), lambda x, y: None).endswith(f"Z 5/{Z}")  # the status bar names it
     assert np.array_equal(window.minimap._thumb, np.moveaxis(data[4], 0, -1))  # the Overview shows plane 5
@@ -202,6 +202,7 @@ def test_segment_plane_is_segment_on_a_stack_and_one_undo_step_of_that_plane(qtb
     window.commands.segment.trigger()
     qtbot.waitUntil(lambda: window.state.job is None, timeout=30_000)
     assert (window.mask == 3).any() and window.document.history.undo_label == "segment plane"
+    assert window.statusBar().currentMessage().startswith("Segmented 1 plane in ")  # not "1 plane(s)"
     assert window.current.stack.dirty_planes() == [(2,)]
 
 
