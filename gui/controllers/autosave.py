@@ -35,6 +35,7 @@ from gui.infra.settings import app_data_dir
 from gui.state.app_state import AppState
 from gui.state.image_store import ImageEntry, path_key
 from gui.state.loading import load_entry, mark_mask_files, top_class
+from gui.infra.wording import counted
 
 if TYPE_CHECKING:
     from gui.state.app_state import Job
@@ -242,7 +243,7 @@ class Autosave(QObject):
         if restored:
             self.state.show(restored[0])
             self.flush()  # this session's copies replace the old ones right away
-            self.state.message.emit(f"Restored the unsaved edits of {len(restored)} image(s); save them "
+            self.state.message.emit(f"Restored the unsaved edits of {counted(len(restored), 'image')}; save them "
                                     "with File > Save.", 10000)
             self.restored.emit(len(restored))
         if problems:

@@ -19,6 +19,7 @@ from gui import dialogs
 from gui.infra.settings import Settings
 from gui.state.app_state import AppState
 from gui.state.loading import is_zarr_image, mark_mask_files, without_masks
+from gui.infra.wording import counted
 
 
 class Opener:
@@ -132,7 +133,7 @@ class Opener:
             return 0
         opened = self.open_paths(usable)
         if skipped:
-            self.state.message.emit(f"Skipped {skipped} dropped file(s) that are not images.", 5000)
+            self.state.message.emit(f"Skipped {counted(skipped, 'dropped file')} that are not images.", 5000)
         return opened
 
     # -- recent files and samples -------------------------------------------------------------

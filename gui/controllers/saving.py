@@ -27,6 +27,7 @@ from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Job
 from gui.state.display import rendered_rgb
 from gui.state.image_store import ImageEntry, path_key
+from gui.infra.wording import counted
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)
 CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.io.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
@@ -467,8 +468,8 @@ class Saver(QObject):
             self.export_all_finished.emit(-1)
             return
         written, errors = len(result.written), [str(e) for e in result.errors]
-        skipped = f"; {missing} image(s) without a mask skipped" if missing else ""
-        self.state.message.emit(f"Exported {written} file(s) to {folder}{skipped}.", 10000)
+        skipped = f"; {counted(missing, 'image')} without a mask skipped" if missing else ""
+        self.state.message.emit(f"Exported {counted(written, 'file')} to {folder}{skipped}.", 10000)
         if errors:
             more = f"\n… and {len(errors) - 10} more" if len(errors) > 10 else ""
             dialogs.show_error(self.parent_widget, "Export All", "Some masks could not be exported:\n\n"

@@ -28,6 +28,7 @@ from gui.menus.actions import Actions
 from gui.menus.model_menu import ModelMenu
 from gui.state.app_state import AppState, Job, ModelStatus
 from gui.state.segmenter import SegmenterLike
+from gui.infra.wording import counted
 
 if TYPE_CHECKING:
     from gui.state.image_store import ImageEntry
@@ -388,6 +389,6 @@ class SegmentUi(QObject):
                                 "masks saved beside the images.", 0)
         if errors:
             more = f"\n… and {len(errors) - 10} more" if len(errors) > 10 else ""
-            dialogs.show_error(self.parent_widget, "Segment All", f"{len(errors)} image(s) could not be "
+            dialogs.show_error(self.parent_widget, "Segment All", f"{counted(len(errors), 'image')} could not be "
                                "segmented:\n\n" + "\n".join(errors[:10]) + more)
         self.segment_all_finished.emit(done, total)

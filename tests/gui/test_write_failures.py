@@ -125,7 +125,7 @@ def test_segment_all_with_a_full_disk_keeps_the_previous_masks(qtbot, window, di
         window.commands.segment_all.trigger()
     assert blocker.args == [0, 4]
     [message] = dialogs.errors()
-    assert "4 image(s) could not be segmented" in message
+    assert "4 images could not be segmented" in message
     assert f"cannot write {previous}: the disk is full" in message
     assert previous.read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == sorted([f"img{i}.png" for i in range(4)] + [previous.name])
