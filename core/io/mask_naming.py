@@ -379,13 +379,15 @@ def planned_collisions(
     protect: Iterable[str | os.PathLike] = (),
 ) -> list[str]:
     """One sentence per planned file that would overwrite a protected file (a source image)
-    or another planned file (``coco.png``'s labelme JSON and the COCO ``coco.json``)."""
+    or another planned file (``coco.png``'s labelme JSON and the COCO ``coco.json``); ``formats``
+    may name the label stores (``ome-tiff``: ``<stem>.ome.tif``, as the batch writer names them)."""
     formats = list(dict.fromkeys(formats))
     protected = {_key(p) for p in protect}
     seen: dict[str, str] = {}
     problems = []
-    planned = [(p, f) for f in formats for p in collection_files(outdir, f)]
-    planned += [(p, f) for s in stems for f in formats for p in image_files(outdir, s, f)]
+    planned = [(p, f) for f in formats if f in FORMATS for p in collection_files(outdir, f)]
+    planned += [(p, f) for s in stems for f in formats
+                for p in (stack_files(outdir, s, f) if f in STORE_EXTENSIONS else image_files(outdir, s, f))]
     for path, fmt in planned:
         key = _key(path)
         if key in protected:

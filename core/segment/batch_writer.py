@@ -10,7 +10,8 @@ API::
     writer = BatchWriter(folder, formats, classes, opacity=0.5, coco_semantic=False,
                          objects=ObjectOptions(min_area=1, tolerance=0.5), protect=(),
                          create_folder=True,  # False: the app's chosen folder must still exist
-                         shared=None)  # {fmt: path}: a collection file under another name (Export Mask's coco)
+                         shared=None,  # {fmt: path}: a collection file under another name (Export Mask's coco)
+                         image_stores=False)  # True: a 2-D image also gets ome-tiff/ome-zarr (Export All)
     writer.needs_image           # True when a format draws the image (overlay): pass image_rgb
     writer.needs_pixels          # True when a format measures the pixels (measurements): pass raw
     writer.add(image, stem, labels, image_rgb=None, targets=None, *, instances=None, raw=None) -> list[Path]
@@ -114,6 +115,7 @@ from core.io.objects import ObjectOptions
 BATCH_ERRORS = (ValueError, OSError, MemoryError)  # MaskError is a ValueError, WriteError an OSError
 NEEDS_IMAGE = frozenset({"overlay"})
 NEEDS_PIXELS = frozenset({"measurements"})
+IMAGE_STORES = ("ome-tiff", "ome-zarr")  # a 2-D image's label store: <stem>.ome.tif, <stem>.ome.zarr
 
 
 @dataclass
@@ -141,6 +143,7 @@ class BatchWriter:
         protect: Iterable[str | os.PathLike] = (),
         create_folder: bool = True,
         shared: Mapping[str, str | os.PathLike] | None = None,
+        image_stores: bool = False,
     ):
         self.formats = list(dict.fromkeys(formats))
         for fmt in self.formats:
@@ -151,8 +154,11 @@ class BatchWriter:
         if folder is None and self.formats != ["index"]:
             raise ValueError("writing beside each image is for index masks only")
         self.folder = None if folder is None else Path(folder)
-        # what a 2-D image gets (ome-tiff and ome-zarr are a stack's here; a 2-D image streams them: segment_large)
-        self.image_formats = [f for f in self.formats if f not in STACK_FILES or f in ("tiff", "npy")]
+        # what a 2-D image gets: ome-tiff and ome-zarr only with ``image_stores`` (the app's Export All, as
+        # Export Mask writes them: a slide's chunked mask copied as a pyramid, a small mask as one level);
+        # the CLI streams a 2-D image's stores tile by tile instead (segment_large)
+        self.image_formats = [f for f in self.formats
+                              if f not in STACK_FILES or f in ("tiff", "npy") or (image_stores and f in IMAGE_STORES)]
         self.classes = list(classes)
         self.opacity = float(opacity)
         self.coco_semantic = coco_semantic
@@ -177,7 +183,8 @@ class BatchWriter:
         """The per-image files of each format (empty for collection-only formats)."""
         if self.folder is None:
             return {"index": [default_mask_path(image)]}
-        return {fmt: image_files(self.folder, stem, fmt) for fmt in self.image_formats}
+        return {fmt: stack_files(self.folder, stem, fmt) if fmt in IMAGE_STORES else image_files(self.folder, stem, fmt)
+                for fmt in self.image_formats}
 
     def add(
         self,
@@ -195,16 +202,25 @@ class BatchWriter:
         plan = self.targets(image, stem)
         for fmt, path in (targets or {}).items():
             plan[fmt] = [Path(path)]
+        failures: dict[str, MaskError] = {}
+        formats = list(self.image_formats)
+        chunked = labels if is_chunked(labels) else None
+        if chunked is not None and not fits_memory(chunked.shape):  # these formats need the whole mask in memory
+            for fmt in [f for f in formats if f not in CHUNKWISE_FORMATS and f not in IMAGE_STORES]:
+                formats.remove(fmt)
+                failures[fmt] = format_error(image, fmt, ValueError(
+                    f"the {chunked.shape[1]}x{chunked.shape[0]} mask is too large to hold in memory; only OME-Zarr, "
+                    "OME-TIFF, GeoJSON and ImageJ ROIs are written chunk by chunk"))
         try:
-            labels = self._checked(image, labels, image_rgb, plan)
+            labels = self._checked(image, labels, image_rgb, plan, formats)
             objects = _Objects(labels, instances, raw, image)
         except BATCH_ERRORS as exc:
             raise image_error(image, exc) from None
         done: list[Path] = []
-        failures: dict[str, MaskError] = {}
-        for fmt in self.image_formats:  # each format on its own: one's limit never stops the others
+        for fmt in formats:  # each format on its own: one's limit never stops the others
+            data = chunked if chunked is not None and fmt in IMAGE_STORES else labels  # a slide's: copied as a pyramid
             try:
-                done += self._write_format(fmt, image, labels, image_rgb, plan.get(fmt, []), objects)
+                done += self._write_format(fmt, image, data, image_rgb, plan.get(fmt, []), objects)
             except BATCH_ERRORS as exc:
                 failures[fmt] = format_error(image, fmt, exc)
                 if len(self.image_formats) == 1:  # the format is the image's only output: the image failed
@@ -214,15 +230,15 @@ class BatchWriter:
             raise FormatErrors(image, failures, done)
         return done
 
-    def _checked(self, image, labels, image_rgb, plan: dict[str, list[Path]]):
+    def _checked(self, image, labels, image_rgb, plan: dict[str, list[Path]], formats: Sequence[str]):
         """What fails every format alike (the mask, the image, the folder), before anything is written."""
         from core.io.masks import as_label_array
 
-        if not (is_chunked(labels) and set(self.image_formats) <= CHUNKWISE_FORMATS):
+        if not (is_chunked(labels) and set(formats) <= CHUNKWISE_FORMATS | set(IMAGE_STORES)):
             labels = as_label_array(labels)  # a chunked mask stays on disk for GeoJSON and ImageJ
         if len(labels.shape) != 2:
             raise ValueError(f"the mask is not a 2-D array (shape {labels.shape})")
-        if self.needs_image and image_rgb is None:
+        if NEEDS_IMAGE & set(formats) and image_rgb is None:
             raise ValueError("the overlay format needs the image")
         for fmt, paths in plan.items():
             self._claim(image, fmt, paths)
@@ -269,7 +285,9 @@ class BatchWriter:
         for path in paths:  # a format's own subfolder (labels/), inside an existing folder
             if self.folder is not None and self.folder.is_dir():
                 path.parent.mkdir(parents=True, exist_ok=True)
-        if paths and fmt in OBJECT_DATA_FORMATS:
+        if paths and fmt in IMAGE_STORES:
+            done = [_write_image_store(path, fmt, labels, self.classes, objects) for path in paths]
+        elif paths and fmt in OBJECT_DATA_FORMATS:
             done = [_write_object_data(path, fmt, labels, self.classes, objects) for path in paths]
         elif paths:
             done = write_mask_files(paths, labels, fmt, self.classes, image=image_rgb, opacity=self.opacity,
@@ -321,6 +339,15 @@ class _Objects:
             self._components = component_labels(np.asarray(self.labels))
         return self._components
 
+    def physical(self) -> dict:
+        """The image's pixel size {"X", "Y"} in µm, as far as its file or source states it."""
+        from core.io.physical import physical_sizes
+
+        size = getattr(self.raw, "physical_sizes", None)
+        if size is None and Path(self.image).is_file():
+            size = physical_sizes(self.image)
+        return {a: v for a, v in (size or {}).items() if a in "XY"}
+
     def pixels(self):
         """(pixels, channel names, pixel size {"X", "Y"} in µm) of the image measured."""
         from core.io.physical import physical_sizes
@@ -371,6 +398,25 @@ def _write_object_data(path: Path, fmt: str, labels, classes, objects: _Objects)
     pixels, names, size = objects.pixels()
     write_measurements(path, objects.instances, pixels, labels, Columns(names, classes, size))
     return Path(path)
+
+
+def fits_memory(shape) -> bool:
+    """Whether a chunked mask may be read whole: under the app's limit for a decoded image."""
+    from core.io.images import pixel_limit
+
+    limit = pixel_limit()
+    return limit is None or int(shape[0]) * int(shape[1]) <= limit
+
+
+def _write_image_store(path: Path, fmt: str, labels, classes, objects: _Objects) -> Path:
+    """A 2-D image's mask as an OME-TIFF or OME-Zarr label image, with its class names and the image's
+    pixel size: a slide's chunked mask copied level by level (pyramidal, tiled; Export Mask's path),
+    else the mask in memory as a label stack without planes (core.io.label_stacks)."""
+    if hasattr(labels, "export_to"):
+        return labels.export_to(path, fmt, classes=classes)
+    from core.io.label_stacks import write_label_stack
+
+    return write_label_stack(path, np.asarray(labels), "", classes, objects.physical())
 
 
 def write_one(path: str | os.PathLike, fmt: str, labels, classes: Sequence[ClassInfo], *,

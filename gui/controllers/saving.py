@@ -45,7 +45,6 @@ class Saver(QObject):
         super().__init__(parent)
         self.state, self.store, self.settings, self.parent_widget = state, state.store, settings, parent
         self.last_format = "index"
-        self.export_formats: list[str] = ["index"]
         self.export_task: Task | None = None
 
     # -- save ---------------------------------------------------------------------------------
@@ -366,10 +365,10 @@ class Saver(QObject):
         folder = dialogs.ask_export_folder(self.parent_widget, start)
         if folder is None:
             return False
-        formats = dialogs.ask_export_formats(self.parent_widget, self.export_formats)
+        formats = dialogs.ask_export_formats(self.parent_widget, self.settings.export_formats)
         if not formats:
             return False
-        self.export_formats = formats
+        self.settings.export_formats = formats  # the next Export All starts with these ticked
         jobs, missing = self._export_jobs()
         if not jobs:
             dialogs.show_error(self.parent_widget, "Nothing to Export", "None of the listed images has a mask yet.")
@@ -402,8 +401,12 @@ class Saver(QObject):
                 else:
                     jobs.append(job)
                 continue
-            if entry.source is not None:  # a slide: one at a time, in a chunked format (Export Mask)
-                missing += 1
+            if entry.source is not None:  # a slide: its chunked mask, read on the worker (SlideExport)
+                job = slide_export_job(entry)
+                if job is None:
+                    missing += 1
+                else:
+                    jobs.append(job)
                 continue
             if doc is not None and (doc.dirty or entry.mask_source is not None or not doc.is_blank):
                 objects = doc.objects
@@ -424,12 +427,15 @@ class Saver(QObject):
         saved = {path: memory.load(path_key(path)) for path, labels, *_ in jobs
                  if not isinstance(labels, StackExport)}  # read here, not on the worker
         writer = BatchWriter(folder, formats, classes, opacity=self.state.opacity / 100, protect=sources,
-                             create_folder=False)
+                             create_folder=False, image_stores=True)
 
         def produce(path: Path, labels, mask, instances):
             def load():
                 from core.io.images import load_image
 
+                if isinstance(labels, SlideExport):
+                    return labels(load_image if writer.needs_image or writer.needs_pixels else None,
+                                  lambda loaded: rendered_rgb(loaded, saved[path]) if writer.needs_image else None)
                 loaded = load_image(path) if writer.needs_image or writer.needs_pixels else None
                 image = rendered_rgb(loaded, saved[path]) if writer.needs_image else None
                 found = labels
@@ -574,6 +580,35 @@ class StackExport:
             def image_of(plane):
                 return self.render(source.read_raw(0, h, 0, w, plane=plane))
         return StackMasks(source, fill, close=close, image_of=image_of)
+
+
+class SlideExport:
+    """Export All's job for a slide: ``produce()`` (on the worker) gives its chunked mask as it is now
+    (the open mask, or the one saved beside the slide, opened here with its own file handles); the
+    batch writer copies it level by level into OME-TIFF/OME-Zarr and reads it chunk by chunk or, when
+    it fits in memory, whole for the other formats."""
+
+    def __init__(self, path: Path, labels=None, mask: Path | None = None):
+        self.path, self.labels, self.mask = path, labels, mask
+
+    def __call__(self, load_image=None, render=None) -> ImageResult:
+        from core.document.chunked_labels import ChunkedLabels
+        from core.segment.batch_writer import fits_memory
+
+        labels = self.labels if self.labels is not None else ChunkedLabels.open(self.mask)
+        loaded = load_image(self.path) if load_image is not None and fits_memory(labels.shape) else None
+        image = render(loaded) if render is not None and loaded is not None else None
+        return ImageResult(labels, image, raw=loaded)
+
+
+def slide_export_job(entry: ImageEntry) -> tuple | None:
+    """Export All's (path, SlideExport, None, None) for a slide with a mask (open, or saved beside it), else None."""
+    doc = entry.doc
+    if doc is not None and (doc.dirty or entry.mask_source is not None or not doc.is_blank):
+        return entry.path, SlideExport(entry.path, labels=doc.labels), None, None
+    saved = [chunked_mask_path(entry.path, fmt) for fmt in CHUNKED_MASK_SUFFIXES]
+    found = next((p for p in saved if p.exists()), None) if doc is None else None
+    return None if found is None else (entry.path, SlideExport(entry.path, mask=found), None, None)
 
 
 def stack_export_job(entry: ImageEntry, always: bool = False) -> tuple | None:

@@ -205,13 +205,24 @@ def ask_export_folder(parent: QWidget | None, folder: str) -> Path | None:
     return Path(dialog.selectedFiles()[0])
 
 
+# Export All's label stores, offered before the mask formats (what Export Mask offers a slide or a stack)
+STORE_LABELS: dict[str, str] = {
+    "ome-tiff": "OME-TIFF label image (.ome.tif: pyramidal and tiled for a slide, a stack's Z/T kept)",
+    "ome-zarr": "OME-Zarr label image (.ome.zarr: pyramidal for a slide, a stack's Z/T kept)"}
+
+
 def ask_export_formats(parent: QWidget | None, selected: Sequence[str] = ("index",)) -> list[str] | None:
-    """Which formats Export All writes (checkboxes); None if cancelled."""
+    """Which formats Export All writes (checkboxes: the label stores, then every mask format); None if cancelled."""
     _guard("ask_export_formats")
+    dialog = export_formats_dialog(parent, selected)
+    return dialog.formats() if dialog.exec() else None
+
+
+def export_formats_dialog(parent: QWidget | None, selected: Sequence[str]):
+    """Export All's checkboxes, ``selected`` ticked (the dialog, unshown: tests tick it as a user would)."""
     from gui.dialogs.formats_dialog import FormatsDialog
 
-    dialog = FormatsDialog(FORMAT_LABELS, selected, parent)
-    return dialog.formats() if dialog.exec() else None
+    return FormatsDialog({**STORE_LABELS, **FORMAT_LABELS}, selected, parent)
 
 
 # -- classes -------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Choosing the formats Export All writes: one checkbox per core mask format."""
+"""Choosing the formats Export All writes: one checkbox per label store (OME-TIFF, OME-Zarr) and per core
+mask format."""
 
 from __future__ import annotations
 

@@ -250,6 +250,15 @@ class Settings:
         self._qs.setValue("files/last_export_folder", str(value))
 
     @property
+    def export_formats(self) -> list[str]:
+        """The formats Export All wrote last (its checkboxes start so); ["index"] when unset."""
+        return self._str_list("files/export_formats") or ["index"]
+
+    @export_formats.setter
+    def export_formats(self, formats: list[str]) -> None:
+        self._qs.setValue("files/export_formats", [str(f) for f in formats])
+
+    @property
     def recent_files(self) -> list[str]:
         return list(dict.fromkeys(self._str_list("files/recent")))[:MAX_RECENT]
 
