@@ -126,6 +126,7 @@ class ImageResult:
     image_rgb: np.ndarray | None = None
     instances: np.ndarray | None = None  # a model's instance labels; None: components of the class mask
     raw: Any = None  # pixels for measurements (see BatchWriter.add)
+    close: Callable[[], None] | None = None  # called once the image is written or has failed (file handles)
 
 
 class BatchWriter:
@@ -796,6 +797,9 @@ def write_batch(
             error = image_error(image, exc)
             result.errors.append(error)
             result.failed.append((image, error))
+        finally:
+            if isinstance(made, ImageResult) and made.close is not None:
+                made.close()
         if paths is not None:
             result.done += 1
             if on_done is not None:

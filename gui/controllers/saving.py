@@ -595,10 +595,16 @@ class SlideExport:
         from core.document.chunked_labels import ChunkedLabels
         from core.segment.batch_writer import fits_memory
 
-        labels = self.labels if self.labels is not None else ChunkedLabels.open(self.mask)
-        loaded = load_image(self.path) if load_image is not None and fits_memory(labels.shape) else None
-        image = render(loaded) if render is not None and loaded is not None else None
-        return ImageResult(labels, image, raw=loaded)
+        opened = self.labels is None  # the saved mask, opened here: closed once written
+        labels = ChunkedLabels.open(self.mask) if opened else self.labels
+        try:
+            loaded = load_image(self.path) if load_image is not None and fits_memory(labels.shape) else None
+            image = render(loaded) if render is not None and loaded is not None else None
+        except BaseException:
+            if opened:
+                labels.close()
+            raise
+        return ImageResult(labels, image, raw=loaded, close=labels.close if opened else None)
 
 
 def slide_export_job(entry: ImageEntry) -> tuple | None:

@@ -65,6 +65,19 @@ def test_a_failing_image_is_one_sentence_naming_it_and_the_batch_goes_on(tmp_pat
     assert len(json.loads((tmp_path / "coco.json").read_text())["images"]) == 2
 
 
+def test_a_mask_opened_for_the_export_is_closed_once_written_or_failed(tmp_path):
+    """A mask opened only for the export (a slide's, with its file handles) is closed once its image
+    is written or has failed: a handle left open keeps the file from being replaced (Windows)."""
+    from core.segment.batch_writer import ImageResult
+
+    closed = []
+    jobs = [("x/one.png", "one", lambda: ImageResult(labels(1), close=lambda: closed.append("one"))),
+            ("x/two.png", "two", lambda: ImageResult(np.full((4, 4), 300, np.int32), close=lambda: closed.append("two")))]
+    result = write_batch(BatchWriter(tmp_path, ["index"], CLASSES), jobs)
+    assert (result.done, len(result.failed)) == (1, 1)
+    assert closed == ["one", "two"]
+
+
 def test_cancel_stops_between_images_and_collections_match_the_files(tmp_path):
     asked = []
 
