@@ -85,15 +85,16 @@ def saved_objects_into(plane: tuple, docs: "PlaneDocuments", objects) -> None:
 
 
 def segmented_documents(plane: tuple, result: np.ndarray, classes: Sequence[ClassInfo], mask, strokes,
-                        objects=None, label: str = "segment stack") -> "PlaneDocuments":
+                        objects=None, label: str = "segment stack", ids: np.ndarray | None = None) -> "PlaneDocuments":
     """A plane's documents as its saved state (with its saved objects) and ``result`` applied as
-    one undo step, which takes the objects along (MaskDocument.apply_labels): built where the
-    result is made (a worker), since diffing a large plane into an undo step takes long, then
+    one undo step, which takes the objects along (MaskDocument.apply_labels): the model's object
+    ``ids`` when it gave them, else the saved objects as the new classes leave them.  Built where
+    the result is made (a worker), since diffing a large plane into an undo step takes long, then
     taken by ``StackPlanes.adopt`` when the plane has no documents in memory."""
     labels, marks = saved_planes(plane, mask, strokes, *np.shape(result))
     docs = new_documents(labels, marks, classes)
     saved_objects_into(plane, docs, objects)
-    docs.mask.apply_labels(result, label)
+    docs.mask.apply_labels(result, label, objects=ids if docs.mask.objects is not None else None)
     return docs
 
 
@@ -346,16 +347,15 @@ class StackPlanes:
         return target
 
     def reload_objects(self, path: str | os.PathLike) -> None:
-        """The objects stack at ``path`` was written anew (Segment Stack's 3-D objects): planes read
-        from now on take it, and so do the planes in memory whose object layer is not in use."""
+        """The objects stack at ``path`` was written anew from the planes' own objects (Segment
+        Stack's 3-D objects, which each segmented plane's layer took in its undo step): planes
+        read from now on take it; the planes in memory keep their layers (and their undo)."""
         from core.io.label_stacks import StackReader
 
         old, self._objects = self._objects, StackReader(path, self.plane_axes, objects=True)
         self._saved_top = None
         if old is not None:
             old.close()
-        for plane, docs in self._docs.items():
-            self._saved_objects_into(plane, docs)
 
     def reload_mask(self, path: str | os.PathLike, label: str = "segment") -> None:
         """The mask stack at ``path`` was written anew (Segment All): planes read from now on take it,
