@@ -357,20 +357,27 @@ class StackPlanes:
         if old is not None:
             old.close()
 
-    def reload_mask(self, path: str | os.PathLike, label: str = "segment") -> None:
-        """The mask stack at ``path`` was written anew (Segment All): planes read from now on take it,
-        and each plane in memory takes its plane as one undo step, saved."""
+    def reload_mask(self, path: str | os.PathLike, label: str = "segment",
+                    objects: str | os.PathLike | None = None) -> None:
+        """The mask stack at ``path`` (and the objects stack at ``objects``) was written anew
+        (Segment All): planes read from now on take it, and each plane in memory takes its plane
+        (classes and objects) as one undo step, saved."""
         from core.io.label_stacks import StackReader
 
         old, self._mask = self._mask, StackReader(path, self.plane_axes)
         if old is not None:
             old.close()
+        if objects is not None:
+            self.reload_objects(objects)
         for plane, docs in self._docs.items():
             labels = self._mask.read_plane(plane)
-            if np.array_equal(labels, docs.mask.labels):
+            layer = docs.mask.objects
+            ids = self._objects.read_plane(plane) if objects is not None and layer is not None else None
+            same = ids is None or (np.array_equal(ids, layer.labels) if layer.allocated else not ids.any())
+            if np.array_equal(labels, docs.mask.labels) and same:
                 docs.mask.mark_saved()
             else:
-                docs.mask.apply_saved_labels(labels, label)
+                docs.mask.apply_saved_labels(labels, label, objects=ids)
 
     def annotated_planes(self) -> list[tuple]:
         """Planes with at least one stroke (in memory, or in the saved strokes file, read once)."""

@@ -98,3 +98,36 @@ def test_objects_linked_across_z_keep_one_id_per_3d_object_on_every_plane_and_in
     window.commands.undo.trigger()
     assert ids_of(window.document.objects.labels) == {1, 2}
 
+
+
+def test_segment_all_writes_a_stacks_objects_beside_it_and_the_open_stack_shows_them(qtbot, window, dialogs,
+                                                                                     tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    path, _data = halves_stack(folder / "cells.ome.tif")
+    other, _ = halves_stack(folder / "other.ome.tif", seed=1)  # never opened
+    tifffile.imwrite(stack_instances_path(other), np.ones((Z, H, W), np.uint16))  # objects of its own, no mask
+    dialogs.answers["ask_overwrite_skip_cancel"] = "overwrite"
+    window.models.set_segmenter(SplittingPlaneSegmenter(classes=MODEL_CLASSES, value=2))
+    window.open_folder(folder)
+    window.show_entry(window.store.get(path))
+    window.plane_ui.go((2,))
+    with qtbot.waitSignal(window.segment_all_finished, timeout=30_000) as done:
+        window.commands.segment_all.trigger()
+    assert done.args == [2, 2] and not dialogs.errors()
+    assert dialogs.of("ask_overwrite_skip_cancel")  # asked before its objects file was replaced
+    for image in (path, other):  # what `unetseg segment STACK --format instances` writes: ids unique over the stack
+        on_disk = tifffile.imread(stack_instances_path(image))
+        per_plane = [ids_of(on_disk[z]) for z in range(Z)]
+        assert on_disk.shape == (Z, H, W) and all(len(ids) == 2 for ids in per_plane)
+        assert sum(map(len, per_plane)) == len(set().union(*per_plane))
+    on_disk = tifffile.imread(stack_instances_path(path))
+    with StackReader(stack_mask_path(path), "Z") as reader:
+        assert all(np.array_equal(reader.read_plane((z,)) > 0, on_disk[z] > 0) for z in range(Z))
+    # the open stack's planes show them, saved, and one undo step takes classes and objects back
+    assert np.array_equal(window.document.objects.labels, on_disk[2]) and not window.current.dirty
+    window.plane_ui.go((5,))
+    assert np.array_equal(window.document.objects.labels, on_disk[5])
+    window.plane_ui.go((2,))
+    window.commands.undo.trigger()
+    assert not window.mask.any() and not window.document.objects.labels.any()
