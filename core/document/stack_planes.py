@@ -85,15 +85,16 @@ def saved_objects_into(plane: tuple, docs: "PlaneDocuments", objects) -> None:
 
 
 def segmented_documents(plane: tuple, result: np.ndarray, classes: Sequence[ClassInfo], mask, strokes,
-                        objects=None, label: str = "segment stack") -> "PlaneDocuments":
+                        objects=None, label: str = "segment stack", ids: np.ndarray | None = None) -> "PlaneDocuments":
     """A plane's documents as its saved state (with its saved objects) and ``result`` applied as
-    one undo step, which takes the objects along (MaskDocument.apply_labels): built where the
-    result is made (a worker), since diffing a large plane into an undo step takes long, then
+    one undo step, which takes the objects along (MaskDocument.apply_labels): the model's object
+    ``ids`` when it gave them, else the saved objects as the new classes leave them.  Built where
+    the result is made (a worker), since diffing a large plane into an undo step takes long, then
     taken by ``StackPlanes.adopt`` when the plane has no documents in memory."""
     labels, marks = saved_planes(plane, mask, strokes, *np.shape(result))
     docs = new_documents(labels, marks, classes)
     saved_objects_into(plane, docs, objects)
-    docs.mask.apply_labels(result, label)
+    docs.mask.apply_labels(result, label, objects=ids if docs.mask.objects is not None else None)
     return docs
 
 
@@ -346,31 +347,37 @@ class StackPlanes:
         return target
 
     def reload_objects(self, path: str | os.PathLike) -> None:
-        """The objects stack at ``path`` was written anew (Segment Stack's 3-D objects): planes read
-        from now on take it, and so do the planes in memory whose object layer is not in use."""
+        """The objects stack at ``path`` was written anew from the planes' own objects (Segment
+        Stack's 3-D objects, which each segmented plane's layer took in its undo step): planes
+        read from now on take it; the planes in memory keep their layers (and their undo)."""
         from core.io.label_stacks import StackReader
 
         old, self._objects = self._objects, StackReader(path, self.plane_axes, objects=True)
         self._saved_top = None
         if old is not None:
             old.close()
-        for plane, docs in self._docs.items():
-            self._saved_objects_into(plane, docs)
 
-    def reload_mask(self, path: str | os.PathLike, label: str = "segment") -> None:
-        """The mask stack at ``path`` was written anew (Segment All): planes read from now on take it,
-        and each plane in memory takes its plane as one undo step, saved."""
+    def reload_mask(self, path: str | os.PathLike, label: str = "segment",
+                    objects: str | os.PathLike | None = None) -> None:
+        """The mask stack at ``path`` (and the objects stack at ``objects``) was written anew
+        (Segment All): planes read from now on take it, and each plane in memory takes its plane
+        (classes and objects) as one undo step, saved."""
         from core.io.label_stacks import StackReader
 
         old, self._mask = self._mask, StackReader(path, self.plane_axes)
         if old is not None:
             old.close()
+        if objects is not None:
+            self.reload_objects(objects)
         for plane, docs in self._docs.items():
             labels = self._mask.read_plane(plane)
-            if np.array_equal(labels, docs.mask.labels):
+            layer = docs.mask.objects
+            ids = self._objects.read_plane(plane) if objects is not None and layer is not None else None
+            same = ids is None or (np.array_equal(ids, layer.labels) if layer.allocated else not ids.any())
+            if np.array_equal(labels, docs.mask.labels) and same:
                 docs.mask.mark_saved()
             else:
-                docs.mask.apply_saved_labels(labels, label)
+                docs.mask.apply_saved_labels(labels, label, objects=ids)
 
     def annotated_planes(self) -> list[tuple]:
         """Planes with at least one stroke (in memory, or in the saved strokes file, read once)."""

@@ -15,6 +15,9 @@ Unlike Cellpose, objects of different classes are never linked when the class pl
 (core.io.objects).  ``Numbering`` is the rule without linking: each plane's objects get the ids
 after those of the planes before, so an id still names one object in the stack's files
 (``<stem>_instances.ome.tif``, the measurements' ``label``, COCO's and GeoJSON's ``object_id``).
+Both take ``above``: the largest id the stack already holds on planes a run leaves as they are
+(the app's Segment Plane on one plane of many), so a run's ids start above it and never name an
+object of another plane; linked ids stay linked, since every new id is counted from there.
 """
 
 from __future__ import annotations
@@ -58,11 +61,11 @@ def majority_class(instances: np.ndarray, classes: np.ndarray) -> dict[int, int]
 class Stitcher:
     """Link the objects of consecutive planes (``add`` them in order); ``reset`` between time points."""
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD):
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, above: int = 0):
         if not 0.0 < threshold <= 1.0:
             raise ValueError(f"the stitch threshold is an IoU between 0 and 1, not {threshold}")
         self.threshold = float(threshold)
-        self.next_id = 1
+        self.next_id = int(above) + 1
         self._previous: np.ndarray | None = None
         self._previous_class: dict[int, int] = {}
 
@@ -109,10 +112,11 @@ def relabel(instances: np.ndarray, mapping: dict[int, int]) -> np.ndarray:
 
 class Numbering:
     """Ids unique over a stack without linking: each plane added gets its objects renumbered
-    ``next_id``, ``next_id + 1``... in the order of their own ids (raster order for ``components``)."""
+    ``next_id``, ``next_id + 1``... in the order of their own ids (raster order for ``components``),
+    starting above ``above``."""
 
-    def __init__(self):
-        self.next_id = 1
+    def __init__(self, above: int = 0):
+        self.next_id = int(above) + 1
 
     def add(self, instances: np.ndarray) -> np.ndarray:
         """``instances`` (one plane, ids of that plane alone) with ids after the planes before; uint32."""

@@ -66,7 +66,8 @@ Stacks (docs/interfaces.md: a stack's mask is a label stack with its planes)::
     job.close() -> list[Path]   # the files that hold every plane; job.abort() leaves none of them
     # targets={fmt: path}: a stack-wide file of that format under another name (the app's Export Mask);
     # with folder=None (beside the image, what Segment All does) a stack gets its app save name,
-    # <stem>_mask.ome.tif (targets={"index": path} names it), one label stack with its planes
+    # <stem>_mask.ome.tif (targets={"index": path} names it), one label stack with its planes, and,
+    # when targets names "instances" (a model that separates objects), its objects stack there
     write_stack(writer, image, stem, masks: StackMasks, should_cancel=None) -> list[Path] | None
         # a whole stack through writer.stack: masks.fill(add) calls add(plane, labels, instances=None)
         # for each plane in file order (a saved mask stack read plane by plane, or segment_stack's
@@ -467,8 +468,12 @@ class StackJob:
             from core.io.mask_naming import stack_mask_path
 
             mask = Path(targets.pop("index", None) or stack_mask_path(image))
+            objects = targets.pop("instances", None)
             fmt = stack_format(mask)
             self.formats, folder, targets = [fmt], mask.parent, {fmt: mask}
+            if objects is not None:  # the objects stack too (Segment All with a model that separates objects)
+                self.formats.append("instances")
+                targets["instances"] = Path(objects)
         else:
             self.formats, folder = list(writer.formats), writer.folder
         self.folder = folder

@@ -2,7 +2,7 @@
 ``unetseg segment STACK`` call.
 
     result = segment_stack(seg, source, planes=None, options=StackOptions(), progress=None,
-                           should_cancel=None, on_plane=None, out=None)
+                           should_cancel=None, on_plane=None, out=None, above=0)
     result.labels        # planes + (H, W) uint8 (``out`` when given: a NumPy or zarr array)
     result.done          # the planes finished, in order; result.cancelled
     result.instances     # planes + (H, W) uint32 object ids unique over the stack: linked across Z
@@ -35,7 +35,9 @@ of one class, core.objects.stitch.components) when stitching needs them.  ``on_p
 instances)`` and ``result.instances`` get them as ids that name one object in the whole stack:
 the stitched 3-D ids, or, without stitching, the model's objects numbered after those of the
 planes before (core.objects.stitch.Numbering); None when the model gives no objects and nothing
-is stitched (the batch writer then numbers each class's components by the same rule).
+is stitched (the batch writer then numbers each class's components by the same rule).  ``above``:
+the largest id the stack holds where this run does not write (the app's planes it leaves as they
+are), so the run's ids, linked or not, start above it.
 """
 
 from __future__ import annotations
@@ -105,7 +107,8 @@ def segment_stack(seg, source, planes: Sequence[Sequence[int]] | None = None,
                   options: StackOptions = StackOptions(), progress: Callable[[int, int], None] | None = None,
                   should_cancel: Callable[[], bool] | None = None, on_plane: PlaneCallback | None = None,
                   out=None, stats=None, instances_of: Callable[[np.ndarray], np.ndarray] = components,
-                  tile_progress: Callable[[int, int], None] | None = None, keep: bool = True) -> StackResult:
+                  tile_progress: Callable[[int, int], None] | None = None, keep: bool = True,
+                  above: int = 0) -> StackResult:
     """Segment ``planes`` of ``source`` (default: every plane, in file order); see the module doc.
 
     ``keep=False``: the planes only go to ``on_plane`` (``labels`` and ``instances`` stay None), so
@@ -121,8 +124,8 @@ def segment_stack(seg, source, planes: Sequence[Sequence[int]] | None = None,
     result = StackResult(out, source.plane_axes, tuple(source.planes))
     if stats is None:
         stats = seg.source_statistics(source, options.channels)
-    stitcher = Stitcher(options.stitch_threshold) if options.stitch_threshold is not None else None
-    numbering = Numbering() if stitcher is None and separates(seg) else None
+    stitcher = Stitcher(options.stitch_threshold, above) if options.stitch_threshold is not None else None
+    numbering = Numbering(above) if stitcher is None and separates(seg) else None
     if (stitcher is not None or numbering is not None) and keep:
         result.instances = np.zeros(shape, np.uint32)
     planner = _Smoother(seg, source, options, stats) if options.smooth_z and "Z" in source.plane_axes else None

@@ -740,7 +740,9 @@ class LiveTrainingUi(QObject):
         doc, checkpoint, box = entry.doc, row.snapshot.checkpoint, None
         factor = 1
         objects = (entry.source is None or entry.stack is not None) and doc.objects is not None  # a model's objects go to the object layer
+        above = 0  # a stack's plane: its objects numbered above every id of the stack, as Segment Plane does
         if entry.stack is not None:  # the plane in view, scaled as Segment Stack scales the stack
+            above = entry.stack.top_object_id() if objects else 0
             plane, source = PlaneView(entry.source, entry.stack.plane, entry.plane_pixels.lock), entry.source
             read = lambda seg: (plane.read_raw if seg.reads_raw else plane.read)(0, plane.height, 0, plane.width)  # noqa: E731
             stats = lambda seg: seg.source_statistics(source)  # noqa: E731
@@ -769,6 +771,10 @@ class LiveTrainingUi(QObject):
             seg = Segmenter(checkpoint, device="cpu")
             out = seg.segment(read(seg), tta=False, refine=False, stats=stats(seg), instances=objects)
             labels, ids = (out.labels, out.instances) if objects else (out, None)
+            if ids is not None and above:
+                from core.objects.stitch import Numbering
+
+                ids = Numbering(above).add(ids)
             if factor > 1:  # each predicted pixel covers factor x factor pixels of the view
                 y, x = box.y0 % factor, box.x0 % factor
                 labels = np.repeat(np.repeat(labels, factor, axis=0), factor, axis=1)[y:y + box.height, x:x + box.width]

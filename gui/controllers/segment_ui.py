@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QMenu, QWidget
 
 from core.document.editing import Box
-from core.io.mask_naming import instances_path
+from core.io.mask_naming import instances_path, stack_instances_path
 from core.io.masks import find_mask_for_image
 from core.model.summary import description_of, peek_metadata
 from core.resources import BUILTIN_MODELS, builtin_model_path
@@ -270,8 +270,11 @@ class SegmentUi(QObject):
         if seg is None:
             return False
         objects = getattr(seg, "instances", None) is not None  # its objects are saved beside each image too
+        from gui.state.stack_loading import is_stack, stack_save_target
+
         have = [e for e in entries if e.dirty or e.has_mask_file or find_mask_for_image(e.path)
-                or (objects and e.source is None and instances_path(e.path).exists())]
+                or (objects and e.source is None and instances_path(e.path).exists())
+                or (objects and is_stack(e) and stack_instances_path(e.path).exists())]
         if have:
             answer = dialogs.ask_overwrite_skip_cancel(self.parent_widget, len(have), len(entries))
             if answer == "cancel":
@@ -281,8 +284,6 @@ class SegmentUi(QObject):
         if not entries:
             self.state.message.emit("Every image already has a mask; nothing to segment.", 5000)
             return False
-        from gui.state.stack_loading import is_stack, stack_save_target
-
         stacks = {e.path for e in entries if is_stack(e)}  # every plane, into a label stack beside it
         for entry in entries:
             entry.busy = True
@@ -370,7 +371,7 @@ class SegmentUi(QObject):
             seg = self.models.segmenter
             if seg is not None and seg.classes and entry.stack.classes != list(seg.classes):
                 entry.stack.set_classes(list(seg.classes))
-            entry.stack.reload_mask(target, "segment")
+            entry.stack.reload_mask(target, "segment", objects)  # objects: the objects stack written beside it
             entry.mask_source = target
             return
         doc = entry.doc

@@ -13,6 +13,11 @@ its result at once (documents made on the worker: gui.jobs.stack_segmentation); 
 (visited) takes it when the run ends, so the brush never waits for a large plane's diff.  Stack Options: Smooth Across Z (class
 probabilities averaged over one plane above and below), Link Objects Across Z (3-D objects written
 beside the stack when Segment Stack finishes).
+
+Objects: with a model that separates objects (or Link Objects Across Z) each plane's object layer
+takes the run's objects in the same undo step as its classes, as Segment does on an image; their
+ids start above every id the stack holds when the run starts (StackPlanes.top_object_id), so an
+id names one object in the whole stack, and Save writes them beside it (``<stem>_instances.ome.tif``).
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ class StackSegmentUi(QObject):
         self._kind = ""
         self._asked = 0
         self._done = 0
-        self._waiting: list[tuple[tuple, object]] = []  # results for planes with a stroke in progress
+        self._waiting: list[tuple[tuple, object, object]] = []  # (plane, classes, objects) of open planes
         self._retry = QTimer(self)
         self._retry.setSingleShot(True)
         self._retry.timeout.connect(self._apply_waiting)
@@ -99,8 +104,11 @@ class StackSegmentUi(QObject):
         stitch = self.a.stitch_z.isChecked() and "Z" in entry.stack.plane_axes and planes is None
         if seg.classes and list(entry.stack.classes) != list(seg.classes):
             entry.stack.set_classes(list(seg.classes))
+        from core.segment.stack import separates
+
+        above = entry.stack.top_object_id() if stitch or separates(seg) else 0  # the run's ids start above
         if not self.job.start(entry.path, planes, seg, tile, tta, refine, smooth, stitch, what,
-                              entry.stack.sources(), entry.stack.classes, list(entry.stack.loaded())):
+                              entry.stack.sources(), entry.stack.classes, list(entry.stack.loaded()), above):
             return False
         self._entry, self._kind, self._done = entry, kind, 0
         self._asked = len(planes) if planes is not None else len(entry.stack.all_planes())
@@ -109,12 +117,12 @@ class StackSegmentUi(QObject):
         return True
 
     # -- results --------------------------------------------------------------------------------
-    def _on_plane(self, plane: tuple, labels, docs) -> None:
+    def _on_plane(self, plane: tuple, labels, ids, docs) -> None:
         entry = self._entry
         if docs is not None and entry is not None and entry.stack is not None and entry.stack.adopt(plane, docs):
             self._done += 1  # the plane was not in memory: its documents came made
             return
-        self._waiting.append((plane, labels))  # open in the app: applied when the run ends (Segment Plane: now)
+        self._waiting.append((plane, labels, ids))  # open in the app: applied when the run ends (Segment Plane: now)
         if not self.job.running or self._kind == "segment":
             self._apply_waiting()
 
@@ -125,11 +133,12 @@ class StackSegmentUi(QObject):
         if entry is None or entry.stack is None:
             self._waiting = []
         elif self._waiting:
-            plane, labels = self._waiting[0]
+            plane, labels, ids = self._waiting[0]
             doc = entry.stack.documents(plane).mask
             if not (doc.stroke_active or doc.preview_active):
                 self._waiting.pop(0)
-                doc.apply_labels(labels, "segment plane" if self._kind == "segment" else "segment stack")
+                doc.apply_labels(labels, "segment plane" if self._kind == "segment" else "segment stack",
+                                 objects=ids if doc.objects is not None else None)
                 self._done += 1
         if self._waiting:
             self._retry.start(RETRY_MS if self.job.running else 0)
@@ -149,7 +158,7 @@ class StackSegmentUi(QObject):
             where = f"; 3-D objects saved to {run.instances.name}" if run.instances is not None else ""
             entry = self._entry
             if run.instances is not None and entry is not None and entry.stack is not None:
-                try:  # the planes' object layers take the linked objects
+                try:  # the file the planes' objects are saved in now (their layers hold them already)
                     entry.stack.reload_objects(run.instances)
                 except (ValueError, OSError) as exc:
                     where += f" (not shown on the planes: {exc})"

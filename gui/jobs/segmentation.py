@@ -72,7 +72,7 @@ class SegmentationController(QObject):
     finished = Signal(float, str)  # seconds, device actually used (one image)
     failed = Signal(str)
     cancelled = Signal()
-    image_done = Signal(object, object, object, object)  # Segment All: image path, mask path, labels, object ids or None
+    image_done = Signal(object, object, object, object)  # Segment All: image path, mask path, labels, object ids or None (a stack: its objects file)
     batch_finished = Signal(int, int, float, str, list)  # done, total, seconds, device, errors
     ended = Signal()  # after any of finished / failed / cancelled / batch_finished
     warning = Signal(str)  # e.g. out of GPU memory, retrying with smaller tiles
@@ -269,7 +269,8 @@ class SegmentationController(QObject):
         """Segment each (image, mask target) pair and save the index mask to the target; the images
         in ``stacks`` are stacks: every plane (core.segment.stack, as Segment Stack; ``smooth_z``: its
         Smooth Across Z on Z stacks) into one label stack at the target (``<stem>_mask.ome.tif``),
-        through the same batch writer."""
+        through the same batch writer, and a model's objects into ``<stem>_instances.ome.tif`` as
+        ``unetseg segment STACK --format instances`` writes them (ids unique over the stack)."""
         if self._task is not None or not items:
             return False
         tile, tta, refine = self.tile_size, self.tta, self.refine
@@ -303,7 +304,7 @@ class SegmentationController(QObject):
                     def fill(add) -> bool:
                         def plane_done(plane, labels, instances) -> None:
                             done[0] += 1
-                            add(plane, labels, None)  # Segment All saves the class ids, as for an image
+                            add(plane, labels, instances)  # the model's objects, numbered over the stack
 
                         options = StackOptions(tile_size=tile, tta=tta, refine=refine,
                                                smooth_z=smooth_z if "Z" in source.plane_axes else 0)
@@ -331,12 +332,21 @@ class SegmentationController(QObject):
                     return out.labels, None
                 return produce
 
-            jobs = [(path, path.stem, segment(i, path), {BATCH_FORMAT: target})
+            from core.io.mask_naming import stack_instances_path
+
+            stack_objects = {path: stack_instances_path(path) for path in stacks} if objects else {}
+            jobs = [(path, path.stem, segment(i, path), {BATCH_FORMAT: target, **(
+                        {"instances": stack_objects[path]} if path in stack_objects else {})})
                     for i, (path, target) in enumerate(items)]
             targets = dict(items)
-            result = _cancellable(lambda: write_batch(
-                writer, jobs, should_cancel=rep.cancelled,
-                on_done=lambda path, _paths, labels: rep.item((path, targets[path], labels, made.pop(path, None)))))
+
+            def done(path, paths, labels) -> None:
+                """The image's labels and objects (a stack's: the objects file, when it was written)."""
+                written = stack_objects.get(path)
+                kept = made.pop(path, None) if written is None else (written if written in paths else None)
+                rep.item((path, targets[path], labels, kept))
+
+            result = _cancellable(lambda: write_batch(writer, jobs, should_cancel=rep.cancelled, on_done=done))
             if result.cancelled:
                 raise TaskCancelled()
             return (result.done, n, time.perf_counter() - t0, str(segmenter.device),

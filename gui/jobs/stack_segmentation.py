@@ -6,9 +6,15 @@ stack and "Segment Plane" gives the plane "Segment Stack" gives.  Each finished 
 the GUI thread as it is done (``plane_done``) with its documents already made here: the plane as
 saved with the result as one undo step (core.document.stack_planes.segmented_documents), since
 diffing a 4096 x 4096 plane into an undo step takes about a second that the window would
-otherwise freeze for.  A cancel stops within a tile and keeps the planes already sent.  With objects linked across Z (``stitch``), the 3-D objects of a run that finished
-are written beside the stack as ``<stem>_instances.ome.tif`` (a cancelled run writes none: its
-objects would be cut at the plane it stopped on).
+otherwise freeze for.  A cancel stops within a tile and keeps the planes already sent.
+
+Objects: a plane's result carries its object ids when the model separates objects or objects are
+linked across Z (core.segment.stack), numbered above ``above`` (the largest id the stack holds
+when the run starts: StackPlanes.top_object_id), so no id of the run names an object another
+plane keeps, even when the run is cancelled halfway.  They go into the plane's object layer in
+the same undo step as its classes.  With objects linked across Z (``stitch``), the 3-D objects of
+a run that finished are also written beside the stack as ``<stem>_instances.ome.tif`` (a
+cancelled run writes none: its objects would be cut at the plane it stopped on).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ SMOOTH_PLANES = 1  # Smooth Across Z: the planes on each side whose probabilitie
 
 
 class StackSegmentation(QObject):
-    plane_done = Signal(tuple, object, object)  # plane, its class ids (H x W uint8), its PlaneDocuments
+    plane_done = Signal(tuple, object, object, object)  # plane, class ids (H x W uint8), object ids or None, PlaneDocuments
     progress = Signal(int, int, str)  # done, total, text for the progress bar
     finished = Signal(object)  # StackRun
     failed = Signal(str)
@@ -42,11 +48,12 @@ class StackSegmentation(QObject):
 
     def start(self, path: Path, planes: Sequence[tuple] | None, segmenter: Any, tile_size=None, tta=None,
               refine=None, smooth_z: int = 0, stitch: bool = False, what: str = "the stack",
-              saved: tuple = (None, None, None), classes: Sequence = (), in_memory: Sequence[tuple] = ()) -> bool:
+              saved: tuple = (None, None, None), classes: Sequence = (), in_memory: Sequence[tuple] = (),
+              above: int = 0) -> bool:
         """Segment ``planes`` of the stack at ``path`` (None: every plane) on a worker; ``saved``: the
         mask, strokes and objects stacks its planes' documents start from (StackPlanes.sources),
-        ``classes`` theirs; no documents
-        are made for the planes ``in_memory`` (the app has theirs)."""
+        ``classes`` theirs; no documents are made for the planes ``in_memory`` (the app has theirs);
+        object ids start above ``above``."""
         in_memory = {tuple(p) for p in in_memory} | ({tuple(p) for p in planes} if planes is not None else set())
         if self._task is not None:
             return False
@@ -82,15 +89,15 @@ class StackSegmentation(QObject):
                     done[0] += 1
                     plane = tuple(int(p) for p in plane)
                     docs = None if plane in in_memory else \
-                        segmented_documents(plane, labels, classes, *readers, label="segment stack")
-                    rep.item((plane, labels, docs))
+                        segmented_documents(plane, labels, classes, *readers, label="segment stack", ids=instances)
+                    rep.item((plane, labels, instances, docs))
                     if store is not None and instances is not None:
                         store.write_plane(plane, instances)
                         top = max(top, int(instances.max()) if instances.size else 0)
 
                 try:
                     result = segment_stack(segmenter, source, wanted, options, should_cancel=rep.cancelled,
-                                           on_plane=plane_finished, keep=False, tile_progress=tiles)
+                                           on_plane=plane_finished, keep=False, tile_progress=tiles, above=above)
                     written = None
                     if store is not None and not result.cancelled:
                         files.close()  # the saved objects stack is replaced next (Windows: not while open)

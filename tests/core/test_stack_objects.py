@@ -303,3 +303,41 @@ def test_a_time_series_of_z_stacks_leads_each_row_with_t_and_z_and_reads_that_pl
     features = json.loads((tmp_path / "out" / "hyper.geojson").read_text())["features"]
     assert sorted((f["geometry"]["plane"]["t"], f["geometry"]["plane"]["z"]) for f in features) == \
         [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+@pytest.mark.parametrize("stitch", [None, 0.25])
+def test_a_run_over_some_planes_numbers_its_objects_above_the_ids_the_stack_holds(tmp_path, stitch):
+    """Segment Plane on plane 2 of a stack whose plane 0 holds ids 1..5: the run's objects start at 6;
+    objects linked across Z keep one id per 3-D object, counted from there too."""
+    from core.segment.stack import StackOptions, segment_stack
+
+    image = write_ome_tiff(tmp_path / "s.ome.tif", stack_data(z=3, h=16, w=24)[0], "ZCYX")
+    with open_source(image) as source:
+        one = segment_stack(SplittingModel(), source, [(2,)], above=5)
+        every = segment_stack(SplittingModel(), source, None, StackOptions(stitch_threshold=stitch), above=5)
+    assert sorted(set(np.unique(one.instances[2]).tolist()) - {0}) == [6, 7]
+    per_plane = [sorted(set(np.unique(every.instances[z]).tolist()) - {0}) for z in range(3)]
+    assert per_plane == ([[6, 7]] * 3 if stitch else [[6, 7], [8, 9], [10, 11]])
+
+
+def test_segment_all_beside_a_stack_writes_its_objects_stack_when_targets_name_it(tmp_path):
+    """BatchWriter(None) (Segment All): the mask stack at targets["index"] and, named by
+    targets["instances"], the model's objects as `--format instances` writes them."""
+    from core.io.mask_naming import stack_instances_path, stack_mask_path
+    from core.segment.batch_writer import StackMasks, write_batch
+    from core.segment.stack import segment_stack
+
+    image = write_ome_tiff(tmp_path / "s.ome.tif", stack_data(z=3, h=16, w=24)[0], "ZCYX")
+    source = open_source(image)
+
+    def fill(add):
+        segment_stack(SplittingModel(), source, on_plane=add, keep=False)
+
+    jobs = [(image, "s", lambda: StackMasks(source, fill, close=source.close),
+             {"index": stack_mask_path(image), "instances": stack_instances_path(image)})]
+    result = write_batch(BatchWriter(None, ["index"], CLASSES), jobs)
+    assert result.done == 1 and not result.errors and stack_instances_path(image) in result.written
+    ids = tifffile.imread(stack_instances_path(image))
+    assert [sorted(set(np.unique(ids[z]).tolist()) - {0}) for z in range(3)] == [[1, 2], [3, 4], [5, 6]]
+    labels, _ = read_label_stack(stack_mask_path(image), "Z", (3, 16, 24))
+    assert np.array_equal(labels > 0, ids > 0)

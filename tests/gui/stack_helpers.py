@@ -63,3 +63,24 @@ def thread_niceness() -> int | None:
     if not sys.platform.startswith("linux"):
         return None
     return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+class SplittingPlaneSegmenter(PlaneSegmenter):
+    """PlaneSegmenter with an instance output (``instances`` set, as a model that separates objects):
+    asked ``instances=True`` it returns a Segmentation whose class region (the plane's bright half) is
+    two touching objects, cut at column ``W * 3 // 4``, with ids 1 and 2 of that plane alone."""
+
+    instances = "boundary"
+
+    def segment(self, rgb, tile_size=None, progress=None, should_cancel=None, on_tile=None, warn=None,
+                tta=None, refine=None, stats=None, channels=None, instances=False):
+        from core.segment.inference import Segmentation
+
+        labels = super().segment(rgb, tile_size, progress, should_cancel, on_tile, warn, tta, refine, stats, channels)
+        if not instances:
+            return labels
+        ids = np.zeros(labels.shape, np.uint32)
+        cut = labels.shape[1] * 3 // 4
+        ids[:, :cut][labels[:, :cut] > 0] = 1
+        ids[:, cut:][labels[:, cut:] > 0] = 2
+        return Segmentation(labels, ids)

@@ -363,3 +363,32 @@ def test_painting_an_object_while_training_on_strokes_starts_a_run_that_learns_o
     assert not panel.learns.isVisible() and "strokes' classes" in window.statusBar().currentMessage() + state.status
     window.commands.live_training.trigger()
     qtbot.waitUntil(lambda: not live.trainer.running, timeout=10_000)
+
+
+def test_live_apply_on_a_stack_plane_numbers_the_models_objects_above_the_stacks_ids(qtbot, window, tmp_path,
+                                                                                    instance_model):
+    """Apply on plane 1 of a stack whose plane 0 holds a painted object: the model's objects fill
+    plane 1's layer (one undo step with its classes), numbered above plane 0's id, never sharing it."""
+    from core.training.live import LiveSnapshot
+    from tests.gui.live_helpers import publish
+    from tests.stack_images import write_ome_tiff
+
+    labels, centres, _pairs = disc_nuclei()
+    path = write_ome_tiff(tmp_path / "nuclei.ome.tif", np.stack([fluorescence(labels, z) for z in range(3)]), "ZYX",
+                          names=("DAPI",))
+    assert window.open_images([path]) == 1
+    key(qtbot, window, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)
+    paint_objects(qtbot, window, centres[:1])  # plane 0: one painted object, id 1
+    stack = window.current.stack
+    assert ids_at(stack.documents((0,)).mask.objects.labels, centres[:1]) == [1]
+    window.plane_ui.go((1,))
+    doc = window.document
+    publish(window, LiveSnapshot(0, 3.0, 150, 500, 1, 0.5, None, load_checkpoint(instance_model), run=1))
+    with qtbot.waitSignal(window.live.applied, timeout=30_000):
+        window.live_panel.apply.click()
+    ids = doc.objects.labels.copy()
+    at = ids_at(ids, centres)
+    assert 0 not in at and len(set(at)) == 12 and min(at) > 1  # plane 0's object keeps id 1 to itself
+    assert 1 not in set(np.unique(ids).tolist()) and len(doc.history) == 1
+    window.commands.undo.trigger()
+    assert doc.objects.is_empty and not doc.labels.any()
