@@ -557,9 +557,8 @@ class StackExport:
             planes = list(all_planes(source))
             numbering = None
             if objects is not None or self.object_edits:
-                numbering = Numbering()
-                numbering.next_id = 1 + max((int(ids.max()) for ids in map(painted, planes) if ids is not None),
-                                            default=0)
+                numbering = Numbering(above=max((int(ids.max()) for ids in map(painted, planes) if ids is not None),
+                                                default=0))
             for plane in planes:
                 labels = self.edits.get(plane)
                 if labels is None:
