@@ -284,11 +284,13 @@ class ObjectLayer:
             pieces, n = split_pieces(inside, cut, min_piece)
             if n >= 2:
                 plans.append((object_id, box, pieces, n))
-        if not plans or not self._hooks.open():
+        if not plans:
+            return []
+        next_id = self.next_id()  # ValueError (a full mask, ids held by a run) before any undo step opens
+        if not self._hooks.open():
             return []
         new_ids: list[int] = []
         try:
-            next_id = self.next_id()
             for object_id, box, pieces, n in plans:
                 ids = np.zeros(n + 1, np.uint32)
                 ids[1] = object_id

@@ -124,6 +124,7 @@ class StackPlanes:
         self._mask, self._strokes = mask, strokes
         self._objects = objects  # the saved object ids (a StackReader with objects=True), or None
         self._saved_top: int | None = None  # the largest id in the saved objects stack (read on first need)
+        self._ids_held: str | None = None  # why new objects wait (hold_new_objects), None: they do not
         self.keep = max(0, int(keep))
         self.on_dirty = on_dirty
         self.plane: tuple[int, ...] = (0,) * len(self.planes)  # the plane shown
@@ -214,7 +215,7 @@ class StackPlanes:
     def _connect(self, plane: tuple, docs: PlaneDocuments) -> None:
         mask = docs.mask
         if mask.objects is not None:
-            mask.objects.taken_elsewhere = self.top_object_id
+            mask.objects.taken_elsewhere = self._top_for_new_object
         mask.classes_changed.connect(lambda m=mask: self._classes_from(m))
         for doc in (docs.mask, docs.strokes):
             doc.dirty_changed.connect(self._dirty_changed)
@@ -310,6 +311,18 @@ class StackPlanes:
         if self._objects is not None:
             return self._objects.read_plane(tuple(plane))
         return np.zeros((self.height, self.width), np.uint32)
+
+    def hold_new_objects(self, reason: str | None) -> None:
+        """While a run numbers the stack's objects (Segment Plane/Stack with objects: it starts above
+        ``top_object_id`` and hands out ids as planes finish), a new object painted or split meanwhile
+        could take one of those ids; so new objects wait, with ``reason`` as the message (ValueError
+        from ``ObjectLayer.next_id``).  None: new objects are numbered again."""
+        self._ids_held = reason
+
+    def _top_for_new_object(self) -> int:
+        if self._ids_held:
+            raise ValueError(self._ids_held)
+        return self.top_object_id()
 
     def top_object_id(self) -> int:
         """The largest object id of the stack: in the saved objects stack or on a plane in memory.

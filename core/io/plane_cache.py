@@ -23,6 +23,18 @@ import numpy as np
 DEFAULT_BUDGET = 384 * 2**20  # bytes of planes kept (about 5 planes of 4096 x 4096 x 2 x 16-bit)
 
 
+def _unshared_count() -> int:
+    """What ``sys.getrefcount`` says of an array popped from an OrderedDict that nothing else holds,
+    measured the way ``_put_locked`` asks (the count differs between Python versions: 3.14 borrows
+    references to local names)."""
+    items = OrderedDict([(0, np.empty(1))])
+    _, dropped = items.popitem(last=False)
+    return sys.getrefcount(dropped)
+
+
+_UNSHARED = _unshared_count()
+
+
 class PlaneCache:
     """Planes of ``source`` (core.io.sources, with ``planes``) as whole arrays: its raw channels
     (``raw``), or its 8-bit RGB view."""
@@ -187,7 +199,7 @@ class PlaneCache:
             self._bytes -= dropped.nbytes
             # Reused only when nothing else holds it: its own memory (a view of it, or any array
             # holding a view, counts as a reference) with no reference but this name and the call's
-            if dropped.flags.owndata and sys.getrefcount(dropped) <= 2:
+            if dropped.flags.owndata and sys.getrefcount(dropped) <= _UNSHARED:
                 self._spare = dropped
 
 

@@ -52,15 +52,31 @@ def _set_process_default(count: int) -> None:
 
 def lower_priority(nice: int) -> bool:
     """Make the calling thread ``nice`` steps less urgent (Linux: priority is per thread there;
-    elsewhere it would be the whole process, so nothing is done).  Threads it starts inherit it."""
+    elsewhere it would be the whole process, so nothing is done).  Threads it starts inherit it,
+    so the process's shared ones are started first, at the caller's priority (``start_shared_threads``)."""
     if nice <= 0 or not sys.platform.startswith("linux"):
         return False
+    start_shared_threads()
     try:
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
         return True
     except (OSError, AttributeError):
         return False
+
+
+def start_shared_threads() -> None:
+    """Start the threads that live as long as the process and are made by their first user: zarr's
+    I/O loop and its workers.  Made from a less urgent thread, they would stay less urgent and run
+    every later read of a slide or an OME-Zarr in the window at that priority."""
+    try:
+        import zarr
+
+        probe = zarr.create_array(store={}, shape=(2,), chunks=(1,), dtype="u1")
+        probe[:] = 1
+        probe[:]  # noqa: B018 - a read, so that the loop's reading workers exist too
+    except Exception:  # noqa: BLE001 - no zarr, or another version's API: nothing is shared then
+        pass
 
 
 def run_in_own_thread(work: Callable[[threading.Event], T], threads: int, nice: int = 0,

@@ -221,7 +221,11 @@ class SplitTool(ObjectTool):
         layer = self.layer
         if layer is None or len(points) < 2:
             return
-        new = layer.split(points)
+        try:
+            new = layer.split(points)
+        except ValueError as exc:  # no id free for the new pieces now (a full mask, a run numbering objects)
+            self._report(str(exc))
+            return
         if new:
             self._report(f"Split: {len(new)} new object{'s' if len(new) > 1 else ''} (Ctrl+Z undoes it).")
             self._select(new[0])

@@ -113,6 +113,10 @@ class StackSegmentUi(QObject):
         self._entry, self._kind, self._done = entry, kind, 0
         self._asked = len(planes) if planes is not None else len(entry.stack.all_planes())
         entry.busy = True
+        if stitch or separates(seg):  # the run numbers objects above the stack's top: new ones would take its ids
+            name = "Segment Plane" if kind == "segment" else "Segment Stack"
+            entry.stack.hold_new_objects(f"New objects wait until {name} ends: it is numbering the stack's "
+                                         "objects (every other tool works meanwhile).")
         self.state.job = Job(kind, text=f"Segmenting {what}…", cancel=self.job.cancel)
         return True
 
@@ -178,6 +182,8 @@ class StackSegmentUi(QObject):
         entry, self._entry = self._entry, None
         if entry is not None:
             entry.busy = False
+            if entry.stack is not None:
+                entry.stack.hold_new_objects(None)
         self.state.job = None  # autosave copies the planes now (gui.controllers.autosave)
         self.store.trim()
         self.finished.emit(self._done, self._asked)

@@ -90,3 +90,38 @@ def test_training_thread_runs_at_a_lower_priority_and_the_caller_keeps_its_own()
                 lambda: trainer.steps >= 2)
     assert seen and set(seen) == {min(19, base + 5)}
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="thread priorities are per thread on Linux only")
+def test_zarrs_shared_threads_keep_normal_priority_when_first_used_by_a_less_urgent_thread(tmp_path):
+    """zarr's I/O threads live as long as the process and take the priority of the thread that first
+    uses zarr: a background run (training, Segment All) must not leave every later read of a slide
+    by the window at its lower priority.  In a fresh process, where zarr has not run yet."""
+    import subprocess
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import os, threading
+        from core.training.threads import lower_priority
+
+        base = os.getpriority(os.PRIO_PROCESS, 0)
+
+        def work():
+            lower_priority(5)
+            import zarr
+            z = zarr.create_array({str(tmp_path / 'a.zarr')!r}, shape=(64, 64), chunks=(16, 16), dtype="u1")
+            z[:] = 1
+            assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == min(19, base + 5)
+
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+        zarr_threads = [th for th in threading.enumerate() if th.name == "zarr_io" or th.name.startswith("asyncio")]
+        assert zarr_threads
+        print(sorted({{os.getpriority(os.PRIO_PROCESS, th.native_id) for th in zarr_threads}}))
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=root,
+                         env={**os.environ, "PYTHONPATH": root}, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == str([os.getpriority(os.PRIO_PROCESS, 0)])

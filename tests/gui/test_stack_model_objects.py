@@ -131,3 +131,30 @@ def test_segment_all_writes_a_stacks_objects_beside_it_and_the_open_stack_shows_
     window.plane_ui.go((2,))
     window.commands.undo.trigger()
     assert not window.mask.any() and not window.document.objects.labels.any()
+
+
+def test_new_objects_wait_while_segment_stack_numbers_the_stacks_objects(qtbot, window, dialogs, tmp_path):
+    """A run hands out ids above the stack's top as its planes finish; an object painted meanwhile
+    would take one of them (one id on two planes). So New Object waits, saying why, while every other
+    tool works; once the run ends a new object is numbered above every id the run gave."""
+    from tests.gui.helpers import drag
+
+    path, _data = halves_stack(tmp_path / "cells.ome.tif")
+    window.models.set_segmenter(SplittingPlaneSegmenter(classes=MODEL_CLASSES, value=2, tile=16, delay=0.03))
+    window.open_images([path])
+    stack = window.current.stack
+    qtbot.keyClick(window.canvas, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)  # Objects mode
+    window.plane_ui.go((Z - 1,))
+    window.commands.segment_stack.trigger()
+    assert window.state.job is not None
+    window.brush_spin.setValue(6)
+    window.commands.object_brush.trigger()
+    drag(qtbot, window, [(6, 6), (6.5, 6)])
+    assert not window.document.objects.labels.any()  # nothing painted: the run is numbering objects
+    assert "New objects wait until Segment Stack ends" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.state.job is None and not window.current.busy, timeout=60_000)
+
+    drag(qtbot, window, [(6, 6), (6.5, 6)])  # the run is over: the same dab paints a new object
+    run_ids = set().union(*(ids_of(stack.documents((z,)).mask.objects.labels) for z in range(Z)))
+    mine = ids_of(window.document.objects.labels) - ids_of(window.document.objects.labels[:, W // 2:])
+    assert len(mine) == 1 and min(mine) > max(run_ids - mine)
