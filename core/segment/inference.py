@@ -545,9 +545,11 @@ class Segmenter:
         if count == self.in_channels:
             return None
         names = f" ({', '.join(self.normalization.channel_names)})" if self.normalization.channel_names else ""
-        raise ValueError(f"the model reads {self.in_channels} channels{names} but the image has {count}; "
-                         f"pick {self.in_channels} with --channels (e.g. --channels "
-                         f"{','.join(str(i) for i in range(self.in_channels))})")
+        reads = f"{self.in_channels} channel{'' if self.in_channels == 1 else 's'}"
+        example = ",".join(str(i) for i in range(self.in_channels))
+        raise ValueError(f"the model reads {reads}{names} but the image has {count}, and the model does not "
+                         f"record which to read; segment it with `unetseg segment` and --channels (e.g. "
+                         f"--channels {example}), or use a model trained on {count}-channel images")
 
     def source_statistics(self, source, channels: Sequence[int] | None = None) -> ChannelStats | None:
         """The statistics every window of ``source`` is scaled by (None for 8-bit RGB models):

@@ -109,6 +109,10 @@ def test_wrong_channel_count_names_both_counts_and_recorded_channels_are_picked(
     seg = Segmenter.load(write_raw_checkpoint(tmp_path / "r3.safetensors", 3), device="cpu")
     with pytest.raises(ValueError, match="the model reads 3 channels but the image has 2"):
         seg.segment(image)
+    one = Segmenter.load(write_raw_checkpoint(tmp_path / "r1n.safetensors", 1), device="cpu")
+    with pytest.raises(ValueError, match=r"reads 1 channel but the image has 2, and the model does not record "
+                                         r"which to read; segment it with `unetseg segment` and --channels"):
+        one.segment(image)  # says where the choice can be made (the app has no channel pick for a model)
     picked = Segmenter.load(write_raw_checkpoint(tmp_path / "r1.safetensors", 1, picked=[1]), device="cpu")
     expected = picked.segment(image[..., 1:2], tile_size=0, tta=False, refine=False)
     assert np.array_equal(picked.segment(image, tile_size=0, tta=False, refine=False), expected)
