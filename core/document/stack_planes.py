@@ -125,6 +125,9 @@ class StackPlanes:
         self._objects = objects  # the saved object ids (a StackReader with objects=True), or None
         self._saved_top: int | None = None  # the largest id in the saved objects stack (read on first need)
         self._ids_held: str | None = None  # why new objects wait (hold_new_objects), None: they do not
+        # the largest object id a plane in memory has held this session, never lowered: an id
+        # deleted on one plane comes back with that plane's undo, so no other plane may take it
+        self._given = 0
         self.keep = max(0, int(keep))
         self.on_dirty = on_dirty
         self.plane: tuple[int, ...] = (0,) * len(self.planes)  # the plane shown
@@ -214,8 +217,12 @@ class StackPlanes:
 
     def _connect(self, plane: tuple, docs: PlaneDocuments) -> None:
         mask = docs.mask
-        if mask.objects is not None:
-            mask.objects.taken_elsewhere = self._top_for_new_object
+        layer = mask.objects
+        if layer is not None:
+            layer.taken_elsewhere = self._top_for_new_object
+            self._seen(layer)
+            layer.changed.connect(lambda box, layer=layer: self._seen(layer, box))  # an edit, undo or redo
+            layer.reset.connect(lambda layer=layer: self._seen(layer))
         mask.classes_changed.connect(lambda m=mask: self._classes_from(m))
         for doc in (docs.mask, docs.strokes):
             doc.dirty_changed.connect(self._dirty_changed)
@@ -331,8 +338,17 @@ class StackPlanes:
         if self._saved_top is None:
             self._saved_top = 0 if self._objects is None else max(
                 (int(self._objects.read_plane(p).max()) for p in self.all_planes()), default=0)
-        layers = (d.mask.objects for d in self._docs.values())
-        return max([self._saved_top] + [layer.top for layer in layers if layer is not None and layer.allocated])
+        return max(self._saved_top, self._given)
+
+    def _seen(self, layer, box=None) -> None:
+        """Raise the largest id held this session by what ``layer`` holds (within ``box``: an edit
+        only brings ids into its box, so a brush move costs its box, not the plane)."""
+        if not layer.allocated:
+            return
+        if box is None:
+            self._given = max(self._given, layer.top)
+        elif not box.is_empty:
+            self._given = max(self._given, int(layer.labels[box.slices].max()))
 
     def objects_to_save(self) -> bool:
         """Whether Save writes the objects stack: a plane's object layer is in use (an emptied one

@@ -248,6 +248,25 @@ def test_an_object_id_names_one_object_in_the_whole_stack_saved_and_reopened(tmp
     again.close()
 
 
+def test_an_id_deleted_on_one_plane_is_not_given_to_another_where_undo_would_repeat_it():
+    """Each plane has its own undo: an object deleted on plane 0 comes back with plane 0's Ctrl+Z,
+    whatever was painted elsewhere meanwhile.  So the stack never gives an id again in a session
+    (and each plane's largest id, remembered between new objects since reading a large plane takes
+    milliseconds, is forgotten by any change of that plane)."""
+    planes = StackPlanes("Z", (3,), 20, 24, default_classes(3), keep=5)
+    first = planes.select((0,)).mask
+    assert [new_object(first, x, 6) for x in (4, 16)] == [1, 2]
+    first.objects.delete(2)
+    other = planes.select((2,)).mask
+    assert new_object(other, 4, 12) == 3  # not 2, which plane 0's undo brings back
+    first.undo()
+    assert set(first.objects.ids().tolist()) == {1, 2} and other.objects.ids().tolist() == [3]
+    other.undo()
+    other.redo()
+    assert new_object(planes.select((1,)).mask, 10, 10) == 4
+    planes.close()
+
+
 def test_segment_all_on_a_stack_leaves_unsaved_the_objects_its_new_mask_cleared(tmp_path):
     """Segment All writes the mask stack, not the objects stack: a plane whose objects the new
     classes cleared stays unsaved (Save writes them), a plane without objects counts as saved."""
