@@ -27,6 +27,7 @@ from gui.infra.settings import Settings
 from gui.menus.actions import Actions
 from gui.menus.model_menu import ModelMenu
 from gui.state.app_state import AppState, Job, ModelStatus
+from gui.state.segment_all_outputs import saved_as
 from gui.state.segmenter import SegmenterLike
 from gui.infra.wording import counted
 
@@ -276,7 +277,8 @@ class SegmentUi(QObject):
                 or (objects and e.source is None and instances_path(e.path).exists())
                 or (objects and is_stack(e) and stack_instances_path(e.path).exists())]
         if have:
-            answer = dialogs.ask_overwrite_skip_cancel(self.parent_widget, len(have), len(entries))
+            answer = dialogs.ask_overwrite_skip_cancel(self.parent_widget, len(have), len(entries),
+                                                       saved_as(entries, objects))
             if answer == "cancel":
                 return False
             if answer == "skip":

@@ -224,7 +224,8 @@ def test_segment_all_saves_each_mask(qtbot, window, dialogs, folder, answer, exp
     with qtbot.waitSignal(window.segment_all_finished, timeout=20_000) as blocker:
         window.commands.segment_all.trigger()
     assert blocker.args == [expected, expected]
-    assert dialogs.of("ask_overwrite_skip_cancel")[0][1:] == (1, 4)
+    assert dialogs.of("ask_overwrite_skip_cancel")[0][1:] == (
+        1, 4, "Segment All saves each result beside its image as <name>_mask.png.")
     for i in range(1, 4):
         path = default_mask_path(folder / f"img{i}.png")
         assert (read_mask(path) == 2).all()
