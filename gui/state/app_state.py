@@ -23,7 +23,7 @@ from core.io.images import ImageReadError
 from core.io.plane_view import SAMPLE_PLANES, stack_sample
 from core.io.sources import spread_planes
 from core.model.normalize import source_sample
-from gui.infra.wording import counted
+from core.wording import counted
 from gui.state.current_document import CurrentDocument
 from gui.state.display import DisplaySettings
 from gui.state.image_store import ImageEntry, ImageStore, path_key

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gui.infra.wording import counted, some_names
+from core.wording import counted, some_names
 
 
 def test_counted_nouns_and_short_lists_of_names():
