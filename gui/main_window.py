@@ -42,7 +42,7 @@ from gui.jobs.overview import OverviewBuilder
 from gui.menus.actions import Actions
 from gui.menus.layout import build_menus, build_toolbar
 from gui.menus.outline_width_menu import OutlineWidthMenu
-from gui.menus.shortcut_list import shortcut_rows
+from gui.menus.shortcut_list import shortcut_rows, watch_shortcuts
 from gui.panels.channel_panel import ChannelPanel
 from gui.panels.class_panel import ClassPanel
 from gui.panels.file_panel import FilePanel
@@ -266,6 +266,7 @@ class MainWindow(QMainWindow):
         a.about.triggered.connect(self._about)
         a.shortcuts.triggered.connect(self._show_shortcuts)
         a.getting_started.triggered.connect(self._getting_started)
+        watch_shortcuts(a, self._refresh_help, self)  # the help open keeps up with the keys (a stack's PgUp)
         state.events.outline_width.connect(self.outline_widths.show_width)
         notice, seg = self.first_run_notice, self.seg
         seg.image_segmented.connect(self.first_run.after_segment)
@@ -343,9 +344,11 @@ class MainWindow(QMainWindow):
 
     def _getting_started(self) -> None:
         """Help > Getting Started: the README walkthrough and the shortcuts (non-modal)."""
+        rows = [(name, keys) for _, name, keys in shortcut_rows(self.menuBar(), self.commands)]
         if self.help_dialog is None:
-            rows = [(name, keys) for _, name, keys in shortcut_rows(self.menuBar(), self.commands)]
             self.help_dialog = GettingStartedDialog(rows, self)
+        else:
+            self.help_dialog.set_shortcuts(rows)
         self.help_dialog.show()
         self.help_dialog.raise_()
 
@@ -358,6 +361,14 @@ class MainWindow(QMainWindow):
             self.shortcuts_dialog.set_rows(rows)
         self.shortcuts_dialog.show()
         self.shortcuts_dialog.raise_()
+
+    def _refresh_help(self) -> None:
+        """Rebuild the open help's shortcut lists after the keys changed."""
+        rows = shortcut_rows(self.menuBar(), self.commands)
+        if self.shortcuts_dialog is not None and self.shortcuts_dialog.isVisible():
+            self.shortcuts_dialog.set_rows(rows)
+        if self.help_dialog is not None and self.help_dialog.isVisible():
+            self.help_dialog.set_shortcuts([(name, keys) for _, name, keys in rows])
 
     # -- window events ------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override

@@ -32,10 +32,10 @@ from core.document.strokes import UNANNOTATED
 from core.io.label_store import StoreError
 from gui import dialogs
 from gui.infra.settings import app_data_dir
+from gui.infra.wording import counted
 from gui.state.app_state import AppState
 from gui.state.image_store import ImageEntry, path_key
 from gui.state.loading import load_entry, mark_mask_files, top_class
-from gui.infra.wording import counted
 
 if TYPE_CHECKING:
     from gui.state.app_state import Job
@@ -99,7 +99,7 @@ class Autosave(QObject):
             self._report(f"Autosave is off: {exc}")
             return False, set()
         if stale:
-            log.warning("found %d session(s) that did not close properly", len(stale))
+            log.warning("found %s that did not close properly", counted(len(stale), "session"))
             SessionLock.clear(stale)
         return bool(stale), live
 

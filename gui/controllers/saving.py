@@ -27,7 +27,7 @@ from gui.infra.workers import Task, start_task
 from gui.state.app_state import AppState, Job
 from gui.state.display import rendered_rgb
 from gui.state.image_store import ImageEntry, path_key
-from gui.infra.wording import counted
+from gui.infra.wording import counted, some_names
 
 WRITE_ERRORS = (OSError, ValueError, MemoryError)
 CHUNKWISE_FORMATS = ("geojson", "imagej")  # core.io.objects reads a chunked mask block by block  # WriteError is an OSError, MaskError a ValueError
@@ -384,27 +384,27 @@ class Saver(QObject):
         self._start_export(folder, formats, jobs, stems, missing, sources)
         return True
 
-    def _export_jobs(self) -> tuple[list[tuple], int]:
+    def _export_jobs(self) -> tuple[list[tuple], list[str]]:
         """(image path, labels or None, mask file or None, painted objects or None) for the images
-        with a mask."""
+        with a mask; the names of those without one."""
         from core.io.masks import find_mask_for_image
 
         from gui.state.stack_loading import is_stack
 
-        jobs, missing = [], 0
+        jobs, missing = [], []
         for entry in self.store:
             doc = entry.doc
             if is_stack(entry):  # every plane: the saved stacks read on the worker, edits copied here
                 job = stack_export_job(entry)
                 if job is None:
-                    missing += 1
+                    missing.append(entry.name)
                 else:
                     jobs.append(job)
                 continue
             if entry.source is not None:  # a slide: its chunked mask, read on the worker (SlideExport)
                 job = slide_export_job(entry)
                 if job is None:
-                    missing += 1
+                    missing.append(entry.name)
                 else:
                     jobs.append(job)
                 continue
@@ -415,13 +415,13 @@ class Saver(QObject):
                 continue
             mask = find_mask_for_image(entry.path) if doc is None else None
             if mask is None:  # never annotated (an empty, untouched mask is not exported)
-                missing += 1
+                missing.append(entry.name)
             else:
                 jobs.append((entry.path, None, mask, None))
         return jobs, missing
 
     def _start_export(self, folder: Path, formats: list[str], jobs: list[tuple], stems: list[str],
-                      missing: int, sources: list[Path]) -> None:
+                      missing: list[str], sources: list[Path]) -> None:
         classes = self.state.known_classes()
         memory = self.state.display.memory
         saved = {path: memory.load(path_key(path)) for path, labels, *_ in jobs
@@ -466,7 +466,7 @@ class Saver(QObject):
             self.export_task.cancel()
             self.export_task.wait()
 
-    def _export_done(self, result: BatchResult, folder: Path, missing: int) -> None:
+    def _export_done(self, result: BatchResult, folder: Path, missing: list[str]) -> None:
         self.export_task = None
         self.state.job = None
         if result.cancelled:
@@ -474,7 +474,8 @@ class Saver(QObject):
             self.export_all_finished.emit(-1)
             return
         written, errors = len(result.written), [str(e) for e in result.errors]
-        skipped = f"; {counted(missing, 'image')} without a mask skipped" if missing else ""
+        skipped = (f"; {counted(len(missing), 'image')} without a mask skipped ({some_names(missing)})"
+                   if missing else "")
         self.state.message.emit(f"Exported {counted(written, 'file')} to {folder}{skipped}.", 10000)
         if errors:
             more = f"\n… and {len(errors) - 10} more" if len(errors) > 10 else ""

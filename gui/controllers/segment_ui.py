@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QMenu, QWidget
 
 from core.document.editing import Box
@@ -27,6 +28,7 @@ from gui.infra.settings import Settings
 from gui.menus.actions import Actions
 from gui.menus.model_menu import ModelMenu
 from gui.state.app_state import AppState, Job, ModelStatus
+from gui.state.segment_all_outputs import saved_as
 from gui.state.segmenter import SegmenterLike
 from gui.infra.wording import counted
 
@@ -276,7 +278,8 @@ class SegmentUi(QObject):
                 or (objects and e.source is None and instances_path(e.path).exists())
                 or (objects and is_stack(e) and stack_instances_path(e.path).exists())]
         if have:
-            answer = dialogs.ask_overwrite_skip_cancel(self.parent_widget, len(have), len(entries))
+            answer = dialogs.ask_overwrite_skip_cancel(self.parent_widget, len(have), len(entries),
+                                                       saved_as(entries, objects))
             if answer == "cancel":
                 return False
             if answer == "skip":
@@ -325,16 +328,21 @@ class SegmentUi(QObject):
         self.finished.emit(seconds, device)
 
     def _objects_words(self, entry) -> str:
-        """", 212 objects (Objects mode shows them)" after a model that separates objects."""
+        """"; 212 objects" after a model that separates objects, with the way to see them while
+        Objects mode is off."""
         seg = self.models.segmenter
         if entry is None or entry.doc is None or getattr(seg, "instances", None) is None:
             return ""
         layer = entry.doc.objects
         if layer is not None:
-            return f"; {layer.count:,} objects (Objects mode, Shift+O, shows and measures them)"
+            mode = self.a.objects_mode
+            if mode.isChecked():
+                return f"; {counted(layer.count, 'object')}"
+            keys = mode.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            return f"; {counted(layer.count, 'object')} (Objects mode, {keys}, shows and measures them)"
         kept = entry.slide_objects
         count = kept.objects.count if kept is not None else 0
-        return (f"; {count:,} objects, which Export writes (GeoJSON, ImageJ ROIs): editing objects is not "
+        return (f"; {counted(count, 'object')}, which Export writes (GeoJSON, ImageJ ROIs): editing objects is not "
                 "available on whole-slide images")
 
     def _on_slide_objects(self, doc, objects) -> None:

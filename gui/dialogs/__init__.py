@@ -316,13 +316,14 @@ def ask_save_before_training(parent: QWidget | None, count: int) -> str:
     return "save" if clicked is save else "skip" if clicked is skip else "cancel"
 
 
-def ask_overwrite_skip_cancel(parent: QWidget | None, count: int, total: int) -> str:
-    """Segment All when some images already have masks: "overwrite", "skip" or "cancel"."""
+def ask_overwrite_skip_cancel(parent: QWidget | None, count: int, total: int, saved_as: str) -> str:
+    """Segment All when some images already have masks: "overwrite", "skip" or "cancel";
+    ``saved_as`` says which files it writes (gui.state.segment_all_outputs)."""
     _guard("ask_overwrite_skip_cancel")
     box = QMessageBox(QMessageBox.Icon.Question, "Segment All",
                       f"{count} of {total} images already have a mask (a mask file or unsaved "
-                      "edits).\n\nSegment All saves each result as <name>_mask.png beside its "
-                      "image, replacing those masks.", QMessageBox.StandardButton.Cancel, parent)
+                      f"edits).\n\n{saved_as} Those masks are replaced.", QMessageBox.StandardButton.Cancel,
+                      parent)
     skip = box.addButton(f"Skip Those {count}", QMessageBox.ButtonRole.AcceptRole)
     overwrite = box.addButton("Segment All", QMessageBox.ButtonRole.DestructiveRole)
     box.setDefaultButton(skip)

@@ -12,7 +12,7 @@ from typing import Sequence
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
 from core.resources import resource_path
-from gui.dialogs.shortcuts_dialog import EXTRA_KEYS
+from gui.dialogs.shortcuts_dialog import MOUSE_ROWS
 
 HEADING = "## Five-minute walkthrough"
 RESOURCE = ("docs", "getting_started.md")
@@ -34,10 +34,10 @@ def walkthrough_markdown() -> str:
 
 
 def getting_started_markdown(walkthrough: str, shortcuts: Sequence[tuple[str, str]]) -> str:
-    """The walkthrough, then a table of ``(what, keys)`` shortcuts."""
-    rows = [(name, keys) for name, keys in shortcuts if keys] + list(EXTRA_KEYS)
-    table = "\n".join(f"| {name} | {keys} |" for name, keys in rows)
-    return walkthrough.rstrip() + "\n\n## Keyboard shortcuts\n\n| what | keys |\n|---|---|\n" + table + "\n"
+    """The walkthrough, then a table of the ``(action, keys)`` shortcuts, keys first as in F1's."""
+    rows = [(name, keys) for name, keys in shortcuts if keys] + list(MOUSE_ROWS)
+    table = "\n".join(f"| {keys} | {name} |" for name, keys in rows)
+    return walkthrough.rstrip() + "\n\n## Keyboard shortcuts\n\n| Keys | Action |\n|---|---|\n" + table + "\n"
 
 
 class GettingStartedDialog(QDialog):
@@ -50,11 +50,22 @@ class GettingStartedDialog(QDialog):
         self.setWindowTitle("Getting Started")
         self.browser = QTextBrowser()
         self.browser.setObjectName("getting_started_text")
-        self.browser.setMarkdown(getting_started_markdown(walkthrough if walkthrough is not None
-                                                          else walkthrough_markdown(), shortcuts))
+        self._walkthrough = walkthrough if walkthrough is not None else walkthrough_markdown()
+        self._shortcuts: list[tuple[str, str]] | None = None
+        self.set_shortcuts(shortcuts)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
         layout.addWidget(buttons)
         self.resize(680, 640)
+
+    def set_shortcuts(self, shortcuts: Sequence[tuple[str, str]]) -> None:
+        """Show these ``(action, keys)`` rows (the caller passes them again when the keys change)."""
+        shortcuts = list(shortcuts)
+        if shortcuts == self._shortcuts:
+            return
+        self._shortcuts = shortcuts
+        scroll = self.browser.verticalScrollBar().value()
+        self.browser.setMarkdown(getting_started_markdown(self._walkthrough, shortcuts))
+        self.browser.verticalScrollBar().setValue(scroll)

@@ -1,22 +1,22 @@
 """Help > Keyboard Shortcuts (F1): a two-column table, keys beside the action's name, grouped by menu.
 
 A table rather than padded text: keys and names line up in any font.  The rows come from the
-caller (gui.menus.shortcut_list reads them from the live actions); the mouse gestures, which no
-action holds, are added here.
+caller (gui.menus.shortcut_list reads them from the live actions, and the caller passes them again
+when they change); the mouse gestures, which no action holds, are added here.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 MOUSE = "Mouse"
-EXTRA_KEYS = (("Pan", "Space+drag, or middle-drag"), ("Zoom at the pointer", "Wheel"),
-              ("Pick the class under the pointer", "Alt+click"),
-              ("Previous / next plane of a stack (Ctrl: image, Shift: time point)", "PgUp / PgDown"))
+MOUSE_ROWS = (("Pan", "Space+drag, or middle-drag"), ("Zoom at the pointer", "Wheel"),
+              ("Pick the class under the pointer", "Alt+click"))
 
 
 class ShortcutsDialog(QDialog):
@@ -31,6 +31,7 @@ class ShortcutsDialog(QDialog):
         self.table.setHorizontalHeaderLabels(["Keys", "Action"])
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)  # a list, not a form
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a narrowed window: "…" and the tooltip
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setShowGrid(False)
@@ -42,23 +43,33 @@ class ShortcutsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.table)
         layout.addWidget(buttons)
+        self._rows: list[tuple[str, str, str]] | None = None
         self.set_rows(rows)
-        self.resize(560, 680)
+        table = self.table  # wide enough for the longest keys beside the longest name, scroll bar included
+        wide = table.sizeHintForColumn(0) + table.sizeHintForColumn(1) + table.verticalScrollBar().sizeHint().width()
+        margins = layout.contentsMargins()
+        self.resize(max(560, wide + 2 * table.frameWidth() + margins.left() + margins.right() + 8), 680)
 
     def set_rows(self, rows: Sequence[tuple[str, str, str]]) -> None:
         """``(section, action, keys)`` rows, each section under a heading row, then the mouse's."""
+        rows = [*rows, *((MOUSE, name, keys) for name, keys in MOUSE_ROWS)]
+        if rows == self._rows:
+            return
+        self._rows = rows
         table = self.table
         table.clearSpans()
         table.setRowCount(0)
         section = None
-        for group, name, keys in [*rows, *((MOUSE, name, keys) for name, keys in EXTRA_KEYS)]:
+        for group, name, keys in rows:
             if group != section:
                 section = group
                 self._heading(group)
             row = table.rowCount()
             table.insertRow(row)
-            table.setItem(row, 0, QTableWidgetItem(keys))
-            table.setItem(row, 1, QTableWidgetItem(name))
+            for column, text in enumerate((keys, name)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                table.setItem(row, column, item)
 
     def _heading(self, text: str) -> None:
         table, row = self.table, self.table.rowCount()

@@ -1,8 +1,5 @@
-"""Counted nouns in messages: "1 plane", "2 planes", never "1 plane(s)"."""
+"""The GUI's name for core.wording (counted nouns, short lists of names), which gui.state may import too."""
 
-from __future__ import annotations
+from core.wording import counted, some_names
 
-
-def counted(count: int, noun: str, plural: str | None = None) -> str:
-    """``count`` and ``noun``, the noun plural unless the count is one (``plural`` when not noun + "s")."""
-    return f"{count:,} {noun if count == 1 else (plural or noun + 's')}"
+__all__ = ["counted", "some_names"]

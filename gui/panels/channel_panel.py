@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QGridLayout, QHBoxLayo
 
 from core.io.display import COLORS, ChannelDisplay, ChannelStats
 from gui.infra.icons import swatch
+from gui.infra.wording import counted
 from gui.state.display import DisplaySettings, ImageDisplay
 
 PHOTO_TEXT = "RGB: shown as it is (no channel settings)"
@@ -210,7 +211,7 @@ class ChannelPanel(QWidget):
     def _on_view(self, view: ImageDisplay, *_) -> None:
         photo = view.photo or not view.channels
         self.note.setText((PHOTO_TEXT if view.key else EMPTY_TEXT) if photo else
-                          f"{len(view.channels)} channel(s), {view.dtype}")
+                          f"{counted(len(view.channels), 'channel')}, {view.dtype}")
         self.scroll.setVisible(not photo)
         self.auto_all.setVisible(not photo)
         if photo:

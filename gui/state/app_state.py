@@ -23,6 +23,7 @@ from core.io.images import ImageReadError
 from core.io.plane_view import SAMPLE_PLANES, stack_sample
 from core.io.sources import spread_planes
 from core.model.normalize import source_sample
+from core.wording import counted
 from gui.state.current_document import CurrentDocument
 from gui.state.display import DisplaySettings
 from gui.state.image_store import ImageEntry, ImageStore, path_key
@@ -148,18 +149,18 @@ class AppState:
         view = self.display.view
         if not view.photo:  # drawn through the channel display: the 8-bit view's rule is beside the point
             nans = getattr(entry.image, "nan_count", 0)
-            info += f", {len(view.channels)} channel(s) of {view.dtype}" + (f" ({nan_note(nans)})" if nans else "")
+            info += f", {counted(len(view.channels), 'channel')} of {view.dtype}" + (f" ({nan_note(nans)})" if nans else "")
             if entry.stack is not None:
                 info += ", " + " x ".join(f"{n} {a}" for a, n in zip(entry.stack.plane_axes, entry.stack.planes))
                 info += " planes, read plane by plane"
             elif entry.source is not None:
-                info += f", {len(entry.source.levels)} pyramid level(s), shown in tiles"
+                info += f", {counted(len(entry.source.levels), 'pyramid level')}, shown in tiles"
         elif entry.stack is not None:
             info += ", " + " x ".join(f"{n} {a}" for a, n in zip(entry.stack.plane_axes, entry.stack.planes)) + " planes"
         elif entry.image is not None and entry.image.conversion:
             info += f" ({entry.image.conversion})"
         elif entry.source is not None:
-            info += f", {len(entry.source.levels)} pyramid level(s), shown in tiles"
+            info += f", {counted(len(entry.source.levels), 'pyramid level')}, shown in tiles"
         self.message.emit(note or info, 8000)
         return None
 

@@ -227,3 +227,15 @@ def test_switching_images_while_tiles_render_draws_only_the_new_one(qtbot, windo
     assert isinstance(window.canvas.image_layer, ImageLayer) and window.canvas._loader is None
     rgb = np.asarray(Image.open(image).convert("RGB"))
     assert screen_rgb(window, 10, 10) == tuple(int(v) for v in rgb[10, 10])
+
+
+def test_a_single_channel_image_is_described_as_one_channel_not_channels(qtbot, window, tmp_path):
+    import tifffile
+
+    path = tmp_path / "gray16.tif"
+    tifffile.imwrite(path, (np.arange(256 * 256).reshape(256, 256) % 4000).astype(np.uint16))
+    said = []
+    window.state.message.connect(lambda text, *_: said.append(text))
+    window.open_images([path])
+    assert window.channel_panel.note.text() == "1 channel, uint16"
+    assert "gray16.tif: 256x256, 1 channel of uint16" in said

@@ -23,6 +23,12 @@ def shown_table(window) -> dict[str, str]:
     return rows
 
 
+def table_rows(markdown: str) -> list[tuple[str, ...]]:
+    """The cells of a Markdown table's rows, stripped."""
+    return [tuple(c.strip() for c in line.strip().strip("|").split("|"))
+            for line in markdown.splitlines() if line.startswith("|")]
+
+
 def test_f1_lists_every_shortcut_with_all_its_keys_under_stable_names(qtbot, window, image):
     window.open_images([image])
     window.document.apply_labels(np.ones(window.document.shape, np.uint8))
@@ -48,3 +54,53 @@ def test_reopened_f1_follows_the_keys_of_a_stack(qtbot, window):
     a.next_plane.setShortcuts([QKeySequence("PgDown")])
     rows = shown_table(window)
     assert rows["Next Image"] == "Ctrl+PgDown" and rows["Next Plane"] == "PgDown"
+
+
+def test_open_f1_and_getting_started_follow_a_stack_being_opened(qtbot, window, tmp_path):
+    from tests.gui.stack_helpers import halves_stack
+
+    window.commands.shortcuts.trigger()
+    window.commands.getting_started.trigger()
+    dialog, help_text = window.shortcuts_dialog, window.help_dialog.browser
+    rows = dialog.entries()
+    assert rows["Previous Image"].split(" or ")[0] == "PgUp" and "Previous Plane" not in rows
+    stack_row = "Planes of a stack (with Ctrl: images, Shift: time points)"
+    assert rows[stack_row] == "PgUp / PgDown"  # what PgUp does in a stack, until one is shown
+    path, _ = halves_stack(tmp_path / "cells.ome.tif")
+    window.open_images([path])
+    qtbot.waitUntil(lambda: dialog.entries().get("Previous Plane") == "PgUp", timeout=5000)
+    rows = dialog.entries()
+    assert rows["Previous Image"] == "Ctrl+PgUp" and stack_row not in rows  # no row saying it twice
+    assert ("PgUp", "Previous Plane") in table_rows(help_text.toMarkdown())
+    assert stack_row not in help_text.toPlainText()
+
+
+def test_f1_puts_keys_under_a_keys_heading_and_every_row_fits_its_column(qtbot, window):
+    rows = shown_table(window)
+    dialog = window.shortcuts_dialog
+    table = dialog.table
+    headings, section = {}, None
+    for r in range(table.rowCount()):
+        if table.item(r, 1) is None:
+            section = table.item(r, 0).text()
+        else:
+            headings[table.item(r, 1).text()] = section
+    assert headings["Planes of a stack (with Ctrl: images, Shift: time points)"] == "Keys"
+    assert headings["Pick the class under the pointer"] == "Mouse"
+    assert "PgUp / PgDown" not in [rows[n] for n, s in headings.items() if s == "Mouse"]
+    metrics = table.fontMetrics()
+    for r in range(table.rowCount()):
+        for column in (0, 1):
+            item = table.item(r, column)
+            if item is not None and table.columnSpan(r, column) == 1:
+                assert metrics.horizontalAdvance(item.text()) + 6 <= table.columnWidth(column), item.text()
+                assert item.toolTip() == item.text()
+
+
+def test_keys_no_ordinary_keyboard_has_are_left_out(qtbot, window):
+    from gui.menus.shortcut_list import keys_text
+
+    action = window.commands.undo
+    action.setShortcuts([QKeySequence("Ctrl+Z"), QKeySequence("F14"), QKeySequence("F35"), QKeySequence("F12")])
+    assert keys_text(action) == "Ctrl+Z or F12"
+    assert shown_table(window)["Undo"] == "Ctrl+Z or F12"

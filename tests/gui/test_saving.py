@@ -146,7 +146,7 @@ def test_export_all_writes_every_format(qtbot, window, dialogs, folder, tmp_path
         assert Image.open(out / f"{stem}_overlay.png").size == (labels.shape[1], labels.shape[0])
         assert (read_mask(out / "coco.json", image_name=f"{stem}.png") == labels).all()
     assert not (out / "img1.png").exists()  # no mask: skipped, and said so
-    assert "2 images without a mask skipped" in window.statusBar().currentMessage()
+    assert "; 2 images without a mask skipped (img1.png and img3.png)." in window.statusBar().currentMessage()
 
 
 def test_export_all_into_the_image_folder_is_refused(qtbot, window, dialogs, folder):

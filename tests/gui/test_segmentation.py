@@ -224,7 +224,8 @@ def test_segment_all_saves_each_mask(qtbot, window, dialogs, folder, answer, exp
     with qtbot.waitSignal(window.segment_all_finished, timeout=20_000) as blocker:
         window.commands.segment_all.trigger()
     assert blocker.args == [expected, expected]
-    assert dialogs.of("ask_overwrite_skip_cancel")[0][1:] == (1, 4)
+    assert dialogs.of("ask_overwrite_skip_cancel")[0][1:] == (
+        1, 4, "Segment All saves each result beside its image as <name>_mask.png.")
     for i in range(1, 4):
         path = default_mask_path(folder / f"img{i}.png")
         assert (read_mask(path) == 2).all()
@@ -279,3 +280,25 @@ def test_the_built_in_model_segments_the_bundled_sample_better_with_refined_edge
             window.commands.segment.trigger()
         scores[on] = mean_iou(window.document.labels, truth)[0]
     assert scores[True] > scores[False] + 0.02, scores
+
+
+def test_segment_counts_the_models_objects_and_points_to_objects_mode_only_while_it_is_off(qtbot, window, tmp_path):
+    from PIL import Image
+
+    from tests.gui.stack_helpers import SplittingPlaneSegmenter
+
+    pixels = np.zeros((40, 64, 3), np.uint8)
+    pixels[:, :24] = 200  # bright on the left only: the model's one object, left of its cut
+    Image.fromarray(pixels).save(tmp_path / "one.png")
+    window.open_images([tmp_path / "one.png"])
+    window.models.set_segmenter(SplittingPlaneSegmenter(classes=MODEL_CLASSES, value=2))
+
+    def segment() -> str:
+        with qtbot.waitSignal(window.segmentation_finished, timeout=20_000):
+            window.commands.segment.trigger()
+        return window.statusBar().currentMessage()
+
+    assert segment().endswith("; 1 object (Objects mode, Shift+O, shows and measures them)")
+    window.commands.objects_mode.trigger()
+    assert window.commands.objects_mode.isChecked()
+    assert segment().endswith(" s on cpu; 1 object")  # the objects are in view: no hint

@@ -115,7 +115,9 @@ def test_segment_all_writes_a_stacks_objects_beside_it_and_the_open_stack_shows_
     with qtbot.waitSignal(window.segment_all_finished, timeout=30_000) as done:
         window.commands.segment_all.trigger()
     assert done.args == [2, 2] and not dialogs.errors()
-    assert dialogs.of("ask_overwrite_skip_cancel")  # asked before its objects file was replaced
+    [asked] = dialogs.of("ask_overwrite_skip_cancel")  # asked before its objects file was replaced, naming it
+    assert asked[3] == ("Segment All saves each result beside its image as <name>_mask.ome.tif and its objects "
+                        "as <name>_instances.ome.tif.")
     for image in (path, other):  # what `unetseg segment STACK --format instances` writes: ids unique over the stack
         on_disk = tifffile.imread(stack_instances_path(image))
         per_plane = [ids_of(on_disk[z]) for z in range(Z)]

@@ -120,6 +120,8 @@ def test_export_all_and_segment_all_take_the_stacks_of_a_folder(qtbot, window, d
     with qtbot.waitSignal(window.segment_all_finished, timeout=30_000) as done:
         window.commands.segment_all.trigger()
     assert done.args == [3, 3] and not dialogs.errors(), [e.name for e in window.store]
+    assert dialogs.of("ask_overwrite_skip_cancel")[0][3] == (
+        "Segment All saves each result beside its image: an image as <name>_mask.png; a stack as <name>_mask.ome.tif.")
     with StackReader(stack_mask_path(path), "Z") as reader:
         assert reader.shape == (Z, H, W)
         segmented = [reader.read_plane((z,)) for z in range(Z)]
