@@ -78,6 +78,7 @@ class StackResult:
     done: list[tuple[int, ...]] = field(default_factory=list)
     cancelled: bool = False
     instances: np.ndarray | None = None
+    objects: int | None = None  # the object ids the run handed out (None: the run numbers no objects)
 
 
 def plane_pixels(seg, source, plane: tuple[int, ...]) -> np.ndarray:
@@ -159,6 +160,9 @@ def segment_stack(seg, source, planes: Sequence[Sequence[int]] | None = None,
                 progress(i + 1, len(wanted))
     except Cancelled:
         result.cancelled = True
+    counter = stitcher if stitcher is not None else numbering
+    if counter is not None:
+        result.objects = counter.next_id - 1 - int(above)
     return result
 
 

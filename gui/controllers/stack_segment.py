@@ -166,7 +166,9 @@ class StackSegmentUi(QObject):
                     entry.stack.reload_objects(run.instances)
                 except (ValueError, OSError) as exc:
                     where += f" (not shown on the planes: {exc})"
-            self.state.message.emit(f"Segmented {counted(done, 'plane')} in {run.seconds:.1f} s on {run.device}{where}.", 0)
+            found = f"; {counted(run.objects, 'object')}" if run.objects is not None else ""
+            self.state.message.emit(f"Segmented {counted(done, 'plane')} in {run.seconds:.1f} s on {run.device}"
+                                    f"{found}{where}.", 0)
         if self._waiting and self.state.job is not None:
             self.state.job = replace(self.state.job, text="Taking the results of the open planes…")
         self._apply_waiting()

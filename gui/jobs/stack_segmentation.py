@@ -108,7 +108,7 @@ class StackSegmentation(QObject):
                     if store is not None:
                         store.remove()
             return StackRun(len(result.done), total, result.cancelled, time.perf_counter() - t0,
-                            str(segmenter.device), written, list(segmenter.classes))
+                            str(segmenter.device), written, list(segmenter.classes), result.objects)
 
         task = self._task = start_task(run, "segment-stack", nice=SEGMENTING_NICE)
         task.progress.connect(lambda d, t: self.progress.emit(d, t, f"Segmenting {what}: %p%"))
@@ -141,9 +141,10 @@ class StackSegmentation(QObject):
 
 class StackRun:
     """What a run did: planes done of total, whether it was cancelled, its time and device, the
-    3-D objects file it wrote (or None) and the model's classes."""
+    3-D objects file it wrote (or None), the model's classes and the objects it found (None: a
+    classes-only run)."""
 
     def __init__(self, done: int, total: int, cancelled: bool, seconds: float, device: str,
-                 instances: Path | None, classes: list):
+                 instances: Path | None, classes: list, objects: int | None = None):
         self.done, self.total, self.cancelled, self.seconds = done, total, cancelled, seconds
-        self.device, self.instances, self.classes = device, instances, classes
+        self.device, self.instances, self.classes, self.objects = device, instances, classes, objects

@@ -318,6 +318,7 @@ def test_a_run_over_some_planes_numbers_its_objects_above_the_ids_the_stack_hold
     assert sorted(set(np.unique(one.instances[2]).tolist()) - {0}) == [6, 7]
     per_plane = [sorted(set(np.unique(every.instances[z]).tolist()) - {0}) for z in range(3)]
     assert per_plane == ([[6, 7]] * 3 if stitch else [[6, 7], [8, 9], [10, 11]])
+    assert (one.objects, every.objects) == (2, 2 if stitch else 6)  # what the app reports a run found
 
 
 def test_segment_all_beside_a_stack_writes_its_objects_stack_when_targets_name_it(tmp_path):

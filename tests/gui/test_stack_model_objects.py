@@ -42,6 +42,7 @@ def test_segment_plane_and_stack_put_the_models_objects_on_each_plane_with_ids_u
 
     # Segment Plane on plane 2, then on plane 4: two touching objects each, and plane 4's ids are new
     segment_plane(qtbot, window, 2)
+    assert "; 2 objects." in window.statusBar().currentMessage()  # what the plane's run found
     layer2 = stack.documents((2,)).mask.objects.labels.copy()
     assert ids_of(layer2) == {1, 2} and np.array_equal(layer2 > 0, halves_truth((H, W)) > 0)
     assert table_rows(qtbot, window) == 2  # the Objects table lists the model's two objects
