@@ -13,6 +13,16 @@ def key(qtbot, window, k, modifier=Qt.KeyboardModifier.NoModifier):
     qtbot.keyClick(window.canvas, k, modifier)
 
 
+
+def paint_first_object(qtbot, window) -> None:
+    """New Object (N) with class 1 and a 16 px brush, one dab: the table then lists one object."""
+    window.select_class(1)
+    window.brush_spin.setValue(16)
+    key(qtbot, window, Qt.Key.Key_N)
+    drag(qtbot, window, [(30, 40), (30.5, 40)])
+    qtbot.waitUntil(lambda: window.state.objects.table is not None and len(window.state.objects.table) == 1,
+                    timeout=15000)
+
 def test_empty_table_text_follows_the_mode_and_one_object_is_singular(qtbot, window, tmp_path):
     window.open_images([write_image(tmp_path / "cells.png", 80, 100)])
     window.objects.refresh()
@@ -23,12 +33,7 @@ def test_empty_table_text_follows_the_mode_and_one_object_is_singular(qtbot, win
     assert window.state.objects.shown and "turn on Objects mode" not in status.text()
     assert status.text().startswith("No objects yet") and "New Object (N)" in status.text()
 
-    window.select_class(1)
-    window.brush_spin.setValue(16)
-    key(qtbot, window, Qt.Key.Key_N)
-    drag(qtbot, window, [(30, 40), (30.5, 40)])
-    qtbot.waitUntil(lambda: window.state.objects.table is not None and len(window.state.objects.table) == 1,
-                    timeout=15000)
+    paint_first_object(qtbot, window)
     assert status.text() == "1 object"
     drag(qtbot, window, [(70, 40), (70.5, 40)])
     qtbot.waitUntil(lambda: len(window.state.objects.table) == 2, timeout=15000)
@@ -38,12 +43,7 @@ def test_empty_table_text_follows_the_mode_and_one_object_is_singular(qtbot, win
 def test_long_column_names_are_readable(qtbot, window, tmp_path):
     window.open_images([write_image(tmp_path / "cells.png", 80, 100)])
     key(qtbot, window, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)
-    window.select_class(1)
-    window.brush_spin.setValue(16)
-    key(qtbot, window, Qt.Key.Key_N)
-    drag(qtbot, window, [(30, 40), (30.5, 40)])
-    qtbot.waitUntil(lambda: window.state.objects.table is not None and len(window.state.objects.table) == 1,
-                    timeout=15000)
+    paint_first_object(qtbot, window)
     view = window.objects_panel.view
     header, model = view.horizontalHeader(), view.model()
     names = window.state.objects.table.names
