@@ -13,7 +13,6 @@ def key(qtbot, window, k, modifier=Qt.KeyboardModifier.NoModifier):
     qtbot.keyClick(window.canvas, k, modifier)
 
 
-
 def paint_first_object(qtbot, window) -> None:
     """New Object (N) with class 1 and a 16 px brush, one dab: the table then lists one object."""
     window.select_class(1)
