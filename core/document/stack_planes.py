@@ -191,13 +191,10 @@ class StackPlanes:
             if top > max((c.id for c in self._classes), default=0):  # ids the saved stack has beyond the classes
                 self.set_classes(complete_classes(self._classes, top=top))
             docs = new_documents(labels, strokes, self._classes)
-            self._saved_objects_into(plane, docs)
+            saved_objects_into(plane, docs, self._objects)
             self._connect(plane, docs)
         self._docs.move_to_end(plane)
         return docs
-
-    def _saved_objects_into(self, plane: tuple, docs: PlaneDocuments) -> None:
-        saved_objects_into(plane, docs, self._objects)
 
     def adopt(self, plane: Sequence[int], docs: PlaneDocuments) -> bool:
         """Take ``docs`` made elsewhere (``segmented_documents``, on a worker) as ``plane``'s; False,
@@ -208,7 +205,7 @@ class StackPlanes:
         for doc in (docs.mask, docs.strokes):
             if doc.classes != self._classes:
                 doc.set_classes(self._classes)
-        self._saved_objects_into(plane, docs)
+        saved_objects_into(plane, docs, self._objects)
         self._connect(plane, docs)
         self._docs.move_to_end(plane, last=False)  # first in line to go once saved
         if docs.dirty:

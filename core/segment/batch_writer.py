@@ -343,17 +343,10 @@ class _Objects:
 
     def physical(self) -> dict:
         """The image's pixel size {"X", "Y"} in µm, as far as its file or source states it."""
-        from core.io.physical import physical_sizes
-
-        size = getattr(self.raw, "physical_sizes", None)
-        if size is None and Path(self.image).is_file():
-            size = physical_sizes(self.image)
-        return {a: v for a, v in (size or {}).items() if a in "XY"}
+        return {a: v for a, v in _physical_sizes(self.raw, Path(self.image)).items() if a in "XY"}
 
     def pixels(self):
         """(pixels, channel names, pixel size {"X", "Y"} in µm) of the image measured."""
-        from core.io.physical import physical_sizes
-
         raw, path = self.raw, Path(self.image)
         if raw is None and self.plane is not None:  # a plane of a stack file (a folder of planes too)
             from core.io.sources import open_source
@@ -372,11 +365,18 @@ class _Objects:
             if self.plane is None:
                 raise ValueError("the image is a stack: measurements need the plane the mask belongs to")
             return stack_plane_pixels(raw, self.plane, np.shape(self.labels))
-        size = getattr(raw, "physical_sizes", None) or (physical_sizes(path) if path.is_file() else {})
+        size = _physical_sizes(raw, path)
         if hasattr(raw, "read_raw"):  # an ImageSource: read region by region
             return raw, list(raw.channel_names), size
         pixels = getattr(raw, "pixels", raw)
         return pixels, list(getattr(raw, "channel_names", None) or []), size
+
+
+def _physical_sizes(raw, path: Path) -> dict:
+    """The pixel sizes the image's source states, else its file's (empty when neither does)."""
+    from core.io.physical import physical_sizes
+
+    return getattr(raw, "physical_sizes", None) or (physical_sizes(path) if path.is_file() else {})
 
 
 def stack_plane_pixels(source, plane, shape) -> tuple[np.ndarray, list[str], dict]:

@@ -39,6 +39,7 @@ from core.model.networks import HALO, MULTIPLE, pad_mode
 from core.model.optimize import add_probabilities, argmax_into, prepare_for_inference, reuse_freed_memory
 from core.model.refine import GuidedFilter, Refinement, guide_from_pixels
 from core.resources import BUILTIN_MODELS, builtin_model_path
+from core.wording import counted
 
 Progress = Callable[[int, int], None]
 ShouldCancel = Callable[[], bool]
@@ -545,9 +546,8 @@ class Segmenter:
         if count == self.in_channels:
             return None
         names = f" ({', '.join(self.normalization.channel_names)})" if self.normalization.channel_names else ""
-        reads = f"{self.in_channels} channel{'' if self.in_channels == 1 else 's'}"
         example = ",".join(str(i) for i in range(self.in_channels))
-        raise ValueError(f"the model reads {reads}{names} but the image has {count}, and the model does not "
+        raise ValueError(f"the model reads {counted(self.in_channels, 'channel')}{names} but the image has {count}, and the model does not "
                          f"record which to read; segment it with `unetseg segment` and --channels (e.g. "
                          f"--channels {example}), or use a model trained on {count}-channel images")
 

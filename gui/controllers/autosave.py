@@ -32,7 +32,7 @@ from core.document.strokes import UNANNOTATED
 from core.io.label_store import StoreError
 from gui import dialogs
 from gui.infra.settings import app_data_dir
-from gui.infra.wording import counted
+from core.wording import counted
 from gui.state.app_state import AppState
 from gui.state.image_store import ImageEntry, path_key
 from gui.state.loading import load_entry, mark_mask_files, top_class

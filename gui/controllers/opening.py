@@ -19,7 +19,7 @@ from gui import dialogs
 from gui.infra.settings import Settings
 from gui.state.app_state import AppState
 from gui.state.loading import is_zarr_image, mark_mask_files, without_masks
-from gui.infra.wording import counted
+from core.wording import counted
 
 
 class Opener:

@@ -30,7 +30,7 @@ from gui.menus.model_menu import ModelMenu
 from gui.state.app_state import AppState, Job, ModelStatus
 from gui.state.segment_all_outputs import saved_as
 from gui.state.segmenter import SegmenterLike
-from gui.infra.wording import counted
+from core.wording import counted
 
 if TYPE_CHECKING:
     from gui.state.image_store import ImageEntry

@@ -29,7 +29,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from gui import dialogs
-from gui.infra.wording import counted
+from core.wording import counted
 from gui.jobs.model_loader import ModelManager
 from gui.jobs.stack_segmentation import SMOOTH_PLANES, StackRun, StackSegmentation
 from gui.menus.actions import Actions

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QGridLayout, QHBoxLayo
 
 from core.io.display import COLORS, ChannelDisplay, ChannelStats
 from gui.infra.icons import swatch
-from gui.infra.wording import counted
+from core.wording import counted
 from gui.state.display import DisplaySettings, ImageDisplay
 
 PHOTO_TEXT = "RGB: shown as it is (no channel settings)"
